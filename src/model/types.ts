@@ -1,0 +1,70 @@
+// The routing configuration: what the proxy reads for every request. Immutable once built;
+// a new configuration replaces the old one atomically (one reference swap).
+
+export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
+
+export type LoadBalanceAlgorithm = 'round-robin' | 'least-conn' | 'ip-hash';
+
+/** Per-route policy, from the owning Ingress's `portico.dev/*` annotations (typed parsers). */
+export interface RoutePolicy {
+  loadBalance: LoadBalanceAlgorithm;
+}
+
+export const DEFAULT_POLICY: RoutePolicy = Object.freeze({ loadBalance: 'round-robin' });
+
+/** Which Ingress a route or problem came from. */
+export interface ObjectRef {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+/**
+ * Where traffic goes: a Service port, resolved to the key the endpoint index uses.
+ * `endpointsKey` is `namespace/service:portName` where portName is the *Service port's* name
+ * ('' for a single unnamed port): EndpointSlice ports carry the same name, so the key joins
+ * routes to endpoints without knowing pod ports (which may differ per pod).
+ */
+export interface Backend {
+  namespace: string;
+  service: string;
+  /** The Service port as the Ingress named it (number or name). */
+  servicePort: number | string;
+  endpointsKey: string;
+}
+
+export interface Route {
+  /** Lower-case host this route serves; '' for rules without host; `*.example.com` for wildcards. */
+  host: string;
+  path: string;
+  pathType: PathType;
+  backend: Backend;
+  policy: RoutePolicy;
+  ingress: ObjectRef;
+}
+
+/** A per-object error found while translating; the object (or only its rule) is skipped. */
+export interface Problem {
+  object: ObjectRef;
+  /** Short machine-friendly category, e.g. 'ServiceNotFound', 'PortNotFound', 'InvalidPath'. */
+  reason: string;
+  /** A sentence a user can act on. */
+  message: string;
+}
+
+export interface RoutingConfig {
+  /** Monotonic, assigned by whoever swaps configs in; 0 for the empty config. */
+  readonly version: number;
+  /**
+   * The route for a request. `host` is the Host header as received (any case, may carry a
+   * port); `path` is the request path without the query string. Returns the default backend
+   * route (the one with `path` '' and no rule) when nothing matches and one is configured,
+   * else null.
+   */
+  match(host: string, path: string): Route | null;
+  /** Every route, for status, metrics and debugging; order is unspecified. */
+  routes(): Iterable<Route>;
+  readonly problems: readonly Problem[];
+  /** Ingresses that belong to us (by class) — status is written for these. */
+  readonly ingresses: readonly ObjectRef[];
+}
