@@ -22,11 +22,15 @@ export interface LogSink {
 }
 
 class JsonLogger implements Logger {
-  constructor(
-    private readonly min: number,
-    private readonly sink: LogSink,
-    private readonly base: LogFields,
-  ) {}
+  private readonly min: number;
+  private readonly sink: LogSink;
+  private readonly base: LogFields;
+
+  constructor(min: number, sink: LogSink, base: LogFields) {
+    this.min = min;
+    this.sink = sink;
+    this.base = base;
+  }
 
   enabled(level: LogLevel): boolean {
     return ORDER[level] >= this.min;
