@@ -1,0 +1,140 @@
+// Everything Portico writes to the cluster, behind leader election: Ingress status and
+// Events for translation problems. Followers write nothing.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { RoutingConfig } from '../model/types.ts';
+import type { Logger } from '../observe/log.ts';
+import type { Store } from '../store/store.ts';
+import type { LoadBalancerIngress, Service } from '../store/types.ts';
+import type { KubeApi } from '../sources/kubernetes/api.ts';
+import { EventRecorder } from './events.ts';
+import { LeaderElector } from './leader.ts';
+import { StatusWriter } from './status.ts';
+
+export interface ClusterPublisherOptions {
+  api: KubeApi;
+  store: Store;
+  log: Logger;
+  config: () => RoutingConfig;
+  electionId: string;
+  controllerName: string;
+  publishService: { namespace: string; name: string } | undefined;
+  publishStatusAddresses: readonly string[];
+  /** Test hooks: shorter election timings. */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+/** The pod's namespace: $POD_NAMESPACE (downward API), else the service account's, else default. */
+export function podNamespace(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.POD_NAMESPACE) return env.POD_NAMESPACE;
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || 'default';
+  } catch {
+    return 'default';
+  }
+}
+
+/** Unique per process: pod name (or host name) plus a random suffix, as client-go does. */
+export function electionIdentity(env: NodeJS.ProcessEnv = process.env): string {
+  return `${env.POD_NAME || env.HOSTNAME || 'portico'}_${randomBytes(4).toString('hex')}`;
+}
+
+export class ClusterPublisher {
+  readonly elector: LeaderElector;
+  readonly status: StatusWriter;
+  readonly events: EventRecorder;
+  private readonly opts: ClusterPublisherOptions;
+  private serviceAddresses: LoadBalancerIngress[] = [];
+  private pollTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(opts: ClusterPublisherOptions) {
+    this.opts = opts;
+    const identity = electionIdentity();
+    const log = opts.log.child({ component: 'cluster' });
+    this.status = new StatusWriter({
+      api: opts.api,
+      log,
+      store: opts.store,
+      addresses: () => this.addresses(),
+      ours: () => opts.config().ingresses,
+    });
+    this.events = new EventRecorder({
+      api: opts.api,
+      log,
+      component: opts.controllerName,
+      instance: identity,
+      uidOf: (ns, name) => opts.store.get('Ingress', `${ns}/${name}`)?.metadata.uid,
+    });
+    this.elector = new LeaderElector({
+      api: opts.api,
+      log,
+      namespace: podNamespace(),
+      name: opts.electionId,
+      identity,
+      ...(opts.leaseDurationMs ? { leaseDurationMs: opts.leaseDurationMs } : {}),
+      ...(opts.renewDeadlineMs ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
+      ...(opts.retryPeriodMs ? { retryPeriodMs: opts.retryPeriodMs } : {}),
+      onStartedLeading: () => {
+        this.status.setEnabled(true);
+        this.events.record(opts.config().problems);
+      },
+      onStoppedLeading: () => this.status.setEnabled(false),
+    });
+  }
+
+  start(): void {
+    const svc = this.opts.publishService;
+    if (svc) {
+      // Follow the Service through the store when it is watched; poll it otherwise (it may
+      // live outside the watched namespaces).
+      this.unsubscribe = this.opts.store.subscribe((c) => {
+        if (c.kind === 'Service' && c.key === `${svc.namespace}/${svc.name}`) this.setServiceAddresses(c.current as Service | undefined);
+      });
+      const poll = async () => {
+        try {
+          this.setServiceAddresses(await this.opts.api.request<Service>('GET', `/api/v1/namespaces/${svc.namespace}/services/${svc.name}`));
+        } catch (err) {
+          this.opts.log.debug('could not read the publish service', { err: (err as Error).message });
+        }
+        this.pollTimer = setTimeout(() => void poll(), 30_000);
+      };
+      const known = this.opts.store.get('Service', `${svc.namespace}/${svc.name}`);
+      if (known) this.setServiceAddresses(known);
+      void poll();
+    }
+    this.elector.start();
+  }
+
+  /** After every configuration swap. */
+  onConfig(config: RoutingConfig): void {
+    if (!this.elector.isLeader) return;
+    void this.status.sync();
+    this.events.record(config.problems);
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.status.setEnabled(false);
+    await this.elector.stop();
+  }
+
+  addresses(): LoadBalancerIngress[] {
+    if (this.opts.publishStatusAddresses.length > 0) {
+      return this.opts.publishStatusAddresses.map((a) => (isIP(a) ? { ip: a } : { hostname: a }));
+    }
+    return this.serviceAddresses;
+  }
+
+  private setServiceAddresses(svc: Service | undefined): void {
+    const list = (svc?.status?.loadBalancer?.ingress ?? []).map((a) => ({ ...(a.ip ? { ip: a.ip } : {}), ...(a.hostname ? { hostname: a.hostname } : {}) }));
+    const before = JSON.stringify(this.serviceAddresses);
+    this.serviceAddresses = list;
+    if (JSON.stringify(list) !== before && this.elector.isLeader) void this.status.sync();
+  }
+}

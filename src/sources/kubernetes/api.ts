@@ -1,0 +1,108 @@
+// A thin JSON client for the Kubernetes API on top of @kubernetes/client-node's KubeConfig:
+// the library supplies credentials (kubeconfig, in-cluster token with rotation, client
+// certificates) and its TLS-configured dispatcher; requests and responses stay in wire form
+// (plain JSON), which is what the store keeps. Watches go through the library's Watch.
+
+import { KubeConfig, RequestContext, HttpMethod } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string) {
+    super(message);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+const METHODS: Record<string, HttpMethod> = {
+  GET: HttpMethod.GET,
+  POST: HttpMethod.POST,
+  PUT: HttpMethod.PUT,
+  PATCH: HttpMethod.PATCH,
+  DELETE: HttpMethod.DELETE,
+};
+
+export class KubeApi {
+  readonly kc: KubeConfig;
+
+  constructor(kc: KubeConfig) {
+    this.kc = kc;
+  }
+
+  /** From a kubeconfig file, else $KUBECONFIG / ~/.kube/config / in-cluster (the library's order). */
+  static load(kubeconfigPath?: string): KubeApi {
+    const kc = new KubeConfig();
+    if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
+    else kc.loadFromDefault();
+    if (!kc.getCurrentCluster()) {
+      throw new Error('no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account');
+    }
+    return new KubeApi(kc);
+  }
+
+  get server(): string {
+    return this.kc.getCurrentCluster()?.server ?? '';
+  }
+
+  async request<T = unknown>(method: keyof typeof METHODS, path: string, opts: RequestOptions = {}): Promise<T> {
+    const url = new URL(this.server.replace(/\/$/, '') + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    const ctx = new RequestContext(url.toString(), METHODS[method]!);
+    await this.kc.applySecurityAuthentication(ctx);
+    const headers = ctx.getHeaders() as Record<string, string>;
+    headers.accept = 'application/json';
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] = opts.contentType ?? 'application/json';
+    }
+    const signal = opts.signal ?? AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+    const dispatcher = ctx.getDispatcher();
+    const res = await fetch(url, { method, headers, body, signal, ...(dispatcher ? { dispatcher } : {}) });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (res.status >= 400) {
+      const status = parsed as { message?: string; reason?: string } | undefined;
+      throw new ApiError(
+        res.status,
+        status?.reason ?? '',
+        `${method} ${path}: ${res.status} ${status?.message ?? res.statusText ?? ''}`.trim(),
+      );
+    }
+    return parsed as T;
+  }
+
+  /** GET a list, following `continue` tokens (pages of `limit`). */
+  async listAll<T>(path: string, query: Record<string, string | undefined>, limit = 500): Promise<{ items: T[]; resourceVersion: string }> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let resourceVersion = '';
+    for (let page = 0; page < 100_000; page++) {
+      const list = await this.request<{ items?: T[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', path, {
+        query: { ...query, limit, continue: cont },
+        timeoutMs: 60_000,
+      });
+      if (Array.isArray(list?.items)) items.push(...list.items);
+      resourceVersion = list?.metadata?.resourceVersion ?? resourceVersion;
+      cont = list?.metadata?.continue || undefined;
+      if (!cont) break;
+    }
+    return { items, resourceVersion };
+  }
+}

@@ -1,0 +1,160 @@
+// One resilient list+watch of one kind (in one namespace, or all), feeding the store.
+//
+// The library's ListWatch relists on 410 and re-watches after its 30 s inactivity timeout,
+// but it stops for good on every other failure (connection refused, reset, 5xx, a failed
+// list) and only reports it to 'error' callbacks (LIBRARIES.md §2.2). This wrapper restarts
+// it with capped exponential backoff and full jitter, so an API outage costs a handful of
+// requests rather than a storm, and the store keeps the last good objects throughout. A
+// relist is applied by the library as a diff (deletes for vanished objects, then updates),
+// never delete-all then add-all, so routes stay up while it happens.
+
+import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import type { Store } from '../../store/store.ts';
+import { objectKey, type AnyObject } from '../../store/types.ts';
+import type { Logger } from '../../observe/log.ts';
+import type { KubeApi } from './api.ts';
+import { collectionPath, type ResourceSpec } from './resources.ts';
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+}
+
+const HEALTHY_AFTER_MS = 30_000;
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000 };
+
+export interface InformerStats {
+  restarts: number;
+  lastEventAt: number;
+  synced: boolean;
+}
+
+export class ResilientInformer {
+  readonly spec: ResourceSpec;
+  readonly namespace: string;
+  private readonly api: KubeApi;
+  private readonly store: Store;
+  private readonly log: Logger;
+  private readonly backoff: BackoffOptions;
+  private listWatch: ListWatch<KubernetesObject> | undefined;
+  private failures = 0;
+  private startedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private starting = false;
+  private syncedOnce = false;
+  private readonly syncWaiters: (() => void)[] = [];
+  readonly stats: InformerStats = { restarts: 0, lastEventAt: 0, synced: false };
+  onRestart: ((spec: ResourceSpec) => void) | undefined;
+
+  constructor(opts: { api: KubeApi; store: Store; log: Logger; spec: ResourceSpec; namespace: string; backoff?: BackoffOptions }) {
+    this.api = opts.api;
+    this.store = opts.store;
+    this.spec = opts.spec;
+    this.namespace = opts.namespace;
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.log = opts.log.child({ resource: opts.spec.plural, ...(opts.namespace ? { namespace: opts.namespace } : {}) });
+  }
+
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+
+  /** Resolves once the first list has been applied to the store (it may take retries). */
+  whenSynced(): Promise<void> {
+    if (this.syncedOnce) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  start(): void {
+    this.stopped = false;
+    const path = collectionPath(this.spec, this.namespace);
+    const query: Record<string, string | undefined> = { labelSelector: this.spec.labelSelector, fieldSelector: this.spec.fieldSelector };
+    const listFn = async () => {
+      const { items, resourceVersion } = await this.api.listAll<KubernetesObject>(path, query);
+      // List items carry no kind/apiVersion on a real server; add them so every stored
+      // object looks the same whichever way it arrived.
+      for (const item of items) {
+        item.kind = this.spec.kind;
+        item.apiVersion = this.spec.apiVersion;
+      }
+      return { apiVersion: this.spec.apiVersion, kind: `${this.spec.kind}List`, metadata: { resourceVersion }, items };
+    };
+    const lw = new ListWatch<KubernetesObject>(path, new Watch(this.api.kc), listFn, false, this.spec.labelSelector, this.spec.fieldSelector);
+    lw.on('add', (o) => this.upsert(o));
+    lw.on('update', (o) => this.upsert(o));
+    lw.on('delete', (o) => this.remove(o));
+    lw.on('error', (err: unknown) => this.onError(err));
+    this.listWatch = lw;
+    void this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.listWatch?.stop();
+  }
+
+  private async run(): Promise<void> {
+    const lw = this.listWatch;
+    if (!lw || this.stopped || this.starting) return;
+    this.starting = true;
+    this.startedAt = Date.now();
+    try {
+      await lw.start();
+    } finally {
+      this.starting = false;
+    }
+    if (lw.latestResourceVersion() !== '' && !this.stopped) this.markSynced();
+  }
+
+  private markSynced(): void {
+    if (this.syncedOnce) return;
+    this.syncedOnce = true;
+    this.stats.synced = true;
+    this.log.info('synced', { objects: this.countInStore() });
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+
+  private onError(err: unknown): void {
+    if (this.stopped) return;
+    // A watch that stayed up for a while was healthy: start the backoff from the bottom.
+    if (Date.now() - this.startedAt > HEALTHY_AFTER_MS) this.failures = 0;
+    const delay = this.nextDelay();
+    this.stats.restarts++;
+    this.onRestart?.(this.spec);
+    const message = err instanceof Error ? err.message : String(err);
+    this.log.warn('watch failed; restarting with backoff (the last known objects keep serving)', { err: message, retryInMs: delay });
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, delay);
+  }
+
+  /** Full jitter: a random delay up to the capped exponential step. */
+  private nextDelay(): number {
+    const step = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(this.failures, 20));
+    this.failures++;
+    return Math.round(step / 2 + Math.random() * (step / 2));
+  }
+
+  private upsert(obj: KubernetesObject): void {
+    this.stats.lastEventAt = Date.now();
+    if (!obj?.metadata?.name) return;
+    if (this.syncedOnce === false && this.listWatch?.latestResourceVersion()) this.markSynced();
+    this.store.upsert(this.spec.kind, obj as unknown as AnyObject as never);
+  }
+
+  private remove(obj: KubernetesObject): void {
+    this.stats.lastEventAt = Date.now();
+    if (!obj?.metadata?.name) return;
+    this.store.remove(this.spec.kind, objectKey({ name: obj.metadata.name, ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}) }));
+  }
+
+  private countInStore(): number {
+    return this.store.size(this.spec.kind);
+  }
+}

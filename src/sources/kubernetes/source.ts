@@ -1,0 +1,57 @@
+// Kubernetes mode: one resilient informer per kind (per watched namespace), all feeding the
+// same store that file mode feeds, so everything after the source is shared.
+
+import type { Store } from '../../store/store.ts';
+import { KINDS, type Kind } from '../../store/types.ts';
+import type { Logger } from '../../observe/log.ts';
+import type { KubeApi } from './api.ts';
+import { ResilientInformer, type BackoffOptions } from './informer.ts';
+import { RESOURCES } from './resources.ts';
+
+export interface KubernetesSourceOptions {
+  api: KubeApi;
+  store: Store;
+  log: Logger;
+  /** Namespaces to watch; empty = all. Cluster-scoped kinds are always watched cluster-wide. */
+  namespaces: readonly string[];
+  kinds?: readonly Kind[];
+  backoff?: BackoffOptions;
+  onRestart?: (kind: Kind) => void;
+}
+
+export class KubernetesSource {
+  readonly informers: ResilientInformer[] = [];
+
+  constructor(opts: KubernetesSourceOptions) {
+    const namespaces = opts.namespaces.length > 0 ? opts.namespaces : [''];
+    for (const kind of opts.kinds ?? KINDS) {
+      const spec = RESOURCES[kind];
+      for (const ns of spec.namespaced ? namespaces : ['']) {
+        const informer = new ResilientInformer({
+          api: opts.api,
+          store: opts.store,
+          log: opts.log,
+          spec,
+          namespace: ns,
+          ...(opts.backoff ? { backoff: opts.backoff } : {}),
+        });
+        if (opts.onRestart) informer.onRestart = (s) => opts.onRestart!(s.kind);
+        this.informers.push(informer);
+      }
+    }
+  }
+
+  /** Starts every informer; resolves when each has applied its first list. */
+  async start(): Promise<void> {
+    for (const i of this.informers) i.start();
+    await Promise.all(this.informers.map((i) => i.whenSynced()));
+  }
+
+  get synced(): boolean {
+    return this.informers.every((i) => i.synced);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.informers.map((i) => i.stop()));
+  }
+}

@@ -1,0 +1,181 @@
+// Leader election, Ingress status and Events against the fake API server.
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeApiServer, waitFor } from '../fake-apiserver/index.ts';
+import { KubeApi } from '../../src/sources/kubernetes/api.ts';
+import { LeaderElector, microTime } from '../../src/cluster/leader.ts';
+import { StatusWriter } from '../../src/cluster/status.ts';
+import { EventRecorder } from '../../src/cluster/events.ts';
+import { Store } from '../../src/store/store.ts';
+import { silentLogger } from '../../src/observe/log.ts';
+import type { Ingress } from '../../src/store/types.ts';
+
+const TIMING = { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 };
+
+describe('microTime', () => {
+  it('has exactly six fractional digits', () => {
+    expect(microTime(new Date('2026-01-01T00:00:00.123Z'))).toBe('2026-01-01T00:00:00.123000Z');
+  });
+});
+
+describe('LeaderElector', () => {
+  let api: FakeApiServer;
+  const electors: LeaderElector[] = [];
+  beforeEach(async () => {
+    api = await FakeApiServer.start();
+  });
+  afterEach(async () => {
+    for (const e of electors.splice(0)) await e.stop();
+    await api.close();
+  });
+
+  const elector = (identity: string, events: string[] = []) => {
+    const e = new LeaderElector({
+      api: new KubeApi(api.kubeConfig()),
+      log: silentLogger,
+      namespace: 'portico',
+      name: 'portico-leader',
+      identity,
+      ...TIMING,
+      onStartedLeading: () => events.push(`${identity} leads`),
+      onStoppedLeading: () => events.push(`${identity} stops`),
+    });
+    electors.push(e);
+    return e;
+  };
+
+  it('exactly one of two candidates leads; the Lease names it', async () => {
+    const a = elector('a');
+    const b = elector('b');
+    a.start();
+    b.start();
+    await waitFor(() => a.isLeader || b.isLeader, 3000, 'a leader');
+    await new Promise((r) => setTimeout(r, 600));
+    expect(a.isLeader !== b.isLeader).toBe(true);
+    const lease = api.get('Lease', 'portico', 'portico-leader') as { spec: { holderIdentity: string; renewTime: string } };
+    expect(lease.spec.holderIdentity).toBe(a.isLeader ? 'a' : 'b');
+    expect(lease.spec.renewTime).toMatch(/\.\d{6}Z$/);
+  });
+
+  it('a crashed leader (no release) is replaced within the lease duration', async () => {
+    const a = elector('a');
+    a.start();
+    await waitFor(() => a.isLeader, 3000, 'a leads');
+    const b = elector('b');
+    b.start();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(b.isLeader).toBe(false);
+    // Simulate a crash: a stops renewing without releasing (stop() would release).
+    (a as unknown as { stopped: boolean }).stopped = true;
+    const t0 = Date.now();
+    await waitFor(() => b.isLeader, 5000, 'b takes over');
+    expect(Date.now() - t0).toBeLessThan(TIMING.leaseDurationMs + 3 * TIMING.retryPeriodMs + 500);
+    const lease = api.get('Lease', 'portico', 'portico-leader') as { spec: { leaseTransitions: number } };
+    expect(lease.spec.leaseTransitions).toBe(1);
+  });
+
+  it('a leader that stops releases the lease so the other takes over at once', async () => {
+    const events: string[] = [];
+    const a = elector('a', events);
+    a.start();
+    await waitFor(() => a.isLeader, 3000, 'a leads');
+    const b = elector('b', events);
+    b.start();
+    await new Promise((r) => setTimeout(r, 300));
+    await a.stop();
+    const t0 = Date.now();
+    await waitFor(() => b.isLeader, 3000, 'b takes over');
+    expect(Date.now() - t0).toBeLessThan(TIMING.leaseDurationMs);
+    expect(events).toEqual(['a leads', 'a stops', 'b leads']);
+  });
+
+  it('steps down when it cannot renew before the deadline', async () => {
+    const a = elector('a');
+    a.start();
+    await waitFor(() => a.isLeader, 3000, 'a leads');
+    api.failNext(1000, 500, { pathPrefix: '/apis/coordination.k8s.io' });
+    await waitFor(() => !a.isLeader, 4000, 'a steps down');
+    api.clearFailures();
+    await waitFor(() => a.isLeader, 4000, 'a leads again');
+  });
+});
+
+describe('StatusWriter', () => {
+  let api: FakeApiServer;
+  beforeEach(async () => {
+    api = await FakeApiServer.start();
+  });
+  afterEach(async () => {
+    await api.close();
+  });
+
+  const ing = (name: string): Ingress => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: 'default' }, spec: {} });
+
+  it('publishes addresses into our Ingresses, only when they differ, and clears ones we no longer serve', async () => {
+    const store = new Store();
+    for (const n of ['ours', 'theirs', 'was-ours']) store.upsert('Ingress', api.create(ing(n)) as unknown as Ingress);
+    let ours = [{ kind: 'Ingress', namespace: 'default', name: 'ours' }, { kind: 'Ingress', namespace: 'default', name: 'was-ours' }];
+    const writer = new StatusWriter({
+      api: new KubeApi(api.kubeConfig()),
+      log: silentLogger,
+      store,
+      addresses: () => [{ ip: '203.0.113.7' }],
+      ours: () => ours,
+    });
+    const refresh = () => {
+      for (const n of ['ours', 'theirs', 'was-ours']) store.upsert('Ingress', api.get('Ingress', 'default', n) as unknown as Ingress);
+    };
+    writer.setEnabled(true);
+    await writer.sync();
+    refresh();
+    expect(api.get('Ingress', 'default', 'ours')?.status).toEqual({ loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } });
+    expect((api.get('Ingress', 'default', 'theirs') as Ingress).status?.loadBalancer?.ingress).toBeUndefined();
+    expect(writer.writes).toBe(2);
+
+    await writer.sync(); // nothing differs: no writes
+    expect(writer.writes).toBe(2);
+
+    ours = [{ kind: 'Ingress', namespace: 'default', name: 'ours' }];
+    await writer.sync();
+    refresh();
+    expect((api.get('Ingress', 'default', 'was-ours') as Ingress).status?.loadBalancer?.ingress ?? []).toEqual([]);
+    expect(writer.writes).toBe(3);
+  });
+
+  it('writes nothing while disabled (a follower)', async () => {
+    const store = new Store();
+    store.upsert('Ingress', api.create(ing('ours')) as unknown as Ingress);
+    const writer = new StatusWriter({
+      api: new KubeApi(api.kubeConfig()),
+      log: silentLogger,
+      store,
+      addresses: () => [{ hostname: 'lb.example.com' }],
+      ours: () => [{ kind: 'Ingress', namespace: 'default', name: 'ours' }],
+    });
+    await writer.sync();
+    expect(writer.writes).toBe(0);
+    expect(api.requestCount({ method: 'PATCH' })).toBe(0);
+  });
+});
+
+describe('EventRecorder', () => {
+  it('creates Warning events on the Ingress, once per problem within the repeat window, rate-limited', async () => {
+    const api = await FakeApiServer.start();
+    try {
+      const rec = new EventRecorder({ api: new KubeApi(api.kubeConfig()), log: silentLogger, component: 'portico', instance: 'test', perSecond: 3 });
+      const problem = (name: string) => ({ object: { kind: 'Ingress', namespace: 'default', name }, reason: 'ServiceNotFound', message: `service of ${name} not found` });
+      rec.record([problem('a'), problem('a')]);
+      rec.record([problem('a')]);
+      await waitFor(() => api.list('Event', 'default').length === 1, 3000, 'one event');
+      const ev = api.list('Event', 'default')[0] as unknown as { reason: string; type: string; involvedObject: { name: string } };
+      expect(ev).toMatchObject({ reason: 'ServiceNotFound', type: 'Warning', involvedObject: { name: 'a' } });
+      rec.record(['b', 'c', 'd', 'e', 'f'].map(problem));
+      await waitFor(() => api.list('Event', 'default').length >= 3, 3000, 'rate-limited events');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(api.list('Event', 'default').length).toBe(3);
+      expect(rec.dropped).toBe(3);
+    } finally {
+      await api.close();
+    }
+  });
+});
