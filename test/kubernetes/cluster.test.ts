@@ -52,7 +52,7 @@ describe('LeaderElector', () => {
     await waitFor(() => a.isLeader || b.isLeader, 3000, 'a leader');
     await new Promise((r) => setTimeout(r, 600));
     expect(a.isLeader !== b.isLeader).toBe(true);
-    const lease = api.get('Lease', 'portico', 'portico-leader') as { spec: { holderIdentity: string; renewTime: string } };
+    const lease = api.get('Lease', 'portico', 'portico-leader') as unknown as { spec: { holderIdentity: string; renewTime: string } };
     expect(lease.spec.holderIdentity).toBe(a.isLeader ? 'a' : 'b');
     expect(lease.spec.renewTime).toMatch(/\.\d{6}Z$/);
   });
@@ -70,7 +70,7 @@ describe('LeaderElector', () => {
     const t0 = Date.now();
     await waitFor(() => b.isLeader, 5000, 'b takes over');
     expect(Date.now() - t0).toBeLessThan(TIMING.leaseDurationMs + 3 * TIMING.retryPeriodMs + 500);
-    const lease = api.get('Lease', 'portico', 'portico-leader') as { spec: { leaseTransitions: number } };
+    const lease = api.get('Lease', 'portico', 'portico-leader') as unknown as { spec: { leaseTransitions: number } };
     expect(lease.spec.leaseTransitions).toBe(1);
   });
 
