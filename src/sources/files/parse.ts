@@ -1,18 +1,11 @@
 // Manifest text → raw documents (plain JSON values), with positions for error messages.
 //
-// YAML goes through `loadAllYaml` of @kubernetes/client-node (js-yaml 5, core schema: timestamps
-// stay strings). That function also *deserializes* every document whose top level carries
-// `apiVersion` and `kind` into client-node model classes (Date objects, unknown fields dropped,
-// a TypeError for a wrong type anywhere) and throws on empty documents. We want the plain
-// values, one document at a time, so each document is cut out at its `---` / `...` markers and
-// handed over wrapped as the single item of a sequence: every line is indented by two columns,
-// which keeps relative indentation (block scalars included) and line numbers, and a sequence
-// is returned as it is. Errors are mapped back to the file's line and column.
-//
-// Error messages never quote file content (Secrets live in these files): js-yaml's `reason`
-// and position only; JSON.parse messages lose their source excerpt.
+// YAML goes through js-yaml's core schema (timestamps stay strings, like the API server
+// sends them) with a bound on aliases ("billion laughs"). Error messages never quote file
+// content (Secrets live in these files): js-yaml's reason and position only; JSON.parse
+// messages lose their source excerpt.
 
-import { loadAllYaml } from '@kubernetes/client-node';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 
 export interface RawDocument {
   value: unknown;
@@ -60,79 +53,57 @@ function parseJson(text: string): ParseResult {
   }
 }
 
-interface Chunk {
-  /** 0-based line of the chunk's first line in the file. */
-  start: number;
-  lines: string[];
-  /** Columns removed from the first line (the `---` marker). */
-  firstOffset: number;
-}
-
-const BLANK_OR_COMMENT = /^\s*(#.*)?$/;
-
 function parseYaml(text: string): ParseResult {
-  const lines = text.split(/\r\n|\r|\n/);
-  const chunks: Chunk[] = [];
-  let cur: Chunk = { start: 0, lines: [], firstOffset: 0 };
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (isMarker(line, '---')) {
-      chunks.push(cur);
-      cur = { start: i, lines: [line.slice(3)], firstOffset: 3 };
-    } else if (isMarker(line, '...')) {
-      chunks.push(cur);
-      cur = { start: i + 1, lines: [], firstOffset: 0 }; // the rest of a `...` line may only be a comment
-    } else {
-      cur.lines.push(line);
-    }
+  const values: unknown[] = [];
+  try {
+    loadAll(text, (doc) => values.push(doc), { schema: CORE_SCHEMA, maxAliases: MAX_ALIASES });
+  } catch (err) {
+    return { ok: false, message: yamlError(err) };
   }
-  chunks.push(cur);
-
+  const lines = documentLines(text, values.length);
   const documents: RawDocument[] = [];
-  let n = 0;
-  for (const chunk of chunks) {
-    // directives (`%YAML 1.2`) belong to the next document: at a chunk's end, drop them
-    for (let j = chunk.lines.length - 1; j >= 0; j--) {
-      const l = chunk.lines[j]!;
-      if (l.startsWith('%')) chunk.lines[j] = '';
-      else if (!BLANK_OR_COMMENT.test(l)) break;
-    }
-    const first = chunk.lines.findIndex((l) => !BLANK_OR_COMMENT.test(l));
-    if (first < 0) continue; // empty document: nothing, like kubectl
-    n++;
-    const wrapped = chunk.lines.map((l, j) => (j === 0 ? `- ${l}` : l === '' ? '' : `  ${l}`)).join('\n');
-    let out: unknown;
-    try {
-      out = loadAllYaml(wrapped, { maxAliases: MAX_ALIASES }) as unknown;
-    } catch (err) {
-      return { ok: false, message: yamlError(err, chunk) };
-    }
-    if (!Array.isArray(out) || out.length !== 1 || !Array.isArray(out[0]) || out[0].length !== 1) {
-      return { ok: false, message: `YAML document at line ${chunk.start + first + 1}: unexpected structure` };
-    }
-    const value: unknown = out[0][0];
-    if (value === null || value === undefined) continue;
-    documents.push({ value, where: `document ${n} (line ${chunk.start + first + 1})` });
-  }
+  values.forEach((value, i) => {
+    // empty and comment-only documents are nothing, as for kubectl
+    if (value === null || value === undefined) return;
+    const line = lines[i];
+    documents.push({ value, where: line === undefined ? `document ${i + 1}` : `document ${i + 1} (line ${line})` });
+  });
   return { ok: true, documents };
 }
 
-function isMarker(line: string, marker: string): boolean {
-  if (!line.startsWith(marker)) return false;
-  const c = line.charCodeAt(3);
-  return line.length === 3 || c === 32 || c === 9;
+/**
+ * The first content line of each document, for messages: documents start at `---` markers
+ * (column 0), and the text before the first marker is a document only when it has content
+ * other than comments and directives. Empty when the count does not match the parser's.
+ */
+function documentLines(text: string, count: number): (number | undefined)[] {
+  const starts: number[] = [];
+  let pending: { marker: number; content: number | undefined } = { marker: -1, content: undefined };
+  const close = () => {
+    if (pending.marker >= 0 || pending.content !== undefined) starts.push(pending.content ?? pending.marker);
+  };
+  const all = text.split(/\r\n|\r|\n/);
+  for (let i = 0; i < all.length; i++) {
+    const line = all[i]!;
+    if (/^---(\s|$)/.test(line)) {
+      close();
+      pending = { marker: i + 1, content: /^---\s+[^\s#]/.test(line) ? i + 1 : undefined };
+    } else if (pending.content === undefined && !/^\s*(#.*)?$/.test(line) && !line.startsWith('%') && !line.startsWith('...')) {
+      pending.content = i + 1;
+    }
+  }
+  close();
+  return starts.length === count ? starts : [];
 }
 
-function yamlError(err: unknown, chunk: Chunk): string {
+function yamlError(err: unknown): string {
   if (typeof err === 'object' && err !== null) {
     const e = err as { reason?: unknown; mark?: { line?: unknown; column?: unknown } };
     const reason = typeof e.reason === 'string' ? e.reason : 'invalid YAML';
-    const ml = e.mark?.line;
-    const mc = e.mark?.column;
-    if (typeof ml === 'number' && typeof mc === 'number') {
-      const line = chunk.start + ml + 1;
-      const column = Math.max(1, mc - 2 + (ml === 0 ? chunk.firstOffset : 0) + 1);
-      return `YAML syntax error at line ${line}, column ${column}: ${reason}`;
+    const line = e.mark?.line;
+    const column = e.mark?.column;
+    if (typeof line === 'number' && typeof column === 'number') {
+      return `YAML syntax error at line ${line + 1}, column ${column + 1}: ${reason}`;
     }
     return `YAML syntax error: ${reason}`;
   }

@@ -1,0 +1,202 @@
+// Prometheus metrics. Names follow what ingress-nginx and Traefik users already query
+// (requests, request_duration_seconds, config_last_reload_successful, …) under `portico_`.
+//
+// Request counters are aggregated in a plain Map on the hot path (one string key and one
+// increment per request) and handed to prom-client only when Prometheus scrapes; the duration
+// histogram is observed directly with few labels. Label values are bounded: the Ingress and
+// Service names and the status class, never the raw URL. Series of Ingresses that are gone
+// are removed after each configuration swap.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type http from 'node:http';
+
+/** What the metrics need to know about one finished request (a subset of the proxy's RequestInfo). */
+export interface RequestSample {
+  method: string;
+  status: number;
+  bytesSent: number;
+  durationMs: number;
+  attempts: number;
+  ingress: { namespace: string; name: string } | null;
+  backend: string | null;
+  error: string | null;
+  upgrade: boolean;
+}
+
+interface Cell {
+  labels: { namespace: string; ingress: string; service: string; method: string; status: string };
+  requests: number;
+  bytes: number;
+}
+
+const STANDARD_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly cells = new Map<string, Cell>();
+  private readonly requests: Counter<'namespace' | 'ingress' | 'service' | 'method' | 'status'>;
+  private readonly responseBytes: Counter<'namespace' | 'ingress' | 'service'>;
+  private readonly duration: Histogram<'namespace' | 'ingress'>;
+  private readonly upstreamErrors: Counter<'kind'>;
+  private readonly retries: Counter;
+  readonly reloads: Counter;
+  readonly reloadDuration: Histogram;
+  readonly lastReloadSuccess: Gauge;
+  readonly lastReloadTimestamp: Gauge;
+  readonly problems: Gauge<'reason'>;
+  readonly watchRestarts: Counter<'resource'>;
+  readonly leader: Gauge;
+  readonly endpoints: Gauge<'backend'>;
+  readonly openConnections: Gauge<'listener'>;
+  private readonly listeners = new Map<string, http.Server>();
+  private endpointCounts: () => Iterable<[string, number]> = () => [];
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({
+      name: 'portico_requests_total',
+      help: 'Requests answered, by Ingress, Service, method and status class',
+      labelNames: ['namespace', 'ingress', 'service', 'method', 'status'],
+      registers,
+      collect: () => this.flush(),
+    });
+    this.responseBytes = new Counter({
+      name: 'portico_response_bytes_total',
+      help: 'Response body bytes sent to clients',
+      labelNames: ['namespace', 'ingress', 'service'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'portico_request_duration_seconds',
+      help: 'Time from the request to the end of the response',
+      labelNames: ['namespace', 'ingress'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.upstreamErrors = new Counter({ name: 'portico_upstream_errors_total', help: 'Requests that did not get a complete upstream response, by kind', labelNames: ['kind'], registers });
+    this.retries = new Counter({ name: 'portico_upstream_retries_total', help: 'Requests retried on another endpoint', registers });
+    this.reloads = new Counter({ name: 'portico_config_reloads_total', help: 'Routing configurations built and swapped in', registers });
+    this.reloadDuration = new Histogram({
+      name: 'portico_config_reload_duration_seconds',
+      help: 'Time to translate the store into a routing configuration',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.lastReloadSuccess = new Gauge({ name: 'portico_config_last_reload_successful', help: '1 when the last configuration build succeeded', registers });
+    this.lastReloadTimestamp = new Gauge({ name: 'portico_config_last_reload_successful_timestamp_seconds', help: 'When the last configuration was swapped in', registers });
+    this.problems = new Gauge({ name: 'portico_config_problems', help: 'Problems in the current configuration, by reason', labelNames: ['reason'], registers });
+    this.watchRestarts = new Counter({ name: 'portico_watch_restarts_total', help: 'Kubernetes watches restarted after a failure, by resource', labelNames: ['resource'], registers });
+    this.leader = new Gauge({ name: 'portico_leader_election_status', help: '1 while this replica is the leader', registers });
+    this.endpoints = new Gauge({
+      name: 'portico_backend_endpoints',
+      help: 'Endpoints in use per backend (namespace/service:port)',
+      labelNames: ['backend'],
+      registers,
+      collect: () => {
+        this.endpoints.reset();
+        for (const [backend, n] of this.endpointCounts()) this.endpoints.set({ backend }, n);
+      },
+    });
+    this.openConnections = new Gauge({
+      name: 'portico_open_connections',
+      help: 'Open client connections by listener',
+      labelNames: ['listener'],
+      registers,
+      collect: async () => {
+        for (const [name, server] of this.listeners) {
+          const n = await new Promise<number>((resolve) => server.getConnections((err, count) => resolve(err ? 0 : count)));
+          this.openConnections.set({ listener: name }, n);
+        }
+      },
+    });
+  }
+
+  /** Hot path: called once per finished request. */
+  readonly record = (s: RequestSample): void => {
+    const ns = s.ingress?.namespace ?? '';
+    const ing = s.ingress?.name ?? '';
+    const service = s.backend === null ? '' : serviceOf(s.backend);
+    const method = STANDARD_METHODS.has(s.method) ? s.method : 'OTHER';
+    const status = s.status === 0 ? '0' : `${Math.floor(s.status / 100)}xx`;
+    const key = `${ns}\0${ing}\0${service}\0${method}\0${status}`;
+    let cell = this.cells.get(key);
+    if (cell === undefined) {
+      cell = { labels: { namespace: ns, ingress: ing, service, method, status }, requests: 0, bytes: 0 };
+      this.cells.set(key, cell);
+    }
+    cell.requests++;
+    cell.bytes += s.bytesSent;
+    if (!s.upgrade) this.duration.observe({ namespace: ns, ingress: ing }, s.durationMs / 1000);
+    if (s.error !== null && s.error !== 'client_abort') this.upstreamErrors.inc({ kind: s.error });
+    if (s.attempts > 1) this.retries.inc();
+  };
+
+  watchListener(name: string, server: http.Server): void {
+    this.listeners.set(name, server);
+  }
+
+  endpointSource(fn: () => Iterable<[string, number]>): void {
+    this.endpointCounts = fn;
+  }
+
+  /** After a swap: drop the series of Ingresses that no longer exist. */
+  retainIngresses(live: Iterable<{ namespace: string; name: string }>): void {
+    this.flush();
+    const keep = new Set<string>();
+    for (const r of live) keep.add(`${r.namespace}\0${r.name}`);
+    for (const [key, cell] of this.cells) {
+      const { namespace, ingress, service } = cell.labels;
+      if (ingress === '' || keep.has(`${namespace}\0${ingress}`)) continue;
+      this.cells.delete(key);
+      this.requests.remove(cell.labels);
+      this.responseBytes.remove({ namespace, ingress, service });
+      this.duration.remove({ namespace, ingress });
+    }
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Moves the aggregated counts into prom-client (at scrape time). */
+  private flush(): void {
+    for (const cell of this.cells.values()) {
+      if (cell.requests > 0) {
+        this.requests.inc(cell.labels, cell.requests);
+        cell.requests = 0;
+      }
+      if (cell.bytes > 0) {
+        const { namespace, ingress, service } = cell.labels;
+        this.responseBytes.inc({ namespace, ingress, service }, cell.bytes);
+        cell.bytes = 0;
+      }
+    }
+  }
+}
+
+/** `namespace/service:port` → `service`. */
+function serviceOf(backend: string): string {
+  const slash = backend.indexOf('/');
+  const colon = backend.lastIndexOf(':');
+  return backend.slice(slash + 1, colon > slash ? colon : backend.length);
+}
+
+/** Serves GET /metrics; returns false for other paths (for sharing the health server). */
+export function metricsHandler(metrics: Metrics): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
+  return (req, res) => {
+    if ((req.url ?? '').split('?')[0] !== '/metrics') return false;
+    metrics.render().then(
+      ({ contentType, body }) => {
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`metrics failed: ${(err as Error).message}\n`);
+      },
+    );
+    return true;
+  };
+}
