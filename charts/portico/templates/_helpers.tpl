@@ -1,0 +1,207 @@
+{{/* Chart name, truncated to the 63 characters of a label value. */}}
+{{- define "portico.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name: <release>-<chart>, or the release name when it already contains the chart name. */}}
+{{- define "portico.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "portico.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "portico.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "portico.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{- define "portico.labels" -}}
+helm.sh/chart: {{ include "portico.chart" . }}
+{{ include "portico.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: portico
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "portico.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "portico.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "portico.image" -}}
+{{- $image := .Values.controller.image -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository (default .Chart.AppVersion $image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Watched namespaces as a JSON list (empty: all). watchNamespace is a comma list or a list. */}}
+{{- define "portico.watchNamespaces" -}}
+{{- $raw := .Values.watchNamespace -}}
+{{- $items := list -}}
+{{- if kindIs "slice" $raw -}}
+{{- $items = $raw -}}
+{{- else if $raw -}}
+{{- $items = splitList "," (toString $raw) -}}
+{{- end -}}
+{{- $out := list -}}
+{{- range $items -}}
+{{- $ns := trim (toString .) -}}
+{{- if and $ns (not (has $ns $out)) -}}
+{{- $out = append $out $ns -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* The --ingress-class value: controller.ingressClass, else the IngressClass name. */}}
+{{- define "portico.ingressClass" -}}
+{{- default .Values.controller.ingressClassResource.name .Values.controller.ingressClass -}}
+{{- end -}}
+
+{{- define "portico.electionID" -}}
+{{- default (printf "%s-leader" (include "portico.fullname" .)) .Values.controller.electionID -}}
+{{- end -}}
+
+{{/* NAMESPACE/NAME of the Service whose addresses go into Ingress status; empty when off. */}}
+{{- define "portico.publishService" -}}
+{{- if .Values.controller.publishService.enabled -}}
+{{- if .Values.controller.publishService.pathOverride -}}
+{{- .Values.controller.publishService.pathOverride -}}
+{{- else -}}
+{{- if not .Values.controller.service.enabled -}}
+{{- fail "controller.publishService.enabled needs controller.service.enabled, or a controller.publishService.pathOverride (NAMESPACE/NAME)" -}}
+{{- end -}}
+{{- printf "%s/%s" .Release.Namespace (include "portico.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A value as a flag argument: whole numbers without exponent, lists comma-joined. */}}
+{{- define "portico.flagValue" -}}
+{{- $v := . -}}
+{{- if kindIs "slice" $v -}}
+{{- $parts := list -}}
+{{- range $v }}{{ $parts = append $parts (include "portico.flagValue" .) }}{{ end -}}
+{{- join "," $parts -}}
+{{- else if or (kindIs "float64" $v) (kindIs "float32" $v) -}}
+{{- if eq (float64 (int64 $v)) (float64 $v) -}}{{ int64 $v }}{{- else -}}{{ $v }}{{- end -}}
+{{- else if kindIs "invalid" $v -}}
+{{- else -}}
+{{- toString $v -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The container arguments as a JSON object flag → value (every key is a flag of `portico --help`;
+test/chart checks them against src/config/settings.ts FLAGS and runs the real parser on them).
+controller.extraArgs come last and replace what the chart would render for the same flag.
+*/}}
+{{- define "portico.args" -}}
+{{- $c := .Values.controller -}}
+{{- $args := dict -}}
+{{- $_ := set $args "http-port" (include "portico.flagValue" $c.containerPort.http) -}}
+{{- $_ = set $args "https-port" (include "portico.flagValue" $c.containerPort.https) -}}
+{{- $_ = set $args "health-port" (include "portico.flagValue" $c.containerPort.health) -}}
+{{- $_ = set $args "controller-name" $c.ingressClassResource.controllerValue -}}
+{{- $_ = set $args "ingress-class" (include "portico.ingressClass" .) -}}
+{{- $_ = set $args "election-id" (include "portico.electionID" .) -}}
+{{- $namespaces := include "portico.watchNamespaces" . | fromJsonArray -}}
+{{- if $namespaces -}}
+{{- $_ = set $args "watch-namespace" (join "," $namespaces) -}}
+{{- end -}}
+{{- $publish := include "portico.publishService" . -}}
+{{- if $publish -}}
+{{- $_ = set $args "publish-service" $publish -}}
+{{- end -}}
+{{- $cfg := $c.config -}}
+{{- $_ = set $args "log-level" $cfg.logLevel -}}
+{{- $_ = set $args "access-log" (include "portico.flagValue" $cfg.accessLog) -}}
+{{- $proxies := $cfg.trustedProxies -}}
+{{- if kindIs "string" $proxies -}}{{- $proxies = splitList "," $proxies -}}{{- end -}}
+{{- $proxyList := list -}}
+{{- range $proxies -}}{{- if trim (toString .) -}}{{- $proxyList = append $proxyList (trim (toString .)) -}}{{- end -}}{{- end -}}
+{{- if $proxyList -}}
+{{- $_ = set $args "trusted-proxies" (join "," $proxyList) -}}
+{{- end -}}
+{{- $_ = set $args "connect-timeout" (include "portico.flagValue" $cfg.connectTimeout) -}}
+{{- $_ = set $args "response-header-timeout" (include "portico.flagValue" $cfg.responseHeaderTimeout) -}}
+{{- $_ = set $args "idle-timeout" (include "portico.flagValue" $cfg.idleTimeout) -}}
+{{- $_ = set $args "max-header-size" (include "portico.flagValue" $cfg.maxHeaderSize) -}}
+{{- $_ = set $args "shutdown-grace" (include "portico.flagValue" $cfg.shutdownGrace) -}}
+{{- range $flag, $value := $c.extraArgs -}}
+{{- $_ = set $args $flag (include "portico.flagValue" $value) -}}
+{{- end -}}
+{{- toJson $args -}}
+{{- end -}}
+
+{{/* A Portico duration (500ms, 5s, 1.5m, 2h; bare number = seconds) in whole seconds, rounded up. */}}
+{{- define "portico.durationSeconds" -}}
+{{- $text := trim (toString .) -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $text -}}
+{{- if not $number -}}
+{{- fail (printf "%q is not a duration (examples: 500ms, 5s, 2m)" $text) -}}
+{{- end -}}
+{{- $unit := trim (trimPrefix $number $text) -}}
+{{- $n := float64 $number -}}
+{{- $seconds := $n -}}
+{{- if eq $unit "ms" -}}{{- $seconds = divf $n 1000 -}}
+{{- else if eq $unit "m" -}}{{- $seconds = mulf $n 60 -}}
+{{- else if eq $unit "h" -}}{{- $seconds = mulf $n 3600 -}}
+{{- else if and $unit (ne $unit "s") -}}{{- fail (printf "%q is not a duration (examples: 500ms, 5s, 2m)" $text) -}}
+{{- end -}}
+{{- ceil $seconds | int64 -}}
+{{- end -}}
+
+{{/* Replicas that run when nothing scales: the HPA minimum, else replicaCount. */}}
+{{- define "portico.minReplicas" -}}
+{{- if .Values.controller.autoscaling.enabled -}}
+{{- .Values.controller.autoscaling.minReplicas | int64 -}}
+{{- else -}}
+{{- .Values.controller.replicaCount | int64 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Rules for the namespaced kinds Portico reads and writes: in a ClusterRole, or a Role per watched namespace. */}}
+{{- define "portico.namespacedRules" -}}
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch"]
+# Ingress status (load-balancer addresses), written by the leader only.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses/status"]
+  verbs: ["update", "patch"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
+# Portico lists and watches only Secrets of type kubernetes.io/tls (field selector
+# type=kubernetes.io/tls), but RBAC cannot restrict by type: this grants read on every Secret
+# in scope. Narrow the scope with watchNamespace.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+# Events about Ingresses that cannot be translated, in the Ingress's namespace.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}

@@ -1,0 +1,337 @@
+// charts/portico: lint, render with several value sets, validate every object against the
+// Kubernetes schemas, check what the templates render, and that values.schema.json rejects
+// bad values with a message naming the field.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it, expect } from 'vitest';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IService } from 'kubernetes-models/v1/Service';
+import type { IIngressClass } from 'kubernetes-models/networking.k8s.io/v1/IngressClass';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { CHART, NAMESPACE, RELEASE, ROOT, VALUE_SETS, controllerArgs, find, findAll, helm, parseManifests, render, template, validate, withValuesFile, type K8sObject } from './helm.ts';
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+const chartYaml = parseManifests(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'))[0] as unknown as { apiVersion: string; name: string; version: string; appVersion: string };
+
+const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding', 'IngressClass', 'Namespace']);
+
+function deploymentOf(objects: K8sObject[]): IDeployment {
+  return find<IDeployment>(objects, 'Deployment');
+}
+function podSpec(objects: K8sObject[]) {
+  const spec = deploymentOf(objects).spec?.template.spec;
+  if (!spec) throw new Error('no pod spec');
+  return spec;
+}
+function container(objects: K8sObject[]) {
+  const c = podSpec(objects).containers.find((x) => x.name === 'controller');
+  if (!c) throw new Error('no controller container');
+  return c;
+}
+
+describe('helm lint', () => {
+  it('Chart.yaml is a Helm 3 (apiVersion v2) chart whose appVersion is the package version', () => {
+    expect(chartYaml.apiVersion).toBe('v2');
+    expect(chartYaml.name).toBe('portico');
+    expect(chartYaml.appVersion).toBe(pkg.version);
+  });
+
+  it('passes with default values', async () => {
+    const r = await helm(['lint', CHART]);
+    expect(r.stderr + r.stdout).toContain('0 chart(s) failed');
+    expect(r.code).toBe(0);
+  });
+
+  it('passes with --strict, for every value set', async () => {
+    const results = await Promise.all(
+      Object.entries(VALUE_SETS).map(async ([name, values]) => ({
+        name,
+        r: await withValuesFile(values, (file) => helm(['lint', '--strict', CHART, '--namespace', NAMESPACE, '--values', file])),
+      })),
+    );
+    for (const { name, r } of results) {
+      expect(r.code, `${name}: ${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.stdout, name).not.toMatch(/\[(WARNING|ERROR)\]/);
+    }
+  });
+});
+
+describe.concurrent('helm template: every object validates against the Kubernetes schemas', () => {
+  for (const [name, values] of Object.entries(VALUE_SETS)) {
+    it(name, async ({ expect }) => {
+      const objects = await render(values);
+      expect(objects.length).toBeGreaterThan(5);
+      const seen = new Set<string>();
+      for (const o of objects) {
+        await validate(o);
+        const key = `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+        expect(seen.has(key), `duplicate ${key}`).toBe(false);
+        seen.add(key);
+        if (CLUSTER_SCOPED.has(o.kind)) expect(o.metadata.namespace, key).toBeUndefined();
+        else expect(o.metadata.namespace, key).toMatch(/^[a-z0-9-]+$/);
+        expect(o.metadata.labels?.['app.kubernetes.io/name'], key).toBe('portico');
+      }
+    });
+  }
+
+  it('the validator does reject a broken object', async ({ expect }) => {
+    const bad = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { replicas: 'two' } } as unknown as K8sObject;
+    await expect(validate(bad)).rejects.toThrow(/replicas/);
+  });
+});
+
+// Rendered once, while the file loads; the memo shares it with the other tests.
+const objects = await render();
+
+describe('default values', () => {
+  it('render the controller objects and no optional ones', () => {
+    const kinds = objects.map((o) => o.kind).sort();
+    expect(kinds).toEqual(
+      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'IngressClass', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(),
+    );
+  });
+
+  it('Deployment: two replicas, zero-downtime rollout, spread over nodes, image from appVersion', () => {
+    const d = deploymentOf(objects);
+    expect(d.metadata?.name).toBe('portico');
+    expect(d.spec?.replicas).toBe(2);
+    expect(d.spec?.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    const spec = podSpec(objects);
+    expect(spec.topologySpreadConstraints).toEqual([
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: d.spec?.selector.matchLabels } },
+    ]);
+    expect(d.spec?.template.metadata?.labels).toMatchObject(d.spec?.selector.matchLabels ?? { missing: true });
+    expect(spec.serviceAccountName).toBe('portico');
+    expect(spec.enableServiceLinks).toBe(false);
+    expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    const c = container(objects);
+    expect(c.image).toBe(`ghcr.io/portico-dev/portico:${chartYaml.appVersion}`);
+    expect(c.imagePullPolicy).toBe('IfNotPresent');
+  });
+
+  it('Deployment: pod name and namespace from the downward API', () => {
+    const env = container(objects).env ?? [];
+    expect(env).toContainEqual({ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+    expect(env).toContainEqual({ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
+  });
+
+  it('Deployment: ports http 8080, https 8443, health 10254 and probes on the health port', () => {
+    const c = container(objects);
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'https', containerPort: 8443, protocol: 'TCP' },
+      { name: 'health', containerPort: 10254, protocol: 'TCP' },
+    ]);
+    expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(c.resources?.requests).toEqual({ cpu: '100m', memory: '128Mi' });
+  });
+
+  it('Deployment: restricted security context, read-only root with a writable /tmp', () => {
+    const spec = podSpec(objects);
+    expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } });
+    const c = container(objects);
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    expect(spec.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }]);
+  });
+
+  it('Deployment: terminationGracePeriodSeconds is the shutdown grace (30s) plus 15', () => {
+    expect(podSpec(objects).terminationGracePeriodSeconds).toBe(45);
+    expect(controllerArgs(objects)).toContain('--shutdown-grace=30s');
+  });
+
+  it('Service: LoadBalancer, 80 → http and 443 → https, externalTrafficPolicy Cluster', () => {
+    const s = find<IService>(objects, 'Service');
+    expect(s.spec?.type).toBe('LoadBalancer');
+    expect(s.spec?.externalTrafficPolicy).toBe('Cluster');
+    expect(s.spec?.ports).toEqual([
+      { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP', appProtocol: 'http' },
+      { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP', appProtocol: 'https' },
+    ]);
+    expect(s.spec?.selector).toEqual(deploymentOf(objects).spec?.selector.matchLabels);
+  });
+
+  it('IngressClass portico with controller portico.dev/ingress-controller, not the default', () => {
+    const c = find<IIngressClass>(objects, 'IngressClass');
+    expect(c.metadata?.name).toBe('portico');
+    expect(c.spec?.controller).toBe('portico.dev/ingress-controller');
+    expect(c.metadata?.annotations?.['ingressclass.kubernetes.io/is-default-class']).toBeUndefined();
+  });
+
+  it('PodDisruptionBudget keeps one replica', () => {
+    const pdb = find<IPodDisruptionBudget>(objects, 'PodDisruptionBudget');
+    expect(pdb.spec?.minAvailable).toBe(1);
+    expect(pdb.spec?.selector?.matchLabels).toEqual(deploymentOf(objects).spec?.selector.matchLabels);
+  });
+});
+
+describe.concurrent('value sets', () => {
+  it('externalTrafficPolicy Local, annotations and source ranges reach the Service', async ({ expect }) => {
+    const s = find<IService>(await render(VALUE_SETS['externalTrafficPolicy Local']!), 'Service');
+    expect(s.spec?.externalTrafficPolicy).toBe('Local');
+    expect(s.metadata?.annotations).toEqual({ 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' });
+    expect(s.spec?.loadBalancerSourceRanges).toEqual(['203.0.113.0/24']);
+  });
+
+  it('ClusterIP: no externalTrafficPolicy, no node ports', async ({ expect }) => {
+    const objects = await render(VALUE_SETS['ClusterIP, other release names']!);
+    const s = find<IService>(objects, 'Service', 'edge-proxy');
+    expect(s.spec?.type).toBe('ClusterIP');
+    expect(s.spec?.externalTrafficPolicy).toBeUndefined();
+    expect(controllerArgs(objects)).toContain(`--publish-service=${NAMESPACE}/edge-proxy`);
+    expect(controllerArgs(objects)).toContain('--election-id=edge-proxy-leader');
+  });
+
+  it('NodePort with fixed node ports; one replica gets no PodDisruptionBudget', async ({ expect }) => {
+    const objects = await render(VALUE_SETS['NodePort, single replica, tuned config']!);
+    const s = find<IService>(objects, 'Service');
+    expect(s.spec?.ports?.map((p) => p.nodePort)).toEqual([30080, 30443]);
+    expect(findAll(objects, 'PodDisruptionBudget')).toEqual([]);
+    expect(deploymentOf(objects).spec?.replicas).toBe(1);
+    // 1500ms rounds up to 2 s.
+    expect(podSpec(objects).terminationGracePeriodSeconds).toBe(17);
+    expect(container(objects).image).toBe('ghcr.io/portico-dev/portico:dev');
+    expect(podSpec(objects).imagePullSecrets).toEqual([{ name: 'regcred' }]);
+    expect(deploymentOf(objects).spec?.template.metadata?.labels).toMatchObject({ tier: 'edge' });
+    expect(deploymentOf(objects).spec?.template.metadata?.annotations).toEqual({ 'example.com/team': 'edge' });
+    expect(find<IServiceAccount>(objects, 'ServiceAccount').metadata?.annotations).toEqual({
+      'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/portico',
+    });
+  });
+
+  it('HPA (autoscaling/v2 on CPU) replaces the replica count; NetworkPolicy opens http/https to all and health to the given peers', async ({ expect }) => {
+    const objects = await render(VALUE_SETS['HPA + NetworkPolicy']!);
+    const hpa = find<IHorizontalPodAutoscaler>(objects, 'HorizontalPodAutoscaler');
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec?.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'portico' });
+    expect([hpa.spec?.minReplicas, hpa.spec?.maxReplicas]).toEqual([3, 12]);
+    expect(hpa.spec?.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } } }]);
+    expect(deploymentOf(objects).spec?.replicas).toBeUndefined();
+    expect(find<IPodDisruptionBudget>(objects, 'PodDisruptionBudget').spec?.minAvailable).toBe(1);
+
+    const np = find<INetworkPolicy>(objects, 'NetworkPolicy');
+    expect(np.spec?.podSelector.matchLabels).toEqual(deploymentOf(objects).spec?.selector.matchLabels);
+    expect(np.spec?.policyTypes).toEqual(['Ingress']); // egress open
+    expect(np.spec?.ingress).toEqual([
+      { ports: [{ port: 'http', protocol: 'TCP' }, { port: 'https', protocol: 'TCP' }] },
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'health', protocol: 'TCP' }] },
+    ]);
+  });
+
+  it('NetworkPolicy without healthFrom: only http/https rules (node traffic, hence probes, is always allowed)', async ({ expect }) => {
+    const np = find<INetworkPolicy>(await render({ controller: { networkPolicy: { enabled: true } } }), 'NetworkPolicy');
+    expect(np.spec?.ingress).toEqual([{ ports: [{ port: 'http', protocol: 'TCP' }, { port: 'https', protocol: 'TCP' }] }]);
+  });
+
+  it('ingressClassResource.default marks the class default; its name and controller value reach the flags', async ({ expect }) => {
+    const objects = await render(VALUE_SETS['default IngressClass, own class and controller']!);
+    const c = find<IIngressClass>(objects, 'IngressClass');
+    expect(c.metadata?.name).toBe('edge');
+    expect(c.metadata?.annotations).toEqual({ 'ingressclass.kubernetes.io/is-default-class': 'true' });
+    expect(c.spec?.controller).toBe('example.com/edge');
+    const args = controllerArgs(objects);
+    expect(args).toContain('--controller-name=example.com/edge');
+    expect(args).toContain('--ingress-class=edge');
+    expect(args).toContain('--election-id=edge-leader');
+  });
+
+  it('controller.ingressClass overrides the legacy annotation class; ingressClassResource.enabled=false renders no IngressClass', async ({ expect }) => {
+    const objects = await render({ controller: { ingressClass: 'legacy', ingressClassResource: { enabled: false } } });
+    expect(findAll(objects, 'IngressClass')).toEqual([]);
+    expect(controllerArgs(objects)).toContain('--ingress-class=legacy');
+  });
+
+  it('extraArgs add flags and replace the ones the chart renders', async ({ expect }) => {
+    const objects = await render(VALUE_SETS.extraArgs!);
+    const args = controllerArgs(objects);
+    expect(args).toContain('--publish-status-address=203.0.113.10,lb.example.com');
+    expect(args).toContain('--bind-address=::');
+    expect(args.filter((a) => a.startsWith('--log-level='))).toEqual(['--log-level=debug']);
+    expect(args.filter((a) => a.startsWith('--shutdown-grace='))).toEqual(['--shutdown-grace=2m']);
+    // The grace period follows the flag that is actually passed.
+    expect(podSpec(objects).terminationGracePeriodSeconds).toBe(135);
+  });
+
+  it('publishService: own Service by default, pathOverride, or nothing', async ({ expect }) => {
+    expect(controllerArgs(await render())).toContain(`--publish-service=${NAMESPACE}/portico`);
+    expect(controllerArgs(await render(VALUE_SETS['publishService pathOverride']!))).toContain('--publish-service=edge/public-lb');
+    expect(controllerArgs(await render(VALUE_SETS['publishService disabled']!)).some((a) => a.startsWith('--publish-service'))).toBe(false);
+  });
+
+  it('a digest pins the image', async ({ expect }) => {
+    const digest = 'sha256:' + 'ab'.repeat(32);
+    expect(container(await render({ controller: { image: { digest } } })).image).toBe(`ghcr.io/portico-dev/portico@${digest}`);
+  });
+
+  it('rbac.create=false and serviceAccount.create=false render no RBAC and no ServiceAccount', async ({ expect }) => {
+    const objects = await render({ rbac: { create: false }, serviceAccount: { create: false, name: 'existing' } });
+    expect(objects.map((o) => o.kind).filter((k) => /Role|ServiceAccount/.test(k))).toEqual([]);
+    expect(podSpec(objects).serviceAccountName).toBe('existing');
+  });
+});
+
+describe.concurrent('NOTES.txt', () => {
+  it('tells how to get the external address and shows a first Ingress of our class', async ({ expect }) => {
+    const r = await helm(['install', RELEASE, CHART, '--dry-run=client', '--namespace', NAMESPACE]);
+    expect(r.code, r.stderr).toBe(0);
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    expect(notes).toContain(`kubectl --namespace ${NAMESPACE} get service portico --watch`);
+    expect(notes).toContain('.status.loadBalancer.ingress[0].ip');
+    expect(notes).toContain('ingressClassName: portico');
+    expect(notes).toMatch(/HTTPS .* not implemented yet/);
+  });
+
+  it('adapts to ClusterIP and watched namespaces', async ({ expect }) => {
+    const r = await withValuesFile({ controller: { service: { type: 'ClusterIP' } }, watchNamespace: ['team-a'] }, (file) =>
+      helm(['install', RELEASE, CHART, '--dry-run=client', '--namespace', NAMESPACE, '--values', file]),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('port-forward service/portico');
+    expect(r.stdout).toContain('Only Ingresses in these namespaces are watched: team-a.');
+  });
+});
+
+describe.concurrent('values.schema.json and template checks reject bad values, naming the field', () => {
+  const cases: [string, object, RegExp][] = [
+    ['replicaCount 0', { controller: { replicaCount: 0 } }, /replicaCount/],
+    ['replicaCount 1.5', { controller: { replicaCount: 1.5 } }, /replicaCount/],
+    ['service.type', { controller: { service: { type: 'External' } } }, /service\/type|service\.type/],
+    ['externalTrafficPolicy', { controller: { service: { externalTrafficPolicy: 'local' } } }, /externalTrafficPolicy/],
+    ['unknown extraArgs flag', { controller: { extraArgs: { 'no-such-flag': 'x' } } }, /extraArgs.*no-such-flag/s],
+    ['help in extraArgs', { controller: { extraArgs: { help: true } } }, /extraArgs.*help/s],
+    ['logLevel', { controller: { config: { logLevel: 'trace' } } }, /logLevel/],
+    ['shutdownGrace', { controller: { config: { shutdownGrace: 'soon' } } }, /shutdownGrace/],
+    ['maxHeaderSize', { controller: { config: { maxHeaderSize: 100 } } }, /maxHeaderSize/],
+    ['trustedProxies', { controller: { config: { trustedProxies: ['not a cidr'] } } }, /trustedProxies/],
+    ['controllerValue', { controller: { ingressClassResource: { controllerValue: 'no-slash' } } }, /controllerValue/],
+    ['IngressClass name', { controller: { ingressClassResource: { name: 'Edge' } } }, /ingressClassResource\/name|ingressClassResource\.name/],
+    ['watchNamespace', { watchNamespace: 'Team_A' }, /watchNamespace/],
+    ['watchNamespace item', { watchNamespace: ['ok', 'NOT OK'] }, /watchNamespace/],
+    ['publishService.pathOverride', { controller: { publishService: { pathOverride: 'just-a-name' } } }, /pathOverride/],
+    ['a misspelt value', { controller: { replicas: 3 } }, /replicas/],
+    ['pullPolicy', { controller: { image: { pullPolicy: 'Sometimes' } } }, /pullPolicy/],
+    ['annotation values must be strings', { controller: { service: { annotations: { 'example.com/x': true } } } }, /annotations/],
+    ['HPA without CPU request', { controller: { autoscaling: { enabled: true }, resources: { requests: { cpu: null } } } }, /resources\.requests\.cpu/],
+    ['HPA min above max', { controller: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 3 } } }, /minReplicas/],
+    ['publishService without a Service', { controller: { service: { enabled: false } } }, /publishService/],
+  ];
+  for (const [name, values, message] of cases) {
+    it(name, async ({ expect }) => {
+      const r = await template(values);
+      expect(r.code, r.stdout).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+    });
+  }
+});
