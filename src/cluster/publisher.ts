@@ -26,6 +26,7 @@ export interface ClusterPublisherOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  onLeaderChange?: (leading: boolean) => void;
 }
 
 /** The pod's namespace: $POD_NAMESPACE (downward API), else the service account's, else default. */
@@ -80,10 +81,14 @@ export class ClusterPublisher {
       ...(opts.renewDeadlineMs ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
       ...(opts.retryPeriodMs ? { retryPeriodMs: opts.retryPeriodMs } : {}),
       onStartedLeading: () => {
+        opts.onLeaderChange?.(true);
         this.status.setEnabled(true);
         this.events.record(opts.config().problems);
       },
-      onStoppedLeading: () => this.status.setEnabled(false),
+      onStoppedLeading: () => {
+        opts.onLeaderChange?.(false);
+        this.status.setEnabled(false);
+      },
     });
   }
 

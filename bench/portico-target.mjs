@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// The benchmark target for ../shared/bench/anchors.sh: Portico in file mode, routing
+// Host $ROUTE_HOST (every path) to $UPSTREAM, listening on 127.0.0.1:$TARGET_PORT.
+// Run through anchors.sh --target 'node bench/portico-target.mjs'.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const env = process.env;
+const [host, port] = (env.UPSTREAM ?? '127.0.0.1:18080').split(':');
+const routeHost = env.ROUTE_HOST ?? 'bench.local';
+const listenPort = env.TARGET_PORT ?? env.PORT ?? '18090';
+const dir = mkdtempSync(path.join(tmpdir(), 'portico-bench-'));
+writeFileSync(path.join(dir, 'bench.yaml'), `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: portico }
+spec: { controller: portico.dev/ingress-controller }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: upstream, namespace: bench }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: upstream-1, namespace: bench, labels: { kubernetes.io/service-name: upstream } }
+addressType: IPv4
+ports: [{ name: http, port: ${Number(port)} }]
+endpoints: [{ addresses: ["${host}"] }]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: bench, namespace: bench }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: ${routeHost}
+      http:
+        paths: [{ path: /, pathType: Prefix, backend: { service: { name: upstream, port: { number: 80 } } } }]
+`);
+process.argv.splice(2, 0, '--manifests', dir, '--bind-address', '127.0.0.1', '--http-port', listenPort,
+  '--health-port', '0', '--access-log', env.PORTICO_ACCESS_LOG ?? 'false', '--log-level', 'warn');
+await import('../dist/cli.js');

@@ -1,0 +1,150 @@
+// The built program in file mode, as a black box: real process, real sockets, real files.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { CLI, get, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+
+type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
+
+function serviceYaml(name: string, ports: number[]): string {
+  const slices = ports
+    .map(
+      (p, i) => `---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ${name}-${i}, namespace: e2e, labels: { kubernetes.io/service-name: ${name} } }
+addressType: IPv4
+ports: [{ name: http, port: ${p} }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
+`,
+    )
+    .join('');
+  return `apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: e2e }
+spec: { ports: [{ name: http, port: 80 }] }
+${slices}`;
+}
+
+function ingressYaml(paths: { path: string; service: string }[]): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: portico }
+spec: { controller: portico.dev/ingress-controller }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: web, namespace: e2e }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: e2e.test
+      http:
+        paths:
+${paths.map((p) => `          - { path: ${p.path}, pathType: Prefix, backend: { service: { name: ${p.service}, port: { number: 80 } } } }`).join('\n')}
+`;
+}
+
+/** Replace a file the way editors and `kubectl cp` do: write a temp file, rename over. */
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+describe('file mode (built program)', () => {
+  let dir: string;
+  let a: Backend, b: Backend, a2: Backend;
+  let portico: PorticoProcess;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-e2e-'));
+    [a, b, a2] = await Promise.all([startNamedBackend('a'), startNamedBackend('b'), startNamedBackend('a2')]);
+    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('svc-a', [a.port]) + '---\n' + serviceYaml('svc-b', [b.port]));
+    writeFileSync(path.join(dir, 'ingress.yaml'), ingressYaml([{ path: '/', service: 'svc-a' }]));
+    portico = await startPorticoProcess(['--manifests', dir, '--access-log', 'false']);
+  });
+
+  afterAll(async () => {
+    await portico?.stop('SIGKILL');
+    await Promise.all([a?.close(), b?.close(), a2?.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--help lists every flag and exits 0', () => {
+    const r = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    for (const flag of ['--manifests', '--http-port', '--https-port', '--ingress-class', '--controller-name', '--log-level']) {
+      expect(r.stdout).toContain(flag);
+    }
+  });
+
+  it('a bad flag value exits 2 with a message naming the flag', () => {
+    const r = spawnSync(process.execPath, [CLI, '--http-port', 'eighty'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--http-port');
+  });
+
+  it('is ready after the first load and routes by host and path', async () => {
+    await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200);
+    const r = await get(portico.httpPort, '/x', { host: 'e2e.test' });
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('a /x\n');
+    expect(r.headers['x-request-id']).toBeTruthy();
+    expect((await get(portico.httpPort, '/', { host: 'unknown.test' })).status).toBe(404);
+  });
+
+  it('applies file edits within 1 s while a stream of requests sees zero errors', async () => {
+    const failures: string[] = [];
+    let sent = 0;
+    let running = true;
+    const deadline = Date.now() + 15_000;
+    const loop = async () => {
+      while (running && Date.now() < deadline && sent < 20_000) {
+        sent++;
+        try {
+          const r = await get(portico.httpPort, '/stream', { host: 'e2e.test' });
+          if (r.status !== 200) failures.push(`${r.status} ${r.body.trim()}`);
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    };
+    const loops = Array.from({ length: 4 }, loop);
+
+    // 1. a new path appears (write-then-rename)
+    const t0 = Date.now();
+    writeAtomically(path.join(dir, 'ingress.yaml'), ingressYaml([{ path: '/', service: 'svc-a' }, { path: '/b', service: 'svc-b' }]));
+    await waitFor('the /b route', async () => (await get(portico.httpPort, '/b/1', { host: 'e2e.test' })).body === 'b /b/1\n', 1000, 10);
+    const applyMs = Date.now() - t0;
+    expect(applyMs).toBeLessThan(1000);
+
+    // 2. the endpoints of svc-a move to another pod (edit in place)
+    const services = readFileSync(path.join(dir, 'services.yaml'), 'utf8');
+    writeFileSync(path.join(dir, 'services.yaml'), services.replace(`port: ${a.port}`, `port: ${a2.port}`));
+    await waitFor('traffic on the new pod', async () => (await get(portico.httpPort, '/', { host: 'e2e.test' })).body.startsWith('a2 '), 1000, 10);
+
+    // 3. a broken edit keeps the last good configuration
+    writeFileSync(path.join(dir, 'ingress.yaml'), 'kind: Ingress\nmetadata: [this is not: valid yaml');
+    await waitFor('the parse problem to be logged', () => portico.logs.some((l) => JSON.stringify(l).includes('ingress.yaml')), 2000);
+    await sleep(200);
+    expect((await get(portico.httpPort, '/b/2', { host: 'e2e.test' })).body).toBe('b /b/2\n');
+
+    running = false;
+    await Promise.all(loops);
+    expect(sent).toBeGreaterThan(20);
+    expect(failures).toEqual([]);
+  });
+
+  it('a deleted file removes its routes', async () => {
+    rmSync(path.join(dir, 'ingress.yaml'));
+    await waitFor('404 after delete', async () => (await get(portico.httpPort, '/', { host: 'e2e.test' })).status === 404, 2000);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    expect(await portico.stop('SIGTERM')).toBe(0);
+  });
+});

@@ -1,0 +1,174 @@
+// The built program in Kubernetes mode against the fake API server: objects change while
+// traffic flows; two replicas elect a leader that publishes Ingress status, and a killed
+// leader is replaced.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FakeApiServer } from '../test/fake-apiserver/index.ts';
+import { get, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+
+type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
+
+const ingressClass = { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'portico' }, spec: { controller: 'portico.dev/ingress-controller' } };
+
+function service(name: string) {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec: { ports: [{ name: 'http', port: 80 }] } };
+}
+
+function slice(name: string, svc: string, ports: number[]) {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': svc } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: ports[0] }],
+    endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
+  };
+}
+
+function ingress(name: string, paths: { path: string; service: string }[], host = 'shop.test') {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name, namespace: 'shop' },
+    spec: {
+      ingressClassName: 'portico',
+      rules: [{ host, http: { paths: paths.map((p) => ({ path: p.path, pathType: 'Prefix', backend: { service: { name: p.service, port: { number: 80 } } } })) } }],
+    },
+  };
+}
+
+describe('Kubernetes mode (built program, fake API server)', () => {
+  let api: FakeApiServer;
+  let dir: string;
+  let kubeconfig: string;
+  let a: Backend, b: Backend, a2: Backend;
+  const procs: PorticoProcess[] = [];
+
+  const start = async () => {
+    const p = await startPorticoProcess(
+      ['--kubeconfig', kubeconfig, '--publish-status-address', '203.0.113.10', '--access-log', 'false', '--log-level', 'debug'],
+      { POD_NAMESPACE: 'portico', POD_NAME: `portico-${procs.length}` },
+    );
+    procs.push(p);
+    await waitFor('readyz', async () => (await get(p.healthPort, '/readyz')).status === 200, 10_000);
+    return p;
+  };
+
+  beforeAll(async () => {
+    api = await FakeApiServer.start({ token: 'e2e-token' });
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-k8s-e2e-'));
+    kubeconfig = api.writeKubeconfig(dir);
+    [a, b, a2] = await Promise.all([startNamedBackend('a'), startNamedBackend('b'), startNamedBackend('a2')]);
+    api.create(ingressClass);
+    api.create(service('svc-a'));
+    api.create(slice('svc-a-1', 'svc-a', [a.port]));
+    api.create(ingress('web', [{ path: '/', service: 'svc-a' }]));
+  });
+
+  afterAll(async () => {
+    for (const p of procs) await p.stop('SIGKILL');
+    await Promise.all([a?.close(), b?.close(), a2?.close()]);
+    await api?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('becomes ready after syncing and routes what the API holds', async () => {
+    const p = await start();
+    const r = await get(p.httpPort, '/hello', { host: 'shop.test' });
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('a /hello\n');
+  });
+
+  it('applies Ingress, Service and EndpointSlice changes while requests flow, with zero failures', async () => {
+    const p = procs[0]!;
+    const failures: string[] = [];
+    let sent = 0;
+    let running = true;
+    const deadline = Date.now() + 20_000;
+    const loops = Array.from({ length: 4 }, async () => {
+      while (running && Date.now() < deadline && sent < 50_000) {
+        sent++;
+        try {
+          const r = await get(p.httpPort, '/steady', { host: 'shop.test' });
+          if (r.status !== 200) failures.push(`${r.status} ${r.body.trim()}`);
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    });
+
+    // a new Service and a new path
+    api.create(service('svc-b'));
+    api.create(slice('svc-b-1', 'svc-b', [b.port]));
+    const t0 = Date.now();
+    api.update({ ...ingress('web', [{ path: '/', service: 'svc-a' }, { path: '/b', service: 'svc-b' }]), metadata: { name: 'web', namespace: 'shop' } });
+    await waitFor('route /b', async () => (await get(p.httpPort, '/b', { host: 'shop.test' })).body === 'b /b\n', 2000, 5);
+    const applyMs = Date.now() - t0;
+
+    // pods move: the slice of svc-a now points at a2 (a new pod first, then the old one goes)
+    api.create(slice('svc-a-2', 'svc-a', [a2.port]));
+    api.delete('EndpointSlice', 'shop', 'svc-a-1');
+    await waitFor('traffic on the new pod', async () => (await get(p.httpPort, '/', { host: 'shop.test' })).body.startsWith('a2 '), 2000, 5);
+
+    // a second Ingress on another host, then deleted
+    api.create(ingress('other', [{ path: '/', service: 'svc-b' }], 'other.test'));
+    await waitFor('other host', async () => (await get(p.httpPort, '/', { host: 'other.test' })).status === 200, 2000, 5);
+    api.delete('Ingress', 'shop', 'other');
+    await waitFor('other host gone', async () => (await get(p.httpPort, '/', { host: 'other.test' })).status === 404, 2000, 5);
+
+    // an API outage: the last configuration keeps serving
+    await api.stop();
+    await sleep(500);
+    expect((await get(p.httpPort, '/b', { host: 'shop.test' })).body).toBe('b /b\n');
+    await api.restart();
+
+    running = false;
+    await Promise.all(loops);
+    expect(sent).toBeGreaterThan(50);
+    expect(failures).toEqual([]);
+    expect(applyMs).toBeLessThan(1000);
+  });
+
+  it('the leader publishes Ingress status; when it is killed the other replica takes over', async () => {
+    const first = procs[0]!;
+    const second = await start();
+    await waitFor(
+      'status on web',
+      () => JSON.stringify(api.get('Ingress', 'shop', 'web')?.status ?? {}).includes('203.0.113.10'),
+      5000,
+    );
+    // Which one leads? The Lease says.
+    const holder = () => (api.get('Lease', 'portico', 'portico-leader') as unknown as { spec?: { holderIdentity?: string } } | undefined)?.spec?.holderIdentity ?? '';
+    await waitFor('a lease holder', () => holder() !== '', 5000);
+    const leader = holder().startsWith('portico-0_') ? first : second;
+    const follower = leader === first ? second : first;
+
+    await leader.stop('SIGKILL');
+    // A new Ingress appears after the leader died: the follower must take over (lease 15 s) and publish.
+    api.create(ingress('late', [{ path: '/late', service: 'svc-b' }], 'late.test'));
+    await waitFor(
+      'status on the late Ingress from the new leader',
+      () => JSON.stringify(api.get('Ingress', 'shop', 'late')?.status ?? {}).includes('203.0.113.10'),
+      25_000,
+      100,
+    );
+    expect(holder().startsWith(follower === first ? 'portico-0_' : 'portico-1_')).toBe(true);
+    expect((await get(follower.httpPort, '/late', { host: 'late.test' })).body).toBe('b /late\n');
+  }, 40_000);
+
+  it('an Ingress whose Service is missing gets a Warning Event, and the rest keep routing', async () => {
+    api.create(ingress('broken', [{ path: '/', service: 'does-not-exist' }], 'broken.test'));
+    await waitFor(
+      'a ServiceNotFound event',
+      () => api.list('Event', 'shop').some((e) => JSON.stringify(e).includes('broken') && JSON.stringify(e).includes('Warning')),
+      20_000,
+      100,
+    );
+    const alive = procs.find((p) => p.child.exitCode === null && p.child.signalCode === null)!;
+    expect((await get(alive.httpPort, '/', { host: 'broken.test' })).status).toBe(503);
+    expect((await get(alive.httpPort, '/b', { host: 'shop.test' })).status).toBe(200);
+  }, 30_000);
+});

@@ -1,0 +1,203 @@
+// Command-line flags and environment variables → one validated, typed Settings object.
+// Every flag has an environment variable (PORTICO_ + the flag name in upper snake case);
+// a flag given on the command line wins over the environment. Bad values fail fast with a
+// message naming the flag, the value and what is accepted.
+
+import { parseArgs } from 'node:util';
+import { parseDuration, parseCidr } from './parsers.ts';
+
+export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Settings {
+  /** File mode: the manifests directory. Unset = Kubernetes mode. */
+  manifests: string | undefined;
+  kubeconfig: string | undefined;
+  watchNamespaces: string[];
+  bindAddress: string;
+  httpPort: number;
+  httpsPort: number;
+  healthPort: number;
+  /** undefined: /metrics is served on the health port. */
+  metricsPort: number | undefined;
+  ingressClass: string;
+  controllerName: string;
+  logLevel: LogLevelSetting;
+  accessLog: boolean;
+  trustedProxies: string[];
+  connectTimeoutMs: number;
+  responseHeaderTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeaderSize: number;
+  shutdownGraceMs: number;
+  electionId: string;
+  publishService: { namespace: string; name: string } | undefined;
+  publishStatusAddresses: string[];
+}
+
+type FlagType = 'string' | 'boolean';
+
+interface FlagSpec {
+  name: string;
+  type: FlagType;
+  help: string;
+  default?: string;
+  /** Accepted values, shown in --help and checked. */
+  choices?: readonly string[];
+}
+
+/** Every flag the program accepts. Helm renders only these (a test keeps them in sync). */
+export const FLAGS: readonly FlagSpec[] = [
+  { name: 'manifests', type: 'string', help: 'File mode: read Kubernetes objects from this directory (watched for changes) instead of the API server' },
+  { name: 'kubeconfig', type: 'string', help: 'Kubernetes mode: kubeconfig file (default: $KUBECONFIG, else in-cluster credentials)' },
+  { name: 'watch-namespace', type: 'string', default: '', help: 'Comma-separated namespaces to watch (empty: all)' },
+  { name: 'bind-address', type: 'string', default: '0.0.0.0', help: 'Address the HTTP, HTTPS and health listeners bind to' },
+  { name: 'http-port', type: 'string', default: '8080', help: 'Plain HTTP listener port (0: any free port, for tests)' },
+  { name: 'https-port', type: 'string', default: '8443', help: 'HTTPS listener port (TLS termination: not implemented yet, accepted for forward compatibility)' },
+  { name: 'health-port', type: 'string', default: '10254', help: 'Port for /healthz, /readyz and /metrics' },
+  { name: 'metrics-port', type: 'string', default: '', help: 'Port for Prometheus /metrics (default: served on the health port)' },
+  { name: 'ingress-class', type: 'string', default: 'portico', help: 'Ingress class name honoured in the legacy kubernetes.io/ingress.class annotation' },
+  { name: 'controller-name', type: 'string', default: 'portico.dev/ingress-controller', help: 'IngressClass spec.controller value that marks a class as ours' },
+  { name: 'log-level', type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'Minimum level of log lines' },
+  { name: 'access-log', type: 'string', default: 'true', choices: ['true', 'false'], help: 'One JSON line per request on stdout' },
+  { name: 'trusted-proxies', type: 'string', default: '', help: 'Comma-separated CIDRs whose X-Forwarded-* headers are trusted (e.g. the load balancer)' },
+  { name: 'connect-timeout', type: 'string', default: '5s', help: 'Upstream connect timeout (e.g. 500ms, 5s, 1m)' },
+  { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
+  { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
+  { name: 'max-header-size', type: 'string', default: '16384', help: 'Largest request head (request line + headers) in bytes; larger gets 431' },
+  { name: 'shutdown-grace', type: 'string', default: '30s', help: 'On SIGTERM, how long in-flight requests may take to finish' },
+  { name: 'election-id', type: 'string', default: 'portico-leader', help: 'Name of the coordination.k8s.io Lease used for leader election (in the pod namespace, $POD_NAMESPACE)' },
+  { name: 'publish-service', type: 'string', help: 'NAMESPACE/NAME of the LoadBalancer Service whose addresses are copied into Ingress status' },
+  { name: 'publish-status-address', type: 'string', default: '', help: 'Comma-separated fixed IPs or hostnames written into Ingress status instead of --publish-service' },
+  { name: 'help', type: 'boolean', help: 'Show this help and exit' },
+  { name: 'version', type: 'boolean', help: 'Print the version and exit' },
+];
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+export function envName(flag: string): string {
+  return 'PORTICO_' + flag.toUpperCase().replaceAll('-', '_');
+}
+
+export interface ParsedCommandLine {
+  settings: Settings;
+  help: boolean;
+  version: boolean;
+}
+
+/** Parses argv (without node and script) and env. Throws SettingsError on bad input. */
+export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedCommandLine {
+  const options: Record<string, { type: FlagType }> = {};
+  for (const f of FLAGS) options[f.name] = { type: f.type };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new SettingsError(`${(err as Error).message}. Run with --help to list the flags.`);
+  }
+  const raw = (name: string): string | undefined => {
+    const v = values[name];
+    if (typeof v === 'string') return v;
+    const e = env[envName(name)];
+    if (e !== undefined && e !== '') return e;
+    return FLAGS.find((f) => f.name === name)?.default;
+  };
+  const str = (name: string): string => raw(name) ?? '';
+  const choice = <T extends string>(name: string): T => {
+    const v = str(name);
+    const spec = FLAGS.find((f) => f.name === name);
+    if (spec?.choices && !spec.choices.includes(v)) {
+      throw new SettingsError(`--${name}: "${v}" is not one of ${spec.choices.join(', ')}`);
+    }
+    return v as T;
+  };
+  const port = (name: string, allowZero = false): number => {
+    const v = str(name);
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!(n >= (allowZero ? 0 : 1) && n <= 65535)) {
+      throw new SettingsError(`--${name}: "${v}" is not a port number (${allowZero ? '0 for any free port, or 1' : 1}-65535)`);
+    }
+    return n;
+  };
+  const duration = (name: string): number => {
+    const v = str(name);
+    const ms = parseDuration(v);
+    if (ms === undefined) throw new SettingsError(`--${name}: "${v}" is not a duration (examples: 500ms, 5s, 2m)`);
+    return ms;
+  };
+  const list = (name: string): string[] =>
+    str(name)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+
+  const trustedProxies = list('trusted-proxies');
+  for (const c of trustedProxies) {
+    if (parseCidr(c) === undefined) {
+      throw new SettingsError(`--trusted-proxies: "${c}" is not an IP address or CIDR (examples: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7)`);
+    }
+  }
+  const maxHeader = str('max-header-size');
+  const maxHeaderSize = /^\d+$/.test(maxHeader) ? Number(maxHeader) : NaN;
+  if (!(maxHeaderSize >= 1024 && maxHeaderSize <= 1024 * 1024)) {
+    throw new SettingsError(`--max-header-size: "${maxHeader}" must be a byte count between 1024 and 1048576`);
+  }
+  const controllerName = str('controller-name');
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/\S+$/.test(controllerName) || controllerName.length > 250) {
+    throw new SettingsError(`--controller-name: "${controllerName}" must be a domain-prefixed path such as portico.dev/ingress-controller`);
+  }
+  const ingressClass = str('ingress-class');
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(ingressClass)) {
+    throw new SettingsError(`--ingress-class: "${ingressClass}" is not a valid IngressClass name (lower-case letters, digits, '-' and '.')`);
+  }
+
+  const publish = raw('publish-service');
+  let publishService: Settings['publishService'];
+  if (publish !== undefined && publish !== '') {
+    const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(publish);
+    if (!m) throw new SettingsError(`--publish-service: "${publish}" must be NAMESPACE/NAME of a Service`);
+    publishService = { namespace: m[1]!, name: m[3]! };
+  }
+  const electionId = str('election-id');
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(electionId)) {
+    throw new SettingsError(`--election-id: "${electionId}" is not a valid Lease name (lower-case letters, digits, '-' and '.')`);
+  }
+
+  const settings: Settings = {
+    manifests: raw('manifests'),
+    kubeconfig: raw('kubeconfig') ?? (env.KUBECONFIG || undefined),
+    watchNamespaces: list('watch-namespace'),
+    bindAddress: str('bind-address'),
+    httpPort: port('http-port', true),
+    httpsPort: port('https-port', true),
+    healthPort: port('health-port', true),
+    metricsPort: str('metrics-port') === '' ? undefined : port('metrics-port', true),
+    ingressClass,
+    controllerName,
+    logLevel: choice<LogLevelSetting>('log-level'),
+    accessLog: choice('access-log') === 'true',
+    trustedProxies,
+    connectTimeoutMs: duration('connect-timeout'),
+    responseHeaderTimeoutMs: duration('response-header-timeout'),
+    idleTimeoutMs: duration('idle-timeout'),
+    maxHeaderSize,
+    shutdownGraceMs: duration('shutdown-grace'),
+    electionId,
+    publishService,
+    publishStatusAddresses: list('publish-status-address'),
+  };
+  return { settings, help: values.help === true, version: values.version === true };
+}
+
+export function usage(): string {
+  const lines = ['Usage: portico [flags]', '', 'Kubernetes Ingress controller with a built-in reverse proxy.', '', 'Flags (each also an environment variable):'];
+  for (const f of FLAGS) {
+    const arg = f.type === 'string' ? ` ${f.choices ? f.choices.join('|') : 'VALUE'}` : '';
+    const def = f.default !== undefined && f.default !== '' ? ` (default ${f.default})` : '';
+    const envVar = f.type === 'string' ? `  [${envName(f.name)}]` : '';
+    lines.push(`  --${f.name}${arg}`);
+    lines.push(`      ${f.help}${def}${envVar}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,128 @@
+// Turns store changes into routing configurations: coalesces bursts of object events
+// (a few milliseconds, capped), runs the pure translation, swaps the result in with one
+// reference assignment, and reports problems that are new since the last build.
+// EndpointSlice events never come here: endpoints move on their own lane (endpoints/).
+
+import type { Store, StoreChange, Snapshot } from '../store/store.ts';
+import type { Kind } from '../store/types.ts';
+import type { Problem, RoutingConfig } from '../model/types.ts';
+import type { Logger } from '../observe/log.ts';
+
+export type TranslateFn = (snapshot: Snapshot, version: number) => RoutingConfig;
+
+export interface ReconcilerOptions {
+  store: Store;
+  translate: TranslateFn;
+  log: Logger;
+  /** Wait this long after a change for more changes (default 10 ms). */
+  coalesceMs?: number;
+  /** Never delay a rebuild longer than this after the first pending change (default 100 ms). */
+  maxDelayMs?: number;
+  /** Kinds whose changes trigger a rebuild. */
+  kinds?: readonly Kind[];
+  /** Called after each swap. */
+  onSwap?: (config: RoutingConfig, stats: BuildStats) => void;
+}
+
+export interface BuildStats {
+  durationMs: number;
+  changes: number;
+  problems: number;
+}
+
+const ROUTING_KINDS: readonly Kind[] = ['Ingress', 'IngressClass', 'Service'];
+
+export class Reconciler {
+  private config: RoutingConfig;
+  private version = 0;
+  private pending = 0;
+  private firstPendingAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private reported = new Set<string>();
+  private readonly opts: ReconcilerOptions;
+  private readonly kinds: ReadonlySet<Kind>;
+  private readonly coalesceMs: number;
+  private readonly maxDelayMs: number;
+  private builds = 0;
+
+  constructor(opts: ReconcilerOptions) {
+    this.opts = opts;
+    this.kinds = new Set(opts.kinds ?? ROUTING_KINDS);
+    this.coalesceMs = opts.coalesceMs ?? 10;
+    this.maxDelayMs = opts.maxDelayMs ?? 100;
+    this.config = opts.translate(opts.store, 0);
+  }
+
+  /** The configuration the proxy should use now. Cheap: called per request. */
+  readonly current = (): RoutingConfig => this.config;
+
+  get buildCount(): number {
+    return this.builds;
+  }
+
+  /** Builds once now and then follows the store. */
+  start(): void {
+    this.unsubscribe = this.opts.store.subscribe((c) => this.onChange(c));
+    this.rebuild();
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Builds now if anything is pending (used at start-up and in tests). */
+  flush(): void {
+    if (this.pending > 0) this.rebuild();
+  }
+
+  private onChange(change: StoreChange): void {
+    if (!this.kinds.has(change.kind)) return;
+    const now = performance.now();
+    if (this.pending++ === 0) this.firstPendingAt = now;
+    if (this.timer) clearTimeout(this.timer);
+    const waited = now - this.firstPendingAt;
+    const delay = Math.max(0, Math.min(this.coalesceMs, this.maxDelayMs - waited));
+    this.timer = setTimeout(() => this.rebuild(), delay);
+  }
+
+  private rebuild(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const changes = this.pending;
+    this.pending = 0;
+    const started = performance.now();
+    let next: RoutingConfig;
+    try {
+      next = this.opts.translate(this.opts.store, ++this.version);
+    } catch (err) {
+      // translate is meant never to throw; if it does, keep serving the last good config.
+      this.opts.log.error('translation failed; keeping the previous configuration', { err: err as Error });
+      return;
+    }
+    this.config = next;
+    this.builds++;
+    const stats: BuildStats = { durationMs: performance.now() - started, changes, problems: next.problems.length };
+    this.reportProblems(next.problems);
+    this.opts.log.debug('routing configuration swapped', { version: next.version, ...stats });
+    this.opts.onSwap?.(next, stats);
+  }
+
+  /** Logs each problem once while it persists (a rebuild does not repeat old ones). */
+  private reportProblems(problems: readonly Problem[]): void {
+    const now = new Set<string>();
+    for (const p of problems) {
+      const id = `${p.object.kind}/${p.object.namespace}/${p.object.name}/${p.reason}/${p.message}`;
+      now.add(id);
+      if (!this.reported.has(id)) {
+        this.opts.log.warn(p.message, {
+          reason: p.reason,
+          object: `${p.object.kind} ${p.object.namespace ? p.object.namespace + '/' : ''}${p.object.name}`,
+        });
+      }
+    }
+    this.reported = now;
+  }
+}
