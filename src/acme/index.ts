@@ -1,0 +1,10 @@
+// ACME (HTTP-01) for Portico: see manager.ts for the flow, challenges.ts for how every replica
+// answers challenge tokens, transport.ts for the process-global acme-client HTTP settings.
+
+export { AcmeManager, DEFAULT_ACME_SETTINGS, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from './manager.ts';
+export type { AcmeManagerOptions, AcmeSettings, AcmeStatus, CertificatePhase, CertificateStatus, OrderEvent, OrderResult } from './manager.ts';
+export { ACME_CHALLENGE_PATH, ChallengePublisher, ChallengeStore, DEFAULT_CHALLENGE_SECRET, serveAcmeChallenge } from './challenges.ts';
+export type { ChallengeLookup, ChallengeStoreOptions } from './challenges.ts';
+export { DEFAULT_ACCOUNT_SECRET } from './account.ts';
+export { ACME_ANNOTATIONS, HOSTS_ANNOTATION, MANAGED_ANNOTATION, checkCertificate, desiredCertificates } from './certificates.ts';
+export type { CertificateCheck, CertificateReason, DesiredCertificate } from './certificates.ts';
