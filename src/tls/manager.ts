@@ -1,0 +1,240 @@
+// Certificates for the HTTPS listener: which SecureContext answers which SNI name.
+//
+// The routing configuration says which hosts want TLS and from which Secret; this module
+// turns Secrets into SecureContexts (once per Secret version), checks that each certificate
+// parses, matches its key, is current and covers the host, and builds a lookup table that the
+// SNI callback reads per handshake (exact host, then `*.parent`, then the default
+// certificate). Problems become Problems on the Ingress that asked for the host. The table is
+// rebuilt off the request path: when the configuration changes or a referenced Secret does.
+
+import tls, { type SecureContext } from 'node:tls';
+import type { Store, StoreChange } from '../store/store.ts';
+import type { Secret } from '../store/types.ts';
+import type { ObjectRef, Problem } from '../model/types.ts';
+import type { Logger } from '../observe/log.ts';
+import { nameCovers, parseTlsSecret, type CertificateResult, type ParsedCertificate } from './certificate.ts';
+
+/** One host that wants TLS, from an Ingress's spec.tls. */
+export interface TlsBinding {
+  /** Lower-case host or `*.parent`. */
+  host: string;
+  /** `namespace/name` of the kubernetes.io/tls Secret. */
+  secret: string;
+  ingress: ObjectRef;
+}
+
+/** TLS 1.2 and 1.3 only; TLS 1.2 with forward-secret AEAD suites (Mozilla "intermediate"). */
+export const TLS_OPTIONS: tls.SecureContextOptions = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  ecdhCurve: 'X25519:P-256:P-384',
+  honorCipherOrder: false,
+};
+
+interface Entry {
+  context: SecureContext;
+  cert: ParsedCertificate;
+}
+
+export interface CertificateInfo {
+  host: string;
+  secret: string;
+  notAfter: Date;
+}
+
+export interface TlsManagerOptions {
+  store: Store;
+  log: Logger;
+  /** PEM pair served when nothing else fits. */
+  fallback: { certPem: string; keyPem: string };
+  /** `namespace/name` of a Secret to use as the default certificate instead of `fallback`. */
+  defaultSecret?: string;
+  /** New TLS problems (each build reports the full current list). */
+  onProblems?: (problems: readonly Problem[]) => void;
+  /** ALPN protocols to offer, most preferred first. */
+  alpn?: string[];
+  now?: () => Date;
+}
+
+export class TlsManager {
+  private readonly opts: TlsManagerOptions;
+  private readonly parsed = new WeakMap<Secret, CertificateResult>();
+  private readonly contexts = new WeakMap<Secret, Entry>();
+  private readonly fallbackContext: SecureContext;
+  private bindings: readonly TlsBinding[] = [];
+  private referenced = new Set<string>();
+  private exact = new Map<string, SecureContext>();
+  private wildcard = new Map<string, SecureContext>();
+  private tlsHosts = new Set<string>();
+  private defaultContext: SecureContext;
+  private certificates: CertificateInfo[] = [];
+  private problems: Problem[] = [];
+  private unsubscribe: (() => void) | undefined;
+  /** PEM pair of the current default (for clients without SNI, the server's own context). */
+  private defaultPair: { certPem: string; keyPem: string };
+  private readonly servers = new Set<tls.Server>();
+
+  constructor(opts: TlsManagerOptions) {
+    this.opts = opts;
+    this.fallbackContext = tls.createSecureContext({ ...TLS_OPTIONS, cert: opts.fallback.certPem, key: opts.fallback.keyPem });
+    this.defaultContext = this.fallbackContext;
+    this.defaultPair = opts.fallback;
+    this.unsubscribe = opts.store.subscribe((c) => this.onStoreChange(c));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+  }
+
+  /** After every configuration swap. */
+  setBindings(bindings: readonly TlsBinding[]): void {
+    this.bindings = bindings;
+    this.rebuild();
+  }
+
+  /**
+   * Options for tls.createServer / https.createServer: the SNI callback plus the default
+   * certificate for clients that send no server name (Node skips the callback for them).
+   * Pass the server to `attach` so a changed default reaches it.
+   */
+  serverOptions(): tls.TlsOptions {
+    return { ...TLS_OPTIONS, cert: this.defaultPair.certPem, key: this.defaultPair.keyPem, SNICallback: this.sniCallback };
+  }
+
+  attach(server: tls.Server): void {
+    this.servers.add(server);
+    server.once('close', () => this.servers.delete(server));
+  }
+
+  /** For the `SNICallback` option of tls.createServer. Never throws. */
+  readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
+    cb(null, this.contextFor(servername));
+  };
+
+  /** The context for a server name (any case, may be empty). */
+  contextFor(servername: string): SecureContext {
+    if (!servername) return this.defaultContext;
+    const host = servername.toLowerCase();
+    const exact = this.exact.get(host);
+    if (exact !== undefined) return exact;
+    const dot = host.indexOf('.');
+    if (dot > 0) {
+      const wild = this.wildcard.get(host.slice(dot + 1));
+      if (wild !== undefined) return wild;
+    }
+    return this.defaultContext;
+  }
+
+  /** True when the host (any case, no port) is configured for TLS, whether or not its certificate is usable. */
+  hasTls(host: string): boolean {
+    if (this.tlsHosts.size === 0) return false;
+    if (this.tlsHosts.has(host)) return true;
+    const dot = host.indexOf('.');
+    return dot > 0 && this.tlsHosts.has(`*.${host.slice(dot + 1)}`);
+  }
+
+  get defaultSecureContext(): SecureContext {
+    return this.defaultContext;
+  }
+
+  /** The certificates in use, for expiry metrics. */
+  get inUse(): readonly CertificateInfo[] {
+    return this.certificates;
+  }
+
+  get currentProblems(): readonly Problem[] {
+    return this.problems;
+  }
+
+  private onStoreChange(change: StoreChange): void {
+    if (change.kind === 'Secret' && this.referenced.has(change.key)) this.rebuild();
+  }
+
+  private rebuild(): void {
+    const now = this.opts.now?.() ?? new Date();
+    const exact = new Map<string, SecureContext>();
+    const wildcard = new Map<string, SecureContext>();
+    const tlsHosts = new Set<string>();
+    const referenced = new Set<string>();
+    const problems: Problem[] = [];
+    const certificates: CertificateInfo[] = [];
+
+    let defaultContext = this.fallbackContext;
+    let defaultPair = this.opts.fallback;
+    if (this.opts.defaultSecret) {
+      referenced.add(this.opts.defaultSecret);
+      const entry = this.load(this.opts.defaultSecret, now);
+      if ('context' in entry) {
+        defaultContext = entry.context;
+        defaultPair = entry.cert;
+      } else {
+        this.opts.log.warn(`default certificate unusable, serving a generated one: ${entry.message}`, { secret: this.opts.defaultSecret });
+      }
+    }
+    if (defaultContext !== this.defaultContext) {
+      this.defaultContext = defaultContext;
+      this.defaultPair = defaultPair;
+      for (const server of this.servers) server.setSecureContext({ ...TLS_OPTIONS, cert: defaultPair.certPem, key: defaultPair.keyPem });
+    }
+
+    for (const b of this.bindings) {
+      referenced.add(b.secret);
+      tlsHosts.add(b.host);
+      const entry = this.load(b.secret, now);
+      if (!('context' in entry)) {
+        problems.push({ object: b.ingress, reason: entry.reason, message: `${entry.message}; ${b.host} is served with the default certificate` });
+        continue;
+      }
+      if (!entry.cert.dnsNames.some((n) => nameCovers(n, b.host))) {
+        problems.push({
+          object: b.ingress,
+          reason: 'TLSCertificateHostMismatch',
+          message: `Secret ${b.secret} has a certificate for ${entry.cert.dnsNames.join(', ') || 'no DNS names'}, not for ${b.host}; it is served anyway`,
+        });
+      }
+      const target = b.host.startsWith('*.') ? wildcard : exact;
+      const key = b.host.startsWith('*.') ? b.host.slice(2) : b.host;
+      if (!target.has(key)) target.set(key, entry.context);
+      certificates.push({ host: b.host, secret: b.secret, notAfter: entry.cert.notAfter });
+    }
+
+    this.exact = exact;
+    this.wildcard = wildcard;
+    this.tlsHosts = tlsHosts;
+    this.referenced = referenced;
+    this.certificates = certificates;
+    this.problems = problems;
+    this.opts.onProblems?.(problems);
+  }
+
+  private load(secretKey: string, now: Date): Entry | { reason: string; message: string } {
+    const secret = this.opts.store.get('Secret', secretKey);
+    if (secret === undefined) return { reason: 'TLSSecretNotFound', message: `Secret ${secretKey} (type kubernetes.io/tls) was not found` };
+    if (secret.type !== undefined && secret.type !== 'kubernetes.io/tls') {
+      return { reason: 'TLSSecretWrongType', message: `Secret ${secretKey} has type ${secret.type}, not kubernetes.io/tls` };
+    }
+    let result = this.parsed.get(secret);
+    if (result === undefined) {
+      result = parseTlsSecret(secret, now);
+      this.parsed.set(secret, result);
+    }
+    if (!result.ok) return result;
+    if (result.cert.notAfter.getTime() <= now.getTime()) {
+      return { reason: 'TLSCertificateExpired', message: `Secret ${secretKey}: the certificate expired on ${result.cert.notAfter.toISOString()}` };
+    }
+    let entry = this.contexts.get(secret);
+    if (entry === undefined) {
+      const context = tls.createSecureContext({ ...TLS_OPTIONS, cert: result.cert.certPem, key: result.cert.keyPem });
+      entry = { context, cert: result.cert };
+      this.contexts.set(secret, entry);
+    }
+    return entry;
+  }
+}
