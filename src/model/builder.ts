@@ -1,0 +1,151 @@
+// Merges Ingress contributions into virtual hosts. Everything here is decided per host, from
+// the contributions that name that host, in age order (oldest first): so the result does not
+// depend on the order objects were listed, and a later incremental translator can rebuild one
+// host from the contributions that touch it and reuse every other VirtualHost as it is.
+
+import type { IngressContribution } from './ingress-processor.ts';
+import { isPrefixType, prefixKey } from './paths.ts';
+import type { ProblemSink } from './problems.ts';
+import type { VirtualHost } from './virtual-host.ts';
+import type { Backend, ObjectRef, Route } from './types.ts';
+
+interface Winner {
+  route: Route;
+  from: IngressContribution;
+}
+
+function refWords(ref: ObjectRef): string {
+  return ref.namespace === '' ? ref.name : `${ref.namespace}/${ref.name}`;
+}
+
+function precedenceWords(winner: IngressContribution, loser: IngressContribution): string {
+  if (winner.created < loser.created) return 'which is older and takes precedence';
+  if (winner.created === Number.POSITIVE_INFINITY) return 'which takes precedence (no creationTimestamp to compare: first by namespace/name)';
+  return 'which takes precedence (same creation time, first by namespace/name)';
+}
+
+function backendWords(b: Backend): string {
+  const port = typeof b.servicePort === 'number' ? `port ${b.servicePort}` : `port "${b.servicePort}"`;
+  return `Service ${b.namespace === '' ? '' : `${b.namespace}/`}${b.service} ${port}`;
+}
+
+function hostWords(host: string): string {
+  return host === '' ? 'requests without a matching host' : `host "${host}"`;
+}
+
+/** A default-backend route: no path of its own; serves what no rule matched. */
+function fallbackRoute(host: string, c: IngressContribution, backend: Backend): Route {
+  return { host, path: '', pathType: 'Prefix', backend, policy: c.policy, ingress: c.ref };
+}
+
+/**
+ * One virtual host from the contributions that name it, oldest first. On the same host, path
+ * and kind of match (Exact, or Prefix/ImplementationSpecific which match alike) the oldest
+ * Ingress wins and every later one gets a RuleConflict for that path only.
+ */
+export function buildVirtualHost(host: string, contributions: readonly IngressContribution[], sink: ProblemSink): VirtualHost {
+  const routes: Route[] = [];
+  const from: IngressContribution[] = []; // parallel to routes: who added each
+  let fallback: Winner | null = null;
+  let count = 0;
+  for (const c of contributions) count += c.hosts.get(host)?.length ?? 0;
+  // Winners by match key, one map per kind of match (Exact; Prefix and ImplementationSpecific
+  // match alike). Most hosts have a handful of rules: then comparing with each winner so far
+  // is cheaper than building two maps.
+  const exact = count > 8 ? new Map<string, number>() : null;
+  const prefix = count > 8 ? new Map<string, number>() : null;
+  for (const c of contributions) {
+    for (const route of c.hosts.get(host) ?? []) {
+      const isPrefix = isPrefixType(route.pathType);
+      const key = isPrefix ? prefixKey(route.path) : route.path;
+      const index = isPrefix ? prefix : exact;
+      let won = -1;
+      if (index !== null) {
+        won = index.get(key) ?? -1;
+      } else {
+        for (let i = 0; i < routes.length; i++) {
+          const r = routes[i] as Route;
+          if (isPrefixType(r.pathType) === isPrefix && (isPrefix ? prefixKey(r.path) : r.path) === key) {
+            won = i;
+            break;
+          }
+        }
+      }
+      if (won < 0) {
+        index?.set(key, routes.length);
+        routes.push(route);
+        from.push(c);
+        continue;
+      }
+      const winner = routes[won] as Route;
+      const winnerFrom = from[won] as IngressContribution;
+      const what = `path "${route.path}" (${route.pathType}) of ${host === '' ? 'the rules without host' : `host "${host}"`}`;
+      sink.add(
+        c.ref,
+        'RuleConflict',
+        winnerFrom === c
+          ? `${what} is defined more than once in this Ingress (as "${winner.path}" ${winner.pathType}); the first one is used`
+          : `${what} is also defined by Ingress ${refWords(winnerFrom.ref)}, ${precedenceWords(winnerFrom, c)}; this path is ignored until the conflict is removed`,
+      );
+    }
+    const backend = c.defaultBackend;
+    if (backend === null) continue;
+    if (fallback === null) {
+      fallback = { route: fallbackRoute(host, c, backend), from: c };
+    } else if (fallback.route.backend.endpointsKey !== backend.endpointsKey) {
+      sink.add(
+        c.ref,
+        'DefaultBackendConflict',
+        `spec.defaultBackend (${backendWords(backend)}) is not used for unmatched paths of ${hostWords(host)}: Ingress ${refWords(fallback.from.ref)}, ${precedenceWords(fallback.from, c)}, also has rules for this host and its default backend (${backendWords(fallback.route.backend)}) is used`,
+      );
+    }
+  }
+  return { host, routes, fallback: fallback?.route ?? null };
+}
+
+export interface BuiltHosts {
+  virtualHosts: VirtualHost[];
+  defaultRoute: Route | null;
+}
+
+/** Every virtual host plus the global default backend. `contributions` must be oldest first. */
+export function buildVirtualHosts(contributions: readonly IngressContribution[], sink: ProblemSink): BuiltHosts {
+  const byHost = new Map<string, IngressContribution[]>();
+  for (const c of contributions) {
+    for (const host of c.hosts.keys()) {
+      const list = byHost.get(host);
+      if (list === undefined) byHost.set(host, [c]);
+      else list.push(c);
+    }
+  }
+
+  const virtualHosts: VirtualHost[] = [];
+  for (const [host, list] of byHost) {
+    const vh = buildVirtualHost(host, list, sink);
+    // A host that ended with neither routes nor a fallback (all its paths invalid) is left
+    // out, so it does not hide a wildcard or host-less rule that would have served it.
+    if (vh.fallback !== null || vh.routes.length !== 0) virtualHosts.push(vh);
+  }
+  return { virtualHosts, defaultRoute: buildDefaultRoute(contributions, sink) };
+}
+
+/** The oldest Ingress with a default backend serves requests that match no host at all. */
+export function buildDefaultRoute(contributions: readonly IngressContribution[], sink: ProblemSink): Route | null {
+  let winner: Winner | null = null;
+  for (const c of contributions) {
+    const backend = c.defaultBackend;
+    if (backend === null) continue;
+    if (winner === null) {
+      winner = { route: fallbackRoute('', c, backend), from: c };
+      continue;
+    }
+    if (winner.route.backend.endpointsKey === backend.endpointsKey) continue;
+    const own = [...c.hosts.keys()].map((h) => (h === '' ? '(no host)' : h));
+    sink.add(
+      c.ref,
+      'DefaultBackendConflict',
+      `spec.defaultBackend (${backendWords(backend)}) is not used for requests that match no host: Ingress ${refWords(winner.from.ref)}, ${precedenceWords(winner.from, c)}, also sets one (${backendWords(winner.route.backend)}); ${own.length === 0 ? 'this Ingress has no rules, so its default backend is not used at all' : `it still applies to unmatched paths of this Ingress's own hosts (${own.join(', ')}) unless an older Ingress on the same host sets one`}`,
+    );
+  }
+  return winner?.route ?? null;
+}

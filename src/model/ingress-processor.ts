@@ -1,0 +1,146 @@
+// One Ingress → its contribution to the routing config: routes grouped by host, its default
+// backend, its policy. Pure and independent of every other Ingress, so a later incremental
+// translator can cache contributions per Ingress and only re-merge the hosts they touch.
+// Merging (conflicts between Ingresses, fallbacks) happens in builder.ts.
+
+import type { Snapshot } from '../store/store.ts';
+import { parsePolicy } from './annotations.ts';
+import { BackendResolver } from './backend.ts';
+import { parseRuleHost } from './host.ts';
+import { parsePath, parsePathType } from './paths.ts';
+import type { ProblemReason, ProblemSink } from './problems.ts';
+import { describe, field, isDict, isInvalid } from './read.ts';
+import type { Backend, ObjectRef, Route, RoutePolicy } from './types.ts';
+
+export interface IngressContribution {
+  readonly ref: ObjectRef;
+  /** creationTimestamp in ms; +Infinity when missing or unreadable (objects from files). */
+  readonly created: number;
+  readonly policy: RoutePolicy;
+  /**
+   * Every valid host this Ingress has a rule for ('' for rules without host), with the routes
+   * of those rules in spec order. A host may map to no routes (a rule with only a host): it
+   * still counts for the per-host default backend.
+   */
+  readonly hosts: ReadonlyMap<string, readonly Route[]>;
+  /** spec.defaultBackend, resolved; null when absent or unusable. */
+  readonly defaultBackend: Backend | null;
+}
+
+export function ingressRef(ingress: unknown): ObjectRef {
+  const meta = field(ingress, 'metadata');
+  const namespace = field(meta, 'namespace');
+  const name = field(meta, 'name');
+  return Object.freeze({
+    kind: 'Ingress',
+    namespace: typeof namespace === 'string' ? namespace : '',
+    name: typeof name === 'string' ? name : '',
+  });
+}
+
+function creationTime(ingress: unknown): number {
+  const ts = field(field(ingress, 'metadata'), 'creationTimestamp');
+  const ms = typeof ts === 'string' ? Date.parse(ts) : NaN;
+  return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
+}
+
+/** Oldest first; ties (and unknown ages) broken by namespace, then name. */
+export function compareAge(a: Pick<IngressContribution, 'created' | 'ref'>, b: Pick<IngressContribution, 'created' | 'ref'>): number {
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  if (a.ref.namespace !== b.ref.namespace) return a.ref.namespace < b.ref.namespace ? -1 : 1;
+  if (a.ref.name !== b.ref.name) return a.ref.name < b.ref.name ? -1 : 1;
+  return 0;
+}
+
+function hostWords(host: string): string {
+  return host === '' ? 'the rule without host' : `host "${host}"`;
+}
+
+export function processIngress(ingress: unknown, snapshot: Snapshot, sink: ProblemSink): IngressContribution {
+  const ref = ingressRef(ingress);
+  const report = (reason: ProblemReason, message: string): void => sink.add(ref, reason, message);
+  const created = creationTime(ingress);
+  const policy = parsePolicy(field(field(ingress, 'metadata'), 'annotations'), report);
+  const hosts = new Map<string, Route[]>();
+
+  const spec = field(ingress, 'spec');
+  if (!isDict(spec)) {
+    report('InvalidIngress', `spec is ${describe(spec)}; the Ingress needs a spec with rules or a defaultBackend, so it routes nothing`);
+    return { ref, created, policy, hosts, defaultBackend: null };
+  }
+
+  const backends = new BackendResolver(snapshot, ref.namespace);
+  let defaultBackend: Backend | null = null;
+  if (spec.defaultBackend !== undefined && spec.defaultBackend !== null) {
+    const r = backends.resolve(spec.defaultBackend, '', null);
+    if (r.ok) {
+      defaultBackend = r.backend;
+      if (r.warning) report(r.warning.reason, r.warning.message);
+    } else {
+      report(r.reason, `${r.message}; the default backend is ignored`);
+    }
+  }
+
+  const rules = spec.rules;
+  if (rules !== undefined && rules !== null && !Array.isArray(rules)) {
+    report('InvalidIngress', `spec.rules is ${describe(rules)}, not a list of rules; no rule of this Ingress is used`);
+  } else if (Array.isArray(rules)) {
+    for (let i = 0; i < rules.length; i++) processRule(rules[i], i);
+  }
+  return { ref, created, policy, hosts, defaultBackend };
+
+  // Positions such as `spec.rules[0].http.paths[2]` are spelled out only for a problem.
+  function processRule(rule: unknown, i: number): void {
+    const at = (): string => `spec.rules[${i}]`;
+    if (!isDict(rule)) {
+      report('InvalidRule', `${at()} is ${describe(rule)}, not a rule with host and http.paths; it is skipped`);
+      return;
+    }
+    const host = parseRuleHost(rule.host);
+    if (isInvalid(host)) {
+      report('InvalidHost', `${at()}: ${host.invalid}; the rule is skipped`);
+      return;
+    }
+    let routes = hosts.get(host);
+    if (routes === undefined) {
+      routes = [];
+      hosts.set(host, routes);
+    }
+    const http = rule.http;
+    if (http === undefined || http === null) return; // a host-only rule: served by the default backend
+    const paths = field(http, 'paths');
+    if (!Array.isArray(paths) || paths.length === 0) {
+      report('InvalidRule', `${at()} (${hostWords(host)}) has http but ${Array.isArray(paths) ? 'an empty' : 'no'} list of paths; add http.paths or remove http`);
+      return;
+    }
+    for (let j = 0; j < paths.length; j++) {
+      const route = processPath(paths[j], host, i, j);
+      if (route !== null) routes.push(route);
+    }
+  }
+
+  function processPath(p: unknown, host: string, i: number, j: number): Route | null {
+    const at = (): string => `spec.rules[${i}].http.paths[${j}] (${hostWords(host)})`;
+    if (!isDict(p)) {
+      report('InvalidRule', `${at()} is ${describe(p)}, not a path with a backend; it is skipped`);
+      return null;
+    }
+    const pathType = parsePathType(p.pathType);
+    if (isInvalid(pathType)) {
+      report('InvalidPathType', `${at()}: ${pathType.invalid}; the path is skipped`);
+      return null;
+    }
+    const path = parsePath(p.path, pathType);
+    if (isInvalid(path)) {
+      report('InvalidPath', `${at()}: ${path.invalid}; the path is skipped`);
+      return null;
+    }
+    const b = backends.resolve(p.backend, host, path);
+    if (!b.ok) {
+      report(b.reason, `${b.message}; the path is skipped`);
+      return null;
+    }
+    if (b.warning) report(b.warning.reason, b.warning.message);
+    return { host, path, pathType, backend: b.backend, policy, ingress: ref };
+  }
+}
