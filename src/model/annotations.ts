@@ -50,7 +50,17 @@ const loadBalance: AnnotationParser<'loadBalance'> = {
   ...oneOf<LoadBalanceAlgorithm>(['round-robin', 'least-conn', 'ip-hash']),
 };
 
-export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance];
+const sslRedirect: AnnotationParser<'sslRedirect'> = {
+  name: `${ANNOTATION_PREFIX}ssl-redirect`,
+  field: 'sslRedirect',
+  default: DEFAULT_POLICY.sslRedirect,
+  ...boolean,
+};
+
+export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect];
+
+/** Portico annotations read outside the model (not typos): the ACME room reads these. */
+export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`];
 
 const BY_NAME: ReadonlyMap<string, AnyAnnotationParser> = new Map(ANNOTATIONS.map((p) => [p.name, p]));
 
@@ -70,7 +80,7 @@ export function parsePolicy(annotations: unknown, report: AnnotationProblem): Ro
   }
 
   for (const key of Object.keys(annotations)) {
-    if (key.startsWith(ANNOTATION_PREFIX) && !BY_NAME.has(key)) {
+    if (key.startsWith(ANNOTATION_PREFIX) && !BY_NAME.has(key) && !ANNOTATIONS_READ_ELSEWHERE.includes(key)) {
       report(
         'UnknownAnnotation',
         `Annotation "${key}" is not a Portico annotation and is ignored; check its spelling. Known: ${[...BY_NAME.keys()].join(', ')}.`,

@@ -25,6 +25,8 @@ export interface IngressContribution {
   readonly hosts: ReadonlyMap<string, readonly Route[]>;
   /** spec.defaultBackend, resolved; null when absent or unusable. */
   readonly defaultBackend: Backend | null;
+  /** spec.tls: host → `namespace/secretName`, in spec order (the first entry naming a host wins). */
+  readonly tls?: ReadonlyMap<string, string>;
 }
 
 export function ingressRef(ingress: unknown): ObjectRef {
@@ -87,7 +89,8 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   } else if (Array.isArray(rules)) {
     for (let i = 0; i < rules.length; i++) processRule(rules[i], i);
   }
-  return { ref, created, policy, hosts, defaultBackend };
+  const tls = processTls(spec.tls, ref, hosts, report);
+  return tls === undefined ? { ref, created, policy, hosts, defaultBackend } : { ref, created, policy, hosts, defaultBackend, tls };
 
   // Positions such as `spec.rules[0].http.paths[2]` are spelled out only for a problem.
   function processRule(rule: unknown, i: number): void {
@@ -143,4 +146,49 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     if (b.warning) report(b.warning.reason, b.warning.message);
     return { host, path, pathType, backend: b.backend, policy, ingress: ref };
   }
+}
+
+/**
+ * spec.tls → host → Secret. An entry without hosts covers every host of this Ingress's rules
+ * (what ingress-nginx users expect from a one-line `tls: [{secretName: x}]`). Hosts follow
+ * the rule-host syntax; the Secret is always in the Ingress's namespace.
+ */
+function processTls(
+  raw: unknown,
+  ref: ObjectRef,
+  ruleHosts: ReadonlyMap<string, readonly Route[]>,
+  report: (reason: ProblemReason, message: string) => void,
+): Map<string, string> | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!Array.isArray(raw)) {
+    report('InvalidTLS', `spec.tls is ${describe(raw)}, not a list; TLS is not configured for this Ingress`);
+    return undefined;
+  }
+  const out = new Map<string, string>();
+  for (let i = 0; i < raw.length; i++) {
+    const entry: unknown = raw[i];
+    const at = `spec.tls[${i}]`;
+    const secretName = field(entry, 'secretName');
+    if (typeof secretName !== 'string' || secretName === '') {
+      report('InvalidTLS', `${at} has no secretName; its hosts are served with the default certificate`);
+      continue;
+    }
+    const rawHosts = field(entry, 'hosts');
+    let hosts: unknown[];
+    if (rawHosts === undefined || rawHosts === null) hosts = [...ruleHosts.keys()].filter((h) => h !== '');
+    else if (Array.isArray(rawHosts)) hosts = rawHosts;
+    else {
+      report('InvalidTLS', `${at}.hosts is ${describe(rawHosts)}, not a list of host names; the entry is skipped`);
+      continue;
+    }
+    for (const h of hosts) {
+      const host = parseRuleHost(h);
+      if (isInvalid(host) || host === '') {
+        report('InvalidTLS', `${at}.hosts: ${isInvalid(host) ? host.invalid : 'an empty host'}; that host gets no TLS`);
+        continue;
+      }
+      if (!out.has(host)) out.set(host, `${ref.namespace}/${secretName}`);
+    }
+  }
+  return out;
 }

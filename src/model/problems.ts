@@ -19,7 +19,9 @@ export type ProblemReason =
   | 'RuleConflict'
   | 'DefaultBackendConflict'
   | 'InvalidAnnotation'
-  | 'UnknownAnnotation';
+  | 'UnknownAnnotation'
+  | 'InvalidTLS'
+  | 'TLSConflict';
 
 export class ProblemSink {
   private readonly seen = new Set<string>();

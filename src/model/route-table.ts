@@ -11,7 +11,7 @@
 
 import { HostTable } from './host-table.ts';
 import { PathTable } from './path-table.ts';
-import type { ObjectRef, Problem, Route, RoutingConfig } from './types.ts';
+import type { ObjectRef, Problem, Route, RoutingConfig, TlsBinding } from './types.ts';
 import type { VirtualHost } from './virtual-host.ts';
 
 export type { VirtualHost };
@@ -23,12 +23,14 @@ export interface RouteTableInit {
   defaultRoute: Route | null;
   problems: readonly Problem[];
   ingresses: readonly ObjectRef[];
+  tls?: readonly TlsBinding[];
 }
 
 export class RouteTable implements RoutingConfig {
   readonly version: number;
   readonly problems: readonly Problem[];
   readonly ingresses: readonly ObjectRef[];
+  readonly tls: readonly TlsBinding[];
   readonly defaultRoute: Route | null;
   private readonly hosts: readonly VirtualHost[];
   private readonly fallbacks: readonly (Route | null)[];
@@ -39,6 +41,7 @@ export class RouteTable implements RoutingConfig {
     this.version = init.version;
     this.problems = Object.freeze(init.problems.slice());
     this.ingresses = Object.freeze(init.ingresses.slice());
+    this.tls = Object.freeze((init.tls ?? []).slice());
     this.defaultRoute = init.defaultRoute;
     this.hosts = Object.freeze(init.virtualHosts.slice());
     this.fallbacks = this.hosts.map((vh) => vh.fallback);

@@ -15,7 +15,7 @@ import { classSelector } from './ingress-class.ts';
 import { compareAge, ingressRef, processIngress, type IngressContribution } from './ingress-processor.ts';
 import { ProblemSink } from './problems.ts';
 import { RouteTable } from './route-table.ts';
-import { DEFAULT_POLICY, type ObjectRef, type RoutingConfig } from './types.ts';
+import { DEFAULT_POLICY, type ObjectRef, type RoutingConfig, type TlsBinding } from './types.ts';
 
 export interface TranslateOptions {
   /** IngressClasses whose spec.controller equals this are ours, e.g. 'portico.dev/ingress-controller'. */
@@ -47,7 +47,28 @@ export function translate(snapshot: Snapshot, options: TranslateOptions): Routin
 
   const { virtualHosts, defaultRoute } = buildVirtualHosts(contributions, sink);
   const ingresses: ObjectRef[] = contributions.map((c) => c.ref).sort(compareRefs);
-  return new RouteTable({ version: options.version ?? 0, virtualHosts, defaultRoute, problems: sink.sorted(), ingresses });
+  const tls = mergeTls(contributions, sink);
+  return new RouteTable({ version: options.version ?? 0, virtualHosts, defaultRoute, problems: sink.sorted(), ingresses, tls });
+}
+
+/** One Secret per host: the oldest Ingress wins; a younger one naming another Secret gets a problem. */
+function mergeTls(contributions: readonly IngressContribution[], sink: ProblemSink): TlsBinding[] {
+  const byHost = new Map<string, TlsBinding>();
+  for (const c of contributions) {
+    if (c.tls === undefined) continue;
+    for (const [host, secret] of c.tls) {
+      const winner = byHost.get(host);
+      if (winner === undefined) byHost.set(host, { host, secret, ingress: c.ref });
+      else if (winner.secret !== secret) {
+        sink.add(
+          c.ref,
+          'TLSConflict',
+          `spec.tls names Secret ${secret} for ${host}, but the older Ingress ${winner.ingress.namespace}/${winner.ingress.name} already serves it with ${winner.secret}; that one is used`,
+        );
+      }
+    }
+  }
+  return [...byHost.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
 }
 
 function compareRefs(a: ObjectRef, b: ObjectRef): number {

@@ -8,9 +8,20 @@ export type LoadBalanceAlgorithm = 'round-robin' | 'least-conn' | 'ip-hash';
 /** Per-route policy, from the owning Ingress's `portico.dev/*` annotations (typed parsers). */
 export interface RoutePolicy {
   loadBalance: LoadBalanceAlgorithm;
+  /** Plain-HTTP requests to a host with TLS are redirected to HTTPS (308). */
+  sslRedirect: boolean;
 }
 
-export const DEFAULT_POLICY: RoutePolicy = Object.freeze({ loadBalance: 'round-robin' });
+export const DEFAULT_POLICY: RoutePolicy = Object.freeze({ loadBalance: 'round-robin', sslRedirect: true });
+
+/** One host that wants TLS, from an Ingress's spec.tls (oldest Ingress wins per host). */
+export interface TlsBinding {
+  /** Lower-case host or `*.parent`. */
+  host: string;
+  /** `namespace/name` of the kubernetes.io/tls Secret (always the Ingress's namespace). */
+  secret: string;
+  ingress: ObjectRef;
+}
 
 /** Which Ingress a route or problem came from. */
 export interface ObjectRef {
@@ -67,4 +78,6 @@ export interface RoutingConfig {
   readonly problems: readonly Problem[];
   /** Ingresses that belong to us (by class) — status is written for these. */
   readonly ingresses: readonly ObjectRef[];
+  /** Hosts served over TLS and their certificates' Secrets, one entry per host. */
+  readonly tls: readonly TlsBinding[];
 }

@@ -10,18 +10,11 @@
 import tls, { type SecureContext } from 'node:tls';
 import type { Store, StoreChange } from '../store/store.ts';
 import type { Secret } from '../store/types.ts';
-import type { ObjectRef, Problem } from '../model/types.ts';
+import type { Problem, TlsBinding } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { nameCovers, parseTlsSecret, type CertificateResult, type ParsedCertificate } from './certificate.ts';
 
-/** One host that wants TLS, from an Ingress's spec.tls. */
-export interface TlsBinding {
-  /** Lower-case host or `*.parent`. */
-  host: string;
-  /** `namespace/name` of the kubernetes.io/tls Secret. */
-  secret: string;
-  ingress: ObjectRef;
-}
+export type { TlsBinding };
 
 /** TLS 1.2 and 1.3 only; TLS 1.2 with forward-secret AEAD suites (Mozilla "intermediate"). */
 export const TLS_OPTIONS: tls.SecureContextOptions = {
