@@ -1,0 +1,151 @@
+// Header handling on flat raw arrays ([name, value, name, value, ...]), never on the lazily
+// built `req.headers` object. Header names are classified once per distinct spelling and
+// cached (bounded), so the per-request cost is one Map lookup per header line.
+
+import crypto from 'node:crypto';
+
+// Header classes.
+export const H_FORWARD = 0;
+/** Hop-by-hop: dropped both ways. */
+export const H_HOP = 1;
+export const H_HOST = 2;
+export const H_XFF = 3;
+export const H_CONNECTION = 4;
+export const H_CONTENT_LENGTH = 5;
+export const H_TRANSFER_ENCODING = 6;
+/** Dropped on requests only (Node answers 100-continue itself; undici refuses `expect`). */
+export const H_EXPECT = 7;
+export const H_XF_PROTO = 8;
+export const H_XF_HOST = 9;
+export const H_XF_PORT = 10;
+/** X-Real-IP: we set it on requests; forwarded unchanged on responses. */
+export const H_REAL_IP = 11;
+export const H_REQUEST_ID = 12;
+
+const CLASSES = new Map<string, number>([
+  ['keep-alive', H_HOP],
+  ['proxy-connection', H_HOP],
+  ['te', H_HOP],
+  ['trailer', H_HOP],
+  ['upgrade', H_HOP],
+  ['proxy-authorization', H_HOP],
+  ['proxy-authenticate', H_HOP],
+  ['host', H_HOST],
+  ['x-forwarded-for', H_XFF],
+  ['connection', H_CONNECTION],
+  ['content-length', H_CONTENT_LENGTH],
+  ['transfer-encoding', H_TRANSFER_ENCODING],
+  ['expect', H_EXPECT],
+  ['x-forwarded-proto', H_XF_PROTO],
+  ['x-forwarded-host', H_XF_HOST],
+  ['x-forwarded-port', H_XF_PORT],
+  ['x-real-ip', H_REAL_IP],
+  ['x-request-id', H_REQUEST_ID],
+]);
+
+const CACHE_MAX = 2048;
+const cache = new Map<string, number>();
+
+/** Class of a header name as received (any case). */
+export function classify(name: string): number {
+  const hit = cache.get(name);
+  if (hit !== undefined) return hit;
+  const c = CLASSES.get(name.toLowerCase()) ?? H_FORWARD;
+  if (cache.size < CACHE_MAX) cache.set(name, c);
+  return c;
+}
+
+/**
+ * Lower-case names listed in a Connection header, minus `close`/`keep-alive`/`upgrade`
+ * (which are not header names we forward anyway); null when there are none (the common case).
+ */
+export function connectionTokens(value: string): Set<string> | null {
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close' || v === 'upgrade') return null;
+  }
+  let set: Set<string> | null = null;
+  for (const t of value.toLowerCase().split(',')) {
+    const s = t.trim();
+    if (s !== '' && s !== 'close' && s !== 'keep-alive' && s !== 'upgrade') {
+      if (set === null) set = new Set();
+      set.add(s);
+    }
+  }
+  return set;
+}
+
+/** Remove every forwardable header whose name is in `tokens` from a flat list (rare path). */
+export function dropNamed(flat: string[], tokens: Set<string>): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    if (classify(name) === H_FORWARD && tokens.has(name.toLowerCase())) continue;
+    kept.push(name, flat[i + 1]!);
+  }
+  return kept;
+}
+
+const str = (x: Buffer | string): string => (typeof x === 'string' ? x : x.toString('latin1'));
+
+/**
+ * Response headers from upstream (undici raw list: Buffers) → flat list for `writeHead`,
+ * hop-by-hop headers and the upstream's X-Request-Id removed, ours appended. Multiple
+ * Set-Cookie lines stay separate lines. Content-Length is kept (Node then does not chunk).
+ */
+export function responseHeaders(raw: readonly (Buffer | string)[], requestId: string): string[] {
+  const out: string[] = [];
+  let conn: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = str(raw[i]!);
+    const c = classify(name);
+    if (c === H_HOP || c === H_TRANSFER_ENCODING || c === H_REQUEST_ID) continue;
+    if (c === H_CONNECTION) {
+      const t = connectionTokens(str(raw[i + 1]!));
+      if (t !== null) {
+        if (conn === null) conn = t;
+        else for (const x of t) conn.add(x);
+      }
+      continue;
+    }
+    out.push(name, str(raw[i + 1]!));
+  }
+  out.push('x-request-id', requestId);
+  return conn === null ? out : dropNamed(out, conn);
+}
+
+// ---- request ids -------------------------------------------------------------------------
+
+const ID_MAX = 200;
+
+/** A well-formed inbound X-Request-Id: 1..200 characters of [A-Za-z0-9._-]. */
+export function isValidRequestId(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || n > ID_MAX) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (
+      !(
+        (c >= 97 && c <= 122) || // a-z
+        (c >= 65 && c <= 90) || // A-Z
+        (c >= 48 && c <= 57) || // 0-9
+        c === 45 || // -
+        c === 46 || // .
+        c === 95 // _
+      )
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Random per-process prefix (unique across replicas and restarts in practice) + a counter.
+const ID_PREFIX = crypto.randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x') + '-';
+let idCounter = 0;
+
+/** A new request id: `<12 random chars>-<counter base 36>`. */
+export function newRequestId(): string {
+  idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return ID_PREFIX + idCounter.toString(36);
+}

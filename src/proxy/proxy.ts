@@ -1,0 +1,795 @@
+// The request path: route → balance → undici Pool.dispatch with a hand-written handler that
+// streams the response to the client with back-pressure. No awaits, no per-request promises
+// or Readables; every failure is answered (404/400/501/502/503/504) or, once the response has
+// started, ends in destroying the client connection.
+//
+// Decisions (where the design left room):
+// - Retry: once, only for GET/HEAD/OPTIONS/TRACE/PUT/DELETE without a body, only when no
+//   response byte arrived and the error is connect refused/unreachable, connect timeout or a
+//   reset/close of the upstream connection; on another endpoint when there is one (the same
+//   one otherwise: a fresh connection fixes a keep-alive race). Round-robin retries do not
+//   advance the shared rotation.
+// - Status: header timeout and connect timeout → 504 ("upstream timeout"); refused/reset and
+//   anything else before the response → 502. After the response started: client connection
+//   destroyed. 1xx informational responses (103) are not relayed.
+// - Transfer-Encoding other than plain `chunked` (e.g. `gzip, chunked`) → 501: undici re-frames
+//   the body and the coding would reach the upstream undeclared. HTTP/1.0 + TE, CL + TE,
+//   two Host headers, targets that are neither origin- nor absolute-form (`OPTIONS *`) → 400.
+//   Absolute-form targets are routed by their authority, which replaces Host (RFC 9112 §3.2.2).
+// - Local answers (4xx/5xx) carry X-Request-Id; 400s and answers to requests whose body was
+//   not read close the connection instead of draining the body.
+// - Client idle timeout (idleTimeoutMs): a periodic pass over exchanges in flight (progress =
+//   request bytes read + response bytes passed on), not a timer per socket; waiting for the
+//   upstream's response head is exempt (responseHeaderTimeoutMs answers 504 then).
+// - RoutePolicy.sslRedirect: a plain-HTTP request whose host has a TLS binding in the config
+//   gets 308 to https://<host without port><same target> (not for /.well-known/acme-challenge/,
+//   and before the endpoint check, like ingress-nginx). Upgrades too.
+// - Pools: one per endpoint key, created on first use, retired by a sweep (every 10 s) once no
+//   current EndpointSet of a balancer in use holds the endpoint: close() then destroy() after
+//   30 s. Balancer state unused for 6 sweeps is dropped (its pools with it).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { EndpointLookup } from '../endpoints/types.ts';
+import type { ObjectRef, Route, RoutingConfig } from '../model/types.ts';
+import type { Logger } from '../observe/log.ts';
+import { Balancers } from './balancer.ts';
+import type { BalancerState } from './balancer.ts';
+import { parseCidrs } from './cidr.ts';
+import type { CidrMatcher } from './cidr.ts';
+import { responseHeaders } from './headers.ts';
+import { scanInbound } from './inbound.ts';
+import type { InboundHead } from './inbound.ts';
+import { DEFAULT_PROXY_SETTINGS } from './settings.ts';
+import type { ProxySettings } from './settings.ts';
+import { TlsHosts, hostname } from './tls-hosts.ts';
+import { Upgrader } from './upgrade.ts';
+import { UpstreamRegistry } from './upstreams.ts';
+import type { Upstream } from './upstreams.ts';
+import { kExchange } from './socket-mark.ts';
+import type { MarkedSocket, SocketExchange } from './socket-mark.ts';
+
+export { DEFAULT_PROXY_SETTINGS };
+export type { ProxySettings };
+export { createHttpListener, attachProxy, DEFAULT_MAX_HEADER_SIZE } from './listener.ts';
+export type { ListenerOptions } from './listener.ts';
+export { shouldUpgrade } from './upgrade.ts';
+
+/** Why a request did not end in a complete upstream response. */
+export type ErrorKind =
+  | 'bad_request' // 400/501 answered by us
+  | 'no_route' // 404
+  | 'no_endpoints' // 503
+  | 'shutting_down' // 503 during close()
+  | 'connect' // refused / unreachable → 502
+  | 'connect_timeout' // → 504
+  | 'reset' // upstream closed/reset before a response → 502
+  | 'headers_timeout' // → 504
+  | 'body_timeout' // upstream stalled mid-body → client connection destroyed
+  | 'upstream_error' // anything else from the upstream side
+  | 'client_abort' // the client went away first
+  | 'client_timeout' // the client connection was idle too long (stalled upload, not reading)
+  | 'internal'; // a bug of ours, answered 500
+
+export interface RequestInfo {
+  method: string;
+  /** Host header as received ('' when absent). */
+  host: string;
+  /** Path without query. */
+  path: string;
+  scheme: 'http' | 'https';
+  /** Status sent to the client (0 if none was sent). */
+  status: number;
+  /** Response body bytes passed to the client socket (upstream bodies; not local error pages). */
+  bytesSent: number;
+  durationMs: number;
+  /** `ip:port` of the last endpoint tried, null when none was. */
+  upstream: string | null;
+  /** Number of upstream attempts (2 when retried). */
+  attempts: number;
+  /** The Ingress that owns the matched route, null when none matched. */
+  ingress: ObjectRef | null;
+  /** The matched route's path ('' for default backends), null when none matched. */
+  routePath: string | null;
+  /** The backend's endpointsKey (`namespace/service:port`), null when none matched. */
+  backend: string | null;
+  requestId: string;
+  clientIp: string;
+  /** true for Upgrade (WebSocket) exchanges; duration then spans the whole connection. */
+  upgrade: boolean;
+  error: ErrorKind | null;
+}
+
+export interface ProxyDeps {
+  config: () => RoutingConfig;
+  endpoints: EndpointLookup;
+  settings: ProxySettings;
+  log: Logger;
+  onRequestDone?: (info: RequestInfo) => void;
+  /** Tuning for tests; defaults are fine in production. */
+  internals?: Partial<ProxyInternals>;
+}
+
+export interface ProxyInternals {
+  /** How often pools and balancer state are swept. */
+  sweepIntervalMs: number;
+  /** Sweeps without use after which a balancer state is dropped. */
+  idleSweeps: number;
+  /** Deadline for a retired pool's in-flight requests before it is destroyed. */
+  drainDeadlineMs: number;
+}
+
+const DEFAULT_INTERNALS: ProxyInternals = { sweepIntervalMs: 10_000, idleSweeps: 6, drainDeadlineMs: 30_000 };
+
+// ---- local responses ---------------------------------------------------------------------
+
+interface LocalBody {
+  status: number;
+  body: Buffer;
+  length: string;
+}
+function localBody(status: number, text: string): LocalBody {
+  const body = Buffer.from(text + '\n');
+  return { status, body, length: String(body.length) };
+}
+const R400 = localBody(400, 'bad request');
+const R408 = localBody(408, 'request timeout');
+const R431 = localBody(431, 'request header fields too large');
+const R404 = localBody(404, 'not found');
+const R500 = localBody(500, 'internal error');
+const R501 = localBody(501, 'not implemented');
+const R502 = localBody(502, 'bad gateway');
+const R503 = localBody(503, 'no endpoints available');
+const R503_CLOSING = localBody(503, 'shutting down');
+const R504 = localBody(504, 'gateway timeout');
+const R308 = localBody(308, 'permanent redirect');
+const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+export const LOCAL_RESPONSES = { R400, R408, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
+
+const CLIENT_GONE = new Error('client closed the connection');
+
+// The response's 'close' listener is shared; the exchange hangs off the response.
+const kEx = Symbol('portico.exchange');
+interface ExchangeResponse extends ServerResponse {
+  [kEx]?: Exchange;
+}
+function onResponseClose(this: ExchangeResponse): void {
+  const ex = this[kEx];
+  if (ex !== undefined) ex.onClose();
+}
+
+// First body chunks held back until the end of the tick (one write with the headers for
+// small responses), flushed by one microtask per batch.
+let flushQueue: Exchange[] = [];
+let flushQueued = false;
+function flushAll(): void {
+  const q = flushQueue;
+  flushQueue = [];
+  flushQueued = false;
+  for (let i = 0; i < q.length; i++) q[i]!.flush();
+}
+
+// Methods that may be replayed (RFC 9110 §9.2.2 idempotent), when they carry no body.
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Upstream error → what happened (decides retry and status). */
+export function upstreamErrorKind(err: unknown): ErrorKind {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'connect';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'connect_timeout';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+    case 'UND_ERR_DESTROYED':
+      return 'reset';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'headers_timeout';
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'body_timeout';
+    case 'UND_ERR_ABORTED':
+      return 'client_abort';
+    default:
+      return 'upstream_error';
+  }
+}
+
+
+const PHASE_NEW = 0;
+const PHASE_WAITING = 1; // dispatched, no response yet
+const PHASE_STREAMING = 2; // response headers sent to the client
+const PHASE_DONE = 3; // upstream side finished (ok or not), or answered locally
+
+/** One client request/response; also the undici dispatch handler. */
+class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandler {
+  readonly proxy: Proxy;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly scheme: 'http' | 'https';
+  readonly t0: number;
+  // InboundHead
+  host = '';
+  url = '';
+  path = '';
+  hasBody = false;
+  reject = 0;
+  requestId = '';
+  clientIp = '';
+  headers: string[] = [];
+  upgrade = '';
+  // routing
+  route: Route | null = null;
+  state: BalancerState | null = null;
+  upstream: Upstream | null = null;
+  lastUpstream: string | null = null;
+  attempts = 0;
+  opts: Dispatcher.DispatchOptions | null = null;
+  // response
+  controller: Dispatcher.DispatchController | null = null;
+  phase = PHASE_NEW;
+  clientGone = false;
+  pending: Buffer | null = null;
+  flushScheduled = false;
+  onDrain: (() => void) | null = null;
+  bytes = 0;
+  error: ErrorKind | null = null;
+  // idle detection (Proxy.idleSweep); intrusive list of exchanges in flight
+  progress = -1;
+  stalledMs = 0;
+  prevLive: Exchange | null = null;
+  nextLive: Exchange | null = null;
+  inLive = false;
+
+  constructor(proxy: Proxy, req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https') {
+    this.proxy = proxy;
+    this.req = req;
+    this.res = res;
+    this.scheme = scheme;
+    this.t0 = proxy.reporting ? performance.now() : 0;
+  }
+
+  onClose(): void {
+    this.proxy.unlinkLive(this);
+    if (this.phase !== PHASE_DONE) {
+      this.clientGone = true;
+      if (this.error === null) this.error = 'client_abort';
+      this.pending = null;
+      const c = this.controller;
+      if (c !== null && this.phase !== PHASE_NEW) c.abort(CLIENT_GONE);
+    }
+    const sock = this.req.socket as MarkedSocket | null;
+    if (sock !== null && sock[kExchange] === this) sock[kExchange] = null;
+    this.proxy.exchangeClosed(this);
+  }
+
+  // ---- dispatch -----------------------------------------------------------------------
+
+  dispatchTo(up: Upstream): void {
+    this.upstream = up;
+    up.inflight++;
+    this.attempts++;
+    this.lastUpstream = up.key;
+    this.phase = PHASE_WAITING;
+    this.controller = null;
+    let opts = this.opts;
+    if (opts === null) {
+      opts = this.opts = {
+        path: this.url,
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: this.hasBody ? this.req : null,
+      };
+    }
+    up.getPool().dispatch(opts, this);
+  }
+
+  private releaseUpstream(): Upstream | null {
+    const up = this.upstream;
+    if (up !== null) {
+      up.inflight--;
+      this.upstream = null;
+    }
+    return up;
+  }
+
+  // ---- undici handler -----------------------------------------------------------------
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone) controller.abort(CLIENT_GONE);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number): void {
+    if (status < 200) return; // 1xx informational (103 Early Hints): not relayed
+    if (this.clientGone) {
+      controller.abort(CLIENT_GONE);
+      return;
+    }
+    this.phase = PHASE_STREAMING;
+    const res = this.res;
+    try {
+      res.writeHead(status, responseHeaders((controller.rawHeaders ?? []) as Buffer[], this.requestId));
+    } catch (err) {
+      // an upstream header Node refuses to send: answer 502 (nothing has been written yet)
+      this.debug('invalid upstream response header', err, null);
+      this.phase = PHASE_WAITING;
+      controller.abort(err as Error);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.clientGone) return;
+    this.bytes += chunk.length;
+    const res = this.res;
+    if (this.pending === null && !this.flushScheduled) {
+      // hold the first chunk until the end of this tick: a small response then goes out in
+      // one write together with its headers (res.end(chunk) corks the socket)
+      this.pending = chunk;
+      this.flushScheduled = true;
+      flushQueue.push(this);
+      if (!flushQueued) {
+        flushQueued = true;
+        queueMicrotask(flushAll);
+      }
+      return;
+    }
+    const p = this.pending;
+    if (p !== null) {
+      this.pending = null;
+      res.write(p);
+    }
+    if (!res.write(chunk)) this.pauseFor(controller);
+  }
+
+  flush(): void {
+    const p = this.pending;
+    if (p !== null && this.phase === PHASE_STREAMING && !this.clientGone) {
+      this.pending = null;
+      if (!this.res.write(p) && this.controller !== null) this.pauseFor(this.controller);
+    }
+  }
+
+  private pauseFor(controller: Dispatcher.DispatchController): void {
+    controller.pause();
+    let d = this.onDrain;
+    if (d === null) {
+      d = this.onDrain = () => {
+        const c = this.controller;
+        if (c !== null && !this.clientGone) c.resume();
+      };
+    }
+    this.res.once('drain', d);
+  }
+
+  onResponseEnd(): void {
+    this.releaseUpstream();
+    this.phase = PHASE_DONE;
+    this.clearSocketMark();
+    if (this.clientGone) return;
+    const p = this.pending;
+    this.pending = null;
+    if (p !== null) this.res.end(p);
+    else this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    const failed = this.releaseUpstream();
+    if (this.phase === PHASE_DONE) return; // answered locally already (client error)
+    const wasStreaming = this.phase === PHASE_STREAMING;
+    this.phase = PHASE_DONE;
+    this.clearSocketMark();
+    if (this.clientGone) return;
+    const kind = upstreamErrorKind(err);
+    const res = this.res;
+    this.pending = null;
+    if (wasStreaming || res.headersSent) {
+      // can't change the status any more: cut the client connection so it sees a failure
+      this.error = kind;
+      this.debug('upstream failed mid-response', err, failed);
+      res.destroy();
+      return;
+    }
+    if (
+      (kind === 'connect' || kind === 'connect_timeout' || kind === 'reset') &&
+      this.attempts < 2 &&
+      !this.hasBody &&
+      IDEMPOTENT.has(this.req.method ?? '') &&
+      !this.proxy.closing &&
+      this.state !== null &&
+      this.route !== null
+    ) {
+      const next = this.state.pick(this.route.policy.loadBalance, this.clientIp, failed);
+      if (next !== null) {
+        this.debug('retrying on another endpoint', err, failed);
+        this.dispatchTo(next);
+        return;
+      }
+    }
+    this.error = kind;
+    this.debug('upstream failed', err, failed);
+    this.proxy.respond(this, kind === 'headers_timeout' || kind === 'connect_timeout' ? R504 : R502);
+  }
+
+  private debug(msg: string, err: unknown, up: Upstream | null): void {
+    const log = this.proxy.log;
+    if (log.enabled('debug')) log.debug(msg, { err, requestId: this.requestId, upstream: up?.key ?? this.lastUpstream });
+  }
+
+  private clearSocketMark(): void {
+    const sock = this.req.socket as MarkedSocket | null;
+    if (sock !== null && sock[kExchange] === this) sock[kExchange] = null;
+  }
+
+  /** For the client-socket idle timeout: true while we legitimately wait on the upstream. */
+  get awaitingUpstream(): boolean {
+    return this.phase === PHASE_WAITING && this.req.complete;
+  }
+
+  clientError(status: number): boolean {
+    if (this.res.headersSent || this.phase === PHASE_DONE) return false;
+    this.error = 'bad_request';
+    this.proxy.respond(this, status === 431 ? R431 : status === 408 ? R408 : R400, true);
+    // from here on the upstream side must not touch the response
+    this.clientGone = true;
+    const c = this.controller;
+    if (c !== null) c.abort(CLIENT_GONE);
+    return true;
+  }
+
+  idleTimedOut(): void {
+    if (this.error !== null) return;
+    // streaming and not paused by us: the upstream went quiet; otherwise the client did
+    // (stalled upload, or not reading the response)
+    const c = this.controller;
+    this.error = this.phase === PHASE_STREAMING && c !== null && !c.paused ? 'body_timeout' : 'client_timeout';
+  }
+}
+
+export class Proxy {
+  readonly log: Logger;
+  readonly settings: ProxySettings;
+  closing = false;
+  private readonly getConfig: () => RoutingConfig;
+  private readonly endpoints: EndpointLookup;
+  private readonly onRequestDone: ((info: RequestInfo) => void) | null;
+  private readonly trusted: CidrMatcher;
+  private readonly registry: UpstreamRegistry;
+  private readonly balancers: Balancers;
+  private readonly internals: ProxyInternals;
+  private readonly upgrader: Upgrader;
+  /** Whether onRequestDone is set (timing is measured only then). */
+  readonly reporting: boolean;
+  /**
+   * Exchanges between dispatch and the response's 'close' (idle detection), as an intrusive
+   * doubly-linked list: a Set with this much churn made young exchanges survive scavenges
+   * (GC time ×4 under load, measured).
+   */
+  private liveHead: Exchange | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly idleTickMs: number;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private tlsHosts: TlsHosts | null = null;
+  private tlsHostsOf: RoutingConfig | null = null;
+  private sweepGen = 0;
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(deps: ProxyDeps) {
+    this.getConfig = deps.config;
+    this.endpoints = deps.endpoints;
+    this.settings = { ...DEFAULT_PROXY_SETTINGS, ...deps.settings };
+    this.log = deps.log;
+    this.onRequestDone = deps.onRequestDone ?? null;
+    this.trusted = parseCidrs(this.settings.trustedProxies);
+    this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };
+    this.registry = new UpstreamRegistry(this.settings);
+    this.balancers = new Balancers(this.registry);
+    this.upgrader = new Upgrader({
+      settings: this.settings,
+      log: this.log,
+      trusted: this.trusted,
+      resolve: (head, scheme) => this.resolve(head, scheme),
+      onDone: (info) => this.report(info),
+    });
+    this.reporting = this.onRequestDone !== null;
+    this.sweepTimer = setInterval(() => this.sweep(), this.internals.sweepIntervalMs);
+    this.sweepTimer.unref();
+    // Client-side idle timeout without a timer per socket: a periodic pass over the
+    // exchanges in flight compares a progress counter (request bytes read + response bytes
+    // passed on). Waiting for response headers is the upstream header timeout's business.
+    this.idleTickMs = Math.max(10, Math.min(1000, Math.floor(this.settings.idleTimeoutMs / 4)));
+    if (this.settings.idleTimeoutMs > 0) {
+      this.idleTimer = setInterval(() => this.idleSweep(), this.idleTickMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  private linkLive(ex: Exchange): void {
+    const head = this.liveHead;
+    ex.nextLive = head;
+    ex.prevLive = null;
+    if (head !== null) head.prevLive = ex;
+    this.liveHead = ex;
+    ex.inLive = true;
+  }
+
+  unlinkLive(ex: Exchange): void {
+    if (!ex.inLive) return;
+    ex.inLive = false;
+    const prev = ex.prevLive;
+    const next = ex.nextLive;
+    if (prev !== null) prev.nextLive = next;
+    else this.liveHead = next;
+    if (next !== null) next.prevLive = prev;
+    ex.prevLive = null;
+    ex.nextLive = null;
+  }
+
+  private idleSweep(): void {
+    const limit = this.settings.idleTimeoutMs;
+    const tick = this.idleTickMs;
+    for (let ex = this.liveHead, next: Exchange | null = null; ex !== null; ex = next) {
+      next = ex.nextLive;
+      if (ex.awaitingUpstream) {
+        ex.stalledMs = 0;
+        continue;
+      }
+      const sock = ex.req.socket;
+      if (sock === null) continue;
+      const p = sock.bytesRead + ex.bytes;
+      if (p !== ex.progress) {
+        ex.progress = p;
+        ex.stalledMs = 0;
+        continue;
+      }
+      ex.stalledMs += tick;
+      if (ex.stalledMs >= limit) {
+        this.unlinkLive(ex);
+        ex.idleTimedOut();
+        sock.destroy();
+      }
+    }
+  }
+
+  /** Serve one request. Never throws. */
+  handle(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https'): void {
+    const ex = new Exchange(this, req, res, scheme);
+    this.active++;
+    (res as ExchangeResponse)[kEx] = ex;
+    res.on('close', onResponseClose);
+    try {
+      this.start(ex);
+    } catch (err) {
+      this.log.error('proxy internal error', { err, requestId: ex.requestId });
+      ex.error = 'internal';
+      ex.phase = PHASE_DONE;
+      if (!res.headersSent) this.respond(ex, R500);
+      else res.destroy();
+    }
+  }
+
+  private start(ex: Exchange): void {
+    scanInbound(ex, ex.req, ex.scheme, this.trusted);
+    if (ex.reject !== 0) {
+      ex.error = 'bad_request';
+      this.respond(ex, ex.reject === 501 ? R501 : R400);
+      return;
+    }
+    if (this.closing) {
+      ex.error = 'shutting_down';
+      this.respond(ex, R503_CLOSING);
+      return;
+    }
+    const r = this.resolve(ex, ex.scheme);
+    if (r.route === null) {
+      ex.error = 'no_route';
+      this.respond(ex, R404);
+      return;
+    }
+    ex.route = r.route;
+    if (r.redirect) {
+      this.redirectToHttps(ex);
+      return;
+    }
+    if (r.state === null || r.upstream === null) {
+      ex.error = 'no_endpoints';
+      this.respond(ex, R503);
+      return;
+    }
+    ex.state = r.state;
+    (ex.req.socket as MarkedSocket)[kExchange] = ex;
+    this.linkLive(ex);
+    ex.dispatchTo(r.upstream);
+  }
+
+  /**
+   * Route and pick an endpoint for a scanned request head. Plain-HTTP requests to a host the
+   * config serves over TLS come back with `redirect` when the route's policy wants it
+   * (never for ACME HTTP-01 challenge paths).
+   */
+  private resolve(head: InboundHead, scheme: 'http' | 'https'): Resolved {
+    const cfg = this.getConfig();
+    const route = cfg.match(head.host, head.path);
+    if (route === null) return { route: null, state: null, upstream: null, redirect: false };
+    if (scheme === 'http' && route.policy.sslRedirect && cfg.tls.length > 0) {
+      let tls = this.tlsHosts;
+      if (this.tlsHostsOf !== cfg || tls === null) {
+        tls = this.tlsHosts = new TlsHosts(cfg.tls);
+        this.tlsHostsOf = cfg;
+      }
+      if (tls.has(head.host) && !head.path.startsWith(ACME_CHALLENGE_PREFIX)) {
+        return { route, state: null, upstream: null, redirect: true };
+      }
+    }
+    const key = route.backend.endpointsKey;
+    const set = this.endpoints.get(key);
+    if (set.endpoints.length === 0) return { route, state: null, upstream: null, redirect: false };
+    const st = this.balancers.state(key, set);
+    st.usedAt = this.sweepGen;
+    return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false };
+  }
+
+  /** 308 to the same URL over HTTPS (method and body preserved by the client). */
+  private redirectToHttps(ex: Exchange): void {
+    ex.phase = PHASE_DONE;
+    const res = ex.res;
+    const headers = [
+      'location', 'https://' + hostname(ex.host) + ex.url,
+      'content-type', 'text/plain; charset=utf-8',
+      'content-length', R308.length,
+      'x-request-id', ex.requestId,
+    ];
+    if (ex.hasBody && !ex.req.complete) headers.push('connection', 'close');
+    res.writeHead(308, headers);
+    res.end(R308.body);
+  }
+
+  /** Answer locally with a small plain-text body. */
+  respond(ex: Exchange, r: LocalBody, close = false): void {
+    ex.phase = PHASE_DONE;
+    const res = ex.res;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', r.length, 'x-request-id', ex.requestId];
+    // an unread request body is not drained: close the connection after the answer instead
+    if (close || r.status === 400 || (ex.hasBody && !ex.req.complete)) headers.push('connection', 'close');
+    res.writeHead(r.status, headers);
+    res.end(r.body);
+  }
+
+  /** Called from the response's 'close'. */
+  exchangeClosed(ex: Exchange): void {
+    this.active--;
+    if (this.onRequestDone !== null) {
+      const route = ex.route;
+      this.report({
+        method: ex.req.method ?? '',
+        host: ex.host,
+        path: ex.path,
+        scheme: ex.scheme,
+        status: ex.res.headersSent ? ex.res.statusCode : 0,
+        bytesSent: ex.bytes,
+        durationMs: performance.now() - ex.t0,
+        upstream: ex.lastUpstream,
+        attempts: ex.attempts,
+        ingress: route === null ? null : route.ingress,
+        routePath: route === null ? null : route.path,
+        backend: route === null ? null : route.backend.endpointsKey,
+        requestId: ex.requestId,
+        clientIp: ex.clientIp,
+        upgrade: false,
+        error: ex.error,
+      });
+    }
+    if (this.active === 0 && this.idleWaiters.length > 0 && this.upgrader.open === 0) this.wakeIdle();
+  }
+
+  private report(info: RequestInfo): void {
+    const cb = this.onRequestDone;
+    if (cb === null) return;
+    try {
+      cb(info);
+    } catch (err) {
+      this.log.warn('onRequestDone threw', { err });
+    }
+    if (info.upgrade && this.active === 0 && this.idleWaiters.length > 0 && this.upgrader.open === 0) this.wakeIdle();
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Proxy an Upgrade request (WebSocket). Never throws. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
+    if (this.closing) {
+      this.upgrader.refuse(socket, 503, 'shutting down', '');
+      return;
+    }
+    this.upgrader.handle(req, socket, head, scheme);
+  }
+
+  /** Requests in flight (plain) and upgraded connections open. */
+  get inFlight(): { requests: number; upgrades: number } {
+    return { requests: this.active, upgrades: this.upgrader.open };
+  }
+
+  /** Periodic: drop unused balancer state, retire pools of endpoints no set holds any more. */
+  sweep(): void {
+    this.sweepGen++;
+    const live = new Set<string>();
+    const states = this.balancers.states;
+    for (const [key, st] of states) {
+      const set = this.endpoints.get(key);
+      let cur = st;
+      if (set !== st.set) {
+        cur = this.balancers.state(key, set);
+        cur.usedAt = st.usedAt;
+      }
+      let busy = false;
+      for (const u of cur.upstreams) if (u.inflight > 0) busy = true;
+      if (!busy && this.sweepGen - cur.usedAt > this.internals.idleSweeps) {
+        states.delete(key);
+        continue;
+      }
+      for (const e of set.endpoints) live.add(e.key);
+    }
+    const n = this.registry.retireExcept(live, this.internals.drainDeadlineMs);
+    if (n > 0 && this.log.enabled('debug')) this.log.debug('retired upstream pools', { count: n });
+  }
+
+  /** Number of upstream pools (for tests/metrics). */
+  get upstreamCount(): number {
+    return this.registry.size;
+  }
+
+  /** Stop accepting work, wait for in-flight requests and upgrades up to the deadline, close pools. */
+  async close(deadlineMs = 10_000): Promise<void> {
+    this.closing = true;
+    if (this.idleTimer !== null) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = null;
+    }
+    if (this.sweepTimer !== null) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = null;
+    }
+    const until = Date.now() + deadlineMs;
+    if (this.active > 0 || this.upgrader.open > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, deadlineMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.upgrader.destroyAll();
+    await this.registry.retireAll(Math.max(0, until - Date.now()));
+  }
+}
+
+interface Resolved {
+  route: Route | null;
+  state: BalancerState | null;
+  upstream: Upstream | null;
+  /** Answer with a redirect to HTTPS instead of proxying. */
+  redirect: boolean;
+}
+
+export type { Resolved };

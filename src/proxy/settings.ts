@@ -1,0 +1,23 @@
+export interface ProxySettings {
+  /** TCP connect timeout to an endpoint. */
+  connectTimeoutMs: number;
+  /** Time from having sent the request to the first response byte (→ 504). */
+  responseHeaderTimeoutMs: number;
+  /** Max gap between body chunks, either way (upstream body, client socket). */
+  idleTimeoutMs: number;
+  /** CIDRs whose X-Forwarded-* headers are kept (appended to). */
+  trustedProxies: string[];
+  /** Max upstream connections per pod endpoint; requests beyond it queue. */
+  maxConnectionsPerEndpoint: number;
+  /** Idle upstream socket lifetime; keep it below the upstreams' own keep-alive (Node: 5 s). */
+  upstreamKeepAliveMs: number;
+}
+
+export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
+  connectTimeoutMs: 5000,
+  responseHeaderTimeoutMs: 60_000,
+  idleTimeoutMs: 60_000,
+  trustedProxies: [] as string[],
+  maxConnectionsPerEndpoint: 256,
+  upstreamKeepAliveMs: 4000,
+}) as ProxySettings;

@@ -1,0 +1,286 @@
+// Upgrade requests (WebSocket) go through http-proxy-3's `ws()`, which relays the upstream's
+// 101 *and* its refusals (401/404/426 ...) unchanged, then pipes the two sockets.
+//
+// Only `GET` + `Upgrade: websocket` is upgraded. Listeners made by createHttpListener pass
+// `shouldUpgrade` as Node's `shouldUpgradeCallback`, so any other Upgrade token (h2c, ...) never
+// reaches this file: Node serves it as a plain HTTP/1.1 request and the proxy strips the
+// Upgrade header (RFC 9110 §7.8 lets a server ignore Upgrade). A server that does not install
+// the callback gets 400 here for those.
+//
+// Open upgraded connections count toward least-conn (Upstream.inflight) until the client
+// socket closes. They have no idle timeout (WebSocket apps ping), and are not retried on
+// connect errors (http-proxy-3 ends the client socket after its error callback) → 502/504.
+
+import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createProxyServer } from 'http-proxy-3';
+import type { ProxyServer } from 'http-proxy-3';
+import type { Logger } from '../observe/log.ts';
+import type { Route } from '../model/types.ts';
+import type { CidrMatcher } from './cidr.ts';
+import { scanInbound } from './inbound.ts';
+import { hostname } from './tls-hosts.ts';
+import type { InboundHead } from './inbound.ts';
+import type { ErrorKind, RequestInfo, Resolved } from './proxy.ts';
+import type { ProxySettings } from './settings.ts';
+import type { Upstream } from './upstreams.ts';
+
+export interface UpgraderDeps {
+  settings: ProxySettings;
+  log: Logger;
+  trusted: CidrMatcher;
+  resolve: (head: InboundHead, scheme: 'http' | 'https') => Resolved;
+  onDone: (info: RequestInfo) => void;
+}
+
+/** For `http.createServer({ shouldUpgradeCallback })`: upgrade only `GET` + `Upgrade: websocket`. */
+export function shouldUpgrade(req: IncomingMessage): boolean {
+  if (req.method !== 'GET') return false;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === 7 && n.toLowerCase() === 'upgrade') {
+      return raw[i + 1]!.trim().toLowerCase() === 'websocket';
+    }
+  }
+  return false;
+}
+
+class UpgradeCtx implements InboundHead {
+  host = '';
+  url = '';
+  path = '';
+  hasBody = false;
+  reject = 0;
+  requestId = '';
+  clientIp = '';
+  headers: string[] = [];
+  upgrade = '';
+  readonly t0 = performance.now();
+  readonly scheme: 'http' | 'https';
+  readonly method: string;
+  route: Route | null = null;
+  upstream: Upstream | null = null;
+  status = 0;
+  responded = false;
+  error: ErrorKind | null = null;
+  bytesSent = 0;
+
+  constructor(scheme: 'http' | 'https', method: string) {
+    this.scheme = scheme;
+    this.method = method;
+  }
+}
+
+const HOP_RESPONSE = ['keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'];
+
+export class Upgrader {
+  /** Open upgrade exchanges (client sockets not yet closed). */
+  open = 0;
+  private readonly deps: UpgraderDeps;
+  private readonly server: ProxyServer;
+  private readonly ctxByReq = new WeakMap<IncomingMessage, UpgradeCtx>();
+  private readonly sockets = new Set<Duplex>();
+
+  constructor(deps: UpgraderDeps) {
+    this.deps = deps;
+    this.server = createProxyServer({
+      xfwd: false, // we set X-Forwarded-* ourselves (trusted-proxy aware)
+      prependPath: false,
+      changeOrigin: false,
+      connectTimeout: deps.settings.connectTimeoutMs,
+    });
+    // errors of client sockets after the handshake land here (never let them throw)
+    this.server.on('error', (err: Error, _req: IncomingMessage, res: unknown) => {
+      deps.log.debug('websocket proxy error', { err });
+      const s = res as Duplex | undefined;
+      if (s !== undefined && typeof s.destroy === 'function') s.destroy();
+    });
+    this.server.on('proxyReqWs', (proxyReq: http.ClientRequest, req: IncomingMessage) => {
+      const ctx = this.ctxByReq.get(req);
+      if (ctx === undefined) return;
+      const timeout = deps.settings.responseHeaderTimeoutMs;
+      proxyReq.setTimeout(timeout, () => {
+        const e = new Error('upstream response header timeout') as Error & { code: string };
+        e.code = 'UND_ERR_HEADERS_TIMEOUT';
+        proxyReq.destroy(e);
+      });
+      // registered before http-proxy-3's own listeners, so these run first
+      proxyReq.once('upgrade', (proxyRes: IncomingMessage) => {
+        proxyReq.setTimeout(0);
+        ctx.responded = true;
+        ctx.status = 101;
+        proxyRes.headers['x-request-id'] = ctx.requestId;
+      });
+      proxyReq.once('response', (proxyRes: IncomingMessage) => {
+        proxyReq.setTimeout(0);
+        ctx.responded = true;
+        ctx.status = proxyRes.statusCode ?? 0;
+        const h = proxyRes.headers;
+        for (const name of HOP_RESPONSE) delete h[name];
+        h['connection'] = 'close'; // http-proxy-3 closes the socket after relaying
+        h['x-request-id'] = ctx.requestId;
+      });
+    });
+  }
+
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
+    socket.on('error', onSocketError);
+    const ctx = new UpgradeCtx(scheme, req.method ?? '');
+    try {
+      this.start(ctx, req, socket, head);
+    } catch (err) {
+      this.deps.log.error('upgrade internal error', { err, requestId: ctx.requestId });
+      ctx.error = 'internal';
+      this.refuse(socket, 500, 'internal error', ctx.requestId);
+    }
+  }
+
+  private start(ctx: UpgradeCtx, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const deps = this.deps;
+    scanInbound(ctx, req, ctx.scheme, deps.trusted);
+    if (ctx.reject !== 0 || req.method !== 'GET' || ctx.upgrade.trim().toLowerCase() !== 'websocket') {
+      this.refuse(socket, 400, 'bad request', ctx.requestId);
+      this.report(ctx, 400, 'bad_request');
+      return;
+    }
+    const r = deps.resolve(ctx, ctx.scheme);
+    ctx.route = r.route;
+    if (r.route === null) {
+      this.refuse(socket, 404, 'not found', ctx.requestId);
+      this.report(ctx, 404, 'no_route');
+      return;
+    }
+    if (r.redirect) {
+      const location = 'https://' + hostname(ctx.host) + ctx.url;
+      this.refuse(socket, 308, 'permanent redirect', ctx.requestId, `Location: ${location}\r\n`);
+      this.report(ctx, 308, null);
+      return;
+    }
+    const up = r.upstream;
+    if (up === null) {
+      this.refuse(socket, 503, 'no endpoints available', ctx.requestId);
+      this.report(ctx, 503, 'no_endpoints');
+      return;
+    }
+
+    // upstream request headers: ours (hop-by-hop stripped, X-Forwarded-* set) + the upgrade pair
+    const h: Record<string, string | string[]> = {};
+    const flat = ctx.headers;
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = flat[i]!;
+      const key = name.toLowerCase();
+      const prev = h[key];
+      if (prev === undefined) h[key] = flat[i + 1]!;
+      else if (Array.isArray(prev)) prev.push(flat[i + 1]!);
+      else h[key] = [prev, flat[i + 1]!];
+    }
+    h['connection'] = 'Upgrade';
+    h['upgrade'] = ctx.upgrade;
+    req.headers = h as http.IncomingHttpHeaders;
+
+    ctx.upstream = up;
+    up.inflight++;
+    this.open++;
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      up.inflight--;
+      this.open--;
+      this.sockets.delete(socket);
+      this.report(ctx, ctx.status, ctx.error);
+    });
+    this.ctxByReq.set(req, ctx);
+    this.server.ws(req, socket as Socket, head, { target: up.origin }, (err: Error) => {
+      const kind = errorKind(err);
+      if (ctx.error === null) ctx.error = kind;
+      if (!ctx.responded) {
+        ctx.responded = true;
+        const status = kind === 'headers_timeout' || kind === 'connect_timeout' ? 504 : 502;
+        ctx.status = status;
+        deps.log.debug('websocket upstream failed', { err, requestId: ctx.requestId, upstream: up.key });
+        // http-proxy-3 calls socket.destroySoon() right after this callback: the answer is flushed first
+        if (socket.writable) socket.write(rawResponse(status, status === 504 ? 'gateway timeout' : 'bad gateway', ctx.requestId));
+      } else {
+        socket.destroy();
+      }
+    });
+  }
+
+  /** Answer on the raw socket and close it. */
+  refuse(socket: Duplex, status: number, text: string, requestId: string, extra = ''): void {
+    if (socket.writable) {
+      socket.write(rawResponse(status, text, requestId, extra));
+      const s = socket as Socket;
+      if (typeof s.destroySoon === 'function') s.destroySoon();
+      else socket.end();
+    } else {
+      socket.destroy();
+    }
+  }
+
+  private report(ctx: UpgradeCtx, status: number, error: ErrorKind | null): void {
+    const route = ctx.route;
+    this.deps.onDone({
+      method: ctx.method,
+      host: ctx.host,
+      path: ctx.path,
+      scheme: ctx.scheme,
+      status,
+      bytesSent: 0,
+      durationMs: performance.now() - ctx.t0,
+      upstream: ctx.upstream === null ? null : ctx.upstream.key,
+      attempts: ctx.upstream === null ? 0 : 1,
+      ingress: route === null ? null : route.ingress,
+      routePath: route === null ? null : route.path,
+      backend: route === null ? null : route.backend.endpointsKey,
+      requestId: ctx.requestId,
+      clientIp: ctx.clientIp,
+      upgrade: true,
+      error,
+    });
+  }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+}
+
+function onSocketError(this: Duplex): void {
+  this.destroy();
+}
+
+function errorKind(err: unknown): ErrorKind {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'connect';
+    case 'ECONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'connect_timeout';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'headers_timeout';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'reset';
+    default:
+      return 'upstream_error';
+  }
+}
+
+function rawResponse(status: number, text: string, requestId: string, extra = ''): string {
+  const body = text + '\n';
+  return (
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\n` +
+    extra +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Connection: close\r\n' +
+    (requestId !== '' ? `X-Request-Id: ${requestId}\r\n` : '') +
+    '\r\n' +
+    body
+  );
+}
