@@ -11,6 +11,7 @@ export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 export interface PorticoProcess {
   child: ChildProcess;
   httpPort: number;
+  httpsPort: number;
   healthPort: number;
   /** Everything the process wrote to stderr (structured logs), as parsed JSON lines. */
   logs: Record<string, unknown>[];
@@ -19,7 +20,7 @@ export interface PorticoProcess {
 }
 
 export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<PorticoProcess> {
-  const child = spawn(process.execPath, [CLI, '--bind-address', '127.0.0.1', '--http-port', '0', '--health-port', '0', ...args], {
+  const child = spawn(process.execPath, [CLI, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--shutdown-delay', '0s', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -53,7 +54,7 @@ export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + timeoutMs;
-  while (ports.http === undefined || ports.health === undefined) {
+  while (ports.http === undefined || ports.https === undefined || ports.health === undefined) {
     if (child.exitCode !== null) throw new Error(`portico exited with ${child.exitCode}: ${JSON.stringify(logs)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -64,6 +65,7 @@ export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv
   return {
     child,
     httpPort: ports.http,
+    httpsPort: ports.https,
     healthPort: ports.health,
     logs,
     stdout,

@@ -53,7 +53,7 @@ Edit examples/demo.yaml and the routes change without a restart. Ctrl-C stops.
 
 `);
 const stop = async () => {
-  await portico.close(2000);
+  await portico.close({ delayMs: 0, graceMs: 2000 });
   for (const b of backends) b.close();
   process.exit(0);
 };

@@ -2,6 +2,7 @@
 // their own lane, health on its own port, and an orderly shutdown.
 
 import type http from 'node:http';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseSettings, SettingsError, usage, type Settings } from './config/settings.ts';
@@ -14,6 +15,12 @@ import { KubeApi } from './sources/kubernetes/api.ts';
 import { ClusterPublisher } from './cluster/publisher.ts';
 import { Reconciler } from './reconcile/reconciler.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } from './proxy/proxy.ts';
+import { createHttpsListener } from './proxy/https-listener.ts';
+import { TlsManager } from './tls/manager.ts';
+import { generateSelfSigned } from './tls/default-certificate.ts';
+import { AcmeManager, ChallengeStore, serveAcmeChallenge } from './acme/index.ts';
+import { podNamespace } from './cluster/publisher.ts';
+import { ProblemLog } from './observe/problem-log.ts';
 import { createHealthServer } from './observe/health.ts';
 import { createLogger, type Logger } from './observe/log.ts';
 import { AccessLog } from './observe/access-log.ts';
@@ -28,12 +35,17 @@ interface Source {
 
 export interface RunningPortico {
   readonly httpPort: number;
+  readonly httpsPort: number;
   readonly healthPort: number;
   readonly store: Store;
   readonly reconciler: Reconciler;
   isReady(): boolean;
-  /** Graceful stop: listeners close, in-flight requests get `graceMs` to finish. */
-  close(graceMs?: number): Promise<void>;
+  /**
+   * Graceful stop: /readyz fails at once; new connections are still accepted for `delayMs`
+   * (load balancers and endpoint lists catch up); then listeners close, idle keep-alive
+   * connections close, and in-flight requests get `graceMs` to finish.
+   */
+  close(opts?: { delayMs?: number; graceMs?: number }): Promise<void>;
 }
 
 export function version(): string {
@@ -48,6 +60,22 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
   metrics.endpointSource(function* () {
     for (const key of endpoints.keys()) yield [key, endpoints.get(key).endpoints.length] as [string, number];
   });
+
+  // Certificates: a generated default unless --default-ssl-certificate names a Secret.
+  const tlsProblems = new ProblemLog(log.child({ component: 'tls' }));
+  let publisher: ClusterPublisher | undefined;
+  const tls = new TlsManager({
+    store,
+    log: log.child({ component: 'tls' }),
+    fallback: await generateSelfSigned(),
+    ...(settings.defaultSslCertificate ? { defaultSecret: settings.defaultSslCertificate } : {}),
+    onProblems: (problems) => {
+      tlsProblems.report(problems);
+      if (publisher?.elector.isLeader) publisher.events.record(problems);
+    },
+  });
+  metrics.certificateSource(() => tls.inUse);
+
   const reconciler = new Reconciler({
     store,
     log,
@@ -55,29 +83,32 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       translate(snapshot, { controllerName: settings.controllerName, ingressClass: settings.ingressClass, version: v }),
     onSwap: (config, stats) => {
       log.info('configuration applied', { version: config.version, routes: countRoutes(config.routes()), problems: stats.problems, buildMs: round(stats.durationMs) });
+      tls.setBindings(config.tls);
       recordSwap(metrics, config, stats.durationMs);
       publisher?.onConfig(config);
     },
   });
 
   let ready = false;
-  const servers: http.Server[] = [];
+  const closers: (() => Promise<void>)[] = [];
   const serveMetrics = metricsHandler(metrics);
   const separateMetrics = settings.metricsPort !== undefined;
   const healthServer = createHealthServer({ ready: () => ready, ...(separateMetrics ? {} : { extra: serveMetrics }) });
   const healthPort = await listen(healthServer, settings.healthPort, settings.bindAddress);
-  servers.push(healthServer);
+  closers.push(() => closeServer(healthServer));
   log.info('listening', { listener: 'health', address: settings.bindAddress, port: healthPort });
   if (settings.metricsPort !== undefined) {
     const metricsServer = createHealthServer({ ready: () => ready, extra: serveMetrics });
     const port = await listen(metricsServer, settings.metricsPort, settings.bindAddress);
-    servers.push(metricsServer);
+    closers.push(() => closeServer(metricsServer));
     log.info('listening', { listener: 'metrics', address: settings.bindAddress, port });
   }
 
   let source: Source;
-  let publisher: ClusterPublisher | undefined;
+  let challenges: ChallengeStore | undefined;
+  let acme: AcmeManager | undefined;
   if (settings.manifests !== undefined) {
+    if (settings.acme) throw new SettingsError('--acme needs Kubernetes mode (certificates and challenges live in Secrets); remove --manifests or --acme');
     source = new ManifestDirectorySource({ dir: settings.manifests, store, log: log.child({ source: 'files' }) });
   } else {
     const api = KubeApi.load(settings.kubeconfig);
@@ -88,6 +119,19 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       namespaces: settings.watchNamespaces,
       onRestart: (kind: string) => metrics.watchRestarts.inc({ resource: kind }),
     });
+    if (settings.acme) {
+      challenges = new ChallengeStore({ api, namespace: podNamespace(), log: log.child({ component: 'acme' }) });
+      acme = new AcmeManager({
+        api,
+        store,
+        log: log.child({ component: 'acme' }),
+        challenges,
+        controllerName: settings.controllerName,
+        ingressClass: settings.ingressClass,
+        settings: { namespace: podNamespace(), directoryUrl: settings.acmeDirectory, email: settings.acmeEmail, caBundlePath: settings.acmeCaBundle },
+        onOrder: (e) => metrics.acmeOrders.inc({ result: e.result }),
+      });
+    }
     publisher = new ClusterPublisher({
       api,
       store,
@@ -97,13 +141,22 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       controllerName: settings.controllerName,
       publishService: settings.publishService,
       publishStatusAddresses: settings.publishStatusAddresses,
-      onLeaderChange: (leading: boolean) => metrics.leader.set(leading ? 1 : 0),
+      onLeaderChange: (leading: boolean) => {
+        metrics.leader.set(leading ? 1 : 0);
+        acme?.setLeading(leading);
+        if (leading) publisher?.events.record(tls.currentProblems);
+      },
     });
   }
   // Every kind has been read once before the first configuration is built: no half-empty
   // table is ever served.
   await source.start();
+  if (challenges) {
+    challenges.start();
+    await challenges.whenSynced();
+  }
   reconciler.start();
+  acme?.start();
   publisher?.start();
 
   const accessLog = settings.accessLog ? new AccessLog(process.stdout) : undefined;
@@ -117,34 +170,62 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       responseHeaderTimeoutMs: settings.responseHeaderTimeoutMs,
       idleTimeoutMs: settings.idleTimeoutMs,
       trustedProxies: settings.trustedProxies,
+      hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
     },
     onRequestDone: requestDone(accessLog, metrics),
   });
-  const httpServer = createHttpListener(proxy, { maxHeaderSize: settings.maxHeaderSize });
+  const acmeChallenges = challenges;
+  const intercept = acmeChallenges ? (req: http.IncomingMessage, res: http.ServerResponse) => serveAcmeChallenge(acmeChallenges, req, res) : undefined;
+  const listenerOptions = { maxHeaderSize: settings.maxHeaderSize, ...(intercept ? { intercept } : {}) };
+
+  const httpServer = createHttpListener(proxy, listenerOptions);
   metrics.watchListener('http', httpServer);
   const httpPort = await listen(httpServer, settings.httpPort, settings.bindAddress);
   log.info('listening', { listener: 'http', address: settings.bindAddress, port: httpPort });
+
+  const https = createHttpsListener(proxy, { ...listenerOptions, tls: tls.serverOptions(), http2: settings.http2 });
+  tls.attach(https.server);
+  metrics.watchListener('https', https.server);
+  const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress);
+  log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2 });
   ready = true;
 
   let closing: Promise<void> | undefined;
-  const close = (graceMs = settings.shutdownGraceMs): Promise<void> => {
+  const close = (opts: { delayMs?: number; graceMs?: number } = {}): Promise<void> => {
     closing ??= (async () => {
+      const delayMs = opts.delayMs ?? settings.shutdownDelayMs;
+      const graceMs = opts.graceMs ?? settings.shutdownGraceMs;
       ready = false;
+      log.info('draining', { delayMs, graceMs });
+      if (delayMs > 0) await sleep(delayMs);
+      const listeners = [closeServer(httpServer), closeServer(https.server)];
+      httpServer.closeIdleConnections();
+      https.closeIdleConnections();
+      // Keep-alive connections that carry a request now are closed after its response.
+      const idleTimer = setInterval(() => {
+        httpServer.closeIdleConnections();
+        https.closeIdleConnections();
+      }, 100);
+      const killTimer = setTimeout(() => {
+        httpServer.closeAllConnections();
+        https.closeAllConnections();
+      }, graceMs);
+      await Promise.all([...listeners, proxy.close(graceMs)]);
+      clearInterval(idleTimer);
+      clearTimeout(killTimer);
+      acme?.stop();
+      await challenges?.stop();
+      await publisher?.stop();
       await source.stop();
       reconciler.stop();
-      await publisher?.stop();
-      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      httpServer.closeIdleConnections();
-      const timer = setTimeout(() => httpServer.closeAllConnections(), graceMs);
-      await closed;
-      clearTimeout(timer);
-      await proxy.close(1000);
-      for (const server of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
+      tls.stop();
+      accessLog?.flush();
+      for (const c of closers) await c();
     })();
     return closing;
   };
 
-  return { httpPort, healthPort, store, reconciler, isReady: () => ready, close };
+  return { httpPort, httpsPort, healthPort, store, reconciler, isReady: () => ready, close };
 }
 
 /** The CLI: parse flags, start, stop cleanly on SIGTERM/SIGINT. */
@@ -194,7 +275,15 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<number> {
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(new Error(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`));

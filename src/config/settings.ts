@@ -28,8 +28,18 @@ export interface Settings {
   responseHeaderTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeaderSize: number;
+  shutdownDelayMs: number;
   shutdownGraceMs: number;
   electionId: string;
+  defaultSslCertificate: string | undefined;
+  http2: boolean;
+  hsts: boolean;
+  hstsMaxAge: number;
+  hstsIncludeSubdomains: boolean;
+  acme: boolean;
+  acmeDirectory: string;
+  acmeEmail: string | undefined;
+  acmeCaBundle: string | undefined;
   publishService: { namespace: string; name: string } | undefined;
   publishStatusAddresses: string[];
 }
@@ -52,7 +62,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'watch-namespace', type: 'string', default: '', help: 'Comma-separated namespaces to watch (empty: all)' },
   { name: 'bind-address', type: 'string', default: '0.0.0.0', help: 'Address the HTTP, HTTPS and health listeners bind to' },
   { name: 'http-port', type: 'string', default: '8080', help: 'Plain HTTP listener port (0: any free port, for tests)' },
-  { name: 'https-port', type: 'string', default: '8443', help: 'HTTPS listener port (TLS termination: not implemented yet, accepted for forward compatibility)' },
+  { name: 'https-port', type: 'string', default: '8443', help: 'HTTPS listener port (certificate chosen by SNI from the Ingresses\' spec.tls Secrets)' },
   { name: 'health-port', type: 'string', default: '10254', help: 'Port for /healthz, /readyz and /metrics' },
   { name: 'metrics-port', type: 'string', default: '', help: 'Port for Prometheus /metrics (default: served on the health port)' },
   { name: 'ingress-class', type: 'string', default: 'portico', help: 'Ingress class name honoured in the legacy kubernetes.io/ingress.class annotation' },
@@ -64,10 +74,20 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
   { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
   { name: 'max-header-size', type: 'string', default: '16384', help: 'Largest request head (request line + headers) in bytes; larger gets 431' },
+  { name: 'shutdown-delay', type: 'string', default: '5s', help: 'On SIGTERM, keep accepting connections this long after /readyz turns false (load balancers catch up)' },
   { name: 'shutdown-grace', type: 'string', default: '30s', help: 'On SIGTERM, how long in-flight requests may take to finish' },
   { name: 'election-id', type: 'string', default: 'portico-leader', help: 'Name of the coordination.k8s.io Lease used for leader election (in the pod namespace, $POD_NAMESPACE)' },
   { name: 'publish-service', type: 'string', help: 'NAMESPACE/NAME of the LoadBalancer Service whose addresses are copied into Ingress status' },
   { name: 'publish-status-address', type: 'string', default: '', help: 'Comma-separated fixed IPs or hostnames written into Ingress status instead of --publish-service' },
+  { name: 'default-ssl-certificate', type: 'string', help: 'NAMESPACE/NAME of a kubernetes.io/tls Secret served for unknown SNI names (default: a self-signed certificate generated at start)' },
+  { name: 'http2', type: 'string', default: 'true', choices: ['true', 'false'], help: 'Offer HTTP/2 to clients on the HTTPS listener (ALPN)' },
+  { name: 'hsts', type: 'string', default: 'true', choices: ['true', 'false'], help: 'Add Strict-Transport-Security to HTTPS responses' },
+  { name: 'hsts-max-age', type: 'string', default: '31536000', help: 'HSTS max-age in seconds' },
+  { name: 'hsts-include-subdomains', type: 'string', default: 'true', choices: ['true', 'false'], help: 'HSTS includeSubDomains' },
+  { name: 'acme', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Issue certificates over ACME for Ingresses annotated kubernetes.io/tls-acme or portico.dev/acme "true" (Kubernetes mode)' },
+  { name: 'acme-directory', type: 'string', default: 'https://acme-v02.api.letsencrypt.org/directory', help: 'ACME directory URL' },
+  { name: 'acme-email', type: 'string', help: 'Contact e-mail for the ACME account' },
+  { name: 'acme-ca-bundle', type: 'string', help: 'PEM file of CAs to trust for the ACME directory (private or test CA)' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];
@@ -164,6 +184,19 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     throw new SettingsError(`--election-id: "${electionId}" is not a valid Lease name (lower-case letters, digits, '-' and '.')`);
   }
 
+  const secretRef = (name: string): string | undefined => {
+    const v = raw(name);
+    if (v === undefined || v === '') return undefined;
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v)) {
+      throw new SettingsError(`--${name}: "${v}" must be NAMESPACE/NAME of a Secret`);
+    }
+    return v;
+  };
+  const hstsMaxAgeText = str('hsts-max-age');
+  if (!/^\d{1,10}$/.test(hstsMaxAgeText)) throw new SettingsError(`--hsts-max-age: "${hstsMaxAgeText}" is not a number of seconds`);
+  const acmeDirectory = str('acme-directory');
+  if (!/^https?:\/\/\S+$/.test(acmeDirectory)) throw new SettingsError(`--acme-directory: "${acmeDirectory}" is not an http(s) URL`);
+
   const settings: Settings = {
     manifests: raw('manifests'),
     kubeconfig: raw('kubeconfig') ?? (env.KUBECONFIG || undefined),
@@ -182,8 +215,18 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     responseHeaderTimeoutMs: duration('response-header-timeout'),
     idleTimeoutMs: duration('idle-timeout'),
     maxHeaderSize,
+    shutdownDelayMs: duration('shutdown-delay'),
     shutdownGraceMs: duration('shutdown-grace'),
     electionId,
+    defaultSslCertificate: secretRef('default-ssl-certificate'),
+    http2: choice('http2') === 'true',
+    hsts: choice('hsts') === 'true',
+    hstsMaxAge: Number(hstsMaxAgeText),
+    hstsIncludeSubdomains: choice('hsts-include-subdomains') === 'true',
+    acme: choice('acme') === 'true',
+    acmeDirectory,
+    acmeEmail: raw('acme-email') || undefined,
+    acmeCaBundle: raw('acme-ca-bundle') || undefined,
     publishService,
     publishStatusAddresses: list('publish-status-address'),
   };

@@ -9,6 +9,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type http from 'node:http';
+import type net from 'node:net';
 
 /** What the metrics need to know about one finished request (a subset of the proxy's RequestInfo). */
 export interface RequestSample {
@@ -49,7 +50,10 @@ export class Metrics {
   readonly leader: Gauge;
   readonly endpoints: Gauge<'backend'>;
   readonly openConnections: Gauge<'listener'>;
-  private readonly listeners = new Map<string, http.Server>();
+  readonly acmeOrders: Counter<'result'>;
+  readonly certificateExpiry: Gauge<'host' | 'secret'>;
+  private certificates: () => Iterable<{ host: string; secret: string; notAfter: Date }> = () => [];
+  private readonly listeners = new Map<string, net.Server>();
   private endpointCounts: () => Iterable<[string, number]> = () => [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -99,6 +103,17 @@ export class Metrics {
         for (const [backend, n] of this.endpointCounts()) this.endpoints.set({ backend }, n);
       },
     });
+    this.acmeOrders = new Counter({ name: 'portico_acme_orders_total', help: 'ACME certificate orders by result', labelNames: ['result'], registers });
+    this.certificateExpiry = new Gauge({
+      name: 'portico_ssl_expire_time_seconds',
+      help: 'Expiry (Unix time) of the certificate served for each TLS host',
+      labelNames: ['host', 'secret'],
+      registers,
+      collect: () => {
+        this.certificateExpiry.reset();
+        for (const c of this.certificates()) this.certificateExpiry.set({ host: c.host, secret: c.secret }, c.notAfter.getTime() / 1000);
+      },
+    });
     this.openConnections = new Gauge({
       name: 'portico_open_connections',
       help: 'Open client connections by listener',
@@ -111,6 +126,10 @@ export class Metrics {
         }
       },
     });
+  }
+
+  certificateSource(fn: () => Iterable<{ host: string; secret: string; notAfter: Date }>): void {
+    this.certificates = fn;
   }
 
   /** Hot path: called once per finished request. */
@@ -133,7 +152,7 @@ export class Metrics {
     if (s.attempts > 1) this.retries.inc();
   };
 
-  watchListener(name: string, server: http.Server): void {
+  watchListener(name: string, server: net.Server): void {
     this.listeners.set(name, server);
   }
 

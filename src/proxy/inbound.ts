@@ -57,6 +57,7 @@ export function scanInbound(
   const raw = req.rawHeaders;
   const headers: string[] = [];
   let host: string | null = null;
+  let authority = false;
   let xff: string | null = null;
   let xfProto: string | null = null;
   let xfHost: string | null = null;
@@ -74,10 +75,23 @@ export function scanInbound(
     const value = raw[i + 1]!;
     switch (classify(name)) {
       case H_FORWARD:
+        if (name.charCodeAt(0) === 58 /* : */) {
+          // HTTP/2 pseudo-headers: :authority is the Host; :method, :path, :scheme are
+          // already req.method / req.url and must not travel upstream as headers.
+          if (name === ':authority' && host === null) {
+            host = value;
+            authority = true;
+            headers.push('host', value);
+          }
+          break;
+        }
         headers.push(name, value);
         break;
       case H_HOST:
-        if (host !== null) reject = 400; // RFC 9112 §3.2: more than one Host
+        if (authority) {
+          // RFC 9113 §8.3.1: a Host beside :authority must say the same
+          if (value.toLowerCase() !== (host ?? '').toLowerCase()) reject = 400;
+        } else if (host !== null) reject = 400; // RFC 9112 §3.2: more than one Host
         else {
           host = value;
           headers.push(name, value);

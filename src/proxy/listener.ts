@@ -24,6 +24,8 @@ export interface ListenerOptions {
    * the request itself, which then does not reach the proxy.
    */
   intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** The scheme requests arrive with (X-Forwarded-Proto); 'https' when TLS is terminated in front. */
+  scheme?: 'http' | 'https';
 }
 
 export const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
@@ -31,6 +33,7 @@ export const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
 export function createHttpListener(proxy: Proxy, opts: ListenerOptions = {}): http.Server {
   const keepAlive = opts.keepAliveTimeoutMs ?? 65_000;
   const intercept = opts.intercept;
+  const scheme = opts.scheme ?? 'http';
   const server = http.createServer(
     {
       maxHeaderSize: opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
@@ -43,7 +46,7 @@ export function createHttpListener(proxy: Proxy, opts: ListenerOptions = {}): ht
       requestTimeout: opts.requestTimeoutMs ?? 0,
     },
     intercept === undefined
-      ? (req, res) => proxy.handle(req, res, 'http')
+      ? (req, res) => proxy.handle(req, res, scheme)
       : (req, res) => {
           let done = false;
           try {
@@ -51,10 +54,10 @@ export function createHttpListener(proxy: Proxy, opts: ListenerOptions = {}): ht
           } catch (err) {
             proxy.log.error('request intercept failed', { err: err as Error });
           }
-          if (!done) proxy.handle(req, res, 'http');
+          if (!done) proxy.handle(req, res, scheme);
         },
   );
-  attachProxy(server, proxy, 'http');
+  attachProxy(server, proxy, scheme);
   return server;
 }
 

@@ -207,6 +207,15 @@ export function upstreamErrorKind(err: unknown): ErrorKind {
 }
 
 
+/** Case-insensitive presence check on a flat [name, value, ...] list (HTTPS responses only). */
+function hasHeader(flat: readonly string[], lowerName: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) {
+    const n = flat[i]!;
+    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return true;
+  }
+  return false;
+}
+
 const PHASE_NEW = 0;
 const PHASE_WAITING = 1; // dispatched, no response yet
 const PHASE_STREAMING = 2; // response headers sent to the client
@@ -320,7 +329,10 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     this.phase = PHASE_STREAMING;
     const res = this.res;
     try {
-      res.writeHead(status, responseHeaders((controller.rawHeaders ?? []) as Buffer[], this.requestId));
+      const headers = responseHeaders((controller.rawHeaders ?? []) as Buffer[], this.requestId);
+      const hsts = this.proxy.hsts;
+      if (hsts !== null && this.scheme === 'https' && !hasHeader(headers, 'strict-transport-security')) headers.push('strict-transport-security', hsts);
+      res.writeHead(status, headers);
     } catch (err) {
       // an upstream header Node refuses to send: answer 502 (nothing has been written yet)
       this.debug('invalid upstream response header', err, null);
@@ -460,6 +472,8 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
 export class Proxy {
   readonly log: Logger;
   readonly settings: ProxySettings;
+  /** settings.hsts, read per HTTPS response. */
+  readonly hsts: string | null;
   closing = false;
   private readonly getConfig: () => RoutingConfig;
   private readonly endpoints: EndpointLookup;
@@ -491,6 +505,7 @@ export class Proxy {
     this.endpoints = deps.endpoints;
     this.settings = { ...DEFAULT_PROXY_SETTINGS, ...deps.settings };
     this.log = deps.log;
+    this.hsts = deps.settings.hsts ?? null;
     this.onRequestDone = deps.onRequestDone ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };
@@ -651,7 +666,7 @@ export class Proxy {
       'content-length', R308.length,
       'x-request-id', ex.requestId,
     ];
-    if (ex.hasBody && !ex.req.complete) headers.push('connection', 'close');
+    if (ex.hasBody && !ex.req.complete && ex.req.httpVersionMajor === 1) headers.push('connection', 'close');
     res.writeHead(308, headers);
     res.end(R308.body);
   }
@@ -666,7 +681,8 @@ export class Proxy {
     }
     const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', r.length, 'x-request-id', ex.requestId];
     // an unread request body is not drained: close the connection after the answer instead
-    if (close || r.status === 400 || (ex.hasBody && !ex.req.complete)) headers.push('connection', 'close');
+    // (HTTP/2 has no connection header: a stream ends on its own)
+    if ((close || r.status === 400 || (ex.hasBody && !ex.req.complete)) && ex.req.httpVersionMajor === 1) headers.push('connection', 'close');
     res.writeHead(r.status, headers);
     res.end(r.body);
   }

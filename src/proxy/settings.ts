@@ -11,6 +11,8 @@ export interface ProxySettings {
   maxConnectionsPerEndpoint: number;
   /** Idle upstream socket lifetime; keep it below the upstreams' own keep-alive (Node: 5 s). */
   upstreamKeepAliveMs: number;
+  /** Strict-Transport-Security value added to HTTPS responses that lack one; null: none. */
+  hsts: string | null;
 }
 
 export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
@@ -20,4 +22,5 @@ export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
   trustedProxies: [] as string[],
   maxConnectionsPerEndpoint: 256,
   upstreamKeepAliveMs: 4000,
+  hsts: null,
 }) as ProxySettings;

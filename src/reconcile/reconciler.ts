@@ -5,7 +5,8 @@
 
 import type { Store, StoreChange, Snapshot } from '../store/store.ts';
 import type { Kind } from '../store/types.ts';
-import type { Problem, RoutingConfig } from '../model/types.ts';
+import type { RoutingConfig } from '../model/types.ts';
+import { ProblemLog } from '../observe/problem-log.ts';
 import type { Logger } from '../observe/log.ts';
 
 export type TranslateFn = (snapshot: Snapshot, version: number) => RoutingConfig;
@@ -39,7 +40,7 @@ export class Reconciler {
   private firstPendingAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
-  private reported = new Set<string>();
+  private readonly problemLog: ProblemLog;
   private readonly opts: ReconcilerOptions;
   private readonly kinds: ReadonlySet<Kind>;
   private readonly coalesceMs: number;
@@ -51,6 +52,7 @@ export class Reconciler {
     this.kinds = new Set(opts.kinds ?? ROUTING_KINDS);
     this.coalesceMs = opts.coalesceMs ?? 10;
     this.maxDelayMs = opts.maxDelayMs ?? 100;
+    this.problemLog = new ProblemLog(opts.log);
     this.config = opts.translate(opts.store, 0);
   }
 
@@ -105,24 +107,8 @@ export class Reconciler {
     this.config = next;
     this.builds++;
     const stats: BuildStats = { durationMs: performance.now() - started, changes, problems: next.problems.length };
-    this.reportProblems(next.problems);
+    this.problemLog.report(next.problems);
     this.opts.log.debug('routing configuration swapped', { version: next.version, ...stats });
     this.opts.onSwap?.(next, stats);
-  }
-
-  /** Logs each problem once while it persists (a rebuild does not repeat old ones). */
-  private reportProblems(problems: readonly Problem[]): void {
-    const now = new Set<string>();
-    for (const p of problems) {
-      const id = `${p.object.kind}/${p.object.namespace}/${p.object.name}/${p.reason}/${p.message}`;
-      now.add(id);
-      if (!this.reported.has(id)) {
-        this.opts.log.warn(p.message, {
-          reason: p.reason,
-          object: `${p.object.kind} ${p.object.namespace ? p.object.namespace + '/' : ''}${p.object.name}`,
-        });
-      }
-    }
-    this.reported = now;
   }
 }

@@ -1,0 +1,79 @@
+// The HTTPS listener: one TLS server (SNI picks the certificate, ALPN picks the protocol),
+// whose connections go to an HTTP/1.1 server or an HTTP/2 server by the negotiated protocol.
+// Both hand requests to the same Proxy.handle — there is one proxy implementation, not two.
+// Upgrades (WebSocket) work on HTTP/1.1 connections; the upstream side stays HTTP/1.1.
+
+import http2 from 'node:http2';
+import tls from 'node:tls';
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Proxy } from './proxy.ts';
+import { createHttpListener, type ListenerOptions } from './listener.ts';
+
+export interface HttpsListenerOptions extends ListenerOptions {
+  /** From TlsManager.serverOptions(): certificates, SNI callback, protocol and cipher settings. */
+  tls: tls.TlsOptions;
+  /** Offer HTTP/2 through ALPN (default true). */
+  http2?: boolean;
+  /** Time a TLS handshake may take (default 10 s). */
+  handshakeTimeoutMs?: number;
+}
+
+export interface HttpsListener {
+  /** The listening server (call listen() on it). */
+  server: tls.Server;
+  /** Closes idle HTTP/1.1 keep-alive connections and asks HTTP/2 clients to go away (GOAWAY). */
+  closeIdleConnections(): void;
+  /** Destroys every connection. */
+  closeAllConnections(): void;
+}
+
+export function createHttpsListener(proxy: Proxy, opts: HttpsListenerOptions): HttpsListener {
+  const h1 = createHttpListener(proxy, { ...opts, scheme: 'https' });
+  const offerH2 = opts.http2 !== false;
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const h2 = http2.createServer({
+    maxSessionMemory: 32,
+    // A header block as large as HTTP/1.1 allows, no larger.
+    settings: { maxConcurrentStreams: 250, maxHeaderListSize: opts.maxHeaderSize ?? 16 * 1024 },
+  });
+  h2.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  h2.on('request', (req, res) => {
+    const ireq = req as unknown as http.IncomingMessage;
+    const ires = res as unknown as http.ServerResponse;
+    if (opts.intercept?.(ireq, ires)) return;
+    proxy.handle(ireq, ires, 'https');
+  });
+  h2.on('sessionError', () => {});
+
+  const server = tls.createServer({
+    ...opts.tls,
+    ALPNProtocols: offerH2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+    handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
+  });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+    else h1.emit('connection', socket as unknown as Socket);
+  });
+  // Handshake failures (scanners, old clients, unknown CAs on the client side) are routine.
+  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  server.on('close', () => {
+    h1.close();
+    h2.close();
+  });
+
+  return {
+    server,
+    closeIdleConnections() {
+      h1.closeIdleConnections();
+      for (const s of sessions) s.close();
+    },
+    closeAllConnections() {
+      h1.closeAllConnections();
+      for (const s of sessions) s.destroy();
+    },
+  };
+}
