@@ -261,7 +261,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     mode: parsed.settings.manifests !== undefined ? 'files' : 'kubernetes',
     ...(parsed.settings.manifests !== undefined ? { manifests: parsed.settings.manifests } : {}),
   });
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) {
+      // A repeated SIGTERM changes nothing (the drain is under way); a second Ctrl-C forces.
+      if (signal === 'SIGINT') process.exit(130);
+      return;
+    }
+    stopping = true;
     log.info('shutting down', { signal });
     running.close().then(
       () => process.exit(0),
@@ -271,8 +278,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 function sleep(ms: number): Promise<void> {
