@@ -1,0 +1,195 @@
+// Control-plane benchmark (Kubernetes mode): the built program against the in-process fake
+// API server holding N Ingresses, N Services and 2N EndpointSlices. Prints, as Markdown:
+//   - start → ready time and RSS at ready;
+//   - apply latency: an Ingress written to the API → the first request routed by it (p50/p99);
+//   - endpoint latency: an EndpointSlice change → traffic reaching the new pod (p50/p99);
+//   - a load run while changes are applied: requests sent and failed.
+// Run: node bench/control-plane.ts [--ingresses 10000] [--changes 200] [--load-seconds 30]
+// (after `npm run build`). Loopback only; every loop is bounded.
+
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { FakeApiServer } from '../test/fake-apiserver/index.ts';
+
+const { values } = parseArgs({
+  options: {
+    ingresses: { type: 'string', default: '10000' },
+    changes: { type: 'string', default: '200' },
+    'load-seconds': { type: 'string', default: '30' },
+    'load-changes': { type: 'string', default: '1000' },
+  },
+});
+const N = Number(values.ingresses);
+const CHANGES = Number(values.changes);
+const LOAD_SECONDS = Number(values['load-seconds']);
+const LOAD_CHANGES = Number(values['load-changes']);
+const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function request(port: number, host: string, p = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: p, headers: { host }, agent, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+// Two backends: "old" and "new" pods.
+async function backend(name: string): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': name.length });
+    res.end(name);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+const ingress = (i: number, svc = `svc-${i}`) => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'Ingress',
+  metadata: { name: `ing-${i}`, namespace: `ns-${i % 100}` },
+  spec: {
+    ingressClassName: 'portico',
+    rules: [{ host: `h${i}.bench`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: svc, port: { number: 80 } } } }] } }],
+  },
+});
+const service = (i: number) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: `ns-${i % 100}` }, spec: { ports: [{ name: 'http', port: 80 }] } });
+const slice = (i: number, k: number, port: number) => ({
+  apiVersion: 'discovery.k8s.io/v1',
+  kind: 'EndpointSlice',
+  metadata: { name: `svc-${i}-${k}`, namespace: `ns-${i % 100}`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+  addressType: 'IPv4',
+  ports: [{ name: 'http', port }],
+  endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }],
+});
+
+const api = await FakeApiServer.start();
+const dir = mkdtempSync(path.join(tmpdir(), 'portico-bench-cp-'));
+const oldPod = await backend('old');
+const newPod = await backend('new');
+api.create({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'portico' }, spec: { controller: 'portico.dev/ingress-controller' } });
+for (let i = 0; i < N; i++) {
+  api.create(service(i));
+  api.create(slice(i, 0, oldPod.port));
+  api.create(slice(i, 1, oldPod.port)); // two slices per Service (as large Services have)
+  api.create(ingress(i));
+}
+const kubeconfig = api.writeKubeconfig(dir);
+
+const t0 = performance.now();
+const child = spawn(process.execPath, [CLI, '--kubeconfig', kubeconfig, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--log-level', 'info', '--publish-status-address', '192.0.2.1'], {
+  env: { ...process.env, POD_NAMESPACE: 'portico', POD_NAME: 'bench' },
+  stdio: ['ignore', 'ignore', 'pipe'],
+});
+const ports: Record<string, number> = {};
+let errBuf = '';
+child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+  errBuf += d;
+  let i;
+  while ((i = errBuf.indexOf('\n')) >= 0) {
+    const line = errBuf.slice(0, i);
+    errBuf = errBuf.slice(i + 1);
+    try {
+      const e = JSON.parse(line) as { msg?: string; listener?: string; port?: number };
+      if (e.msg === 'listening' && e.listener && e.port) ports[e.listener] = e.port;
+    } catch {
+      /* not JSON */
+    }
+  }
+});
+const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+try {
+  for (let i = 0; i < 1200 && ports.health === undefined; i++) await sleep(50);
+  for (let i = 0; i < 1200; i++) {
+    const ok = await request(ports.health!, 'x', '/readyz').then((r) => r.status === 200, () => false);
+    if (ok) break;
+    await sleep(50);
+  }
+  const readyMs = performance.now() - t0;
+  const rssReady = rssOf(child.pid!);
+  const httpPort = ports.http!;
+  if ((await request(httpPort, `h${N - 1}.bench`)).body !== 'old') throw new Error('last Ingress does not route');
+
+  // apply latency: new Ingresses on new hosts, one at a time
+  const apply: number[] = [];
+  for (let c = 0; c < CHANGES; c++) {
+    const i = N + c;
+    api.create(ingress(i, `svc-${c % N}`));
+    const t = performance.now();
+    for (let k = 0; k < 2000; k++) {
+      if ((await request(httpPort, `h${i}.bench`)).status === 200) break;
+      await sleep(1);
+    }
+    apply.push(performance.now() - t);
+  }
+
+  // endpoint latency: move a Service's pods to the new backend
+  const endpoint: number[] = [];
+  for (let c = 0; c < CHANGES; c++) {
+    const i = c % N;
+    api.update(slice(i, 0, newPod.port));
+    api.update(slice(i, 1, newPod.port));
+    const t = performance.now();
+    for (let k = 0; k < 2000; k++) {
+      if ((await request(httpPort, `h${i}.bench`)).body === 'new') break;
+      await sleep(1);
+    }
+    endpoint.push(performance.now() - t);
+  }
+
+  // load while changes are applied: traffic to hosts that stay valid
+  let sent = 0;
+  let failed = 0;
+  const end = Date.now() + LOAD_SECONDS * 1000;
+  const loops = Array.from({ length: 16 }, async (_, w) => {
+    for (let k = 0; Date.now() < end && k < 10_000_000; k++) {
+      sent++;
+      const r = await request(httpPort, `h${(w * 7919 + k) % N}.bench`).catch(() => ({ status: 0, body: '' }));
+      if (r.status !== 200) failed++;
+    }
+  });
+  const changer = (async () => {
+    for (let c = 0; c < LOAD_CHANGES && Date.now() < end; c++) {
+      const i = N + CHANGES + c;
+      api.create(ingress(i, `svc-${c % N}`)); // new Ingress
+      api.update(slice(c % N, c % 2, c % 3 === 0 ? oldPod.port : newPod.port)); // pods move
+      await sleep((LOAD_SECONDS * 1000) / LOAD_CHANGES);
+    }
+  })();
+  await Promise.all([...loops, changer]);
+  const rssEnd = rssOf(child.pid!);
+
+  console.log(`Control plane, Kubernetes mode against the fake API server: ${N} Ingresses, ${N} Services, ${2 * N} EndpointSlices (${new Date().toISOString().slice(0, 10)}, node ${process.version})\n`);
+  console.log('| measure | value | target |');
+  console.log('|---|---:|---|');
+  console.log(`| start → ready | ${(readyMs / 1000).toFixed(2)} s | < 10 s |`);
+  console.log(`| RSS at ready | ${rssReady.toFixed(0)} MiB | < 400 MiB |`);
+  console.log(`| apply latency p50 / p99 (${CHANGES} Ingress creates) | ${pct(apply, 50).toFixed(1)} / ${pct(apply, 99).toFixed(1)} ms | p99 < 100 ms |`);
+  console.log(`| endpoint latency p50 / p99 (${CHANGES} slice moves) | ${pct(endpoint, 50).toFixed(1)} / ${pct(endpoint, 99).toFixed(1)} ms | p99 < 50 ms |`);
+  console.log(`| load run ${LOAD_SECONDS} s with ${LOAD_CHANGES} changes | ${sent} requests, ${failed} failed | 0 failed |`);
+  console.log(`| RSS after the load run | ${rssEnd.toFixed(0)} MiB | |`);
+} finally {
+  child.kill('SIGKILL');
+  agent.destroy();
+  oldPod.server.close();
+  newPod.server.close();
+  await api.close();
+  rmSync(dir, { recursive: true, force: true });
+}
