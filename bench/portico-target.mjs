@@ -39,5 +39,6 @@ spec:
         paths: [{ path: /, pathType: Prefix, backend: { service: { name: upstream, port: { number: 80 } } } }]
 `);
 process.argv.splice(2, 0, '--manifests', dir, '--bind-address', '127.0.0.1', '--http-port', listenPort,
-  '--health-port', '0', '--access-log', env.PORTICO_ACCESS_LOG ?? 'false', '--log-level', 'warn');
+  '--health-port', '0', '--https-port', '0', '--access-log', env.PORTICO_ACCESS_LOG ?? 'false',
+  '--request-metrics', env.PORTICO_REQUEST_METRICS ?? 'true', '--log-level', 'warn');
 await import('../dist/cli.js');

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: the routing-table benchmark, then the proxy benchmark through
-// ../shared/bench/anchors.sh with Portico as --target (nginx, haproxy, caddy and the minimal
-// Node proxy measured in the same run). Pass --quick for a short smoke run, --table-only to
-// skip the proxy benchmark. Figures are printed as Markdown.
+// ../shared/bench/anchors.sh with Portico as --target (nginx and the minimal Node proxy
+// measured in the same run; ONLY=... widens it), then Portico without request metrics against
+// the minimal Node proxy (what metrics cost), then HTTPS and HTTP/2 against nginx
+// (bench/https.sh). Pass --quick for a short smoke run, --table-only to stop after the routing
+// table. Figures are printed as Markdown. The control-plane benchmark (Kubernetes mode, 10,000
+// Ingresses) is separate: node bench/control-plane.ts.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -26,5 +29,9 @@ if (!existsSync(anchors)) {
 }
 console.log('\n## Proxy (anchors.sh)\n');
 const target = `${process.execPath} ${path.join(root, 'bench/portico-target.mjs')}`;
-run('bash', [anchors, '--target', target, '--target-name', 'portico', ...(args.includes('--quick') ? ['--quick'] : [])],
-  { ONLY: process.env.ONLY ?? 'direct,nginx,node24,target' });
+const quick = args.includes('--quick') ? ['--quick'] : [];
+run('bash', [anchors, '--target', target, '--target-name', 'portico', ...quick], { ONLY: process.env.ONLY ?? 'direct,nginx,node24,target' });
+console.log('\n## Proxy without request metrics (anchors.sh)\n');
+run('bash', [anchors, '--target', target, '--target-name', 'portico-no-metrics', ...quick], { ONLY: 'node24,target', PORTICO_REQUEST_METRICS: 'false' });
+console.log('\n## HTTPS and HTTP/2 (bench/https.sh)\n');
+run('bash', ['bench/https.sh'], quick.length ? { DURATION: '2', ROUNDS: '1' } : {});

@@ -172,7 +172,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       trustedProxies: settings.trustedProxies,
       hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
     },
-    onRequestDone: requestDone(accessLog, metrics),
+    onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),
   });
   const acmeChallenges = challenges;
   const intercept = acmeChallenges ? (req: http.IncomingMessage, res: http.ServerResponse) => serveAcmeChallenge(acmeChallenges, req, res) : undefined;
@@ -303,7 +303,8 @@ function listen(server: net.Server, port: number, host: string): Promise<number>
   });
 }
 
-function requestDone(accessLog: AccessLog | undefined, metrics: Metrics): (info: RequestInfo) => void {
+function requestDone(accessLog: AccessLog | undefined, metrics: Metrics | undefined): ((info: RequestInfo) => void) | undefined {
+  if (!metrics) return accessLog ? (info) => accessLog.write(info) : undefined;
   if (!accessLog) return metrics.record;
   return (info) => {
     metrics.record(info);

@@ -23,6 +23,7 @@ export interface Settings {
   controllerName: string;
   logLevel: LogLevelSetting;
   accessLog: boolean;
+  requestMetrics: boolean;
   trustedProxies: string[];
   connectTimeoutMs: number;
   responseHeaderTimeoutMs: number;
@@ -69,6 +70,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'controller-name', type: 'string', default: 'portico.dev/ingress-controller', help: 'IngressClass spec.controller value that marks a class as ours' },
   { name: 'log-level', type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'Minimum level of log lines' },
   { name: 'access-log', type: 'string', default: 'true', choices: ['true', 'false'], help: 'One JSON line per request on stdout' },
+  { name: 'request-metrics', type: 'string', default: 'true', choices: ['true', 'false'], help: 'Per-request Prometheus metrics (process and control-plane metrics are always on)' },
   { name: 'trusted-proxies', type: 'string', default: '', help: 'Comma-separated CIDRs whose X-Forwarded-* headers are trusted (e.g. the load balancer)' },
   { name: 'connect-timeout', type: 'string', default: '5s', help: 'Upstream connect timeout (e.g. 500ms, 5s, 1m)' },
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
@@ -210,6 +212,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     controllerName,
     logLevel: choice<LogLevelSetting>('log-level'),
     accessLog: choice('access-log') === 'true',
+    requestMetrics: choice('request-metrics') === 'true',
     trustedProxies,
     connectTimeoutMs: duration('connect-timeout'),
     responseHeaderTimeoutMs: duration('response-header-timeout'),
