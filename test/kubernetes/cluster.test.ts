@@ -179,3 +179,34 @@ describe('EventRecorder', () => {
     }
   });
 });
+
+describe('ClusterPublisher', () => {
+  it('publishes the --publish-service load-balancer addresses into our Ingresses and follows their changes', async () => {
+    const api = await FakeApiServer.start();
+    const { ClusterPublisher } = await import('../../src/cluster/publisher.ts');
+    const { translate } = await import('../../src/model/translate.ts');
+    const store = new Store();
+    process.env.POD_NAMESPACE = 'portico';
+    try {
+      const lb = api.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'portico', namespace: 'portico' }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }] } });
+      api.updateStatus({ ...lb, status: { loadBalancer: { ingress: [{ ip: '198.51.100.4' }] } } });
+      store.upsert('IngressClass', { metadata: { name: 'portico' }, spec: { controller: 'portico.dev/ingress-controller' } });
+      const ours = api.create({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web', namespace: 'default' }, spec: { ingressClassName: 'portico' } });
+      store.upsert('Ingress', ours as unknown as Ingress);
+      const config = () => translate(store, { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico' });
+      const pub = new ClusterPublisher({
+        api: new KubeApi(api.kubeConfig()), store, log: silentLogger, config, electionId: 'lead', controllerName: 'portico.dev/ingress-controller',
+        publishService: { namespace: 'portico', name: 'portico' }, publishStatusAddresses: [], ...TIMING,
+      });
+      pub.start();
+      await waitFor(() => JSON.stringify(api.get('Ingress', 'default', 'web')?.status ?? {}).includes('198.51.100.4'), 5000, 'first address');
+      // the load balancer gets a hostname instead: status follows (the Service is in the store here)
+      store.upsert('Service', { metadata: { name: 'portico', namespace: 'portico', resourceVersion: 'x' }, status: { loadBalancer: { ingress: [{ hostname: 'lb.example.net' }] } } });
+      await waitFor(() => JSON.stringify(api.get('Ingress', 'default', 'web')?.status ?? {}).includes('lb.example.net'), 5000, 'hostname');
+      await pub.stop();
+    } finally {
+      delete process.env.POD_NAMESPACE;
+      await api.close();
+    }
+  });
+});

@@ -128,6 +128,25 @@ describe('KubernetesSource', () => {
     expect(api.requests.length).toBeGreaterThan(before);
   });
 
+  it('during an outage of failing requests (500s) the API sees a bounded, backed-off number of requests', async () => {
+    source = new KubernetesSource({ api: new KubeApi(api.kubeConfig()), store, log: silentLogger, namespaces: [], backoff: { initialMs: 200, maxMs: 2000 } });
+    await source.start();
+    api.create(ingress('before'));
+    await waitFor(() => store.get('Ingress', 'default/before') !== undefined, 3000, 'before');
+    api.failNext(100_000, 500);
+    const from = api.requests.length;
+    api.closeWatches();
+    await new Promise((r) => setTimeout(r, 3000));
+    const during = api.requests.slice(from).length;
+    // 5 informers; 200 ms doubling to 2 s with jitter: at most ~5 attempts each in 3 s
+    expect(during).toBeGreaterThan(0);
+    expect(during).toBeLessThanOrEqual(5 * 6);
+    expect(store.get('Ingress', 'default/before')).toBeDefined();
+    api.clearFailures();
+    api.create(ingress('after'));
+    await waitFor(() => store.get('Ingress', 'default/after') !== undefined, 8000, 'recovery');
+  });
+
   it('recovers from a paused API server (requests hang) once it resumes', async () => {
     await start();
     api.pause();
