@@ -109,9 +109,14 @@ interface ModelClass {
 /**
  * Validates an object against the Kubernetes OpenAPI schema of its apiVersion/kind, through the
  * kubernetes-models class (kubernetes-models/<group>/<version>/<Kind>; core is kubernetes-models/v1).
- * Throws on an unknown kind or a schema violation.
+ * Custom resources kubernetes-models has no schema for (the ServiceMonitor) go through a hand-written
+ * check of their shape instead (validateServiceMonitor). Throws on an unknown kind or a violation.
  */
 export async function validate(object: K8sObject): Promise<void> {
+  if (object.apiVersion === 'monitoring.coreos.com/v1' && object.kind === 'ServiceMonitor') {
+    await validateServiceMonitor(object);
+    return;
+  }
   const specifier = `kubernetes-models/${object.apiVersion}/${object.kind}`;
   let mod: Record<string, unknown>;
   try {
@@ -126,6 +131,174 @@ export async function validate(object: K8sObject): Promise<void> {
   } catch (err) {
     throw new Error(`${object.kind} ${object.metadata.name}: ${(err as Error).message}`);
   }
+}
+
+// ---- ServiceMonitor (monitoring.coreos.com/v1) -------------------------------------------------
+// kubernetes-models cannot validate CRDs. This is the part of the Prometheus Operator's
+// ServiceMonitor CRD (openAPIV3Schema, v0.7x) that a chart would plausibly render, with its types,
+// enums and the Duration pattern; any field outside it is an error, as with a structural schema.
+
+type Shape =
+  | 'string'
+  | 'boolean'
+  | 'integer'
+  | 'any'
+  | { pattern: RegExp; what: string }
+  | { enum: readonly string[] }
+  | { object: Record<string, Shape>; required?: readonly string[] }
+  | { array: Shape; minItems?: number }
+  | { map: Shape }
+  | { oneOf: readonly Shape[] };
+
+/** monitoring.coreos.com/v1 Duration. */
+export const PROMETHEUS_DURATION = /^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$/;
+const LABEL_SELECTOR: Shape = {
+  object: {
+    matchLabels: { map: 'string' },
+    matchExpressions: {
+      array: { object: { key: 'string', operator: { enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] }, values: { array: 'string' } }, required: ['key', 'operator'] },
+    },
+  },
+};
+const DURATION: Shape = { pattern: PROMETHEUS_DURATION, what: 'a Prometheus duration (30s, 1m30s)' };
+const RELABEL: Shape = { array: { map: 'any' } };
+const SERVICE_MONITOR_ENDPOINT: Shape = {
+  object: {
+    port: 'string',
+    targetPort: { oneOf: ['integer', 'string'] },
+    path: 'string',
+    scheme: { enum: ['http', 'https', 'HTTP', 'HTTPS'] },
+    params: { map: { array: 'string' } },
+    interval: DURATION,
+    scrapeTimeout: DURATION,
+    honorLabels: 'boolean',
+    honorTimestamps: 'boolean',
+    trackTimestampsStaleness: 'boolean',
+    followRedirects: 'boolean',
+    enableHttp2: 'boolean',
+    filterRunning: 'boolean',
+    proxyUrl: 'string',
+    relabelings: RELABEL,
+    metricRelabelings: RELABEL,
+    tlsConfig: { map: 'any' },
+    bearerTokenSecret: { map: 'any' },
+    basicAuth: { map: 'any' },
+    authorization: { map: 'any' },
+    oauth2: { map: 'any' },
+  },
+};
+const SERVICE_MONITOR_SPEC: Shape = {
+  object: {
+    jobLabel: 'string',
+    targetLabels: { array: 'string' },
+    podTargetLabels: { array: 'string' },
+    endpoints: { array: SERVICE_MONITOR_ENDPOINT, minItems: 1 },
+    selector: LABEL_SELECTOR,
+    namespaceSelector: { object: { any: 'boolean', matchNames: { array: 'string' } } },
+    sampleLimit: 'integer',
+    targetLimit: 'integer',
+    labelLimit: 'integer',
+    labelNameLengthLimit: 'integer',
+    labelValueLengthLimit: 'integer',
+    keepDroppedTargets: 'integer',
+    scrapeClass: 'string',
+    scrapeProtocols: { array: 'string' },
+    attachMetadata: { object: { node: 'boolean' } },
+  },
+  required: ['endpoints', 'selector'],
+};
+
+function checkShape(value: unknown, shape: Shape, path: string, errors: string[]): void {
+  const type = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
+  if (shape === 'any') return;
+  if (shape === 'string' || shape === 'boolean') {
+    if (type !== shape) errors.push(`${path}: ${type}, want ${shape}`);
+    return;
+  }
+  if (shape === 'integer') {
+    if (!Number.isInteger(value)) errors.push(`${path}: ${JSON.stringify(value)}, want an integer`);
+    return;
+  }
+  if ('pattern' in shape) {
+    if (type !== 'string' || !shape.pattern.test(value as string)) errors.push(`${path}: ${JSON.stringify(value)} is not ${shape.what}`);
+    return;
+  }
+  if ('enum' in shape) {
+    if (!shape.enum.includes(value as string)) errors.push(`${path}: ${JSON.stringify(value)} is not one of ${shape.enum.join(', ')}`);
+    return;
+  }
+  if ('oneOf' in shape) {
+    const fits = shape.oneOf.some((s) => {
+      const e: string[] = [];
+      checkShape(value, s, path, e);
+      return e.length === 0;
+    });
+    if (!fits) errors.push(`${path}: ${JSON.stringify(value)} fits none of the allowed types`);
+    return;
+  }
+  if ('array' in shape) {
+    if (type !== 'array') {
+      errors.push(`${path}: ${type}, want an array`);
+      return;
+    }
+    const items = value as unknown[];
+    if (shape.minItems !== undefined && items.length < shape.minItems) errors.push(`${path}: at least ${shape.minItems} item(s) needed`);
+    items.forEach((item, i) => checkShape(item, shape.array, `${path}[${i}]`, errors));
+    return;
+  }
+  if (type !== 'object') {
+    errors.push(`${path}: ${type}, want an object`);
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  if ('map' in shape) {
+    for (const [k, v] of Object.entries(record)) checkShape(v, shape.map, `${path}.${k}`, errors);
+    return;
+  }
+  for (const [k, v] of Object.entries(record)) {
+    const field = shape.object[k];
+    if (!field) errors.push(`${path}.${k}: unknown field`);
+    else checkShape(v, field, `${path}.${k}`, errors);
+  }
+  for (const k of shape.required ?? []) if (!(k in record)) errors.push(`${path}.${k}: required`);
+}
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** Milliseconds of a Prometheus duration (already matched against PROMETHEUS_DURATION). */
+export function prometheusDurationMs(text: string): number {
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
+  let ms = 0;
+  for (const m of text.matchAll(/(\d+)(ms|[smhdwy])/g)) ms += Number(m[1]) * unit[m[2]!]!;
+  return ms;
+}
+
+/** The hand-written ServiceMonitor check: metadata via kubernetes-models' ObjectMeta, spec by shape. */
+export async function validateServiceMonitor(object: K8sObject): Promise<void> {
+  const errors: string[] = [];
+  // @kubernetes-models/apimachinery comes with kubernetes-models (the devDependency).
+  const { ObjectMeta } = await import('@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta');
+  try {
+    new ObjectMeta(object.metadata as never).validate();
+  } catch (err) {
+    errors.push(`metadata: ${(err as Error).message}`);
+  }
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(object.metadata?.name ?? '') || object.metadata.name.length > 253) errors.push(`metadata.name: ${object.metadata?.name} is not a DNS subdomain`);
+  for (const [k, v] of Object.entries(object.metadata?.labels ?? {})) {
+    if (!LABEL_KEY.test(k)) errors.push(`metadata.labels: ${k} is not a label key`);
+    if (typeof v !== 'string' || !LABEL_VALUE.test(v)) errors.push(`metadata.labels.${k}: ${JSON.stringify(v)} is not a label value`);
+  }
+  for (const k of Object.keys(object)) if (!['apiVersion', 'kind', 'metadata', 'spec'].includes(k)) errors.push(`${k}: unknown field`);
+  checkShape(object.spec, SERVICE_MONITOR_SPEC, 'spec', errors);
+  const endpoints = ((object.spec as { endpoints?: { interval?: string; scrapeTimeout?: string; port?: string; targetPort?: unknown }[] } | undefined)?.endpoints ?? []);
+  endpoints.forEach((e, i) => {
+    if (e.port === undefined && e.targetPort === undefined) errors.push(`spec.endpoints[${i}]: needs port or targetPort`);
+    if (typeof e.interval === 'string' && typeof e.scrapeTimeout === 'string' && PROMETHEUS_DURATION.test(e.interval) && PROMETHEUS_DURATION.test(e.scrapeTimeout)) {
+      if (prometheusDurationMs(e.scrapeTimeout) > prometheusDurationMs(e.interval)) errors.push(`spec.endpoints[${i}]: scrapeTimeout ${e.scrapeTimeout} exceeds interval ${e.interval}`);
+    }
+  });
+  if (errors.length > 0) throw new Error(`ServiceMonitor ${object.metadata?.name}: ${errors.join('; ')}`);
 }
 
 /** The container arguments of the controller Deployment. */
@@ -194,4 +367,28 @@ export const VALUE_SETS: Record<string, object> = {
     serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/portico' } },
   },
   'ClusterIP, other release names': { fullnameOverride: 'edge-proxy', controller: { service: { type: 'ClusterIP' } } },
+  'ACME, default certificate, TLS and drain settings': {
+    acme: { enabled: true, email: 'ops@example.com', directory: 'https://pebble.pebble.svc:14000/dir', caBundle: { secretName: 'pebble-ca', key: 'root.pem' } },
+    defaultCertificate: 'portico/wildcard-tls',
+    controller: { config: { http2: false, hsts: false, hstsMaxAge: 600, hstsIncludeSubdomains: false, shutdownDelay: '15s', shutdownGrace: '45s' } },
+  },
+  'ACME with watchNamespace (release namespace not watched)': {
+    watchNamespace: 'team-a,team-b',
+    acme: { enabled: true },
+    defaultCertificate: 'team-b/fallback-tls',
+  },
+  'metrics: own port, ServiceMonitor, dashboard, NetworkPolicy': {
+    controller: {
+      metrics: {
+        port: 9113,
+        service: { port: 9913, annotations: { 'example.com/scrape': 'yes' }, labels: { team: 'edge' } },
+        serviceMonitor: { enabled: true, additionalLabels: { release: 'kube-prometheus-stack' }, interval: '15s', scrapeTimeout: '10s' },
+        grafanaDashboard: { enabled: true, namespace: 'monitoring', annotations: { grafana_folder: 'Ingress' } },
+      },
+      networkPolicy: { enabled: true, healthFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+    },
+  },
+  'metrics disabled, dashboard on': {
+    controller: { metrics: { enabled: false, requestMetrics: false, grafanaDashboard: { enabled: true, labels: { grafana_dashboard: 'portico' } } } },
+  },
 };

@@ -1,5 +1,6 @@
 // RBAC: the chart grants what Portico calls (derived from the kinds it watches in
-// src/sources/kubernetes/resources.ts, plus its writes), in the right scope, and nothing more.
+// src/sources/kubernetes/resources.ts, plus its writes, plus ACME's Secrets in src/acme when
+// --acme is on), in the right scope, and nothing more.
 
 import { describe, it } from 'vitest';
 import type { IClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
@@ -8,7 +9,9 @@ import type { IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v
 import type { IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { RESOURCES } from '../../src/sources/kubernetes/resources.ts';
-import { parseSettings } from '../../src/config/settings.ts';
+import { parseSettings, type Settings } from '../../src/config/settings.ts';
+import { DEFAULT_ACCOUNT_SECRET } from '../../src/acme/account.ts';
+import { DEFAULT_CHALLENGE_SECRET } from '../../src/acme/challenges.ts';
 import { NAMESPACE, VALUE_SETS, controllerArgs, find, findAll, render, template, type K8sObject } from './helm.ts';
 
 interface Rule {
@@ -92,11 +95,33 @@ function requiredRequests(objects: K8sObject[]): Request[] {
   if (settings.publishService) {
     out.push({ namespace: settings.publishService.namespace, group: '', resource: 'services', verb: 'get', name: settings.publishService.name });
   }
+  if (settings.acme) {
+    // Issued certificates: read, created or replaced in the Secret named by an Ingress's
+    // spec.tls, in the Ingress's (watched) namespace (src/acme/manager.ts, secrets.ts).
+    for (const ns of scopes) {
+      for (const verb of ['get', 'create', 'update']) out.push({ namespace: ns, group: '', resource: 'secrets', verb });
+    }
+    // The account and challenge Secrets in the pod's namespace (account.ts, challenges.ts):
+    // GET / POST / PUT by name, and every replica lists and watches the challenge Secret with
+    // fieldSelector metadata.name=<name> (which RBAC resourceNames match).
+    for (const name of [DEFAULT_ACCOUNT_SECRET, DEFAULT_CHALLENGE_SECRET]) {
+      for (const verb of ['get', 'update']) out.push({ namespace: NAMESPACE, group: '', resource: 'secrets', verb, name });
+    }
+    out.push({ namespace: NAMESPACE, group: '', resource: 'secrets', verb: 'create' });
+    for (const verb of ['list', 'watch']) out.push({ namespace: NAMESPACE, group: '', resource: 'secrets', verb, name: DEFAULT_CHALLENGE_SECRET });
+  }
   return out;
 }
 
-/** Every (group, resource, verb) the chart may grant at all. */
-const ALLOWED_GRANTS = new Set([
+/** Every (group, resource, verb) the chart may grant at all, for these settings. */
+function allowedGrants(settings: Settings): Set<string> {
+  return new Set([...BASE_GRANTS, ...(settings.acme ? ACME_GRANTS : [])]);
+}
+
+/** Writes on Secrets: only with --acme. */
+const ACME_GRANTS = ['/secrets:create', '/secrets:update'];
+
+const BASE_GRANTS = new Set([
   ...['get', 'list', 'watch'].flatMap((v) => ['networking.k8s.io/ingresses', 'networking.k8s.io/ingressclasses', '/services', 'discovery.k8s.io/endpointslices', '/secrets'].map((r) => `${r}:${v}`)),
   'networking.k8s.io/ingresses/status:update',
   'networking.k8s.io/ingresses/status:patch',
@@ -107,11 +132,14 @@ const ALLOWED_GRANTS = new Set([
   'coordination.k8s.io/leases:update',
 ]);
 
+const SECRET_WRITES = ['create', 'update', 'patch', 'delete', 'deletecollection'];
+
 describe.concurrent('RBAC', () => {
   for (const [name, values] of Object.entries(VALUE_SETS)) {
     it(`${name}: grants every request Portico makes, and nothing outside the allow-list`, async ({ expect }) => {
       const objects = await render(values);
       const grants = grantsOf(objects);
+      const allowList = allowedGrants(parseSettings(controllerArgs(objects), {}).settings);
       for (const req of requiredRequests(objects)) {
         expect(allowed(grants, req), `not allowed: ${req.verb} ${req.group || 'core'}/${req.resource}${req.name ? ` ${req.name}` : ''} in ${req.namespace ?? 'all namespaces'}`).toBe(true);
       }
@@ -119,7 +147,7 @@ describe.concurrent('RBAC', () => {
       for (const rule of all) {
         for (const group of rule.apiGroups ?? []) {
           for (const resource of rule.resources ?? []) {
-            for (const verb of rule.verbs) expect(ALLOWED_GRANTS.has(`${group}/${resource}:${verb}`), `unexpected grant ${verb} ${group}/${resource}`).toBe(true);
+            for (const verb of rule.verbs) expect(allowList.has(`${group}/${resource}:${verb}`), `unexpected grant ${verb} ${group}/${resource}`).toBe(true);
           }
         }
       }
@@ -151,6 +179,58 @@ describe.concurrent('RBAC', () => {
     ]);
     expect(allowed(grants, { namespace: NAMESPACE, group: '', resource: 'services', verb: 'get', name: 'other' })).toBe(false);
     expect(allowed(grants, { namespace: NAMESPACE, group: '', resource: 'services', verb: 'list' })).toBe(false);
+  });
+
+  it('without acme.enabled no rule anywhere writes Secrets; with it, --acme is passed', async ({ expect }) => {
+    for (const [name, values] of Object.entries(VALUE_SETS)) {
+      const objects = await render(values);
+      const acme = parseSettings(controllerArgs(objects), {}).settings.acme;
+      expect(acme, name).toBe((values as { acme?: { enabled?: boolean } }).acme?.enabled === true);
+      if (acme) continue;
+      const grants = grantsOf(objects);
+      const rules = [...grants.cluster, ...[...grants.namespaced.values()].flat()];
+      const writes = rules.filter((r) => (r.resources ?? []).includes('secrets') && r.verbs.some((v) => SECRET_WRITES.includes(v)));
+      expect(writes, name).toEqual([]);
+      expect(findAll(objects, 'Role').map((r) => r.metadata.name), name).not.toContain('portico-acme');
+    }
+    // The same value set with ACME switched on gains exactly the ACME verbs.
+    const on = grantsOf(await render({ acme: { enabled: true } }));
+    expect(allowed(on, { namespace: 'x', group: '', resource: 'secrets', verb: 'create' })).toBe(true);
+    expect(allowed(on, { namespace: 'x', group: '', resource: 'secrets', verb: 'update' })).toBe(true);
+    for (const verb of ['patch', 'delete', 'deletecollection']) expect(allowed(on, { namespace: 'x', group: '', resource: 'secrets', verb }), verb).toBe(false);
+  });
+
+  it('acme.enabled, all namespaces: Secret create/update in the ClusterRole; the release-namespace Role names the two ACME Secrets', async ({ expect }) => {
+    const objects = await render(VALUE_SETS['ACME, default certificate, TLS and drain settings']!);
+    const clusterRole = find<IClusterRole>(objects, 'ClusterRole');
+    expect(clusterRole.rules).toContainEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['create', 'update'] });
+    const role = find<IRole>(objects, 'Role', 'portico-acme');
+    expect(role.metadata?.namespace).toBe(NAMESPACE);
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [DEFAULT_ACCOUNT_SECRET, DEFAULT_CHALLENGE_SECRET], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [DEFAULT_CHALLENGE_SECRET], verbs: ['list', 'watch'] },
+    ]);
+    find(objects, 'RoleBinding', 'portico-acme');
+  });
+
+  it('acme.enabled with watchNamespace: Secret writes only in the watched namespaces, and by name in the release namespace', async ({ expect }) => {
+    const objects = await render(VALUE_SETS['ACME with watchNamespace (release namespace not watched)']!);
+    const grants = grantsOf(objects);
+    for (const ns of ['team-a', 'team-b']) {
+      for (const verb of ['create', 'update']) expect(allowed(grants, { namespace: ns, group: '', resource: 'secrets', verb }), `${verb} in ${ns}`).toBe(true);
+    }
+    for (const verb of ['create', 'update']) {
+      expect(allowed(grants, { namespace: 'elsewhere', group: '', resource: 'secrets', verb })).toBe(false);
+      expect(allowed(grants, { namespace: undefined, group: '', resource: 'secrets', verb })).toBe(false);
+    }
+    expect(find<IClusterRole>(objects, 'ClusterRole').rules?.some((r) => r.resources?.includes('secrets'))).toBe(false);
+    // The release namespace is not watched: only the ACME Secrets there, by name (create cannot be named).
+    expect(allowed(grants, { namespace: NAMESPACE, group: '', resource: 'secrets', verb: 'update', name: 'someone-elses-secret' })).toBe(false);
+    expect(allowed(grants, { namespace: NAMESPACE, group: '', resource: 'secrets', verb: 'get', name: 'someone-elses-secret' })).toBe(false);
+    expect(allowed(grants, { namespace: NAMESPACE, group: '', resource: 'secrets', verb: 'list' })).toBe(false);
+    expect(allowed(grants, { namespace: NAMESPACE, group: '', resource: 'secrets', verb: 'watch', name: DEFAULT_ACCOUNT_SECRET })).toBe(false);
+    expect(allowed(grants, { namespace: NAMESPACE, group: '', resource: 'secrets', verb: 'watch', name: DEFAULT_CHALLENGE_SECRET })).toBe(true);
   });
 
   it('leases: create anywhere in the release namespace, get/update only the election Lease', async ({ expect }) => {

@@ -30,9 +30,60 @@ app.kubernetes.io/component: controller
 {{- define "portico.labels" -}}
 helm.sh/chart: {{ include "portico.chart" . }}
 {{ include "portico.selectorLabels" . }}
+{{ include "portico.commonLabels" . }}
+{{- end -}}
+
+{{- define "portico.commonLabels" -}}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: portico
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* The metrics Service's own labels (component "metrics"), which the ServiceMonitor selects by. */}}
+{{- define "portico.metricsSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "portico.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: metrics
+{{- end -}}
+
+{{- define "portico.metricsLabels" -}}
+helm.sh/chart: {{ include "portico.chart" . }}
+{{ include "portico.metricsSelectorLabels" . }}
+{{ include "portico.commonLabels" . }}
+{{- end -}}
+
+{{/*
+The Secrets ACME keeps in the pod's namespace (src/acme: DEFAULT_ACCOUNT_SECRET,
+DEFAULT_CHALLENGE_SECRET; the program does not make them configurable). test/chart checks the names.
+*/}}
+{{- define "portico.acmeAccountSecret" -}}portico-acme-account{{- end -}}
+{{- define "portico.acmeChallengeSecret" -}}portico-acme-challenges{{- end -}}
+{{/* Where acme.caBundle is mounted. */}}
+{{- define "portico.acmeCaDir" -}}/etc/portico/acme-ca{{- end -}}
+
+{{/* The separate metrics container port (controller.metrics.port), or empty: /metrics on the health port. */}}
+{{- define "portico.metricsPort" -}}
+{{- $port := .Values.controller.metrics.port -}}
+{{- if and (not (kindIs "invalid" $port)) (ne (toString $port) "") -}}
+{{- $c := .Values.controller.containerPort -}}
+{{- range $name, $used := dict "http" $c.http "https" $c.https "health" $c.health -}}
+{{- if eq (int64 $used) (int64 $port) -}}
+{{- fail (printf "controller.metrics.port %d is already controller.containerPort.%s: choose another port, or leave it empty to serve /metrics on the health port" (int64 $port) $name) -}}
+{{- end -}}
+{{- end -}}
+{{- int64 $port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A Prometheus duration (1h30m, 30s, 500ms) in milliseconds; the schema has checked its form. */}}
+{{- define "portico.promDurationMs" -}}
+{{- $ms := 0 -}}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 -}}
+{{- range regexFindAll "[0-9]+(ms|[smhdwy])" (toString .) -1 -}}
+{{- $unit := regexFind "(ms|[smhdwy])$" . -}}
+{{- $ms = add $ms (mul (int64 (trimSuffix $unit .)) (get $units $unit)) -}}
+{{- end -}}
+{{- $ms -}}
 {{- end -}}
 
 {{- define "portico.serviceAccountName" -}}
@@ -94,6 +145,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+defaultCertificate (NAMESPACE/NAME), checked against watchNamespace: Portico finds the Secret
+through its Secret watch, which only covers the watched namespaces.
+*/}}
+{{- define "portico.defaultCertificate" -}}
+{{- with .Values.defaultCertificate -}}
+{{- $namespace := index (splitList "/" .) 0 -}}
+{{- $namespaces := include "portico.watchNamespaces" $ | fromJsonArray -}}
+{{- if and $namespaces (not (has $namespace $namespaces)) -}}
+{{- fail (printf "defaultCertificate %s: namespace %s is not watched (watchNamespace: %s); Portico reads the Secret through its watch, so add %s to watchNamespace or move the Secret" . $namespace (join "," $namespaces) $namespace) -}}
+{{- end -}}
+{{- . -}}
+{{- end -}}
+{{- end -}}
+
 {{/* A value as a flag argument: whole numbers without exponent, lists comma-joined. */}}
 {{- define "portico.flagValue" -}}
 {{- $v := . -}}
@@ -145,7 +211,30 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "response-header-timeout" (include "portico.flagValue" $cfg.responseHeaderTimeout) -}}
 {{- $_ = set $args "idle-timeout" (include "portico.flagValue" $cfg.idleTimeout) -}}
 {{- $_ = set $args "max-header-size" (include "portico.flagValue" $cfg.maxHeaderSize) -}}
+{{- $_ = set $args "shutdown-delay" (include "portico.flagValue" $cfg.shutdownDelay) -}}
 {{- $_ = set $args "shutdown-grace" (include "portico.flagValue" $cfg.shutdownGrace) -}}
+{{- $_ = set $args "http2" (include "portico.flagValue" $cfg.http2) -}}
+{{- $_ = set $args "hsts" (include "portico.flagValue" $cfg.hsts) -}}
+{{- $_ = set $args "hsts-max-age" (include "portico.flagValue" $cfg.hstsMaxAge) -}}
+{{- $_ = set $args "hsts-include-subdomains" (include "portico.flagValue" $cfg.hstsIncludeSubdomains) -}}
+{{- $_ = set $args "request-metrics" (include "portico.flagValue" $c.metrics.requestMetrics) -}}
+{{- with include "portico.metricsPort" . -}}
+{{- $_ = set $args "metrics-port" . -}}
+{{- end -}}
+{{- with include "portico.defaultCertificate" . -}}
+{{- $_ = set $args "default-ssl-certificate" . -}}
+{{- end -}}
+{{- $acme := .Values.acme -}}
+{{- if $acme.enabled -}}
+{{- $_ = set $args "acme" "true" -}}
+{{- $_ = set $args "acme-directory" $acme.directory -}}
+{{- with $acme.email -}}
+{{- $_ = set $args "acme-email" . -}}
+{{- end -}}
+{{- if $acme.caBundle.secretName -}}
+{{- $_ = set $args "acme-ca-bundle" (printf "%s/%s" (include "portico.acmeCaDir" .) $acme.caBundle.key) -}}
+{{- end -}}
+{{- end -}}
 {{- range $flag, $value := $c.extraArgs -}}
 {{- $_ = set $args $flag (include "portico.flagValue" $value) -}}
 {{- end -}}
@@ -204,4 +293,12 @@ controller.extraArgs come last and replace what the chart would render for the s
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.acme.enabled }}
+# ACME (acme.enabled): the elected replica writes each issued certificate into the Secret named
+# by the Ingress's spec.tls secretName. RBAC cannot limit this to kubernetes.io/tls Secrets, nor
+# name them in advance: this grants create/update on every Secret in scope.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "update"]
+{{- end }}
 {{- end -}}
