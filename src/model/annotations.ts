@@ -4,7 +4,7 @@
 // a problem that names the annotation, the value and what would have been accepted.
 
 import { describe, isDict } from './read.ts';
-import { DEFAULT_POLICY, type LoadBalanceAlgorithm, type RoutePolicy } from './types.ts';
+import { DEFAULT_POLICY, type BackendProtocol, type LoadBalanceAlgorithm, type RoutePolicy } from './types.ts';
 
 export const ANNOTATION_PREFIX = 'portico.dev/';
 
@@ -15,6 +15,8 @@ export interface AnnotationParser<K extends keyof RoutePolicy> {
   readonly field: K;
   /** Value used when the annotation is absent or invalid. */
   readonly default: RoutePolicy[K];
+  /** How a problem message names the default, when quoting the value would not say much. */
+  readonly defaultText?: string;
   /** What the parser accepts, as words for a problem message. */
   readonly accepted: string;
   /** The typed value, or undefined when `raw` is not acceptable. `raw` is already trimmed. */
@@ -34,6 +36,35 @@ export function oneOf<T extends string>(values: readonly T[]): { accepted: strin
     quoted.length <= 1 ? quoted.join('') : `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`;
   return { accepted, parse: (raw) => (set.has(raw) ? (raw as T) : undefined) };
 }
+
+/**
+ * One of a fixed set of upper-case words, accepted in any case and returned upper-case
+ * (ingress-nginx upper-cases its backend-protocol value the same way, so `grpc` works there too).
+ */
+export function oneOfUpper<T extends string>(values: readonly T[]): { accepted: string; parse(raw: string): T | undefined } {
+  const exact = oneOf(values);
+  return { accepted: `${exact.accepted} (any case)`, parse: (raw) => exact.parse(raw.toUpperCase()) };
+}
+
+/**
+ * A DNS name (RFC 1123 labels of letters, digits and `-`, dot-separated, at most 253
+ * characters), returned lower-case. IP addresses are refused: TLS sends no SNI for them
+ * (RFC 6066 §3), so they cannot be a server name.
+ */
+export const dnsName: { accepted: string; parse(raw: string): string | undefined } = {
+  accepted: 'a DNS name such as "api.example.svc" (letters, digits, "-" and ".", not an IP address)',
+  parse: (raw) => {
+    const name = raw.toLowerCase();
+    if (name.length === 0 || name.length > 253) return undefined;
+    const labels = name.split('.');
+    for (const label of labels) {
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(label)) return undefined;
+    }
+    // an all-numeric last label is an IPv4 address (or not a name at all)
+    if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return undefined;
+    return name;
+  },
+};
 
 /** "true" or "false", as Kubernetes annotations spell booleans. */
 export const boolean: { accepted: string; parse(raw: string): boolean | undefined } = {
@@ -57,7 +88,44 @@ const sslRedirect: AnnotationParser<'sslRedirect'> = {
   ...boolean,
 };
 
-export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect];
+/**
+ * `HTTP` (default), `HTTPS`, `GRPC`, `GRPCS` or `H2C`, in any case. GRPC and H2C are the same
+ * wire (HTTP/2 cleartext with prior knowledge); GRPCS is HTTP/2 over TLS.
+ */
+const backendProtocol: AnnotationParser<'backendProtocol'> = {
+  name: `${ANNOTATION_PREFIX}backend-protocol`,
+  field: 'backendProtocol',
+  default: DEFAULT_POLICY.backendProtocol,
+  ...oneOfUpper<BackendProtocol>(['HTTP', 'HTTPS', 'GRPC', 'GRPCS', 'H2C']),
+};
+
+/**
+ * For HTTPS/GRPCS backends: verify the pod's certificate (system roots, plus the proxy's
+ * extra backend CA bundle if it has one) and its name. Default "false": pods mostly serve
+ * self-signed certificates, and ingress-nginx's proxy-ssl-verify is off by default as well.
+ * No effect on other protocols.
+ */
+const backendTlsVerify: AnnotationParser<'backendTlsVerify'> = {
+  name: `${ANNOTATION_PREFIX}backend-tls-verify`,
+  field: 'backendTlsVerify',
+  default: DEFAULT_POLICY.backendTlsVerify,
+  ...boolean,
+};
+
+/**
+ * For HTTPS/GRPCS backends: the SNI name sent to the pod and, with verification on, the name
+ * its certificate must carry. Default (absent): the Service's DNS name
+ * `<service>.<namespace>.svc`. No effect on other protocols.
+ */
+const backendTlsServerName: AnnotationParser<'backendTlsServerName'> = {
+  name: `${ANNOTATION_PREFIX}backend-tls-server-name`,
+  field: 'backendTlsServerName',
+  default: DEFAULT_POLICY.backendTlsServerName,
+  defaultText: '(the Service\'s DNS name <service>.<namespace>.svc)',
+  ...dnsName,
+};
+
+export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
 
 /** Portico annotations read outside the model (not typos): the ACME room reads these. */
 export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`];
@@ -117,7 +185,7 @@ function readValue<K extends keyof RoutePolicy>(
   if (parsed !== undefined) return parsed;
   report(
     'InvalidAnnotation',
-    `Annotation "${parser.name}" has the value ${describe(raw)}, which is not valid; accepted values are ${parser.accepted}. Using the default "${String(parser.default)}".`,
+    `Annotation "${parser.name}" has the value ${describe(raw)}, which is not valid; accepted values are ${parser.accepted}. Using the default ${parser.defaultText ?? `"${String(parser.default)}"`}.`,
   );
   return parser.default;
 }

@@ -5,14 +5,39 @@ export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
 
 export type LoadBalanceAlgorithm = 'round-robin' | 'least-conn' | 'ip-hash';
 
+/**
+ * How the proxy talks to the pods: `HTTP` HTTP/1.1 cleartext (default); `HTTPS` HTTP/1.1 over
+ * TLS; `GRPC` and `H2C` HTTP/2 cleartext (prior knowledge; same wire, GRPC names the intent);
+ * `GRPCS` HTTP/2 over TLS (ALPN).
+ */
+export type BackendProtocol = 'HTTP' | 'HTTPS' | 'GRPC' | 'GRPCS' | 'H2C';
+
 /** Per-route policy, from the owning Ingress's `portico.dev/*` annotations (typed parsers). */
 export interface RoutePolicy {
   loadBalance: LoadBalanceAlgorithm;
   /** Plain-HTTP requests to a host with TLS are redirected to HTTPS (308). */
   sslRedirect: boolean;
+  /** Protocol spoken to the pods. */
+  backendProtocol: BackendProtocol;
+  /**
+   * TLS backends (HTTPS, GRPCS): verify the pod's certificate chain (Node's default trust
+   * store, plus the proxy's extra backend CA bundle when configured) and name. Default off.
+   */
+  backendTlsVerify: boolean;
+  /**
+   * TLS backends: SNI and the name the certificate is verified against; '' means the
+   * Service's DNS name `<service>.<namespace>.svc`.
+   */
+  backendTlsServerName: string;
 }
 
-export const DEFAULT_POLICY: RoutePolicy = Object.freeze({ loadBalance: 'round-robin', sslRedirect: true });
+export const DEFAULT_POLICY: RoutePolicy = Object.freeze({
+  loadBalance: 'round-robin',
+  sslRedirect: true,
+  backendProtocol: 'HTTP',
+  backendTlsVerify: false,
+  backendTlsServerName: '',
+});
 
 /** One host that wants TLS, from an Ingress's spec.tls (oldest Ingress wins per host). */
 export interface TlsBinding {

@@ -114,6 +114,47 @@ export function responseHeaders(raw: readonly (Buffer | string)[], requestId: st
   return conn === null ? out : dropNamed(out, conn);
 }
 
+/** Parsed headers as undici hands them over for HTTP/2 responses and for trailers. */
+export type HeaderObject = Record<string, string | string[] | undefined>;
+
+/**
+ * HTTP/2 upstream response headers (undici passes an object, lower-case names, repeated
+ * fields as arrays) → flat list for `writeHead`, filtered like `responseHeaders`. HTTP/2 has
+ * no connection-specific fields, but a misbehaving peer's are dropped all the same.
+ */
+export function responseHeadersFromObject(headers: HeaderObject, requestId: string): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined || name.charCodeAt(0) === 58 /* : */) continue;
+    const c = classify(name);
+    if (c === H_HOP || c === H_TRANSFER_ENCODING || c === H_REQUEST_ID || c === H_CONNECTION) continue;
+    if (typeof v === 'string') out.push(name, v);
+    else for (const x of v) out.push(name, x);
+  }
+  out.push('x-request-id', requestId);
+  return out;
+}
+
+/**
+ * Upstream trailers worth relaying to an HTTP/2 client (gRPC's grpc-status, grpc-message,
+ * ...): pseudo-headers, hop-by-hop and framing fields dropped; null when nothing is left
+ * (the usual case: an empty object).
+ */
+export function trailersToRelay(trailers: HeaderObject | null | undefined): Record<string, string | string[]> | null {
+  if (trailers === null || trailers === undefined) return null;
+  let out: Record<string, string | string[]> | null = null;
+  for (const name in trailers) {
+    const v = trailers[name];
+    if (v === undefined || name.charCodeAt(0) === 58 /* : */) continue;
+    const c = classify(name);
+    if (c !== H_FORWARD && c !== H_REAL_IP) continue;
+    if (out === null) out = {};
+    out[name.toLowerCase()] = v;
+  }
+  return out;
+}
+
 // ---- request ids -------------------------------------------------------------------------
 
 const ID_MAX = 200;

@@ -1,7 +1,9 @@
 // The HTTPS listener: one TLS server (SNI picks the certificate, ALPN picks the protocol),
 // whose connections go to an HTTP/1.1 server or an HTTP/2 server by the negotiated protocol.
 // Both hand requests to the same Proxy.handle — there is one proxy implementation, not two.
-// Upgrades (WebSocket) work on HTTP/1.1 connections; the upstream side stays HTTP/1.1.
+// Upgrades (WebSocket) work on HTTP/1.1 connections. The upstream side is whatever the route's
+// backend protocol says (HTTP/1.1 unless `portico.dev/backend-protocol` asks for TLS or HTTP/2);
+// gRPC clients come in here (h2 through ALPN) and reach GRPC/GRPCS backends, trailers included.
 
 import http2 from 'node:http2';
 import tls from 'node:tls';

@@ -42,6 +42,11 @@ export interface InboundHead {
   headers: string[];
   /** Value of the Upgrade header ('' when none); not forwarded in `headers`. */
   upgrade: string;
+  /**
+   * The client sent `TE: trailers`. TE is hop-by-hop and never in `headers`; the proxy adds
+   * `te: trailers` back for HTTP/2 upstreams, where gRPC requires it.
+   */
+  te: boolean;
 }
 
 /**
@@ -68,6 +73,7 @@ export function scanInbound(
   let reject = 0;
   let sawLength = false;
   let sawChunked = false;
+  let te = false;
   out.upgrade = '';
 
   for (let i = 0; i < raw.length; i += 2) {
@@ -137,9 +143,19 @@ export function scanInbound(
         break;
       default:
         // H_HOP, H_EXPECT, H_REAL_IP: dropped
-        if (name.length === 7 && name.toLowerCase() === 'upgrade') out.upgrade = value;
+        if (name.length === 7) {
+          if (name.toLowerCase() === 'upgrade') out.upgrade = value;
+        } else if (name.length === 2 && value.toLowerCase().indexOf('trailers') !== -1 && name.toLowerCase() === 'te') {
+          te = true;
+        }
         break;
     }
+  }
+
+  if (req.httpVersionMajor === 2 && !sawLength) {
+    // HTTP/2 frames bodies itself (gRPC sends no Content-Length): a body follows unless the
+    // HEADERS frame ended the stream
+    hasBody = !(req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders;
   }
 
   if (sawChunked) {
@@ -173,6 +189,7 @@ export function scanInbound(
   out.host = host ?? '';
   out.hasBody = hasBody;
   out.reject = reject;
+  out.te = te;
 
   // forwarded headers
   const sock = req.socket;

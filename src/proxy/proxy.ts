@@ -24,9 +24,19 @@
 // - RoutePolicy.sslRedirect: a plain-HTTP request whose host has a TLS binding in the config
 //   gets 308 to https://<host without port><same target> (not for /.well-known/acme-challenge/,
 //   and before the endpoint check, like ingress-nginx). Upgrades too.
-// - Pools: one per endpoint key, created on first use, retired by a sweep (every 10 s) once no
-//   current EndpointSet of a balancer in use holds the endpoint: close() then destroy() after
-//   30 s. Balancer state unused for 6 sweeps is dropped (its pools with it).
+// - Pools: one per endpoint key and upstream mode, created on first use, retired by a sweep
+//   (every 10 s) once no current EndpointSet of a balancer in use holds the endpoint: close()
+//   then destroy() after 30 s. Balancer state unused for 6 sweeps is dropped (its pools with it).
+// - RoutePolicy.backendProtocol (upstreams.ts UpstreamMode): HTTP is HTTP/1.1 cleartext, the
+//   default and the path tuned for speed; HTTPS is HTTP/1.1 over TLS with the route's SNI
+//   (not the client's Host) and verification only when asked; GRPC/H2C is HTTP/2 cleartext
+//   with prior knowledge; GRPCS HTTP/2 over TLS. For HTTP/2 upstreams `te: trailers` is sent
+//   when the client sent it (TE is hop-by-hop otherwise). Response trailers are relayed to
+//   HTTP/2 clients only (HTTP/1.1 clients never get trailers: gRPC needs HTTP/2 anyway). An
+//   HTTP/2 upstream response carrying grpc-status in its head (gRPC "Trailers-Only") is held
+//   and, when no body follows, sent to an HTTP/2 client as one HEADERS frame with END_STREAM.
+//   HTTP/2 client requests have a body whenever their HEADERS frame did not end the stream
+//   (gRPC sends no Content-Length).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -38,15 +48,16 @@ import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
 import { parseCidrs } from './cidr.ts';
 import type { CidrMatcher } from './cidr.ts';
-import { responseHeaders } from './headers.ts';
+import { responseHeaders, responseHeadersFromObject, trailersToRelay } from './headers.ts';
+import type { HeaderObject } from './headers.ts';
 import { scanInbound } from './inbound.ts';
 import type { InboundHead } from './inbound.ts';
 import { DEFAULT_PROXY_SETTINGS } from './settings.ts';
 import type { ProxySettings } from './settings.ts';
 import { TlsHosts, hostname } from './tls-hosts.ts';
 import { Upgrader } from './upgrade.ts';
-import { UpstreamRegistry } from './upstreams.ts';
-import type { Upstream } from './upstreams.ts';
+import { PLAIN_HTTP, UpstreamModes, UpstreamRegistry } from './upstreams.ts';
+import type { Upstream, UpstreamMode } from './upstreams.ts';
 import { kExchange } from './socket-mark.ts';
 import type { MarkedSocket, SocketExchange } from './socket-mark.ts';
 
@@ -238,8 +249,10 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
   clientIp = '';
   headers: string[] = [];
   upgrade = '';
+  te = false;
   // routing
   route: Route | null = null;
+  mode: UpstreamMode = PLAIN_HTTP;
   state: BalancerState | null = null;
   upstream: Upstream | null = null;
   lastUpstream: string | null = null;
@@ -254,6 +267,13 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
   onDrain: (() => void) | null = null;
   bytes = 0;
   error: ErrorKind | null = null;
+  /**
+   * gRPC "Trailers-Only" response (grpc-status in the HTTP/2 response head) for an HTTP/2
+   * client: the head is held until a body byte or the end, so that an empty response goes out
+   * as one HEADERS frame with END_STREAM, as gRPC clients require.
+   */
+  heldHead: string[] | null = null;
+  heldStatus = 0;
   // idle detection (Proxy.idleSweep); intrusive list of exchanges in flight
   progress = -1;
   stalledMs = 0;
@@ -293,15 +313,29 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     this.phase = PHASE_WAITING;
     this.controller = null;
     let opts = this.opts;
+    const mode = this.mode;
     if (opts === null) {
-      opts = this.opts = {
-        path: this.url,
-        method: this.req.method as Dispatcher.HttpMethod,
-        headers: this.headers,
-        body: this.hasBody ? this.req : null,
-      };
+      if (mode.servername === null) {
+        opts = this.opts = {
+          path: this.url,
+          method: this.req.method as Dispatcher.HttpMethod,
+          headers: this.headers,
+          body: this.hasBody ? this.req : null,
+        };
+      } else {
+        // TLS backends: the SNI is the mode's, not derived from the client's Host header
+        // (undici would otherwise take it from Host, and reconnect whenever it changes)
+        const tlsOpts: Dispatcher.DispatchOptions & { servername: string } = {
+          path: this.url,
+          method: this.req.method as Dispatcher.HttpMethod,
+          headers: this.headers,
+          body: this.hasBody ? this.req : null,
+          servername: mode.servername,
+        };
+        opts = this.opts = tlsOpts;
+      }
     }
-    up.getPool().dispatch(opts, this);
+    (mode === PLAIN_HTTP ? up.getPool() : up.poolFor(mode)).dispatch(opts, this);
   }
 
   private releaseUpstream(): Upstream | null {
@@ -320,7 +354,7 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     if (this.clientGone) controller.abort(CLIENT_GONE);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, status: number): void {
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, parsed: HeaderObject): void {
     if (status < 200) return; // 1xx informational (103 Early Hints): not relayed
     if (this.clientGone) {
       controller.abort(CLIENT_GONE);
@@ -329,9 +363,17 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     this.phase = PHASE_STREAMING;
     const res = this.res;
     try {
-      const headers = responseHeaders((controller.rawHeaders ?? []) as Buffer[], this.requestId);
+      const raw = controller.rawHeaders;
+      // HTTP/1.1 upstreams give a raw [name, value, ...] list, HTTP/2 upstreams an object
+      const h2 = !Array.isArray(raw);
+      const headers = h2 ? responseHeadersFromObject(parsed, this.requestId) : responseHeaders((raw ?? []) as Buffer[], this.requestId);
       const hsts = this.proxy.hsts;
       if (hsts !== null && this.scheme === 'https' && !hasHeader(headers, 'strict-transport-security')) headers.push('strict-transport-security', hsts);
+      if (h2 && parsed['grpc-status'] !== undefined && this.req.httpVersionMajor === 2) {
+        this.heldHead = headers;
+        this.heldStatus = status;
+        return;
+      }
       res.writeHead(status, headers);
     } catch (err) {
       // an upstream header Node refuses to send: answer 502 (nothing has been written yet)
@@ -345,6 +387,7 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     if (this.clientGone) return;
     this.bytes += chunk.length;
     const res = this.res;
+    if (this.heldHead !== null) this.writeHeldHead();
     if (this.pending === null && !this.flushScheduled) {
       // hold the first chunk until the end of this tick: a small response then goes out in
       // one write together with its headers (res.end(chunk) corks the socket)
@@ -385,15 +428,65 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     this.res.once('drain', d);
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: HeaderObject): void {
     this.releaseUpstream();
     this.phase = PHASE_DONE;
     this.clearSocketMark();
     if (this.clientGone) return;
+    if (this.req.httpVersionMajor === 2) {
+      // trailers (gRPC status) reach HTTP/2 clients; HTTP/1.1 clients do not get them
+      if (this.heldHead !== null) {
+        this.endTrailersOnly(trailers);
+        return;
+      }
+      this.relayTrailers(trailers);
+    }
     const p = this.pending;
     this.pending = null;
     if (p !== null) this.res.end(p);
     else this.res.end();
+  }
+
+  private writeHeldHead(): void {
+    const head = this.heldHead!;
+    this.heldHead = null;
+    this.res.writeHead(this.heldStatus, head);
+  }
+
+  /** The held head as the whole response: HEADERS with END_STREAM (gRPC Trailers-Only). */
+  private endTrailersOnly(trailers: HeaderObject): void {
+    const head = this.heldHead!;
+    this.heldHead = null;
+    const res = this.res;
+    try {
+      // the compatibility API sends headers set this way together with END_STREAM on end()
+      res.statusCode = this.heldStatus;
+      const grouped = new Map<string, string[]>();
+      for (let i = 0; i < head.length; i += 2) {
+        const name = head[i]!.toLowerCase();
+        const list = grouped.get(name);
+        if (list === undefined) grouped.set(name, [head[i + 1]!]);
+        else list.push(head[i + 1]!);
+      }
+      const extra = trailersToRelay(trailers);
+      if (extra !== null) for (const [name, value] of Object.entries(extra)) grouped.set(name, Array.isArray(value) ? value : [value]);
+      for (const [name, values] of grouped) res.setHeader(name, values.length === 1 ? values[0]! : values);
+    } catch (err) {
+      this.debug('invalid upstream response header', err, null);
+      res.destroy();
+      return;
+    }
+    res.end();
+  }
+
+  private relayTrailers(trailers: HeaderObject): void {
+    const t = trailersToRelay(trailers);
+    if (t === null) return;
+    try {
+      this.res.addTrailers(t);
+    } catch (err) {
+      this.debug('invalid upstream trailer', err, null);
+    }
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
@@ -406,6 +499,7 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     const kind = upstreamErrorKind(err);
     const res = this.res;
     this.pending = null;
+    this.heldHead = null;
     if (wasStreaming || res.headersSent) {
       // can't change the status any more: cut the client connection so it sees a failure
       this.error = kind;
@@ -480,6 +574,7 @@ export class Proxy {
   private readonly onRequestDone: ((info: RequestInfo) => void) | null;
   private readonly trusted: CidrMatcher;
   private readonly registry: UpstreamRegistry;
+  private readonly modes = new UpstreamModes();
   private readonly balancers: Balancers;
   private readonly internals: ProxyInternals;
   private readonly upgrader: Upgrader;
@@ -516,6 +611,7 @@ export class Proxy {
       log: this.log,
       trusted: this.trusted,
       resolve: (head, scheme) => this.resolve(head, scheme),
+      mode: (route) => this.modes.of(route),
       onDone: (info) => this.report(info),
     });
     this.reporting = this.onRequestDone !== null;
@@ -624,6 +720,12 @@ export class Proxy {
       return;
     }
     ex.state = r.state;
+    const mode = this.modes.of(r.route);
+    if (mode !== PLAIN_HTTP) {
+      ex.mode = mode;
+      // gRPC needs `te: trailers` (RFC 9113 §8.2.2 allows exactly that value in HTTP/2)
+      if (mode.h2 && ex.te) ex.headers.push('te', 'trailers');
+    }
     (ex.req.socket as MarkedSocket)[kExchange] = ex;
     this.linkLive(ex);
     ex.dispatchTo(r.upstream);
@@ -769,9 +871,14 @@ export class Proxy {
     if (n > 0 && this.log.enabled('debug')) this.log.debug('retired upstream pools', { count: n });
   }
 
-  /** Number of upstream pools (for tests/metrics). */
+  /** Number of upstream endpoints with state (for tests/metrics). */
   get upstreamCount(): number {
     return this.registry.size;
+  }
+
+  /** Number of undici pools: one per endpoint and upstream mode in use (for tests/metrics). */
+  get poolCount(): number {
+    return this.registry.poolCount;
   }
 
   /** Stop accepting work, wait for in-flight requests and upgrades up to the deadline, close pools. */

@@ -13,6 +13,11 @@ export interface ProxySettings {
   upstreamKeepAliveMs: number;
   /** Strict-Transport-Security value added to HTTPS responses that lack one; null: none. */
   hsts: string | null;
+  /**
+   * PEM bundle trusted for TLS backends with verification on (`portico.dev/backend-tls-verify`),
+   * in addition to Node's default trust store; null/absent: the default store only.
+   */
+  backendCa?: string | null;
 }
 
 export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
@@ -23,4 +28,5 @@ export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
   maxConnectionsPerEndpoint: 256,
   upstreamKeepAliveMs: 4000,
   hsts: null,
+  backendCa: null,
 }) as ProxySettings;

@@ -7,11 +7,16 @@
 // Upgrade header (RFC 9110 §7.8 lets a server ignore Upgrade). A server that does not install
 // the callback gets 400 here for those.
 //
+// TLS backends (HTTPS/GRPCS) get the upgrade over TLS (an https.Agent per upstream mode carries
+// SNI, verification and CAs); cleartext HTTP/2 backends (GRPC/H2C) get it as HTTP/1.1 on the
+// same port, like before: there is no WebSocket over h2c here.
+//
 // Open upgraded connections count toward least-conn (Upstream.inflight) until the client
 // socket closes. They have no idle timeout (WebSocket apps ping), and are not retried on
 // connect errors (http-proxy-3 ends the client socket after its error callback) → 502/504.
 
 import http from 'node:http';
+import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -25,13 +30,16 @@ import { hostname } from './tls-hosts.ts';
 import type { InboundHead } from './inbound.ts';
 import type { ErrorKind, RequestInfo, Resolved } from './proxy.ts';
 import type { ProxySettings } from './settings.ts';
-import type { Upstream } from './upstreams.ts';
+import { backendTlsOptions } from './upstreams.ts';
+import type { Upstream, UpstreamMode } from './upstreams.ts';
 
 export interface UpgraderDeps {
   settings: ProxySettings;
   log: Logger;
   trusted: CidrMatcher;
   resolve: (head: InboundHead, scheme: 'http' | 'https') => Resolved;
+  /** How the route's endpoints are reached (protocol, TLS). */
+  mode: (route: Route) => UpstreamMode;
   onDone: (info: RequestInfo) => void;
 }
 
@@ -58,6 +66,7 @@ class UpgradeCtx implements InboundHead {
   clientIp = '';
   headers: string[] = [];
   upgrade = '';
+  te = false;
   readonly t0 = performance.now();
   readonly scheme: 'http' | 'https';
   readonly method: string;
@@ -83,6 +92,8 @@ export class Upgrader {
   private readonly server: ProxyServer;
   private readonly ctxByReq = new WeakMap<IncomingMessage, UpgradeCtx>();
   private readonly sockets = new Set<Duplex>();
+  /** Agents for TLS upstream modes, by mode key (no keep-alive: one socket per upgrade). */
+  private readonly agents = new Map<string, https.Agent>();
 
   constructor(deps: UpgraderDeps) {
     this.deps = deps;
@@ -192,7 +203,9 @@ export class Upgrader {
       this.report(ctx, ctx.status, ctx.error);
     });
     this.ctxByReq.set(req, ctx);
-    this.server.ws(req, socket as Socket, head, { target: up.origin }, (err: Error) => {
+    const mode = deps.mode(r.route);
+    const target = mode.tls ? { target: 'https://' + up.key, secure: mode.verify, agent: this.agentFor(mode) } : { target: up.origin };
+    this.server.ws(req, socket as Socket, head, target, (err: Error) => {
       const kind = errorKind(err);
       if (ctx.error === null) ctx.error = kind;
       if (!ctx.responded) {
@@ -206,6 +219,17 @@ export class Upgrader {
         socket.destroy();
       }
     });
+  }
+
+  private agentFor(mode: UpstreamMode): https.Agent {
+    let a = this.agents.get(mode.key);
+    if (a === undefined) {
+      // agent options take precedence over the request's, so the SNI is the mode's and not
+      // derived from the client's Host header
+      a = new https.Agent({ keepAlive: false, ...backendTlsOptions(mode, this.deps.settings.backendCa ?? null) });
+      this.agents.set(mode.key, a);
+    }
+    return a;
   }
 
   /** Answer on the raw socket and close it. */
@@ -244,6 +268,8 @@ export class Upgrader {
 
   destroyAll(): void {
     for (const s of this.sockets) s.destroy();
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
   }
 }
 

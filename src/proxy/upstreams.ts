@@ -1,10 +1,73 @@
-// One undici keep-alive Pool per pod endpoint (`endpoint.key`), created lazily on first use.
-// Pools of endpoints that left every endpoint set are retired by the proxy's periodic sweep:
-// `close()` (lets in-flight requests finish) and, after a deadline, `destroy()`.
+// One undici keep-alive Pool per pod endpoint (`endpoint.key`) and upstream mode, created
+// lazily on first use. Pools of endpoints that left every endpoint set are retired by the
+// proxy's periodic sweep: `close()` (lets in-flight requests finish) and, after a deadline,
+// `destroy()`.
+//
+// Upstream modes (RoutePolicy.backendProtocol + TLS settings): plain HTTP/1.1 (the default,
+// kept on its own field so the common path is one compare), HTTP/1.1 over TLS, HTTP/2
+// cleartext with prior knowledge (GRPC/H2C), HTTP/2 over TLS (GRPCS). An endpoint used by
+// routes with different modes gets one pool per mode; the in-flight counter (least-conn) stays
+// per endpoint, since the pod carries the load whatever the protocol.
 
+import tls from 'node:tls';
 import { Pool } from 'undici';
 import type { UpstreamEndpoint } from '../endpoints/types.ts';
+import type { BackendProtocol, Route } from '../model/types.ts';
 import type { ProxySettings } from './settings.ts';
+
+/** How requests of a route reach its endpoints. Interned: one object per distinct mode. */
+export interface UpstreamMode {
+  /** '' for plain HTTP/1.1; e.g. `H2C`, `HTTPS|verify|api.default.svc` otherwise. */
+  readonly key: string;
+  readonly tls: boolean;
+  /** HTTP/2 (h2c with prior knowledge, or h2 over TLS through ALPN). */
+  readonly h2: boolean;
+  /** TLS: verify the certificate chain and name. */
+  readonly verify: boolean;
+  /** TLS: SNI and verification name; null for cleartext modes. */
+  readonly servername: string | null;
+}
+
+export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null });
+
+/** Route → UpstreamMode, cached per Route object (routes are immutable). */
+export class UpstreamModes {
+  private readonly byRoute = new WeakMap<Route, UpstreamMode>();
+  private readonly byKey = new Map<string, UpstreamMode>();
+
+  of(route: Route): UpstreamMode {
+    const p = route.policy;
+    if (p.backendProtocol === 'HTTP') return PLAIN_HTTP;
+    let m = this.byRoute.get(route);
+    if (m === undefined) {
+      m = this.intern(p.backendProtocol, p.backendTlsVerify, p.backendTlsServerName || `${route.backend.service}.${route.backend.namespace}.svc`);
+      this.byRoute.set(route, m);
+    }
+    return m;
+  }
+
+  private intern(protocol: BackendProtocol, verify: boolean, servername: string): UpstreamMode {
+    const tls = protocol === 'HTTPS' || protocol === 'GRPCS';
+    const h2 = protocol === 'GRPC' || protocol === 'GRPCS' || protocol === 'H2C';
+    const key = !tls ? (h2 ? 'H2C' : '') : `${protocol}|${verify ? 'verify' : 'noverify'}|${servername}`;
+    if (key === '') return PLAIN_HTTP;
+    let m = this.byKey.get(key);
+    if (m === undefined) {
+      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null });
+      this.byKey.set(key, m);
+    }
+    return m;
+  }
+}
+
+/** TLS options for connections to a TLS mode's endpoints (undici pools and WebSocket agents). */
+export function backendTlsOptions(mode: UpstreamMode, backendCa: string | null): tls.ConnectionOptions {
+  const o: tls.ConnectionOptions = { rejectUnauthorized: mode.verify };
+  if (mode.servername !== null) o.servername = mode.servername;
+  // extra CAs are added to Node's default trust store, not instead of it
+  if (mode.verify && backendCa !== null) o.ca = [...tls.getCACertificates('default'), backendCa];
+  return o;
+}
 
 export class Upstream {
   readonly key: string;
@@ -13,6 +76,8 @@ export class Upstream {
   inflight = 0;
   retired = false;
   private pool: Pool | null = null;
+  /** Pools of other modes than PLAIN_HTTP, by mode key. */
+  private others: Map<string, Pool> | null = null;
   private readonly settings: ProxySettings;
 
   constructor(endpoint: UpstreamEndpoint, settings: ProxySettings) {
@@ -43,39 +108,85 @@ export class Upstream {
     return p;
   }
 
+  /** The pool for `mode`, created on first use. */
+  poolFor(mode: UpstreamMode): Pool {
+    if (mode === PLAIN_HTTP) return this.getPool();
+    let others = this.others;
+    if (others === null) others = this.others = new Map();
+    let p = others.get(mode.key);
+    if (p === undefined) {
+      const s = this.settings;
+      // HTTP/2: prior knowledge in cleartext (h2c), ALPN over TLS with h2 preferred; HTTPS
+      // stays HTTP/1.1. A Pool builds its connector from its own top-level `useH2c` (untyped
+      // in undici 8's Pool options; `h2Options.useH2c` only reaches a lone Client's connector).
+      const options: Pool.Options & { useH2c?: boolean } = {
+        connections: s.maxConnectionsPerEndpoint,
+        pipelining: 1,
+        allowH2: mode.h2,
+        keepAliveTimeout: s.upstreamKeepAliveMs,
+        keepAliveMaxTimeout: s.upstreamKeepAliveMs,
+        headersTimeout: s.responseHeaderTimeoutMs,
+        bodyTimeout: s.idleTimeoutMs,
+        connect: mode.tls
+          ? { timeout: s.connectTimeoutMs, preferH2: mode.h2, ...backendTlsOptions(mode, s.backendCa ?? null) }
+          : { timeout: s.connectTimeoutMs },
+      };
+      if (mode.h2 && !mode.tls) {
+        options.useH2c = true;
+        options.h2Options = { useH2c: true };
+      }
+      p = new Pool((mode.tls ? 'https://' : 'http://') + this.key, options);
+      others.set(mode.key, p);
+    }
+    return p;
+  }
+
   get hasPool(): boolean {
-    return this.pool !== null;
+    return this.pool !== null || (this.others !== null && this.others.size > 0);
+  }
+
+  /** Number of pools (one per mode in use). */
+  get poolCount(): number {
+    return (this.pool === null ? 0 : 1) + (this.others === null ? 0 : this.others.size);
   }
 
   /** Graceful close: in-flight requests finish; after `deadlineMs` whatever is left is destroyed. */
   retire(deadlineMs: number): Promise<void> {
     this.retired = true;
-    const p = this.pool;
-    if (p === null) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      let settled = false;
-      const timer = setTimeout(() => {
+    const others = this.others;
+    if (others === null || others.size === 0) return this.pool === null ? Promise.resolve() : retirePool(this.pool, deadlineMs);
+    const all: Promise<void>[] = [];
+    if (this.pool !== null) all.push(retirePool(this.pool, deadlineMs));
+    for (const p of others.values()) all.push(retirePool(p, deadlineMs));
+    return Promise.all(all).then(() => undefined);
+  }
+}
+
+/** Graceful close: in-flight requests finish; after `deadlineMs` whatever is left is destroyed. */
+function retirePool(p: Pool, deadlineMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      p.destroy().then(resolve, resolve);
+    }, deadlineMs);
+    timer.unref?.();
+    p.close().then(
+      () => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         p.destroy().then(resolve, resolve);
-      }, deadlineMs);
-      timer.unref?.();
-      p.close().then(
-        () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve();
-        },
-        () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          p.destroy().then(resolve, resolve);
-        },
-      );
-    });
-  }
+      },
+    );
+  });
 }
 
 export class UpstreamRegistry {
@@ -97,6 +208,13 @@ export class UpstreamRegistry {
 
   get size(): number {
     return this.byKey.size;
+  }
+
+  /** Pools over all upstreams (one per endpoint and mode in use). */
+  get poolCount(): number {
+    let n = 0;
+    for (const u of this.byKey.values()) n += u.poolCount;
+    return n;
   }
 
   keys(): IterableIterator<string> {

@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { EndpointLookup, EndpointSet, UpstreamEndpoint } from '../../src/endpoints/types.ts';
-import type { LoadBalanceAlgorithm, Route, RoutingConfig, TlsBinding } from '../../src/model/types.ts';
+import type { BackendProtocol, LoadBalanceAlgorithm, Route, RoutingConfig, TlsBinding } from '../../src/model/types.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import type { Logger } from '../../src/observe/log.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } from '../../src/proxy/proxy.ts';
@@ -19,6 +19,11 @@ export interface RouteSpec {
   lb?: LoadBalanceAlgorithm;
   sslRedirect?: boolean;
   name?: string;
+  backendProtocol?: BackendProtocol;
+  backendTlsVerify?: boolean;
+  backendTlsServerName?: string;
+  /** Service name in the backend (default: `key`); the default TLS server name derives from it. */
+  service?: string;
 }
 
 export function makeRoute(spec: RouteSpec): Route {
@@ -26,8 +31,14 @@ export function makeRoute(spec: RouteSpec): Route {
     host: spec.host.toLowerCase(),
     path: spec.path ?? '/',
     pathType: 'Prefix',
-    backend: { namespace: 'default', service: spec.key, servicePort: 80, endpointsKey: spec.key },
-    policy: { loadBalance: spec.lb ?? 'round-robin', sslRedirect: spec.sslRedirect ?? true },
+    backend: { namespace: 'default', service: spec.service ?? spec.key, servicePort: 80, endpointsKey: spec.key },
+    policy: {
+      loadBalance: spec.lb ?? 'round-robin',
+      sslRedirect: spec.sslRedirect ?? true,
+      backendProtocol: spec.backendProtocol ?? 'HTTP',
+      backendTlsVerify: spec.backendTlsVerify ?? false,
+      backendTlsServerName: spec.backendTlsServerName ?? '',
+    },
     ingress: { kind: 'Ingress', namespace: 'default', name: spec.name ?? spec.key },
   };
 }

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isValidRequestId, newRequestId } from '../../src/proxy/headers.ts';
+import { isValidRequestId, newRequestId, responseHeadersFromObject, trailersToRelay } from '../../src/proxy/headers.ts';
 import { FakeEndpoints, rawExchange, request, startProxy, startUpstream, statusOf } from './fixtures.ts';
 import type { RunningProxy, Upstream } from './fixtures.ts';
 
@@ -225,5 +225,26 @@ describe('X-Request-Id', () => {
       seen.add(id);
     }
     expect(seen.size).toBe(10000);
+  });
+});
+
+describe('HTTP/2 upstream headers and trailers', () => {
+  it('response header objects become flat lists: arrays split, pseudo/hop-by-hop/x-request-id dropped, ours appended', () => {
+    const flat = responseHeadersFromObject(
+      { 'content-type': 'application/grpc', 'set-cookie': ['a=1', 'b=2'], ':status': '200', connection: 'close', 'keep-alive': 'x', 'x-request-id': 'theirs', skip: undefined },
+      'ours',
+    );
+    expect(flat).toEqual(['content-type', 'application/grpc', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'ours']);
+  });
+
+  it('trailers to relay: end-to-end fields only, null when none', () => {
+    expect(trailersToRelay({})).toBeNull();
+    expect(trailersToRelay(null)).toBeNull();
+    expect(trailersToRelay({ 'content-length': '3', te: 'trailers', ':status': '200' })).toBeNull();
+    expect(trailersToRelay({ 'grpc-status': '0', 'grpc-message': 'ok', 'X-Custom': ['a', 'b'], 'transfer-encoding': 'chunked' })).toEqual({
+      'grpc-status': '0',
+      'grpc-message': 'ok',
+      'x-custom': ['a', 'b'],
+    });
   });
 });
