@@ -1,13 +1,14 @@
-// Merges Ingress contributions into virtual hosts. Everything here is decided per host, from
-// the contributions that name that host, in age order (oldest first): so the result does not
-// depend on the order objects were listed, and a later incremental translator can rebuild one
-// host from the contributions that touch it and reuse every other VirtualHost as it is.
+// Merges Ingress contributions into virtual hosts, TLS hosts and the global default backend.
+// Everything here is decided per host, from the contributions that name that host, in age
+// order (oldest first): so the result does not depend on the order objects were listed, and
+// the incremental translator (incremental.ts) rebuilds only the hosts a change touches and
+// reuses every other VirtualHost as it is. translate.ts applies the same functions to all.
 
 import type { IngressContribution } from './ingress-processor.ts';
 import { isPrefixType, prefixKey } from './paths.ts';
 import type { ProblemSink } from './problems.ts';
 import type { VirtualHost } from './virtual-host.ts';
-import type { Backend, ObjectRef, Route } from './types.ts';
+import type { Backend, ObjectRef, Route, TlsBinding } from './types.ts';
 
 interface Winner {
   route: Route;
@@ -148,4 +149,25 @@ export function buildDefaultRoute(contributions: readonly IngressContribution[],
     );
   }
   return winner?.route ?? null;
+}
+
+/**
+ * The certificate of one TLS host from the contributions whose spec.tls names it, oldest
+ * first: the oldest Ingress wins; a younger one naming another Secret gets a TLSConflict.
+ */
+export function buildTlsBinding(host: string, contributions: readonly IngressContribution[], sink: ProblemSink): TlsBinding | null {
+  let winner: TlsBinding | null = null;
+  for (const c of contributions) {
+    const secret = c.tls?.get(host);
+    if (secret === undefined) continue;
+    if (winner === null) winner = { host, secret, ingress: c.ref };
+    else if (winner.secret !== secret) {
+      sink.add(
+        c.ref,
+        'TLSConflict',
+        `spec.tls names Secret ${secret} for ${host}, but the older Ingress ${winner.ingress.namespace}/${winner.ingress.name} already serves it with ${winner.secret}; that one is used`,
+      );
+    }
+  }
+  return winner;
 }

@@ -1,6 +1,7 @@
 // One Ingress → its contribution to the routing config: routes grouped by host, its default
-// backend, its policy. Pure and independent of every other Ingress, so a later incremental
-// translator can cache contributions per Ingress and only re-merge the hosts they touch.
+// backend, its policy. Pure and independent of every other Ingress (it reads only the
+// Services it names), so the incremental translator (incremental.ts) caches contributions
+// per Ingress and only re-merges the hosts they touch.
 // Merging (conflicts between Ingresses, fallbacks) happens in builder.ts.
 
 import type { Snapshot } from '../store/store.ts';
@@ -10,7 +11,7 @@ import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
 import type { ProblemReason, ProblemSink } from './problems.ts';
 import { describe, field, isDict, isInvalid } from './read.ts';
-import type { Backend, ObjectRef, Route, RoutePolicy } from './types.ts';
+import { DEFAULT_POLICY, type Backend, type ObjectRef, type Route, type RoutePolicy } from './types.ts';
 
 export interface IngressContribution {
   readonly ref: ObjectRef;
@@ -52,6 +53,27 @@ export function compareAge(a: Pick<IngressContribution, 'created' | 'ref'>, b: P
   if (a.ref.namespace !== b.ref.namespace) return a.ref.namespace < b.ref.namespace ? -1 : 1;
   if (a.ref.name !== b.ref.name) return a.ref.name < b.ref.name ? -1 : 1;
   return 0;
+}
+
+/** By namespace, then name. */
+export function compareRefs(a: ObjectRef, b: ObjectRef): number {
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
+ * processIngress, but an unexpected exception while reading the Ingress is reported against it
+ * (it then routes nothing) instead of thrown. Defensive readers should make that unreachable;
+ * if not, one object still must not take the others down.
+ */
+export function processIngressSafely(ingress: unknown, snapshot: Snapshot, sink: ProblemSink): IngressContribution {
+  try {
+    return processIngress(ingress, snapshot, sink);
+  } catch (err) {
+    const ref = ingressRef(ingress);
+    sink.add(ref, 'InvalidIngress', `the Ingress could not be read (${err instanceof Error ? err.message : String(err)}); it routes nothing`);
+    return { ref, created: Number.POSITIVE_INFINITY, policy: DEFAULT_POLICY, hosts: new Map(), defaultBackend: null };
+  }
 }
 
 function hostWords(host: string): string {

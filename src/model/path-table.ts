@@ -1,14 +1,15 @@
-// Rule paths of every virtual host in one open-addressing hash table, keyed by (host id, kind,
-// key): compact, so the lookups at 10,000 hosts stay in the CPU's cache (one small Map per
-// host cost several cache misses per request, measured in bench/routing-table.ts).
+// The rule paths of one virtual host, compiled for lookups. One table per host, so a new
+// routing config reuses the tables of every host an edit did not touch (route-table.ts) and
+// compiles only the hosts it did: an edit costs that host's rules, not everyone's.
 //
-// A host's entries are stored next to each other, so for a host with few rules (the usual
-// case) the lookup simply compares the request path with each of them: a couple of cache
-// lines, no hashing. For a host with many rules: the request path (raw, never decoded) is
-// scanned once, hashing as it goes; at each '/' boundary whose length some Prefix key of
-// this host has (a 31-bit length mask per host; longer keys are simply probed), the running
-// hash is remembered. Exact is probed first (the whole path), then the candidates longest
-// first, then the '/' rule, which needs no probe. Nothing is allocated either way.
+// For a host with few rules (the usual case) the lookup simply compares the request path with
+// each of them: entries and key text are stored next to each other, a couple of cache lines,
+// no hashing. For a host with many rules, the keys are in a small open-addressing hash table:
+// the request path (raw, never decoded) is scanned once, hashing as it goes; at each '/'
+// boundary whose length some Prefix key of this host has (a 31-bit length mask; longer keys
+// are simply probed), the running hash is remembered. Exact is probed first (the whole path),
+// then the candidates longest first, then the '/' rule, which needs no probe. Nothing is
+// allocated either way.
 // Keys (paths.ts): Exact paths as written; Prefix and ImplementationSpecific paths without
 // trailing slashes, so '/' is ''. Every hash hit is confirmed against the key's text.
 
@@ -17,124 +18,206 @@ import { isPrefixType, prefixKey } from './paths.ts';
 import type { VirtualHost } from './virtual-host.ts';
 import type { Route } from './types.ts';
 
-/** Key lengths below this are tracked in one 32-bit mask per host; longer ones are probed. */
+/** Key lengths below this are tracked in one 32-bit mask; longer ones are probed. */
 const SHORT = 31;
 /** Mixed into Exact keys' hashes, so Exact '/foo' and Prefix '/foo' land in different slots. */
 const EXACT_TAG = 0x7f;
-// Per host, in `meta`: [exactMask, prefixMask, maxExact, maxPrefix (max -1: none), entry + 1
-// of the '/' Prefix rule (0: none), first entry, number of entries].
-const META = 7;
 /** Hosts with at most this many rules are matched by comparing with each rule. */
 const LINEAR_MAX = 8;
-// Per slot: [hash, entry + 1] (0: empty). Per entry, densely: [hostId*2 + (1 for Exact), key
-// offset in the joined key text, key length]; its route in a parallel array.
+/** Longest key a compared ("few") table can hold: its length is one UTF-16 code unit. */
+const FEW_KEY_MAX = 0x7fff;
+// Hashed tables. Per slot: [hash, entry + 1] (0: empty). Per entry, densely: [1 for Exact else
+// 0, key offset in the joined key text, key length]; its route in a parallel array.
 const SLOT = 2;
 const ENTRY = 3;
+const NO_INTS = new Int32Array(0);
+const NO_ROUTES: readonly Route[] = Object.freeze([]);
 
-function hostSeed(id: number): number {
-  return fnvStep(fnvStep(FNV_OFFSET, id & 0xffff), id >>> 16);
-}
+/**
+ * Scratch for match(): [length, hash] per candidate boundary. Lookups are synchronous, so one
+ * buffer serves every table; it grows to fit the longest key any table was compiled with.
+ */
+let candidates = new Int32Array(64);
 
+/**
+ * One virtual host, compiled: its rule routes by path, and its fallback. Immutable.
+ *
+ * A host with few rules is one object and one string, so a lookup touches two or three cache
+ * lines: `keys` starts with one code unit per rule, `length * 2 + (1 if Exact)`, followed by
+ * the rules' keys, concatenated; the routes are the fields r0..r7. A host with more rules
+ * keeps its keys in a small hash table (typed arrays) and its routes in an array.
+ */
 export class PathTable {
-  private readonly meta: Int32Array;
+  /** Number of distinct rules. */
+  readonly size: number;
+  /** Few rules: header and keys (see above). Many: every key, concatenated. */
+  private readonly keys: string;
+  /** The default backend for paths of this host that match no rule, if any. */
+  readonly fallback: Route | null;
+  private readonly r0: Route | null;
+  private readonly r1: Route | null;
+  private readonly r2: Route | null;
+  private readonly r3: Route | null;
+  private readonly r4: Route | null;
+  private readonly r5: Route | null;
+  private readonly r6: Route | null;
+  private readonly r7: Route | null;
+  /** The host this table was compiled from. */
+  readonly vh: VirtualHost;
+  // Hashed tables only (more than LINEAR_MAX rules, or a very long key):
+  private readonly hashed: boolean;
+  private readonly routes: readonly Route[];
+  private readonly entries: Int32Array;
   private readonly slots: Int32Array;
   private readonly mask: number;
-  private readonly entries: Int32Array;
-  private readonly routes: Route[];
-  /** Every key's text, concatenated (one flat string: compact to compare against). */
-  private readonly keys: string;
-  /** Scratch for match(): [length, hash] per candidate. Lookups are synchronous. */
-  private readonly candidates: Int32Array;
+  private readonly exactMask: number;
+  private readonly prefixMask: number;
+  private readonly maxExact: number;
+  /** Longest Prefix key; -1 when there is none. */
+  private readonly maxPrefix: number;
+  /** Entry + 1 of the '/' Prefix rule (key ''), 0 when none. */
+  private readonly root: number;
 
-  /** Host ids are indexes into `hosts`. Of two routes with the same key, the first is kept. */
-  constructor(hosts: readonly VirtualHost[]) {
-    let total = 0;
-    for (const vh of hosts) total += vh.routes.length;
-    const cap = capacityFor(total);
-    const mask = cap - 1;
-    const slots = new Int32Array(cap * SLOT);
-    const entries = new Int32Array(total * ENTRY);
-    const routes: Route[] = [];
-    const meta = new Int32Array(hosts.length * META);
-    const parts: string[] = [];
-    let offset = 0;
-    let maxKey = 0;
-
-    for (let id = 0; id < hosts.length; id++) {
-      const m = id * META;
-      meta[m + 2] = -1;
-      meta[m + 3] = -1;
-      meta[m + 5] = routes.length;
-      for (const route of (hosts[id] as VirtualHost).routes) {
+  /** Of two routes with the same kind of match and key, the first is kept. */
+  constructor(vh: VirtualHost) {
+    const given = vh.routes;
+    let hashed = given.length > LINEAR_MAX;
+    let few: Route[] = [];
+    let header: number[] = [];
+    let parts: string[] = [];
+    if (!hashed) {
+      // De-duplicate by comparing (builder.ts gives no duplicates; the table's invariant
+      // should not depend on that).
+      for (const route of given) {
         const exact = !isPrefixType(route.pathType);
         const key = exact ? route.path : prefixKey(route.path);
-        let h = hostSeed(id);
-        for (let i = 0; i < key.length; i++) h = fnvStep(h, key.charCodeAt(i));
-        if (exact) h = fnvStep(h, EXACT_TAG);
-        const tag = id * 2 + (exact ? 1 : 0);
-        let s = h & mask;
+        if (key.length > FEW_KEY_MAX) {
+          hashed = true;
+          break;
+        }
+        const code = key.length * 2 + (exact ? 1 : 0);
         let duplicate = false;
-        for (let e1 = slots[s * SLOT + 1] as number; e1 !== 0; e1 = slots[s * SLOT + 1] as number) {
-          // builder.ts gives no duplicates; the table's invariant should not depend on that.
-          if (slots[s * SLOT] === h && entries[(e1 - 1) * ENTRY] === tag && parts[e1 - 1] === key) {
+        for (let e = 0; e < parts.length; e++) {
+          if (header[e] === code && parts[e] === key) {
             duplicate = true;
             break;
           }
-          s = (s + 1) & mask;
         }
         if (duplicate) continue;
-        const e = routes.length;
-        slots[s * SLOT] = h;
-        slots[s * SLOT + 1] = e + 1;
-        entries[e * ENTRY] = tag;
-        entries[e * ENTRY + 1] = offset;
-        entries[e * ENTRY + 2] = key.length;
-        routes.push(route);
+        few.push(route);
+        header.push(code);
         parts.push(key);
-        offset += key.length;
-
-        const len = key.length;
-        if (len > maxKey) maxKey = len;
-        if (exact) {
-          if (len < SHORT) meta[m] = (meta[m] as number) | (1 << len);
-          if (len > (meta[m + 2] as number)) meta[m + 2] = len;
-        } else {
-          if (len < SHORT) meta[m + 1] = (meta[m + 1] as number) | (1 << len);
-          if (len > (meta[m + 3] as number)) meta[m + 3] = len;
-          if (len === 0) meta[m + 4] = e + 1;
-        }
       }
-      meta[m + 6] = routes.length - (meta[m + 5] as number);
     }
-    this.meta = meta;
+    this.size = 0;
+    this.keys = '';
+    this.fallback = vh.fallback;
+    this.r0 = this.r1 = this.r2 = this.r3 = this.r4 = this.r5 = this.r6 = this.r7 = null;
+    this.vh = vh;
+    this.hashed = hashed;
+    this.routes = NO_ROUTES;
+    this.entries = NO_INTS;
+    this.slots = NO_INTS;
+    this.mask = 0;
+    this.exactMask = 0;
+    this.prefixMask = 0;
+    this.maxExact = -1;
+    this.maxPrefix = -1;
+    this.root = 0;
+    if (!hashed) {
+      this.size = few.length;
+      parts.unshift(String.fromCharCode(...header));
+      this.keys = parts.join('');
+      this.r0 = few[0] ?? null;
+      this.r1 = few[1] ?? null;
+      this.r2 = few[2] ?? null;
+      this.r3 = few[3] ?? null;
+      this.r4 = few[4] ?? null;
+      this.r5 = few[5] ?? null;
+      this.r6 = few[6] ?? null;
+      this.r7 = few[7] ?? null;
+      return;
+    }
+
+    few = [];
+    parts = [];
+    header = [];
+    const cap = capacityFor(given.length);
+    const mask = cap - 1;
+    const slots = new Int32Array(cap * SLOT);
+    const entries = new Int32Array(given.length * ENTRY);
+    let exactMask = 0;
+    let prefixMask = 0;
+    let maxExact = -1;
+    let maxPrefix = -1;
+    let root = 0;
+    let offset = 0;
+    for (const route of given) {
+      const exact = !isPrefixType(route.pathType);
+      const key = exact ? route.path : prefixKey(route.path);
+      let h = FNV_OFFSET;
+      for (let c = 0; c < key.length; c++) h = fnvStep(h, key.charCodeAt(c));
+      if (exact) h = fnvStep(h, EXACT_TAG);
+      let s = h & mask;
+      let duplicate = false;
+      for (let e1 = slots[s * SLOT + 1] as number; e1 !== 0; e1 = slots[s * SLOT + 1] as number) {
+        if (slots[s * SLOT] === h && entries[(e1 - 1) * ENTRY] === (exact ? 1 : 0) && parts[e1 - 1] === key) {
+          duplicate = true;
+          break;
+        }
+        s = (s + 1) & mask;
+      }
+      if (duplicate) continue;
+      const e = few.length;
+      few.push(route);
+      parts.push(key);
+      slots[s * SLOT] = h;
+      slots[s * SLOT + 1] = e + 1;
+      const len = key.length;
+      entries[e * ENTRY] = exact ? 1 : 0;
+      entries[e * ENTRY + 1] = offset;
+      entries[e * ENTRY + 2] = len;
+      offset += len;
+      if (exact) {
+        if (len < SHORT) exactMask |= 1 << len;
+        if (len > maxExact) maxExact = len;
+      } else {
+        if (len < SHORT) prefixMask |= 1 << len;
+        if (len > maxPrefix) maxPrefix = len;
+        if (len === 0) root = e + 1;
+      }
+    }
+    let maxKey = 0;
+    for (const k of parts) if (k.length > maxKey) maxKey = k.length;
+    if (candidates.length < (maxKey + 2) * 2) candidates = new Int32Array((maxKey + 2) * 2);
+    this.size = few.length;
+    this.keys = parts.join('');
+    this.routes = few;
+    this.entries = few.length * ENTRY === entries.length ? entries : entries.slice(0, few.length * ENTRY);
     this.slots = slots;
     this.mask = mask;
-    this.entries = entries;
-    this.routes = routes;
-    this.keys = parts.join('');
-    this.candidates = new Int32Array((maxKey + 2) * 2);
+    this.exactMask = exactMask;
+    this.prefixMask = prefixMask;
+    this.maxExact = maxExact;
+    this.maxPrefix = maxPrefix;
+    this.root = root;
   }
 
-  /** The rule route of host `id` for `path` (raw, as received; '' means '/'), or null. */
-  match(id: number, rawPath: string): Route | null {
+  /** The rule route for `rawPath` (raw, as received; '' means '/'), or null. */
+  match(rawPath: string): Route | null {
     const path = rawPath === '' ? '/' : rawPath;
-    const meta = this.meta;
-    const m = id * META;
-    const count = meta[m + 6] as number;
-    if (count <= LINEAR_MAX) return this.matchFew(meta[m + 5] as number, count, path);
+    if (!this.hashed) return this.matchFew(path);
     const len = path.length;
-    const exactMask = meta[m] as number;
-    const prefixMask = meta[m + 1] as number;
-    const maxExact = meta[m + 2] as number;
-    const maxPrefix = meta[m + 3] as number;
-    const wantExact = len < SHORT ? ((exactMask >>> len) & 1) === 1 : len <= maxExact;
+    const prefixMask = this.prefixMask;
+    const maxPrefix = this.maxPrefix;
+    const wantExact = len < SHORT ? ((this.exactMask >>> len) & 1) === 1 : len <= this.maxExact;
     if (!wantExact && maxPrefix < 0) return null;
 
     // Hash from the start; remember the hash at each boundary where a Prefix key of this host
     // could end. Exact needs the whole path, Prefix only up to its longest key.
-    const cand = this.candidates;
+    const cand = candidates;
     let n = 0;
-    let h = hostSeed(id);
+    let h = FNV_OFFSET;
     const scanEnd = wantExact || len <= maxPrefix ? len : maxPrefix;
     for (let i = 0; i < scanEnd; i++) {
       const c = path.charCodeAt(i);
@@ -149,7 +232,7 @@ export class PathTable {
       // Exact first: an Exact match is as long as any Prefix match can be, and wins ties
       // ('/foo' Exact beats '/foo' and '/foo/' Prefix).
       if (wantExact) {
-        const r = this.probe(fnvStep(h, EXACT_TAG), id * 2 + 1, len, path);
+        const r = this.probe(fnvStep(h, EXACT_TAG), 1, len, path);
         if (r !== null) return r;
       }
       if (len <= maxPrefix && (len >= SHORT || ((prefixMask >>> len) & 1) === 1)) {
@@ -162,57 +245,80 @@ export class PathTable {
       cand[n * 2 + 1] = h;
       n++;
     }
-    const tag = id * 2;
     while (n > 0) {
       n--;
-      const r = this.probe(cand[n * 2 + 1] as number, tag, cand[n * 2] as number, path);
+      const r = this.probe(cand[n * 2 + 1] as number, 0, cand[n * 2] as number, path);
       if (r !== null) return r;
     }
     // The '/' Prefix rule (key ''), the shortest: matches every path, even one not starting
     // with '/' such as '*'.
-    const root = meta[m + 4] as number;
+    const root = this.root;
     return root === 0 ? null : (this.routes[root - 1] ?? null);
   }
 
-  /** The best of `count` entries from `first` for `path`: longest key, Exact on a tie. */
-  private matchFew(first: number, count: number, path: string): Route | null {
-    const entries = this.entries;
+  /** The best rule for `path` by comparing with each: longest key, Exact on a tie. */
+  private matchFew(path: string): Route | null {
     const keys = this.keys;
+    const count = this.size;
     const len = path.length;
     let best = -1;
     let bestLen = -1;
     let bestExact = false;
-    for (let e = first; e < first + count; e++) {
-      const b = e * ENTRY;
-      const exact = ((entries[b] as number) & 1) === 1;
-      const keyLen = entries[b + 2] as number;
+    let off = count;
+    for (let e = 0; e < count; e++) {
+      const code = keys.charCodeAt(e);
+      const keyLen = code >>> 1;
+      const exact = (code & 1) === 1;
+      const start = off;
+      off += keyLen;
       if (exact) {
         if (keyLen !== len) continue;
       } else if (keyLen > len || (keyLen !== 0 && keyLen !== len && path.charCodeAt(keyLen) !== 47 /* / */)) {
         continue;
       }
       if (keyLen < bestLen || (keyLen === bestLen && (bestExact || !exact))) continue;
-      const off = entries[b + 1] as number;
       let i = 0;
-      while (i < keyLen && keys.charCodeAt(off + i) === path.charCodeAt(i)) i++;
+      while (i < keyLen && keys.charCodeAt(start + i) === path.charCodeAt(i)) i++;
       if (i !== keyLen) continue;
       best = e;
       bestLen = keyLen;
       bestExact = exact;
     }
-    return best < 0 ? null : (this.routes[best] ?? null);
+    return best < 0 ? null : this.few(best);
   }
 
-  /** The route whose key is `path`'s first `len` characters, with this hash and tag. */
-  private probe(h: number, tag: number, len: number, path: string): Route | null {
+  private few(i: number): Route | null {
+    switch (i) {
+      case 0:
+        return this.r0;
+      case 1:
+        return this.r1;
+      case 2:
+        return this.r2;
+      case 3:
+        return this.r3;
+      case 4:
+        return this.r4;
+      case 5:
+        return this.r5;
+      case 6:
+        return this.r6;
+      default:
+        return this.r7;
+    }
+  }
+
+  /** The route whose key is `path`'s first `len` characters, with this hash and kind. */
+  private probe(h: number, exact: number, len: number, path: string): Route | null {
     const slots = this.slots;
-    for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
+    const mask = this.mask;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
       const e1 = slots[s * SLOT + 1] as number;
       if (e1 === 0) return null;
       if (slots[s * SLOT] !== h) continue;
       const b = (e1 - 1) * ENTRY;
       const entries = this.entries;
-      if (entries[b] !== tag || entries[b + 2] !== len) continue;
+      if (entries[b] !== exact || entries[b + 2] !== len) continue;
       const keys = this.keys;
       const off = entries[b + 1] as number;
       let i = 0;

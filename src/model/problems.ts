@@ -25,7 +25,7 @@ export type ProblemReason =
 
 export class ProblemSink {
   private readonly seen = new Set<string>();
-  private readonly list: Problem[] = [];
+  private list: Problem[] = [];
 
   add(object: ObjectRef, reason: ProblemReason, text: string): void {
     const message = sentence(text);
@@ -40,6 +40,15 @@ export class ProblemSink {
   /** All problems, sorted by object (kind, namespace, name), then reason, then message. */
   sorted(): Problem[] {
     return this.list.slice().sort(compareProblems);
+  }
+
+  /** The problems added since the last drain, sorted as by sorted(); the sink is then empty. */
+  drain(): Problem[] {
+    if (this.list.length === 0) return [];
+    const out = this.list.sort(compareProblems);
+    this.list = [];
+    this.seen.clear();
+    return out;
   }
 }
 
@@ -57,6 +66,17 @@ export function sentence(text: string): string {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Whether two problems say the same thing about the same object (compareProblems is 0). */
+export function sameProblem(a: Problem, b: Problem): boolean {
+  return (
+    a.message === b.message &&
+    a.reason === b.reason &&
+    a.object.name === b.object.name &&
+    a.object.namespace === b.object.namespace &&
+    a.object.kind === b.object.kind
+  );
 }
 
 export function compareProblems(a: Problem, b: Problem): number {

@@ -1,21 +1,25 @@
-// Snapshot → RoutingConfig: the model's one entry point. Pure: the same snapshot and options
+// Snapshot → RoutingConfig: the model's full translation. Pure: the same snapshot and options
 // give an equal config (same routes, same problems in the same order); no I/O, no clock.
 //
 //   1. class selection (ingress-class.ts): which Ingresses are ours;
 //   2. one contribution per Ingress (ingress-processor.ts), independent of the others;
-//   3. contributions sorted oldest first, merged per virtual host (builder.ts);
+//   3. contributions sorted oldest first, merged per virtual host and per TLS host (builder.ts);
 //   4. the lookup structure (route-table.ts).
 // A malformed object costs only itself (or only its bad rule): every step records problems
 // and carries on, and an unexpected exception while reading one Ingress is caught and
 // reported against that Ingress.
+//
+// The running controller uses incremental.ts instead, which applies the same per-Ingress and
+// per-host functions to what a change touches; this function is the reference it must agree
+// with (test/model/incremental.test.ts).
 
 import type { Snapshot } from '../store/store.ts';
-import { buildVirtualHosts } from './builder.ts';
+import { buildTlsBinding, buildVirtualHosts } from './builder.ts';
 import { classSelector } from './ingress-class.ts';
-import { compareAge, ingressRef, processIngress, type IngressContribution } from './ingress-processor.ts';
+import { compareAge, compareRefs, processIngressSafely, type IngressContribution } from './ingress-processor.ts';
 import { ProblemSink } from './problems.ts';
 import { RouteTable } from './route-table.ts';
-import { DEFAULT_POLICY, type ObjectRef, type RoutingConfig, type TlsBinding } from './types.ts';
+import type { ObjectRef, RoutingConfig, TlsBinding } from './types.ts';
 
 export interface TranslateOptions {
   /** IngressClasses whose spec.controller equals this are ours, e.g. 'portico.dev/ingress-controller'. */
@@ -33,15 +37,7 @@ export function translate(snapshot: Snapshot, options: TranslateOptions): Routin
   const contributions: IngressContribution[] = [];
   for (const ingress of snapshot.list('Ingress')) {
     if (!selector.isOurs(ingress)) continue;
-    try {
-      contributions.push(processIngress(ingress, snapshot, sink));
-    } catch (err) {
-      // Defensive readers should make this unreachable; if not, one object still must not
-      // take the others down.
-      const ref = ingressRef(ingress);
-      sink.add(ref, 'InvalidIngress', `the Ingress could not be read (${err instanceof Error ? err.message : String(err)}); it routes nothing`);
-      contributions.push({ ref, created: Number.POSITIVE_INFINITY, policy: DEFAULT_POLICY, hosts: new Map(), defaultBackend: null });
-    }
+    contributions.push(processIngressSafely(ingress, snapshot, sink));
   }
   contributions.sort(compareAge);
 
@@ -53,25 +49,19 @@ export function translate(snapshot: Snapshot, options: TranslateOptions): Routin
 
 /** One Secret per host: the oldest Ingress wins; a younger one naming another Secret gets a problem. */
 function mergeTls(contributions: readonly IngressContribution[], sink: ProblemSink): TlsBinding[] {
-  const byHost = new Map<string, TlsBinding>();
+  const byHost = new Map<string, IngressContribution[]>();
   for (const c of contributions) {
     if (c.tls === undefined) continue;
-    for (const [host, secret] of c.tls) {
-      const winner = byHost.get(host);
-      if (winner === undefined) byHost.set(host, { host, secret, ingress: c.ref });
-      else if (winner.secret !== secret) {
-        sink.add(
-          c.ref,
-          'TLSConflict',
-          `spec.tls names Secret ${secret} for ${host}, but the older Ingress ${winner.ingress.namespace}/${winner.ingress.name} already serves it with ${winner.secret}; that one is used`,
-        );
-      }
+    for (const host of c.tls.keys()) {
+      const list = byHost.get(host);
+      if (list === undefined) byHost.set(host, [c]);
+      else list.push(c);
     }
   }
-  return [...byHost.values()].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
-}
-
-function compareRefs(a: ObjectRef, b: ObjectRef): number {
-  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  const out: TlsBinding[] = [];
+  for (const [host, list] of byHost) {
+    const binding = buildTlsBinding(host, list, sink);
+    if (binding !== null) out.push(binding);
+  }
+  return out.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
 }

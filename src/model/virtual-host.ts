@@ -1,7 +1,7 @@
 // The unit translation works in: one host and everything that serves it. builder.ts makes
-// one per host from the Ingresses that name it; route-table.ts compiles them for lookups.
-// Keeping this boundary lets a later incremental translator rebuild only the hosts an edit
-// touches and reuse the others as they are.
+// one per host from the Ingresses that name it; path-table.ts compiles each for lookups.
+// The incremental translator (incremental.ts) rebuilds and recompiles only the hosts an edit
+// touches and reuses the others (and their compiled tables) as they are.
 
 import type { Route } from './types.ts';
 

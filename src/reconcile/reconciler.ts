@@ -1,6 +1,10 @@
 // Turns store changes into routing configurations: coalesces bursts of object events
-// (a few milliseconds, capped), runs the pure translation, swaps the result in with one
-// reference assignment, and reports problems that are new since the last build.
+// (a few milliseconds, capped), runs the translation, swaps the result in with one reference
+// assignment, and reports problems that are new since the last build.
+// The translation is handed the changes it coalesced, so it can build incrementally from its
+// previous result (model/incremental.ts): an edit then costs the hosts it touches, not a
+// rebuild of everything. At start-up, and after a failed build (whose changes would otherwise
+// be lost), it is asked to build from scratch.
 // EndpointSlice events never come here: endpoints move on their own lane (endpoints/).
 
 import type { Store, StoreChange, Snapshot } from '../store/store.ts';
@@ -9,7 +13,12 @@ import type { RoutingConfig } from '../model/types.ts';
 import { ProblemLog } from '../observe/problem-log.ts';
 import type { Logger } from '../observe/log.ts';
 
-export type TranslateFn = (snapshot: Snapshot, version: number) => RoutingConfig;
+/**
+ * The config for `snapshot`. `changes`: the routing-relevant store changes since the previous
+ * call (coalesced, in order, repeats possible), so the previous result can be updated;
+ * undefined: build from scratch.
+ */
+export type TranslateFn = (snapshot: Snapshot, version: number, changes?: readonly StoreChange[]) => RoutingConfig;
 
 export interface ReconcilerOptions {
   store: Store;
@@ -37,6 +46,10 @@ export class Reconciler {
   private config: RoutingConfig;
   private version = 0;
   private pending = 0;
+  /** The changes coalesced since the last build. */
+  private changes: StoreChange[] = [];
+  /** The next build must start from scratch (start-up, or the last build failed). */
+  private needFull = true;
   private firstPendingAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -63,9 +76,10 @@ export class Reconciler {
     return this.builds;
   }
 
-  /** Builds once now and then follows the store. */
+  /** Builds once now (from scratch) and then follows the store. */
   start(): void {
     this.unsubscribe = this.opts.store.subscribe((c) => this.onChange(c));
+    this.needFull = true;
     this.rebuild();
   }
 
@@ -85,6 +99,7 @@ export class Reconciler {
     if (!routingRelevant(change)) return;
     const now = performance.now();
     if (this.pending++ === 0) this.firstPendingAt = now;
+    this.changes.push(change);
     if (this.timer) clearTimeout(this.timer);
     const waited = now - this.firstPendingAt;
     const delay = Math.max(0, Math.min(this.coalesceMs, this.maxDelayMs - waited));
@@ -95,16 +110,21 @@ export class Reconciler {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const changes = this.pending;
+    const changed = this.needFull ? undefined : this.changes;
     this.pending = 0;
+    this.changes = [];
     const started = performance.now();
     let next: RoutingConfig;
     try {
-      next = this.opts.translate(this.opts.store, ++this.version);
+      next = this.opts.translate(this.opts.store, ++this.version, changed);
     } catch (err) {
-      // translate is meant never to throw; if it does, keep serving the last good config.
+      // translate is meant never to throw; if it does, keep serving the last good config,
+      // and build from scratch next time (these changes are gone).
+      this.needFull = true;
       this.opts.log.error('translation failed; keeping the previous configuration', { err: err as Error });
       return;
     }
+    this.needFull = false;
     this.config = next;
     this.builds++;
     const stats: BuildStats = { durationMs: performance.now() - started, changes, problems: next.problems.length };

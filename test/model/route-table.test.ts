@@ -171,6 +171,63 @@ describe('compiled route table', () => {
     expect(table.match('c.b.com', '/')?.backend.service).toBe('s5');
   });
 
+  it('an updated table (shared hosts, reused and new slots, re-indexed) answers like one built from scratch', () => {
+    const rand = rng(23);
+    const names = (i: number) => (i % 9 === 0 ? `*.w${i % 40}.com` : i % 50 === 1 ? '' : `h${i % 400}.com`);
+    const current = new Map<string, VirtualHost>();
+    let n = 0;
+    const makeHost = (host: string): VirtualHost => {
+      const routes: Route[] = [];
+      const count = rand() < 0.1 ? 9 + Math.floor(rand() * 6) : 1 + Math.floor(rand() * 4);
+      for (let i = 0; i < count; i++) routes.push(route(host, randomPath(rand, 3), rand() < 0.3 ? 'Exact' : 'Prefix', n++));
+      return { host, routes: dedupe(routes), fallback: rand() < 0.2 ? route(host, '', 'Prefix', n++) : null };
+    };
+    for (let i = 0; i < 300; i++) {
+      const vh = makeHost(names(Math.floor(rand() * 2000)));
+      current.set(vh.host, vh);
+    }
+    let table = new RouteTable({ version: 0, virtualHosts: [...current.values()], defaultRoute: null, problems: [], ingresses: [] });
+    const probes = ['h1.com', 'H2.com:80', 'h3.com.', 'a.w9.com', 'b.w18.com', 'x.y.w27.com', 'w36.com', 'nohost.org', '', '*.w0.com'];
+    for (let i = 0; i < 500; i += 7) probes.push(`h${i}.com`, `q.w${i % 40}.com`);
+    // 600 edits: empty slots and new hosts pile up and are re-indexed several times on the way.
+    for (let step = 1; step <= 600; step++) {
+      const set: VirtualHost[] = [];
+      const removed: string[] = [];
+      const edits = 1 + Math.floor(rand() * 3);
+      for (let e = 0; e < edits; e++) {
+        const host = names(Math.floor(rand() * 2000));
+        if (rand() < 0.3) {
+          removed.push(host);
+          current.delete(host);
+        } else {
+          const vh = makeHost(host);
+          const again = set.findIndex((x) => x.host === host);
+          if (again >= 0) set[again] = vh;
+          else set.push(vh);
+          current.set(host, vh);
+        }
+      }
+      // A host both removed and then set in one delta ends up set.
+      for (const vh of set) if (removed.includes(vh.host)) current.set(vh.host, vh);
+      const defaultRoute = rand() < 0.5 ? route('', '', 'Prefix', 0) : null;
+      table = RouteTable.update(table, { version: step, virtualHosts: set, removedHosts: removed, defaultRoute, problems: [], ingresses: [], tls: [] });
+      expect(table.hostCount).toBe(current.size);
+      if (step % 6 === 0) {
+        const fresh = new RouteTable({ version: step, virtualHosts: [...current.values()], defaultRoute, problems: [], ingresses: [] });
+        for (const h of probes) {
+          for (const p of ['/', '/a', '/a/b', '/ab/x', '/x', '']) expect(table.match(h, p), `step ${step}: ${h} ${p}`).toBe(fresh.match(h, p));
+        }
+        const routes = new Set(table.routes());
+        const expected = [...fresh.routes()];
+        expect(routes.size).toBe(expected.length);
+        expect(expected.every((r) => routes.has(r))).toBe(true);
+        const hosts = new Set(table.virtualHosts());
+        expect(hosts.size).toBe(current.size);
+        expect([...current.values()].every((vh) => hosts.has(vh))).toBe(true);
+      }
+    }
+  });
+
   it('the empty config routes nothing', () => {
     const empty = emptyRoutingConfig(3);
     expect(empty.version).toBe(3);

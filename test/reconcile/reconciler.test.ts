@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Store } from '../../src/store/store.ts';
+import { Store, type StoreChange } from '../../src/store/store.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
 import { translate } from '../../src/model/translate.ts';
+import { incrementalTranslate } from '../../src/model/incremental.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import type { Ingress } from '../../src/store/types.ts';
 
@@ -56,6 +57,65 @@ describe('Reconciler', () => {
     store.upsert('Ingress', ing('a', '1'));
     await settle();
     expect(r.current()).toBe(good);
+    r.stop();
+  });
+
+  it('hands the translation the coalesced changes; from scratch at start and after a failure', async () => {
+    const store = new Store();
+    store.upsert('IngressClass', { metadata: { name: 'portico' }, spec: { controller: opts.controllerName } });
+    const calls: (string[] | undefined)[] = [];
+    let fail = false;
+    const r = new Reconciler({
+      store,
+      log: silentLogger,
+      coalesceMs: 1,
+      translate: (s, v, changes?: readonly StoreChange[]) => {
+        calls.push(changes?.map((c) => `${c.kind} ${c.key}`));
+        if (fail) throw new Error('boom');
+        return translate(s, { ...opts, version: v });
+      },
+    });
+    r.start();
+    expect(calls).toEqual([undefined, undefined]); // constructor, start
+    store.upsert('Ingress', ing('a', '1'));
+    store.upsert('Ingress', ing('a', '2', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } })); // status only
+    store.upsert('Service', { metadata: { namespace: 'a', name: 'web' }, spec: { ports: [{ port: 80 }] } });
+    await settle();
+    expect(calls.slice(2)).toEqual([['Ingress a/a', 'Service a/web']]);
+    fail = true;
+    store.remove('Service', 'a/web');
+    await settle();
+    fail = false;
+    store.upsert('Ingress', ing('b', '1'));
+    await settle();
+    expect(calls.slice(3)).toEqual([['Service a/web'], undefined]);
+    store.upsert('Ingress', ing('c', '1'));
+    await settle();
+    expect(calls.slice(5)).toEqual([['Ingress a/c']]);
+    expect(r.current().ingresses.map((i) => i.name)).toEqual(['a', 'b', 'c']);
+    r.stop();
+  });
+
+  it('with the incremental translator, follows the store like a full translation does', async () => {
+    const store = new Store();
+    store.upsert('IngressClass', { metadata: { name: 'portico' }, spec: { controller: opts.controllerName } });
+    const r = new Reconciler({ store, log: silentLogger, translate: incrementalTranslate(opts), coalesceMs: 2, maxDelayMs: 10 });
+    r.start();
+    const routed = (i: number): Ingress => ({
+      metadata: { namespace: 'a', name: `r${i}`, resourceVersion: '1' },
+      spec: { ingressClassName: 'portico', rules: [{ host: `r${i}.test`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: `svc${i % 3}`, port: { name: 'http' } } } }] } }] },
+    });
+    for (let i = 0; i < 30; i++) store.upsert('Ingress', routed(i));
+    await settle();
+    expect(r.current().problems.filter((p) => p.reason === 'ServiceNotFound')).toHaveLength(30);
+    store.upsert('Service', { metadata: { namespace: 'a', name: 'svc1' }, spec: { ports: [{ name: 'http', port: 80 }] } });
+    store.remove('Ingress', 'a/r0');
+    await settle();
+    const full = translate(store, { ...opts, version: r.current().version });
+    expect(r.current().problems).toEqual(full.problems);
+    expect(r.current().ingresses).toEqual(full.ingresses);
+    expect(r.current().match('r1.test', '/x')?.backend.endpointsKey).toBe('a/svc1:http');
+    expect(r.current().match('r0.test', '/')).toBeNull();
     r.stop();
   });
 });
