@@ -1,5 +1,9 @@
 // Wiring only: settings → sources → store → reconciler/translation → proxy, endpoints on
 // their own lane, health on its own port, and an orderly shutdown.
+// With --workers N the same pieces are split across processes: the primary runs the sources,
+// the store, leader work, ACME and health/metrics (createControlPlane, no proxy listeners);
+// each worker (src/workers/) runs a replica store fed by the primary, its own translation and
+// the proxy (startDataPlane). buildCore is what both share.
 
 import type http from 'node:http';
 import type net from 'node:net';
@@ -7,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseSettings, SettingsError, usage, type Settings } from './config/settings.ts';
 import { Store } from './store/store.ts';
-import { translate } from './model/translate.ts';
+import { incrementalTranslate } from './model/incremental.ts';
 import { EndpointIndex } from './endpoints/index.ts';
 import { ManifestDirectorySource } from './sources/files/source.ts';
 import { KubernetesSource } from './sources/kubernetes/source.ts';
@@ -19,6 +23,10 @@ import { createHttpsListener } from './proxy/https-listener.ts';
 import { TlsManager } from './tls/manager.ts';
 import { generateSelfSigned } from './tls/default-certificate.ts';
 import { AcmeManager, ChallengeStore, serveAcmeChallenge } from './acme/index.ts';
+import type { ChallengeLookup } from './acme/challenges.ts';
+import type { Secret } from './store/types.ts';
+import { WorkerPool } from './workers/pool.ts';
+import { ForwardingChallengeStore } from './workers/challenges.ts';
 import { podNamespace } from './cluster/publisher.ts';
 import { ProblemLog } from './observe/problem-log.ts';
 import { createHealthServer } from './observe/health.ts';
@@ -54,6 +62,108 @@ export function version(): string {
 }
 
 export async function startPortico(settings: Settings, log: Logger): Promise<RunningPortico> {
+  if (settings.workers > 0) return startPrimary(settings, log);
+  const core = await buildCore(settings, log, await generateSelfSigned());
+  const { store, metrics, reconciler } = core;
+
+  let ready = false;
+  const health = await startHealth(settings, log, () => ready, metricsHandler(metrics));
+  const control = createControlPlane(core, settings, log);
+  await control.start();
+
+  const accessLog = settings.accessLog ? new AccessLog(process.stdout) : undefined;
+  const data = await startDataPlane(core, settings, log, control.challenges, accessLog);
+  ready = true;
+
+  let closing: Promise<void> | undefined;
+  const close = (opts: { delayMs?: number; graceMs?: number } = {}): Promise<void> => {
+    closing ??= (async () => {
+      const delayMs = opts.delayMs ?? settings.shutdownDelayMs;
+      const graceMs = opts.graceMs ?? settings.shutdownGraceMs;
+      ready = false;
+      log.info('draining', { delayMs, graceMs });
+      await data.drain(delayMs, graceMs);
+      await control.stop();
+      core.stop();
+      accessLog?.flush();
+      await health.close();
+    })();
+    return closing;
+  };
+
+  return { httpPort: data.httpPort, httpsPort: data.httpsPort, healthPort: health.port, store, reconciler, isReady: () => ready, close };
+}
+
+/**
+ * Multi-core mode, the primary: sources, store, leader election, status, Events, ACME and
+ * health/metrics here; the proxy in `settings.workers` worker processes fed with the store.
+ */
+async function startPrimary(settings: Settings, log: Logger): Promise<RunningPortico> {
+  const fallback = await generateSelfSigned();
+  const core = await buildCore(settings, log, fallback);
+  const { store, metrics, reconciler } = core;
+  let pool: WorkerPool | undefined;
+  let synced = false;
+  let stopping = false;
+  const isReady = () => !stopping && synced && pool !== undefined && pool.ready();
+  const serveMetrics = renderHandler(() => (pool ? pool.render() : metrics.render()));
+  const health = await startHealth(settings, log, isReady, serveMetrics);
+  const control = createControlPlane(core, settings, log, (secret) => pool?.setChallenges(secret));
+  try {
+    await control.start();
+    synced = true;
+    pool = new WorkerPool({
+      count: settings.workers,
+      store,
+      settings,
+      logLevel: settings.logLevel,
+      log,
+      fallback,
+      acme: control.challenges !== undefined,
+      registry: metrics.registry,
+    });
+    await pool.start();
+  } catch (err) {
+    stopping = true;
+    await pool?.drain(0, 1000);
+    await control.stop();
+    core.stop();
+    await health.close();
+    throw err;
+  }
+  const workers = pool;
+
+  let closing: Promise<void> | undefined;
+  const close = (opts: { delayMs?: number; graceMs?: number } = {}): Promise<void> => {
+    closing ??= (async () => {
+      const delayMs = opts.delayMs ?? settings.shutdownDelayMs;
+      const graceMs = opts.graceMs ?? settings.shutdownGraceMs;
+      stopping = true;
+      log.info('draining', { delayMs, graceMs, workers: settings.workers });
+      await workers.drain(delayMs, graceMs);
+      // The Lease is released only now, after the last worker stopped serving.
+      await control.stop();
+      core.stop();
+      await health.close();
+    })();
+    return closing;
+  };
+  const ports = workers.listenPorts;
+  return { httpPort: ports.http, httpsPort: ports.https, healthPort: health.port, store, reconciler, isReady, close };
+}
+
+/** What the control plane and the proxy share: the store and what is derived from it. */
+export interface Core {
+  readonly store: Store;
+  readonly endpoints: EndpointIndex;
+  readonly metrics: Metrics;
+  readonly tls: TlsManager;
+  readonly reconciler: Reconciler;
+  setPublisher(publisher: ClusterPublisher): void;
+  stop(): void;
+}
+
+export async function buildCore(settings: Settings, log: Logger, fallback: { certPem: string; keyPem: string }): Promise<Core> {
   const store = new Store();
   const endpoints = new EndpointIndex(store);
   const metrics = new Metrics();
@@ -67,7 +177,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
   const tls = new TlsManager({
     store,
     log: log.child({ component: 'tls' }),
-    fallback: await generateSelfSigned(),
+    fallback,
     ...(settings.defaultSslCertificate ? { defaultSecret: settings.defaultSslCertificate } : {}),
     onProblems: (problems) => {
       tlsProblems.report(problems);
@@ -79,8 +189,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
   const reconciler = new Reconciler({
     store,
     log,
-    translate: (snapshot, v) =>
-      translate(snapshot, { controllerName: settings.controllerName, ingressClass: settings.ingressClass, version: v }),
+    translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
     onSwap: (config, stats) => {
       log.info('configuration applied', { version: config.version, routes: countRoutes(config.routes()), problems: stats.problems, buildMs: round(stats.durationMs) });
       tls.setBindings(config.tls);
@@ -89,21 +198,32 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
     },
   });
 
-  let ready = false;
-  const closers: (() => Promise<void>)[] = [];
-  const serveMetrics = metricsHandler(metrics);
-  const separateMetrics = settings.metricsPort !== undefined;
-  const healthServer = createHealthServer({ ready: () => ready, ...(separateMetrics ? {} : { extra: serveMetrics }) });
-  const healthPort = await listen(healthServer, settings.healthPort, settings.bindAddress);
-  closers.push(() => closeServer(healthServer));
-  log.info('listening', { listener: 'health', address: settings.bindAddress, port: healthPort });
-  if (settings.metricsPort !== undefined) {
-    const metricsServer = createHealthServer({ ready: () => ready, extra: serveMetrics });
-    const port = await listen(metricsServer, settings.metricsPort, settings.bindAddress);
-    closers.push(() => closeServer(metricsServer));
-    log.info('listening', { listener: 'metrics', address: settings.bindAddress, port });
-  }
+  return {
+    store,
+    endpoints,
+    metrics,
+    tls,
+    reconciler,
+    setPublisher: (p) => {
+      publisher = p;
+    },
+    stop: () => {
+      reconciler.stop();
+      tls.stop();
+    },
+  };
+}
 
+interface ControlPlane {
+  readonly challenges: ChallengeStore | undefined;
+  /** Reads every kind once, then builds the first configuration and starts the leader work. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function createControlPlane(core: Core, settings: Settings, log: Logger, forwardChallenges?: (secret: Secret | undefined) => void): ControlPlane {
+  const { store, metrics, tls, reconciler } = core;
+  let publisher: ClusterPublisher | undefined;
   let source: Source;
   let challenges: ChallengeStore | undefined;
   let acme: AcmeManager | undefined;
@@ -120,7 +240,8 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       onRestart: (kind: string) => metrics.watchRestarts.inc({ resource: kind }),
     });
     if (settings.acme) {
-      challenges = new ChallengeStore({ api, namespace: podNamespace(), log: log.child({ component: 'acme' }) });
+      const challengeOptions = { api, namespace: podNamespace(), log: log.child({ component: 'acme' }) };
+      challenges = forwardChallenges ? new ForwardingChallengeStore({ ...challengeOptions, forward: forwardChallenges }) : new ChallengeStore(challengeOptions);
       acme = new AcmeManager({
         api,
         store,
@@ -147,19 +268,44 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
         if (leading) publisher?.events.record(tls.currentProblems);
       },
     });
+    core.setPublisher(publisher);
   }
-  // Every kind has been read once before the first configuration is built: no half-empty
-  // table is ever served.
-  await source.start();
-  if (challenges) {
-    challenges.start();
-    await challenges.whenSynced();
-  }
-  reconciler.start();
-  acme?.start();
-  publisher?.start();
+  return {
+    challenges,
+    async start() {
+      // Every kind has been read once before the first configuration is built: no half-empty
+      // table is ever served.
+      await source.start();
+      if (challenges) {
+        challenges.start();
+        await challenges.whenSynced();
+      }
+      reconciler.start();
+      acme?.start();
+      publisher?.start();
+    },
+    async stop() {
+      acme?.stop();
+      await challenges?.stop();
+      await publisher?.stop();
+      await source.stop();
+    },
+  };
+}
 
-  const accessLog = settings.accessLog ? new AccessLog(process.stdout) : undefined;
+export interface DataPlane {
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  /**
+   * New connections are still accepted for `delayMs`; then listeners close, idle keep-alive
+   * connections close, and in-flight requests get `graceMs` to finish.
+   */
+  drain(delayMs: number, graceMs: number): Promise<void>;
+}
+
+/** The proxy and its HTTP and HTTPS listeners (in the single process, or in each worker). */
+export async function startDataPlane(core: Core, settings: Settings, log: Logger, challenges: ChallengeLookup | undefined, accessLog: AccessLog | undefined): Promise<DataPlane> {
+  const { endpoints, metrics, tls, reconciler } = core;
   const proxy = new Proxy({
     config: reconciler.current,
     endpoints,
@@ -188,44 +334,70 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
   metrics.watchListener('https', https.server);
   const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress);
   log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2 });
-  ready = true;
 
-  let closing: Promise<void> | undefined;
-  const close = (opts: { delayMs?: number; graceMs?: number } = {}): Promise<void> => {
-    closing ??= (async () => {
-      const delayMs = opts.delayMs ?? settings.shutdownDelayMs;
-      const graceMs = opts.graceMs ?? settings.shutdownGraceMs;
-      ready = false;
-      log.info('draining', { delayMs, graceMs });
-      if (delayMs > 0) await sleep(delayMs);
-      const listeners = [closeServer(httpServer), closeServer(https.server)];
+  const drain = async (delayMs: number, graceMs: number): Promise<void> => {
+    if (delayMs > 0) await sleep(delayMs);
+    const listeners = [closeServer(httpServer), closeServer(https.server)];
+    httpServer.closeIdleConnections();
+    https.closeIdleConnections();
+    // Keep-alive connections that carry a request now are closed after its response.
+    const idleTimer = setInterval(() => {
       httpServer.closeIdleConnections();
       https.closeIdleConnections();
-      // Keep-alive connections that carry a request now are closed after its response.
-      const idleTimer = setInterval(() => {
-        httpServer.closeIdleConnections();
-        https.closeIdleConnections();
-      }, 100);
-      const killTimer = setTimeout(() => {
-        httpServer.closeAllConnections();
-        https.closeAllConnections();
-      }, graceMs);
-      await Promise.all([...listeners, proxy.close(graceMs)]);
-      clearInterval(idleTimer);
-      clearTimeout(killTimer);
-      acme?.stop();
-      await challenges?.stop();
-      await publisher?.stop();
-      await source.stop();
-      reconciler.stop();
-      tls.stop();
-      accessLog?.flush();
-      for (const c of closers) await c();
-    })();
-    return closing;
+    }, 100);
+    const killTimer = setTimeout(() => {
+      httpServer.closeAllConnections();
+      https.closeAllConnections();
+    }, graceMs);
+    await Promise.all([...listeners, proxy.close(graceMs)]);
+    clearInterval(idleTimer);
+    clearTimeout(killTimer);
   };
+  return { httpPort, httpsPort, drain };
+}
 
-  return { httpPort, httpsPort, healthPort, store, reconciler, isReady: () => ready, close };
+async function startHealth(
+  settings: Settings,
+  log: Logger,
+  ready: () => boolean,
+  serveMetrics: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const closers: (() => Promise<void>)[] = [];
+  const separateMetrics = settings.metricsPort !== undefined;
+  const healthServer = createHealthServer({ ready, ...(separateMetrics ? {} : { extra: serveMetrics }) });
+  const port = await listen(healthServer, settings.healthPort, settings.bindAddress);
+  closers.push(() => closeServer(healthServer));
+  log.info('listening', { listener: 'health', address: settings.bindAddress, port });
+  if (settings.metricsPort !== undefined) {
+    const metricsServer = createHealthServer({ ready, extra: serveMetrics });
+    const metricsPort = await listen(metricsServer, settings.metricsPort, settings.bindAddress);
+    closers.push(() => closeServer(metricsServer));
+    log.info('listening', { listener: 'metrics', address: settings.bindAddress, port: metricsPort });
+  }
+  return {
+    port,
+    close: async () => {
+      for (const c of closers) await c();
+    },
+  };
+}
+
+/** Serves GET /metrics from `render` (the workers' metrics merged with the primary's). */
+function renderHandler(render: () => Promise<{ contentType: string; body: string }>): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
+  return (req, res) => {
+    if ((req.url ?? '').split('?')[0] !== '/metrics') return false;
+    render().then(
+      ({ contentType, body }) => {
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`metrics failed: ${(err as Error).message}\n`);
+      },
+    );
+    return true;
+  };
 }
 
 /** The CLI: parse flags, start, stop cleanly on SIGTERM/SIGINT. */
@@ -259,6 +431,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   log.info('portico started', {
     version: version(),
     mode: parsed.settings.manifests !== undefined ? 'files' : 'kubernetes',
+    workers: parsed.settings.workers,
     ...(parsed.settings.manifests !== undefined ? { manifests: parsed.settings.manifests } : {}),
   });
   let stopping = false;

@@ -1,0 +1,247 @@
+// The built program with --workers 2 in file mode: the primary reads the files and feeds two
+// proxy workers; both serve, an edit reaches both, a killed worker is replaced while traffic
+// flows, and SIGTERM drains everything and exits 0.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { get, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+
+type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
+
+function manifests(service: string, ports: Record<string, number>): string {
+  const services = Object.entries(ports)
+    .map(
+      ([name, port]) => `apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: e2e }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ${name}-0, namespace: e2e, labels: { kubernetes.io/service-name: ${name} } }
+addressType: IPv4
+ports: [{ name: http, port: ${port} }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
+---
+`,
+    )
+    .join('');
+  return `${services}apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: portico }
+spec: { controller: portico.dev/ingress-controller }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: web, namespace: e2e }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: e2e.test
+      http:
+        paths: [{ path: /, pathType: Prefix, backend: { service: { name: ${service}, port: { number: 80 } } } }]
+`;
+}
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+interface Outcome {
+  status: number;
+  body: string;
+  /** Connection-level failures retried before the answer (refused, reset before a response). */
+  retries: number;
+}
+
+/** One request on a new connection; connection errors only are retried (a few times). */
+async function fresh(port: number, host = 'e2e.test', pathName = '/'): Promise<Outcome> {
+  for (let retries = 0; ; retries++) {
+    try {
+      const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: pathName, agent: false, headers: { host, connection: 'close' }, timeout: 5000 }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+        req.end();
+      });
+      return { ...r, retries };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const connectionError = code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE' || /socket hang up/.test((err as Error).message);
+      if (!connectionError || retries >= 5) throw err;
+      await sleep(20);
+    }
+  }
+}
+
+/** Runs `count` fresh-connection requests, `concurrency` at a time. */
+async function burst(port: number, count: number, concurrency = 8): Promise<Outcome[]> {
+  const out: Outcome[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        out.push(await fresh(port));
+      }
+    }),
+  );
+  return out;
+}
+
+function workerLogs(p: PorticoProcess, msg: string): Record<string, unknown>[] {
+  return p.logs.filter((l) => l.msg === msg && l.component === 'workers');
+}
+
+interface AccessLine {
+  worker: number;
+  status: number;
+  backend: string | null;
+}
+
+/** Access-log lines (stdout) from index `from` on. */
+function accessLines(p: PorticoProcess, from = 0): AccessLine[] {
+  return p.stdout
+    .slice(from)
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as AccessLine);
+}
+
+/** Waits until `count` access-log lines from index `from` on are written, and returns them. */
+async function accessLinesAtLeast(p: PorticoProcess, count: number, from = 0): Promise<AccessLine[]> {
+  await waitFor('access log lines', () => accessLines(p, from).length >= count);
+  return accessLines(p, from);
+}
+
+async function requestsTotal(healthPort: number): Promise<number> {
+  const m = await get(healthPort, '/metrics');
+  let sum = 0;
+  for (const line of m.body.split('\n')) if (line.startsWith('portico_requests_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+async function readyz(p: PorticoProcess): Promise<number> {
+  return (await get(p.healthPort, '/readyz', {}, 1000)).status;
+}
+
+describe('--workers 2 (built program, file mode)', () => {
+  let dir: string;
+  let a: Backend, b: Backend;
+  let portico: PorticoProcess;
+  let sent = 0;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-e2e-workers-'));
+    [a, b] = await Promise.all([startNamedBackend('a'), startNamedBackend('b')]);
+    writeFileSync(path.join(dir, 'all.yaml'), manifests('svc-a', { 'svc-a': a.port, 'svc-b': b.port }));
+    portico = await startPorticoProcess(['--manifests', dir, '--workers', '2', '--access-log', 'true', '--shutdown-grace', '2s']);
+  });
+
+  afterAll(async () => {
+    await portico?.stop('SIGKILL');
+    await Promise.all([a?.close(), b?.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is ready only once both workers listen with the current store', async () => {
+    await waitFor('readyz', async () => (await readyz(portico)) === 200, 10_000);
+    expect(workerLogs(portico, 'worker ready')).toHaveLength(2);
+    // The primary itself does not listen for traffic: only workers log http/https listeners.
+    const listeners = portico.logs.filter((l) => l.msg === 'listening' && (l.listener === 'http' || l.listener === 'https'));
+    expect(listeners.length).toBe(4);
+    expect(listeners.every((l) => typeof l.worker === 'number')).toBe(true);
+    expect(new Set(listeners.filter((l) => l.listener === 'http').map((l) => l.port)).size).toBe(1);
+  });
+
+  it('routes; both workers serve fresh connections; /metrics adds up the workers', async () => {
+    const first = await fresh(portico.httpPort);
+    expect(first.status).toBe(200);
+    expect(first.body).toBe('a /\n');
+    const results = await burst(portico.httpPort, 300, 16);
+    sent += 301;
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    const lines = await accessLinesAtLeast(portico, sent);
+    expect(new Set(lines.map((l) => l.worker)).size).toBe(2);
+    await waitFor('aggregated portico_requests_total', async () => (await requestsTotal(portico.healthPort)) === sent, 3000);
+  });
+
+  it('a file edit reaches every worker within 1 s while traffic flows with zero errors', async () => {
+    let stop = false;
+    const during: Outcome[] = [];
+    const traffic = (async () => {
+      while (!stop) during.push(...(await burst(portico.httpPort, 8, 4)));
+    })();
+    await sleep(100);
+    writeAtomically(path.join(dir, 'all.yaml'), manifests('svc-b', { 'svc-a': a.port, 'svc-b': b.port }));
+    await sleep(1000);
+    const mark = portico.stdout.length;
+    const after = await burst(portico.httpPort, 60, 8);
+    stop = true;
+    await traffic;
+    sent += during.length + after.length;
+    expect(during.filter((r) => r.status !== 200)).toEqual([]);
+    expect(after.filter((r) => r.body !== 'b /\n')).toEqual([]);
+    const lines = await accessLinesAtLeast(portico, after.length, mark);
+    // Both workers answered from the new configuration.
+    expect(new Set(lines.map((l) => l.worker)).size).toBe(2);
+    expect(lines.every((l) => l.backend === 'e2e/svc-b:80' || l.backend?.startsWith('e2e/svc-b'))).toBe(true);
+    await waitFor('readyz after the edit', async () => (await readyz(portico)) === 200, 2000);
+  });
+
+  it('a killed worker is replaced; traffic keeps flowing; ready again once it runs the current store', async () => {
+    const victim = workerLogs(portico, 'worker ready')[0]!;
+    const pid = Number(victim.pid);
+    let stop = false;
+    const during: Outcome[] = [];
+    let sawUnready = false;
+    const traffic = (async () => {
+      while (!stop) during.push(...(await burst(portico.httpPort, 8, 4)));
+    })();
+    const probe = (async () => {
+      while (!stop) {
+        if ((await readyz(portico).catch(() => 0)) === 503) sawUnready = true;
+        await sleep(10);
+      }
+    })();
+    await sleep(100);
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the replacement worker', () => workerLogs(portico, 'worker ready').length === 3, 10_000);
+    await waitFor('readyz after the replacement', async () => (await readyz(portico)) === 200, 3000);
+    stop = true;
+    await Promise.all([traffic, probe]);
+    sent += during.length;
+    expect(workerLogs(portico, 'worker exited unexpectedly; replacing it').map((l) => l.pid)).toEqual([pid]);
+    expect(sawUnready).toBe(true);
+    // Requests either succeeded or hit the dying worker's connections and were retried.
+    expect(during.filter((r) => r.status !== 200)).toEqual([]);
+    // After the replacement: every new connection succeeds at the first attempt.
+    const mark = portico.stdout.length;
+    const after = await burst(portico.httpPort, 200, 16);
+    sent += after.length;
+    expect(after.filter((r) => r.status !== 200 || r.retries > 0)).toEqual([]);
+    expect(after.every((r) => r.body === 'b /\n')).toBe(true);
+    const replacement = Number(workerLogs(portico, 'worker ready')[2]!.worker);
+    const lines = await accessLinesAtLeast(portico, after.length, mark);
+    expect(lines.some((l) => l.worker === replacement)).toBe(true);
+  });
+
+  it('SIGTERM drains the workers and exits 0', async () => {
+    const pids = workerLogs(portico, 'worker ready')
+      .slice(1)
+      .map((l) => Number(l.pid));
+    const code = await portico.stop('SIGTERM');
+    expect(code).toBe(0);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+    expect(workerLogs(portico, 'worker exited').length).toBe(2);
+  });
+});

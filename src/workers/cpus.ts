@@ -1,0 +1,38 @@
+// How many CPUs this process may use: the cgroup v2 CPU quota when the container has one
+// (`cpu.max` = "QUOTA PERIOD", or "max PERIOD" for none), else what Node reports as available
+// (which already honours the affinity mask, not the quota).
+
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+
+/** CPUs granted by a cgroup v2 `cpu.max` line (rounded up, at least 1); undefined: no quota. */
+export function parseCpuMax(text: string): number | undefined {
+  const [quota, period] = text.trim().split(/\s+/);
+  if (quota === undefined || quota === 'max') return undefined;
+  const q = Number(quota);
+  const p = period === undefined ? 100_000 : Number(period);
+  if (!Number.isFinite(q) || !Number.isFinite(p) || q <= 0 || p <= 0) return undefined;
+  return Math.max(1, Math.ceil(q / p));
+}
+
+export interface CpuProbe {
+  readCpuMax?: () => string | undefined;
+  parallelism?: () => number;
+}
+
+/** The number of worker processes `--workers auto` means. */
+export function availableCpus(probe: CpuProbe = {}): number {
+  const parallelism = (probe.parallelism ?? os.availableParallelism)();
+  const read =
+    probe.readCpuMax ??
+    (() => {
+      try {
+        return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+      } catch {
+        return undefined;
+      }
+    });
+  const text = read();
+  const quota = text === undefined ? undefined : parseCpuMax(text);
+  return Math.max(1, quota === undefined ? parallelism : Math.min(quota, parallelism));
+}

@@ -1,0 +1,310 @@
+// Primary side of multi-core mode: forks the proxy workers (node:cluster, SCHED_NONE so each
+// worker accepts its own connections), replicates the store to them, tracks what each one
+// serves, replaces the ones that die (with backoff when they crash-loop), gathers their
+// metrics and drains them on shutdown. The primary itself never listens for traffic.
+
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { AggregatorRegistry, Counter, Gauge, type Registry } from 'prom-client';
+import type { Store } from '../store/store.ts';
+import type { Secret } from '../store/types.ts';
+import type { Settings } from '../config/settings.ts';
+import type { Logger, LogLevel } from '../observe/log.ts';
+import { ChangeFeed, isWorkerMessage, type BatchMessage, type MetricsResponse, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
+
+/** How long a worker may take to apply a batch before it counts as lagging (not ready). */
+export const ACK_LAG_MS = 1000;
+/** Metrics only the primary reports (the workers' copies would be double counts). */
+const CONTROL_PLANE_METRICS = new Set([
+  'portico_config_reloads_total',
+  'portico_config_reload_duration_seconds',
+  'portico_config_last_reload_successful',
+  'portico_config_last_reload_successful_timestamp_seconds',
+  'portico_config_problems',
+  'portico_watch_restarts_total',
+  'portico_leader_election_status',
+  'portico_backend_endpoints',
+  'portico_acme_orders_total',
+  'portico_ssl_expire_time_seconds',
+]);
+
+interface Slot {
+  index: number;
+  worker: Worker | undefined;
+  pid: number | undefined;
+  ready: boolean;
+  acked: number;
+  startedAt: number;
+  /** Consecutive short-lived runs, for the restart backoff. */
+  crashes: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+export interface WorkerPoolOptions {
+  count: number;
+  store: Store;
+  settings: Settings;
+  logLevel: LogLevel;
+  log: Logger;
+  fallback: { certPem: string; keyPem: string };
+  acme: boolean;
+  /** The primary's own registry: worker gauges go there, and it is merged into /metrics. */
+  registry: Registry;
+  /** The worker entry module (default: ./worker-main next to this file). */
+  exec?: string;
+}
+
+export class WorkerPool {
+  private readonly opts: WorkerPoolOptions;
+  private readonly log: Logger;
+  private readonly feed: ChangeFeed;
+  private readonly slots: Slot[] = [];
+  private readonly bySlot = new Map<Worker, Slot>();
+  /** Batches sent and not yet acknowledged by every worker: [last seq, sent at]. */
+  private inflight: [number, number][] = [];
+  private challenges: Secret | null = null;
+  private stopping = false;
+  private metricsId = 0;
+  private readonly metricsWaiters = new Map<number, { pending: Set<Worker>; results: MetricsResponse['metrics'][]; done: () => void }>();
+  private readyWaiters: (() => void)[] = [];
+  /** Set while start() waits: a worker that dies before every worker was ready fails the start. */
+  private failStart: ((err: Error) => void) | undefined;
+  private readonly restarts: Counter;
+  private ports: { http: number; https: number } | undefined;
+
+  constructor(opts: WorkerPoolOptions) {
+    this.opts = opts;
+    this.log = opts.log.child({ component: 'workers' });
+    this.feed = new ChangeFeed({ store: opts.store, send: (b) => this.broadcast(b) });
+    for (let i = 0; i < opts.count; i++) {
+      this.slots.push({ index: i, worker: undefined, pid: undefined, ready: false, acked: -1, startedAt: 0, crashes: 0, restartTimer: undefined });
+    }
+    const registers = [opts.registry];
+    const readyGauge: Gauge = new Gauge({
+      name: 'portico_workers_ready',
+      help: 'Proxy worker processes listening and serving the current configuration',
+      registers,
+      collect: () => readyGauge.set(this.slots.filter((s) => s.ready).length),
+    });
+    new Gauge({
+      name: 'portico_workers',
+      help: 'Proxy worker processes configured (--workers)',
+      registers,
+    }).set(opts.count);
+    this.restarts = new Counter({ name: 'portico_worker_restarts_total', help: 'Proxy worker processes replaced after they exited', registers });
+  }
+
+  /** Forks the workers and resolves when every one listens with the current store. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    const exec = this.opts.exec ?? fileURLToPath(new URL(`./worker-main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+    cluster.setupPrimary({ exec, args: [], silent: false });
+    cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
+    this.feed.start();
+    for (const slot of this.slots) this.fork(slot);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`the proxy workers did not all start within ${timeoutMs} ms (see the worker logs above)`)), timeoutMs);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        this.failStart = undefined;
+        reject(err);
+      };
+      this.failStart = fail;
+      this.whenAllReady(() => {
+        clearTimeout(timer);
+        this.failStart = undefined;
+        resolve();
+      });
+    });
+  }
+
+  /** Ports the workers listen on (they share them). */
+  get listenPorts(): { http: number; https: number } {
+    return this.ports ?? { http: 0, https: 0 };
+  }
+
+  /** Every worker listens and has applied every change (or is within ACK_LAG_MS of it). */
+  ready(now = Date.now()): boolean {
+    if (this.stopping) return false;
+    for (const slot of this.slots) {
+      if (!slot.ready) return false;
+      const oldest = this.inflight.find(([seq]) => seq > slot.acked);
+      if (oldest !== undefined && now - oldest[1] > ACK_LAG_MS) return false;
+    }
+    return true;
+  }
+
+  /** The ACME challenge Secret changed: every worker answers the new tokens. */
+  setChallenges(secret: Secret | undefined): void {
+    this.challenges = secret ? { metadata: secret.metadata, data: secret.data ?? {} } : null;
+    this.sendAll({ t: 'challenges', secret: this.challenges });
+  }
+
+  /** The metrics of every live worker (JSON, control-plane series dropped) for aggregation. */
+  async workerMetrics(timeoutMs = 2000): Promise<MetricsResponse['metrics'][]> {
+    const id = ++this.metricsId;
+    const pending = new Set<Worker>();
+    for (const slot of this.slots) if (slot.worker?.isConnected() && slot.ready) pending.add(slot.worker);
+    if (pending.size === 0) return [];
+    const results: MetricsResponse['metrics'][] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.metricsWaiters.set(id, { pending, results, done });
+      for (const w of pending) this.send(w, { t: 'metrics-req', id });
+    });
+    this.metricsWaiters.delete(id);
+    return results.map((r) => r.filter((m) => !CONTROL_PLANE_METRICS.has(m.name)));
+  }
+
+  /** /metrics: the workers' data-plane metrics and the primary's own, merged. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    const own = await this.opts.registry.getMetricsAsJSON();
+    const workers = await this.workerMetrics();
+    const merged = AggregatorRegistry.aggregate([own, ...workers]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+
+  /** Tells every worker to drain and waits for all to exit (killing stragglers after `graceMs` + 5 s). */
+  async drain(delayMs: number, graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.feed.flush();
+    this.feed.stop();
+    for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    const live = this.slots.map((s) => s.worker).filter((w): w is Worker => w !== undefined && !w.isDead());
+    this.log.info('draining workers', { workers: live.length, delayMs, graceMs });
+    await Promise.all(
+      live.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            const kill = setTimeout(() => {
+              this.log.warn('worker did not finish draining; killing it', { worker: w.id, pid: w.process.pid });
+              w.process.kill('SIGKILL');
+            }, delayMs + graceMs + 5000);
+            w.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            if (w.isConnected()) this.send(w, { t: 'drain', delayMs, graceMs });
+            else w.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+
+  private whenAllReady(fn: () => void): void {
+    if (this.slots.every((s) => s.ready)) fn();
+    else this.readyWaiters.push(fn);
+  }
+
+  private fork(slot: Slot): void {
+    slot.restartTimer = undefined;
+    slot.ready = false;
+    slot.acked = -1;
+    slot.startedAt = Date.now();
+    const worker = cluster.fork({ PORTICO_WORKER_INDEX: String(slot.index) });
+    slot.worker = worker;
+    slot.pid = worker.process.pid;
+    this.bySlot.set(worker, slot);
+    this.log.info('worker started', { worker: worker.id, pid: worker.process.pid });
+    worker.on('message', (m: unknown) => {
+      if (isWorkerMessage(m)) this.onMessage(worker, slot, m);
+    });
+    worker.on('error', (err: Error) => this.log.warn('worker channel error', { worker: worker.id, err }));
+  }
+
+  private onMessage(worker: Worker, slot: Slot, m: WorkerMessage): void {
+    switch (m.t) {
+      case 'hello':
+        // The worker listens for messages now (anything sent earlier could be lost while its
+        // modules load): what to run, then the store, then the challenge tokens.
+        this.send(worker, { t: 'init', settings: this.opts.settings, logLevel: this.opts.logLevel, fallback: this.opts.fallback, acme: this.opts.acme });
+        this.send(worker, this.feed.snapshot());
+        if (this.opts.acme) this.send(worker, { t: 'challenges', secret: this.challenges });
+        break;
+      case 'ready':
+        slot.ready = true;
+        slot.acked = Math.max(slot.acked, m.seq);
+        this.ports ??= { http: m.httpPort, https: m.httpsPort };
+        this.log.info('worker ready', { worker: worker.id, pid: m.pid, seq: m.seq });
+        this.pruneInflight();
+        if (this.slots.every((s) => s.ready)) {
+          const waiters = this.readyWaiters;
+          this.readyWaiters = [];
+          for (const w of waiters) w();
+        }
+        break;
+      case 'ack':
+        slot.acked = Math.max(slot.acked, m.seq);
+        this.pruneInflight();
+        break;
+      case 'metrics-res': {
+        const waiter = this.metricsWaiters.get(m.id);
+        if (!waiter || !waiter.pending.delete(worker)) break;
+        waiter.results.push(m.metrics);
+        if (waiter.pending.size === 0) waiter.done();
+        break;
+      }
+    }
+  }
+
+  private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    const slot = this.bySlot.get(worker);
+    if (!slot) return;
+    this.bySlot.delete(worker);
+    if (slot.worker !== worker) return;
+    slot.worker = undefined;
+    slot.ready = false;
+    for (const waiter of this.metricsWaiters.values()) {
+      if (waiter.pending.delete(worker) && waiter.pending.size === 0) waiter.done();
+    }
+    if (this.failStart) {
+      this.log.error('worker exited before it was ready', { worker: worker.id, pid: slot.pid, code, signal });
+      this.failStart(new Error(`proxy worker ${worker.id} exited (${signal ?? `code ${code}`}) before it was ready; its log lines above say why`));
+      return;
+    }
+    if (this.stopping) {
+      this.log.info('worker exited', { worker: worker.id, pid: slot.pid, code, signal });
+      return;
+    }
+    const lived = Date.now() - slot.startedAt;
+    slot.crashes = lived < 10_000 ? slot.crashes + 1 : 0;
+    const delay = slot.crashes === 0 ? 0 : Math.min(10_000, 100 * 2 ** (slot.crashes - 1));
+    this.restarts.inc();
+    this.log.warn('worker exited unexpectedly; replacing it', { worker: worker.id, pid: slot.pid, code, signal, restartInMs: delay });
+    slot.restartTimer = setTimeout(() => this.fork(slot), delay);
+  }
+
+  private broadcast(batch: BatchMessage): void {
+    const last = batch.changes[batch.changes.length - 1];
+    if (last === undefined) return;
+    this.inflight.push([last.seq, Date.now()]);
+    this.sendAll(batch);
+    this.pruneInflight();
+  }
+
+  /** Drops batches every worker has acknowledged (workers being replaced get a snapshot). */
+  private pruneInflight(): void {
+    let min = Infinity;
+    for (const s of this.slots) if (s.worker && s.ready) min = Math.min(min, s.acked);
+    if (min === Infinity) min = this.feed.seq;
+    while (this.inflight.length > 0 && this.inflight[0]![0] <= min) this.inflight.shift();
+  }
+
+  private sendAll(msg: PrimaryMessage): void {
+    for (const slot of this.slots) if (slot.worker?.isConnected()) this.send(slot.worker, msg);
+  }
+
+  private send(worker: Worker, msg: PrimaryMessage): void {
+    try {
+      worker.send(msg);
+    } catch (err) {
+      // The channel closes as a worker dies; its 'exit' handler replaces it.
+      this.log.debug('cannot message worker', { worker: worker.id, err: err as Error });
+    }
+  }
+}

@@ -1,0 +1,137 @@
+// A proxy worker: a replica of the primary's store (snapshot, then numbered change batches),
+// its own translation, certificates, challenge tokens and proxy, listening on the shared ports
+// (each worker accepts its own connections). It never talks to the API server.
+
+import cluster from 'node:cluster';
+import { AccessLog, type Writable } from '../observe/access-log.ts';
+import { createLogger, type Logger } from '../observe/log.ts';
+import { ChallengeStore } from '../acme/challenges.ts';
+import { buildCore, startDataPlane, type Core, type DataPlane } from '../main.ts';
+import { isPrimaryMessage, Replica, type InitMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
+
+export async function runWorker(): Promise<void> {
+  const id = cluster.worker?.id ?? 0;
+  const send = (m: WorkerMessage): void => {
+    if (process.connected) process.send?.(m);
+  };
+
+  let init: InitMessage | undefined;
+  let log: Logger = createLogger('info').child({ worker: id });
+  let core: Core | undefined;
+  let replica: Replica | undefined;
+  let challenges: ChallengeStore | undefined;
+  let accessLog: AccessLog | undefined;
+  let data: DataPlane | undefined;
+  let starting: Promise<void> | undefined;
+  let draining: Promise<void> | undefined;
+  const early: PrimaryMessage[] = [];
+
+  const drain = (delayMs: number, graceMs: number, exitCode = 0): Promise<void> => {
+    draining ??= (async () => {
+      log.info('draining', { delayMs, graceMs });
+      try {
+        await starting;
+        await data?.drain(delayMs, graceMs);
+        core?.stop();
+        accessLog?.flush();
+      } catch (err) {
+        log.error('drain failed', { err: err as Error });
+        exitCode = 1;
+      }
+      process.exit(exitCode);
+    })();
+    return draining;
+  };
+
+  const start = async (settings: InitMessage['settings']): Promise<void> => {
+    if (!core || !replica) return;
+    core.reconciler.start();
+    accessLog = settings.accessLog ? new WorkerAccessLog(process.stdout, id) : undefined;
+    data = await startDataPlane(core, settings, log, challenges, accessLog);
+    core.reconciler.flush();
+    send({ t: 'ready', seq: replica.seq, pid: process.pid, httpPort: data.httpPort, httpsPort: data.httpsPort });
+  };
+
+  const handle = async (m: PrimaryMessage): Promise<void> => {
+    switch (m.t) {
+      case 'init': {
+        init = m;
+        log = createLogger(m.logLevel).child({ worker: id });
+        core = await buildCore(m.settings, log, m.fallback);
+        replica = new Replica(core.store);
+        if (m.acme) challenges = new ChallengeStore({ log: log.child({ component: 'acme' }) });
+        for (const e of early.splice(0)) await handle(e);
+        break;
+      }
+      case 'snapshot':
+        if (!replica || !init) {
+          early.push(m);
+          break;
+        }
+        replica.applySnapshot(m);
+        if (!starting) {
+          const settings = init.settings;
+          starting = start(settings).catch((err: unknown) => {
+            log.error(`cannot start: ${(err as Error).message}`);
+            process.exit(1);
+          });
+        }
+        break;
+      case 'batch':
+        if (!replica || !core) {
+          early.push(m);
+          break;
+        }
+        if (replica.applyBatch(m) > 0 && data) core.reconciler.flush();
+        if (data) send({ t: 'ack', seq: replica.seq });
+        break;
+      case 'challenges':
+        if (!init) early.push(m);
+        else challenges?.apply(m.secret ?? undefined);
+        break;
+      case 'drain':
+        await drain(m.delayMs, m.graceMs);
+        break;
+      case 'metrics-req': {
+        const metrics = core ? await core.metrics.registry.getMetricsAsJSON() : [];
+        // Functions (collect) do not cross the channel; the values do.
+        send({ t: 'metrics-res', id: m.id, metrics: JSON.parse(JSON.stringify(metrics)) as typeof metrics });
+        break;
+      }
+    }
+  };
+
+  // Messages are handled strictly in order (init builds asynchronously before the snapshot).
+  let queue: Promise<void> = Promise.resolve();
+  process.on('message', (m: unknown) => {
+    if (!isPrimaryMessage(m)) return;
+    queue = queue.then(() => handle(m)).catch((err: unknown) => log.error('worker message failed', { type: m.t, err: err as Error }));
+  });
+  // The primary coordinates shutdown: a SIGINT to the whole process group (Ctrl-C) is its to
+  // handle; a SIGTERM sent to this worker alone drains it (the primary replaces it).
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => void drain(init?.settings.shutdownDelayMs ?? 0, init?.settings.shutdownGraceMs ?? 30_000));
+  // A send on the closed channel (the primary just died) is reported here; 'disconnect' follows.
+  cluster.worker?.on('error', (err: Error) => log.debug('channel to the primary failed', { err }));
+  // Without the primary there are no updates and no supervision: stop.
+  process.on('disconnect', () => {
+    if (draining) return;
+    log.warn('the primary process is gone; stopping this worker');
+    void drain(0, Math.min(init?.settings.shutdownGraceMs ?? 5000, 5000), 1);
+  });
+  send({ t: 'hello' });
+}
+
+/** Access log lines that say which worker served the request. */
+class WorkerAccessLog extends AccessLog {
+  private readonly worker: number;
+
+  constructor(out: Writable, worker: number) {
+    super(out);
+    this.worker = worker;
+  }
+
+  override write(entry: object): void {
+    super.write({ ...entry, worker: this.worker });
+  }
+}

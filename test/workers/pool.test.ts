@@ -1,0 +1,97 @@
+// WorkerPool against stand-in workers (real node:cluster processes speaking the protocol).
+import { afterEach, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { Registry } from 'prom-client';
+import { Store } from '../../src/store/store.ts';
+import type { Service } from '../../src/store/types.ts';
+import { parseSettings } from '../../src/config/settings.ts';
+import { silentLogger } from '../../src/observe/log.ts';
+import { ACK_LAG_MS, WorkerPool } from '../../src/workers/pool.ts';
+
+const FAKE = fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url));
+const svc = (name: string, rv: string): Service => ({ metadata: { namespace: 'ns', name, resourceVersion: rv }, spec: { ports: [{ port: 80 }] } });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+let pool: WorkerPool | undefined;
+afterEach(async () => {
+  delete process.env.FAKE_SILENT_INDEX;
+  await pool?.drain(0, 1000);
+  pool = undefined;
+});
+
+function makePool(store: Store, registry = new Registry()): WorkerPool {
+  pool = new WorkerPool({
+    count: 2,
+    store,
+    settings: parseSettings(['--manifests', '/nonexistent'], {}).settings,
+    logLevel: 'error',
+    log: silentLogger,
+    fallback: { certPem: '', keyPem: '' },
+    acme: false,
+    registry,
+    exec: FAKE,
+  });
+  return pool;
+}
+
+describe('WorkerPool', () => {
+  it('starts workers from a snapshot, tracks acks, drops a lagging worker from readiness', async () => {
+    process.env.FAKE_SILENT_INDEX = '1';
+    const store = new Store();
+    store.upsert('Service', svc('a', '1'));
+    const p = makePool(store);
+    await p.start(10_000);
+    expect(p.ready()).toBe(true);
+    expect(p.listenPorts).toEqual({ http: 1234, https: 1235 });
+
+    store.upsert('Service', svc('b', '1'));
+    store.upsert('Service', svc('c', '1'));
+    // Worker 0 acknowledges, worker 1 (silent) does not: fine within the lag, not after it.
+    await sleep(100);
+    expect(p.ready()).toBe(true);
+    expect(p.ready(Date.now() + ACK_LAG_MS + 100)).toBe(false);
+  });
+
+  it('merges the workers\' metrics (data plane summed, control plane only from the primary)', async () => {
+    const store = new Store();
+    store.upsert('Service', svc('a', '1'));
+    const p = makePool(store);
+    await p.start(10_000);
+    store.upsert('Service', svc('b', '1')); // one batch: both replicas then hold 2 objects
+    let body = '';
+    await until('the batch reaches both workers', async () => {
+      body = (await p.render()).body;
+      return /^fake_objects\{worker="0"\} 2$/m.test(body) && /^fake_objects\{worker="1"\} 2$/m.test(body);
+    });
+    expect(body).toMatch(/^portico_requests_total\{status="2xx"\} 10$/m);
+    expect(body).not.toMatch(/^portico_config_reloads_total 100/m);
+    expect(body).toMatch(/^fake_objects\{worker="0"\} 2$/m);
+    expect(body).toMatch(/^fake_objects\{worker="1"\} 2$/m);
+    expect(body).toMatch(/^portico_workers_ready 2$/m);
+  });
+
+  it('replaces a worker that dies; the replacement starts from a current snapshot', async () => {
+    const store = new Store();
+    const p = makePool(store);
+    await p.start(10_000);
+    // Find a worker process through node:cluster and kill it.
+    const cluster = (await import('node:cluster')).default;
+    const victim = Object.values(cluster.workers ?? {})[0]!;
+    store.upsert('Service', svc('x', '1'));
+    victim.process.kill('SIGKILL');
+    await until('not ready', () => !p.ready());
+    await until('ready again', () => p.ready(), 8000);
+    const { body } = await p.render();
+    expect(body).toMatch(/^fake_objects\{worker="0"\} 1$/m);
+    expect(body).toMatch(/^fake_objects\{worker="1"\} 1$/m);
+    expect(body).toMatch(/^portico_worker_restarts_total 1$/m);
+  });
+});
