@@ -34,7 +34,6 @@ import { createLogger, type Logger } from './observe/log.ts';
 import { AccessLog } from './observe/access-log.ts';
 import { Metrics, metricsHandler } from './observe/metrics.ts';
 import type { RequestInfo } from './proxy/proxy.ts';
-import type { RoutingConfig } from './model/types.ts';
 
 interface Source {
   start(): Promise<void>;
@@ -191,9 +190,9 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     log,
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
     onSwap: (config, stats) => {
-      log.info('configuration applied', { version: config.version, routes: countRoutes(config.routes()), problems: stats.problems, buildMs: round(stats.durationMs) });
+      log.info('configuration applied', { version: config.version, changes: stats.changes, problems: stats.problems, buildMs: round(stats.durationMs) });
       tls.setBindings(config.tls);
-      recordSwap(metrics, config, stats.durationMs);
+      metrics.configSwapped(config, stats.durationMs);
       publisher?.onConfig(config);
     },
   });
@@ -483,22 +482,6 @@ function requestDone(accessLog: AccessLog | undefined, metrics: Metrics | undefi
     metrics.record(info);
     accessLog.write(info);
   };
-}
-
-function recordSwap(metrics: Metrics, config: RoutingConfig, durationMs: number): void {
-  metrics.reloads.inc();
-  metrics.reloadDuration.observe(durationMs / 1000);
-  metrics.lastReloadSuccess.set(1);
-  metrics.lastReloadTimestamp.set(Date.now() / 1000);
-  metrics.problems.reset();
-  for (const p of config.problems) metrics.problems.inc({ reason: p.reason });
-  metrics.retainIngresses(config.ingresses);
-}
-
-function countRoutes(routes: Iterable<unknown>): number {
-  let n = 0;
-  for (const _ of routes) n++;
-  return n;
 }
 
 function round(ms: number): number {

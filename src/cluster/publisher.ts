@@ -52,6 +52,9 @@ export class ClusterPublisher {
   private serviceAddresses: LoadBalancerIngress[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  private unsubscribeIngresses: (() => void) | undefined;
+  private pendingConfig: RoutingConfig | undefined;
+  private configTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: ClusterPublisherOptions) {
     this.opts = opts;
@@ -93,6 +96,10 @@ export class ClusterPublisher {
   }
 
   start(): void {
+    // Someone else changed an Ingress's status (or the API lost our write): put ours back.
+    this.unsubscribeIngresses = this.opts.store.subscribe((c) => {
+      if (c.kind === 'Ingress' && c.current !== undefined) this.requestSync();
+    });
     const svc = this.opts.publishService;
     if (svc) {
       // Follow the Service through the store when it is watched; poll it otherwise (it may
@@ -118,13 +125,31 @@ export class ClusterPublisher {
   /** After every configuration swap. */
   onConfig(config: RoutingConfig): void {
     if (!this.elector.isLeader) return;
-    void this.status.sync();
-    this.events.record(config.problems);
+    this.pendingConfig = config;
+    this.requestSync();
+  }
+
+  /**
+   * A status pass and the Event check walk every Ingress and problem: at most every 250 ms
+   * (trailing), never once per swap during a burst of changes.
+   */
+  private requestSync(): void {
+    if (this.configTimer !== undefined || !this.elector.isLeader) return;
+    this.configTimer = setTimeout(() => {
+      this.configTimer = undefined;
+      if (!this.elector.isLeader) return;
+      void this.status.sync();
+      const latest = this.pendingConfig;
+      this.pendingConfig = undefined;
+      if (latest !== undefined) this.events.record(latest.problems);
+    }, 250);
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    this.unsubscribeIngresses?.();
     if (this.pollTimer) clearTimeout(this.pollTimer);
+    if (this.configTimer) clearTimeout(this.configTimer);
     this.status.setEnabled(false);
     await this.elector.stop();
   }

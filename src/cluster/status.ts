@@ -38,6 +38,8 @@ export class StatusWriter {
    */
   private readonly written = new Map<string, string>();
   writes = 0;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: StatusWriterOptions) {
     this.opts = opts;
@@ -46,7 +48,11 @@ export class StatusWriter {
   /** Starts (leader) or stops (follower) writing. */
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
-    if (enabled) this.sync();
+    if (enabled) void this.sync();
+    else if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
   }
 
   /** Requests a reconciliation pass; passes never overlap, requests during one coalesce. */
@@ -94,7 +100,24 @@ export class StatusWriter {
         await this.write(job.ing, job.value);
       }
     };
+    const failedBefore = this.failures;
     await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
+    if (this.failures > failedBefore) this.scheduleRetry();
+    else this.retryDelayMs = 1000;
+  }
+
+  private retryDelayMs = 1000;
+
+  /** A failed write (API down, conflict) is retried by a later pass, backing off to 30 s. */
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || !this.enabled) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(30_000, this.retryDelayMs * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.sync();
+    }, delay);
+    this.retryTimer.unref();
   }
 
   private async write(ing: Ingress, value: LoadBalancerIngress[] | null): Promise<void> {
@@ -111,7 +134,8 @@ export class StatusWriter {
       this.opts.log.debug(value ? 'ingress status published' : 'ingress status cleared', { ingress: `${namespace}/${name}` });
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) return; // deleted meanwhile
-      this.opts.log.warn('could not write ingress status', { ingress: `${namespace}/${name}`, err: (err as Error).message });
+      this.failures++;
+      this.opts.log.warn('could not write ingress status; will retry', { ingress: `${namespace}/${name}`, err: (err as Error).message });
     }
   }
 }

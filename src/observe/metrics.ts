@@ -24,6 +24,12 @@ export interface RequestSample {
   upgrade: boolean;
 }
 
+/** What configSwapped needs of a RoutingConfig. */
+export interface SwapSummary {
+  problems: readonly { reason: string }[];
+  ingresses: readonly { namespace: string; name: string }[];
+}
+
 interface Cell {
   labels: { namespace: string; ingress: string; service: string; method: string; status: string };
   requests: number;
@@ -54,6 +60,8 @@ export class Metrics {
   readonly certificateExpiry: Gauge<'host' | 'secret'>;
   private certificates: () => Iterable<{ host: string; secret: string; notAfter: Date }> = () => [];
   private readonly listeners = new Map<string, net.Server>();
+  private latestConfig: SwapSummary | undefined;
+  private configTimer: NodeJS.Timeout | undefined;
   private endpointCounts: () => Iterable<[string, number]> = () => [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -158,6 +166,30 @@ export class Metrics {
 
   endpointSource(fn: () => Iterable<[string, number]>): void {
     this.endpointCounts = fn;
+  }
+
+  /**
+   * After every configuration swap. Counters move at once; the per-problem gauge and the
+   * removal of deleted Ingresses' series walk whole lists, so they run at most once a second
+   * (trailing): at 10,000 Ingresses a swap must not pay for them each time.
+   */
+  configSwapped(config: SwapSummary, durationMs: number): void {
+    this.reloads.inc();
+    this.reloadDuration.observe(durationMs / 1000);
+    this.lastReloadSuccess.set(1);
+    this.lastReloadTimestamp.set(Date.now() / 1000);
+    this.latestConfig = config;
+    if (this.configTimer === undefined) {
+      this.configTimer = setTimeout(() => {
+        this.configTimer = undefined;
+        const c = this.latestConfig;
+        if (c === undefined) return;
+        this.problems.reset();
+        for (const p of c.problems) this.problems.inc({ reason: p.reason });
+        this.retainIngresses(c.ingresses);
+      }, 1000);
+      this.configTimer.unref();
+    }
   }
 
   /** After a swap: drop the series of Ingresses that no longer exist. */

@@ -142,6 +142,23 @@ describe('StatusWriter', () => {
     expect(writer.writes).toBe(3);
   });
 
+  it('retries a status write the API refused, with backoff', async () => {
+    const store = new Store();
+    store.upsert('Ingress', api.create(ing('ours')) as unknown as Ingress);
+    const writer = new StatusWriter({
+      api: new KubeApi(api.kubeConfig()),
+      log: silentLogger,
+      store,
+      addresses: () => [{ ip: '203.0.113.9' }],
+      ours: () => [{ kind: 'Ingress', namespace: 'default', name: 'ours' }],
+    });
+    api.failNext(2, 503, { methods: ['PATCH'] });
+    writer.setEnabled(true);
+    await waitFor(() => JSON.stringify(api.get('Ingress', 'default', 'ours')?.status ?? {}).includes('203.0.113.9'), 6000, 'status after retries');
+    expect(api.requestCount({ method: 'PATCH' })).toBe(3);
+    writer.setEnabled(false);
+  });
+
   it('writes nothing while disabled (a follower)', async () => {
     const store = new Store();
     store.upsert('Ingress', api.create(ing('ours')) as unknown as Ingress);
