@@ -30,8 +30,8 @@ if (!existsSync(anchors)) {
 console.log('\n## Proxy (anchors.sh)\n');
 const target = `${process.execPath} ${path.join(root, 'bench/portico-target.mjs')}`;
 const quick = args.includes('--quick') ? ['--quick'] : [];
-run('bash', [anchors, '--target', target, '--target-name', 'portico', ...quick], { ONLY: process.env.ONLY ?? 'direct,nginx,node24,target' });
+run('bash', [anchors, '--target', target, '--target-name', 'portico', ...quick], { ONLY: process.env.ONLY ?? 'direct,nginx,node24,portico' });
 console.log('\n## Proxy without request metrics (anchors.sh)\n');
-run('bash', [anchors, '--target', target, '--target-name', 'portico-no-metrics', ...quick], { ONLY: 'node24,target', PORTICO_REQUEST_METRICS: 'false' });
+run('bash', [anchors, '--target', target, '--target-name', 'portico-no-metrics', ...quick], { ONLY: 'node24,portico-no-metrics', PORTICO_REQUEST_METRICS: 'false' });
 console.log('\n## HTTPS and HTTP/2 (bench/https.sh)\n');
 run('bash', ['bench/https.sh'], quick.length ? { DURATION: '2', ROUNDS: '1' } : {});
