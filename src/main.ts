@@ -180,6 +180,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     ...(settings.defaultSslCertificate ? { defaultSecret: settings.defaultSslCertificate } : {}),
     onProblems: (problems) => {
       tlsProblems.report(problems);
+      metrics.setTlsProblems(problems);
       if (publisher?.elector.isLeader) publisher.events.record(problems);
     },
   });

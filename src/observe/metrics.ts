@@ -17,6 +17,7 @@ export interface RequestSample {
   status: number;
   bytesSent: number;
   durationMs: number;
+  upstreamHeaderMs: number | null;
   attempts: number;
   ingress: { namespace: string; name: string } | null;
   backend: string | null;
@@ -45,6 +46,8 @@ export class Metrics {
   private readonly requests: Counter<'namespace' | 'ingress' | 'service' | 'method' | 'status'>;
   private readonly responseBytes: Counter<'namespace' | 'ingress' | 'service'>;
   private readonly duration: Histogram<'namespace' | 'ingress'>;
+  private readonly upstreamHeader: Histogram<'namespace' | 'ingress'>;
+  readonly tlsProblems: Gauge<'reason'>;
   private readonly upstreamErrors: Counter<'kind'>;
   private readonly retries: Counter;
   readonly reloads: Counter;
@@ -87,6 +90,14 @@ export class Metrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
+    this.upstreamHeader = new Histogram({
+      name: 'portico_upstream_header_duration_seconds',
+      help: 'Upstream time from sending the request to its response headers',
+      labelNames: ['namespace', 'ingress'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.tlsProblems = new Gauge({ name: 'portico_tls_problems', help: 'Hosts whose certificate Secret is unusable or mismatched, by reason', labelNames: ['reason'], registers });
     this.upstreamErrors = new Counter({ name: 'portico_upstream_errors_total', help: 'Requests that did not get a complete upstream response, by kind', labelNames: ['kind'], registers });
     this.retries = new Counter({ name: 'portico_upstream_retries_total', help: 'Requests retried on another endpoint', registers });
     this.reloads = new Counter({ name: 'portico_config_reloads_total', help: 'Routing configurations built and swapped in', registers });
@@ -136,6 +147,12 @@ export class Metrics {
     });
   }
 
+  /** The TLS manager's current problems (a full list each time). */
+  setTlsProblems(problems: readonly { reason: string }[]): void {
+    this.tlsProblems.reset();
+    for (const p of problems) this.tlsProblems.inc({ reason: p.reason });
+  }
+
   certificateSource(fn: () => Iterable<{ host: string; secret: string; notAfter: Date }>): void {
     this.certificates = fn;
   }
@@ -155,7 +172,11 @@ export class Metrics {
     }
     cell.requests++;
     cell.bytes += s.bytesSent;
-    if (!s.upgrade) this.duration.observe({ namespace: ns, ingress: ing }, s.durationMs / 1000);
+    if (!s.upgrade) {
+      const labels = { namespace: ns, ingress: ing };
+      this.duration.observe(labels, s.durationMs / 1000);
+      if (s.upstreamHeaderMs !== null) this.upstreamHeader.observe(labels, s.upstreamHeaderMs / 1000);
+    }
     if (s.error !== null && s.error !== 'client_abort') this.upstreamErrors.inc({ kind: s.error });
     if (s.attempts > 1) this.retries.inc();
   };
@@ -204,6 +225,7 @@ export class Metrics {
       this.requests.remove(cell.labels);
       this.responseBytes.remove({ namespace, ingress, service });
       this.duration.remove({ namespace, ingress });
+      this.upstreamHeader.remove({ namespace, ingress });
     }
   }
 

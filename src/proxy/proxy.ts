@@ -95,6 +95,8 @@ export interface RequestInfo {
   /** Response body bytes passed to the client socket (upstream bodies; not local error pages). */
   bytesSent: number;
   durationMs: number;
+  /** Upstream time from sending the request to its response headers; null without a response. */
+  upstreamHeaderMs: number | null;
   /** `ip:port` of the last endpoint tried, null when none was. */
   upstream: string | null;
   /** Number of upstream attempts (2 when retried). */
@@ -239,6 +241,10 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
   readonly res: ServerResponse;
   readonly scheme: 'http' | 'https';
   readonly t0: number;
+  /** When the last upstream attempt was dispatched (only measured when reporting). */
+  tUp = 0;
+  /** Upstream time to response headers, -1 until known. */
+  upstreamHeaderMs = -1;
   // InboundHead
   host = '';
   url = '';
@@ -335,6 +341,7 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
         opts = this.opts = tlsOpts;
       }
     }
+    if (this.t0 !== 0) this.tUp = performance.now();
     (mode === PLAIN_HTTP ? up.getPool() : up.poolFor(mode)).dispatch(opts, this);
   }
 
@@ -356,6 +363,7 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, parsed: HeaderObject): void {
     if (status < 200) return; // 1xx informational (103 Early Hints): not relayed
+    if (this.tUp !== 0) this.upstreamHeaderMs = performance.now() - this.tUp;
     if (this.clientGone) {
       controller.abort(CLIENT_GONE);
       return;
@@ -802,6 +810,7 @@ export class Proxy {
         status: ex.res.headersSent ? ex.res.statusCode : 0,
         bytesSent: ex.bytes,
         durationMs: performance.now() - ex.t0,
+        upstreamHeaderMs: ex.upstreamHeaderMs < 0 ? null : ex.upstreamHeaderMs,
         upstream: ex.lastUpstream,
         attempts: ex.attempts,
         ingress: route === null ? null : route.ingress,

@@ -254,6 +254,7 @@ export class Upgrader {
       status,
       bytesSent: 0,
       durationMs: performance.now() - ctx.t0,
+      upstreamHeaderMs: null,
       upstream: ctx.upstream === null ? null : ctx.upstream.key,
       attempts: ctx.upstream === null ? 0 : 1,
       ingress: route === null ? null : route.ingress,

@@ -6,6 +6,7 @@ const sample = (over: Partial<RequestSample> = {}): RequestSample => ({
   status: 200,
   bytesSent: 10,
   durationMs: 12,
+  upstreamHeaderMs: 7,
   attempts: 1,
   ingress: { namespace: 'shop', name: 'web' },
   backend: 'shop/frontend:http',
@@ -28,6 +29,7 @@ describe('Metrics', () => {
     expect(body).toContain('portico_upstream_errors_total{kind="no_endpoints"} 1');
     expect(body).toContain('portico_upstream_retries_total 1');
     expect(body).toContain('portico_request_duration_seconds_count{namespace="shop",ingress="web"} 4');
+    expect(body).toContain('portico_upstream_header_duration_seconds_bucket{le="0.01",namespace="shop",ingress="web"} 4');
     // scraping twice does not double-count
     expect((await m.render()).body).toContain('status="2xx"} 3');
   });
