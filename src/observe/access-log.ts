@@ -14,8 +14,10 @@ export class AccessLog {
     this.out = out;
   }
 
+  /** Adds the line with `time` (when the request finished) first. */
   write(entry: object): void {
-    this.buffer.push(JSON.stringify(entry));
+    const json = JSON.stringify(entry);
+    this.buffer.push(`{"time":"${new Date().toISOString()}",${json.slice(1)}`);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
