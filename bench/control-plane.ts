@@ -5,7 +5,8 @@
 //   - endpoint latency: an EndpointSlice change → traffic reaching the new pod (p50/p99);
 //   - a load run while changes are applied: requests sent and failed.
 // Run: node bench/control-plane.ts [--ingresses 10000] [--changes 200] [--load-seconds 30]
-// (after `npm run build`). Loopback only; every loop is bounded.
+// (after `npm run build`). Loopback only; every loop is bounded. BENCH_NODE_ARGS adds node flags
+// for the program (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -93,7 +94,7 @@ for (let i = 0; i < N; i++) {
 const kubeconfig = api.writeKubeconfig(dir);
 
 const t0 = performance.now();
-const child = spawn(process.execPath, [CLI, '--kubeconfig', kubeconfig, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--log-level', 'info', '--publish-status-address', '192.0.2.1'], {
+const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), CLI, '--kubeconfig', kubeconfig, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--log-level', 'info', '--publish-status-address', '192.0.2.1'], {
   env: { ...process.env, POD_NAMESPACE: 'portico', POD_NAME: 'bench' },
   stdio: ['ignore', 'ignore', 'pipe'],
 });
@@ -186,7 +187,11 @@ try {
   console.log(`| load run ${LOAD_SECONDS} s with ${LOAD_CHANGES} changes | ${sent} requests, ${failed} failed | 0 failed |`);
   console.log(`| RSS after the load run | ${rssEnd.toFixed(0)} MiB | |`);
 } finally {
-  child.kill('SIGKILL');
+  // A clean exit (so --cpu-prof in BENCH_NODE_ARGS can write its profile), bounded.
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  if (child.exitCode === null) await once(child, 'exit');
+  clearTimeout(killer);
   agent.destroy();
   oldPod.server.close();
   newPod.server.close();
