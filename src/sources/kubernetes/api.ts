@@ -35,6 +35,13 @@ const METHODS: Record<string, HttpMethod> = {
 
 export class KubeApi {
   readonly kc: KubeConfig;
+  /**
+   * client-node builds a new undici Agent on every applySecurityAuthentication call, so
+   * using its dispatcher per request opens a new connection each time (and leaves the old
+   * Agent to the garbage collector). We keep the first one: credentials in headers (tokens,
+   * re-read by the library) still come fresh per request; TLS material is per cluster/user.
+   */
+  private dispatcher: ReturnType<RequestContext['getDispatcher']>;
 
   constructor(kc: KubeConfig) {
     this.kc = kc;
@@ -68,7 +75,7 @@ export class KubeApi {
       headers['content-type'] = opts.contentType ?? 'application/json';
     }
     const signal = opts.signal ?? AbortSignal.timeout(opts.timeoutMs ?? 30_000);
-    const dispatcher = ctx.getDispatcher();
+    const dispatcher = (this.dispatcher ??= ctx.getDispatcher());
     const res = await fetch(url, { method, headers, body, signal, ...(dispatcher ? { dispatcher } : {}) });
     const text = await res.text();
     let parsed: unknown;
