@@ -7,11 +7,11 @@ import { isIP } from 'node:net';
 import type { RoutingConfig } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Store } from '../store/store.ts';
-import type { LoadBalancerIngress, Service } from '../store/types.ts';
+import type { Ingress, LoadBalancerIngress, Service } from '../store/types.ts';
 import type { KubeApi } from '../sources/kubernetes/api.ts';
 import { EventRecorder } from './events.ts';
 import { LeaderElector } from './leader.ts';
-import { StatusWriter } from './status.ts';
+import { StatusWriter, addressesKey } from './status.ts';
 
 export interface ClusterPublisherOptions {
   api: KubeApi;
@@ -97,8 +97,12 @@ export class ClusterPublisher {
 
   start(): void {
     // Someone else changed an Ingress's status (or the API lost our write): put ours back.
+    // Our own writes come back as events too: only a status that differs from ours asks for
+    // a pass (a pass walks every Ingress; 10,000 echoes must not each schedule one).
     this.unsubscribeIngresses = this.opts.store.subscribe((c) => {
-      if (c.kind === 'Ingress' && c.current !== undefined) this.requestSync();
+      if (c.kind !== 'Ingress' || c.current === undefined) return;
+      const status = (c.current as Ingress).status?.loadBalancer?.ingress;
+      if (addressesKey(status) !== addressesKey(this.addresses())) this.requestSync();
     });
     const svc = this.opts.publishService;
     if (svc) {
