@@ -1,59 +1,14 @@
 // The built program in file mode, as a black box: real process, real sockets, real files.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, get, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { ingressYaml, serviceYaml, writeAtomically } from './manifests.ts';
 
 type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
-
-function serviceYaml(name: string, ports: number[]): string {
-  const slices = ports
-    .map(
-      (p, i) => `---
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: ${name}-${i}, namespace: e2e, labels: { kubernetes.io/service-name: ${name} } }
-addressType: IPv4
-ports: [{ name: http, port: ${p} }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
-`,
-    )
-    .join('');
-  return `apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: e2e }
-spec: { ports: [{ name: http, port: 80 }] }
-${slices}`;
-}
-
-function ingressYaml(paths: { path: string; service: string }[]): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: portico }
-spec: { controller: portico.dev/ingress-controller }
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: web, namespace: e2e }
-spec:
-  ingressClassName: portico
-  rules:
-    - host: e2e.test
-      http:
-        paths:
-${paths.map((p) => `          - { path: ${p.path}, pathType: Prefix, backend: { service: { name: ${p.service}, port: { number: 80 } } } }`).join('\n')}
-`;
-}
-
-/** Replace a file the way editors and `kubectl cp` do: write a temp file, rename over. */
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
 
 describe('file mode (built program)', () => {
   let dir: string;

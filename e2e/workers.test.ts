@@ -4,52 +4,16 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { get, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { ingressYaml, serviceYaml, writeAtomically } from './manifests.ts';
 
 type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
 
 function manifests(service: string, ports: Record<string, number>): string {
-  const services = Object.entries(ports)
-    .map(
-      ([name, port]) => `apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: e2e }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: ${name}-0, namespace: e2e, labels: { kubernetes.io/service-name: ${name} } }
-addressType: IPv4
-ports: [{ name: http, port: ${port} }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
----
-`,
-    )
-    .join('');
-  return `${services}apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: portico }
-spec: { controller: portico.dev/ingress-controller }
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: web, namespace: e2e }
-spec:
-  ingressClassName: portico
-  rules:
-    - host: e2e.test
-      http:
-        paths: [{ path: /, pathType: Prefix, backend: { service: { name: ${service}, port: { number: 80 } } } }]
-`;
-}
-
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
+  return Object.entries(ports).map(([name, port]) => serviceYaml(name, [port]) + '---\n').join('') + ingressYaml([{ path: '/', service }]);
 }
 
 interface Outcome {
