@@ -169,7 +169,7 @@ describe('Dockerfile', () => {
 });
 
 describe('production install', () => {
-  it('npm ci --omit=dev --ignore-scripts, then node dist/cli.js --version and --help work', async (ctx) => {
+  it('npm ci --omit=dev --ignore-scripts, then node dist/cli.js --version and --help work', async () => {
     const app = join(work, 'app');
     cpSync(join(ROOT, 'bin'), join(app, 'bin'), { recursive: true });
     for (const f of ['package.json', 'package-lock.json']) writeFileSync(join(app, f), readFileSync(join(ROOT, f)));
@@ -178,9 +178,9 @@ describe('production install', () => {
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
     Object.assign(env, { npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' });
     const ping = await run('npm', ['ping'], { cwd: app, env, timeoutMs: 15_000 }).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }));
-    if (ping.code !== 0) {
-      ctx.skip(`the npm registry is unreachable (npm ping: ${(ping.stderr || ping.stdout).trim().split('\n').at(-1)}); production install not checked`);
-    }
+    // CI and development machines reach the npm registry; without it the check cannot run, and
+    // that is a failure to look at, not a pass.
+    expect(ping.code, `the npm registry is unreachable (npm ping: ${(ping.stderr || ping.stdout).trim().split('\n').at(-1)}); the production install cannot be checked`).toBe(0);
     const install = await run('npm', ['ci', '--prefix', app, '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, env, timeoutMs: 100_000 });
     expect(install.code, `npm ci --omit=dev --ignore-scripts failed:\n${install.stderr}`).toBe(0);
     // No dev dependency came along (the compiler, the `node` package).
