@@ -1,13 +1,17 @@
 // Prometheus metrics. Names follow what ingress-nginx and Traefik users already query
 // (requests, request_duration_seconds, config_last_reload_successful, …) under `portico_`.
 //
-// Request counters are aggregated in a plain Map on the hot path (one string key and one
-// increment per request) and handed to prom-client only when Prometheus scrapes; the duration
-// histogram is observed directly with few labels. Label values are bounded: the Ingress and
+// The request path touches no prom-client object: a finished request finds its counter cell
+// through two identity lookups (the route's Ingress reference, then its backend string) and
+// an array slot for method × status class, then adds plain numbers, including the duration
+// histograms' buckets (batched-histogram.ts). prom-client gets the counts when Prometheus
+// scrapes. Label values are bounded: the Ingress and
 // Service names and the status class, never the raw URL. Series of Ingresses that are gone
 // are removed after each configuration swap.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BatchedHistogram } from './batched-histogram.ts';
+import type { HistogramSeries } from './batched-histogram.ts';
 import type http from 'node:http';
 import type net from 'node:net';
 
@@ -35,9 +39,16 @@ interface Cell {
   labels: { namespace: string; ingress: string; service: string; method: string; status: string };
   requests: number;
   bytes: number;
+  duration: HistogramSeries;
+  upstreamHeader: HistogramSeries;
 }
 
-const STANDARD_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'OTHER'];
+const METHOD_INDEX = new Map(METHODS.slice(0, -1).map((m, i) => [m, i]));
+/** Status classes 0 (no response) and 1xx..9xx: ten slots per method. */
+const CLASSES = 10;
+/** Stand-in identity for requests that matched no Ingress. */
+const NO_INGRESS = { namespace: '', name: '' };
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class Metrics {
@@ -45,8 +56,10 @@ export class Metrics {
   private readonly cells = new Map<string, Cell>();
   private readonly requests: Counter<'namespace' | 'ingress' | 'service' | 'method' | 'status'>;
   private readonly responseBytes: Counter<'namespace' | 'ingress' | 'service'>;
-  private readonly duration: Histogram<'namespace' | 'ingress'>;
-  private readonly upstreamHeader: Histogram<'namespace' | 'ingress'>;
+  private readonly duration: BatchedHistogram<'namespace' | 'ingress'>;
+  private readonly upstreamHeader: BatchedHistogram<'namespace' | 'ingress'>;
+  /** Ingress reference → backend → cells by method × status class (a cache over `cells`). */
+  private cellCache = new WeakMap<object, Map<string, (Cell | undefined)[]>>();
   readonly tlsProblems: Gauge<'reason'>;
   private readonly upstreamErrors: Counter<'kind'>;
   private readonly retries: Counter;
@@ -83,14 +96,14 @@ export class Metrics {
       labelNames: ['namespace', 'ingress', 'service'],
       registers,
     });
-    this.duration = new Histogram({
+    this.duration = new BatchedHistogram({
       name: 'portico_request_duration_seconds',
       help: 'Time from the request to the end of the response',
       labelNames: ['namespace', 'ingress'],
       buckets: DURATION_BUCKETS,
       registers,
     });
-    this.upstreamHeader = new Histogram({
+    this.upstreamHeader = new BatchedHistogram({
       name: 'portico_upstream_header_duration_seconds',
       help: 'Upstream time from sending the request to its response headers',
       labelNames: ['namespace', 'ingress'],
@@ -159,27 +172,56 @@ export class Metrics {
 
   /** Hot path: called once per finished request. */
   readonly record = (s: RequestSample): void => {
-    const ns = s.ingress?.namespace ?? '';
-    const ing = s.ingress?.name ?? '';
-    const service = s.backend === null ? '' : serviceOf(s.backend);
-    const method = STANDARD_METHODS.has(s.method) ? s.method : 'OTHER';
-    const status = s.status === 0 ? '0' : `${Math.floor(s.status / 100)}xx`;
-    const key = `${ns}\0${ing}\0${service}\0${method}\0${status}`;
-    let cell = this.cells.get(key);
-    if (cell === undefined) {
-      cell = { labels: { namespace: ns, ingress: ing, service, method, status }, requests: 0, bytes: 0 };
-      this.cells.set(key, cell);
-    }
+    const cell = this.cellFor(s);
     cell.requests++;
     cell.bytes += s.bytesSent;
     if (!s.upgrade) {
-      const labels = { namespace: ns, ingress: ing };
-      this.duration.observe(labels, s.durationMs / 1000);
-      if (s.upstreamHeaderMs !== null) this.upstreamHeader.observe(labels, s.upstreamHeaderMs / 1000);
+      cell.duration.observe(s.durationMs / 1000);
+      if (s.upstreamHeaderMs !== null) cell.upstreamHeader.observe(s.upstreamHeaderMs / 1000);
     }
     if (s.error !== null && s.error !== 'client_abort') this.upstreamErrors.inc({ kind: s.error });
     if (s.attempts > 1) this.retries.inc();
   };
+
+  private cellFor(s: RequestSample): Cell {
+    const ref = s.ingress ?? NO_INGRESS;
+    const backend = s.backend ?? '';
+    let byBackend = this.cellCache.get(ref);
+    if (byBackend === undefined) {
+      byBackend = new Map();
+      this.cellCache.set(ref, byBackend);
+    }
+    let slots = byBackend.get(backend);
+    if (slots === undefined) {
+      slots = new Array<Cell | undefined>(METHODS.length * CLASSES);
+      byBackend.set(backend, slots);
+    }
+    const m = METHOD_INDEX.get(s.method) ?? METHODS.length - 1;
+    const c = s.status === 0 ? 0 : Math.min(CLASSES - 1, Math.floor(s.status / 100));
+    const slot = m * CLASSES + c;
+    let cell = slots[slot];
+    if (cell === undefined) {
+      cell = slots[slot] = this.cellOf(ref.namespace, ref.name, backend === '' ? '' : serviceOf(backend), METHODS[m]!, c === 0 ? '0' : `${c}xx`);
+    }
+    return cell;
+  }
+
+  /** The cell for a label set (found or created); the slow path behind cellFor's cache. */
+  private cellOf(namespace: string, ingress: string, service: string, method: string, status: string): Cell {
+    const key = `${namespace}\0${ingress}\0${service}\0${method}\0${status}`;
+    let cell = this.cells.get(key);
+    if (cell === undefined) {
+      cell = {
+        labels: { namespace, ingress, service, method, status },
+        requests: 0,
+        bytes: 0,
+        duration: this.duration.series({ namespace, ingress }),
+        upstreamHeader: this.upstreamHeader.series({ namespace, ingress }),
+      };
+      this.cells.set(key, cell);
+    }
+    return cell;
+  }
 
   watchListener(name: string, server: net.Server): void {
     this.listeners.set(name, server);
@@ -218,6 +260,8 @@ export class Metrics {
     this.flush();
     const keep = new Set<string>();
     for (const r of live) keep.add(`${r.namespace}\0${r.name}`);
+    // cached cells may be deleted below; the cache refills from `cells` on demand
+    this.cellCache = new WeakMap();
     for (const [key, cell] of this.cells) {
       const { namespace, ingress, service } = cell.labels;
       if (ingress === '' || keep.has(`${namespace}\0${ingress}`)) continue;
