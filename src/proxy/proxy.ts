@@ -119,6 +119,11 @@ export interface ProxyDeps {
   endpoints: EndpointLookup;
   settings: ProxySettings;
   log: Logger;
+  /**
+   * Called once per finished request or upgrade, synchronously. Plain requests all share one
+   * RequestInfo object that is refilled for the next request (no allocation per request):
+   * read it during the call and copy what you keep.
+   */
   onRequestDone?: (info: RequestInfo) => void;
   /** Tuning for tests; defaults are fine in production. */
   internals?: Partial<ProxyInternals>;
@@ -588,6 +593,26 @@ export class Proxy {
   private readonly upgrader: Upgrader;
   /** Whether onRequestDone is set (timing is measured only then). */
   readonly reporting: boolean;
+  /** The RequestInfo handed to onRequestDone for plain requests, refilled each time. */
+  private readonly info: RequestInfo = {
+    method: '',
+    host: '',
+    path: '',
+    scheme: 'http',
+    status: 0,
+    bytesSent: 0,
+    durationMs: 0,
+    upstreamHeaderMs: null,
+    upstream: null,
+    attempts: 0,
+    ingress: null,
+    routePath: null,
+    backend: null,
+    requestId: '',
+    clientIp: '',
+    upgrade: false,
+    error: null,
+  };
   /**
    * Exchanges between dispatch and the response's 'close' (idle detection), as an intrusive
    * doubly-linked list: a Set with this much churn made young exchanges survive scavenges
@@ -801,26 +826,26 @@ export class Proxy {
   exchangeClosed(ex: Exchange): void {
     this.active--;
     if (this.onRequestDone !== null) {
+      // one RequestInfo per proxy, refilled for every request (see ProxyDeps.onRequestDone)
+      const info = this.info;
       const route = ex.route;
-      this.report({
-        method: ex.req.method ?? '',
-        host: ex.host,
-        path: ex.path,
-        scheme: ex.scheme,
-        status: ex.res.headersSent ? ex.res.statusCode : 0,
-        bytesSent: ex.bytes,
-        durationMs: performance.now() - ex.t0,
-        upstreamHeaderMs: ex.upstreamHeaderMs < 0 ? null : ex.upstreamHeaderMs,
-        upstream: ex.lastUpstream,
-        attempts: ex.attempts,
-        ingress: route === null ? null : route.ingress,
-        routePath: route === null ? null : route.path,
-        backend: route === null ? null : route.backend.endpointsKey,
-        requestId: ex.requestId,
-        clientIp: ex.clientIp,
-        upgrade: false,
-        error: ex.error,
-      });
+      info.method = ex.req.method ?? '';
+      info.host = ex.host;
+      info.path = ex.path;
+      info.scheme = ex.scheme;
+      info.status = ex.res.headersSent ? ex.res.statusCode : 0;
+      info.bytesSent = ex.bytes;
+      info.durationMs = performance.now() - ex.t0;
+      info.upstreamHeaderMs = ex.upstreamHeaderMs < 0 ? null : ex.upstreamHeaderMs;
+      info.upstream = ex.lastUpstream;
+      info.attempts = ex.attempts;
+      info.ingress = route === null ? null : route.ingress;
+      info.routePath = route === null ? null : route.path;
+      info.backend = route === null ? null : route.backend.endpointsKey;
+      info.requestId = ex.requestId;
+      info.clientIp = ex.clientIp;
+      info.error = ex.error;
+      this.report(info);
     }
     if (this.active === 0 && this.idleWaiters.length > 0 && this.upgrader.open === 0) this.wakeIdle();
   }

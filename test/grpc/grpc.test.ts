@@ -107,7 +107,7 @@ beforeAll(async () => {
     endpoints,
     settings: DEFAULT_PROXY_SETTINGS,
     log: process.env.GRPC_DEBUG ? createLogger('debug') : silentLogger,
-    onRequestDone: (i) => infos.push(i),
+    onRequestDone: (i) => infos.push({ ...i }),
   });
   const cert = await generateSelfSigned({ commonName: 'grpc.test', dnsNames: ['grpc.test', 'h1.test'] });
   certPem = cert.certPem;

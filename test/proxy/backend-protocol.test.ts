@@ -64,7 +64,7 @@ async function proxyFor(routes: RouteSpec[], endpoints: FakeEndpoints, settings:
 async function httpsProxyFor(routes: RouteSpec[], endpoints: FakeEndpoints): Promise<{ port: number; proxy: Proxy; infos: RequestInfo[] }> {
   const config = new FakeConfig(routes);
   const infos: RequestInfo[] = [];
-  const proxy = new Proxy({ config: () => config, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger, onRequestDone: (i) => infos.push(i) });
+  const proxy = new Proxy({ config: () => config, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger, onRequestDone: (i) => infos.push({ ...i }) });
   const listener = createHttpsListener(proxy, { tls: { cert: frontCert.certPem, key: frontCert.keyPem } });
   await new Promise<void>((r) => listener.server.listen(0, '127.0.0.1', () => r()));
   cleanups.push(async () => {

@@ -175,7 +175,7 @@ export async function startProxy(opts: {
     endpoints: opts.endpoints,
     settings: { ...DEFAULT_PROXY_SETTINGS, ...opts.settings },
     log: opts.log ?? silentLogger,
-    onRequestDone: (i) => infos.push(i),
+    onRequestDone: (i) => infos.push({ ...i }),
     ...(opts.internals ? { internals: opts.internals } : {}),
   });
   const server = createHttpListener(proxy, opts.listener ?? {});
