@@ -2,8 +2,9 @@
 // `npm run bench`: the routing-table benchmark, then the proxy benchmark through
 // ../shared/bench/anchors.sh with Portico as --target (nginx and the minimal Node proxy
 // measured in the same run; ONLY=... widens it), then Portico without request metrics against
-// the minimal Node proxy (what metrics cost), then HTTPS and HTTP/2 against nginx
-// (bench/https.sh). Pass --quick for a short smoke run, --table-only to stop after the routing
+// the minimal Node proxy (what metrics cost), then two workers against nginx with 2 workers
+// and the minimal Node proxy with 2 cluster workers (on both cores), then HTTPS and HTTP/2
+// against nginx (bench/https.sh), then memory per process (bench/memory.mjs). Pass --quick for a short smoke run, --table-only to stop after the routing
 // table. Figures are printed as Markdown. The control-plane benchmark (Kubernetes mode, 10,000
 // Ingresses) is separate: node bench/control-plane.ts.
 import { spawnSync } from 'node:child_process';
@@ -33,5 +34,7 @@ const quick = args.includes('--quick') ? ['--quick'] : [];
 run('bash', [anchors, '--target', target, '--target-name', 'portico', ...quick], { ONLY: process.env.ONLY ?? 'direct,nginx,node24,portico' });
 console.log('\n## Proxy without request metrics (anchors.sh)\n');
 run('bash', [anchors, '--target', target, '--target-name', 'portico-no-metrics', ...quick], { ONLY: 'node24,portico-no-metrics', PORTICO_REQUEST_METRICS: 'false' });
+console.log('\n## Two workers (anchors.sh, proxies on CPUs 0-1)\n');
+run('bash', [anchors, '--target', target, '--target-name', 'portico-2w', ...quick], { ONLY: 'nginx-2w,node24-x2,portico-2w', PIN_PROXY: '0-1', PORTICO_WORKERS: '2' });
 console.log('\n## HTTPS and HTTP/2 (bench/https.sh)\n');
 run('bash', ['bench/https.sh'], quick.length ? { DURATION: '2', ROUNDS: '1' } : {});
