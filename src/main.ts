@@ -3,7 +3,8 @@
 // With --workers N the same pieces are split across processes: the primary runs the sources,
 // the store, leader work, ACME and health/metrics (createControlPlane, no proxy listeners);
 // each worker (src/workers/) runs a replica store fed by the primary, its own translation and
-// the proxy (startDataPlane). buildCore is what both share.
+// the proxy (startDataPlane). buildCore is what both share. The primary translates too (for
+// status, Events and metrics), so it alone reports problems; workers build quietly.
 
 import type http from 'node:http';
 import type net from 'node:net';
@@ -162,7 +163,16 @@ export interface Core {
   stop(): void;
 }
 
-export async function buildCore(settings: Settings, log: Logger, fallback: { certPem: string; keyPem: string }): Promise<Core> {
+export interface CoreOptions {
+  /**
+   * Build without reporting configuration and TLS problems (no problem log lines, no TLS
+   * problem metrics): a proxy worker, whose primary builds the same configuration and reports.
+   */
+  quietProblems?: boolean;
+}
+
+export async function buildCore(settings: Settings, log: Logger, fallback: { certPem: string; keyPem: string }, opts: CoreOptions = {}): Promise<Core> {
+  const quiet = opts.quietProblems === true;
   const store = new Store();
   const endpoints = new EndpointIndex(store);
   const metrics = new Metrics();
@@ -178,7 +188,9 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     log: log.child({ component: 'tls' }),
     fallback,
     ...(settings.defaultSslCertificate ? { defaultSecret: settings.defaultSslCertificate } : {}),
+    quietProblems: quiet,
     onProblems: (problems) => {
+      if (quiet) return;
       tlsProblems.report(problems);
       metrics.setTlsProblems(problems);
       if (publisher?.elector.isLeader) publisher.events.record(problems);
@@ -189,6 +201,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
   const reconciler = new Reconciler({
     store,
     log,
+    quietProblems: quiet,
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
     onSwap: (config, stats) => {
       log.info('configuration applied', { version: config.version, changes: stats.changes, problems: stats.problems, buildMs: round(stats.durationMs) });

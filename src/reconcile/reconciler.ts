@@ -32,6 +32,11 @@ export interface ReconcilerOptions {
   kinds?: readonly Kind[];
   /** Called after each swap. */
   onSwap?: (config: RoutingConfig, stats: BuildStats) => void;
+  /**
+   * Do not log the configuration's problems: another process that builds the same
+   * configuration reports them (a proxy worker; the primary logs them once).
+   */
+  quietProblems?: boolean;
 }
 
 export interface BuildStats {
@@ -53,7 +58,7 @@ export class Reconciler {
   private firstPendingAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
-  private readonly problemLog: ProblemLog;
+  private readonly problemLog: ProblemLog | undefined;
   private readonly opts: ReconcilerOptions;
   private readonly kinds: ReadonlySet<Kind>;
   private readonly coalesceMs: number;
@@ -65,7 +70,7 @@ export class Reconciler {
     this.kinds = new Set(opts.kinds ?? ROUTING_KINDS);
     this.coalesceMs = opts.coalesceMs ?? 10;
     this.maxDelayMs = opts.maxDelayMs ?? 100;
-    this.problemLog = new ProblemLog(opts.log);
+    this.problemLog = opts.quietProblems ? undefined : new ProblemLog(opts.log);
     this.config = opts.translate(opts.store, 0);
   }
 
@@ -128,7 +133,7 @@ export class Reconciler {
     this.config = next;
     this.builds++;
     const stats: BuildStats = { durationMs: performance.now() - started, changes, problems: next.problems.length };
-    this.problemLog.report(next.problems);
+    this.problemLog?.report(next.problems);
     this.opts.log.debug('routing configuration swapped', { version: next.version, ...stats });
     this.opts.onSwap?.(next, stats);
   }

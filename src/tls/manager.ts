@@ -51,6 +51,11 @@ export interface TlsManagerOptions {
   defaultSecret?: string;
   /** New TLS problems (each build reports the full current list). */
   onProblems?: (problems: readonly Problem[]) => void;
+  /**
+   * Leave problem reporting to another process: the unusable-default-certificate warning is
+   * not logged (a proxy worker; the primary, which builds the same table, reports).
+   */
+  quietProblems?: boolean;
   /** ALPN protocols to offer, most preferred first. */
   alpn?: string[];
   now?: () => Date;
@@ -73,6 +78,8 @@ export class TlsManager {
   /** PEM pair of the current default (for clients without SNI, the server's own context). */
   private defaultPair: { certPem: string; keyPem: string };
   private readonly servers = new Set<tls.Server>();
+  /** Session ticket keys shared with other processes; undefined: each server's own (Node's default). */
+  private ticketKeys: Buffer | undefined;
 
   constructor(opts: TlsManagerOptions) {
     this.opts = opts;
@@ -98,7 +105,18 @@ export class TlsManager {
    * Pass the server to `attach` so a changed default reaches it.
    */
   serverOptions(): tls.TlsOptions {
-    return { ...TLS_OPTIONS, cert: this.defaultPair.certPem, key: this.defaultPair.keyPem, SNICallback: this.sniCallback };
+    return { ...this.defaultServerContext(), SNICallback: this.sniCallback };
+  }
+
+  /**
+   * Session ticket keys (48 bytes) for the attached servers and those created later, so that
+   * processes sharing the keys resume each other's sessions. Tickets are encrypted with the
+   * server's own keys even when SNI picks another SecureContext, so the server is enough.
+   * Tickets issued under the previous keys stop resuming (Node keeps one key).
+   */
+  setTicketKeys(keys: Buffer): void {
+    this.ticketKeys = keys;
+    for (const server of this.servers) server.setTicketKeys(keys);
   }
 
   attach(server: tls.Server): void {
@@ -168,13 +186,14 @@ export class TlsManager {
         defaultContext = entry.context;
         defaultPair = entry.cert;
       } else {
-        this.opts.log.warn(`default certificate unusable, serving a generated one: ${entry.message}`, { secret: this.opts.defaultSecret });
+        if (!this.opts.quietProblems) this.opts.log.warn(`default certificate unusable, serving a generated one: ${entry.message}`, { secret: this.opts.defaultSecret });
       }
     }
     if (defaultContext !== this.defaultContext) {
       this.defaultContext = defaultContext;
       this.defaultPair = defaultPair;
-      for (const server of this.servers) server.setSecureContext({ ...TLS_OPTIONS, cert: defaultPair.certPem, key: defaultPair.keyPem });
+      // setSecureContext replaces the server's ticket keys too, so the shared ones go along.
+      for (const server of this.servers) server.setSecureContext(this.defaultServerContext());
     }
 
     for (const b of this.bindings) {
@@ -205,6 +224,11 @@ export class TlsManager {
     this.certificates = certificates;
     this.problems = problems;
     this.opts.onProblems?.(problems);
+  }
+
+  /** The server's own context: the default certificate, and the shared ticket keys if any. */
+  private defaultServerContext(): tls.SecureContextOptions {
+    return { ...TLS_OPTIONS, cert: this.defaultPair.certPem, key: this.defaultPair.keyPem, ...(this.ticketKeys ? { ticketKeys: this.ticketKeys } : {}) };
   }
 
   private load(secretKey: string, now: Date): Entry | { reason: string; message: string } {

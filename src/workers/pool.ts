@@ -1,7 +1,9 @@
 // Primary side of multi-core mode: forks the proxy workers (node:cluster, SCHED_NONE so each
 // worker accepts its own connections), replicates the store to them, tracks what each one
 // serves, replaces the ones that die (with backoff when they crash-loop), gathers their
-// metrics and drains them on shutdown. The primary itself never listens for traffic.
+// metrics and drains them on shutdown. The primary itself never listens for traffic. It also
+// holds the TLS session ticket keys every worker uses (and rotates them), so sessions resume
+// across workers.
 
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +12,7 @@ import type { Store } from '../store/store.ts';
 import type { Secret } from '../store/types.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Logger, LogLevel } from '../observe/log.ts';
+import { TicketKeys, encodeTicketKeys } from './ticket-keys.ts';
 import { ChangeFeed, isWorkerMessage, type BatchMessage, type MetricsResponse, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
 
 /** How long a worker may take to apply a batch before it counts as lagging (not ready). */
@@ -21,6 +24,7 @@ const CONTROL_PLANE_METRICS = new Set([
   'portico_config_last_reload_successful',
   'portico_config_last_reload_successful_timestamp_seconds',
   'portico_config_problems',
+  'portico_tls_problems',
   'portico_watch_restarts_total',
   'portico_leader_election_status',
   'portico_backend_endpoints',
@@ -52,6 +56,8 @@ export interface WorkerPoolOptions {
   registry: Registry;
   /** The worker entry module (default: ./worker-main next to this file). */
   exec?: string;
+  /** How often the shared TLS session ticket keys change (default 12 h; tests shorten it). */
+  ticketKeyRotationMs?: number;
 }
 
 export class WorkerPool {
@@ -70,12 +76,21 @@ export class WorkerPool {
   /** Set while start() waits: a worker that dies before every worker was ready fails the start. */
   private failStart: ((err: Error) => void) | undefined;
   private readonly restarts: Counter;
+  private readonly ticketKeys: TicketKeys;
   private ports: { http: number; https: number } | undefined;
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
     this.log = opts.log.child({ component: 'workers' });
     this.feed = new ChangeFeed({ store: opts.store, send: (b) => this.broadcast(b) });
+    this.ticketKeys = new TicketKeys({
+      ...(opts.ticketKeyRotationMs !== undefined ? { rotationMs: opts.ticketKeyRotationMs } : {}),
+      onRotate: (keys) => {
+        // Workers that are still starting get them too (after their init, in order).
+        this.sendAll({ t: 'ticket-keys', keys: encodeTicketKeys(keys) });
+        this.log.info('TLS session ticket keys rotated');
+      },
+    });
     for (let i = 0; i < opts.count; i++) {
       this.slots.push({ index: i, worker: undefined, pid: undefined, ready: false, acked: -1, startedAt: 0, crashes: 0, restartTimer: undefined });
     }
@@ -101,6 +116,7 @@ export class WorkerPool {
     cluster.setupPrimary({ exec, args: [], silent: false });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     this.feed.start();
+    this.ticketKeys.start();
     for (const slot of this.slots) this.fork(slot);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error(`the proxy workers did not all start within ${timeoutMs} ms (see the worker logs above)`)), timeoutMs);
@@ -140,6 +156,11 @@ export class WorkerPool {
     this.sendAll({ t: 'challenges', secret: this.challenges });
   }
 
+  /** New TLS session ticket keys for every worker now (the timer does this every interval). */
+  rotateTicketKeys(): void {
+    this.ticketKeys.rotate();
+  }
+
   /** The metrics of every live worker (JSON, control-plane series dropped) for aggregation. */
   async workerMetrics(timeoutMs = 2000): Promise<MetricsResponse['metrics'][]> {
     const id = ++this.metricsId;
@@ -173,6 +194,7 @@ export class WorkerPool {
     this.stopping = true;
     this.feed.flush();
     this.feed.stop();
+    this.ticketKeys.stop();
     for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
     const live = this.slots.map((s) => s.worker).filter((w): w is Worker => w !== undefined && !w.isDead());
     this.log.info('draining workers', { workers: live.length, delayMs, graceMs });
@@ -222,7 +244,14 @@ export class WorkerPool {
       case 'hello':
         // The worker listens for messages now (anything sent earlier could be lost while its
         // modules load): what to run, then the store, then the challenge tokens.
-        this.send(worker, { t: 'init', settings: this.opts.settings, logLevel: this.opts.logLevel, fallback: this.opts.fallback, acme: this.opts.acme });
+        this.send(worker, {
+          t: 'init',
+          settings: this.opts.settings,
+          logLevel: this.opts.logLevel,
+          fallback: this.opts.fallback,
+          acme: this.opts.acme,
+          ticketKeys: encodeTicketKeys(this.ticketKeys.current),
+        });
         this.send(worker, this.feed.snapshot());
         if (this.opts.acme) this.send(worker, { t: 'challenges', secret: this.challenges });
         break;

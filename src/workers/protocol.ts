@@ -5,7 +5,12 @@
 // one message per event-loop turn. A worker starts from a snapshot of the whole store (with
 // the seq it reflects), then applies only changes with a higher seq, so a batch that was
 // already pending when the snapshot was taken is harmlessly ignored. Workers translate the
-// replicated objects themselves (the same deterministic input gives the same configuration).
+// replicated objects themselves (the same deterministic input gives the same configuration),
+// but only the primary reports the problems it finds (log, Events, problem metrics).
+//
+// The primary also owns the TLS session ticket keys: every worker encrypts and decrypts
+// tickets with the same keys, so a session resumes whichever worker the next connection
+// reaches. Keys travel base64-encoded (the channel is JSON) and are never logged.
 
 import type { Store, StoreChange } from '../store/store.ts';
 import type { AnyObject, Kind, Secret } from '../store/types.ts';
@@ -45,6 +50,14 @@ export interface InitMessage {
   fallback: { certPem: string; keyPem: string };
   /** Whether HTTP-01 challenges are answered (then `challenges` messages follow). */
   acme: boolean;
+  /** The current TLS session ticket keys: 48 bytes (tls.Server#setTicketKeys), base64. */
+  ticketKeys: string;
+}
+
+/** Primary → worker: the ticket keys were rotated; new tickets use these (48 bytes, base64). */
+export interface TicketKeysMessage {
+  t: 'ticket-keys';
+  keys: string;
 }
 
 /** Primary → worker: the ACME challenge Secret changed (null: gone). */
@@ -66,7 +79,7 @@ export interface MetricsRequest {
   id: number;
 }
 
-export type PrimaryMessage = InitMessage | SnapshotMessage | BatchMessage | ChallengesMessage | DrainMessage | MetricsRequest;
+export type PrimaryMessage = InitMessage | SnapshotMessage | BatchMessage | ChallengesMessage | TicketKeysMessage | DrainMessage | MetricsRequest;
 
 /** Worker → primary: listening, serving the configuration of `seq`. */
 export interface ReadyMessage {

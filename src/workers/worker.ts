@@ -1,12 +1,15 @@
 // A proxy worker: a replica of the primary's store (snapshot, then numbered change batches),
 // its own translation, certificates, challenge tokens and proxy, listening on the shared ports
-// (each worker accepts its own connections). It never talks to the API server.
+// (each worker accepts its own connections). It never talks to the API server, and it reports
+// no configuration or TLS problems: the primary builds the same configuration and reports
+// them once. Its TLS session ticket keys are the primary's, so sessions resume on any worker.
 
 import cluster from 'node:cluster';
 import { AccessLog, type Writable } from '../observe/access-log.ts';
 import { createLogger, type Logger } from '../observe/log.ts';
 import { ChallengeStore } from '../acme/challenges.ts';
 import { buildCore, startDataPlane, type Core, type DataPlane } from '../main.ts';
+import { decodeTicketKeys } from './ticket-keys.ts';
 import { isPrimaryMessage, Replica, type InitMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
 
 export async function runWorker(): Promise<void> {
@@ -24,6 +27,7 @@ export async function runWorker(): Promise<void> {
   let data: DataPlane | undefined;
   let starting: Promise<void> | undefined;
   let draining: Promise<void> | undefined;
+  let ticketKeys: Buffer | undefined;
   const early: PrimaryMessage[] = [];
 
   const drain = (delayMs: number, graceMs: number, exitCode = 0): Promise<void> => {
@@ -48,6 +52,9 @@ export async function runWorker(): Promise<void> {
     core.reconciler.start();
     accessLog = settings.accessLog ? new WorkerAccessLog(process.stdout, id) : undefined;
     data = await startDataPlane(core, settings, log, challenges, accessLog);
+    // node:cluster gives a worker that listens on a shared port the ticket keys of the first
+    // worker that listened on it (tls.Server#_setServerData): after a rotation those are old.
+    if (ticketKeys) core.tls.setTicketKeys(ticketKeys);
     core.reconciler.flush();
     send({ t: 'ready', seq: replica.seq, pid: process.pid, httpPort: data.httpPort, httpsPort: data.httpsPort });
   };
@@ -57,7 +64,10 @@ export async function runWorker(): Promise<void> {
       case 'init': {
         init = m;
         log = createLogger(m.logLevel).child({ worker: id });
-        core = await buildCore(m.settings, log, m.fallback);
+        core = await buildCore(m.settings, log, m.fallback, { quietProblems: true });
+        // Before the HTTPS listener exists: it is created with these keys.
+        ticketKeys = decodeTicketKeys(m.ticketKeys);
+        core.tls.setTicketKeys(ticketKeys);
         replica = new Replica(core.store);
         if (m.acme) challenges = new ChallengeStore({ log: log.child({ component: 'acme' }) });
         for (const e of early.splice(0)) await handle(e);
@@ -88,6 +98,14 @@ export async function runWorker(): Promise<void> {
       case 'challenges':
         if (!init) early.push(m);
         else challenges?.apply(m.secret ?? undefined);
+        break;
+      case 'ticket-keys':
+        if (!core) {
+          early.push(m);
+          break;
+        }
+        ticketKeys = decodeTicketKeys(m.keys);
+        core.tls.setTicketKeys(ticketKeys);
         break;
       case 'drain':
         await drain(m.delayMs, m.graceMs);

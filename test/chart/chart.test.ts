@@ -325,6 +325,19 @@ describe.concurrent('value sets', () => {
     expect(podSpec(objects).terminationGracePeriodSeconds).toBe(135);
   });
 
+  it("controller.workers: empty renders no --workers (the program's default); a number or auto renders it; extraArgs wins", async ({ expect }) => {
+    const workersArgs = async (values: object) => controllerArgs(await render(values)).filter((a) => a.startsWith('--workers'));
+    expect(await workersArgs({})).toEqual([]);
+    expect(await workersArgs({ controller: { workers: '' } })).toEqual([]);
+    expect(await workersArgs(VALUE_SETS['workers: a number, CPU limit to match']!)).toEqual(['--workers=3']);
+    expect(await workersArgs({ controller: { workers: 0 } })).toEqual(['--workers=0']);
+    expect(await workersArgs({ controller: { workers: '4' } })).toEqual(['--workers=4']);
+    expect(await workersArgs({ controller: { workers: 'auto', resources: { limits: { cpu: '2', memory: '1Gi' } } } })).toEqual(['--workers=auto']);
+    expect(await workersArgs({ controller: { workers: 2, extraArgs: { workers: 'auto' } } })).toEqual(['--workers=auto']);
+    const c = container(await render(VALUE_SETS['workers: a number, CPU limit to match']!));
+    expect(c.resources?.limits).toEqual({ cpu: '3', memory: '1Gi' });
+  });
+
   it('publishService: own Service by default, pathOverride, or nothing', async ({ expect }) => {
     expect(controllerArgs(await render())).toContain(`--publish-service=${NAMESPACE}/portico`);
     expect(controllerArgs(await render(VALUE_SETS['publishService pathOverride']!))).toContain('--publish-service=edge/public-lb');
@@ -512,6 +525,10 @@ describe.concurrent('values.schema.json and template checks reject bad values, n
     ['http2 not a boolean', { controller: { config: { http2: 'on' } } }, /http2/],
     ['hstsMaxAge negative', { controller: { config: { hstsMaxAge: -1 } } }, /hstsMaxAge/],
     ['hstsMaxAge fraction', { controller: { config: { hstsMaxAge: 1.5 } } }, /hstsMaxAge/],
+    ['workers above 256', { controller: { workers: 257 } }, /controller\/workers/],
+    ['workers negative', { controller: { workers: -1 } }, /controller\/workers/],
+    ['workers fraction', { controller: { workers: 1.5 } }, /controller\/workers/],
+    ['workers text', { controller: { workers: 'all' } }, /controller\/workers/],
     ['metrics.port text', { controller: { metrics: { port: 'metrics' } } }, /metrics\/port/],
     ['metrics.port out of range', { controller: { metrics: { port: 70000 } } }, /metrics\/port/],
     ['metrics.port taken', { controller: { metrics: { port: 8443 } } }, /controller\.metrics\.port 8443 is already controller\.containerPort\.https/],

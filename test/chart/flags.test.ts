@@ -171,6 +171,8 @@ describe('settings the chart produces', () => {
     });
     expect((await settingsOf('metrics: own port, ServiceMonitor, dashboard, NetworkPolicy')).metricsPort).toBe(9113);
     expect(await settingsOf('metrics disabled, dashboard on')).toMatchObject({ metricsPort: undefined, requestMetrics: false });
+    expect((await settingsOf('workers: a number, CPU limit to match')).workers).toBe(3);
+    expect((await settingsOf('defaults')).workers).toBe(parseSettings([], {}).settings.workers);
   });
 
   it('ACME off renders no --acme* flag at all', async () => {
@@ -232,6 +234,20 @@ describe('values.schema.json agrees with the parser on the new values', () => {
       expect(parses(['--acme=true', `--acme-directory=${sample}`]), sample).toBe(true);
     }
     for (const sample of ['http://insecure.example/dir', 'acme-v02.api.letsencrypt.org/directory', 'https://', 'https:// spaced', '']) expect(pattern.test(sample), sample).toBe(false);
+  });
+
+  it('controller.workers: the schema accepts exactly what --workers accepts (empty: no flag)', () => {
+    const controller = (schema as unknown as { properties: { controller: { properties: { workers: { anyOf: { type: string; minimum?: number; maximum?: number; pattern?: string }[] } } } } })
+      .properties.controller.properties.workers;
+    const integer = controller.anyOf.find((s) => s.type === 'integer')!;
+    expect([integer.minimum, integer.maximum]).toEqual([0, 256]);
+    expect(parses(['--workers=256'])).toBe(true);
+    expect(parses(['--workers=257'])).toBe(false);
+    const pattern = new RegExp(controller.anyOf.find((s) => s.type === 'string')?.pattern ?? '^$');
+    expect(pattern.test('')).toBe(true); // the program's default: the chart renders no --workers
+    const samples = ['auto', 'Auto', 'AUTO', 'all', '-1', '1.5', ' 2', '2 ', '0x10', '0000', '007', '1e2'];
+    for (let n = 0; n < 1000; n++) samples.push(String(n), String(n).padStart(3, '0'));
+    for (const sample of samples) expect(pattern.test(sample), sample).toBe(parses([`--workers=${sample}`]));
   });
 
   it('acme.email: an address or empty', () => {

@@ -388,6 +388,9 @@ export const VALUE_SETS: Record<string, object> = {
       networkPolicy: { enabled: true, healthFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
     },
   },
+  'workers: a number, CPU limit to match': {
+    controller: { workers: 3, resources: { requests: { cpu: '3', memory: '256Mi' }, limits: { cpu: '3', memory: '1Gi' } } },
+  },
   'metrics disabled, dashboard on': {
     controller: { metrics: { enabled: false, requestMetrics: false, grafanaDashboard: { enabled: true, labels: { grafana_dashboard: 'portico' } } } },
   },

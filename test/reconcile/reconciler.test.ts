@@ -3,7 +3,7 @@ import { Store, type StoreChange } from '../../src/store/store.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
 import { translate } from '../../src/model/translate.ts';
 import { incrementalTranslate } from '../../src/model/incremental.ts';
-import { silentLogger } from '../../src/observe/log.ts';
+import { createLogger, silentLogger } from '../../src/observe/log.ts';
 import type { Ingress } from '../../src/store/types.ts';
 
 const opts = { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico' };
@@ -45,6 +45,24 @@ describe('Reconciler', () => {
     await settle();
     expect(r.buildCount).toBe(before + 1);
     r.stop();
+  });
+
+  it('logs each problem once, and none with quietProblems (a worker; the primary reports)', async () => {
+    for (const quietProblems of [false, true]) {
+      const lines: { msg: string; reason?: string }[] = [];
+      const log = createLogger('info', { write: (l) => void lines.push(JSON.parse(l) as { msg: string; reason?: string }) });
+      const store = new Store();
+      store.upsert('IngressClass', { metadata: { name: 'portico' }, spec: { controller: opts.controllerName } });
+      const broken = ing('b', '1', { spec: { ingressClassName: 'portico', rules: [{ host: 'b.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'svc' } } }] } }] } });
+      store.upsert('Ingress', broken);
+      const r = new Reconciler({ store, log, quietProblems, translate: (s, v) => translate(s, { ...opts, version: v }), coalesceMs: 1 });
+      r.start();
+      store.upsert('Ingress', ing('c', '1'));
+      await settle();
+      expect(r.current().problems.map((p) => p.reason)).toContain('InvalidBackend');
+      expect(lines.filter((l) => l.reason === 'InvalidBackend')).toHaveLength(quietProblems ? 0 : 1);
+      r.stop();
+    }
   });
 
   it('keeps serving the previous configuration when translation throws', async () => {

@@ -8,7 +8,7 @@ import type { Secret } from '../../src/store/types.ts';
 import { generateSelfSigned } from '../../src/tls/default-certificate.ts';
 import { TlsManager, type TlsBinding } from '../../src/tls/manager.ts';
 import { parseTlsSecret } from '../../src/tls/certificate.ts';
-import { silentLogger } from '../../src/observe/log.ts';
+import { createLogger, silentLogger } from '../../src/observe/log.ts';
 
 type Pair = { certPem: string; keyPem: string };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -117,5 +117,41 @@ describe('TlsManager', () => {
     expect(await servedCommonName(m, 'shop.example.com')).toBe('other');
     store.upsert('Secret', secret('site', shop));
     expect(await servedCommonName(m, 'shop.example.com')).toBe('shop');
+  });
+
+  it('shared ticket keys reach attached servers, later servers, and survive a new default certificate', async () => {
+    const store = new Store();
+    const m = new TlsManager({ store, log: silentLogger, fallback, defaultSecret: 'web/default' });
+    m.setBindings([]);
+    const attached = tls.createServer(m.serverOptions());
+    m.attach(attached);
+    const keys = Buffer.alloc(48, 7);
+    m.setTicketKeys(keys);
+    expect(attached.getTicketKeys().equals(keys)).toBe(true);
+    const later = tls.createServer(m.serverOptions());
+    expect(later.getTicketKeys().equals(keys)).toBe(true);
+    // The default Secret arrives: the server gets a new default context (setSecureContext),
+    // which would otherwise come with random keys of its own.
+    store.upsert('Secret', secret('default', shop));
+    expect(await servedCommonName(m, undefined)).toBe('shop');
+    expect(attached.getTicketKeys().equals(keys)).toBe(true);
+    attached.close();
+  });
+
+  it('without shared keys, each server keeps its own (Node\'s default)', () => {
+    const m = new TlsManager({ store: new Store(), log: silentLogger, fallback });
+    const a = tls.createServer(m.serverOptions());
+    const b = tls.createServer(m.serverOptions());
+    expect(a.getTicketKeys().equals(b.getTicketKeys())).toBe(false);
+  });
+
+  it('quietProblems: problems still computed, the unusable default certificate not logged', () => {
+    for (const quietProblems of [false, true]) {
+      const lines: string[] = [];
+      const m = new TlsManager({ store: new Store(), log: createLogger('info', { write: (l) => void lines.push(l) }), fallback, defaultSecret: 'web/missing', quietProblems });
+      m.setBindings([bind('shop.example.com', 'nope')]);
+      expect(m.currentProblems.map((p) => p.reason)).toEqual(['TLSSecretNotFound']);
+      expect(lines.filter((l) => l.includes('default certificate unusable'))).toHaveLength(quietProblems ? 0 : 1);
+    }
   });
 });

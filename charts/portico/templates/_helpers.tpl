@@ -218,6 +218,10 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "hsts-max-age" (include "portico.flagValue" $cfg.hstsMaxAge) -}}
 {{- $_ = set $args "hsts-include-subdomains" (include "portico.flagValue" $cfg.hstsIncludeSubdomains) -}}
 {{- $_ = set $args "request-metrics" (include "portico.flagValue" $c.metrics.requestMetrics) -}}
+{{- $workers := include "portico.flagValue" $c.workers -}}
+{{- if $workers -}}
+{{- $_ = set $args "workers" $workers -}}
+{{- end -}}
 {{- with include "portico.metricsPort" . -}}
 {{- $_ = set $args "metrics-port" . -}}
 {{- end -}}

@@ -1,0 +1,236 @@
+// The built program with --workers 2 and HTTPS (file mode): what the workers share through
+// the primary. TLS sessions resume on whichever worker a new connection reaches (the primary's
+// ticket keys, kept when the default certificate changes), and configuration and TLS problems
+// are reported once, by the primary, however many workers build the same configuration.
+// (node:cluster itself hands each worker the ticket keys of the first one that listened, so
+// resumption across workers works at first even without shared keys; a new default
+// certificate gives a server new random keys, which is where the primary's keys matter. The
+// rotation and a replaced worker are covered in test/workers/ticket-keys.test.ts.)
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { generateSelfSigned } from '../src/tls/default-certificate.ts';
+import { get, sleep, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { writeAtomically } from './manifests.ts';
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+type Pair = { certPem: string; keyPem: string };
+
+function secretYaml(name: string, p: Pair): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: { name: ${name}, namespace: web }
+type: kubernetes.io/tls
+data:
+  tls.crt: ${b64(p.certPem)}
+  tls.key: ${b64(p.keyPem)}
+`;
+}
+
+function manifests(backendPort: number, certificate: Pair): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: portico }
+spec: { controller: portico.dev/ingress-controller }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: app, namespace: web }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: app-1, namespace: web, labels: { kubernetes.io/service-name: app } }
+addressType: IPv4
+ports: [{ name: http, port: ${backendPort} }]
+endpoints: [{ addresses: ["127.0.0.1"] }]
+---
+${secretYaml('app-tls', certificate)}---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: app, namespace: web }
+spec:
+  ingressClassName: portico
+  tls: [{ hosts: [secure.test], secretName: app-tls }]
+  rules:
+    - host: secure.test
+      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] }
+---
+# A TLS problem: the Secret does not exist.
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: no-secret, namespace: web }
+spec:
+  ingressClassName: portico
+  tls: [{ hosts: [other.test], secretName: missing-tls }]
+  rules:
+    - host: other.test
+      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] }
+`;
+}
+
+/** An Ingress with a configuration problem: its backend does not say which port. */
+function brokenIngress(name: string): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: ${name}, namespace: web }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: ${name}.test
+      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app } } }] }
+`;
+}
+
+interface TlsExchange {
+  reused: boolean;
+  status: number;
+  /** The first session the server handed out on this connection (TLS 1.3: after the handshake). */
+  session: Buffer | undefined;
+}
+
+/** One HTTP/1.1 request on a new TLS connection to secure.test, offering `session` if given. */
+async function tlsRequest(port: number, pathName: string, maxVersion: tls.SecureVersion, session?: Buffer): Promise<TlsExchange> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'secure.test', rejectUnauthorized: false, maxVersion, ...(session ? { session } : {}) });
+  socket.setTimeout(5000, () => socket.destroy(new Error('timeout')));
+  // With TLS 1.3 the tickets arrive after the handshake (before the response, which is read to
+  // the end below), so the 'session' event, not getSession() at secureConnect, has them.
+  let issued: Buffer | undefined;
+  socket.on('session', (s: Buffer) => (issued ??= s));
+  await once(socket, 'secureConnect');
+  const reused = socket.isSessionReused();
+  // Not end(): a client that half-closes before its response counts as gone.
+  socket.write(`GET ${pathName} HTTP/1.1\r\nHost: secure.test\r\nConnection: close\r\n\r\n`);
+  let response = '';
+  for await (const chunk of socket) response += (chunk as Buffer).toString('latin1');
+  return { reused, status: Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0), session: issued };
+}
+
+/** The CN of the certificate a new connection without SNI gets (the default certificate). */
+async function defaultCN(port: number): Promise<string> {
+  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+  await once(socket, 'secureConnect');
+  const subject = socket.getPeerX509Certificate()?.subject ?? '';
+  socket.destroy();
+  return /CN=([^\n]+)/.exec(subject)?.[1] ?? '';
+}
+
+interface AccessLine {
+  worker: number;
+  path: string;
+  status: number;
+}
+
+function accessLines(p: PorticoProcess): AccessLine[] {
+  return p.stdout.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as AccessLine);
+}
+
+/** Problem log lines (stderr) with this reason about this object, e.g. "Ingress web/broken". */
+function problemLines(p: PorticoProcess, reason: string, object: string): Record<string, unknown>[] {
+  return p.logs.filter((l) => l.reason === reason && l.object === object);
+}
+
+describe('--workers 2 with HTTPS (built program, file mode)', () => {
+  let dir: string;
+  let backend: http.Server;
+  let portico: PorticoProcess;
+  let renewedDefault: Pair;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-e2e-workers-shared-'));
+    backend = http.createServer((req, res) => res.end(`ok ${req.url}\n`));
+    backend.listen(0, '127.0.0.1');
+    await once(backend, 'listening');
+    const [certificate, firstDefault] = await Promise.all([
+      generateSelfSigned({ commonName: 'secure', dnsNames: ['secure.test'] }),
+      generateSelfSigned({ commonName: 'default-1' }),
+    ]);
+    renewedDefault = await generateSelfSigned({ commonName: 'default-2' });
+    writeFileSync(path.join(dir, 'app.yaml'), manifests((backend.address() as AddressInfo).port, certificate));
+    writeFileSync(path.join(dir, 'default.yaml'), secretYaml('default-tls', firstDefault));
+    writeFileSync(path.join(dir, 'broken.yaml'), brokenIngress('broken'));
+    portico = await startPorticoProcess(['--manifests', dir, '--workers', '2', '--default-ssl-certificate', 'web/default-tls', '--access-log', 'true', '--shutdown-grace', '2s']);
+    await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz', {}, 1000)).status === 200, 10_000);
+  });
+
+  afterAll(async () => {
+    await portico?.stop('SIGKILL');
+    backend?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * A first connection, then 20 new ones offering its session, 4 at a time (so the kernel
+   * hands them to both workers). Returns whether each resumed, and which workers served them
+   * (from the access log: the request path names the connection).
+   */
+  async function resumeFromOtherConnections(version: tls.SecureVersion, tag: string): Promise<{ reused: boolean[]; workers: Set<number> }> {
+    const first = await tlsRequest(portico.httpsPort, `/${tag}-first`, version);
+    expect(first.status).toBe(200);
+    expect(first.reused).toBe(false);
+    expect(first.session).toBeDefined();
+    const results: TlsExchange[] = [];
+    for (let batch = 0; batch < 5; batch++) {
+      results.push(...(await Promise.all(Array.from({ length: 4 }, (_, i) => tlsRequest(portico.httpsPort, `/${tag}-${batch * 4 + i}`, version, first.session)))));
+    }
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+    const mine = () => accessLines(portico).filter((l) => l.path.startsWith(`/${tag}-`));
+    await waitFor('access log lines', () => mine().length === 21);
+    return { reused: results.map((r) => r.reused), workers: new Set(mine().map((l) => l.worker)) };
+  }
+
+  for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`resumes a ${version} session on every new connection, whichever worker it reaches`, async () => {
+      const { reused, workers } = await resumeFromOtherConnections(version, `resume-${version}`);
+      expect(reused).toEqual(Array(20).fill(true));
+      // Both workers served (and resumed): with one worker the test would show nothing.
+      expect(workers).toEqual(new Set([1, 2]));
+    });
+  }
+
+  it('still resumes on every worker after the default certificate changed (a renewal)', async () => {
+    // Replacing a server's default certificate (setSecureContext) also replaces its ticket
+    // keys: each worker would then have random keys of its own.
+    writeAtomically(path.join(dir, 'default.yaml'), secretYaml('default-tls', renewedDefault));
+    await waitFor('the renewed default certificate on every worker', async () => (await Promise.all(Array.from({ length: 8 }, () => defaultCN(portico.httpsPort)))).every((cn) => cn === 'default-2'), 5000);
+    const { reused, workers } = await resumeFromOtherConnections('TLSv1.3', 'renewed');
+    expect(reused).toEqual(Array(20).fill(true));
+    expect(workers).toEqual(new Set([1, 2]));
+  });
+
+  it('logs a configuration problem and a TLS problem once (the primary), not once per worker', async () => {
+    // The workers built the same configuration at start: had they reported, it would show by now.
+    await sleep(300);
+    const broken = problemLines(portico, 'InvalidBackend', 'Ingress web/broken');
+    const tlsProblem = problemLines(portico, 'TLSSecretNotFound', 'Ingress web/no-secret');
+    expect(broken).toHaveLength(1);
+    expect(tlsProblem).toHaveLength(1);
+    expect([...broken, ...tlsProblem].every((l) => l.worker === undefined)).toBe(true);
+  });
+
+  it('a broken Ingress added while running is logged once as well', async () => {
+    writeAtomically(path.join(dir, 'broken-later.yaml'), brokenIngress('later'));
+    await waitFor('the problem line', () => problemLines(portico, 'InvalidBackend', 'Ingress web/later').length > 0, 3000);
+    // /readyz is 200 only while no change has gone unacknowledged by a worker for over
+    // ACK_LAG_MS (1 s), and a worker acknowledges after building: past that, both have built
+    // the configuration with the broken Ingress in it.
+    await sleep(1200);
+    expect((await get(portico.healthPort, '/readyz', {}, 1000)).status).toBe(200);
+    await sleep(100);
+    expect(problemLines(portico, 'InvalidBackend', 'Ingress web/later')).toHaveLength(1);
+  });
+
+  it('/metrics counts each problem once', async () => {
+    const { body } = await get(portico.healthPort, '/metrics');
+    expect(body).toMatch(/^portico_tls_problems\{reason="TLSSecretNotFound"\} 1$/m);
+    // web/broken and web/later (added by the test before).
+    expect(body).toMatch(/^portico_config_problems\{reason="InvalidBackend"\} 2$/m);
+  });
+});
