@@ -92,7 +92,7 @@ spec:
 EOF
 taskset -c "$PIN_PROXY" "$NODE" dist/cli.js --manifests "$tmp/manifests" --bind-address 127.0.0.1 --http-port 0 \
   --https-port "$PORTICO_PORT" --health-port 0 --access-log false --log-level warn \
-  --default-ssl-certificate bench/bench-tls & pids+=($!)
+  --default-ssl-certificate bench/bench-tls --workers "${PORTICO_WORKERS:-0}" & pids+=($!)
 
 for i in $(seq 1 100); do
   curl -skf --resolve "bench.local:$PORTICO_PORT:127.0.0.1" "https://bench.local:$PORTICO_PORT/" >/dev/null 2>&1 &&

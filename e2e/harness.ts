@@ -21,7 +21,9 @@ export interface PorticoProcess {
 
 export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<PorticoProcess> {
   const child = spawn(process.execPath, [CLI, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--shutdown-delay', '0s', ...args], {
-    env: { ...process.env, ...env },
+    // one process unless a test (or PORTICO_WORKERS in the suite's environment) asks for
+    // workers: the program's default (auto) would start one worker per CPU of this machine
+    env: { PORTICO_WORKERS: '0', ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

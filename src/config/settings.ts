@@ -5,7 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import { parseDuration, parseCidr } from './parsers.ts';
-import { availableCpus } from '../workers/cpus.ts';
+import { autoWorkers, availableCpus } from '../workers/cpus.ts';
 
 export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
 
@@ -93,7 +93,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'acme-directory', type: 'string', default: 'https://acme-v02.api.letsencrypt.org/directory', help: 'ACME directory URL' },
   { name: 'acme-email', type: 'string', help: 'Contact e-mail for the ACME account' },
   { name: 'acme-ca-bundle', type: 'string', help: 'PEM file of CAs to trust for the ACME directory (private or test CA)' },
-  { name: 'workers', type: 'string', default: '0', help: 'Proxy worker processes: 0 = a single process (proxy and control plane together); auto = the CPUs available to the container (cgroup quota); N = that many workers fed by one control-plane process' },
+  { name: 'workers', type: 'string', default: 'auto', help: 'Proxy worker processes: auto = one per CPU available to the container (cgroup quota), or a single process when that is 1; 0 = a single process (proxy and control plane together); N = that many workers fed by one control-plane process' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];
@@ -205,7 +205,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
 
   const workersText = str('workers');
   let workers: number;
-  if (workersText === 'auto') workers = availableCpus();
+  if (workersText === 'auto') workers = autoWorkers(availableCpus());
   else if (/^\d{1,3}$/.test(workersText) && Number(workersText) <= 256) workers = Number(workersText);
   else throw new SettingsError(`--workers: "${workersText}" must be 0 (single process), auto (one per available CPU) or a number of worker processes up to 256`);
 

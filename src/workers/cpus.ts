@@ -20,7 +20,16 @@ export interface CpuProbe {
   parallelism?: () => number;
 }
 
-/** The number of worker processes `--workers auto` means. */
+/**
+ * What `--workers auto` means for a number of CPUs: one worker per CPU, but no workers (one
+ * process) on one CPU, where a control-plane process beside a single worker would only cost
+ * memory and a hop for every configuration change.
+ */
+export function autoWorkers(cpus: number): number {
+  return cpus <= 1 ? 0 : cpus;
+}
+
+/** The number of CPUs this process may use (cgroup quota, affinity), at least 1. */
 export function availableCpus(probe: CpuProbe = {}): number {
   const parallelism = (probe.parallelism ?? os.availableParallelism)();
   const read =

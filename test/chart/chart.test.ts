@@ -325,10 +325,13 @@ describe.concurrent('value sets', () => {
     expect(podSpec(objects).terminationGracePeriodSeconds).toBe(135);
   });
 
-  it("controller.workers: empty renders no --workers (the program's default); a number or auto renders it; extraArgs wins", async ({ expect }) => {
+  it("controller.workers: empty is the program's auto with a CPU limit, one process without; a number or auto renders as given; extraArgs wins", async ({ expect }) => {
     const workersArgs = async (values: object) => controllerArgs(await render(values)).filter((a) => a.startsWith('--workers'));
-    expect(await workersArgs({})).toEqual([]);
-    expect(await workersArgs({ controller: { workers: '' } })).toEqual([]);
+    // no CPU limit: auto would mean every CPU of the node, so the chart asks for one process
+    expect(await workersArgs({})).toEqual(['--workers=0']);
+    expect(await workersArgs({ controller: { workers: '' } })).toEqual(['--workers=0']);
+    // a CPU limit: no flag, the program's default (auto) follows the quota
+    expect(await workersArgs({ controller: { resources: { limits: { cpu: '4', memory: '1Gi' } } } })).toEqual([]);
     expect(await workersArgs(VALUE_SETS['workers: a number, CPU limit to match']!)).toEqual(['--workers=3']);
     expect(await workersArgs({ controller: { workers: 0 } })).toEqual(['--workers=0']);
     expect(await workersArgs({ controller: { workers: '4' } })).toEqual(['--workers=4']);

@@ -172,7 +172,8 @@ describe('settings the chart produces', () => {
     expect((await settingsOf('metrics: own port, ServiceMonitor, dashboard, NetworkPolicy')).metricsPort).toBe(9113);
     expect(await settingsOf('metrics disabled, dashboard on')).toMatchObject({ metricsPort: undefined, requestMetrics: false });
     expect((await settingsOf('workers: a number, CPU limit to match')).workers).toBe(3);
-    expect((await settingsOf('defaults')).workers).toBe(parseSettings([], {}).settings.workers);
+    // the chart's defaults set no CPU limit, so one process (the program alone would use auto)
+    expect((await settingsOf('defaults')).workers).toBe(0);
   });
 
   it('ACME off renders no --acme* flag at all', async () => {

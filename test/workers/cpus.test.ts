@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { availableCpus, parseCpuMax } from '../../src/workers/cpus.ts';
+import { autoWorkers, availableCpus, parseCpuMax } from '../../src/workers/cpus.ts';
 import { parseSettings, SettingsError } from '../../src/config/settings.ts';
 
 describe('parseCpuMax (cgroup v2 cpu.max)', () => {
@@ -33,11 +33,15 @@ describe('availableCpus', () => {
 });
 
 describe('--workers', () => {
-  it('defaults to 0 (single process); accepts numbers, auto and the environment', () => {
-    expect(parseSettings([], {}).settings.workers).toBe(0);
+  it('defaults to auto (one per CPU, one process on one CPU); accepts numbers, auto and the environment', () => {
+    expect(parseSettings([], {}).settings.workers).toBe(autoWorkers(availableCpus()));
+    expect(autoWorkers(1)).toBe(0);
+    expect(autoWorkers(2)).toBe(2);
+    expect(autoWorkers(16)).toBe(16);
     expect(parseSettings(['--workers', '3'], {}).settings.workers).toBe(3);
     expect(parseSettings([], { PORTICO_WORKERS: '2' }).settings.workers).toBe(2);
-    expect(parseSettings(['--workers', 'auto'], {}).settings.workers).toBeGreaterThanOrEqual(1);
+    expect(parseSettings(['--workers', 'auto'], {}).settings.workers).toBe(autoWorkers(availableCpus()));
+    expect(parseSettings(['--workers', '0'], {}).settings.workers).toBe(0);
   });
 
   it('rejects anything else with a message naming the accepted values', () => {

@@ -219,6 +219,11 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "hsts-include-subdomains" (include "portico.flagValue" $cfg.hstsIncludeSubdomains) -}}
 {{- $_ = set $args "request-metrics" (include "portico.flagValue" $c.metrics.requestMetrics) -}}
 {{- $workers := include "portico.flagValue" $c.workers -}}
+{{- /* empty: the program's auto (one worker per CPU of the quota) only when limits.cpu sets a
+     quota; without one, auto would start a worker per CPU of the node: one process instead */ -}}
+{{- if and (not $workers) (not (dig "limits" "cpu" "" ($c.resources | default dict))) -}}
+{{- $workers = "0" -}}
+{{- end -}}
 {{- if $workers -}}
 {{- $_ = set $args "workers" $workers -}}
 {{- end -}}
