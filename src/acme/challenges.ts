@@ -9,7 +9,7 @@
 // instead of up to a second (the leader waits for it before telling the CA to validate), and
 // an idle cluster costs one open watch per replica instead of one GET per replica per second
 // forever. The watch is the same resilient list+watch the Kubernetes source uses
-// (`ResilientInformer`: client-node's ListWatch restarted with backoff on every failure),
+// (`ResilientInformer`: list-watch.ts, client-node's rules, restarted with backoff on every failure),
 // narrowed to the one Secret by `fieldSelector=metadata.name=<name>` in one namespace, feeding
 // a private Store so it never mixes with the routing objects. (The main Secret watch only sees
 // `type=kubernetes.io/tls`, so it cannot carry this Opaque Secret.)

@@ -1,14 +1,14 @@
 // One resilient list+watch of one kind (in one namespace, or all), feeding the store.
 //
-// The library's ListWatch relists on 410 and re-watches after its 30 s inactivity timeout,
-// but it stops for good on every other failure (connection refused, reset, 5xx, a failed
-// list) and only reports it to 'error' callbacks (LIBRARIES.md §2.2). This wrapper restarts
+// ListWatch (list-watch.ts: client-node's rules) relists on 410 and re-watches after its 30 s
+// inactivity timeout, but it stops for good on every other failure (connection refused, reset,
+// 5xx, a failed list) and only reports it to onError (LIBRARIES.md §2.2). This wrapper restarts
 // it with capped exponential backoff and full jitter, so an API outage costs a handful of
 // requests rather than a storm, and the store keeps the last good objects throughout. A
-// relist is applied by the library as a diff (deletes for vanished objects, then updates),
-// never delete-all then add-all, so routes stay up while it happens.
+// relist is applied as a diff (deletes for vanished objects, then updates), never delete-all
+// then add-all, so routes stay up while it happens.
 
-import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch, type KubeObject } from './list-watch.ts';
 import type { Store } from '../../store/store.ts';
 import { objectKey, type AnyObject } from '../../store/types.ts';
 import type { Logger } from '../../observe/log.ts';
@@ -37,7 +37,7 @@ export class ResilientInformer {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly backoff: BackoffOptions;
-  private listWatch: ListWatch<KubernetesObject> | undefined;
+  private listWatch: ListWatch<KubeObject> | undefined;
   private failures = 0;
   private startedAt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -72,7 +72,7 @@ export class ResilientInformer {
     const path = collectionPath(this.spec, this.namespace);
     const query: Record<string, string | undefined> = { labelSelector: this.spec.labelSelector, fieldSelector: this.spec.fieldSelector };
     const listFn = async () => {
-      const { items, resourceVersion } = await this.api.listAll<KubernetesObject>(path, query);
+      const { items, resourceVersion } = await this.api.listAll<KubeObject>(path, query);
       // List items carry no kind/apiVersion on a real server; add them so every stored
       // object looks the same whichever way it arrived.
       for (const item of items) {
@@ -81,12 +81,19 @@ export class ResilientInformer {
       }
       return { apiVersion: this.spec.apiVersion, kind: `${this.spec.kind}List`, metadata: { resourceVersion }, items };
     };
-    const lw = new ListWatch<KubernetesObject>(path, new Watch(this.api.kc), listFn, false, this.spec.labelSelector, this.spec.fieldSelector);
-    lw.on('add', (o) => this.upsert(o));
-    lw.on('update', (o) => this.upsert(o));
-    lw.on('delete', (o) => this.remove(o));
-    lw.on('error', (err: unknown) => this.onError(err));
-    this.listWatch = lw;
+    this.listWatch = new ListWatch<KubeObject>({
+      path,
+      credentials: this.api.kc,
+      list: listFn,
+      labelSelector: this.spec.labelSelector,
+      fieldSelector: this.spec.fieldSelector,
+      handlers: {
+        add: (o) => this.upsert(o),
+        update: (o) => this.upsert(o),
+        delete: (o) => this.remove(o),
+        error: (err) => this.onError(err),
+      },
+    });
     void this.run();
   }
 
@@ -94,7 +101,7 @@ export class ResilientInformer {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.listWatch?.stop();
+    this.listWatch?.stop();
   }
 
   private async run(): Promise<void> {
@@ -141,14 +148,14 @@ export class ResilientInformer {
     return Math.round(step / 2 + Math.random() * (step / 2));
   }
 
-  private upsert(obj: KubernetesObject): void {
+  private upsert(obj: KubeObject): void {
     this.stats.lastEventAt = Date.now();
     if (!obj?.metadata?.name) return;
     if (this.syncedOnce === false && this.listWatch?.latestResourceVersion()) this.markSynced();
     this.store.upsert(this.spec.kind, obj as unknown as AnyObject as never);
   }
 
-  private remove(obj: KubernetesObject): void {
+  private remove(obj: KubeObject): void {
     this.stats.lastEventAt = Date.now();
     if (!obj?.metadata?.name) return;
     this.store.remove(this.spec.kind, objectKey({ name: obj.metadata.name, ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}) }));
