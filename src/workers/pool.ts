@@ -7,6 +7,7 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
+import { workerHeap } from './heap.ts';
 import { AggregatorRegistry, Counter, Gauge, type Registry } from 'prom-client';
 import type { Store } from '../store/store.ts';
 import type { Secret } from '../store/types.ts';
@@ -113,7 +114,9 @@ export class WorkerPool {
   async start(timeoutMs = 30_000): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     const exec = this.opts.exec ?? fileURLToPath(new URL(`./worker-main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
-    cluster.setupPrimary({ exec, args: [], silent: false });
+    const heap = workerHeap(process.execArgv, process.env.NODE_OPTIONS, process.constrainedMemory(), this.opts.count);
+    if (heap.oldSpaceMiB !== undefined) this.log.info('worker heap capped to a share of the memory limit', { oldSpaceMiB: heap.oldSpaceMiB, workers: this.opts.count });
+    cluster.setupPrimary({ exec, args: [], silent: false, execArgv: heap.execArgv });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     this.feed.start();
     this.ticketKeys.start();
