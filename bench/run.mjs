@@ -4,9 +4,10 @@
 // measured in the same run; ONLY=... widens it), then Portico without request metrics against
 // the minimal Node proxy (what metrics cost), then two workers against nginx with 2 workers
 // and the minimal Node proxy with 2 cluster workers (on both cores), then HTTPS and HTTP/2
-// against nginx (bench/https.sh), then memory per process (bench/memory.mjs). Pass --quick for a short smoke run, --table-only to stop after the routing
-// table. Figures are printed as Markdown. The control-plane benchmark (Kubernetes mode, 10,000
-// Ingresses) is separate: node bench/control-plane.ts.
+// against nginx (bench/https.sh), then memory per process (bench/memory.ts). Pass --quick for
+// a short smoke run, --table-only to stop after the routing table. Figures are printed as
+// Markdown. The control-plane benchmark (Kubernetes mode, 10,000 Ingresses, ~1 min per mode)
+// is separate: node bench/control-plane.ts [--workers 2].
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -38,3 +39,5 @@ console.log('\n## Two workers (anchors.sh, proxies on CPUs 0-1)\n');
 run('bash', [anchors, '--target', target, '--target-name', 'portico-2w', ...quick], { ONLY: 'nginx-2w,node24-x2,portico-2w', PIN_PROXY: '0-1', PORTICO_WORKERS: '2' });
 console.log('\n## HTTPS and HTTP/2 (bench/https.sh)\n');
 run('bash', ['bench/https.sh'], quick.length ? { DURATION: '2', ROUNDS: '1' } : {});
+console.log('\n## Memory per process (bench/memory.ts)\n');
+run(process.execPath, ['bench/memory.ts', ...(quick.length ? ['--seconds', '3'] : [])]);
