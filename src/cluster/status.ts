@@ -79,11 +79,10 @@ export class StatusWriter {
     const addresses = this.opts.addresses();
     if (addresses.length === 0) return;
     const want = addressesKey(addresses);
-    const ours = new Set(this.opts.ours().map((r) => `${r.namespace}/${r.name}`));
+    const ours = this.oursSet();
     const jobs: { ing: Ingress; value: LoadBalancerIngress[] | null }[] = [];
     for (const ing of this.opts.store.list('Ingress')) {
-      const key = `${ing.metadata.namespace}/${ing.metadata.name}`;
-      const have = addressesKey(ing.status?.loadBalancer?.ingress);
+      const { key, have } = this.facts(ing);
       const pendingWrite = this.written.get(key);
       if (ours.has(key)) {
         if (have !== want && pendingWrite !== `${want}@${ing.metadata.resourceVersion}`) jobs.push({ ing, value: addresses });
@@ -107,6 +106,33 @@ export class StatusWriter {
   }
 
   private retryDelayMs = 1000;
+
+  // A pass runs on every configuration change (throttled) over every Ingress, on the event
+  // loop that also feeds the proxy workers: what it derives per object and per configuration
+  // is kept, so a pass over 10,000 unchanged Ingresses builds no strings.
+  private readonly factsOf = new WeakMap<Ingress, { key: string; have: string }>();
+  private oursFrom: readonly ObjectRef[] | undefined;
+  private ours = new Set<string>();
+
+  /** Store objects are replaced on change, never mutated: their facts are computed once. */
+  private facts(ing: Ingress): { key: string; have: string } {
+    let f = this.factsOf.get(ing);
+    if (f === undefined) {
+      f = { key: `${ing.metadata.namespace}/${ing.metadata.name}`, have: addressesKey(ing.status?.loadBalancer?.ingress) };
+      this.factsOf.set(ing, f);
+    }
+    return f;
+  }
+
+  /** The served Ingresses' keys, rebuilt only when the configuration's list changes. */
+  private oursSet(): Set<string> {
+    const list = this.opts.ours();
+    if (list !== this.oursFrom) {
+      this.oursFrom = list;
+      this.ours = new Set(list.map((r) => `${r.namespace}/${r.name}`));
+    }
+    return this.ours;
+  }
 
   /** A failed write (API down, conflict) is retried by a later pass, backing off to 30 s. */
   private scheduleRetry(): void {
