@@ -61,6 +61,31 @@ describe('KubernetesSource', () => {
     await waitFor(() => store.get('Ingress', 'default/b') === undefined, 3000, 'delete');
   });
 
+  it('stores objects without managedFields and kubectl last-applied-configuration (nothing reads them)', async () => {
+    const withBookkeeping = (host: string) => {
+      const o = ingress('big', 'default', host);
+      return {
+        ...o,
+        metadata: {
+          ...o.metadata,
+          annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(o), 'portico.dev/load-balance': 'ewma' },
+          managedFields: [{ manager: 'kubectl', operation: 'Apply', apiVersion: 'networking.k8s.io/v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': {} } }],
+        },
+      };
+    };
+    api.create(withBookkeeping('big.test'));
+    await start();
+    const listed = store.get('Ingress', 'default/big')!;
+    expect(listed.metadata).not.toHaveProperty('managedFields');
+    expect(listed.metadata.annotations).toEqual({ 'portico.dev/load-balance': 'ewma' });
+    // the same for objects that arrive through the watch
+    api.update(withBookkeeping('changed.test'));
+    await waitFor(() => store.get('Ingress', 'default/big')?.spec?.rules?.[0]?.host === 'changed.test', 3000, 'update');
+    const watched = store.get('Ingress', 'default/big')!;
+    expect(watched.metadata).not.toHaveProperty('managedFields');
+    expect(watched.metadata.annotations).toEqual({ 'portico.dev/load-balance': 'ewma' });
+  });
+
   it('keeps only TLS Secrets in memory', async () => {
     api.create(secret('tls', 'kubernetes.io/tls'));
     api.create(secret('opaque', 'Opaque'));

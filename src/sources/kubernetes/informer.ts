@@ -152,6 +152,7 @@ export class ResilientInformer {
     this.stats.lastEventAt = Date.now();
     if (!obj?.metadata?.name) return;
     if (this.syncedOnce === false && this.listWatch?.latestResourceVersion()) this.markSynced();
+    stripBookkeeping(obj);
     this.store.upsert(this.spec.kind, obj as unknown as AnyObject as never);
   }
 
@@ -163,5 +164,25 @@ export class ResilientInformer {
 
   private countInStore(): number {
     return this.store.size(this.spec.kind);
+  }
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops what nothing here reads and what is often larger than the rest of the object:
+ * managedFields (server-side apply bookkeeping; client-go controllers strip it the same way)
+ * and kubectl's last-applied-configuration annotation (a JSON copy of the whole object). It
+ * would otherwise live in the store, in every worker's replica, and cross the IPC to them with
+ * every change.
+ */
+export function stripBookkeeping(obj: KubeObject): void {
+  const md = obj.metadata;
+  if (md === undefined) return;
+  if (md.managedFields !== undefined) delete md.managedFields;
+  const ann = md.annotations;
+  if (ann !== undefined && ann[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _dropped, ...rest } = ann;
+    md.annotations = rest;
   }
 }

@@ -24,7 +24,7 @@ import type { KubeCredentials } from './kubeconfig.ts';
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; managedFields?: unknown; annotations?: Record<string, string> };
 }
 
 export interface ListWatchHandlers<T extends KubeObject> {
