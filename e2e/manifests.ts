@@ -1,5 +1,5 @@
 // Kubernetes objects as YAML for the e2e tests' manifests directories (namespace e2e, backends
-// on 127.0.0.1), and the editor-style atomic file replace.
+// on 127.0.0.1; the TLS tests' app in namespace web), and the editor-style atomic file replace.
 
 import { renameSync, writeFileSync } from 'node:fs';
 
@@ -49,4 +49,54 @@ export function writeAtomically(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, file);
+}
+
+export type PemPair = { certPem: string; keyPem: string };
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/** A kubernetes.io/tls Secret web/NAME. */
+export function tlsSecretYaml(name: string, p: PemPair): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: { name: ${name}, namespace: web }
+type: kubernetes.io/tls
+data:
+  tls.crt: ${b64(p.certPem)}
+  tls.key: ${b64(p.keyPem)}
+`;
+}
+
+/**
+ * The TLS tests' app: IngressClass portico, Service web/app with one endpoint on
+ * 127.0.0.1:backendPort, and Ingress web/app for secure.test with TLS from Secret web/app-tls.
+ */
+export function tlsAppYaml(backendPort: number): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: portico }
+spec: { controller: portico.dev/ingress-controller }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: app, namespace: web }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: app-1, namespace: web, labels: { kubernetes.io/service-name: app } }
+addressType: IPv4
+ports: [{ name: http, port: ${backendPort} }]
+endpoints: [{ addresses: ["127.0.0.1"] }]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: app, namespace: web }
+spec:
+  ingressClassName: portico
+  tls: [{ hosts: [secure.test], secretName: app-tls }]
+  rules:
+    - host: secure.test
+      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] }
+`;
 }

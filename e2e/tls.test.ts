@@ -15,50 +15,9 @@ import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { generateSelfSigned } from '../src/tls/default-certificate.ts';
 import { get, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { tlsAppYaml, tlsSecretYaml, type PemPair } from './manifests.ts';
 
-type Pair = { certPem: string; keyPem: string };
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-function secretYaml(name: string, p: Pair): string {
-  return `apiVersion: v1
-kind: Secret
-metadata: { name: ${name}, namespace: web }
-type: kubernetes.io/tls
-data:
-  tls.crt: ${b64(p.certPem)}
-  tls.key: ${b64(p.keyPem)}
-`;
-}
-
-function manifests(backendPort: number): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: portico }
-spec: { controller: portico.dev/ingress-controller }
----
-apiVersion: v1
-kind: Service
-metadata: { name: app, namespace: web }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: app-1, namespace: web, labels: { kubernetes.io/service-name: app } }
-addressType: IPv4
-ports: [{ name: http, port: ${backendPort} }]
-endpoints: [{ addresses: ["127.0.0.1"] }]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: app, namespace: web }
-spec:
-  ingressClassName: portico
-  tls: [{ hosts: [secure.test], secretName: app-tls }]
-  rules:
-    - host: secure.test
-      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] }
-`;
-}
+type Pair = PemPair;
 
 /** The CN of the certificate served for `servername`. */
 async function servedCN(port: number, servername?: string): Promise<string> {
@@ -88,8 +47,8 @@ describe('TLS termination (built program)', () => {
     });
     backend.listen(0, '127.0.0.1');
     await once(backend, 'listening');
-    writeFileSync(path.join(dir, 'app.yaml'), manifests((backend.address() as AddressInfo).port));
-    writeFileSync(path.join(dir, 'secret.yaml'), secretYaml('app-tls', first));
+    writeFileSync(path.join(dir, 'app.yaml'), tlsAppYaml((backend.address() as AddressInfo).port));
+    writeFileSync(path.join(dir, 'secret.yaml'), tlsSecretYaml('app-tls', first));
     portico = await startPorticoProcess(['--manifests', dir, '--access-log', 'false']);
     await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200);
   });
@@ -162,7 +121,7 @@ describe('TLS termination (built program)', () => {
       });
     expect(await request()).toEqual({ status: 200, cn: 'first' });
     const tmp = path.join(dir, '.secret.yaml.tmp');
-    writeFileSync(tmp, secretYaml('app-tls', second));
+    writeFileSync(tmp, tlsSecretYaml('app-tls', second));
     renameSync(tmp, path.join(dir, 'secret.yaml'));
     await waitFor('the renewed certificate', async () => (await servedCN(portico.httpsPort, 'secure.test')) === 'second', 3000);
     // the kept-alive connection from before the renewal still works (it keeps its session)

@@ -17,52 +17,14 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { generateSelfSigned } from '../src/tls/default-certificate.ts';
 import { get, sleep, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
-import { writeAtomically } from './manifests.ts';
+import { tlsAppYaml, tlsSecretYaml, writeAtomically, type PemPair } from './manifests.ts';
 
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+type Pair = PemPair;
 
-type Pair = { certPem: string; keyPem: string };
-
-function secretYaml(name: string, p: Pair): string {
-  return `apiVersion: v1
-kind: Secret
-metadata: { name: ${name}, namespace: web }
-type: kubernetes.io/tls
-data:
-  tls.crt: ${b64(p.certPem)}
-  tls.key: ${b64(p.keyPem)}
-`;
-}
-
+/** The TLS app with its certificate, and an Ingress whose Secret is missing (a TLS problem). */
 function manifests(backendPort: number, certificate: Pair): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: portico }
-spec: { controller: portico.dev/ingress-controller }
----
-apiVersion: v1
-kind: Service
-metadata: { name: app, namespace: web }
-spec: { ports: [{ name: http, port: 80 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: app-1, namespace: web, labels: { kubernetes.io/service-name: app } }
-addressType: IPv4
-ports: [{ name: http, port: ${backendPort} }]
-endpoints: [{ addresses: ["127.0.0.1"] }]
----
-${secretYaml('app-tls', certificate)}---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: app, namespace: web }
-spec:
-  ingressClassName: portico
-  tls: [{ hosts: [secure.test], secretName: app-tls }]
-  rules:
-    - host: secure.test
-      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] }
----
+  return `${tlsAppYaml(backendPort)}---
+${tlsSecretYaml('app-tls', certificate)}---
 # A TLS problem: the Secret does not exist.
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -154,7 +116,7 @@ describe('--workers 2 with HTTPS (built program, file mode)', () => {
     ]);
     renewedDefault = await generateSelfSigned({ commonName: 'default-2' });
     writeFileSync(path.join(dir, 'app.yaml'), manifests((backend.address() as AddressInfo).port, certificate));
-    writeFileSync(path.join(dir, 'default.yaml'), secretYaml('default-tls', firstDefault));
+    writeFileSync(path.join(dir, 'default.yaml'), tlsSecretYaml('default-tls', firstDefault));
     writeFileSync(path.join(dir, 'broken.yaml'), brokenIngress('broken'));
     portico = await startPorticoProcess(['--manifests', dir, '--workers', '2', '--default-ssl-certificate', 'web/default-tls', '--access-log', 'true', '--shutdown-grace', '2s']);
     await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz', {}, 1000)).status === 200, 10_000);
@@ -198,7 +160,7 @@ describe('--workers 2 with HTTPS (built program, file mode)', () => {
   it('still resumes on every worker after the default certificate changed (a renewal)', async () => {
     // Replacing a server's default certificate (setSecureContext) also replaces its ticket
     // keys: each worker would then have random keys of its own.
-    writeAtomically(path.join(dir, 'default.yaml'), secretYaml('default-tls', renewedDefault));
+    writeAtomically(path.join(dir, 'default.yaml'), tlsSecretYaml('default-tls', renewedDefault));
     await waitFor('the renewed default certificate on every worker', async () => (await Promise.all(Array.from({ length: 8 }, () => defaultCN(portico.httpsPort)))).every((cn) => cn === 'default-2'), 5000);
     const { reused, workers } = await resumeFromOtherConnections('TLSv1.3', 'renewed');
     expect(reused).toEqual(Array(20).fill(true));
