@@ -23,8 +23,11 @@ import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } from './proxy/proxy
 import { createHttpsListener } from './proxy/https-listener.ts';
 import { TlsManager } from './tls/manager.ts';
 import { generateSelfSigned } from './tls/default-certificate.ts';
-import { AcmeManager, ChallengeStore, serveAcmeChallenge } from './acme/index.ts';
+// acme/challenges.ts only: the ACME client (acme-client with axios, ~35 MiB of RSS) is loaded
+// when --acme is on (loadAcme), so other deployments and the proxy workers never pay for it.
+import { ChallengeStore, serveAcmeChallenge } from './acme/challenges.ts';
 import type { ChallengeLookup } from './acme/challenges.ts';
+import type { AcmeManager } from './acme/manager.ts';
 import type { Secret } from './store/types.ts';
 import { WorkerPool } from './workers/pool.ts';
 import { ForwardingChallengeStore } from './workers/challenges.ts';
@@ -68,7 +71,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
 
   let ready = false;
   const health = await startHealth(settings, log, () => ready, metricsHandler(metrics));
-  const control = createControlPlane(core, settings, log);
+  const control = createControlPlane(core, settings, log, await loadAcme(settings));
   await control.start();
 
   const accessLog = settings.accessLog ? new AccessLog(process.stdout) : undefined;
@@ -108,7 +111,7 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   const isReady = () => !stopping && synced && pool !== undefined && pool.ready();
   const serveMetrics = renderHandler(() => (pool ? pool.render() : metrics.render()));
   const health = await startHealth(settings, log, isReady, serveMetrics);
-  const control = createControlPlane(core, settings, log, (secret) => pool?.setChallenges(secret));
+  const control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret));
   try {
     await control.start();
     synced = true;
@@ -234,7 +237,14 @@ interface ControlPlane {
   stop(): Promise<void>;
 }
 
-function createControlPlane(core: Core, settings: Settings, log: Logger, forwardChallenges?: (secret: Secret | undefined) => void): ControlPlane {
+type AcmeManagerClass = typeof AcmeManager;
+
+/** The ACME manager's class when --acme is on (loading acme-client), else undefined. */
+async function loadAcme(settings: Settings): Promise<AcmeManagerClass | undefined> {
+  return settings.acme ? (await import('./acme/manager.ts')).AcmeManager : undefined;
+}
+
+function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: AcmeManagerClass | undefined, forwardChallenges?: (secret: Secret | undefined) => void): ControlPlane {
   const { store, metrics, tls, reconciler } = core;
   let publisher: ClusterPublisher | undefined;
   let source: Source;
@@ -252,10 +262,10 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, forward
       namespaces: settings.watchNamespaces,
       onRestart: (kind: string) => metrics.watchRestarts.inc({ resource: kind }),
     });
-    if (settings.acme) {
+    if (settings.acme && Acme !== undefined) {
       const challengeOptions = { api, namespace: podNamespace(), log: log.child({ component: 'acme' }) };
       challenges = forwardChallenges ? new ForwardingChallengeStore({ ...challengeOptions, forward: forwardChallenges }) : new ChallengeStore(challengeOptions);
-      acme = new AcmeManager({
+      acme = new Acme({
         api,
         store,
         log: log.child({ component: 'acme' }),

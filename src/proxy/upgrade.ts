@@ -20,7 +20,7 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createProxyServer } from 'http-proxy-3';
+import { createRequire } from 'node:module';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
@@ -89,7 +89,8 @@ export class Upgrader {
   /** Open upgrade exchanges (client sockets not yet closed). */
   open = 0;
   private readonly deps: UpgraderDeps;
-  private readonly server: ProxyServer;
+  /** http-proxy-3's server, created on the first upgrade (see proxyServer()). */
+  private server_: ProxyServer | null = null;
   private readonly ctxByReq = new WeakMap<IncomingMessage, UpgradeCtx>();
   private readonly sockets = new Set<Duplex>();
   /** Agents for TLS upstream modes, by mode key (no keep-alive: one socket per upgrade). */
@@ -97,22 +98,31 @@ export class Upgrader {
 
   constructor(deps: UpgraderDeps) {
     this.deps = deps;
-    this.server = createProxyServer({
+  }
+
+  /**
+   * http-proxy-3 (with its dependencies about 15 MiB of RSS) is loaded and set up on the first
+   * WebSocket upgrade, not at start: the control-plane process of --workers never proxies, and
+   * many deployments never see an upgrade.
+   */
+  private proxyServer(): ProxyServer {
+    if (this.server_ !== null) return this.server_;
+    const server = (this.server_ = loadHttpProxy().createProxyServer({
       xfwd: false, // we set X-Forwarded-* ourselves (trusted-proxy aware)
       prependPath: false,
       changeOrigin: false,
-      connectTimeout: deps.settings.connectTimeoutMs,
-    });
+      connectTimeout: this.deps.settings.connectTimeoutMs,
+    }));
     // errors of client sockets after the handshake land here (never let them throw)
-    this.server.on('error', (err: Error, _req: IncomingMessage, res: unknown) => {
-      deps.log.debug('websocket proxy error', { err });
+    server.on('error', (err: Error, _req: IncomingMessage, res: unknown) => {
+      this.deps.log.debug('websocket proxy error', { err });
       const s = res as Duplex | undefined;
       if (s !== undefined && typeof s.destroy === 'function') s.destroy();
     });
-    this.server.on('proxyReqWs', (proxyReq: http.ClientRequest, req: IncomingMessage) => {
+    server.on('proxyReqWs', (proxyReq: http.ClientRequest, req: IncomingMessage) => {
       const ctx = this.ctxByReq.get(req);
       if (ctx === undefined) return;
-      const timeout = deps.settings.responseHeaderTimeoutMs;
+      const timeout = this.deps.settings.responseHeaderTimeoutMs;
       proxyReq.setTimeout(timeout, () => {
         const e = new Error('upstream response header timeout') as Error & { code: string };
         e.code = 'UND_ERR_HEADERS_TIMEOUT';
@@ -135,6 +145,7 @@ export class Upgrader {
         h['x-request-id'] = ctx.requestId;
       });
     });
+    return server;
   }
 
   handle(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
@@ -205,7 +216,7 @@ export class Upgrader {
     this.ctxByReq.set(req, ctx);
     const mode = deps.mode(r.route);
     const target = mode.tls ? { target: 'https://' + up.key, secure: mode.verify, agent: this.agentFor(mode) } : { target: up.origin };
-    this.server.ws(req, socket as Socket, head, target, (err: Error) => {
+    this.proxyServer().ws(req, socket as Socket, head, target, (err: Error) => {
       const kind = errorKind(err);
       if (ctx.error === null) ctx.error = kind;
       if (!ctx.responded) {
@@ -310,4 +321,10 @@ function rawResponse(status: number, text: string, requestId: string, extra = ''
     '\r\n' +
     body
   );
+}
+
+let httpProxy: typeof import('http-proxy-3') | undefined;
+function loadHttpProxy(): typeof import('http-proxy-3') {
+  httpProxy ??= createRequire(import.meta.url)('http-proxy-3') as typeof import('http-proxy-3');
+  return httpProxy;
 }

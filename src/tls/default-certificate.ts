@@ -3,9 +3,18 @@
 // --default-ssl-certificate names a Secret.
 
 import { webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// @peculiar/x509 (and its ASN.1 stack, about 20 MiB of RSS) is loaded on the first call: only
+// the process that generates the certificate needs it, not the proxy workers it is sent to.
+let loaded: Promise<typeof X509> | undefined;
+function loadX509(): Promise<typeof X509> {
+  loaded ??= import('@peculiar/x509').then((x509) => {
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  });
+  return loaded;
+}
 
 export interface SelfSignedOptions {
   commonName?: string;
@@ -15,6 +24,7 @@ export interface SelfSignedOptions {
 }
 
 export async function generateSelfSigned(opts: SelfSignedOptions = {}): Promise<{ certPem: string; keyPem: string }> {
+  const x509 = await loadX509();
   const commonName = opts.commonName ?? 'Portico Default Certificate';
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
