@@ -255,7 +255,7 @@ export class WorkerPool {
           acme: this.opts.acme,
           ticketKeys: encodeTicketKeys(this.ticketKeys.current),
         });
-        this.send(worker, this.feed.snapshot());
+        this.sendInTurn(worker, this.feed.snapshot());
         if (this.opts.acme) this.send(worker, { t: 'challenges', secret: this.challenges });
         break;
       case 'ready':
@@ -329,6 +329,24 @@ export class WorkerPool {
 
   private sendAll(msg: PrimaryMessage): void {
     for (const slot of this.slots) if (slot.worker?.isConnected()) this.send(slot.worker, msg);
+  }
+
+  /**
+   * Sends messages one after the other, each once the channel has taken the one before (the
+   * snapshot's parts: serialising them all at once would hold them all in memory at once).
+   */
+  private sendInTurn(worker: Worker, msgs: readonly PrimaryMessage[]): void {
+    let i = 0;
+    const next = (err: Error | null): void => {
+      if (err !== null || i >= msgs.length || !worker.isConnected()) return;
+      const msg = msgs[i++]!;
+      try {
+        worker.send(msg, next);
+      } catch (e) {
+        this.log.debug('cannot message worker', { worker: worker.id, err: e as Error });
+      }
+    };
+    next(null);
   }
 
   private send(worker: Worker, msg: PrimaryMessage): void {

@@ -34,12 +34,25 @@ export interface BatchMessage {
   changes: ChangeMessage[];
 }
 
-/** Primary → worker: the whole store as of `seq`; sent first, and before a worker may listen. */
+/**
+ * Primary → worker: the whole store as of `seq`, in parts (a part holds at most
+ * SNAPSHOT_PART_OBJECTS objects; the last has `final`). Sent first, and before a worker may
+ * listen. Parts go out one after the other as the channel takes them, so batches newer than
+ * `seq` may arrive between parts: the replica keeps them until the final part.
+ */
 export interface SnapshotMessage {
   t: 'snapshot';
   seq: number;
   objects: [Kind, AnyObject[]][];
+  final: boolean;
 }
+
+/**
+ * Objects per snapshot part. Node's IPC serialises each message to one JSON string; at 40,000
+ * objects a whole-store message was tens of MiB per worker at once, and V8 kept the heap it
+ * grew for them (the primary's RSS at ready was ~65 MiB above a single process's).
+ */
+export const SNAPSHOT_PART_OBJECTS = 2000;
 
 /** Primary → worker, once, first: what to run. */
 export interface InitMessage {
@@ -155,9 +168,32 @@ export class ChangeFeed {
     this.unsubscribe = undefined;
   }
 
-  /** The whole store now, with the seq it reflects (pending changes included). */
-  snapshot(): SnapshotMessage {
-    return { t: 'snapshot', seq: this.last, objects: KINDS.map((k) => [k, [...this.store.list(k)]] as [Kind, AnyObject[]]) };
+  /**
+   * The whole store now, with the seq it reflects (pending changes included), as parts to send
+   * in order. Store objects are never mutated, so holding references keeps the parts consistent
+   * with `seq` however late they are serialised.
+   */
+  snapshot(partObjects = SNAPSHOT_PART_OBJECTS): SnapshotMessage[] {
+    const seq = this.last;
+    const parts: SnapshotMessage[] = [];
+    let current: [Kind, AnyObject[]][] = [];
+    let count = 0;
+    for (const kind of KINDS) {
+      let list: AnyObject[] = [];
+      current.push([kind, list]);
+      for (const obj of this.store.list(kind)) {
+        if (count === partObjects) {
+          parts.push({ t: 'snapshot', seq, objects: current, final: false });
+          list = [];
+          current = [[kind, list]];
+          count = 0;
+        }
+        list.push(obj);
+        count++;
+      }
+    }
+    parts.push({ t: 'snapshot', seq, objects: current, final: true });
+    return parts;
   }
 
   flush(): void {
@@ -181,6 +217,10 @@ export class ChangeFeed {
 export class Replica {
   private last = -1;
   private readonly store: Store;
+  /** Snapshot parts received so far, by kind (until the final part). */
+  private partial: Map<Kind, AnyObject[]> | undefined;
+  /** Batches that arrived between snapshot parts, applied after the final one. */
+  private held: BatchMessage[] = [];
 
   constructor(store: Store) {
     this.store = store;
@@ -195,15 +235,35 @@ export class Replica {
     return this.last >= 0;
   }
 
-  applySnapshot(msg: SnapshotMessage): void {
-    const byKind = new Map(msg.objects);
+  /**
+   * Takes one snapshot part; on the final part replaces the store's contents, then applies the
+   * batches held meanwhile. Returns true when the snapshot is complete.
+   */
+  applySnapshot(msg: SnapshotMessage): boolean {
+    const byKind = (this.partial ??= new Map());
+    for (const [kind, objects] of msg.objects) {
+      const list = byKind.get(kind);
+      if (list === undefined) byKind.set(kind, objects);
+      else for (const o of objects) list.push(o);
+    }
+    if (!msg.final) return false;
+    this.partial = undefined;
     for (const kind of KINDS) this.store.replaceKind(kind, byKind.get(kind) ?? []);
     this.last = msg.seq;
+    const held = this.held;
+    this.held = [];
+    for (const b of held) this.applyBatch(b);
+    return true;
   }
 
   /** Applies the changes newer than what is applied; returns how many were. */
   applyBatch(msg: BatchMessage): number {
-    if (!this.hasSnapshot) return 0; // the snapshot (sent first) will carry them
+    if (!this.hasSnapshot) {
+      // between snapshot parts: newer than the snapshot's seq, applied after its final part
+      // (before any part arrived, the snapshot will carry them)
+      if (this.partial !== undefined) this.held.push(msg);
+      return 0;
+    }
     let applied = 0;
     for (const c of msg.changes) {
       if (c.seq <= this.last) continue;

@@ -78,7 +78,7 @@ export async function runWorker(): Promise<void> {
           early.push(m);
           break;
         }
-        replica.applySnapshot(m);
+        if (!replica.applySnapshot(m)) break; // more parts follow
         if (!starting) {
           const settings = init.settings;
           starting = start(settings).catch((err: unknown) => {

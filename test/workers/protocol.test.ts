@@ -69,9 +69,23 @@ describe('ChangeFeed (primary)', () => {
     feed.start();
     store.upsert('Service', svc('a', '1'));
     store.upsert('Service', svc('b', '1'));
-    const snap = feed.snapshot();
-    expect(snap.seq).toBe(2);
+    const parts = feed.snapshot();
+    expect(parts).toHaveLength(1);
+    const snap = parts[0]!;
+    expect(snap).toMatchObject({ seq: 2, final: true });
     expect(new Map(snap.objects).get('Service')!.map((o) => o.metadata.name)).toEqual(['a', 'b']);
+  });
+
+  it('a large snapshot comes in parts of at most N objects, across kinds, the last one final', () => {
+    const store = new Store();
+    const { feed } = manualFeed(store);
+    feed.start();
+    for (let i = 0; i < 7; i++) store.upsert('Service', svc(`s${i}`, '1'));
+    store.upsert('IngressClass', { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'portico' }, spec: { controller: 'portico.dev/ingress-controller' } });
+    const parts = feed.snapshot(3);
+    expect(parts.map((p) => p.objects.reduce((n, [, list]) => n + list.length, 0))).toEqual([3, 3, 2]);
+    expect(parts.map((p) => p.final)).toEqual([false, false, true]);
+    expect(new Set(parts.map((p) => p.seq))).toEqual(new Set([8]));
   });
 });
 
@@ -83,7 +97,7 @@ describe('Replica (worker)', () => {
     primary.upsert('Service', svc('a', '1'));
     primary.upsert('Service', svc('b', '1'));
     // The snapshot is taken while the batch with seq 1-2 is still pending.
-    const snap = structuredClone(feed.snapshot());
+    const [snap] = structuredClone(feed.snapshot());
     primary.upsert('Service', svc('a', '2', 81));
     primary.remove('Service', 'ns/b');
     turn();
@@ -93,7 +107,7 @@ describe('Replica (worker)', () => {
     replica.subscribe((c) => seen.push(`${c.current ? 'set' : 'del'} ${c.key}`));
     const r = new Replica(replica);
     expect(r.applyBatch(sent[0]!)).toBe(0); // before the snapshot: ignored (the snapshot has it)
-    r.applySnapshot(snap);
+    expect(r.applySnapshot(snap!)).toBe(true);
     expect(r.seq).toBe(2);
     expect(r.applyBatch(sent[0]!)).toBe(2); // seq 1-2 skipped, 3-4 applied
     expect(r.seq).toBe(4);
@@ -114,14 +128,20 @@ describe('Replica (worker)', () => {
       if (i % 3 === 0) primary.remove('Service', `ns/s${(i + 2) % 5}`);
       if (i % 4 === 0) turn();
     }
-    const snap = structuredClone(feed.snapshot());
+    const parts = structuredClone(feed.snapshot(2));
+    expect(parts.length).toBeGreaterThan(1);
     const before = sent.length;
     for (let i = 20; i < 30; i++) primary.upsert('Service', svc(`s${i % 7}`, String(i)));
     turn();
     const replica = new Store();
     const r = new Replica(replica);
-    r.applySnapshot(snap);
-    for (const b of sent) r.applyBatch(b); // old batches (≤ snapshot seq) included: ignored
+    // newer batches arrive between the parts (the primary paces them): held, applied after
+    const newer = sent.slice(before);
+    for (const b of sent.slice(0, before)) r.applyBatch(b); // before any part: ignored
+    for (const part of parts) {
+      r.applySnapshot(part);
+      if (!part.final) for (const b of newer.splice(0)) expect(r.applyBatch(b)).toBe(0);
+    }
     expect(sent.length).toBeGreaterThan(before);
     expect(r.seq).toBe(feed.seq);
     expect(dump(replica)).toEqual(dump(primary));
@@ -131,7 +151,7 @@ describe('Replica (worker)', () => {
     const replica = new Store();
     replica.upsert('Service', svc('stale', '1'));
     const r = new Replica(replica);
-    r.applySnapshot({ t: 'snapshot', seq: 7, objects: [['Service', [svc('fresh', '1')]]] });
+    r.applySnapshot({ t: 'snapshot', seq: 7, objects: [['Service', [svc('fresh', '1')]]], final: true });
     expect([...replica.keys('Service')]).toEqual(['ns/fresh']);
     expect(r.seq).toBe(7);
   });
