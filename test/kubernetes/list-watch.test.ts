@@ -74,6 +74,20 @@ describe('ListWatch', () => {
     await waitFor(() => events.includes('add late'), 3000, 'event after re-watch');
   });
 
+  it('asks for bookmarks: the resourceVersion of a quiet collection follows the server, and a re-opened watch resumes without a relist', async () => {
+    await api.close();
+    api = await FakeApiServer.start({ bookmarkIntervalMs: 50 });
+    await start();
+    const listed = lists();
+    // writes to another collection move the server's resourceVersion; only bookmarks tell us
+    api.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'elsewhere', namespace: 'other' }, spec: {} });
+    const moved = api.resourceVersion;
+    await waitFor(() => lw!.latestResourceVersion() === moved, 3000, 'a bookmark with the new resourceVersion');
+    expect(api.requests.some((r) => r.path === PATH && r.watch && r.query.allowWatchBookmarks === 'true')).toBe(true);
+    expect(lists()).toBe(listed);
+    expect(events).toEqual([]);
+  });
+
   it('410 on the watch relists as a diff; other failures go to the error handler and stop', async () => {
     api.create(svc('keep'));
     api.create(svc('gone'));

@@ -119,7 +119,10 @@ export class ListWatch<T extends KubeObject> {
       this.applyList(list.items);
       this.resourceVersion = list.metadata?.resourceVersion ?? '';
     }
-    const query: Record<string, string> = { resourceVersion: this.resourceVersion };
+    // Bookmarks (as client-go asks for them) keep the resourceVersion current on quiet
+    // collections, so a watch re-opened after a timeout or reset resumes instead of meeting
+    // 410 Expired and relisting everything.
+    const query: Record<string, string> = { resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true' };
     if (this.opts.labelSelector !== undefined) query.labelSelector = this.opts.labelSelector;
     if (this.opts.fieldSelector !== undefined) query.fieldSelector = this.opts.fieldSelector;
     if (this.reconnectDelayMs > 0 && this.hasConnected) await delay(this.reconnectDelayMs);
