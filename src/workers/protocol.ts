@@ -15,6 +15,7 @@
 import type { Store, StoreChange } from '../store/store.ts';
 import type { AnyObject, Kind, Secret } from '../store/types.ts';
 import { KINDS } from '../store/types.ts';
+import { routingRelevant } from '../reconcile/reconciler.ts';
 import type { Settings } from '../config/settings.ts';
 import type { LogLevel } from '../observe/log.ts';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
@@ -205,6 +206,12 @@ export class ChangeFeed {
   }
 
   private onChange(c: StoreChange): void {
+    // An Ingress update that changes none of what routing reads (spec, annotations, name,
+    // creationTimestamp) is not sent: the leader writes the status of every Ingress it serves,
+    // each write comes back as a watch event, and at 10,000 Ingresses that was 10,000 objects
+    // serialised to every worker after each address change. Workers never read status. (Other
+    // kinds carry their payload outside spec: EndpointSlice endpoints, Secret data.)
+    if (c.kind === 'Ingress' && !routingRelevant(c)) return;
     this.pending.push({ t: 'change', seq: ++this.last, kind: c.kind, key: c.key, obj: c.current ?? null });
     if (!this.scheduled) {
       this.scheduled = true;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.ts';
-import type { Service } from '../../src/store/types.ts';
+import type { Ingress, Service } from '../../src/store/types.ts';
 import { ChangeFeed, Replica, type BatchMessage } from '../../src/workers/protocol.ts';
 
 const svc = (name: string, rv: string, port = 80): Service => ({
@@ -86,6 +86,31 @@ describe('ChangeFeed (primary)', () => {
     expect(parts.map((p) => p.objects.reduce((n, [, list]) => n + list.length, 0))).toEqual([3, 3, 2]);
     expect(parts.map((p) => p.final)).toEqual([false, false, true]);
     expect(new Set(parts.map((p) => p.seq))).toEqual(new Set([8]));
+  });
+});
+
+describe('ChangeFeed skips what workers never read', () => {
+  it('an Ingress status write (or resourceVersion churn) is not sent; spec and annotation changes are', () => {
+    const store = new Store();
+    const { feed, sent, turn } = manualFeed(store);
+    feed.start();
+    const ing = (rv: string, extra: object = {}): Ingress => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { namespace: 'ns', name: 'web', resourceVersion: rv },
+      spec: { ingressClassName: 'portico' },
+      ...extra,
+    });
+    store.upsert('Ingress', ing('1'));
+    store.upsert('Ingress', ing('2', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } }));
+    store.upsert('Ingress', ing('3', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } }));
+    store.upsert('Ingress', { ...ing('4'), metadata: { namespace: 'ns', name: 'web', resourceVersion: '4', annotations: { 'portico.dev/ssl-redirect': 'true' } } });
+    store.upsert('Ingress', { ...ing('5'), spec: { ingressClassName: 'other' } });
+    store.remove('Ingress', 'ns/web');
+    turn();
+    const changes = sent.flatMap((b) => b.changes);
+    expect(changes.map((c) => c.obj?.metadata.resourceVersion ?? 'removed')).toEqual(['1', '4', '5', 'removed']);
+    expect(changes.map((c) => c.seq)).toEqual([1, 2, 3, 4]);
   });
 });
 
