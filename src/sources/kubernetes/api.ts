@@ -41,15 +41,18 @@ export class KubeApi {
   /** Ours from kubeconfig.ts in the program; client-node's KubeConfig in tests (same interface). */
   readonly kc: KubeCredentials;
   /**
-   * client-node's KubeConfig builds a new undici Agent on every applySecurityAuthentication
-   * call, so using its dispatcher per request opens a new connection each time (and leaves the
-   * old Agent to the garbage collector). We keep the first one: credentials in headers (tokens,
-   * re-read by the library) still come fresh per request; TLS material is per cluster/user.
+   * client-node's KubeConfig (the tests') builds a new undici Agent on every
+   * applySecurityAuthentication call, so using its dispatcher per request would open a new
+   * connection each time: with it we keep the first one. Ours (kubeconfig.ts) keeps one Agent
+   * per distinct TLS material itself, so its dispatcher is taken per request: a client
+   * certificate an exec plugin rotates then reaches API requests too, not only watches.
    */
   private dispatcher: ReturnType<RequestContext['getDispatcher']>;
+  private readonly reuseFirstDispatcher: boolean;
 
   constructor(kc: KubeCredentials) {
     this.kc = kc;
+    this.reuseFirstDispatcher = !(kc instanceof KubeConfig);
   }
 
   /** From a kubeconfig file, else $KUBECONFIG / ~/.kube/config / in-cluster (the library's order). */
@@ -80,7 +83,7 @@ export class KubeApi {
       headers['content-type'] = opts.contentType ?? 'application/json';
     }
     const signal = opts.signal ?? AbortSignal.timeout(opts.timeoutMs ?? 30_000);
-    const dispatcher = (this.dispatcher ??= ctx.getDispatcher());
+    const dispatcher = this.reuseFirstDispatcher ? (this.dispatcher ??= ctx.getDispatcher()) : ctx.getDispatcher();
     // undici's request(), not fetch(): the same connection handling without WHATWG streams,
     // Request/Response objects and per-call signal plumbing; a quarter of the primary's CPU went
     // there when it writes the status of thousands of Ingresses.
