@@ -7,12 +7,12 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { workerHeap } from './heap.ts';
 import { AggregatorRegistry, Counter, Gauge, type Registry } from 'prom-client';
 import type { Store } from '../store/store.ts';
 import type { Secret } from '../store/types.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Logger, LogLevel } from '../observe/log.ts';
+import { workerHeap } from './heap.ts';
 import { TicketKeys, encodeTicketKeys } from './ticket-keys.ts';
 import { ChangeFeed, isWorkerMessage, type BatchMessage, type MetricsResponse, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
 
@@ -338,20 +338,16 @@ export class WorkerPool {
   private sendInTurn(worker: Worker, msgs: readonly PrimaryMessage[]): void {
     let i = 0;
     const next = (err: Error | null): void => {
-      if (err !== null || i >= msgs.length || !worker.isConnected()) return;
-      const msg = msgs[i++]!;
-      try {
-        worker.send(msg, next);
-      } catch (e) {
-        this.log.debug('cannot message worker', { worker: worker.id, err: e as Error });
-      }
+      if (err === null && i < msgs.length && worker.isConnected()) this.send(worker, msgs[i++]!, next);
     };
     next(null);
   }
 
-  private send(worker: Worker, msg: PrimaryMessage): void {
+  /** `sent` runs once the channel has taken the message (or with the error that stopped it). */
+  private send(worker: Worker, msg: PrimaryMessage, sent?: (err: Error | null) => void): void {
     try {
-      worker.send(msg);
+      if (sent === undefined) worker.send(msg);
+      else worker.send(msg, sent);
     } catch (err) {
       // The channel closes as a worker dies; its 'exit' handler replaces it.
       this.log.debug('cannot message worker', { worker: worker.id, err: err as Error });
