@@ -176,7 +176,7 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * would otherwise live in the store, in every worker's replica, and cross the IPC to them with
  * every change.
  */
-export function stripBookkeeping(obj: KubeObject): void {
+function stripBookkeeping(obj: KubeObject): void {
   const md = obj.metadata;
   if (md === undefined) return;
   if (md.managedFields !== undefined) delete md.managedFields;
