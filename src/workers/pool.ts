@@ -14,7 +14,8 @@ import type { Settings } from '../config/settings.ts';
 import type { Logger, LogLevel } from '../observe/log.ts';
 import { workerHeap } from './heap.ts';
 import { TicketKeys, encodeTicketKeys } from './ticket-keys.ts';
-import { ChangeFeed, isWorkerMessage, type BatchMessage, type MetricsResponse, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
+import { ChangeFeed, isWorkerMessage, pack, type BatchMessage, type MetricsResponse, type PackedMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
+import { SnapshotParts, type SnapshotReader } from './snapshot-parts.ts';
 
 /** How long a worker may take to apply a batch before it counts as lagging (not ready). */
 export const ACK_LAG_MS = 1000;
@@ -79,6 +80,8 @@ export class WorkerPool {
   private readonly restarts: Counter;
   private readonly ticketKeys: TicketKeys;
   private ports: { http: number; https: number } | undefined;
+  /** The snapshot being sent to starting workers (shared while any of them still reads it). */
+  private snapshot: SnapshotParts | undefined;
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
@@ -116,7 +119,8 @@ export class WorkerPool {
     const exec = this.opts.exec ?? fileURLToPath(new URL(`./worker-main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
     const heap = workerHeap(process.execArgv, process.env.NODE_OPTIONS, process.constrainedMemory(), this.opts.count);
     if (heap.oldSpaceMiB !== undefined) this.log.info('worker heap capped to a share of the memory limit', { oldSpaceMiB: heap.oldSpaceMiB, workers: this.opts.count });
-    cluster.setupPrimary({ exec, args: [], silent: false, execArgv: heap.execArgv });
+    // 'advanced': a packed message (bytes) is copied into each worker's channel as it is.
+    cluster.setupPrimary({ exec, args: [], silent: false, execArgv: heap.execArgv, serialization: 'advanced' });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     this.feed.start();
     this.ticketKeys.start();
@@ -255,7 +259,7 @@ export class WorkerPool {
           acme: this.opts.acme,
           ticketKeys: encodeTicketKeys(this.ticketKeys.current),
         });
-        this.sendInTurn(worker, this.feed.snapshot());
+        this.sendSnapshot(worker);
         if (this.opts.acme) this.send(worker, { t: 'challenges', secret: this.challenges });
         break;
       case 'ready':
@@ -327,18 +331,26 @@ export class WorkerPool {
     while (this.inflight.length > 0 && this.inflight[0]![0] <= min) this.inflight.shift();
   }
 
-  private sendAll(msg: PrimaryMessage): void {
-    for (const slot of this.slots) if (slot.worker?.isConnected()) this.send(slot.worker, msg);
+  /** The same message to every connected worker, serialised once. */
+  private sendAll(msg: Exclude<PrimaryMessage, PackedMessage>): void {
+    let packed: PackedMessage | undefined;
+    for (const slot of this.slots) if (slot.worker?.isConnected()) this.send(slot.worker, (packed ??= pack(msg)));
   }
 
   /**
-   * Sends messages one after the other, each once the channel has taken the one before (the
-   * snapshot's parts: serialising them all at once would hold them all in memory at once).
+   * The store as of now, in parts, one after the other as the channel takes them (serialising
+   * them all at once would hold them all in memory at once). Workers that start together
+   * share one serialisation (SnapshotParts).
    */
-  private sendInTurn(worker: Worker, msgs: readonly PrimaryMessage[]): void {
-    let i = 0;
+  private sendSnapshot(worker: Worker): void {
+    if (this.snapshot?.active !== true || this.snapshot.seq !== this.feed.seq) {
+      this.snapshot = new SnapshotParts(this.feed.seq, this.feed.snapshot());
+    }
+    const reader: SnapshotReader = this.snapshot.reader();
     const next = (err: Error | null): void => {
-      if (err === null && i < msgs.length && worker.isConnected()) this.send(worker, msgs[i++]!, next);
+      const part = err === null && worker.isConnected() ? reader.next() : undefined;
+      if (part === undefined) reader.close();
+      else this.send(worker, part, next);
     };
     next(null);
   }
@@ -351,6 +363,7 @@ export class WorkerPool {
     } catch (err) {
       // The channel closes as a worker dies; its 'exit' handler replaces it.
       this.log.debug('cannot message worker', { worker: worker.id, err: err as Error });
+      sent?.(err as Error);
     }
   }
 }

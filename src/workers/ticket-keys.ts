@@ -56,7 +56,7 @@ export class TicketKeys {
   }
 }
 
-/** For the JSON IPC channel (a Buffer would arrive as `{type, data: [...]}`). */
+/** The keys as they travel in messages (base64 text). */
 export function encodeTicketKeys(keys: Buffer): string {
   return keys.toString('base64');
 }

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../observe/log.ts';
 import { ChallengeStore } from '../acme/challenges.ts';
 import { buildCore, startDataPlane, type Core, type DataPlane } from '../main.ts';
 import { decodeTicketKeys } from './ticket-keys.ts';
-import { isPrimaryMessage, Replica, type InitMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
+import { isPrimaryMessage, Replica, unpack, type InitMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
 
 export async function runWorker(): Promise<void> {
   const id = cluster.worker?.id ?? 0;
@@ -61,6 +61,9 @@ export async function runWorker(): Promise<void> {
 
   const handle = async (m: PrimaryMessage): Promise<void> => {
     switch (m.t) {
+      case 'packed':
+        await handle(unpack(m));
+        break;
       case 'init': {
         init = m;
         log = createLogger(m.logLevel).child({ worker: id });

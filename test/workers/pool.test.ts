@@ -7,6 +7,7 @@ import type { Service } from '../../src/store/types.ts';
 import { parseSettings } from '../../src/config/settings.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { ACK_LAG_MS, WorkerPool } from '../../src/workers/pool.ts';
+import { SNAPSHOT_PART_OBJECTS } from '../../src/workers/protocol.ts';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url));
 const svc = (name: string, rv: string): Service => ({ metadata: { namespace: 'ns', name, resourceVersion: rv }, spec: { ports: [{ port: 80 }] } });
@@ -76,6 +77,21 @@ describe('WorkerPool', () => {
     expect(body).toMatch(/^fake_objects\{worker="0"\} 2$/m);
     expect(body).toMatch(/^fake_objects\{worker="1"\} 2$/m);
     expect(body).toMatch(/^portico_workers_ready 2$/m);
+    // the snapshot and the batch reached both workers as bytes serialised once (summed: 2 + 2)
+    expect(body).toMatch(/^fake_store_messages\{packed="yes"\} 4$/m);
+    expect(body).toMatch(/^fake_store_messages\{packed="no"\} 0$/m);
+  });
+
+  it('sends a store larger than one snapshot part in parts; every worker gets all of it', async () => {
+    const store = new Store();
+    const count = SNAPSHOT_PART_OBJECTS * 2 + 1;
+    for (let i = 0; i < count; i++) store.upsert('Service', svc(`s${i}`, '1'));
+    const p = makePool(store);
+    await p.start(10_000);
+    const { body } = await p.render();
+    expect(body).toMatch(new RegExp(`^fake_objects\\{worker="0"\\} ${count}$`, 'm'));
+    expect(body).toMatch(new RegExp(`^fake_objects\\{worker="1"\\} ${count}$`, 'm'));
+    expect(body).toMatch(/^fake_store_messages\{packed="yes"\} 6$/m); // 3 parts × 2 workers
   });
 
   it('replaces a worker that dies; the replacement starts from a current snapshot', async () => {
