@@ -1,7 +1,8 @@
 // Small raw-HTTP helpers for tests that need to see the wire (watch lines, headers, status codes).
 
-import { request } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** Poll `cond` every 10 ms until it returns true; throws after `timeoutMs`. */
@@ -22,9 +23,22 @@ export interface RawResponse {
   json: unknown;
 }
 
+/** For https: URLs (the fake's TLS mode): the CA to trust and an optional client certificate (PEM). */
+export interface RawTlsOptions {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+function request(url: URL, opts: RequestOptions, tls: RawTlsOptions | undefined, onResponse?: (res: IncomingMessage) => void): ClientRequest {
+  if (url.protocol !== 'https:') return httpRequest(url, opts, onResponse);
+  return httpsRequest(url, { ...opts, ...(tls?.ca ? { ca: tls.ca } : {}), ...(tls?.cert ? { cert: tls.cert } : {}), ...(tls?.key ? { key: tls.key } : {}) }, onResponse);
+}
+
 export interface RawRequestOptions {
   method?: string;
   token?: string;
+  tls?: RawTlsOptions;
   body?: unknown;
   contentType?: string;
   timeoutMs?: number;
@@ -41,7 +55,7 @@ export function rawRequest(baseUrl: string, path: string, opts: RawRequestOption
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
-    const req = request(url, { method: opts.method ?? 'GET', headers, agent: false }, (res) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers, agent: false }, opts.tls, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -85,12 +99,12 @@ export interface RawWatch {
 }
 
 /** Open a watch with node:http and collect newline-delimited events. Resolves once headers arrive. */
-export function rawWatch(baseUrl: string, path: string, opts: { token?: string; timeoutMs?: number } = {}): Promise<RawWatch> {
+export function rawWatch(baseUrl: string, path: string, opts: { token?: string; timeoutMs?: number; tls?: RawTlsOptions } = {}): Promise<RawWatch> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, baseUrl);
     const headers: Record<string, string> = {};
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    const req = request(url, { method: 'GET', headers, agent: false });
+    const req = request(url, { method: 'GET', headers, agent: false }, opts.tls);
     const hardTimeout = setTimeout(() => req.destroy(new Error('rawWatch hard timeout')), opts.timeoutMs ?? 15_000);
     hardTimeout.unref();
     req.on('response', (res) => {

@@ -4,6 +4,7 @@ export { FakeApiServer } from './server.ts';
 export type {
   FailOptions,
   FakeApiServerOptions,
+  FakeApiServerTls,
   FakeObjectMeta,
   KubeObject,
   RequestFilter,
@@ -15,4 +16,4 @@ export type { PatchType } from './store.ts';
 export { RESOURCES, resolveKind } from './resources.ts';
 export type { ResourceDef } from './resources.ts';
 export { rawRequest, rawWatch, waitFor } from './helpers.ts';
-export type { RawResponse, RawRequestOptions, RawWatch, WatchEvent } from './helpers.ts';
+export type { RawResponse, RawRequestOptions, RawTlsOptions, RawWatch, WatchEvent } from './helpers.ts';

@@ -5,8 +5,10 @@
 // See test/fake-apiserver/README.md for the list of known gaps against a real kube-apiserver.
 
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -42,9 +44,32 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
+/** TLS mode (kube-apiserver's --tls-cert-file, --tls-private-key-file, --client-ca-file). */
+export interface FakeApiServerTls {
+  /** Serving certificate (PEM, for 127.0.0.1) and its key. */
+  cert: string;
+  key: string;
+  /** The CA that signed `cert`: what `kubeConfig()` / `writeKubeconfig()` trust. Default: `cert` (self-signed). */
+  ca?: string;
+  /**
+   * Client certificates that verify against this CA (PEM bundle) authenticate as their CN, as
+   * with --client-ca-file. Without it the server asks for no client certificate.
+   */
+  clientCA?: string;
+}
+
 export interface FakeApiServerOptions {
-  /** When set, every request must carry `Authorization: Bearer <token>` (else 401). */
+  /**
+   * When set, a request must carry `Authorization: Bearer <token>` (else 401), unless (TLS mode)
+   * its client certificate authenticates it.
+   */
   token?: string;
+  /**
+   * Serve HTTPS instead of HTTP. Every request must then authenticate (a client certificate
+   * verifying against `clientCA`, or the token): like kube-apiserver, no anonymous access
+   * except to the public paths without any credentials.
+   */
+  tls?: FakeApiServerTls;
   /** Number of watch events kept for resumption / continue tokens (default 10 000). */
   historyWindow?: number;
   /** Interval of BOOKMARK events on watches with allowWatchBookmarks=true (default 60 000 ms). */
@@ -60,6 +85,16 @@ export interface RequestRecord {
   /** Date.now() when the request arrived. */
   time: number;
   watch: boolean;
+  /**
+   * How the request authenticated: `x509` (client certificate), `token`, `anonymous` (a public
+   * path without credentials) or `failed` (answered 401). Absent when the server authenticates
+   * nothing (no token, no TLS) or the request was answered before authentication (paused, dropped).
+   */
+  auth?: 'x509' | 'token' | 'anonymous' | 'failed';
+  /** The user it authenticated as: the client certificate's CN for `x509`, `system:anonymous` for `anonymous`. */
+  user?: string;
+  /** SHA-256 fingerprint (Node's `fingerprint256`) of the client certificate presented, valid or not. */
+  clientCertFingerprint?: string;
 }
 
 export interface RequestFilter {
@@ -182,6 +217,7 @@ export class FakeApiServer {
   /** Every request seen (bounded to the last 20 000). */
   readonly requests: RequestRecord[] = [];
   readonly token: string | undefined;
+  private readonly tls: FakeApiServerTls | undefined;
   private readonly store: Store;
   private readonly bookmarkIntervalMs: number;
   private server: Server | undefined;
@@ -194,6 +230,7 @@ export class FakeApiServer {
 
   private constructor(opts: FakeApiServerOptions) {
     this.token = opts.token;
+    this.tls = opts.tls;
     this.store = new Store({ historyWindow: opts.historyWindow ?? 10_000 });
     this.bookmarkIntervalMs = Math.max(1, opts.bookmarkIntervalMs ?? 60_000);
   }
@@ -211,7 +248,12 @@ export class FakeApiServer {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.boundPort}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.boundPort}`;
+  }
+
+  /** TLS mode: the CA (PEM) clients must trust for the serving certificate; undefined for HTTP. */
+  get caPem(): string | undefined {
+    return this.tls ? (this.tls.ca ?? this.tls.cert) : undefined;
   }
 
   /** True while listening. */
@@ -228,9 +270,25 @@ export class FakeApiServer {
   // lifecycle
 
   private async listen(port: number): Promise<void> {
-    const server = createServer({ keepAliveTimeout: 5_000, noDelay: true }, (req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       void this.handle(req, res);
-    });
+    };
+    const tls = this.tls;
+    // kube-apiserver asks for a client certificate but accepts connections without one (or with
+    // one that does not verify): authentication decides per request (authenticate()).
+    const server: Server = tls
+      ? createHttpsServer(
+          {
+            keepAliveTimeout: 5_000,
+            noDelay: true,
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCA ? { ca: tls.clientCA, requestCert: true, rejectUnauthorized: false } : {}),
+          },
+          handler,
+        )
+      : createServer({ keepAliveTimeout: 5_000, noDelay: true }, handler);
+    server.on('tlsClientError', () => {});
     server.on('connection', (sock: Socket) => {
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));
@@ -300,24 +358,42 @@ export class FakeApiServer {
   // ---------------------------------------------------------------------------------------------
   // client configuration
 
-  /** A client-node KubeConfig for this server (http → skipTLSVerify: true). `token: ''` omits the token. */
-  kubeConfig(opts: { token?: string } = {}): KubeConfig {
+  /**
+   * A client-node KubeConfig for this server: http → skipTLSVerify: true; TLS mode → trusts the
+   * server's CA (`caData`). `token: ''` omits the token; `clientCert` adds a client certificate.
+   */
+  kubeConfig(opts: { token?: string; clientCert?: { certPem: string; keyPem: string } } = {}): KubeConfig {
     const token = opts.token ?? this.token;
+    const b64 = (pem: string) => Buffer.from(pem).toString('base64');
+    const ca = this.caPem;
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
-      users: [token ? { name: 'fake', token } : { name: 'fake' }],
+      clusters: [ca ? { name: 'fake', server: this.url, caData: b64(ca), skipTLSVerify: false } : { name: 'fake', server: this.url, skipTLSVerify: true }],
+      users: [
+        {
+          name: 'fake',
+          ...(token ? { token } : {}),
+          ...(opts.clientCert ? { certData: b64(opts.clientCert.certPem), keyData: b64(opts.clientCert.keyPem) } : {}),
+        },
+      ],
       contexts: [{ name: 'fake', cluster: 'fake', user: 'fake', namespace: 'default' }],
       currentContext: 'fake',
     });
     return kc;
   }
 
-  /** Write a kubeconfig file for this server into `dir` and return its path. */
-  writeKubeconfig(dir: string): string {
+  /**
+   * Write a kubeconfig file for this server into `dir` and return its path. http →
+   * insecure-skip-tls-verify; TLS mode → certificate-authority-data. The user is the token (if
+   * any), or `user`: a kubeconfig `user` entry as an object (`{ exec: … }`,
+   * `{ 'client-certificate-data': … }`), written as a YAML flow mapping.
+   */
+  writeKubeconfig(dir: string, opts: { user?: Record<string, unknown> } = {}): string {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'kubeconfig');
-    const user = this.token ? `    token: ${JSON.stringify(this.token)}\n` : '    {}\n';
+    const user = opts.user ? `    ${JSON.stringify(opts.user)}\n` : this.token ? `    token: ${JSON.stringify(this.token)}\n` : '    {}\n';
+    const ca = this.caPem;
+    const trust = ca ? `    certificate-authority-data: ${Buffer.from(ca).toString('base64')}\n` : '    insecure-skip-tls-verify: true\n';
     const text =
       'apiVersion: v1\n' +
       'kind: Config\n' +
@@ -325,7 +401,7 @@ export class FakeApiServer {
       '- name: fake\n' +
       '  cluster:\n' +
       `    server: ${this.url}\n` +
-      '    insecure-skip-tls-verify: true\n' +
+      trust +
       'users:\n' +
       '- name: fake\n' +
       '  user:\n' +
@@ -551,14 +627,10 @@ export class FakeApiServer {
       if (res.destroyed || req.socket.destroyed) return;
 
       const publicPath = ['/healthz', '/livez', '/readyz', '/version'].includes(url.pathname);
-      if (this.token !== undefined) {
-        const auth = req.headers.authorization;
-        const ok = auth === `Bearer ${this.token}`;
-        if (!ok && !(publicPath && auth === undefined)) {
-          this.sendStatus(res, rec, failureStatus(401, 'Unauthorized', 'Unauthorized'));
-          req.resume();
-          return;
-        }
+      if (!this.authenticate(req, rec, publicPath)) {
+        this.sendStatus(res, rec, failureStatus(401, 'Unauthorized', 'Unauthorized'));
+        req.resume();
+        return;
       }
 
       const route = this.parseRoute(url.pathname);
@@ -608,6 +680,53 @@ export class FakeApiServer {
         res.destroy();
       }
     }
+  }
+
+  /**
+   * kube-apiserver's authentication, for the two methods the fake has: a union of the client
+   * certificate (x509, tried first) and the bearer token, where the first success wins and a
+   * failure of one method falls through to the next; then anonymous, only when no method
+   * *failed* (credentials that do not verify are a 401 even on a public path). RBAC is not
+   * modelled, so anonymous reaches only the public paths. Returns false for a 401.
+   */
+  private authenticate(req: IncomingMessage, rec: RequestRecord, publicPath: boolean): boolean {
+    const tls = this.tls;
+    if (this.token === undefined && tls === undefined) return true;
+    let failed = false;
+    if (tls?.clientCA) {
+      const sock = req.socket as TLSSocket;
+      const peer = sock.getPeerCertificate();
+      if (peer && peer.raw) {
+        rec.clientCertFingerprint = peer.fingerprint256;
+        // Verified against clientCA (chain, client-auth usage) at the handshake; the validity
+        // window is checked per request, as kube-apiserver does, since a keep-alive connection
+        // outlives a short-lived certificate.
+        const now = Date.now();
+        const valid = sock.authorized && Date.parse(peer.valid_from) <= now && now <= Date.parse(peer.valid_to);
+        const user = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
+        if (valid && user !== '') {
+          rec.auth = 'x509';
+          rec.user = user;
+          return true;
+        }
+        failed = true;
+      }
+    }
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      if (this.token !== undefined && header === `Bearer ${this.token}`) {
+        rec.auth = 'token';
+        return true;
+      }
+      failed = true;
+    }
+    if (!failed && publicPath) {
+      rec.auth = 'anonymous';
+      rec.user = 'system:anonymous';
+      return true;
+    }
+    rec.auth = 'failed';
+    return false;
   }
 
   /** Discovery, version and health endpoints. */

@@ -133,12 +133,13 @@ describe('watch()', () => {
     }
   });
 
-  it('a status other than 200 is an error carrying statusCode', async () => {
+  it('a status other than 200 is an error carrying statusCode, and a message naming the watch and the status', async () => {
     const api = await FakeApiServer.start();
     try {
       api.failNext(1, 410, { watch: true });
       const err = await new Promise((resolve) => void watch(api.kubeConfig(), PATH, { resourceVersion: '1' }, () => {}, resolve));
       expect((err as { statusCode?: number }).statusCode).toBe(410);
+      expect((err as Error).message).toMatch(new RegExp(`^watch ${PATH}: 410 \\S`));
     } finally {
       await api.close();
     }

@@ -245,8 +245,16 @@ export async function watch(
     const dispatcher = ctx.getDispatcher();
     const res = await request(url, { method: 'GET', headers: ctx.getHeaders(), signal: controller.signal, ...(dispatcher ? { dispatcher } : {}) });
     if (res.statusCode !== 200) {
-      res.body.dump().catch(() => {});
-      throw Object.assign(new Error(STATUS_CODES[res.statusCode] ?? 'Internal Server Error'), { statusCode: res.statusCode });
+      // The Status body says why (as KubeApi's errors do): "watch /apis/…: 401 Unauthorized".
+      const text = await res.body.text().catch(() => '');
+      let message: string | undefined;
+      try {
+        message = (JSON.parse(text) as { message?: unknown }).message as string | undefined;
+      } catch {
+        message = undefined;
+      }
+      const reason = typeof message === 'string' && message !== '' ? message : (STATUS_CODES[res.statusCode] ?? 'error');
+      throw Object.assign(new Error(`watch ${path}: ${res.statusCode} ${reason}`), { statusCode: res.statusCode });
     }
     arm(); // from here on an inactivity timeout
     let rest = '';
