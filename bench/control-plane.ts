@@ -13,6 +13,8 @@
 // for the program (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--max-semi-space-size=16").
 // --memory-detail preloads bench/memory-probe.mjs and reports, per process, heap used after a
 // full GC, heap committed, external memory and RSS: live data versus memory merely kept.
+// --memory-limit MiB runs the program in a memory cgroup with that limit, as a container with
+// resources.limits.memory would (Linux, root; bench/cgroup.ts), and reports the cgroup's usage.
 
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -23,6 +25,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { FakeApiServer } from '../test/fake-apiserver/index.ts';
+import { MemoryCgroup } from './cgroup.ts';
 import { PinnedAgent, formatDetail, probeMemory, rssOf, waitForChildren } from './procs.ts';
 
 const { values } = parseArgs({
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     'load-changes': { type: 'string', default: '1000' },
     'memory-detail': { type: 'boolean', default: false },
     cli: { type: 'string' },
+    'memory-limit': { type: 'string' },
   },
 });
 const N = Number(values.ingresses);
@@ -106,10 +110,15 @@ for (let i = 0; i < N; i++) {
 const kubeconfig = api.writeKubeconfig(dir);
 
 const nodeArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(values['memory-detail'] ? ['--expose-gc', '--import', PROBE] : [])];
+const LIMIT_MIB = values['memory-limit'] === undefined ? undefined : Number(values['memory-limit']);
+if (LIMIT_MIB !== undefined && !(LIMIT_MIB > 0)) throw new Error(`--memory-limit takes MiB, e.g. 512 (got ${values['memory-limit']})`);
+const cgroup = LIMIT_MIB === undefined ? undefined : MemoryCgroup.create(`portico-bench-${process.pid}`, LIMIT_MIB);
+const argv = [process.execPath, ...nodeArgs, CLI, '--kubeconfig', kubeconfig, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--log-level', 'info', '--publish-status-address', '192.0.2.1', '--workers', String(WORKERS)];
+const [command, args] = cgroup ? cgroup.wrap(argv) : [argv[0]!, argv.slice(1)];
 const t0 = performance.now();
 const child = spawn(
-  process.execPath,
-  [...nodeArgs, CLI, '--kubeconfig', kubeconfig, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--log-level', 'info', '--publish-status-address', '192.0.2.1', '--workers', String(WORKERS)],
+  command,
+  args,
   {
     env: { ...process.env, POD_NAMESPACE: 'portico', POD_NAME: 'bench', PORTICO_MEMORY_PROBE_DIR: dir },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -146,6 +155,7 @@ try {
   // The primary, then its workers (none in one-process mode).
   const pids = [child.pid!, ...(WORKERS > 0 ? await waitForChildren(child.pid!, WORKERS) : [])];
   const rssReady = rssLine(pids);
+  const cgroupReady = cgroup?.usageMiB();
   // Workers log their listeners too; the port is the same for all.
   for (let i = 0; i < 200 && ports.http === undefined; i++) await sleep(50);
   const httpPort = ports.http!;
@@ -207,11 +217,13 @@ try {
   })();
   await Promise.all([...loops, changer]);
   const rssEnd = rssLine(pids);
+  const cgroupEnd = cgroup?.usageMiB();
   const detailEnd = values['memory-detail'] ? await probeMemory(dir, pids) : undefined;
 
   const lat = (xs: [number, number][], which: 0 | 1) => `${pct(xs.map((x) => x[which]), 50).toFixed(1)} / ${pct(xs.map((x) => x[which]), 99).toFixed(1)} ms`;
   const mode = WORKERS > 0 ? `--workers ${WORKERS}` : 'one process';
-  console.log(`Control plane, Kubernetes mode against the fake API server: ${N} Ingresses, ${N} Services, ${2 * N} EndpointSlices, ${mode} (${new Date().toISOString().slice(0, 10)}, node ${process.version}${nodeArgs.length ? `, node flags ${nodeArgs.join(' ')}` : ''})\n`);
+  const limit = cgroup ? `, in a memory cgroup limited to ${LIMIT_MIB} MiB` : '';
+  console.log(`Control plane, Kubernetes mode against the fake API server: ${N} Ingresses, ${N} Services, ${2 * N} EndpointSlices, ${mode}${limit} (${new Date().toISOString().slice(0, 10)}, node ${process.version}${nodeArgs.length ? `, node flags ${nodeArgs.join(' ')}` : ''})\n`);
   console.log('| measure | value | target |');
   console.log('|---|---:|---|');
   console.log(`| start → ready | ${(readyMs / 1000).toFixed(2)} s | < 10 s |`);
@@ -227,6 +239,10 @@ try {
   }
   console.log(`| load run ${LOAD_SECONDS} s with ${LOAD_CHANGES} changes | ${sent} requests, ${failed} failed | 0 failed |`);
   console.log(`| RSS after the load run${WORKERS > 0 ? ' (primary / workers)' : ''} | ${rssEnd} | primary < 300 MiB |`);
+  if (cgroup) {
+    console.log(`| cgroup memory at ready / after the load run (what the limit counts: all processes, page cache) | ${cgroupReady!.toFixed(0)} / ${cgroupEnd!.toFixed(0)} MiB | < ${LIMIT_MIB} MiB |`);
+    console.log(`| cgroup limit events | ${cgroup.limitEvents()} | |`);
+  }
   if (detailReady && detailEnd) {
     const name = (i: number) => (i === 0 ? (WORKERS > 0 ? 'primary' : 'process') : `worker ${i}`);
     console.log('\nMemory detail (MiB; heap after a full GC):\n');
@@ -246,5 +262,6 @@ try {
   newPod.server.close();
   await api.close();
   rmSync(dir, { recursive: true, force: true });
+  cgroup?.remove();
 }
 
