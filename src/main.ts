@@ -327,7 +327,18 @@ export interface DataPlane {
 }
 
 /** The proxy and its HTTP and HTTPS listeners (in the single process, or in each worker). */
-export async function startDataPlane(core: Core, settings: Settings, log: Logger, challenges: ChallengeLookup | undefined, accessLog: AccessLog | undefined): Promise<DataPlane> {
+/**
+ * The proxy listeners. `reusePort`: a worker's own SO_REUSEPORT socket on the shared port (see
+ * workers/pool.ts) instead of node:cluster's one socket shared by every worker.
+ */
+export async function startDataPlane(
+  core: Core,
+  settings: Settings,
+  log: Logger,
+  challenges: ChallengeLookup | undefined,
+  accessLog: AccessLog | undefined,
+  opts: { reusePort?: boolean } = {},
+): Promise<DataPlane> {
   const { endpoints, metrics, tls, reconciler } = core;
   const proxy = new Proxy({
     config: reconciler.current,
@@ -349,13 +360,14 @@ export async function startDataPlane(core: Core, settings: Settings, log: Logger
 
   const httpServer = createHttpListener(proxy, listenerOptions);
   metrics.watchListener('http', httpServer);
-  const httpPort = await listen(httpServer, settings.httpPort, settings.bindAddress);
+  const reusePort = opts.reusePort === true;
+  const httpPort = await listen(httpServer, settings.httpPort, settings.bindAddress, reusePort);
   log.info('listening', { listener: 'http', address: settings.bindAddress, port: httpPort });
 
   const https = createHttpsListener(proxy, { ...listenerOptions, tls: tls.serverOptions(), http2: settings.http2 });
   tls.attach(https.server);
   metrics.watchListener('https', https.server);
-  const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress);
+  const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress, reusePort);
   log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2 });
 
   const drain = async (delayMs: number, graceMs: number): Promise<void> => {
@@ -486,13 +498,13 @@ function closeServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-function listen(server: net.Server, port: number, host: string): Promise<number> {
+function listen(server: net.Server, port: number, host: string, reusePort = false): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(new Error(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`));
     };
     server.once('error', onError);
-    server.listen({ port, host, backlog: 4096 }, () => {
+    server.listen({ port, host, backlog: 4096, reusePort }, () => {
       server.off('error', onError);
       resolve((server.address() as AddressInfo).port);
     });

@@ -46,6 +46,8 @@ export interface Settings {
   publishStatusAddresses: string[];
   /** Proxy worker processes; 0 = one process does everything. `auto` is resolved here. */
   workers: number;
+  /** With workers: each listens on its own SO_REUSEPORT socket (the kernel spreads connections). */
+  reusePort: boolean;
 }
 
 type FlagType = 'string' | 'boolean';
@@ -94,6 +96,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'acme-email', type: 'string', help: 'Contact e-mail for the ACME account' },
   { name: 'acme-ca-bundle', type: 'string', help: 'PEM file of CAs to trust for the ACME directory (private or test CA)' },
   { name: 'workers', type: 'string', default: 'auto', help: 'Proxy worker processes: auto = one per CPU available to the container (cgroup quota), or a single process when that is 1; 0 = a single process (proxy and control plane together); N = that many workers fed by one control-plane process' },
+  { name: 'reuse-port', type: 'string', default: 'true', choices: ['true', 'false'], help: 'With workers: each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections evenly over them; false: the workers share one socket, and whichever is idle first takes the next connection (on Linux; elsewhere always shared)' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];
@@ -243,6 +246,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     publishService,
     publishStatusAddresses: list('publish-status-address'),
     workers,
+    // SO_REUSEPORT spreads connections over the sockets only on Linux (the container's OS).
+    reusePort: choice('reuse-port') === 'true' && process.platform === 'linux',
   };
   return { settings, help: values.help === true, version: values.version === true };
 }

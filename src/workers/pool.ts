@@ -4,8 +4,16 @@
 // metrics and drains them on shutdown. The primary itself never listens for traffic. It also
 // holds the TLS session ticket keys every worker uses (and rotates them), so sessions resume
 // across workers.
+//
+// With --reuse-port (the default, on Linux) each worker listens on a socket of its own with
+// SO_REUSEPORT and the kernel hashes new connections over them. With node:cluster's one shared
+// socket, whichever worker wakes first accepts every queued connection: 64 connections opened
+// at once were seen to split 61 / 3. Reuse-port sockets would also let a second Portico on the
+// same port quietly take half the connections, so the primary first checks that the ports are
+// free; and with port 0 (tests) the first worker picks the ports and the others follow it.
 
 import cluster, { type Worker } from 'node:cluster';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry, Counter, Gauge, type Registry } from 'prom-client';
 import type { Store } from '../store/store.ts';
@@ -80,6 +88,8 @@ export class WorkerPool {
   private readonly restarts: Counter;
   private readonly ticketKeys: TicketKeys;
   private ports: { http: number; https: number } | undefined;
+  /** Workers to fork once the first one has picked the ports (reuse-port with port 0). */
+  private afterFirstReady: Slot[] | undefined;
   /** The snapshot being sent to starting workers (shared while any of them still reads it). */
   private snapshot: SnapshotParts | undefined;
 
@@ -122,9 +132,16 @@ export class WorkerPool {
     // 'advanced': a packed message (bytes) is copied into each worker's channel as it is.
     cluster.setupPrimary({ exec, args: [], silent: false, execArgv: heap.execArgv, serialization: 'advanced' });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
+    const { reusePort, httpPort, httpsPort, bindAddress } = this.opts.settings;
+    if (reusePort) await assertPortsFree(bindAddress, [httpPort, httpsPort]);
     this.feed.start();
     this.ticketKeys.start();
-    for (const slot of this.slots) this.fork(slot);
+    if (reusePort && (httpPort === 0 || httpsPort === 0)) {
+      this.afterFirstReady = this.slots.slice(1);
+      this.fork(this.slots[0]!);
+    } else {
+      for (const slot of this.slots) this.fork(slot);
+    }
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error(`the proxy workers did not all start within ${timeoutMs} ms (see the worker logs above)`)), timeoutMs);
       const fail = (err: Error) => {
@@ -225,6 +242,13 @@ export class WorkerPool {
     );
   }
 
+  /** The settings a worker runs with: with reuse-port, the ports the first worker picked. */
+  private workerSettings(): Settings {
+    const { settings } = this.opts;
+    if (!settings.reusePort || this.ports === undefined) return settings;
+    return { ...settings, httpPort: this.ports.http, httpsPort: this.ports.https };
+  }
+
   private whenAllReady(fn: () => void): void {
     if (this.slots.every((s) => s.ready)) fn();
     else this.readyWaiters.push(fn);
@@ -253,7 +277,7 @@ export class WorkerPool {
         // modules load): what to run, then the store, then the challenge tokens.
         this.send(worker, {
           t: 'init',
-          settings: this.opts.settings,
+          settings: this.workerSettings(),
           logLevel: this.opts.logLevel,
           fallback: this.opts.fallback,
           acme: this.opts.acme,
@@ -267,6 +291,11 @@ export class WorkerPool {
         slot.acked = Math.max(slot.acked, m.seq);
         this.ports ??= { http: m.httpPort, https: m.httpsPort };
         this.log.info('worker ready', { worker: worker.id, pid: m.pid, seq: m.seq });
+        if (this.afterFirstReady) {
+          const rest = this.afterFirstReady;
+          this.afterFirstReady = undefined;
+          for (const s of rest) this.fork(s);
+        }
         this.pruneInflight();
         if (this.slots.every((s) => s.ready)) {
           const waiters = this.readyWaiters;
@@ -365,5 +394,22 @@ export class WorkerPool {
       this.log.debug('cannot message worker', { worker: worker.id, err: err as Error });
       sent?.(err as Error);
     }
+  }
+}
+
+/**
+ * Throws when one of the ports (0: any, skipped) cannot be bound: in use by another program, or
+ * by another Portico whose reuse-port sockets ours would otherwise silently join.
+ */
+async function assertPortsFree(host: string, ports: readonly number[]): Promise<void> {
+  for (const port of ports) {
+    if (port === 0) continue;
+    await new Promise<void>((resolve, reject) => {
+      const probe = net.createServer();
+      probe.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`)),
+      );
+      probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+    });
   }
 }

@@ -51,7 +51,7 @@ export async function runWorker(): Promise<void> {
     if (!core || !replica) return;
     core.reconciler.start();
     accessLog = settings.accessLog ? new WorkerAccessLog(process.stdout, id) : undefined;
-    data = await startDataPlane(core, settings, log, challenges, accessLog);
+    data = await startDataPlane(core, settings, log, challenges, accessLog, { reusePort: settings.reusePort });
     // node:cluster gives a worker that listens on a shared port the ticket keys of the first
     // worker that listened on it (tls.Server#_setServerData): after a rotation those are old.
     if (ticketKeys) core.tls.setTicketKeys(ticketKeys);

@@ -1,6 +1,7 @@
 // WorkerPool against stand-in workers (real node:cluster processes speaking the protocol).
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
+import net, { type AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { Store } from '../../src/store/store.ts';
 import type { Service } from '../../src/store/types.ts';
@@ -28,11 +29,11 @@ afterEach(async () => {
   pool = undefined;
 });
 
-function makePool(store: Store, registry = new Registry()): WorkerPool {
+function makePool(store: Store, registry = new Registry(), args: string[] = ['--http-port', '0', '--https-port', '0']): WorkerPool {
   pool = new WorkerPool({
     count: 2,
     store,
-    settings: parseSettings(['--manifests', '/nonexistent'], {}).settings,
+    settings: parseSettings(['--manifests', '/nonexistent', '--bind-address', '127.0.0.1', ...args], {}).settings,
     logLevel: 'error',
     log: silentLogger,
     fallback: { certPem: '', keyPem: '' },
@@ -51,7 +52,11 @@ describe('WorkerPool', () => {
     const p = makePool(store);
     await p.start(10_000);
     expect(p.ready()).toBe(true);
-    expect(p.listenPorts).toEqual({ http: 1234, https: 1235 });
+    // port 0 with reuse-port: the first worker picked the ports (the stand-in: 4000x), the other was given them
+    expect(p.listenPorts).toEqual({ http: 40000, https: 41000 });
+    const { body } = await p.render();
+    expect(body).toMatch(/^fake_http_port\{worker="0"\} 40000$/m);
+    expect(body).toMatch(/^fake_http_port\{worker="1"\} 40000$/m);
 
     store.upsert('Service', svc('b', '1'));
     store.upsert('Service', svc('c', '1'));
@@ -92,6 +97,28 @@ describe('WorkerPool', () => {
     expect(body).toMatch(new RegExp(`^fake_objects\\{worker="0"\\} ${count}$`, 'm'));
     expect(body).toMatch(new RegExp(`^fake_objects\\{worker="1"\\} ${count}$`, 'm'));
     expect(body).toMatch(/^fake_store_messages\{packed="yes"\} 6$/m); // 3 parts × 2 workers
+  });
+
+  it('with reuse-port, refuses a port that is in use before starting any worker', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen({ port: 0, host: '127.0.0.1', reusePort: true }, resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const p = makePool(new Store(), new Registry(), ['--http-port', String(port), '--https-port', '0']);
+      await expect(p.start(10_000)).rejects.toThrow(`cannot listen on 127.0.0.1:${port}: the port is in use`);
+      expect(Object.keys((await import('node:cluster')).default.workers ?? {})).toHaveLength(0);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('without reuse-port, every worker starts at once with the configured ports', async () => {
+    const p = makePool(new Store(), new Registry(), ['--http-port', '0', '--https-port', '0', '--reuse-port', 'false']);
+    await p.start(10_000);
+    const { body } = await p.render();
+    // each stand-in picked its own (node:cluster would have given both the one shared socket)
+    expect(body).toMatch(/^fake_http_port\{worker="0"\} 40000$/m);
+    expect(body).toMatch(/^fake_http_port\{worker="1"\} 40001$/m);
   });
 
   it('replaces a worker that dies; the replacement starts from a current snapshot', async () => {

@@ -227,6 +227,7 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- if $workers -}}
 {{- $_ = set $args "workers" $workers -}}
 {{- end -}}
+{{- $_ = set $args "reuse-port" (include "portico.flagValue" $c.reusePort) -}}
 {{- with include "portico.metricsPort" . -}}
 {{- $_ = set $args "metrics-port" . -}}
 {{- end -}}
