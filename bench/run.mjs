@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench`: the routing-table benchmark, then the proxy benchmark through
+// `npm run bench`: the routing-table and endpoint-index benchmarks, then the proxy benchmark through
 // ../shared/bench/anchors.sh with Portico as --target (nginx and the minimal Node proxy
 // measured in the same run; ONLY=... widens it), then Portico without request metrics against
 // the minimal Node proxy (what metrics cost), then two workers against nginx with 2 workers
@@ -22,6 +22,8 @@ const run = (cmd, argv, env = {}) => {
 
 console.log('## Routing table\n');
 run(process.execPath, ['bench/routing-table.ts']);
+console.log('\n## Endpoint index\n');
+run(process.execPath, ['bench/endpoint-index.ts']);
 if (args.includes('--table-only')) process.exit(0);
 
 const anchors = path.resolve(root, '../shared/bench/anchors.sh');
