@@ -3,7 +3,7 @@
 // Host $ROUTE_HOST (every path) to $UPSTREAM, listening on 127.0.0.1:$TARGET_PORT.
 // Run through anchors.sh --target 'node bench/portico-target.mjs'.
 // PORTICO_WORKERS=N runs N proxy worker processes behind one control-plane primary (0, the
-// default: one process). The 2-worker variant, next to nginx with 2 workers and node-ceiling x2,
+// default: one process); PORTICO_REUSE_PORT=true gives each its own SO_REUSEPORT socket. The 2-worker variant, next to nginx with 2 workers and node-ceiling x2,
 // on two pinned cores:
 //   PIN_PROXY=0-1 ONLY=nginx-2w,node24-x2,target \
 //   TARGET_CMD='PORTICO_WORKERS=2 node bench/portico-target.mjs' bash shared/bench/anchors.sh
@@ -46,5 +46,5 @@ spec:
 process.argv.splice(2, 0, '--manifests', dir, '--bind-address', '127.0.0.1', '--http-port', listenPort,
   '--health-port', '0', '--https-port', '0', '--access-log', env.PORTICO_ACCESS_LOG ?? 'false',
   '--request-metrics', env.PORTICO_REQUEST_METRICS ?? 'true', '--log-level', 'warn',
-  '--workers', env.PORTICO_WORKERS ?? '0');
+  '--workers', env.PORTICO_WORKERS ?? '0', '--reuse-port', env.PORTICO_REUSE_PORT ?? 'false');
 await import('../dist/cli.js');

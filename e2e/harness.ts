@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -146,4 +147,15 @@ export async function startNamedBackend(name: string): Promise<{ server: http.Se
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Listening IPv4 TCP sockets on `port` (/proc/net/tcp, Linux: one LISTEN line, state 0A, per
+ * socket): node:cluster's shared socket is one, reuse-port workers have one each.
+ */
+export function listeningSockets(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(hex) && / 0A /.test(l)).length;
 }

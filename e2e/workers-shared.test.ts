@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { generateSelfSigned } from '../src/tls/default-certificate.ts';
-import { get, sleep, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { get, listeningSockets, sleep, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
 import { tlsAppYaml, tlsSecretYaml, writeAtomically, type PemPair } from './manifests.ts';
 
 type Pair = PemPair;
@@ -126,6 +126,11 @@ describe('--workers 2 with HTTPS (built program, file mode)', () => {
     await portico?.stop('SIGKILL');
     backend?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('by default the workers share one listening socket per port (node:cluster)', () => {
+    expect(listeningSockets(portico.httpPort)).toBe(1);
+    expect(listeningSockets(portico.httpsPort)).toBe(1);
   });
 
   /**

@@ -4,10 +4,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { get, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { get, listeningSockets, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
 import { ingressYaml, serviceYaml, writeAtomically } from './manifests.ts';
 
 type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
@@ -108,7 +108,8 @@ describe('--workers 2 (built program, file mode)', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'portico-e2e-workers-'));
     [a, b] = await Promise.all([startNamedBackend('a'), startNamedBackend('b')]);
     writeFileSync(path.join(dir, 'all.yaml'), manifests('svc-a', { 'svc-a': a.port, 'svc-b': b.port }));
-    portico = await startPorticoProcess(['--manifests', dir, '--workers', '2', '--access-log', 'true', '--shutdown-grace', '2s']);
+    // reuse-port sockets here; e2e/workers-shared.test.ts runs the default shared socket
+    portico = await startPorticoProcess(['--manifests', dir, '--workers', '2', '--reuse-port', 'true', '--access-log', 'true', '--shutdown-grace', '2s']);
   });
 
   afterAll(async () => {
@@ -140,13 +141,8 @@ describe('--workers 2 (built program, file mode)', () => {
   });
 
   it('each worker listens on its own reuse-port socket; connections opened at once spread over both', async () => {
-    // /proc/net/tcp: one LISTEN (state 0A) line per socket; node:cluster's shared socket is one
-    const listening = (port: number) =>
-      readFileSync('/proc/net/tcp', 'utf8')
-        .split('\n')
-        .filter((l) => l.includes(`:${port.toString(16).toUpperCase().padStart(4, '0')} `) && / 0A /.test(l)).length;
-    expect(listening(portico.httpPort)).toBe(2);
-    expect(listening(portico.httpsPort)).toBe(2);
+    expect(listeningSockets(portico.httpPort)).toBe(2);
+    expect(listeningSockets(portico.httpsPort)).toBe(2);
     // 64 connections at once: with one shared socket the worker that wakes first takes most of
     // them (61 / 3 was seen); the kernel's reuse-port hash gives each about half (below 16 of 64
     // has a probability of about 1e-5)

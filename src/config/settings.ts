@@ -96,7 +96,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'acme-email', type: 'string', help: 'Contact e-mail for the ACME account' },
   { name: 'acme-ca-bundle', type: 'string', help: 'PEM file of CAs to trust for the ACME directory (private or test CA)' },
   { name: 'workers', type: 'string', default: 'auto', help: 'Proxy worker processes: auto = one per CPU available to the container (cgroup quota), or a single process when that is 1; 0 = a single process (proxy and control plane together); N = that many workers fed by one control-plane process' },
-  { name: 'reuse-port', type: 'string', default: 'true', choices: ['true', 'false'], help: 'With workers: each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections evenly over them; false: the workers share one socket, and whichever is idle first takes the next connection (on Linux; elsewhere always shared)' },
+  { name: 'reuse-port', type: 'string', default: 'false', choices: ['true', 'false'], help: 'With workers: true = each worker listens on its own socket (SO_REUSEPORT, Linux) and the kernel spreads new connections evenly over them, busy or not; false = the workers share one socket and whichever is free first takes the next connection' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];

@@ -5,12 +5,15 @@
 // holds the TLS session ticket keys every worker uses (and rotates them), so sessions resume
 // across workers.
 //
-// With --reuse-port (the default, on Linux) each worker listens on a socket of its own with
-// SO_REUSEPORT and the kernel hashes new connections over them. With node:cluster's one shared
-// socket, whichever worker wakes first accepts every queued connection: 64 connections opened
-// at once were seen to split 61 / 3. Reuse-port sockets would also let a second Portico on the
-// same port quietly take half the connections, so the primary first checks that the ports are
-// free; and with port 0 (tests) the first worker picks the ports and the others follow it.
+// By default the workers share node:cluster's one listening socket: whichever worker is free
+// first accepts the queued connections (64 opened at once were seen to split 61 / 3, but none
+// waits for a busy worker). With --reuse-port each worker listens on a socket of its own with
+// SO_REUSEPORT and the kernel hashes new connections evenly over them, busy or not (on a
+// 2-core rig shared with the load generator, new-connection throughput fell to 0.72× the
+// minimal Node proxy's from 0.94–1.04×, hence not the default). Reuse-port sockets would also
+// let a second Portico on the same port quietly take half the connections, so the primary
+// first checks that the ports are free; and with port 0 (tests) the first worker picks the
+// ports and the others follow it.
 
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';

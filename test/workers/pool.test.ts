@@ -29,7 +29,7 @@ afterEach(async () => {
   pool = undefined;
 });
 
-function makePool(store: Store, registry = new Registry(), args: string[] = ['--http-port', '0', '--https-port', '0']): WorkerPool {
+function makePool(store: Store, registry = new Registry(), args: string[] = ['--http-port', '0', '--https-port', '0', '--reuse-port', 'true']): WorkerPool {
   pool = new WorkerPool({
     count: 2,
     store,
@@ -104,7 +104,7 @@ describe('WorkerPool', () => {
     await new Promise<void>((resolve) => taken.listen({ port: 0, host: '127.0.0.1', reusePort: true }, resolve));
     const port = (taken.address() as AddressInfo).port;
     try {
-      const p = makePool(new Store(), new Registry(), ['--http-port', String(port), '--https-port', '0']);
+      const p = makePool(new Store(), new Registry(), ['--http-port', String(port), '--https-port', '0', '--reuse-port', 'true']);
       await expect(p.start(10_000)).rejects.toThrow(`cannot listen on 127.0.0.1:${port}: the port is in use`);
       expect(Object.keys((await import('node:cluster')).default.workers ?? {})).toHaveLength(0);
     } finally {
