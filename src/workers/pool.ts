@@ -8,9 +8,10 @@
 // By default the workers share node:cluster's one listening socket: whichever worker is free
 // first accepts the queued connections (64 opened at once were seen to split 61 / 3, but none
 // waits for a busy worker). With --reuse-port each worker listens on a socket of its own with
-// SO_REUSEPORT and the kernel hashes new connections evenly over them, busy or not (on a
-// 2-core rig shared with the load generator, new-connection throughput fell to 0.72× the
-// minimal Node proxy's from 0.94–1.04×, hence not the default). Reuse-port sockets would also
+// SO_REUSEPORT and the kernel hashes new connections evenly over them, busy or not. It is not
+// the default: a connection hashed to a busy worker waits, and one queued for a worker that
+// crashes is reset (on the 2-core rig the throughput figures did not tell the two modes apart
+// beyond noise). Reuse-port sockets would also
 // let a second Portico on the same port quietly take half the connections, so the primary
 // first checks that the ports are free; and with port 0 (tests) the first worker picks the
 // ports and the others follow it.
