@@ -326,10 +326,10 @@ export interface DataPlane {
   drain(delayMs: number, graceMs: number): Promise<void>;
 }
 
-/** The proxy and its HTTP and HTTPS listeners (in the single process, or in each worker). */
 /**
- * The proxy listeners. `reusePort`: a worker's own SO_REUSEPORT socket on the shared port (see
- * workers/pool.ts) instead of node:cluster's one socket shared by every worker.
+ * The proxy and its HTTP and HTTPS listeners (in the single process, or in each worker).
+ * `reusePort`: a worker's own SO_REUSEPORT socket on the shared port (see workers/pool.ts)
+ * instead of node:cluster's one socket shared by every worker.
  */
 export async function startDataPlane(
   core: Core,

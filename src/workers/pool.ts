@@ -11,10 +11,9 @@
 // SO_REUSEPORT and the kernel hashes new connections evenly over them, busy or not. It is not
 // the default: a connection hashed to a busy worker waits, and one queued for a worker that
 // crashes is reset (on the 2-core rig the throughput figures did not tell the two modes apart
-// beyond noise). Reuse-port sockets would also
-// let a second Portico on the same port quietly take half the connections, so the primary
-// first checks that the ports are free; and with port 0 (tests) the first worker picks the
-// ports and the others follow it.
+// beyond noise). Reuse-port sockets would also let a second Portico on the same port quietly
+// take half the connections, so the primary first checks that the ports are free; and with
+// port 0 (tests) the first worker picks the ports and the others follow it.
 
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';

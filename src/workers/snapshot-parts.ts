@@ -25,7 +25,7 @@ export class SnapshotParts {
   private readonly taken: number[];
   private readers = 0;
   private open = 0;
-  /** How many times a part was serialised (for tests and the bench). */
+  /** How many times a part was serialised (tests read it). */
   packs = 0;
 
   constructor(seq: number, parts: readonly SnapshotMessage[]) {
