@@ -49,7 +49,7 @@ export class MemoryCgroup {
   limitEvents(): string {
     if (!this.v2) return `${readFileSync(path.join(this.dir, 'memory.failcnt'), 'utf8').trim()} failcnt`;
     const events = readFileSync(path.join(this.dir, 'memory.events'), 'utf8');
-    const field = (k: string) => /^(\S+) (\d+)$/m.exec(events.split('\n').find((l) => l.startsWith(`${k} `)) ?? '')?.[2] ?? '0';
+    const field = (k: string) => new RegExp(`^${k} (\\d+)$`, 'm').exec(events)?.[1] ?? '0';
     return `${field('max')} at max, ${field('oom_kill')} OOM kills`;
   }
 

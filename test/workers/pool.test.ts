@@ -9,18 +9,10 @@ import { parseSettings } from '../../src/config/settings.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { ACK_LAG_MS, WorkerPool } from '../../src/workers/pool.ts';
 import { SNAPSHOT_PART_OBJECTS } from '../../src/workers/protocol.ts';
+import { sleep, until } from './wait.ts';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url));
 const svc = (name: string, rv: string): Service => ({ metadata: { namespace: 'ns', name, resourceVersion: rv }, spec: { ports: [{ port: 80 }] } });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 let pool: WorkerPool | undefined;
 afterEach(async () => {

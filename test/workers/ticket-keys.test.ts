@@ -13,17 +13,9 @@ import { createLogger, silentLogger } from '../../src/observe/log.ts';
 import { generateSelfSigned } from '../../src/tls/default-certificate.ts';
 import { WorkerPool, type WorkerPoolOptions } from '../../src/workers/pool.ts';
 import { TICKET_KEY_BYTES, TicketKeys, decodeTicketKeys, encodeTicketKeys } from '../../src/workers/ticket-keys.ts';
+import { sleep, until } from './wait.ts';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 let pool: WorkerPool | undefined;
 afterEach(async () => {
