@@ -6,8 +6,8 @@ import type https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Proxy } from './proxy.ts';
-import { kExchange } from './socket-mark.ts';
-import type { SocketExchange } from './socket-mark.ts';
+import { kExchange } from './exchange-mark.ts';
+import type { MarkedResponse } from './exchange-mark.ts';
 import { shouldUpgrade } from './upgrade.ts';
 
 export interface ListenerOptions {
@@ -76,8 +76,8 @@ export function attachProxy(server: http.Server | https.Server, proxy: Proxy, sc
 }
 
 interface ServerSocket extends Socket {
-  [kExchange]?: SocketExchange | null;
-  _httpMessage?: { headersSent?: boolean } | null;
+  /** The response Node is currently writing on this socket (node:http internal). */
+  _httpMessage?: MarkedResponse | null;
 }
 
 const STATUS_LINE: Record<number, string> = {
@@ -105,8 +105,8 @@ function onClientError(err: Error & { code?: string }, socket: Duplex): void {
     err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   if (busy && s.writable && err.code !== 'ECONNRESET') {
     // a request is in progress (its body failed to parse): answer through its response
-    const ex = s[kExchange];
-    if (ex !== undefined && ex !== null && ex.clientError(status)) return;
+    const ex = s._httpMessage![kExchange];
+    if (ex !== undefined && ex.clientError(status)) return;
   }
   if (err.code === 'ECONNRESET' || !s.writable || busy) {
     s.destroy();

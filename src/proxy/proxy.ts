@@ -39,6 +39,8 @@
 //   (gRPC sends no Content-Length).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+// the global `performance` is a lazy accessor on globalThis: each read costs a global IC miss
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointLookup } from '../endpoints/types.ts';
@@ -48,7 +50,7 @@ import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
 import { parseCidrs } from './cidr.ts';
 import type { CidrMatcher } from './cidr.ts';
-import { responseHeaders, responseHeadersFromObject, trailersToRelay } from './headers.ts';
+import { responseHeaders, trailersToRelay } from './headers.ts';
 import type { HeaderObject } from './headers.ts';
 import { scanInbound } from './inbound.ts';
 import type { InboundHead } from './inbound.ts';
@@ -58,8 +60,8 @@ import { TlsHosts, hostname } from './tls-hosts.ts';
 import { Upgrader } from './upgrade.ts';
 import { PLAIN_HTTP, UpstreamModes, UpstreamRegistry } from './upstreams.ts';
 import type { Upstream, UpstreamMode } from './upstreams.ts';
-import { kExchange } from './socket-mark.ts';
-import type { MarkedSocket, SocketExchange } from './socket-mark.ts';
+import { kExchange } from './exchange-mark.ts';
+import type { MarkedResponse, ResponseExchange } from './exchange-mark.ts';
 
 export { DEFAULT_PROXY_SETTINGS };
 export type { ProxySettings };
@@ -169,13 +171,9 @@ export const LOCAL_RESPONSES = { R400, R408, R431, R404, R500, R501, R502, R503,
 const CLIENT_GONE = new Error('client closed the connection');
 
 // The response's 'close' listener is shared; the exchange hangs off the response.
-const kEx = Symbol('portico.exchange');
-interface ExchangeResponse extends ServerResponse {
-  [kEx]?: Exchange;
-}
-function onResponseClose(this: ExchangeResponse): void {
-  const ex = this[kEx];
-  if (ex !== undefined) ex.onClose();
+function onResponseClose(this: MarkedResponse): void {
+  const ex = this[kExchange];
+  if (ex !== undefined) (ex as Exchange).onClose();
 }
 
 // First body chunks held back until the end of the tick (one write with the headers for
@@ -225,22 +223,13 @@ export function upstreamErrorKind(err: unknown): ErrorKind {
 }
 
 
-/** Case-insensitive presence check on a flat [name, value, ...] list (HTTPS responses only). */
-function hasHeader(flat: readonly string[], lowerName: string): boolean {
-  for (let i = 0; i < flat.length; i += 2) {
-    const n = flat[i]!;
-    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return true;
-  }
-  return false;
-}
-
 const PHASE_NEW = 0;
 const PHASE_WAITING = 1; // dispatched, no response yet
 const PHASE_STREAMING = 2; // response headers sent to the client
 const PHASE_DONE = 3; // upstream side finished (ok or not), or answered locally
 
 /** One client request/response; also the undici dispatch handler. */
-class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandler {
+class Exchange implements InboundHead, ResponseExchange, Dispatcher.DispatchHandler {
   readonly proxy: Proxy;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -309,8 +298,6 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
       const c = this.controller;
       if (c !== null && this.phase !== PHASE_NEW) c.abort(CLIENT_GONE);
     }
-    const sock = this.req.socket as MarkedSocket | null;
-    if (sock !== null && sock[kExchange] === this) sock[kExchange] = null;
     this.proxy.exchangeClosed(this);
   }
 
@@ -376,13 +363,11 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     this.phase = PHASE_STREAMING;
     const res = this.res;
     try {
-      const raw = controller.rawHeaders;
-      // HTTP/1.1 upstreams give a raw [name, value, ...] list, HTTP/2 upstreams an object
-      const h2 = !Array.isArray(raw);
-      const headers = h2 ? responseHeadersFromObject(parsed, this.requestId) : responseHeaders((raw ?? []) as Buffer[], this.requestId);
+      const headers = responseHeaders(parsed, this.requestId);
       const hsts = this.proxy.hsts;
-      if (hsts !== null && this.scheme === 'https' && !hasHeader(headers, 'strict-transport-security')) headers.push('strict-transport-security', hsts);
-      if (h2 && parsed['grpc-status'] !== undefined && this.req.httpVersionMajor === 2) {
+      if (hsts !== null && this.scheme === 'https' && parsed['strict-transport-security'] === undefined) headers.push('strict-transport-security', hsts);
+      // HTTP/1.1 upstreams give a raw [name, value, ...] list, HTTP/2 upstreams an object
+      if (parsed['grpc-status'] !== undefined && this.req.httpVersionMajor === 2 && !Array.isArray(controller.rawHeaders)) {
         this.heldHead = headers;
         this.heldStatus = status;
         return;
@@ -444,7 +429,6 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: HeaderObject): void {
     this.releaseUpstream();
     this.phase = PHASE_DONE;
-    this.clearSocketMark();
     if (this.clientGone) return;
     if (this.req.httpVersionMajor === 2) {
       // trailers (gRPC status) reach HTTP/2 clients; HTTP/1.1 clients do not get them
@@ -507,7 +491,6 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     if (this.phase === PHASE_DONE) return; // answered locally already (client error)
     const wasStreaming = this.phase === PHASE_STREAMING;
     this.phase = PHASE_DONE;
-    this.clearSocketMark();
     if (this.clientGone) return;
     const kind = upstreamErrorKind(err);
     const res = this.res;
@@ -546,18 +529,14 @@ class Exchange implements InboundHead, SocketExchange, Dispatcher.DispatchHandle
     if (log.enabled('debug')) log.debug(msg, { err, requestId: this.requestId, upstream: up?.key ?? this.lastUpstream });
   }
 
-  private clearSocketMark(): void {
-    const sock = this.req.socket as MarkedSocket | null;
-    if (sock !== null && sock[kExchange] === this) sock[kExchange] = null;
-  }
-
   /** For the client-socket idle timeout: true while we legitimately wait on the upstream. */
   get awaitingUpstream(): boolean {
     return this.phase === PHASE_WAITING && this.req.complete;
   }
 
   clientError(status: number): boolean {
-    if (this.res.headersSent || this.phase === PHASE_DONE) return false;
+    // a complete request: the parser failed on a later one pipelined behind it
+    if (this.res.headersSent || this.phase === PHASE_DONE || this.req.complete) return false;
     this.error = 'bad_request';
     this.proxy.respond(this, status === 431 ? R431 : status === 408 ? R408 : R400, true);
     // from here on the upstream side must not touch the response
@@ -711,7 +690,7 @@ export class Proxy {
   handle(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https'): void {
     const ex = new Exchange(this, req, res, scheme);
     this.active++;
-    (res as ExchangeResponse)[kEx] = ex;
+    (res as MarkedResponse)[kExchange] = ex;
     res.on('close', onResponseClose);
     try {
       this.start(ex);
@@ -759,7 +738,6 @@ export class Proxy {
       // gRPC needs `te: trailers` (RFC 9113 §8.2.2 allows exactly that value in HTTP/2)
       if (mode.h2 && ex.te) ex.headers.push('te', 'trailers');
     }
-    (ex.req.socket as MarkedSocket)[kExchange] = ex;
     this.linkLive(ex);
     ex.dispatchTo(r.upstream);
   }

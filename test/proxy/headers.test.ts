@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isValidRequestId, newRequestId, responseHeadersFromObject, trailersToRelay } from '../../src/proxy/headers.ts';
+import { isValidRequestId, newRequestId, responseHeaders, trailersToRelay } from '../../src/proxy/headers.ts';
 import { FakeEndpoints, rawExchange, request, startProxy, startUpstream, statusOf } from './fixtures.ts';
 import type { RunningProxy, Upstream } from './fixtures.ts';
 
@@ -133,6 +133,9 @@ describe('hop-by-hop headers', () => {
     expect(head).toContain('x-request-id: client-id');
     expect(head).toContain('x-end: visible');
     expect(raw).toMatch(/\r\n\r\n(4\r\n)?body/);
+    // names go out in lower case (undici's parsed header object), values as they came
+    expect(raw).toContain('\r\nset-cookie: a=1; Path=/\r\nset-cookie: b=2; Path=/\r\n');
+    expect(raw).toContain('\r\nx-end: visible\r\n');
   });
 });
 
@@ -228,13 +231,21 @@ describe('X-Request-Id', () => {
   });
 });
 
-describe('HTTP/2 upstream headers and trailers', () => {
+describe('upstream response headers and trailers', () => {
   it('response header objects become flat lists: arrays split, pseudo/hop-by-hop/x-request-id dropped, ours appended', () => {
-    const flat = responseHeadersFromObject(
+    const flat = responseHeaders(
       { 'content-type': 'application/grpc', 'set-cookie': ['a=1', 'b=2'], ':status': '200', connection: 'close', 'keep-alive': 'x', 'x-request-id': 'theirs', skip: undefined },
       'ours',
     );
     expect(flat).toEqual(['content-type', 'application/grpc', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'ours']);
+  });
+
+  it('fields named in Connection are dropped, from every Connection line', () => {
+    const flat = responseHeaders(
+      { connection: ['keep-alive, X-One', 'x-two'], 'x-one': '1', 'x-two': ['2', '3'], 'x-three': '3', vary: ['a', 'b'] },
+      'id',
+    );
+    expect(flat).toEqual(['x-three', '3', 'vary', 'a', 'vary', 'b', 'x-request-id', 'id']);
   });
 
   it('trailers to relay: end-to-end fields only, null when none', () => {
