@@ -19,8 +19,15 @@ describe('workerHeap', () => {
     expect(workerHeap([], undefined, 0, 2).oldSpaceMiB).toBeUndefined();
   });
 
-  it('an operator heap flag wins, in execArgv or NODE_OPTIONS', () => {
-    expect(workerHeap(['--max-old-space-size=900'], undefined, 1024 * MiB, 2)).toEqual({ execArgv: ['--max-old-space-size=900'], oldSpaceMiB: undefined });
-    expect(workerHeap([], '--max-semi-space-size=8', 1024 * MiB, 2).oldSpaceMiB).toBeUndefined();
+  it('an operator heap flag wins, in execArgv or NODE_OPTIONS, each on its own', () => {
+    expect(workerHeap(['--max-old-space-size=900'], undefined, 1024 * MiB, 2)).toEqual({
+      execArgv: ['--max-old-space-size=900', '--max-semi-space-size=16'],
+      oldSpaceMiB: undefined,
+    });
+    // the image's NODE_OPTIONS sets the semi-space size: the old-space cap still applies
+    const image = workerHeap([], '--max-semi-space-size=16', 1024 * MiB, 2);
+    expect(image.oldSpaceMiB).toBe(Math.floor((1024 / 3) * 0.7));
+    expect(image.execArgv).toEqual([`--max-old-space-size=${image.oldSpaceMiB}`]);
+    expect(workerHeap([], '--max-heap-size=700 --min-semi-space-size=4', 1024 * MiB, 2)).toEqual({ execArgv: [], oldSpaceMiB: undefined });
   });
 });
