@@ -371,7 +371,7 @@ class Exchange implements InboundHead, ResponseExchange, Dispatcher.DispatchHand
       const headers = responseHeaders(parsed, this.requestId);
       const hsts = this.proxy.hsts;
       if (hsts !== null && this.scheme === 'https' && parsed['strict-transport-security'] === undefined) headers.push('strict-transport-security', hsts);
-      // HTTP/1.1 upstreams give a raw [name, value, ...] list, HTTP/2 upstreams an object
+      // gRPC Trailers-Only from an HTTP/2 upstream (whose rawHeaders is an object, not a list)
       if (parsed['grpc-status'] !== undefined && this.req.httpVersionMajor === 2 && !Array.isArray(controller.rawHeaders)) {
         this.heldHead = headers;
         this.heldStatus = status;
