@@ -40,6 +40,9 @@
 # Usage: npm run build && bash bench/instructions.sh     (~5-6 min; needs valgrind, nginx, h2load, curl)
 #        ONLY=portico SCENARIOS=ka,16k PASSES=3 KEEP_TMP=1 bash bench/instructions.sh
 #        NODE_FLAGS='--trace-deopt-verbose --trace-gc' ...   extra node flags (both proxies; to the log)
+#        PROFILE=1 ...   per function: node --perf-basic-prof names V8's compiled JavaScript, and for
+#                        each scenario bench/callgrind-functions.ts compares the two proxies' cheapest
+#                        windows (main thread) into $TMP/functions-<scenario>.txt (implies KEEP_TMP=1)
 # Loopback only, ports BASE_PORT (19180) .. +2; every process it starts runs in its own session,
 # which the trap kills on exit. KEEP_TMP=1 keeps logs and callgrind dumps (callgrind_annotate).
 set -euo pipefail
@@ -57,6 +60,7 @@ SCENARIOS=${SCENARIOS:-ka,close,16k}
 ONLY=${ONLY:-node24,portico}
 BASE_PORT=${BASE_PORT:-19180}
 SMC_CHECK=${SMC_CHECK:-all-non-file}
+PROFILE=${PROFILE:-0}; [ "$PROFILE" = 1 ] && KEEP_TMP=1
 NODE=${NODE:-$ROOT/node_modules/node/bin/node}
 CEILING=${CEILING:-$ROOT/../shared/bench/node-ceiling.mjs}
 BENCH_CACHE=${BENCH_CACHE:-${TMPDIR:-/tmp}/bench-anchors-cache}
@@ -145,13 +149,16 @@ jit() { # jit NAME opt|deopt : how many functions V8 optimized (Maglev/Turbofan)
 
 # ---- a proxy: start it under callgrind and check that it proxies correctly
 declare -A PORT=() VPID=()
+# PROFILE=1: V8 writes /tmp/perf-<pid>.map (JIT code addresses -> JavaScript functions); its code log
+# goes to $TMP, not to an isolate-*.log in the working directory
+profile_flags() { [ "$PROFILE" = 1 ] && echo "--perf-basic-prof --no-logfile-per-isolate --logfile=$TMP/$1-v8.log" || true; }
 launch() { # launch NAME PORT ENV... -- NODE_ARGS...  (valgrind must exec node itself, not env)
   local name=$1 port=$2 envs=(); shift 2
   while [ "$1" != -- ]; do envs+=("$1"); shift; done; shift
   log "$name: starting under callgrind on :$port"
   start "$name" env "${envs[@]}" timeout -k 10 1500 valgrind --tool=callgrind --smc-check="$SMC_CHECK" \
     --instr-atstart=no --separate-threads=yes --callgrind-out-file="$TMP/$name.cg" \
-    "$NODE" --trace-opt --trace-deopt ${NODE_FLAGS:-} "$@"
+    "$NODE" --trace-opt --trace-deopt ${NODE_FLAGS:-} $(profile_flags "$name") "$@"
   PORT[$name]=$port
 }
 check() { # check NAME
@@ -242,3 +249,23 @@ echo "over $CONNS connections (windows: all threads, each window; * = V8 optimiz
 echo "after $(warmed node24) (node24) / $(warmed portico) (Portico) warm-up requests and $SETTLE instrumented ones per scenario."
 echo "Node $("$NODE" -v) for both; node24 = $(basename "$CEILING") + undici $(uver "$UNDICI_DIR"); Portico dist/ built $BUILT"
 echo "(HEAD $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo ', src modified')) + undici $(uver "$ROOT"); $(valgrind --version) --tool=callgrind --smc-check=$SMC_CHECK; $((SECONDS - T0)) s."
+
+# ---- PROFILE=1: per-function comparison of each scenario's cheapest window (main thread)
+best_dump() { # best_dump NAME SCENARIO -> the main-thread callgrind file of the cheapest window
+  local p
+  p=$(awk -v s="$2" '$1 == s { k++; if (k == 1 || $2 < m) { m = $2; b = k } } END { print b }' "$TMP/$1.res" 2>/dev/null)
+  [ -n "$p" ] && grep -l "^desc: Trigger: dump $2-$p\$" "$TMP/$1".cg.*-01 2>/dev/null | tail -n 1
+}
+if [ "$PROFILE" = 1 ]; then
+  for n in "${NAMES[@]}"; do   # the maps are ours to move: the processes were started by this script
+    [ -f "/tmp/perf-${VPID[$n]}.map" ] && mv "/tmp/perf-${VPID[$n]}.map" "$TMP/$n.map"
+  done
+  echo
+  for s in "${SCEN[@]}"; do
+    args=()
+    for n in "${NAMES[@]}"; do f=$(best_dump "$n" "$s"); [ -n "$f" ] && args+=("$f=$TMP/$n.map"); done
+    [ ${#args[@]} -gt 0 ] || continue
+    "$NODE" "$ROOT/bench/callgrind-functions.ts" --requests "$N" --top 40 "${args[@]}" > "$TMP/functions-$s.txt" 2>&1 || true
+    echo "Per function, $s ($(IFS=' '; echo "${NAMES[*]}"), cheapest windows, main thread): $TMP/functions-$s.txt"
+  done
+fi
