@@ -196,6 +196,8 @@ export function scanInbound(
   const peerRaw = sock.remoteAddress ?? '';
   const peer = normalizeIp(peerRaw);
   const isTrusted = !trusted.empty && trusted.contains(peerRaw);
+  const id = inboundId !== null && isValidRequestId(inboundId) ? inboundId : newRequestId();
+  out.requestId = id;
   let clientIp = peer;
   if (isTrusted) {
     if (xff !== null) clientIp = rightmostUntrusted(xff, trusted, peer);
@@ -203,19 +205,21 @@ export function scanInbound(
     headers.push('x-forwarded-proto', xfProto ?? scheme);
     if (xfHost !== null) headers.push('x-forwarded-host', xfHost);
     else if (host !== null) headers.push('x-forwarded-host', host);
-    headers.push('x-forwarded-port', xfPort ?? localPort(sock));
+    headers.push('x-forwarded-port', xfPort ?? localPort(sock), 'x-real-ip', clientIp, 'x-request-id', id);
+  } else if (host !== null) {
+    // the usual case in one push: each push is a builtin call here (six of them cost ~0.5 %)
+    headers.push(
+      'x-forwarded-for', peer,
+      'x-forwarded-proto', scheme,
+      'x-forwarded-host', host,
+      'x-forwarded-port', localPort(sock),
+      'x-real-ip', peer,
+      'x-request-id', id,
+    );
   } else {
-    headers.push('x-forwarded-for', peer);
-    headers.push('x-forwarded-proto', scheme);
-    if (host !== null) headers.push('x-forwarded-host', host);
-    headers.push('x-forwarded-port', localPort(sock));
+    headers.push('x-forwarded-for', peer, 'x-forwarded-proto', scheme, 'x-forwarded-port', localPort(sock), 'x-real-ip', peer, 'x-request-id', id);
   }
-  headers.push('x-real-ip', clientIp);
   out.clientIp = clientIp;
-
-  const id = inboundId !== null && isValidRequestId(inboundId) ? inboundId : newRequestId();
-  out.requestId = id;
-  headers.push('x-request-id', id);
 
   out.headers = conn === null ? headers : dropNamed(headers, conn);
 }
