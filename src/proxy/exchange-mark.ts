@@ -1,8 +1,9 @@
-// The exchange a ServerResponse belongs to. The response's shared 'close' listener finds it
-// there, and so does the listener's clientError handler, through the response the socket is
-// serving (`socket._httpMessage`): one property per request, none on the socket.
+// The exchange a request and its response belong to, marked on both: the response's shared
+// 'close' listener finds it on the ServerResponse, and the listener's clientError handler on the
+// request the socket's parser is reading (`socket.parser.incoming`): with pipelining that is not
+// the request whose response is being written.
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export const kExchange = Symbol('portico.exchange');
 
@@ -16,5 +17,9 @@ export interface ResponseExchange {
 }
 
 export interface MarkedResponse extends ServerResponse {
+  [kExchange]?: ResponseExchange;
+}
+
+export interface MarkedRequest extends IncomingMessage {
   [kExchange]?: ResponseExchange;
 }

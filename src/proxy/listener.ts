@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Proxy } from './proxy.ts';
 import { kExchange } from './exchange-mark.ts';
-import type { MarkedResponse } from './exchange-mark.ts';
+import type { MarkedRequest } from './exchange-mark.ts';
 import { shouldUpgrade } from './upgrade.ts';
 
 export interface ListenerOptions {
@@ -77,7 +77,9 @@ export function attachProxy(server: http.Server | https.Server, proxy: Proxy, sc
 
 interface ServerSocket extends Socket {
   /** The response Node is currently writing on this socket (node:http internal). */
-  _httpMessage?: MarkedResponse | null;
+  _httpMessage?: object | null;
+  /** The socket's HTTP parser and the request it last began to read (node:http internals). */
+  parser?: { incoming?: MarkedRequest | null } | null;
 }
 
 const STATUS_LINE: Record<number, string> = {
@@ -105,7 +107,7 @@ function onClientError(err: Error & { code?: string }, socket: Duplex): void {
     err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   if (busy && s.writable && err.code !== 'ECONNRESET') {
     // a request is in progress (its body failed to parse): answer through its response
-    const ex = s._httpMessage![kExchange];
+    const ex = s.parser?.incoming?.[kExchange];
     if (ex !== undefined && ex.clientError(status)) return;
   }
   if (err.code === 'ECONNRESET' || !s.writable || busy) {

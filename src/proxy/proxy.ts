@@ -61,7 +61,7 @@ import { Upgrader } from './upgrade.ts';
 import { PLAIN_HTTP, UpstreamModes, UpstreamRegistry } from './upstreams.ts';
 import type { Upstream, UpstreamMode } from './upstreams.ts';
 import { kExchange } from './exchange-mark.ts';
-import type { MarkedResponse, ResponseExchange } from './exchange-mark.ts';
+import type { MarkedRequest, MarkedResponse, ResponseExchange } from './exchange-mark.ts';
 
 export { DEFAULT_PROXY_SETTINGS };
 export type { ProxySettings };
@@ -696,6 +696,7 @@ export class Proxy {
     const ex = new Exchange(this, req, res, scheme);
     this.active++;
     (res as MarkedResponse)[kExchange] = ex;
+    (req as MarkedRequest)[kExchange] = ex;
     res.on('close', onResponseClose);
     try {
       this.start(ex);

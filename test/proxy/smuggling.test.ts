@@ -17,7 +17,8 @@ beforeAll(async () => {
     req.resume();
     req.on('end', () => {
       completed.push(`${req.method} ${req.url}`);
-      res.end('upstream');
+      if (req.url === '/slow') setTimeout(() => res.end('upstream'), 200);
+      else res.end('upstream');
     });
   });
   const endpoints = new FakeEndpoints();
@@ -82,8 +83,16 @@ describe('request smuggling attempts', () => {
     expect(seen.filter((s) => s.includes('/admin'))).toEqual([]);
   });
 
+  it('a bad chunk in a pipelined request answers that request: the one before it still gets its response', async () => {
+    const raw = `GET /slow HTTP/1.1\r\n${H}\r\nPOST /d HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n${smuggled}`;
+    const out = await rawExchange(p.port, raw, 1500);
+    expect(out.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 400']);
+    expect(out).toContain('upstream');
+    expect(seen.filter((s) => s.includes('/admin'))).toEqual([]);
+  });
+
   it('nothing reached the upstream for the head-level attempts, and a well-formed request still does', async () => {
-    seen.splice(0, seen.length, ...seen.filter((s) => !/^POST \/[abc]$/.test(s)));
+    seen.splice(0, seen.length, ...seen.filter((s) => !/^(POST \/[abcd]|GET \/slow)$/.test(s)));
     expect(seen).toEqual([]);
     const out = await rawExchange(p.port, `POST /ok HTTP/1.1\r\n${H}Content-Length: 5\r\nConnection: close\r\n\r\nhello`, 1000);
     expect(statusOf(out)).toBe(200);
