@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `npm run bench`: the routing-table and endpoint-index benchmarks, then the proxy benchmark through
-// ../shared/bench/anchors.sh with Portico as --target (nginx and the minimal Node proxy
-// measured in the same run; ONLY=... widens it), then Portico without request metrics against
-// the minimal Node proxy (what metrics cost), then two workers against nginx with 2 workers
-// and the minimal Node proxy with 2 cluster workers (on both cores), then HTTPS and HTTP/2
-// against nginx (bench/https.sh), then memory per process (bench/memory.ts). Pass --quick for
+// `npm run bench`: the routing-table and endpoint-index benchmarks, then the proxy benchmark
+// through ../shared/bench/anchors.sh with Portico as --target (nginx, HAProxy, Caddy and the
+// minimal Node proxy measured in the same run; ONLY=... changes the set), then Portico without
+// request metrics against the minimal Node proxy (what metrics cost), then two workers against
+// nginx with 2 workers and the minimal Node proxy with 2 cluster workers (on both cores), then
+// HTTPS and HTTP/2 against nginx (bench/https.sh), then memory per process (bench/memory.ts). Pass --quick for
 // a short smoke run, --table-only to stop after the routing table. Figures are printed as
 // Markdown. The control-plane benchmark (Kubernetes mode, 10,000 Ingresses, ~1 min per mode)
 // is separate: node bench/control-plane.ts [--workers 2].
@@ -34,7 +34,7 @@ if (!existsSync(anchors)) {
 console.log('\n## Proxy (anchors.sh)\n');
 const target = `${process.execPath} ${path.join(root, 'bench/portico-target.mjs')}`;
 const quick = args.includes('--quick') ? ['--quick'] : [];
-run('bash', [anchors, '--target', target, '--target-name', 'portico', ...quick], { ONLY: process.env.ONLY ?? 'direct,nginx,node24,portico' });
+run('bash', [anchors, '--target', target, '--target-name', 'portico', ...quick], { ONLY: process.env.ONLY ?? 'direct,nginx,haproxy,caddy,node24,portico' });
 console.log('\n## Proxy without request metrics (anchors.sh)\n');
 run('bash', [anchors, '--target', target, '--target-name', 'portico-no-metrics', ...quick], { ONLY: 'node24,portico-no-metrics', PORTICO_REQUEST_METRICS: 'false' });
 console.log('\n## Two workers (anchors.sh, proxies on CPUs 0-1)\n');
