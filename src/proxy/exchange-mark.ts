@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export const kExchange = Symbol('portico.exchange');
 
-export interface ResponseExchange {
+export interface MarkedExchange {
   /**
    * The parser failed on this connection (e.g. a malformed chunk in the request body):
    * answer `status` if this exchange's request is the one being read and no response has
@@ -17,9 +17,9 @@ export interface ResponseExchange {
 }
 
 export interface MarkedResponse extends ServerResponse {
-  [kExchange]?: ResponseExchange;
+  [kExchange]?: MarkedExchange;
 }
 
 export interface MarkedRequest extends IncomingMessage {
-  [kExchange]?: ResponseExchange;
+  [kExchange]?: MarkedExchange;
 }

@@ -61,7 +61,7 @@ import { Upgrader } from './upgrade.ts';
 import { PLAIN_HTTP, UpstreamModes, UpstreamRegistry } from './upstreams.ts';
 import type { Upstream, UpstreamMode } from './upstreams.ts';
 import { kExchange } from './exchange-mark.ts';
-import type { MarkedRequest, MarkedResponse, ResponseExchange } from './exchange-mark.ts';
+import type { MarkedExchange, MarkedRequest, MarkedResponse } from './exchange-mark.ts';
 
 export { DEFAULT_PROXY_SETTINGS };
 export type { ProxySettings };
@@ -233,7 +233,7 @@ const PHASE_STREAMING = 2; // response headers sent to the client
 const PHASE_DONE = 3; // upstream side finished (ok or not), or answered locally
 
 /** One client request/response; also the undici dispatch handler. */
-class Exchange implements InboundHead, ResponseExchange, Dispatcher.DispatchHandler {
+class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandler {
   readonly proxy: Proxy;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
