@@ -261,7 +261,7 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
   upstream: Upstream | null = null;
   lastUpstream: string | null = null;
   attempts = 0;
-  opts: Dispatcher.DispatchOptions | null = null;
+  opts: (Dispatcher.DispatchOptions & { servername: string }) | null = null;
   // response
   controller: Dispatcher.DispatchController | null = null;
   phase = PHASE_NEW;
@@ -317,25 +317,19 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
     let opts = this.opts;
     const mode = this.mode;
     if (opts === null) {
-      if (mode.servername === null) {
-        opts = this.opts = {
-          path: this.url,
-          method: this.req.method as Dispatcher.HttpMethod,
-          headers: this.headers,
-          body: this.hasBody ? this.req : null,
-        };
-      } else {
-        // TLS backends: the SNI is the mode's, not derived from the client's Host header
-        // (undici would otherwise take it from Host, and reconnect whenever it changes)
-        const tlsOpts: Dispatcher.DispatchOptions & { servername: string } = {
-          path: this.url,
-          method: this.req.method as Dispatcher.HttpMethod,
-          headers: this.headers,
-          body: this.hasBody ? this.req : null,
-          servername: mode.servername,
-        };
-        opts = this.opts = tlsOpts;
-      }
+      // TLS backends: the SNI is the mode's, not derived from the client's Host header
+      // (undici would otherwise take it from Host, and reconnect whenever it changes).
+      // Cleartext: the endpoint's host (set per attempt: a retry may go elsewhere), which
+      // spares undici deriving one from Host for every request (Upstream.hostname).
+      opts = this.opts = {
+        path: this.url,
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: this.hasBody ? this.req : null,
+        servername: mode.servername ?? up.hostname,
+      };
+    } else if (mode.servername === null) {
+      opts.servername = up.hostname;
     }
     // the first attempt goes out in the tick the request arrived in: one clock read fewer
     if (this.t0 !== 0) this.tUp = this.attempts === 1 ? this.t0 : performance.now();

@@ -72,6 +72,14 @@ export function backendTlsOptions(mode: UpstreamMode, backendCa: string | null):
 export class Upstream {
   readonly key: string;
   readonly origin: string;
+  /**
+   * The origin's host as undici's connector sees it (IPv6 in brackets): the `servername` of
+   * cleartext requests. undici derives a TLS server name from every request's Host header
+   * unless one is given (two IP-literal regexes per request, ~1 % of a small request) and
+   * uses it on cleartext connections only to override the connect host, which this value
+   * leaves as it is.
+   */
+  readonly hostname: string;
   /** In-flight requests plus open upgraded connections (least-conn input). */
   inflight = 0;
   retired = false;
@@ -83,6 +91,7 @@ export class Upstream {
   constructor(endpoint: UpstreamEndpoint, settings: ProxySettings) {
     this.key = endpoint.key;
     this.origin = 'http://' + endpoint.key;
+    this.hostname = endpoint.address.indexOf(':') === -1 ? endpoint.address : '[' + endpoint.address + ']';
     this.settings = settings;
   }
 

@@ -111,22 +111,25 @@ export interface Upstream {
   sockets: Set<net.Socket>;
   /** Requests received so far. */
   requests: number;
+  /** Connections accepted so far. */
+  connections: number;
   close(): Promise<void>;
 }
 
-export async function startUpstream(handler: http.RequestListener): Promise<Upstream> {
+export async function startUpstream(handler: http.RequestListener, host = '127.0.0.1'): Promise<Upstream> {
   const sockets = new Set<net.Socket>();
-  const state = { requests: 0 };
+  const state = { requests: 0, connections: 0 };
   const server = http.createServer((req, res) => {
     state.requests++;
     handler(req, res);
   });
   server.keepAliveTimeout = 5000;
   server.on('connection', (s) => {
+    state.connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => server.listen(0, host, () => r()));
   const port = (server.address() as AddressInfo).port;
   return {
     server,
@@ -134,6 +137,9 @@ export async function startUpstream(handler: http.RequestListener): Promise<Upst
     sockets,
     get requests() {
       return state.requests;
+    },
+    get connections() {
+      return state.connections;
     },
     close: () => {
       for (const s of sockets) s.destroy(); // upgraded sockets are not closed by closeAllConnections

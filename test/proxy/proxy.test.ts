@@ -22,8 +22,8 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function upstream(handler: http.RequestListener): Promise<Upstream> {
-  const u = await startUpstream(handler);
+async function upstream(handler: http.RequestListener, host?: string): Promise<Upstream> {
+  const u = await startUpstream(handler, host);
   cleanups.push(() => u.close());
   return u;
 }
@@ -594,6 +594,21 @@ describe('upstream pools', () => {
     await request(p.port, {});
     expect(u.sockets.size).toBe(1);
     expect(await until(() => u.sockets.size === 0, 2500)).toBe(true);
+  });
+
+  it('reaches IPv6 endpoints over one keep-alive connection while the client Host changes', async () => {
+    const u = await upstream((req, res) => res.end(`host=${req.headers.host} local=${req.socket.localAddress}`), '::1');
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [u.port], '::1');
+    const p = await proxyFor({ routes: [{ host: 'a.test', key: 'svc' }, { host: 'b.test', key: 'svc' }], endpoints });
+    for (let i = 0; i < 6; i++) {
+      const host = i % 2 === 0 ? 'a.test' : 'b.test';
+      const r = await request(p.port, { host });
+      expect(r.status).toBe(200);
+      expect(r.body.toString()).toBe(`host=${host} local=::1`);
+    }
+    // cleartext upstream connections do not depend on the client's Host (no TLS server name)
+    expect(u.connections).toBe(1);
   });
 });
 
