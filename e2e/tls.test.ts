@@ -49,7 +49,8 @@ describe('TLS termination (built program)', () => {
     await once(backend, 'listening');
     writeFileSync(path.join(dir, 'app.yaml'), tlsAppYaml((backend.address() as AddressInfo).port));
     writeFileSync(path.join(dir, 'secret.yaml'), tlsSecretYaml('app-tls', first));
-    portico = await startPorticoProcess(['--manifests', dir, '--access-log', 'false']);
+    // --response-request-id: proxied responses carry the id (checked over HTTP/2 below)
+    portico = await startPorticoProcess(['--manifests', dir, '--access-log', 'false', '--response-request-id', 'true']);
     await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200);
   });
 
@@ -93,7 +94,7 @@ describe('TLS termination (built program)', () => {
       stream.setEncoding('utf8').on('data', (d: string) => (body += d));
       await once(stream, 'end');
       expect(headers[':status']).toBe(200);
-      expect(headers['x-request-id']).toBeTruthy();
+      expect(headers['x-request-id']).toMatch(/^[A-Za-z0-9._-]+$/);
       expect(JSON.parse(body)).toEqual({ proto: 'https', host: 'secure.test', url: '/h2' });
       expect(session.alpnProtocol).toBe('h2');
     } finally {

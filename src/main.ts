@@ -350,6 +350,7 @@ export async function startDataPlane(
       responseHeaderTimeoutMs: settings.responseHeaderTimeoutMs,
       idleTimeoutMs: settings.idleTimeoutMs,
       trustedProxies: settings.trustedProxies,
+      responseRequestId: settings.responseRequestId,
       hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
     },
     onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),

@@ -26,6 +26,8 @@ export interface Settings {
   accessLog: boolean;
   requestMetrics: boolean;
   trustedProxies: string[];
+  /** X-Request-Id on proxied responses too (local answers always carry it). */
+  responseRequestId: boolean;
   connectTimeoutMs: number;
   responseHeaderTimeoutMs: number;
   idleTimeoutMs: number;
@@ -76,6 +78,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'Minimum level of log lines' },
   { name: 'access-log', type: 'string', default: 'true', choices: ['true', 'false'], help: 'One JSON line per request on stdout' },
   { name: 'request-metrics', type: 'string', default: 'true', choices: ['true', 'false'], help: 'Per-request Prometheus metrics (process and control-plane metrics are always on)' },
+  { name: 'response-request-id', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Also put the X-Request-Id sent upstream on proxied responses, replacing the upstream\'s (local answers such as 404 and 502 always carry it)' },
   { name: 'trusted-proxies', type: 'string', default: '', help: 'Comma-separated CIDRs whose X-Forwarded-* headers are trusted (e.g. the load balancer)' },
   { name: 'connect-timeout', type: 'string', default: '5s', help: 'Upstream connect timeout (e.g. 500ms, 5s, 1m)' },
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
@@ -227,6 +230,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     accessLog: choice('access-log') === 'true',
     requestMetrics: choice('request-metrics') === 'true',
     trustedProxies,
+    responseRequestId: choice('response-request-id') === 'true',
     connectTimeoutMs: duration('connect-timeout'),
     responseHeaderTimeoutMs: duration('response-header-timeout'),
     idleTimeoutMs: duration('idle-timeout'),

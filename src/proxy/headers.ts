@@ -91,9 +91,10 @@ export type HeaderObject = Record<string, string | string[] | undefined>;
 
 /**
  * Upstream response headers → flat list for `writeHead`: hop-by-hop fields (and those a
- * Connection header names), Transfer-Encoding and the upstream's X-Request-Id removed, ours
- * appended. Content-Length is kept (Node then does not chunk); repeated fields (Set-Cookie)
- * stay separate lines.
+ * Connection header names) and Transfer-Encoding removed. With a `requestId`
+ * (ProxySettings.responseRequestId) the upstream's X-Request-Id is replaced by it; with null
+ * the upstream's passes unchanged. Content-Length is kept (Node then does not chunk); repeated
+ * fields (Set-Cookie) stay separate lines.
  *
  * Reads undici's parsed header object, not the raw list: undici builds that object for every
  * response anyway, so its strings are already there, while converting the raw Buffers again
@@ -101,14 +102,14 @@ export type HeaderObject = Record<string, string | string[] | undefined>;
  * instructions). Names therefore go out in lower case, as HTTP/2 requires and as Envoy and
  * HAProxy send them over HTTP/1.1 too (field names are case-insensitive, RFC 9110 §5.1).
  */
-export function responseHeaders(headers: HeaderObject, requestId: string): string[] {
+export function responseHeaders(headers: HeaderObject, requestId: string | null): string[] {
   const out: string[] = [];
   let conn: Set<string> | null = null;
   for (const name in headers) {
     const v = headers[name];
     if (v === undefined || name.charCodeAt(0) === 58 /* : */) continue;
     const c = classify(name);
-    if (c === H_HOP || c === H_TRANSFER_ENCODING || c === H_REQUEST_ID) continue;
+    if (c === H_HOP || c === H_TRANSFER_ENCODING || (c === H_REQUEST_ID && requestId !== null)) continue;
     if (c === H_CONNECTION) {
       // HTTP/2 has no connection-specific fields; a misbehaving peer's are dropped all the same
       const values = typeof v === 'string' ? [v] : v;
@@ -123,7 +124,7 @@ export function responseHeaders(headers: HeaderObject, requestId: string): strin
     if (typeof v === 'string') out.push(name, v);
     else for (const x of v) out.push(name, x);
   }
-  out.push('x-request-id', requestId);
+  if (requestId !== null) out.push('x-request-id', requestId);
   return conn === null ? out : dropNamed(out, conn);
 }
 

@@ -362,7 +362,7 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
     this.phase = PHASE_STREAMING;
     const res = this.res;
     try {
-      const headers = responseHeaders(parsed, this.requestId);
+      const headers = responseHeaders(parsed, this.proxy.responseRequestId ? this.requestId : null);
       const hsts = this.proxy.hsts;
       if (hsts !== null && this.scheme === 'https' && parsed['strict-transport-security'] === undefined) headers.push('strict-transport-security', hsts);
       // gRPC Trailers-Only from an HTTP/2 upstream (whose rawHeaders is an object, not a list)
@@ -559,6 +559,8 @@ export class Proxy {
   readonly settings: ProxySettings;
   /** settings.hsts, read per HTTPS response. */
   readonly hsts: string | null;
+  /** ProxySettings.responseRequestId. */
+  readonly responseRequestId: boolean;
   closing = false;
   private readonly getConfig: () => RoutingConfig;
   private readonly endpoints: EndpointLookup;
@@ -612,6 +614,7 @@ export class Proxy {
     this.settings = { ...DEFAULT_PROXY_SETTINGS, ...deps.settings };
     this.log = deps.log;
     this.hsts = deps.settings.hsts ?? null;
+    this.responseRequestId = this.settings.responseRequestId === true;
     this.onRequestDone = deps.onRequestDone ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };

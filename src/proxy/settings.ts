@@ -14,6 +14,13 @@ export interface ProxySettings {
   /** Strict-Transport-Security value added to HTTPS responses that lack one; null: none. */
   hsts: string | null;
   /**
+   * Put the request's X-Request-Id on proxied responses too (replacing one the upstream set).
+   * Off by default, as in ingress-nginx, Envoy and Traefik: the upstream's own response headers
+   * pass unchanged (applications commonly echo the id they received). Local answers (404,
+   * 502, ...) always carry it.
+   */
+  responseRequestId?: boolean;
+  /**
    * PEM bundle trusted for TLS backends with verification on (`portico.dev/backend-tls-verify`),
    * in addition to Node's default trust store; null/absent: the default store only.
    */
@@ -28,5 +35,6 @@ export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
   maxConnectionsPerEndpoint: 256,
   upstreamKeepAliveMs: 4000,
   hsts: null,
+  responseRequestId: false,
   backendCa: null,
 }) as ProxySettings;

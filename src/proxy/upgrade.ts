@@ -133,7 +133,7 @@ export class Upgrader {
         proxyReq.setTimeout(0);
         ctx.responded = true;
         ctx.status = 101;
-        proxyRes.headers['x-request-id'] = ctx.requestId;
+        if (this.deps.settings.responseRequestId === true) proxyRes.headers['x-request-id'] = ctx.requestId;
       });
       proxyReq.once('response', (proxyRes: IncomingMessage) => {
         proxyReq.setTimeout(0);
@@ -142,7 +142,7 @@ export class Upgrader {
         const h = proxyRes.headers;
         for (const name of HOP_RESPONSE) delete h[name];
         h['connection'] = 'close'; // http-proxy-3 closes the socket after relaying
-        h['x-request-id'] = ctx.requestId;
+        if (this.deps.settings.responseRequestId === true) h['x-request-id'] = ctx.requestId;
       });
     });
     return server;

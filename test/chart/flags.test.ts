@@ -118,7 +118,7 @@ describe('settings the chart produces', () => {
     for (const key of [
       'bindAddress', 'logLevel', 'accessLog', 'trustedProxies', 'connectTimeoutMs', 'responseHeaderTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize',
       'shutdownDelayMs', 'shutdownGraceMs', 'httpPort', 'httpsPort', 'healthPort', 'metricsPort', 'http2', 'hsts', 'hstsMaxAge', 'hstsIncludeSubdomains',
-      'defaultSslCertificate', 'acme', 'acmeEmail', 'acmeCaBundle', 'requestMetrics',
+      'defaultSslCertificate', 'acme', 'acmeEmail', 'acmeCaBundle', 'requestMetrics', 'responseRequestId',
     ] as const) {
       expect(chart[key], key).toEqual(program[key]);
     }

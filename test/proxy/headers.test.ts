@@ -122,7 +122,7 @@ describe('hop-by-hop headers', () => {
       res.end('body');
       return true;
     });
-    const p = await proxyTo(u);
+    const p = await proxyTo(u, { responseRequestId: true });
     const raw = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: client-id\r\nConnection: close\r\n\r\n');
     const head = raw.slice(0, raw.indexOf('\r\n\r\n')).toLowerCase();
     expect(statusOf(raw)).toBe(200);
@@ -130,7 +130,7 @@ describe('hop-by-hop headers', () => {
       expect(head.includes(gone), gone).toBe(false);
     }
     expect(head.match(/^set-cookie: /gm)?.length).toBe(2);
-    expect(head).toContain('x-request-id: client-id');
+    expect(head).toContain('x-request-id: client-id'); // responseRequestId: ours replaces the upstream's
     expect(head).toContain('x-end: visible');
     expect(raw).toMatch(/\r\n\r\n(4\r\n)?body/);
     // names go out in lower case (undici's parsed header object), values as they came
@@ -196,18 +196,38 @@ describe('forwarded headers', () => {
 });
 
 describe('X-Request-Id', () => {
-  it('keeps a well-formed inbound id, upstream and in the response', async () => {
+  it('keeps a well-formed inbound id, upstream and (responseRequestId) in the response', async () => {
     const u = await echo();
-    const p = await proxyTo(u);
+    const p = await proxyTo(u, { responseRequestId: true });
     const id = 'Req_1.2-abc';
     const r = await request(p.port, { headers: { 'x-request-id': id } });
     expect(headerMap(r.body).get('x-request-id')).toEqual([id]);
     expect(r.headers['x-request-id']).toBe(id);
   });
 
+  it("by default leaves proxied responses alone: none added, the upstream's own passes unchanged; local answers carry it", async () => {
+    const u = await echo((req, res) => {
+      if (req.url !== '/own') return false;
+      res.setHeader('x-request-id', 'app-' + String(req.headers['x-request-id']));
+      res.end('own');
+      return true;
+    });
+    const p = await proxyTo(u);
+    const plain = await request(p.port, {});
+    const sent = headerMap(plain.body).get('x-request-id')!;
+    expect(sent.length).toBe(1);
+    expect(isValidRequestId(sent[0]!)).toBe(true);
+    expect(plain.headers['x-request-id']).toBeUndefined();
+    const own = await request(p.port, { path: '/own', headers: { 'x-request-id': 'abc' } });
+    expect(own.headers['x-request-id']).toBe('app-abc');
+    const local = await request(p.port, { host: 'unknown.test' });
+    expect(local.status).toBe(404);
+    expect(isValidRequestId(String(local.headers['x-request-id']))).toBe(true);
+  });
+
   it('replaces malformed or oversized ids with a generated one', async () => {
     const u = await echo();
-    const p = await proxyTo(u);
+    const p = await proxyTo(u, { responseRequestId: true });
     for (const bad of ['has space', 'a'.repeat(201), 'semi;colon', 'ünï']) {
       const r = await request(p.port, { headers: { 'x-request-id': Buffer.from(bad).toString('latin1') } });
       const sent = headerMap(r.body).get('x-request-id')!;
@@ -232,12 +252,10 @@ describe('X-Request-Id', () => {
 });
 
 describe('upstream response headers and trailers', () => {
-  it('response header objects become flat lists: arrays split, pseudo/hop-by-hop/x-request-id dropped, ours appended', () => {
-    const flat = responseHeaders(
-      { 'content-type': 'application/grpc', 'set-cookie': ['a=1', 'b=2'], ':status': '200', connection: 'close', 'keep-alive': 'x', 'x-request-id': 'theirs', skip: undefined },
-      'ours',
-    );
-    expect(flat).toEqual(['content-type', 'application/grpc', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'ours']);
+  it('response header objects become flat lists: arrays split, pseudo/hop-by-hop dropped, x-request-id replaced only when given one', () => {
+    const upstream = { 'content-type': 'application/grpc', 'set-cookie': ['a=1', 'b=2'], ':status': '200', connection: 'close', 'keep-alive': 'x', 'x-request-id': 'theirs', skip: undefined };
+    expect(responseHeaders(upstream, 'ours')).toEqual(['content-type', 'application/grpc', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'ours']);
+    expect(responseHeaders(upstream, null)).toEqual(['content-type', 'application/grpc', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-request-id', 'theirs']);
   });
 
   it('fields named in Connection are dropped, from every Connection line', () => {

@@ -140,7 +140,7 @@ describe('WebSocket upgrade', () => {
     const p = await proxyFor(routeTo([u.port]));
     const ws = await wsConnect(p.port, { host: 'app.test:8080', extra: 'X-Forwarded-For: 6.6.6.6\r\nSec-WebSocket-Protocol: chat\r\n' });
     expect(ws.status).toBe(101);
-    expect(ws.head).toMatch(/x-request-id: [A-Za-z0-9._-]+/i);
+    expect(ws.head).not.toMatch(/x-request-id/i); // responseRequestId is off by default
     expect(ws.head).toMatch(/x-served-by: A/i);
     expect(await ws.roundTrip('hello')).toBe('A:hello');
     // a real masked text frame, byte-exact
@@ -174,16 +174,19 @@ describe('WebSocket upgrade', () => {
     expect(await ws.roundTrip('still')).toBe('A:still');
   });
 
-  it('relays an upstream refusal (401 with headers and body) unchanged', async () => {
+  it('relays an upstream refusal (401 with headers and body) unchanged; with responseRequestId, 101s and refusals carry the id', async () => {
     const u = await wsUpstream();
-    const p = await proxyFor(routeTo([u.port]));
+    const p = await proxyFor({ ...routeTo([u.port]), settings: { responseRequestId: true } });
+    const ok = await wsConnect(p.port);
+    expect(ok.status).toBe(101);
+    expect(ok.head).toMatch(/x-request-id: [A-Za-z0-9._-]+/i);
     const ws = await wsConnect(p.port, { path: '/deny' });
     expect(ws.status).toBe(401);
     expect(ws.head.toLowerCase()).toContain('www-authenticate: bearer');
     expect(ws.head.toLowerCase()).toMatch(/x-request-id: /);
     expect(ws.body).toContain('denied');
-    await until(() => p.infos.length === 1);
-    expect(p.infos[0]).toMatchObject({ upgrade: true, status: 401 });
+    await until(() => p.infos.some((i) => i.status === 401));
+    expect(p.infos.find((i) => i.status === 401)).toMatchObject({ upgrade: true, status: 401 });
   });
 
   it('answers 404 / 503 / 502 / 504 as raw HTTP on the socket', async () => {
