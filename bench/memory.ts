@@ -10,14 +10,13 @@
 // "--max-old-space-size=256 --max-semi-space-size=1" (what Node picks in a 512 MiB container).
 // Loopback only; every wait is bounded; only processes started here are stopped.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import http from 'node:http';
-import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { get, sleep, startUpstream, stop } from './loopback.ts';
 import { formatDetail, probeMemory, rssOf, waitForChildren, type MemoryDetail } from './procs.ts';
 
 const { values } = parseArgs({
@@ -38,63 +37,7 @@ const CLI = values.cli ?? new URL('../dist/cli.js', import.meta.url).pathname;
 const PROBE = new URL('./memory-probe.mjs', import.meta.url).pathname;
 const NODE_ARGS = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(values['memory-detail'] ? ['--expose-gc', '--import', PROBE] : [])];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(path.join(tmpdir(), 'portico-bench-mem-'));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-function get(port: number, host: string, p = '/'): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, headers: { host }, agent: false, timeout: 2000 }, (res) => {
-      res.resume().on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-  });
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  child.kill(signal);
-  await once(child, 'exit');
-  clearTimeout(killer);
-}
-
-/** The upstream: nginx (one worker, no master) answering "ok", or a Node server. */
-async function startUpstream(): Promise<{ port: number; child: ChildProcess; name: string }> {
-  const port = await freePort();
-  const hasNginx = spawnSync('nginx', ['-v']).status === 0;
-  let child: ChildProcess;
-  if (hasNginx) {
-    const conf = path.join(dir, 'nginx.conf');
-    writeFileSync(
-      conf,
-      `daemon off; master_process off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err warn;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:${port} backlog=4096; location / { return 200 "ok\\n"; } } }
-`,
-    );
-    child = spawn('nginx', ['-p', dir, '-c', conf, '-e', `${dir}/nginx.err`], { stdio: 'ignore' });
-  } else {
-    const code = `require('http').createServer((q, s) => s.end('ok\\n')).listen(${port}, '127.0.0.1')`;
-    child = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
-  }
-  for (let i = 0; i < 100; i++) {
-    if ((await get(port, 'upstream')) === 200) return { port, child, name: hasNginx ? 'nginx (1 worker)' : 'a Node http server' };
-    await sleep(50);
-  }
-  await stop(child, 'SIGKILL');
-  throw new Error('the upstream did not start');
-}
 
 function writeManifests(upstreamPort: number): string {
   const mdir = path.join(dir, 'manifests');
@@ -211,7 +154,7 @@ async function runMode(workers: number, manifests: string): Promise<{ rows: Row[
   }
 }
 
-const upstream = await startUpstream();
+const upstream = await startUpstream(dir);
 try {
   const manifests = writeManifests(upstream.port);
   const results = [];
@@ -232,6 +175,6 @@ try {
     for (const r of results) for (const x of r.rows) console.log(`| ${x.mode} | ${x.process} | ${formatDetail(x.detailIdle)} | ${formatDetail(x.detailAfter)} |`);
   }
 } finally {
-  await stop(upstream.child, 'SIGQUIT');
+  await upstream.close();
   rmSync(dir, { recursive: true, force: true });
 }
