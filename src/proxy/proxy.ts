@@ -319,8 +319,8 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
     if (opts === null) {
       // TLS backends: the SNI is the mode's, not derived from the client's Host header
       // (undici would otherwise take it from Host, and reconnect whenever it changes).
-      // Cleartext: the endpoint's host (set per attempt: a retry may go elsewhere), which
-      // spares undici deriving one from Host for every request (Upstream.hostname).
+      // Cleartext: the endpoint's host, which spares undici deriving a server name from Host
+      // for every request (Upstream.hostname).
       opts = this.opts = {
         path: this.url,
         method: this.req.method as Dispatcher.HttpMethod,
@@ -329,7 +329,7 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
         servername: mode.servername ?? up.hostname,
       };
     } else if (mode.servername === null) {
-      opts.servername = up.hostname;
+      opts.servername = up.hostname; // a retry may go to another endpoint
     }
     // the first attempt goes out in the tick the request arrived in: one clock read fewer
     if (this.t0 !== 0) this.tUp = this.attempts === 1 ? this.t0 : performance.now();
