@@ -1,4 +1,5 @@
 // Entry point of the `portico` binary.
+import './async-context-frame.ts'; // first: see there
 import { main } from './main.ts';
 
 const major = Number(process.versions.node.split('.')[0]);
