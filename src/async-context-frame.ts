@@ -14,4 +14,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 // Reading the export is what triggers the swap; nothing else is needed.
-export const asyncLocalStorageClass: typeof AsyncLocalStorage = AsyncLocalStorage;
+void AsyncLocalStorage;
