@@ -171,4 +171,23 @@ describe('Kubernetes mode (built program, fake API server)', () => {
     expect((await get(alive.httpPort, '/', { host: 'broken.test' })).status).toBe(503);
     expect((await get(alive.httpPort, '/b', { host: 'shop.test' })).status).toBe(200);
   }, 30_000);
+
+  it('an Ingress with an access control Portico cannot enforce gets Warning Events and answers 503', async () => {
+    const guarded = ingress('guarded', [{ path: '/', service: 'svc-a' }], 'guarded.test');
+    (guarded.metadata as Record<string, unknown>).annotations = { 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' };
+    api.create(guarded);
+    const events = await waitFor(
+      'UnsupportedAnnotation and AccessControlNotEnforced events',
+      () => {
+        const mine = api.list('Event', 'shop').filter((e) => JSON.stringify(e).includes('"guarded"'));
+        const reasons = new Set(mine.map((e) => (e as { reason?: string }).reason));
+        return reasons.has('UnsupportedAnnotation') && reasons.has('AccessControlNotEnforced') ? mine : null;
+      },
+      20_000,
+      100,
+    );
+    expect(events!.every((e) => (e as { type?: string }).type === 'Warning')).toBe(true);
+    const alive = procs.find((p) => p.child.exitCode === null && p.child.signalCode === null)!;
+    expect((await get(alive.httpPort, '/', { host: 'guarded.test' })).status).toBe(503);
+  }, 30_000);
 });

@@ -100,3 +100,32 @@ spec:
       http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] }
 `;
 }
+
+export interface AnnotatedIngress {
+  name: string;
+  host: string;
+  annotations: Record<string, string>;
+  paths: { path: string; pathType?: string; service: string }[];
+  /** A spec.tls entry for the host with this Secret name. */
+  tlsSecret?: string;
+}
+
+/** An Ingress e2e/NAME of class portico with annotations (values are quoted as YAML strings). */
+export function annotatedIngressYaml(i: AnnotatedIngress): string {
+  const annotations = Object.entries(i.annotations)
+    .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
+    .join('\n');
+  return `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: ${i.name}
+  namespace: e2e
+${annotations === '' ? '' : `  annotations:\n${annotations}\n`}spec:
+  ingressClassName: portico
+${i.tlsSecret ? `  tls: [{ hosts: [${i.host}], secretName: ${i.tlsSecret} }]\n` : ''}  rules:
+    - host: ${i.host}
+      http:
+        paths:
+${i.paths.map((p) => `          - { path: ${JSON.stringify(p.path)}, pathType: ${p.pathType ?? 'Prefix'}, backend: { service: { name: ${p.service}, port: { number: 80 } } } }`).join('\n')}
+`;
+}

@@ -3,6 +3,7 @@
 // does not accept. A bad value never stops the Ingress from routing: it gets the default and
 // a problem that names the annotation, the value and what would have been accepted.
 
+import { NGINX_PREFIX, nginxAnnotation, snippetRestrictsAccess } from './nginx-annotations.ts';
 import { describe, isDict } from './read.ts';
 import { DEFAULT_POLICY, type BackendProtocol, type LoadBalanceAlgorithm, type RoutePolicy } from './types.ts';
 
@@ -134,7 +135,10 @@ const BY_NAME: ReadonlyMap<string, AnyAnnotationParser> = new Map(ANNOTATIONS.ma
 
 // ---- applying the table to an Ingress ------------------------------------------------------
 
-export type AnnotationProblem = (reason: 'InvalidAnnotation' | 'UnknownAnnotation', message: string) => void;
+export type AnnotationProblem = (
+  reason: 'InvalidAnnotation' | 'UnknownAnnotation' | 'UnsupportedAnnotation' | 'AccessControlNotEnforced',
+  message: string,
+) => void;
 
 /**
  * The policy an Ingress's annotations ask for. Returns the shared DEFAULT_POLICY when nothing
@@ -188,4 +192,34 @@ function readValue<K extends keyof RoutePolicy>(
     `Annotation "${parser.name}" has the value ${describe(raw)}, which is not valid; accepted values are ${parser.accepted}. Using the default ${parser.defaultText ?? `"${String(parser.default)}"`}.`,
   );
   return parser.default;
+}
+
+// ---- ingress-nginx's annotations ------------------------------------------------------------
+
+/**
+ * Reports every `nginx.ingress.kubernetes.io/*` annotation Portico does not implement, and
+ * returns the access-control annotations among them (empty when none): an Ingress that has
+ * any must not be served openly (see nginx-annotations.ts), so its caller turns its rules into
+ * 503 answers. A snippet is an access control when it carries an nginx access directive.
+ */
+export function unenforcedAccessControls(annotations: unknown, report: AnnotationProblem): string[] {
+  const unenforced: string[] = [];
+  if (!isDict(annotations)) return unenforced;
+  for (const key of Object.keys(annotations).sort()) {
+    if (!key.startsWith(NGINX_PREFIX)) continue;
+    const known = nginxAnnotation(key);
+    if (known === undefined) {
+      report('UnknownAnnotation', `Annotation "${key}" is not an ingress-nginx annotation Portico knows and is ignored; check its spelling`);
+      continue;
+    }
+    if (known.support !== 'unsupported') continue;
+    const value = annotations[key];
+    const guards = known.guards || (typeof value === 'string' && snippetRestrictsAccess(known.name, value));
+    if (guards) unenforced.push(key);
+    report(
+      'UnsupportedAnnotation',
+      `Annotation "${key}" is not supported by Portico: ${known.note}${guards ? '. It restricts access, so every rule of this Ingress answers 503 until it is removed' : '; it is ignored'}`,
+    );
+  }
+  return unenforced;
 }

@@ -36,7 +36,7 @@ function hostWords(host: string): string {
 
 /** A default-backend route: no path of its own; serves what no rule matched. */
 function fallbackRoute(host: string, c: IngressContribution, backend: Backend): Route {
-  return { host, path: '', pathType: 'Prefix', backend, policy: c.policy, ingress: c.ref };
+  return { host, path: '', pathType: 'Prefix', backend, policy: c.policy, action: c.action, ingress: c.ref };
 }
 
 /**

@@ -5,19 +5,21 @@
 // Merging (conflicts between Ingresses, fallbacks) happens in builder.ts.
 
 import type { Snapshot } from '../store/store.ts';
-import { parsePolicy } from './annotations.ts';
+import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { BackendResolver } from './backend.ts';
 import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
 import type { ProblemReason, ProblemSink } from './problems.ts';
 import { describe, field, isDict, isInvalid } from './read.ts';
-import { DEFAULT_POLICY, type Backend, type ObjectRef, type Route, type RoutePolicy } from './types.ts';
+import { DEFAULT_POLICY, FORWARD, type Backend, type ObjectRef, type Route, type RouteAction, type RoutePolicy } from './types.ts';
 
 export interface IngressContribution {
   readonly ref: ObjectRef;
   /** creationTimestamp in ms; +Infinity when missing or unreadable (objects from files). */
   readonly created: number;
   readonly policy: RoutePolicy;
+  /** What every route of this Ingress does: FORWARD, or a 503 while an access control is not enforced. */
+  readonly action: RouteAction;
   /**
    * Every valid host this Ingress has a rule for ('' for rules without host), with the routes
    * of those rules in spec order. A host may map to no routes (a rule with only a host): it
@@ -72,7 +74,7 @@ export function processIngressSafely(ingress: unknown, snapshot: Snapshot, sink:
   } catch (err) {
     const ref = ingressRef(ingress);
     sink.add(ref, 'InvalidIngress', `the Ingress could not be read (${err instanceof Error ? err.message : String(err)}); it routes nothing`);
-    return { ref, created: Number.POSITIVE_INFINITY, policy: DEFAULT_POLICY, hosts: new Map(), defaultBackend: null };
+    return { ref, created: Number.POSITIVE_INFINITY, policy: DEFAULT_POLICY, action: FORWARD, hosts: new Map(), defaultBackend: null };
   }
 }
 
@@ -84,13 +86,20 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const ref = ingressRef(ingress);
   const report = (reason: ProblemReason, message: string): void => sink.add(ref, reason, message);
   const created = creationTime(ingress);
-  const policy = parsePolicy(field(field(ingress, 'metadata'), 'annotations'), report);
+  const annotations = field(field(ingress, 'metadata'), 'annotations');
+  const policy = parsePolicy(annotations, report);
+  const action = accessAction(unenforcedAccessControls(annotations, report), report);
   const hosts = new Map<string, Route[]>();
 
   const spec = field(ingress, 'spec');
   if (!isDict(spec)) {
     report('InvalidIngress', `spec is ${describe(spec)}; the Ingress needs a spec with rules or a defaultBackend, so it routes nothing`);
-    return { ref, created, policy, hosts, defaultBackend: null };
+    return { ref, created, policy, action, hosts, defaultBackend: null };
+  }
+  if (field(annotations, `nginx.ingress.kubernetes.io/canary`) === 'true') {
+    // Until canaries are merged into their primary Ingress, a canary Ingress must not take
+    // its primary's traffic (it would, being older, or on its own): it routes nothing.
+    return { ref, created, policy, action, hosts, defaultBackend: null };
   }
 
   const backends = new BackendResolver(snapshot, ref.namespace);
@@ -112,7 +121,9 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     for (let i = 0; i < rules.length; i++) processRule(rules[i], i);
   }
   const tls = processTls(spec.tls, ref, hosts, report);
-  return tls === undefined ? { ref, created, policy, hosts, defaultBackend } : { ref, created, policy, hosts, defaultBackend, tls };
+  return tls === undefined
+    ? { ref, created, policy, action, hosts, defaultBackend }
+    : { ref, created, policy, action, hosts, defaultBackend, tls };
 
   // Positions such as `spec.rules[0].http.paths[2]` are spelled out only for a problem.
   function processRule(rule: unknown, i: number): void {
@@ -166,7 +177,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
       return null;
     }
     if (b.warning) report(b.warning.reason, b.warning.message);
-    return { host, path, pathType, backend: b.backend, policy, ingress: ref };
+    return { host, path, pathType, backend: b.backend, policy, action, ingress: ref };
   }
 }
 
@@ -213,4 +224,21 @@ function processTls(
     }
   }
   return out;
+}
+
+/**
+ * FORWARD, or — when the Ingress asks for access controls Portico does not enforce — a 503
+ * for every rule: serving it would open what its owner closed.
+ */
+function accessAction(unenforced: readonly string[], report: (reason: ProblemReason, message: string) => void): RouteAction {
+  if (unenforced.length === 0) return FORWARD;
+  report(
+    'AccessControlNotEnforced',
+    `every rule of this Ingress answers 503 because Portico cannot enforce ${unenforced.map((k) => `"${k}"`).join(', ')}; remove ${unenforced.length === 1 ? 'that annotation' : 'those annotations'} or move the Ingress to a controller that enforces ${unenforced.length === 1 ? 'it' : 'them'}`,
+  );
+  return Object.freeze({
+    kind: 'direct',
+    status: 503,
+    body: 'service unavailable: this route has access controls Portico does not enforce',
+  });
 }

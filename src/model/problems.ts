@@ -20,6 +20,8 @@ export type ProblemReason =
   | 'DefaultBackendConflict'
   | 'InvalidAnnotation'
   | 'UnknownAnnotation'
+  | 'UnsupportedAnnotation'
+  | 'AccessControlNotEnforced'
   | 'InvalidTLS'
   | 'TLSConflict';
 

@@ -69,6 +69,27 @@ export interface Backend {
   endpointsKey: string;
 }
 
+/**
+ * What a rule does with a request it matched. `forward`: proxy to the route's backend.
+ * `direct`: answer locally with this status and a short plain-text body, never reaching
+ * the backend (an Ingress whose access controls Portico cannot enforce answers 503 so).
+ */
+export type RouteAction = ForwardAction | DirectResponseAction;
+
+export interface ForwardAction {
+  readonly kind: 'forward';
+}
+
+export interface DirectResponseAction {
+  readonly kind: 'direct';
+  readonly status: number;
+  /** Plain text, one line (a newline is added when sent). */
+  readonly body: string;
+}
+
+/** The action of every ordinary route: one shared value, so comparing it costs nothing. */
+export const FORWARD: ForwardAction = Object.freeze({ kind: 'forward' });
+
 export interface Route {
   /** Lower-case host this route serves; '' for rules without host; `*.example.com` for wildcards. */
   host: string;
@@ -76,6 +97,8 @@ export interface Route {
   pathType: PathType;
   backend: Backend;
   policy: RoutePolicy;
+  /** FORWARD for ordinary routes. */
+  action: RouteAction;
   ingress: ObjectRef;
 }
 

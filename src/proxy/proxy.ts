@@ -44,7 +44,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointLookup } from '../endpoints/types.ts';
-import type { ObjectRef, Route, RoutingConfig } from '../model/types.ts';
+import type { DirectResponseAction, ObjectRef, Route, RoutingConfig } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
@@ -74,6 +74,7 @@ export type ErrorKind =
   | 'bad_request' // 400/501 answered by us
   | 'no_route' // 404
   | 'no_endpoints' // 503
+  | 'direct' // answered by the rule's direct response (e.g. 503 for an access control not enforced)
   | 'shutting_down' // 503 during close()
   | 'connect' // refused / unreachable → 502
   | 'connect_timeout' // → 504
@@ -148,7 +149,7 @@ const DEFAULT_INTERNALS: ProxyInternals = { sweepIntervalMs: 10_000, idleSweeps:
 
 // ---- local responses ---------------------------------------------------------------------
 
-interface LocalBody {
+export interface LocalBody {
   status: number;
   body: Buffer;
   length: string;
@@ -169,6 +170,17 @@ const R503_CLOSING = localBody(503, 'shutting down');
 const R504 = localBody(504, 'gateway timeout');
 const R308 = localBody(308, 'permanent redirect');
 const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+const directBodies = new WeakMap<DirectResponseAction, LocalBody>();
+/** A rule's direct response as a local answer, made once per action of a config. */
+export function directBody(action: DirectResponseAction): LocalBody {
+  let b = directBodies.get(action);
+  if (b === undefined) {
+    b = localBody(action.status, action.body);
+    directBodies.set(action, b);
+  }
+  return b;
+}
 
 export const LOCAL_RESPONSES = { R400, R408, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
 
@@ -729,6 +741,12 @@ export class Proxy {
       this.redirectToHttps(ex);
       return;
     }
+    const action = r.route.action;
+    if (action.kind === 'direct') {
+      ex.error = 'direct';
+      this.respond(ex, directBody(action));
+      return;
+    }
     if (r.state === null || r.upstream === null) {
       ex.error = 'no_endpoints';
       this.respond(ex, R503);
@@ -764,6 +782,7 @@ export class Proxy {
         return { route, state: null, upstream: null, redirect: true };
       }
     }
+    if (route.action.kind !== 'forward') return { route, state: null, upstream: null, redirect: false };
     const key = route.backend.endpointsKey;
     const set = this.endpoints.get(key);
     if (set.endpoints.length === 0) return { route, state: null, upstream: null, redirect: false };

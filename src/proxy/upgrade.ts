@@ -181,6 +181,12 @@ export class Upgrader {
       this.report(ctx, 308, null);
       return;
     }
+    const action = r.route.action;
+    if (action.kind === 'direct') {
+      this.refuse(socket, action.status, action.body, ctx.requestId);
+      this.report(ctx, action.status, 'direct');
+      return;
+    }
     const up = r.upstream;
     if (up === null) {
       this.refuse(socket, 503, 'no endpoints available', ctx.requestId);

@@ -5,7 +5,8 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { EndpointLookup, EndpointSet, UpstreamEndpoint } from '../../src/endpoints/types.ts';
-import type { BackendProtocol, LoadBalanceAlgorithm, Route, RoutingConfig, TlsBinding } from '../../src/model/types.ts';
+import { FORWARD } from '../../src/model/types.ts';
+import type { BackendProtocol, LoadBalanceAlgorithm, Route, RouteAction, RoutingConfig, TlsBinding } from '../../src/model/types.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import type { Logger } from '../../src/observe/log.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } from '../../src/proxy/proxy.ts';
@@ -24,6 +25,8 @@ export interface RouteSpec {
   backendTlsServerName?: string;
   /** Service name in the backend (default: `key`); the default TLS server name derives from it. */
   service?: string;
+  /** Default FORWARD. */
+  action?: RouteAction;
 }
 
 export function makeRoute(spec: RouteSpec): Route {
@@ -39,6 +42,7 @@ export function makeRoute(spec: RouteSpec): Route {
       backendTlsVerify: spec.backendTlsVerify ?? false,
       backendTlsServerName: spec.backendTlsServerName ?? '',
     },
+    action: spec.action ?? FORWARD,
     ingress: { kind: 'Ingress', namespace: 'default', name: spec.name ?? spec.key },
   };
 }

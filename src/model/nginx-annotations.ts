@@ -1,0 +1,229 @@
+// Every `nginx.ingress.kubernetes.io/*` annotation ingress-nginx knows (its final release,
+// v1.15: docs/user-guide/nginx-configuration/annotations.md plus the names its parsers read),
+// and what Portico does with each. One table serves three readers: the Ingress processor
+// (problems, fail-closed access controls), `portico migrate-check`, and the README's table.
+//
+// Support levels:
+//   supported    Portico implements it with ingress-nginx's meaning and defaults;
+//   differs      Portico implements it, with a difference the note states;
+//   unsupported  ignored, with a problem on the Ingress that says what to do instead.
+// `guards`: the annotation restricts who may reach the backend. When Portico does not honour
+// such an annotation (or its value is invalid), serving the rule would open what the user
+// closed, so the Ingress's rules answer 503 instead (ingress-nginx answers 503 too for a
+// location whose authentication is misconfigured). Nothing here ever executes nginx syntax.
+
+export const NGINX_PREFIX = 'nginx.ingress.kubernetes.io/';
+
+export type Support = 'supported' | 'differs' | 'unsupported';
+
+export interface NginxAnnotation {
+  /** Name without the prefix, e.g. `rewrite-target`. */
+  readonly name: string;
+  readonly support: Support;
+  /** Restricts access: when not honoured, the Ingress fails closed (503). */
+  readonly guards: boolean;
+  /** unsupported: what to do instead; differs: how Portico differs; supported: what it does. */
+  readonly note: string;
+}
+
+function entry(name: string, support: Support, note: string, guards = false): NginxAnnotation {
+  return Object.freeze({ name, support, guards, note });
+}
+const unsupported = (name: string, note: string): NginxAnnotation => entry(name, 'unsupported', note);
+/** An access control Portico does not enforce yet: the Ingress answers 503 while it is set. */
+const guard = (name: string, note: string): NginxAnnotation => entry(name, 'unsupported', note, true);
+
+const SNIPPET =
+  'nginx configuration snippets are never executed by Portico (they were the root of most ingress-nginx CVEs); express the intent with typed annotations (headers, redirects, rewrites) instead';
+const BUFFERING = 'Portico streams bodies and needs no nginx buffer tuning; remove the annotation';
+const AUTH_EXTERNAL = 'external authentication (auth-url) is not available yet';
+const AUTH_BASIC = 'basic authentication (auth-type: basic) is not available yet';
+const AUTH_TLS = 'client certificate authentication (auth-tls-*) is not available yet';
+
+const TABLE: readonly NginxAnnotation[] = [
+  // ---- access control (fail closed until supported) ---------------------------------------
+  guard('whitelist-source-range', 'source IP allow-lists are not available yet'),
+  guard('allowlist-source-range', 'source IP allow-lists are not available yet'),
+  guard('denylist-source-range', 'source IP deny-lists are not available yet'),
+  guard('auth-type', AUTH_BASIC),
+  guard('auth-secret', AUTH_BASIC),
+  guard('auth-secret-type', AUTH_BASIC),
+  guard('auth-realm', AUTH_BASIC),
+  guard('auth-url', AUTH_EXTERNAL),
+  guard('auth-method', AUTH_EXTERNAL),
+  guard('auth-signin', AUTH_EXTERNAL),
+  guard('auth-signin-redirect-param', AUTH_EXTERNAL),
+  guard('auth-response-headers', AUTH_EXTERNAL),
+  guard('auth-request-redirect', AUTH_EXTERNAL),
+  guard('auth-cache-key', AUTH_EXTERNAL),
+  guard('auth-cache-duration', AUTH_EXTERNAL),
+  guard('auth-always-set-cookie', AUTH_EXTERNAL),
+  guard('auth-proxy-set-headers', AUTH_EXTERNAL),
+  guard('auth-keepalive', AUTH_EXTERNAL),
+  guard('auth-keepalive-requests', AUTH_EXTERNAL),
+  guard('auth-keepalive-share-vars', AUTH_EXTERNAL),
+  guard('auth-keepalive-timeout', AUTH_EXTERNAL),
+  guard('auth-snippet', `${SNIPPET}; ${AUTH_EXTERNAL}`),
+  guard('auth-tls-secret', AUTH_TLS),
+  guard('auth-tls-verify-client', AUTH_TLS),
+  guard('auth-tls-verify-depth', AUTH_TLS),
+  guard('auth-tls-error-page', AUTH_TLS),
+  guard('auth-tls-pass-certificate-to-upstream', AUTH_TLS),
+  guard('auth-tls-match-cn', AUTH_TLS),
+  guard('satisfy', 'combining authentication methods (satisfy) is not available yet'),
+  unsupported('enable-global-auth', 'Portico has no global external authentication; remove the annotation'),
+
+  // ---- snippets: never executed ------------------------------------------------------------
+  unsupported('configuration-snippet', SNIPPET),
+  unsupported('server-snippet', SNIPPET),
+  unsupported('stream-snippet', SNIPPET),
+  unsupported('modsecurity-snippet', `${SNIPPET}; Portico has no web application firewall: put one in front of it or in the application`),
+
+  // ---- routing, rewriting, redirects -------------------------------------------------------
+  unsupported('use-regex', 'regex paths are not available yet; use Prefix or Exact paths'),
+  unsupported('rewrite-target', 'path rewriting is not available yet'),
+  unsupported('app-root', 'app-root redirects are not available yet'),
+  unsupported('x-forwarded-prefix', 'X-Forwarded-Prefix is not available yet'),
+  unsupported('upstream-vhost', 'overriding the upstream Host is not available yet'),
+  unsupported('ssl-redirect', 'use portico.dev/ssl-redirect (same meaning)'),
+  unsupported('force-ssl-redirect', 'forcing HTTPS redirects without spec.tls is not available yet'),
+  unsupported('permanent-redirect', 'redirect annotations are not available yet'),
+  unsupported('permanent-redirect-code', 'redirect annotations are not available yet'),
+  unsupported('temporal-redirect', 'redirect annotations are not available yet'),
+  unsupported('temporal-redirect-code', 'redirect annotations are not available yet'),
+  unsupported('from-to-www-redirect', 'www redirects are not available yet'),
+  unsupported('preserve-trailing-slash', 'Portico never strips trailing slashes from redirects; remove the annotation'),
+  unsupported('use-port-in-redirects', 'Portico redirects never carry the listener port; remove the annotation'),
+  unsupported('relative-redirects', 'Portico leaves Location headers as the backend sent them; remove the annotation'),
+  unsupported('server-alias', 'server aliases are not available yet; list each host as a rule'),
+  unsupported('default-backend', 'per-Ingress default backends through an annotation are not available yet; use spec.defaultBackend'),
+  unsupported('custom-http-errors', 'custom error pages are not available yet'),
+  unsupported('disable-proxy-intercept-errors', 'custom error pages are not available yet; remove the annotation'),
+  unsupported('ssl-passthrough', 'TLS passthrough is not available; Portico terminates TLS'),
+
+  // ---- traffic: canary, affinity, balancing --------------------------------------------------
+  unsupported('canary', 'canary Ingresses are not available yet; the canary Ingress routes nothing'),
+  unsupported('canary-weight', 'canary Ingresses are not available yet'),
+  unsupported('canary-weight-total', 'canary Ingresses are not available yet'),
+  unsupported('canary-by-header', 'canary Ingresses are not available yet'),
+  unsupported('canary-by-header-value', 'canary Ingresses are not available yet'),
+  unsupported('canary-by-header-pattern', 'canary Ingresses are not available yet'),
+  unsupported('canary-by-cookie', 'canary Ingresses are not available yet'),
+  unsupported('affinity', 'session affinity is not available yet; portico.dev/load-balance: ip-hash keeps a client on one pod'),
+  unsupported('affinity-mode', 'session affinity is not available yet'),
+  unsupported('affinity-canary-behavior', 'session affinity is not available yet'),
+  unsupported('session-cookie-name', 'session affinity is not available yet'),
+  unsupported('session-cookie-path', 'session affinity is not available yet'),
+  unsupported('session-cookie-domain', 'session affinity is not available yet'),
+  unsupported('session-cookie-expires', 'session affinity is not available yet'),
+  unsupported('session-cookie-max-age', 'session affinity is not available yet'),
+  unsupported('session-cookie-samesite', 'session affinity is not available yet'),
+  unsupported('session-cookie-secure', 'session affinity is not available yet'),
+  unsupported('session-cookie-conditional-samesite-none', 'session affinity is not available yet'),
+  unsupported('session-cookie-change-on-failure', 'session affinity is not available yet'),
+  unsupported('upstream-hash-by', 'hashing by an nginx variable is not available yet; portico.dev/load-balance: ip-hash hashes by client address'),
+  unsupported('upstream-hash-by-subset', 'hash subsets are not available'),
+  unsupported('upstream-hash-by-subset-size', 'hash subsets are not available'),
+  unsupported('load-balance', 'use portico.dev/load-balance (round-robin, least-conn, ip-hash)'),
+
+  // ---- upstream ----------------------------------------------------------------------------
+  unsupported('backend-protocol', 'use portico.dev/backend-protocol (HTTP, HTTPS, GRPC, GRPCS, H2C)'),
+  unsupported('proxy-ssl-verify', 'use portico.dev/backend-tls-verify'),
+  unsupported('proxy-ssl-name', 'use portico.dev/backend-tls-server-name'),
+  unsupported('proxy-ssl-server-name', 'Portico always sends SNI to TLS backends; remove the annotation'),
+  unsupported('proxy-ssl-secret', 'client certificates and CAs for TLS backends from a Secret are not available yet; the proxy-wide --backend-ca-file CA bundle applies'),
+  unsupported('proxy-ssl-verify-depth', 'Portico verifies the whole chain; remove the annotation'),
+  unsupported('proxy-ssl-ciphers', 'Portico uses Node.js defaults for backend TLS ciphers; remove the annotation'),
+  unsupported('proxy-ssl-protocols', 'Portico uses Node.js defaults (TLS 1.2 and 1.3) to backends; remove the annotation'),
+  unsupported('service-upstream', 'routing to the ClusterIP is not available yet; Portico routes to pod endpoints'),
+  unsupported('proxy-http-version', 'Portico speaks HTTP/1.1 to HTTP backends (portico.dev/backend-protocol for HTTP/2); remove the annotation'),
+  unsupported('connection-proxy-header', 'Portico manages upstream connections itself; remove the annotation'),
+  unsupported('fastcgi-index', 'FastCGI backends are not supported'),
+  unsupported('fastcgi-params-configmap', 'FastCGI backends are not supported'),
+  unsupported('mirror-target', 'request mirroring is not available yet'),
+  unsupported('mirror-host', 'request mirroring is not available yet'),
+  unsupported('mirror-request-body', 'request mirroring is not available yet'),
+
+  // ---- limits and timeouts -------------------------------------------------------------------
+  unsupported('proxy-body-size', 'per-Ingress body size limits are not available yet'),
+  unsupported('proxy-connect-timeout', 'per-Ingress timeouts are not available yet; --connect-timeout applies'),
+  unsupported('proxy-read-timeout', 'per-Ingress timeouts are not available yet; --response-header-timeout and --idle-timeout apply'),
+  unsupported('proxy-send-timeout', 'per-Ingress timeouts are not available yet; --idle-timeout applies'),
+  unsupported('proxy-next-upstream', 'per-Ingress retry policies are not available yet'),
+  unsupported('proxy-next-upstream-tries', 'per-Ingress retry policies are not available yet'),
+  unsupported('proxy-next-upstream-timeout', 'per-Ingress retry policies are not available yet'),
+  unsupported('proxy-buffer-size', 'response headers up to 16 KiB are accepted; remove the annotation'),
+  unsupported('proxy-buffering', BUFFERING),
+  unsupported('proxy-buffers-number', BUFFERING),
+  unsupported('proxy-busy-buffers-size', BUFFERING),
+  unsupported('proxy-max-temp-file-size', BUFFERING),
+  unsupported('proxy-request-buffering', 'Portico streams request bodies; remove the annotation'),
+  unsupported('client-body-buffer-size', BUFFERING),
+  unsupported('limit-rps', 'rate limits are not available yet'),
+  unsupported('limit-rpm', 'rate limits are not available yet'),
+  unsupported('limit-connections', 'connection limits are not available yet'),
+  unsupported('limit-burst-multiplier', 'rate limits are not available yet'),
+  unsupported('limit-whitelist', 'rate limits are not available yet'),
+  unsupported('limit-allowlist', 'rate limits are not available yet'),
+  unsupported('limit-rate', 'response rate limits are not available'),
+  unsupported('limit-rate-after', 'response rate limits are not available'),
+
+  // ---- headers, CORS -------------------------------------------------------------------------
+  unsupported('enable-cors', 'CORS is not available yet'),
+  unsupported('cors-allow-origin', 'CORS is not available yet'),
+  unsupported('cors-allow-methods', 'CORS is not available yet'),
+  unsupported('cors-allow-headers', 'CORS is not available yet'),
+  unsupported('cors-allow-credentials', 'CORS is not available yet'),
+  unsupported('cors-expose-headers', 'CORS is not available yet'),
+  unsupported('cors-max-age', 'CORS is not available yet'),
+  unsupported('custom-headers', 'custom response headers from a ConfigMap are not available yet'),
+  unsupported('proxy-cookie-domain', 'rewriting Set-Cookie domains is not available'),
+  unsupported('proxy-cookie-path', 'rewriting Set-Cookie paths is not available'),
+  unsupported('proxy-redirect-from', 'rewriting Location headers is not available'),
+  unsupported('proxy-redirect-to', 'rewriting Location headers is not available'),
+  unsupported('http2-push-preload', 'HTTP/2 server push is obsolete (browsers removed it); remove the annotation'),
+
+  // ---- TLS on the listener -------------------------------------------------------------------
+  unsupported('ssl-ciphers', 'Portico uses one TLS configuration for every host; remove the annotation'),
+  unsupported('ssl-prefer-server-ciphers', 'Portico uses one TLS configuration for every host; remove the annotation'),
+
+  // ---- observability and WAF -----------------------------------------------------------------
+  unsupported('enable-access-log', 'access logging is set for the whole proxy (--access-log); remove the annotation'),
+  unsupported('enable-rewrite-log', 'Portico has no rewrite log; remove the annotation'),
+  unsupported('enable-opentelemetry', 'tracing per Ingress is not available'),
+  unsupported('opentelemetry-trust-incoming-span', 'tracing per Ingress is not available'),
+  unsupported('opentelemetry-operation-name', 'tracing per Ingress is not available'),
+  unsupported('enable-modsecurity', 'Portico has no web application firewall: put one in front of it or in the application'),
+  unsupported('enable-owasp-core-rules', 'Portico has no web application firewall: put one in front of it or in the application'),
+  unsupported('modsecurity-transaction-id', 'Portico has no web application firewall; remove the annotation'),
+
+  // ---- names ingress-nginx itself dropped -------------------------------------------------
+  unsupported('secure-backends', 'removed from ingress-nginx long ago; use portico.dev/backend-protocol: HTTPS'),
+  unsupported('session-cookie-hash', 'removed from ingress-nginx; remove the annotation'),
+  unsupported('add-base-url', 'removed from ingress-nginx; remove the annotation'),
+  unsupported('base-url-scheme', 'removed from ingress-nginx; remove the annotation'),
+  unsupported('grpc-backend', 'removed from ingress-nginx; use portico.dev/backend-protocol: GRPC'),
+];
+
+const BY_NAME: ReadonlyMap<string, NginxAnnotation> = new Map(TABLE.map((a) => [a.name, a]));
+
+/** Every annotation in the catalogue, in table order. */
+export function nginxAnnotations(): readonly NginxAnnotation[] {
+  return TABLE;
+}
+
+/** The catalogue entry for a full annotation key (`nginx.ingress.kubernetes.io/<name>`), if any. */
+export function nginxAnnotation(key: string): NginxAnnotation | undefined {
+  return key.startsWith(NGINX_PREFIX) ? BY_NAME.get(key.slice(NGINX_PREFIX.length)) : undefined;
+}
+
+// Snippets are never executed, but one that restricts access must not be dropped silently:
+// these nginx directives (matched as words, never interpreted) mean the snippet is an access
+// control, and the Ingress then fails closed like any unsupported access annotation.
+const ACCESS_DIRECTIVE = /(^|[\s;{}])(allow|deny|auth_basic|auth_request|satisfy|return\s+40[13])\b/;
+const SNIPPET_NAMES = new Set(['configuration-snippet', 'server-snippet', 'auth-snippet', 'modsecurity-snippet']);
+
+/** Whether a snippet annotation's text carries an nginx access-control directive. */
+export function snippetRestrictsAccess(name: string, value: string): boolean {
+  return SNIPPET_NAMES.has(name) && ACCESS_DIRECTIVE.test(value);
+}

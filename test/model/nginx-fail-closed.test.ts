@@ -1,0 +1,113 @@
+// ingress-nginx annotations Portico does not implement: each is a problem on its Ingress, and
+// an access control among them (allow/deny lists, auth, client certificates, or a snippet with
+// an access directive) turns every rule of that Ingress into a 503 answer, never an open route.
+
+import { describe, expect, it } from 'vitest';
+import { nginxAnnotation, nginxAnnotations, snippetRestrictsAccess } from '../../src/model/nginx-annotations.ts';
+import { FORWARD } from '../../src/model/types.ts';
+import { build, ingress, path, reasons, rule, service, svcBackend } from './helpers.ts';
+
+const N = 'nginx.ingress.kubernetes.io/';
+
+function world(annotations: Record<string, string>, opts: { defaultBackend?: boolean } = {}) {
+  return build({
+    services: [service('default', 'app'), service('default', 'other')],
+    ingresses: [
+      ingress('guarded', [rule('shop.test', [path('/admin', 'Prefix', svcBackend('app')), path('/', 'Prefix', svcBackend('app'))])], {
+        annotations,
+        ...(opts.defaultBackend ? { defaultBackend: svcBackend('app') } : {}),
+      }),
+      ingress('neighbour', [rule('other.test', [path('/', 'Prefix', svcBackend('other'))])]),
+    ],
+  });
+}
+
+describe('ingress-nginx annotations Portico does not implement', () => {
+  it.each([
+    'whitelist-source-range',
+    'allowlist-source-range',
+    'denylist-source-range',
+    'auth-type',
+    'auth-secret',
+    'auth-url',
+    'auth-signin',
+    'auth-tls-secret',
+    'auth-tls-verify-client',
+    'satisfy',
+  ])('%s: every rule of the Ingress answers 503, with a problem naming it', (name) => {
+    const config = world({ [N + name]: 'x' });
+    for (const p of ['/admin', '/admin/x', '/', '/other']) {
+      const route = config.match('shop.test', p);
+      expect(route).not.toBeNull();
+      expect(route!.action).toEqual({ kind: 'direct', status: 503, body: expect.stringContaining('access controls') });
+    }
+    expect(reasons(config)).toEqual(['default/guarded: AccessControlNotEnforced', 'default/guarded: UnsupportedAnnotation']);
+    const messages = config.problems.map((p) => p.message).join('\n');
+    expect(messages).toContain(`"${N}${name}"`);
+    expect(messages).toContain('503');
+    // the neighbour is untouched
+    expect(config.match('other.test', '/')!.action).toBe(FORWARD);
+  });
+
+  it('the default backend of a guarded Ingress answers 503 too', () => {
+    const config = world({ [N + 'whitelist-source-range']: '10.0.0.0/8' }, { defaultBackend: true });
+    const fallback = config.match('nohost.test', '/');
+    expect(fallback?.ingress.name).toBe('guarded');
+    expect(fallback?.action.kind).toBe('direct');
+  });
+
+  it('an annotation that is not an access control is a problem, and the Ingress still routes', () => {
+    const config = world({ [N + 'proxy-buffering']: 'off', [N + 'limit-rps']: '10' });
+    expect(config.match('shop.test', '/admin')!.action).toBe(FORWARD);
+    expect(reasons(config)).toEqual(['default/guarded: UnsupportedAnnotation', 'default/guarded: UnsupportedAnnotation']);
+    expect(config.problems[0]!.message).toMatch(/limit-rps.*not supported.*ignored/);
+  });
+
+  it('snippets are never executed; one carrying an access directive fails closed', () => {
+    const headers = world({ [N + 'configuration-snippet']: 'more_set_headers "X-Frame-Options: DENY";\nadd_header X-A b;' });
+    expect(headers.match('shop.test', '/')!.action).toBe(FORWARD);
+    expect(reasons(headers)).toEqual(['default/guarded: UnsupportedAnnotation']);
+    expect(headers.problems[0]!.message).toContain('never executed');
+
+    for (const snippet of ['deny all;', 'allow 10.0.0.0/8;\ndeny all;', 'if ($x) { return 403; }', 'auth_basic "x";', 'auth_request /auth;']) {
+      const guarded = world({ [N + 'server-snippet']: snippet });
+      expect(guarded.match('shop.test', '/')!.action.kind, snippet).toBe('direct');
+    }
+    // words that merely contain a directive's name are not directives
+    expect(snippetRestrictsAccess('configuration-snippet', 'proxy_set_header X-Denylist yes;')).toBe(false);
+    expect(snippetRestrictsAccess('configuration-snippet', 'set $allowed 1;')).toBe(false);
+  });
+
+  it('a name ingress-nginx never had is a typo: UnknownAnnotation, ignored', () => {
+    const config = world({ [N + 'rewrite-targett']: '/' });
+    expect(config.match('shop.test', '/')!.action).toBe(FORWARD);
+    expect(reasons(config)).toEqual(['default/guarded: UnknownAnnotation']);
+    expect(config.problems[0]!.message).toContain('check its spelling');
+  });
+
+  it('a canary Ingress routes nothing until canaries are supported (it must not take the primary\'s traffic)', () => {
+    const config = build({
+      services: [service('default', 'app'), service('default', 'canary')],
+      ingresses: [
+        ingress('canary', [rule('shop.test', [path('/', 'Prefix', svcBackend('canary'))])], {
+          created: '2020-01-01T00:00:00Z',
+          annotations: { [N + 'canary']: 'true', [N + 'canary-weight']: '100' },
+        }),
+        ingress('primary', [rule('shop.test', [path('/', 'Prefix', svcBackend('app'))])], { created: '2021-01-01T00:00:00Z' }),
+      ],
+    });
+    expect(config.match('shop.test', '/')!.backend.service).toBe('app');
+    expect(reasons(config)).toEqual(['default/canary: UnsupportedAnnotation', 'default/canary: UnsupportedAnnotation']);
+  });
+
+  it('the catalogue: unique names, a note for each, every access-control name guarded', () => {
+    const all = nginxAnnotations();
+    expect(new Set(all.map((a) => a.name)).size).toBe(all.length);
+    for (const a of all) expect(a.note.length, a.name).toBeGreaterThan(10);
+    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-url', 'auth-tls-secret']) {
+      const a = nginxAnnotation(N + name);
+      expect(a?.guards && a.support === 'unsupported', name).toBe(true);
+    }
+    expect(nginxAnnotation('portico.dev/load-balance')).toBeUndefined();
+  });
+});
