@@ -22,6 +22,19 @@ export interface AnnotationParser<K extends keyof RoutePolicy> {
   readonly accepted: string;
   /** The typed value, or undefined when `raw` is not acceptable. `raw` is already trimmed. */
   parse(raw: string): RoutePolicy[K] | undefined;
+  /**
+   * The ingress-nginx annotation with the same meaning, read when the Portico one is absent,
+   * with ingress-nginx's own spelling of values (its meaning and default are the same).
+   */
+  readonly nginx?: AliasParser<RoutePolicy[K]>;
+}
+
+/** How an ingress-nginx alias spells its values. */
+export interface AliasParser<T> {
+  /** Full annotation name, e.g. `nginx.ingress.kubernetes.io/ssl-redirect`. */
+  readonly name: string;
+  readonly accepted: string;
+  parse(raw: string): T | undefined;
 }
 
 /** One parser per RoutePolicy field, whatever its value type. */
@@ -73,6 +86,27 @@ export const boolean: { accepted: string; parse(raw: string): boolean | undefine
   parse: (raw) => (raw === 'true' ? true : raw === 'false' ? false : undefined),
 };
 
+/**
+ * A boolean as ingress-nginx reads one (Go's strconv.ParseBool): 1, t, T, TRUE, true, True,
+ * 0, f, F, FALSE, false, False.
+ */
+export const goBoolean: { accepted: string; parse(raw: string): boolean | undefined } = {
+  accepted: '"true" or "false" (also 1/0, t/f, TRUE/FALSE, True/False)',
+  parse: (raw) => {
+    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
+    if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
+    return undefined;
+  },
+};
+
+/** nginx's "on" / "off". */
+export const onOff: { accepted: string; parse(raw: string): boolean | undefined } = {
+  accepted: '"on" or "off"',
+  parse: (raw) => (raw === 'on' ? true : raw === 'off' ? false : undefined),
+};
+
+const NGINX = 'nginx.ingress.kubernetes.io/';
+
 // ---- the table ---------------------------------------------------------------------------
 
 const loadBalance: AnnotationParser<'loadBalance'> = {
@@ -80,6 +114,13 @@ const loadBalance: AnnotationParser<'loadBalance'> = {
   field: 'loadBalance',
   default: DEFAULT_POLICY.loadBalance,
   ...oneOf<LoadBalanceAlgorithm>(['round-robin', 'least-conn', 'ip-hash']),
+  // ingress-nginx's ewma (peak EWMA of response times) is served by least-conn, which also
+  // steers away from slow pods (they hold more requests in flight).
+  nginx: {
+    name: `${NGINX}load-balance`,
+    accepted: '"round_robin" or "ewma" (served as least-conn)',
+    parse: (raw) => (raw === 'round_robin' ? 'round-robin' : raw === 'ewma' ? 'least-conn' : undefined),
+  },
 };
 
 const sslRedirect: AnnotationParser<'sslRedirect'> = {
@@ -87,6 +128,7 @@ const sslRedirect: AnnotationParser<'sslRedirect'> = {
   field: 'sslRedirect',
   default: DEFAULT_POLICY.sslRedirect,
   ...boolean,
+  nginx: { name: `${NGINX}ssl-redirect`, ...goBoolean },
 };
 
 /**
@@ -98,6 +140,9 @@ const backendProtocol: AnnotationParser<'backendProtocol'> = {
   field: 'backendProtocol',
   default: DEFAULT_POLICY.backendProtocol,
   ...oneOfUpper<BackendProtocol>(['HTTP', 'HTTPS', 'GRPC', 'GRPCS', 'H2C']),
+  // AUTO_HTTP and FCGI are ingress-nginx values Portico does not implement: invalid, so HTTP
+  // (what ingress-nginx itself falls back to for a value it refuses) and a problem.
+  nginx: { name: `${NGINX}backend-protocol`, ...oneOfUpper<BackendProtocol>(['HTTP', 'HTTPS', 'GRPC', 'GRPCS']) },
 };
 
 /**
@@ -111,6 +156,7 @@ const backendTlsVerify: AnnotationParser<'backendTlsVerify'> = {
   field: 'backendTlsVerify',
   default: DEFAULT_POLICY.backendTlsVerify,
   ...boolean,
+  nginx: { name: `${NGINX}proxy-ssl-verify`, ...onOff },
 };
 
 /**
@@ -124,6 +170,7 @@ const backendTlsServerName: AnnotationParser<'backendTlsServerName'> = {
   default: DEFAULT_POLICY.backendTlsServerName,
   defaultText: '(the Service\'s DNS name <service>.<namespace>.svc)',
   ...dnsName,
+  nginx: { name: `${NGINX}proxy-ssl-name`, ...dnsName },
 };
 
 export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
@@ -172,7 +219,7 @@ function applyParser<K extends keyof RoutePolicy>(
   report: AnnotationProblem,
   policy: RoutePolicy | undefined,
 ): RoutePolicy | undefined {
-  const value = readValue(parser, annotations[parser.name], report);
+  const value = readValue(parser, annotations, report);
   if (value === parser.default) return policy;
   const out = policy ?? { ...DEFAULT_POLICY };
   out[parser.field] = value;
@@ -181,18 +228,43 @@ function applyParser<K extends keyof RoutePolicy>(
 
 function readValue<K extends keyof RoutePolicy>(
   parser: AnnotationParser<K>,
-  raw: unknown,
+  annotations: Record<string, unknown>,
   report: AnnotationProblem,
 ): RoutePolicy[K] {
-  if (raw === undefined) return parser.default;
-  const parsed = typeof raw === 'string' ? parser.parse(raw.trim()) : undefined;
+  const raw = annotations[parser.name];
+  const alias = parser.nginx;
+  if (raw === undefined) {
+    // the Portico name wins; the ingress-nginx name is read only in its absence
+    if (alias === undefined || annotations[alias.name] === undefined) return parser.default;
+    return readOne(alias.name, alias, annotations[alias.name], parser, report);
+  }
+  if (alias !== undefined && annotations[alias.name] !== undefined) {
+    report(
+      'InvalidAnnotation',
+      `Annotations "${parser.name}" and "${alias.name}" are both set; "${parser.name}" is used and "${alias.name}" is ignored`,
+    );
+  }
+  return readOne(parser.name, parser, raw, parser, report);
+}
+
+function readOne<K extends keyof RoutePolicy>(
+  name: string,
+  syntax: { accepted: string; parse(raw: string): RoutePolicy[K] | undefined },
+  raw: unknown,
+  parser: AnnotationParser<K>,
+  report: AnnotationProblem,
+): RoutePolicy[K] {
+  const parsed = typeof raw === 'string' ? syntax.parse(raw.trim()) : undefined;
   if (parsed !== undefined) return parsed;
   report(
     'InvalidAnnotation',
-    `Annotation "${parser.name}" has the value ${describe(raw)}, which is not valid; accepted values are ${parser.accepted}. Using the default ${parser.defaultText ?? `"${String(parser.default)}"`}.`,
+    `Annotation "${name}" has the value ${describe(raw)}, which is not valid; accepted values are ${syntax.accepted}. Using the default ${parser.defaultText ?? `"${String(parser.default)}"`}.`,
   );
   return parser.default;
 }
+
+/** The ingress-nginx annotations the policy table reads as aliases. */
+export const NGINX_ALIASES: readonly string[] = ANNOTATIONS.flatMap((p) => (p.nginx === undefined ? [] : [p.nginx.name]));
 
 // ---- ingress-nginx's annotations ------------------------------------------------------------
 

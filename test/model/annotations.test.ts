@@ -17,7 +17,7 @@ describe('annotations', () => {
     [{ 'portico.dev/load-balance': 'least-conn' }, 'least-conn'],
     [{ 'portico.dev/load-balance': 'ip-hash' }, 'ip-hash'],
     [{ 'portico.dev/load-balance': '  ip-hash ' }, 'ip-hash'],
-    [{ 'nginx.ingress.kubernetes.io/load-balance': 'ewma' }, 'round-robin'],
+    [{ 'nginx.ingress.kubernetes.io/load-balance': 'ewma' }, 'least-conn'], // ingress-nginx's alias
   ])('%j → loadBalance %s, no problem', (annotations, expected) => {
     const r = policyOf(annotations);
     expect(r.policy.loadBalance).toBe(expected);

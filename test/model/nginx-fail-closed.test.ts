@@ -111,3 +111,46 @@ describe('ingress-nginx annotations Portico does not implement', () => {
     expect(nginxAnnotation('portico.dev/load-balance')).toBeUndefined();
   });
 });
+
+describe('ingress-nginx aliases of Portico annotations', () => {
+  it('the catalogue marks every alias the policy table reads as implemented, and nothing else on that basis', async () => {
+    const { NGINX_ALIASES } = await import('../../src/model/annotations.ts');
+    for (const name of NGINX_ALIASES) expect(nginxAnnotation(name)?.support, name).not.toBe('unsupported');
+  });
+
+  it.each([
+    [{ [N + 'ssl-redirect']: 'false' }, 'sslRedirect', false],
+    [{ [N + 'ssl-redirect']: 'False' }, 'sslRedirect', false],
+    [{ [N + 'ssl-redirect']: '0' }, 'sslRedirect', false],
+    [{ [N + 'backend-protocol']: 'grpcs' }, 'backendProtocol', 'GRPCS'],
+    [{ [N + 'backend-protocol']: 'HTTPS' }, 'backendProtocol', 'HTTPS'],
+    [{ [N + 'load-balance']: 'ewma' }, 'loadBalance', 'least-conn'],
+    [{ [N + 'load-balance']: 'round_robin' }, 'loadBalance', 'round-robin'],
+    [{ [N + 'proxy-ssl-verify']: 'on' }, 'backendTlsVerify', true],
+    [{ [N + 'proxy-ssl-name']: 'api.internal' }, 'backendTlsServerName', 'api.internal'],
+  ] as const)('%j sets %s to %j without a problem', (annotations, field, value) => {
+    const config = world(annotations);
+    expect(config.match('shop.test', '/')!.policy[field]).toBe(value);
+    expect(reasons(config)).toEqual([]);
+  });
+
+  it.each([
+    [{ [N + 'backend-protocol']: 'FCGI' }, 'backendProtocol', 'HTTP'],
+    [{ [N + 'backend-protocol']: 'AUTO_HTTP' }, 'backendProtocol', 'HTTP'],
+    [{ [N + 'load-balance']: 'chash' }, 'loadBalance', 'round-robin'],
+    [{ [N + 'proxy-ssl-verify']: 'true' }, 'backendTlsVerify', false],
+    [{ [N + 'ssl-redirect']: 'yes' }, 'sslRedirect', true],
+  ] as const)('invalid %j: the default and a problem naming the value', (annotations, field, value) => {
+    const config = world(annotations);
+    expect(config.match('shop.test', '/')!.policy[field]).toBe(value);
+    expect(reasons(config)).toEqual(['default/guarded: InvalidAnnotation']);
+    const [name, raw] = Object.entries(annotations)[0]!;
+    expect(config.problems[0]!.message).toContain(`"${name}" has the value "${raw}"`);
+  });
+
+  it('the portico.dev name wins over its ingress-nginx alias, with a problem', () => {
+    const config = world({ 'portico.dev/ssl-redirect': 'true', [N + 'ssl-redirect']: 'false' });
+    expect(config.match('shop.test', '/')!.policy.sslRedirect).toBe(true);
+    expect(config.problems[0]!.message).toMatch(/both set; "portico.dev\/ssl-redirect" is used/);
+  });
+});
