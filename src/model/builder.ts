@@ -6,6 +6,7 @@
 
 import type { IngressContribution } from './ingress-processor.ts';
 import { isPrefixType, prefixKey } from './paths.ts';
+import { pathRegex } from './route-options.ts';
 import type { ProblemSink } from './problems.ts';
 import type { VirtualHost } from './virtual-host.ts';
 import type { Backend, ObjectRef, Route, TlsBinding } from './types.ts';
@@ -36,7 +37,7 @@ function hostWords(host: string): string {
 
 /** A default-backend route: no path of its own; serves what no rule matched. */
 function fallbackRoute(host: string, c: IngressContribution, backend: Backend): Route {
-  return { host, path: '', pathType: 'Prefix', backend, policy: c.policy, action: c.action, ingress: c.ref };
+  return { host, path: '', pathType: 'Prefix', backend, policy: c.policy, action: c.action, filters: c.filters, regex: null, ingress: c.ref };
 }
 
 /**
@@ -101,7 +102,38 @@ export function buildVirtualHost(host: string, contributions: readonly IngressCo
       );
     }
   }
-  return { host, routes, fallback: fallback?.route ?? null };
+  if (!routes.some((r) => r.regex !== null)) return { host, routes, fallback: fallback?.route ?? null, regex: false };
+  return { host, routes: regexRoutes(host, routes, from, sink), fallback: fallback?.route ?? null, regex: true };
+}
+
+/**
+ * A host where any rule is a regex (use-regex, or a rewrite on any Ingress of the host) has
+ * every path read as one, as ingress-nginx writes every location of such a server as
+ * `~* "^<path>"`: the rules of other Ingresses too, which surprises migrators, so Portico does
+ * the same rather than differ silently. Longest path first, first match wins; equal lengths
+ * keep their precedence (oldest Ingress first, then spec order).
+ */
+function regexRoutes(host: string, routes: readonly Route[], from: readonly IngressContribution[], sink: ProblemSink): Route[] {
+  const out: Route[] = [];
+  for (let i = 0; i < routes.length; i++) {
+    const route = routes[i] as Route;
+    if (route.regex !== null) {
+      out.push(route);
+      continue;
+    }
+    const regex = pathRegex(route.path);
+    if ('invalid' in regex) {
+      sink.add(
+        (from[i] as IngressContribution).ref,
+        'InvalidPath',
+        `path "${route.path}" of ${host === '' ? 'the rules without host' : `host "${host}"`} is read as a regular expression (another Ingress of this host uses use-regex or rewrite-target), but ${regex.invalid}; the path is skipped`,
+      );
+      continue;
+    }
+    out.push({ ...route, regex });
+  }
+  // Array.prototype.sort is stable
+  return out.sort((a, b) => b.path.length - a.path.length);
 }
 
 export interface BuiltHosts {

@@ -6,12 +6,13 @@
 
 import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
+import { readRouteOptions, shapeRule } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
 import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
 import type { ProblemReason, ProblemSink } from './problems.ts';
 import { describe, field, isDict, isInvalid } from './read.ts';
-import { DEFAULT_POLICY, FORWARD, type Backend, type ObjectRef, type Route, type RouteAction, type RoutePolicy } from './types.ts';
+import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Backend, type ObjectRef, type Route, type RouteAction, type RouteFilters, type RoutePolicy } from './types.ts';
 
 export interface IngressContribution {
   readonly ref: ObjectRef;
@@ -20,6 +21,8 @@ export interface IngressContribution {
   readonly policy: RoutePolicy;
   /** What every route of this Ingress does: FORWARD, or a 503 while an access control is not enforced. */
   readonly action: RouteAction;
+  /** Filters of its default backend (and of rules that need no rewrite). */
+  readonly filters: RouteFilters;
   /**
    * Every valid host this Ingress has a rule for ('' for rules without host), with the routes
    * of those rules in spec order. A host may map to no routes (a rule with only a host): it
@@ -74,7 +77,7 @@ export function processIngressSafely(ingress: unknown, snapshot: Snapshot, sink:
   } catch (err) {
     const ref = ingressRef(ingress);
     sink.add(ref, 'InvalidIngress', `the Ingress could not be read (${err instanceof Error ? err.message : String(err)}); it routes nothing`);
-    return { ref, created: Number.POSITIVE_INFINITY, policy: DEFAULT_POLICY, action: FORWARD, hosts: new Map(), defaultBackend: null };
+    return { ref, created: Number.POSITIVE_INFINITY, policy: DEFAULT_POLICY, action: FORWARD, filters: NO_FILTERS, hosts: new Map(), defaultBackend: null };
   }
 }
 
@@ -89,17 +92,18 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const annotations = field(field(ingress, 'metadata'), 'annotations');
   const policy = parsePolicy(annotations, report);
   const action = accessAction(unenforcedAccessControls(annotations, report), report);
+  const options = readRouteOptions(annotations, report);
   const hosts = new Map<string, Route[]>();
 
   const spec = field(ingress, 'spec');
   if (!isDict(spec)) {
     report('InvalidIngress', `spec is ${describe(spec)}; the Ingress needs a spec with rules or a defaultBackend, so it routes nothing`);
-    return { ref, created, policy, action, hosts, defaultBackend: null };
+    return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null };
   }
   if (field(annotations, `nginx.ingress.kubernetes.io/canary`) === 'true') {
     // Until canaries are merged into their primary Ingress, a canary Ingress must not take
     // its primary's traffic (it would, being older, or on its own): it routes nothing.
-    return { ref, created, policy, action, hosts, defaultBackend: null };
+    return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null };
   }
 
   const backends = new BackendResolver(snapshot, ref.namespace);
@@ -122,8 +126,8 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   }
   const tls = processTls(spec.tls, ref, hosts, report);
   return tls === undefined
-    ? { ref, created, policy, action, hosts, defaultBackend }
-    : { ref, created, policy, action, hosts, defaultBackend, tls };
+    ? { ref, created, policy, action, filters: options.shared, hosts, defaultBackend }
+    : { ref, created, policy, action, filters: options.shared, hosts, defaultBackend, tls };
 
   // Positions such as `spec.rules[0].http.paths[2]` are spelled out only for a problem.
   function processRule(rule: unknown, i: number): void {
@@ -171,13 +175,15 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
       report('InvalidPath', `${at()}: ${path.invalid}; the path is skipped`);
       return null;
     }
+    const shape = shapeRule(options, path, action, at(), report);
+    if (shape === null) return null;
     const b = backends.resolve(p.backend, host, path);
     if (!b.ok) {
       report(b.reason, `${b.message}; the path is skipped`);
       return null;
     }
     if (b.warning) report(b.warning.reason, b.warning.message);
-    return { host, path, pathType, backend: b.backend, policy, action, ingress: ref };
+    return { host, path, pathType, backend: b.backend, policy, action: shape.action, filters: shape.filters, regex: shape.regex, ingress: ref };
   }
 }
 

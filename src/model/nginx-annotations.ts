@@ -80,11 +80,11 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('modsecurity-snippet', `${SNIPPET}; Portico has no web application firewall: put one in front of it or in the application`),
 
   // ---- routing, rewriting, redirects -------------------------------------------------------
-  unsupported('use-regex', 'regex paths are not available yet; use Prefix or Exact paths'),
-  unsupported('rewrite-target', 'path rewriting is not available yet'),
+  entry('use-regex', 'differs', 'every path of the host becomes a case-insensitive regex anchored at the start, longest first, as in ingress-nginx; regexes run on RE2 (linear time): no backreferences or lookaround, such paths are refused with a problem'),
+  entry('rewrite-target', 'differs', 'the upstream path becomes the target with $1..$9 / ${n} from the path regex, query kept, as nginx rewrite; nginx variables ($host, $scheme ...) are refused (the rule answers 503 with a problem)'),
   unsupported('app-root', 'app-root redirects are not available yet'),
-  unsupported('x-forwarded-prefix', 'X-Forwarded-Prefix is not available yet'),
-  unsupported('upstream-vhost', 'overriding the upstream Host is not available yet'),
+  entry('x-forwarded-prefix', 'supported', 'sent upstream as X-Forwarded-Prefix on rewritten rules'),
+  entry('upstream-vhost', 'supported', 'the Host header sent upstream'),
   entry('ssl-redirect', 'supported', 'alias of portico.dev/ssl-redirect: a TLS host redirects plain HTTP to HTTPS (308), "false" turns it off'),
   unsupported('force-ssl-redirect', 'forcing HTTPS redirects without spec.tls is not available yet'),
   unsupported('permanent-redirect', 'redirect annotations are not available yet'),
@@ -145,7 +145,7 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('mirror-request-body', 'request mirroring is not available yet'),
 
   // ---- limits and timeouts -------------------------------------------------------------------
-  unsupported('proxy-body-size', 'per-Ingress body size limits are not available yet'),
+  entry('proxy-body-size', 'supported', 'largest request body (nginx size, 0 = no limit); larger gets 413; default --proxy-body-size (1m)'),
   unsupported('proxy-connect-timeout', 'per-Ingress timeouts are not available yet; --connect-timeout applies'),
   unsupported('proxy-read-timeout', 'per-Ingress timeouts are not available yet; --response-header-timeout and --idle-timeout apply'),
   unsupported('proxy-send-timeout', 'per-Ingress timeouts are not available yet; --idle-timeout applies'),

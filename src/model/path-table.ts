@@ -77,11 +77,14 @@ export class PathTable {
   private readonly maxPrefix: number;
   /** Entry + 1 of the '/' Prefix rule (key ''), 0 when none. */
   private readonly root: number;
+  /** Regex hosts (VirtualHost.regex): the rules in match order; null otherwise. */
+  private readonly regexRoutes: readonly Route[] | null;
 
   /** Of two routes with the same kind of match and key, the first is kept. */
   constructor(vh: VirtualHost) {
     const given = vh.routes;
-    let hashed = given.length > LINEAR_MAX;
+    const regex = vh.regex === true;
+    let hashed = regex || given.length > LINEAR_MAX;
     let few: Route[] = [];
     let header: number[] = [];
     let parts: string[] = [];
@@ -124,6 +127,13 @@ export class PathTable {
     this.maxExact = -1;
     this.maxPrefix = -1;
     this.root = 0;
+    this.regexRoutes = null;
+    if (regex) {
+      // scanned in order by matchRegex; the hash table stays empty
+      this.size = given.length;
+      this.regexRoutes = given;
+      return;
+    }
     if (!hashed) {
       this.size = few.length;
       parts.unshift(String.fromCharCode(...header));
@@ -207,6 +217,8 @@ export class PathTable {
   match(rawPath: string): Route | null {
     const path = rawPath === '' ? '/' : rawPath;
     if (!this.hashed) return this.matchFew(path);
+    const regexRoutes = this.regexRoutes;
+    if (regexRoutes !== null) return matchRegex(regexRoutes, path);
     const len = path.length;
     const prefixMask = this.prefixMask;
     const maxPrefix = this.maxPrefix;
@@ -326,4 +338,13 @@ export class PathTable {
       if (i === len) return this.routes[e1 - 1] ?? null;
     }
   }
+}
+
+/** The first rule whose regex matches (nginx's regex locations: first match wins). */
+function matchRegex(routes: readonly Route[], path: string): Route | null {
+  for (let i = 0; i < routes.length; i++) {
+    const r = routes[i] as Route;
+    if (r.regex !== null && r.regex.re.test(path)) return r;
+  }
+  return null;
 }

@@ -1,6 +1,9 @@
 // The routing configuration: what the proxy reads for every request. Immutable once built;
 // a new configuration replaces the old one atomically (one reference swap).
 
+import type { TemplatePart, UserRegex } from './regex.ts';
+export type { TemplatePart, UserRegex };
+
 export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
 
 export type LoadBalanceAlgorithm = 'round-robin' | 'least-conn' | 'ip-hash';
@@ -90,6 +93,32 @@ export interface DirectResponseAction {
 /** The action of every ordinary route: one shared value, so comparing it costs nothing. */
 export const FORWARD: ForwardAction = Object.freeze({ kind: 'forward' });
 
+/**
+ * The path sent upstream, rewritten as nginx's `rewrite "(?i)<rule path>" <target> break`:
+ * the whole path is replaced by the target, with `$n` taken from the route's regex match.
+ * The query string follows (after the target's own arguments when it has some, unless the
+ * target ends with `?`).
+ */
+export interface PathRewrite {
+  readonly template: readonly TemplatePart[];
+}
+
+/**
+ * What a route does to a request besides choosing its action: one optional slot per concern.
+ * Absent means off; routes without any share NO_FILTERS, so the proxy tests one reference.
+ */
+export interface RouteFilters {
+  readonly rewrite?: PathRewrite;
+  /** Replaces the Host header sent upstream (ingress-nginx upstream-vhost). */
+  readonly upstreamHost?: string;
+  /** Sent upstream as X-Forwarded-Prefix (ingress-nginx x-forwarded-prefix, with a rewrite). */
+  readonly forwardedPrefix?: string;
+  /** Largest request body in bytes, 0 for no limit; absent: the proxy's global limit. */
+  readonly bodyLimit?: number;
+}
+
+export const NO_FILTERS: RouteFilters = Object.freeze({});
+
 export interface Route {
   /** Lower-case host this route serves; '' for rules without host; `*.example.com` for wildcards. */
   host: string;
@@ -99,6 +128,14 @@ export interface Route {
   policy: RoutePolicy;
   /** FORWARD for ordinary routes. */
   action: RouteAction;
+  /** NO_FILTERS for ordinary routes. */
+  filters: RouteFilters;
+  /**
+   * On a host whose paths are regular expressions (ingress-nginx use-regex or rewrite-target
+   * on any Ingress of the host): `^<path>`, case-insensitive, on a linear-time engine. null
+   * on every other host.
+   */
+  regex: UserRegex | null;
   ingress: ObjectRef;
 }
 

@@ -12,4 +12,9 @@ export interface VirtualHost {
   readonly routes: readonly Route[];
   /** The default backend for paths of this host that match no rule, if one applies. */
   readonly fallback: Route | null;
+  /**
+   * Every rule is a regex (Route.regex set), in match order: the first whose regex matches
+   * the path wins. Otherwise rules match by Exact and Prefix keys, longest first.
+   */
+  readonly regex?: boolean;
 }

@@ -32,7 +32,7 @@ const NAMESPACES = ['a', 'b'];
 const INGRESS_NAMES = ['i0', 'i1', 'i2', 'i3', 'i4', 'i5', 'i6', 'i7', 'i8', 'i9'];
 const SERVICE_NAMES = ['s0', 's1', 's2', 's3'];
 const RULE_HOSTS: (string | undefined)[] = [undefined, '', 'a.com', 'a.com', 'b.com', 'x.a.com', '*.a.com', '*.x.a.com', 'c.b.com', 'A.Com', 'bad host', '1.2.3.4', '*.b.com'];
-const PATHS: (string | undefined)[] = ['/', '/a', '/a/', '/a/b', '/ab', '/b', '/b/c/', '', undefined, 'rel', '/a//b', '/x/y/z', '/api', '/api/v1'];
+const PATHS: (string | undefined)[] = ['/', '/a', '/a/', '/a/b', '/ab', '/b', '/b/c/', '', undefined, 'rel', '/a//b', '/x/y/z', '/api', '/api/v1', '/a(/|$)(.*)', '/(?=x)'];
 const PATH_TYPES: (string | undefined)[] = ['Prefix', 'Prefix', 'Exact', 'Exact', 'ImplementationSpecific', undefined, 'Weird'];
 const CREATED: (string | undefined)[] = ['2024-01-01T00:00:00Z', '2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z', '2024-01-03T00:00:00Z', undefined, 'garbage'];
 const ANNOTATIONS: [string, string[]][] = [
@@ -40,6 +40,11 @@ const ANNOTATIONS: [string, string[]][] = [
   ['portico.dev/ssl-redirect', ['true', 'false', 'maybe']],
   ['portico.dev/backend-protocol', ['GRPC', 'h2c', 'bogus']],
   ['portico.dev/unknown-thing', ['x']],
+  // regex hosts: one Ingress's use-regex or rewrite changes how every rule of its hosts matches
+  ['nginx.ingress.kubernetes.io/use-regex', ['true', 'false', 'yes']],
+  ['nginx.ingress.kubernetes.io/rewrite-target', ['/$2', '/', '/$host']],
+  ['nginx.ingress.kubernetes.io/whitelist-source-range', ['10.0.0.0/8']],
+  ['nginx.ingress.kubernetes.io/proxy-body-size', ['8m', 'x']],
   ['kubernetes.io/ingress.class', ['portico', 'other', '']],
 ];
 

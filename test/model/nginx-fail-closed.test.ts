@@ -154,3 +154,10 @@ describe('ingress-nginx aliases of Portico annotations', () => {
     expect(config.problems[0]!.message).toMatch(/both set; "portico.dev\/ssl-redirect" is used/);
   });
 });
+
+describe('the route-option group', () => {
+  it('every name it reads is implemented in the catalogue', async () => {
+    const { ROUTE_OPTION_NAMES } = await import('../../src/model/route-options.ts');
+    for (const name of ROUTE_OPTION_NAMES) expect(nginxAnnotation(N + name)?.support, name).not.toBe('unsupported');
+  });
+});

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { emptyRoutingConfig, RouteTable, type VirtualHost } from '../../src/model/route-table.ts';
 import { prefixKey } from '../../src/model/paths.ts';
-import { DEFAULT_POLICY, FORWARD, type PathType, type Route } from '../../src/model/types.ts';
+import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type PathType, type Route } from '../../src/model/types.ts';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -36,6 +36,8 @@ function route(host: string, path: string, pathType: PathType, n: number): Route
     backend: { namespace: 'ns', service: `s${n}`, servicePort: 80, endpointsKey: `ns/s${n}:` },
     policy: DEFAULT_POLICY,
     action: FORWARD,
+    filters: NO_FILTERS,
+    regex: null,
     ingress: { kind: 'Ingress', namespace: 'ns', name: `i${n}` },
   };
 }
