@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
 import { annotatedIngressYaml, ingressYaml, serviceYaml } from './manifests.ts';
 
@@ -43,15 +45,58 @@ function upgradeStatus(port: number, host: string, target: string): Promise<numb
   });
 }
 
+/** A backend that answers with what it received: target, Host, X-Forwarded-Prefix, body length. */
+async function startEchoBackend(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => (n += c.length));
+    req.on('end', () => res.end(JSON.stringify({ url: req.url, host: req.headers.host, prefix: req.headers['x-forwarded-prefix'] ?? null, body: n })));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+  };
+}
+
+/** A POST with a body of `size` bytes; resolves with the status. */
+function post(port: number, host: string, target: string, size: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: target, headers: { host, 'content-length': String(size) }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(Buffer.alloc(size, 'x'));
+  });
+}
+
 describe('ingress-nginx annotations (built program, file mode)', () => {
   let dir: string;
   let app: Backend;
+  let echo: Awaited<ReturnType<typeof startEchoBackend>>;
   let portico: PorticoProcess;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'portico-nginx-e2e-'));
     app = await startNamedBackend('app');
-    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]));
+    echo = await startEchoBackend();
+    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]));
+    writeFileSync(
+      path.join(dir, 'rewrite.yaml'),
+      annotatedIngressYaml({
+        name: 'rewrite',
+        host: 'rewrite.test',
+        annotations: { [N + 'rewrite-target']: '/$2', [N + 'x-forwarded-prefix']: '/something', [N + 'upstream-vhost']: 'internal.svc' },
+        paths: [{ path: '/something(/|$)(.*)', pathType: 'ImplementationSpecific', service: 'echo' }],
+      }) +
+        '---\n' +
+        // another Ingress on the same host: its Prefix path becomes a regex too, as in ingress-nginx
+        annotatedIngressYaml({ name: 'plain', host: 'rewrite.test', annotations: { [N + 'proxy-body-size']: '10' }, paths: [{ path: '/plain', service: 'echo' }] }) +
+        '---\n' +
+        annotatedIngressYaml({ name: 'uploads', host: 'uploads.test', annotations: { [N + 'proxy-body-size']: '2m' }, paths: [{ path: '/', service: 'echo' }] }),
+    );
     writeFileSync(path.join(dir, 'class.yaml'), ingressYaml([{ path: '/', service: 'app' }]));
     writeFileSync(
       path.join(dir, 'guarded.yaml'),
@@ -69,6 +114,7 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
   afterAll(async () => {
     await portico?.stop('SIGKILL');
     await app?.close();
+    await echo?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -94,5 +140,34 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
     expect(metrics).toMatch(/portico_config_problems\{reason="AccessControlNotEnforced"\} 1/);
     expect(metrics).toMatch(/portico_config_problems\{reason="UnsupportedAnnotation"\} [1-9]/);
     await waitFor('a log line naming the annotation', () => portico.logs.some((l) => l.reason === 'UnsupportedAnnotation' && String(l.msg ?? l.message).includes(`${N}whitelist-source-range`)));
+  });
+
+  it('rewrite-target with capture groups, case-insensitive regex paths, X-Forwarded-Prefix and upstream-vhost', async () => {
+    const cases: [string, string][] = [
+      ['/something', '/'],
+      ['/something/', '/'],
+      ['/something/new?x=1', '/new?x=1'],
+      ['/SOMETHING/Deep/Path', '/Deep/Path'],
+    ];
+    for (const [sent, expected] of cases) {
+      const r = await get(portico.httpPort, sent, { host: 'rewrite.test' });
+      expect(r.status, sent).toBe(200);
+      expect(JSON.parse(r.body), sent).toEqual({ url: expected, host: 'internal.svc', prefix: '/something', body: 0 });
+    }
+    // the plain Ingress on the same host: ^/plain, so /plainly matches too; no rewrite, client Host kept
+    const plain = JSON.parse((await get(portico.httpPort, '/PLAINLY', { host: 'rewrite.test' })).body);
+    expect(plain).toEqual({ url: '/PLAINLY', host: 'rewrite.test', prefix: null, body: 0 });
+    expect((await get(portico.httpPort, '/other', { host: 'rewrite.test' })).status).toBe(404);
+  });
+
+  it('proxy-body-size per Ingress, and the 1m global default', async () => {
+    expect((await post(portico.httpPort, 'rewrite.test', '/plain', 11)).status).toBe(413);
+    expect((await post(portico.httpPort, 'rewrite.test', '/plain', 10)).status).toBe(200);
+    expect((await post(portico.httpPort, 'uploads.test', '/', 2 * 1024 * 1024)).status).toBe(200);
+    expect((await post(portico.httpPort, 'uploads.test', '/', 2 * 1024 * 1024 + 1)).status).toBe(413);
+    // the rewrite Ingress has no limit of its own: --proxy-body-size, 1m by default
+    expect((await post(portico.httpPort, 'rewrite.test', '/something/x', 1024 * 1024 + 1)).status).toBe(413);
+    const ok = await post(portico.httpPort, 'rewrite.test', '/something/x', 1024 * 1024);
+    expect(JSON.parse(ok.body).body).toBe(1024 * 1024);
   });
 });

@@ -28,3 +28,12 @@ export function parseCidr(text: string): { address: string; prefix: number; fami
   }
   return { address, prefix, family };
 }
+
+/** nginx's size syntax (client_max_body_size): bytes, or a number with k/K, m/M, g/G. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d{1,12})([kKmMgG]?)$/.exec(text.trim());
+  if (m === null) return undefined;
+  const unit = m[2]!.toLowerCase();
+  const n = Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
+  return Number.isSafeInteger(n) ? n : undefined;
+}

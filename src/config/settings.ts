@@ -4,7 +4,7 @@
 // message naming the flag, the value and what is accepted.
 
 import { parseArgs } from 'node:util';
-import { parseDuration, parseCidr } from './parsers.ts';
+import { parseDuration, parseCidr, parseSize } from './parsers.ts';
 import { autoWorkers, availableCpus } from '../workers/cpus.ts';
 
 export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
@@ -31,6 +31,8 @@ export interface Settings {
   connectTimeoutMs: number;
   responseHeaderTimeoutMs: number;
   idleTimeoutMs: number;
+  /** --proxy-body-size in bytes; 0: no limit. */
+  bodyLimit: number;
   maxHeaderSize: number;
   shutdownDelayMs: number;
   shutdownGraceMs: number;
@@ -83,6 +85,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'connect-timeout', type: 'string', default: '5s', help: 'Upstream connect timeout (e.g. 500ms, 5s, 1m)' },
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
   { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
+  { name: 'proxy-body-size', type: 'string', default: '1m', help: 'Largest request body for routes without their own proxy-body-size annotation (nginx size: 1048576, 512k, 8m, 1g; 0 for no limit); larger gets 413' },
   { name: 'max-header-size', type: 'string', default: '16384', help: 'Largest request head (request line + headers) in bytes; larger gets 431' },
   { name: 'shutdown-delay', type: 'string', default: '5s', help: 'On SIGTERM, keep accepting connections this long after /readyz turns false (load balancers catch up)' },
   { name: 'shutdown-grace', type: 'string', default: '30s', help: 'On SIGTERM, how long in-flight requests may take to finish' },
@@ -204,6 +207,9 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     }
     return v;
   };
+  const bodySizeText = str('proxy-body-size');
+  const bodyLimit = parseSize(bodySizeText);
+  if (bodyLimit === undefined) throw new SettingsError(`--proxy-body-size: "${bodySizeText}" is not a size (bytes, or a number with k, m or g: 512k, 8m; 0 for no limit)`);
   const hstsMaxAgeText = str('hsts-max-age');
   if (!/^\d{1,10}$/.test(hstsMaxAgeText)) throw new SettingsError(`--hsts-max-age: "${hstsMaxAgeText}" is not a number of seconds`);
   const acmeDirectory = str('acme-directory');
@@ -235,6 +241,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     responseHeaderTimeoutMs: duration('response-header-timeout'),
     idleTimeoutMs: duration('idle-timeout'),
     maxHeaderSize,
+    bodyLimit,
     shutdownDelayMs: duration('shutdown-delay'),
     shutdownGraceMs: duration('shutdown-grace'),
     electionId,

@@ -33,6 +33,8 @@ export interface InboundHead {
   path: string;
   /** The request has a body (framed by Content-Length > 0 or Transfer-Encoding). */
   hasBody: boolean;
+  /** The declared Content-Length, -1 when there is none (chunked, HTTP/2 without one, no body). */
+  bodyLength: number;
   /** 0, or the status to answer instead of proxying (400, 501). */
   reject: number;
   requestId: string;
@@ -72,6 +74,7 @@ export function scanInbound(
   let hasBody = false;
   let reject = 0;
   let sawLength = false;
+  let bodyLength = -1;
   let sawChunked = false;
   let te = false;
   out.upgrade = '';
@@ -118,6 +121,7 @@ export function scanInbound(
         // llhttp already refuses duplicates and bad values; keep the first only, to be safe
         if (!sawLength) {
           sawLength = true;
+          bodyLength = Number(value);
           if (value !== '0') hasBody = true;
           headers.push(name, value);
         }
@@ -188,6 +192,7 @@ export function scanInbound(
   out.path = q === -1 ? url : url.slice(0, q);
   out.host = host ?? '';
   out.hasBody = hasBody;
+  out.bodyLength = bodyLength;
   out.reject = reject;
   out.te = te;
 

@@ -41,10 +41,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 // the global `performance` is a lazy accessor on globalThis: each read costs a global IC miss
 import { performance } from 'node:perf_hooks';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointLookup } from '../endpoints/types.ts';
+import { NO_FILTERS } from '../model/types.ts';
 import type { DirectResponseAction, ObjectRef, Route, RoutingConfig } from '../model/types.ts';
+import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
+import { planOf, runPlan } from './plan.ts';
 import type { Logger } from '../observe/log.ts';
 import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
@@ -75,6 +78,7 @@ export type ErrorKind =
   | 'no_route' // 404
   | 'no_endpoints' // 503
   | 'direct' // answered by the rule's direct response (e.g. 503 for an access control not enforced)
+  | 'body_too_large' // 413: the request body is over the route's limit
   | 'shutting_down' // 503 during close()
   | 'connect' // refused / unreachable → 502
   | 'connect_timeout' // → 504
@@ -168,6 +172,7 @@ const R502 = localBody(502, 'bad gateway');
 const R503 = localBody(503, 'no endpoints available');
 const R503_CLOSING = localBody(503, 'shutting down');
 const R504 = localBody(504, 'gateway timeout');
+const R413 = localBody(413, 'request entity too large');
 const R308 = localBody(308, 'permanent redirect');
 const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
@@ -182,7 +187,7 @@ export function directBody(action: DirectResponseAction): LocalBody {
   return b;
 }
 
-export const LOCAL_RESPONSES = { R400, R408, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
+export const LOCAL_RESPONSES = { R400, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
 
 const CLIENT_GONE = new Error('client closed the connection');
 
@@ -260,6 +265,9 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
   url = '';
   path = '';
   hasBody = false;
+  bodyLength = -1;
+  /** Streamed bodies (no Content-Length) are cut past this many bytes; 0: no limit. */
+  bodyLimit = 0;
   reject = 0;
   requestId = '';
   clientIp = '';
@@ -337,7 +345,7 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
         path: this.url,
         method: this.req.method as Dispatcher.HttpMethod,
         headers: this.headers,
-        body: this.hasBody ? this.req : null,
+        body: this.hasBody ? (this.bodyLimit > 0 && this.bodyLength < 0 ? this.limitedBody() : this.req) : null,
         servername: mode.servername ?? up.hostname,
       };
     } else if (mode.servername === null) {
@@ -346,6 +354,20 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
     // the first attempt goes out in the tick the request arrived in: one clock read fewer
     if (this.t0 !== 0) this.tUp = this.attempts === 1 ? this.t0 : performance.now();
     (mode === PLAIN_HTTP ? up.getPool() : up.poolFor(mode)).dispatch(opts, this);
+  }
+
+  /**
+   * The request body cut at the route's limit: past it the upstream request is aborted (413
+   * when no response has started, else the client stream is reset), whatever undici does with
+   * a failed body stream.
+   */
+  private limitedBody(): Readable {
+    return limitedBody(this.req, this.bodyLimit, (err) => {
+      if (this.error === null) this.error = 'body_too_large';
+      const c = this.controller;
+      if (c !== null && this.phase !== PHASE_DONE) c.abort(err);
+      else if (this.phase === PHASE_STREAMING) this.res.destroy();
+    });
   }
 
   private releaseUpstream(): Upstream | null {
@@ -507,9 +529,15 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
     const res = this.res;
     this.pending = null;
     this.heldHead = null;
+    const tooLarge = err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge || this.error === 'body_too_large';
+    if (tooLarge && !wasStreaming && !res.headersSent) {
+      this.error = 'body_too_large';
+      this.proxy.respond(this, R413, true);
+      return;
+    }
     if (wasStreaming || res.headersSent) {
       // can't change the status any more: cut the client connection so it sees a failure
-      this.error = kind;
+      this.error = tooLarge ? 'body_too_large' : kind;
       this.debug('upstream failed mid-response', err, failed);
       res.destroy();
       return;
@@ -573,6 +601,8 @@ export class Proxy {
   readonly hsts: string | null;
   /** ProxySettings.responseRequestId. */
   readonly responseRequestId: boolean;
+  /** ProxySettings.bodyLimit: for routes without a limit of their own. */
+  readonly bodyLimit: number;
   closing = false;
   private readonly getConfig: () => RoutingConfig;
   private readonly endpoints: EndpointLookup;
@@ -627,6 +657,7 @@ export class Proxy {
     this.log = deps.log;
     this.hsts = deps.settings.hsts ?? null;
     this.responseRequestId = this.settings.responseRequestId === true;
+    this.bodyLimit = this.settings.bodyLimit ?? 0;
     this.onRequestDone = deps.onRequestDone ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };
@@ -741,11 +772,34 @@ export class Proxy {
       this.redirectToHttps(ex);
       return;
     }
-    const action = r.route.action;
+    const route = r.route;
+    const action = route.action;
     if (action.kind === 'direct') {
       ex.error = 'direct';
       this.respond(ex, directBody(action));
       return;
+    }
+    let limit = this.bodyLimit;
+    if (route.filters !== NO_FILTERS) {
+      const plan = planOf(route);
+      const status = runPlan(plan, ex);
+      if (status !== 0) {
+        ex.error = status === 413 ? 'body_too_large' : 'direct';
+        this.respond(ex, status === 413 ? R413 : R400);
+        return;
+      }
+      if (plan.bodyLimit >= 0) limit = plan.bodyLimit;
+    }
+    if (ex.hasBody && limit > 0) {
+      if (declaredTooLarge(ex.bodyLength, limit)) {
+        ex.error = 'body_too_large';
+        this.respond(ex, R413);
+        return;
+      }
+      // Bodies without a declared length are counted as they stream: HTTP/1.1 chunked only.
+      // HTTP/2 streams (gRPC) are not cut mid-stream yet: aborting one while its client still
+      // sends left the stream spinning (measured in test/grpc); a declared length is enforced.
+      if (ex.req.httpVersionMajor === 1) ex.bodyLimit = limit;
     }
     if (r.state === null || r.upstream === null) {
       ex.error = 'no_endpoints';
@@ -816,9 +870,17 @@ export class Proxy {
     }
     const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', r.length, 'x-request-id', ex.requestId];
     // an unread request body is not drained: close the connection after the answer instead
-    // (HTTP/2 has no connection header: a stream ends on its own)
-    if ((close || r.status === 400 || (ex.hasBody && !ex.req.complete)) && ex.req.httpVersionMajor === 1) headers.push('connection', 'close');
+    const unread = ex.hasBody && !ex.req.complete;
+    if ((close || r.status === 400 || unread) && ex.req.httpVersionMajor === 1) headers.push('connection', 'close');
     res.writeHead(r.status, headers);
+    if (unread && ex.req.httpVersionMajor === 2) {
+      // HTTP/2: once the answer is out, reset the stream with NO_ERROR so the client stops
+      // sending the body nobody reads (RFC 9113 §8.1); otherwise flow control stalls it
+      // and the stream never closes
+      res.end(r.body);
+      closeStream(ex.req);
+      return;
+    }
     res.end(r.body);
   }
 
@@ -939,6 +1001,12 @@ export class Proxy {
     this.upgrader.destroyAll();
     await this.registry.retireAll(Math.max(0, until - Date.now()));
   }
+}
+
+/** RST_STREAM(NO_ERROR) for an HTTP/2 compat request whose body will not be read. */
+function closeStream(req: IncomingMessage): void {
+  const stream = (req as unknown as { stream?: { closed: boolean; close(code?: number): void } }).stream;
+  if (stream !== undefined && !stream.closed) stream.close(0 /* NGHTTP2_NO_ERROR */);
 }
 
 interface Resolved {

@@ -25,6 +25,11 @@ export interface ProxySettings {
    * in addition to Node's default trust store; null/absent: the default store only.
    */
   backendCa?: string | null;
+  /**
+   * Largest request body in bytes for routes without their own limit (ingress-nginx's
+   * proxy-body-size, default 1m); 0: no limit. Larger declared bodies get 413.
+   */
+  bodyLimit?: number;
 }
 
 export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
@@ -37,4 +42,5 @@ export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
   hsts: null,
   responseRequestId: false,
   backendCa: null,
+  bodyLimit: 1024 * 1024,
 }) as ProxySettings;

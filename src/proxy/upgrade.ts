@@ -24,6 +24,8 @@ import { createRequire } from 'node:module';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
+import { NO_FILTERS } from '../model/types.ts';
+import { planOf, runPlan } from './plan.ts';
 import type { CidrMatcher } from './cidr.ts';
 import { scanInbound } from './inbound.ts';
 import { hostname } from './tls-hosts.ts';
@@ -61,6 +63,7 @@ class UpgradeCtx implements InboundHead {
   url = '';
   path = '';
   hasBody = false;
+  bodyLength = -1;
   reject = 0;
   requestId = '';
   clientIp = '';
@@ -186,6 +189,14 @@ export class Upgrader {
       this.refuse(socket, action.status, action.body, ctx.requestId);
       this.report(ctx, action.status, 'direct');
       return;
+    }
+    if (r.route.filters !== NO_FILTERS) {
+      const status = runPlan(planOf(r.route), ctx);
+      if (status !== 0) {
+        this.refuse(socket, status, http.STATUS_CODES[status]?.toLowerCase() ?? 'error', ctx.requestId);
+        this.report(ctx, status, status === 413 ? 'body_too_large' : 'direct');
+        return;
+      }
     }
     const up = r.upstream;
     if (up === null) {

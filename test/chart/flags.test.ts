@@ -116,7 +116,7 @@ describe('settings the chart produces', () => {
     const chart = parseSettings(controllerArgs(await render()), {}).settings;
     const program = parseSettings([], {}).settings;
     for (const key of [
-      'bindAddress', 'logLevel', 'accessLog', 'trustedProxies', 'connectTimeoutMs', 'responseHeaderTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize',
+      'bindAddress', 'logLevel', 'accessLog', 'trustedProxies', 'connectTimeoutMs', 'responseHeaderTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'bodyLimit',
       'shutdownDelayMs', 'shutdownGraceMs', 'httpPort', 'httpsPort', 'healthPort', 'metricsPort', 'http2', 'hsts', 'hstsMaxAge', 'hstsIncludeSubdomains',
       'defaultSslCertificate', 'acme', 'acmeEmail', 'acmeCaBundle', 'requestMetrics', 'responseRequestId',
     ] as const) {

@@ -5,8 +5,8 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { EndpointLookup, EndpointSet, UpstreamEndpoint } from '../../src/endpoints/types.ts';
-import { FORWARD } from '../../src/model/types.ts';
-import type { BackendProtocol, LoadBalanceAlgorithm, Route, RouteAction, RoutingConfig, TlsBinding } from '../../src/model/types.ts';
+import { FORWARD, NO_FILTERS } from '../../src/model/types.ts';
+import type { BackendProtocol, LoadBalanceAlgorithm, Route, RouteAction, RouteFilters, RoutingConfig, TlsBinding } from '../../src/model/types.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import type { Logger } from '../../src/observe/log.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } from '../../src/proxy/proxy.ts';
@@ -27,6 +27,8 @@ export interface RouteSpec {
   service?: string;
   /** Default FORWARD. */
   action?: RouteAction;
+  /** Default NO_FILTERS. */
+  filters?: RouteFilters;
 }
 
 export function makeRoute(spec: RouteSpec): Route {
@@ -43,6 +45,8 @@ export function makeRoute(spec: RouteSpec): Route {
       backendTlsServerName: spec.backendTlsServerName ?? '',
     },
     action: spec.action ?? FORWARD,
+    filters: spec.filters ?? NO_FILTERS,
+    regex: null,
     ingress: { kind: 'Ingress', namespace: 'default', name: spec.name ?? spec.key },
   };
 }

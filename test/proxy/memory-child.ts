@@ -11,7 +11,7 @@ const upstreamPort = Number(process.argv[2]);
 const endpoints = new FakeEndpoints();
 endpoints.set('svc', [upstreamPort]);
 const config = new FakeConfig([{ host: 'app.test', key: 'svc' }]);
-const proxy = new Proxy({ config: () => config, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger });
+const proxy = new Proxy({ config: () => config, endpoints, settings: { ...DEFAULT_PROXY_SETTINGS, bodyLimit: 0 }, log: silentLogger });
 const server = createHttpListener(proxy, {});
 
 let maxRss = 0;

@@ -212,6 +212,7 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "response-header-timeout" (include "portico.flagValue" $cfg.responseHeaderTimeout) -}}
 {{- $_ = set $args "idle-timeout" (include "portico.flagValue" $cfg.idleTimeout) -}}
 {{- $_ = set $args "max-header-size" (include "portico.flagValue" $cfg.maxHeaderSize) -}}
+{{- $_ = set $args "proxy-body-size" (include "portico.flagValue" $cfg.proxyBodySize) -}}
 {{- $_ = set $args "shutdown-delay" (include "portico.flagValue" $cfg.shutdownDelay) -}}
 {{- $_ = set $args "shutdown-grace" (include "portico.flagValue" $cfg.shutdownGrace) -}}
 {{- $_ = set $args "http2" (include "portico.flagValue" $cfg.http2) -}}
