@@ -5,7 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import { parseDuration, parseCidr } from './parsers.ts';
-import { autoWorkers, availableCpus } from '../workers/cpus.ts';
+import { autoWorkers, availableCpus } from './cpus.ts';
 
 export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
 
