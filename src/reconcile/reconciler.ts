@@ -8,7 +8,8 @@
 // EndpointSlice events never come here: endpoints move on their own lane (endpoints/).
 
 import type { Store, StoreChange, Snapshot } from '../store/store.ts';
-import type { AnyObject, Kind } from '../store/types.ts';
+import type { Kind } from '../store/types.ts';
+import { routingRelevant } from '../store/routing-relevant.ts';
 import type { RoutingConfig } from '../model/types.ts';
 import { ProblemLog } from '../observe/problem-log.ts';
 import type { Logger } from '../observe/log.ts';
@@ -137,20 +138,4 @@ export class Reconciler {
     this.opts.log.debug('routing configuration swapped', { version: next.version, ...stats });
     this.opts.onSwap?.(next, stats);
   }
-}
-
-/**
- * Whether a change can alter the routing configuration. Status writes (ours included: every
- * Ingress status we publish comes back as a watch event) and metadata churn do not; without
- * this filter, publishing status for N Ingresses would trigger ~N full rebuilds.
- */
-export function routingRelevant(change: StoreChange): boolean {
-  const { old, current } = change;
-  if (old === undefined || current === undefined) return true;
-  return fingerprint(old) !== fingerprint(current);
-}
-
-function fingerprint(obj: AnyObject): string {
-  const o = obj as { spec?: unknown; metadata: { annotations?: unknown; creationTimestamp?: unknown } };
-  return JSON.stringify([o.spec ?? null, o.metadata.annotations ?? null, o.metadata.creationTimestamp ?? null]);
 }
