@@ -101,7 +101,7 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   let synced = false;
   let stopping = false;
   const isReady = () => !stopping && synced && pool !== undefined && pool.ready();
-  const serveMetrics = renderHandler(() => (pool ? pool.render() : metrics.render()));
+  const serveMetrics = metricsHandler({ render: () => (pool ? pool.render() : metrics.render()) });
   const health = await startHealth(settings, log, isReady, serveMetrics);
   const control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret));
   try {
@@ -256,24 +256,6 @@ async function startHealth(
     close: async () => {
       for (const c of closers) await c();
     },
-  };
-}
-
-/** Serves GET /metrics from `render` (the workers' metrics merged with the primary's). */
-function renderHandler(render: () => Promise<{ contentType: string; body: string }>): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
-  return (req, res) => {
-    if ((req.url ?? '').split('?')[0] !== '/metrics') return false;
-    render().then(
-      ({ contentType, body }) => {
-        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      },
-      (err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`metrics failed: ${(err as Error).message}\n`);
-      },
-    );
-    return true;
   };
 }
 
