@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
-import type { CidrMatcher } from './cidr.ts';
+import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
 import { hostname } from './tls-hosts.ts';
 import type { InboundHead } from './inbound.ts';

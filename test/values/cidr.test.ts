@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeIp, parseCidrs, parseIp } from '../../src/proxy/cidr.ts';
+import { normalizeIp, parseCidrs, parseIp } from '../../src/values/cidr.ts';
 
 describe('parseIp', () => {
   it('parses IPv4 into the IPv4-mapped range', () => {
