@@ -4,7 +4,8 @@
 // message naming the flag, the value and what is accepted.
 
 import { parseArgs } from 'node:util';
-import { parseDuration, parseCidr } from './parsers.ts';
+import { parseDuration } from './parsers.ts';
+import { parseCidr } from '../values/cidr.ts';
 import { autoWorkers, availableCpus } from './cpus.ts';
 
 export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
