@@ -4,7 +4,7 @@
 // message naming the flag, the value and what is accepted.
 
 import { parseArgs } from 'node:util';
-import { parseDuration } from './parsers.ts';
+import { parseDuration } from '../values/duration.ts';
 import { parseCidr } from '../values/cidr.ts';
 import { autoWorkers, availableCpus } from './cpus.ts';
 

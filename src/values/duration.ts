@@ -1,4 +1,5 @@
-// Small typed parsers for flag values.
+// Durations as our flags write them (the Helm chart's values.schema.json accepts the same:
+// test/chart/flags.test.ts).
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
