@@ -103,13 +103,6 @@ const ALLOWED: readonly { from: string | readonly string[]; to: string; types?: 
     to: 'model/ingress-class.ts',
     why: 'classSelector decides which Ingresses are ours',
   },
-  {
-    // Fix: runtime/core.ts hands the reconciler a problem reporter (it already decides
-    // quietProblems there); it changes Reconciler's options, which its tests pin.
-    from: 'reconcile/reconciler.ts',
-    to: 'observe/problem-log.ts',
-    why: 'the reconciler logs each configuration problem once (ProblemLog)',
-  },
 ];
 
 /** Whether `path` (a module relative to src/) is, or is inside, one of `where`. */

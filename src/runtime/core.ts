@@ -13,6 +13,7 @@ import { TlsManager } from '../tls/manager.ts';
 import { ProblemLog } from '../observe/problem-log.ts';
 import type { Logger } from '../observe/log.ts';
 import { Metrics } from '../observe/metrics.ts';
+import type { Problem } from '../model/types.ts';
 
 /** What the control plane and the proxy share: the store and what is derived from it. */
 export interface Core {
@@ -60,10 +61,12 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
   });
   metrics.certificateSource(() => tls.inUse);
 
+  // Configuration problems: logged once each while they last, by the process that reports.
+  const configProblems = quiet ? undefined : new ProblemLog(log);
   const reconciler = new Reconciler({
     store,
     log,
-    quietProblems: quiet,
+    ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
     onSwap: (config, stats) => {
       log.info('configuration applied', { version: config.version, changes: stats.changes, problems: stats.problems, buildMs: round(stats.durationMs) });
