@@ -94,15 +94,6 @@ const ALLOWED: readonly { from: string | readonly string[]; to: string; types?: 
     types: true,
     why: 'the ResourceSpec that narrows that informer to the challenge Secret',
   },
-  {
-    // Which Ingresses are ours is model/ logic (classSelector over the IngressClasses in the
-    // store), and acme/ needs it to pick the Ingresses that ask for certificates. Fix: main.ts
-    // hands the selector in through AcmeManager's options, or the model's TLS bindings carry
-    // the ACME request (DESIGN.md: acme reads the model's TLS bindings, never spec.tls).
-    from: 'acme/manager.ts',
-    to: 'model/ingress-class.ts',
-    why: 'classSelector decides which Ingresses are ours',
-  },
 ];
 
 /** Whether `path` (a module relative to src/) is, or is inside, one of `where`. */
