@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm';
 import { IncrementalTranslator } from '../src/model/incremental.ts';
 import { translate } from '../src/model/translate.ts';
 import type { RoutingConfig } from '../src/model/types.ts';
-import { routingRelevant } from '../src/reconcile/reconciler.ts';
+import { routingRelevant } from '../src/store/routing-relevant.ts';
 import { Store, type StoreChange } from '../src/store/store.ts';
 import type { HTTPIngressPath, Ingress, Service } from '../src/store/types.ts';
 

@@ -3,41 +3,34 @@
 // With --workers N the same pieces are split across processes: the primary runs the sources,
 // the store, leader work, ACME and health/metrics (createControlPlane, no proxy listeners);
 // each worker (src/workers/) runs a replica store fed by the primary, its own translation and
-// the proxy (startDataPlane). buildCore is what both share. The primary translates too (for
-// status, Events and metrics), so it alone reports problems; workers build quietly.
+// the proxy (startDataPlane). What both compose, buildCore and startDataPlane, is in
+// src/runtime/, so the workers never import this file: only the entry points do.
 
 import type http from 'node:http';
-import type net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseSettings, SettingsError, usage, type Settings } from './config/settings.ts';
-import { Store } from './store/store.ts';
-import { incrementalTranslate } from './model/incremental.ts';
-import { EndpointIndex } from './endpoints/index.ts';
 import { ManifestDirectorySource } from './sources/files/source.ts';
 import { KubernetesSource } from './sources/kubernetes/source.ts';
 import { KubeApi } from './sources/kubernetes/api.ts';
-import { ClusterPublisher } from './cluster/publisher.ts';
-import { Reconciler } from './reconcile/reconciler.ts';
-import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } from './proxy/proxy.ts';
-import { createHttpsListener } from './proxy/https-listener.ts';
-import { TlsManager } from './tls/manager.ts';
+import { ClusterPublisher, podNamespace } from './cluster/publisher.ts';
+import type { Store } from './store/store.ts';
+import { classSelector } from './model/ingress-class.ts';
+import type { Reconciler } from './reconcile/reconciler.ts';
 import { generateSelfSigned } from './tls/default-certificate.ts';
 // acme/challenges.ts only: the ACME client (acme-client with axios, ~35 MiB of RSS) is loaded
 // when --acme is on (loadAcme), so other deployments and the proxy workers never pay for it.
-import { ChallengeStore, serveAcmeChallenge } from './acme/challenges.ts';
-import type { ChallengeLookup } from './acme/challenges.ts';
+import { ChallengeStore } from './acme/challenges.ts';
 import type { AcmeManager } from './acme/manager.ts';
 import type { Secret } from './store/types.ts';
 import { WorkerPool } from './workers/pool.ts';
-import { ForwardingChallengeStore } from './workers/challenges.ts';
-import { podNamespace } from './cluster/publisher.ts';
-import { ProblemLog } from './observe/problem-log.ts';
 import { createHealthServer } from './observe/health.ts';
 import { createLogger, type Logger } from './observe/log.ts';
-import { AccessLog } from './observe/access-log.ts';
-import { Metrics, metricsHandler } from './observe/metrics.ts';
-import type { RequestInfo } from './proxy/proxy.ts';
+import { metricsHandler } from './observe/metrics.ts';
+import { buildCore, type Core } from './runtime/core.ts';
+import { startDataPlane } from './runtime/data-plane.ts';
+import { createAccessLog } from './runtime/access-log.ts';
+import { ForwardingChallengeStore } from './runtime/challenges.ts';
+import { closeServer, listen } from './runtime/listen.ts';
 
 interface Source {
   start(): Promise<void>;
@@ -74,7 +67,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
   const control = createControlPlane(core, settings, log, await loadAcme(settings));
   await control.start();
 
-  const accessLog = settings.accessLog ? new AccessLog(process.stdout) : undefined;
+  const accessLog = createAccessLog(settings, process.stdout);
   const data = await startDataPlane(core, settings, log, control.challenges, accessLog);
   ready = true;
 
@@ -109,7 +102,7 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   let synced = false;
   let stopping = false;
   const isReady = () => !stopping && synced && pool !== undefined && pool.ready();
-  const serveMetrics = renderHandler(() => (pool ? pool.render() : metrics.render()));
+  const serveMetrics = metricsHandler({ render: () => (pool ? pool.render() : metrics.render()) });
   const health = await startHealth(settings, log, isReady, serveMetrics);
   const control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret));
   try {
@@ -155,81 +148,6 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   return { httpPort: ports.http, httpsPort: ports.https, healthPort: health.port, store, reconciler, isReady, close };
 }
 
-/** What the control plane and the proxy share: the store and what is derived from it. */
-export interface Core {
-  readonly store: Store;
-  readonly endpoints: EndpointIndex;
-  readonly metrics: Metrics;
-  readonly tls: TlsManager;
-  readonly reconciler: Reconciler;
-  setPublisher(publisher: ClusterPublisher): void;
-  stop(): void;
-}
-
-export interface CoreOptions {
-  /**
-   * Build without reporting configuration and TLS problems (no problem log lines, no TLS
-   * problem metrics): a proxy worker, whose primary builds the same configuration and reports.
-   */
-  quietProblems?: boolean;
-}
-
-export async function buildCore(settings: Settings, log: Logger, fallback: { certPem: string; keyPem: string }, opts: CoreOptions = {}): Promise<Core> {
-  const quiet = opts.quietProblems === true;
-  const store = new Store();
-  const endpoints = new EndpointIndex(store);
-  const metrics = new Metrics();
-  metrics.endpointSource(function* () {
-    for (const key of endpoints.keys()) yield [key, endpoints.get(key).endpoints.length] as [string, number];
-  });
-
-  // Certificates: a generated default unless --default-ssl-certificate names a Secret.
-  const tlsProblems = new ProblemLog(log.child({ component: 'tls' }));
-  let publisher: ClusterPublisher | undefined;
-  const tls = new TlsManager({
-    store,
-    log: log.child({ component: 'tls' }),
-    fallback,
-    ...(settings.defaultSslCertificate ? { defaultSecret: settings.defaultSslCertificate } : {}),
-    quietProblems: quiet,
-    onProblems: (problems) => {
-      if (quiet) return;
-      tlsProblems.report(problems);
-      metrics.setTlsProblems(problems);
-      if (publisher?.elector.isLeader) publisher.events.record(problems);
-    },
-  });
-  metrics.certificateSource(() => tls.inUse);
-
-  const reconciler = new Reconciler({
-    store,
-    log,
-    quietProblems: quiet,
-    translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
-    onSwap: (config, stats) => {
-      log.info('configuration applied', { version: config.version, changes: stats.changes, problems: stats.problems, buildMs: round(stats.durationMs) });
-      tls.setBindings(config.tls);
-      metrics.configSwapped(config, stats.durationMs);
-      publisher?.onConfig(config);
-    },
-  });
-
-  return {
-    store,
-    endpoints,
-    metrics,
-    tls,
-    reconciler,
-    setPublisher: (p) => {
-      publisher = p;
-    },
-    stop: () => {
-      reconciler.stop();
-      tls.stop();
-    },
-  };
-}
-
 interface ControlPlane {
   readonly challenges: ChallengeStore | undefined;
   /** Reads every kind once, then builds the first configuration and starts the leader work. */
@@ -270,8 +188,7 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
         store,
         log: log.child({ component: 'acme' }),
         challenges,
-        controllerName: settings.controllerName,
-        ingressClass: settings.ingressClass,
+        selectClasses: (classes) => classSelector(classes, { controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
         settings: { namespace: podNamespace(), directoryUrl: settings.acmeDirectory, email: settings.acmeEmail, caBundlePath: settings.acmeCaBundle },
         onOrder: (e) => metrics.acmeOrders.inc({ result: e.result }),
       });
@@ -316,83 +233,6 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
   };
 }
 
-export interface DataPlane {
-  readonly httpPort: number;
-  readonly httpsPort: number;
-  /**
-   * New connections are still accepted for `delayMs`; then listeners close, idle keep-alive
-   * connections close, and in-flight requests get `graceMs` to finish.
-   */
-  drain(delayMs: number, graceMs: number): Promise<void>;
-}
-
-/**
- * The proxy and its HTTP and HTTPS listeners (in the single process, or in each worker).
- * `reusePort`: a worker's own SO_REUSEPORT socket on the shared port (see workers/pool.ts)
- * instead of node:cluster's one socket shared by every worker.
- */
-export async function startDataPlane(
-  core: Core,
-  settings: Settings,
-  log: Logger,
-  challenges: ChallengeLookup | undefined,
-  accessLog: AccessLog | undefined,
-  opts: { reusePort?: boolean } = {},
-): Promise<DataPlane> {
-  const { endpoints, metrics, tls, reconciler } = core;
-  const proxy = new Proxy({
-    config: reconciler.current,
-    endpoints,
-    log: log.child({ component: 'proxy' }),
-    settings: {
-      ...DEFAULT_PROXY_SETTINGS,
-      connectTimeoutMs: settings.connectTimeoutMs,
-      responseHeaderTimeoutMs: settings.responseHeaderTimeoutMs,
-      idleTimeoutMs: settings.idleTimeoutMs,
-      trustedProxies: settings.trustedProxies,
-      responseRequestId: settings.responseRequestId,
-      bodyLimit: settings.bodyLimit,
-      hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
-    },
-    onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),
-  });
-  const acmeChallenges = challenges;
-  const intercept = acmeChallenges ? (req: http.IncomingMessage, res: http.ServerResponse) => serveAcmeChallenge(acmeChallenges, req, res) : undefined;
-  const listenerOptions = { maxHeaderSize: settings.maxHeaderSize, ...(intercept ? { intercept } : {}) };
-
-  const httpServer = createHttpListener(proxy, listenerOptions);
-  metrics.watchListener('http', httpServer);
-  const reusePort = opts.reusePort === true;
-  const httpPort = await listen(httpServer, settings.httpPort, settings.bindAddress, reusePort);
-  log.info('listening', { listener: 'http', address: settings.bindAddress, port: httpPort });
-
-  const https = createHttpsListener(proxy, { ...listenerOptions, tls: tls.serverOptions(), http2: settings.http2 });
-  tls.attach(https.server);
-  metrics.watchListener('https', https.server);
-  const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress, reusePort);
-  log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2 });
-
-  const drain = async (delayMs: number, graceMs: number): Promise<void> => {
-    if (delayMs > 0) await sleep(delayMs);
-    const listeners = [closeServer(httpServer), closeServer(https.server)];
-    httpServer.closeIdleConnections();
-    https.closeIdleConnections();
-    // Keep-alive connections that carry a request now are closed after its response.
-    const idleTimer = setInterval(() => {
-      httpServer.closeIdleConnections();
-      https.closeIdleConnections();
-    }, 100);
-    const killTimer = setTimeout(() => {
-      httpServer.closeAllConnections();
-      https.closeAllConnections();
-    }, graceMs);
-    await Promise.all([...listeners, proxy.close(graceMs)]);
-    clearInterval(idleTimer);
-    clearTimeout(killTimer);
-  };
-  return { httpPort, httpsPort, drain };
-}
-
 async function startHealth(
   settings: Settings,
   log: Logger,
@@ -416,24 +256,6 @@ async function startHealth(
     close: async () => {
       for (const c of closers) await c();
     },
-  };
-}
-
-/** Serves GET /metrics from `render` (the workers' metrics merged with the primary's). */
-function renderHandler(render: () => Promise<{ contentType: string; body: string }>): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
-  return (req, res) => {
-    if ((req.url ?? '').split('?')[0] !== '/metrics') return false;
-    render().then(
-      ({ contentType, body }) => {
-        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      },
-      (err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`metrics failed: ${(err as Error).message}\n`);
-      },
-    );
-    return true;
   };
 }
 
@@ -490,38 +312,4 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-function listen(server: net.Server, port: number, host: string, reusePort = false): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      reject(new Error(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`));
-    };
-    server.once('error', onError);
-    server.listen({ port, host, backlog: 4096, reusePort }, () => {
-      server.off('error', onError);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-function requestDone(accessLog: AccessLog | undefined, metrics: Metrics | undefined): ((info: RequestInfo) => void) | undefined {
-  if (!metrics) return accessLog ? (info) => accessLog.write(info) : undefined;
-  if (!accessLog) return metrics.record;
-  return (info) => {
-    metrics.record(info);
-    accessLog.write(info);
-  };
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }

@@ -5,6 +5,7 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Ingress, Secret } from '../store/types.ts';
+import { isDnsSubdomain, isHostName, MAX_NAME } from '../values/dns-name.ts';
 
 /** Either annotation set to "true" asks for an ACME certificate (cert-manager's ingress-shim name, and ours). */
 export const ACME_ANNOTATIONS: readonly string[] = ['kubernetes.io/tls-acme', 'portico.dev/acme'];
@@ -36,15 +37,12 @@ export function acmeRequested(ingress: Ingress): boolean {
   return ACME_ANNOTATIONS.some((a) => typeof ann[a] === 'string' && ann[a].trim().toLowerCase() === 'true');
 }
 
-const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const SECRET_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 /** A host an HTTP-01 order can carry, normalised; or why not. */
 export function normaliseHost(raw: string): { host: string } | { problem: string } {
   const host = raw.trim().toLowerCase().replace(/\.$/, '');
   if (host.startsWith('*.')) return { problem: `host ${raw}: wildcard names need the DNS-01 challenge, which Portico does not do` };
   if (isIP(host) !== 0) return { problem: `host ${raw}: IP addresses cannot be validated with HTTP-01` };
-  if (host.length === 0 || host.length > 253 || !host.split('.').every((l) => LABEL_RE.test(l))) {
+  if (!isHostName(host)) {
     return { problem: `host ${raw}: not a valid DNS name` };
   }
   return { host };
@@ -74,7 +72,7 @@ export function desiredCertificates(
         problems.push({ ingress: ingKey, message: 'ACME requested but a spec.tls entry has no secretName' });
         continue;
       }
-      if (!SECRET_NAME_RE.test(secretName) || secretName.length > 253) {
+      if (!isDnsSubdomain(secretName) || secretName.length > MAX_NAME) {
         problems.push({ ingress: ingKey, message: `spec.tls secretName ${secretName} is not a valid Secret name` });
         continue;
       }

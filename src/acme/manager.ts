@@ -20,9 +20,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as acme from 'acme-client';
 import type { Logger } from '../observe/log.ts';
 import type { Store, StoreChange } from '../store/store.ts';
-import type { Ingress, Secret } from '../store/types.ts';
+import type { Ingress, IngressClass, Secret } from '../store/types.ts';
 import type { KubeApi } from '../sources/kubernetes/api.ts';
-import { classSelector } from '../model/ingress-class.ts';
+import type { ClassSelector } from '../model/ingress-class.ts';
 import { AccountStore } from './account.ts';
 import {
   backoffDelay,
@@ -152,8 +152,11 @@ export interface AcmeManagerOptions {
   log: Logger;
   /** This replica's ChallengeStore (already started): the leader waits until it sees each token. */
   challenges: ChallengeStore;
-  controllerName: string;
-  ingressClass: string;
+  /**
+   * Which Ingresses are ours, from the IngressClasses in the store: model/ingress-class.ts
+   * classSelector with our controller name and class, handed in by the wiring (main.ts).
+   */
+  selectClasses: (classes: Iterable<IngressClass>) => ClassSelector;
   settings: Partial<AcmeSettings> & { namespace: string };
   /** Test hooks. */
   now?: () => number;
@@ -195,8 +198,7 @@ export class AcmeManager {
   private readonly challenges: ChallengeStore;
   private readonly publisher: ChallengePublisher;
   private readonly accounts: AccountStore;
-  private readonly controllerName: string;
-  private readonly ingressClass: string;
+  private readonly selectClasses: (classes: Iterable<IngressClass>) => ClassSelector;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly jitter: (seed: string) => number;
@@ -222,8 +224,7 @@ export class AcmeManager {
     this.store = opts.store;
     this.log = opts.log.child({ component: 'acme' });
     this.challenges = opts.challenges;
-    this.controllerName = opts.controllerName;
-    this.ingressClass = opts.ingressClass;
+    this.selectClasses = opts.selectClasses;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.jitter = opts.jitter ?? hashJitter;
@@ -353,7 +354,7 @@ export class AcmeManager {
   private evaluate(): void {
     if (!this.leading) return;
     const now = this.now();
-    const selector = classSelector(this.store.list('IngressClass'), { controllerName: this.controllerName, ingressClass: this.ingressClass });
+    const selector = this.selectClasses(this.store.list('IngressClass'));
     const { certificates, problems } = desiredCertificates(this.store.list('Ingress'), (i: Ingress) => selector.isOurs(i));
     this.reportProblems(problems);
 

@@ -4,8 +4,11 @@
 // message naming the flag, the value and what is accepted.
 
 import { parseArgs } from 'node:util';
-import { parseDuration, parseCidr, parseSize } from './parsers.ts';
-import { autoWorkers, availableCpus } from '../workers/cpus.ts';
+import { parseDuration } from '../values/duration.ts';
+import { parseCidr } from '../values/cidr.ts';
+import { isDnsLabel, isDottedName } from '../values/dns-name.ts';
+import { autoWorkers, availableCpus } from './cpus.ts';
+import { parseSize } from '../values/size.ts';
 
 export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
 
@@ -179,30 +182,32 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     throw new SettingsError(`--max-header-size: "${maxHeader}" must be a byte count between 1024 and 1048576`);
   }
   const controllerName = str('controller-name');
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/\S+$/.test(controllerName) || controllerName.length > 250) {
+  const [domain, path] = splitOnce(controllerName);
+  if (!isDottedName(domain) || !/^\S+$/.test(path ?? '') || controllerName.length > 250) {
     throw new SettingsError(`--controller-name: "${controllerName}" must be a domain-prefixed path such as portico.dev/ingress-controller`);
   }
   const ingressClass = str('ingress-class');
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(ingressClass)) {
+  if (!isDottedName(ingressClass)) {
     throw new SettingsError(`--ingress-class: "${ingressClass}" is not a valid IngressClass name (lower-case letters, digits, '-' and '.')`);
   }
 
   const publish = raw('publish-service');
   let publishService: Settings['publishService'];
   if (publish !== undefined && publish !== '') {
-    const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(publish);
-    if (!m) throw new SettingsError(`--publish-service: "${publish}" must be NAMESPACE/NAME of a Service`);
-    publishService = { namespace: m[1]!, name: m[3]! };
+    const [namespace, name] = splitOnce(publish);
+    if (!isDnsLabel(namespace) || name === undefined || !isDnsLabel(name)) throw new SettingsError(`--publish-service: "${publish}" must be NAMESPACE/NAME of a Service`);
+    publishService = { namespace, name };
   }
   const electionId = str('election-id');
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(electionId)) {
+  if (!isDottedName(electionId)) {
     throw new SettingsError(`--election-id: "${electionId}" is not a valid Lease name (lower-case letters, digits, '-' and '.')`);
   }
 
   const secretRef = (name: string): string | undefined => {
     const v = raw(name);
     if (v === undefined || v === '') return undefined;
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v)) {
+    const [namespace, secret] = splitOnce(v);
+    if (!isDnsLabel(namespace) || secret === undefined || !isDottedName(secret)) {
       throw new SettingsError(`--${name}: "${v}" must be NAMESPACE/NAME of a Secret`);
     }
     return v;
@@ -261,6 +266,12 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     reusePort: choice('reuse-port') === 'true' && process.platform === 'linux',
   };
   return { settings, help: values.help === true, version: values.version === true };
+}
+
+/** 'a/b/c' → ['a', 'b/c']; without a '/': [text, undefined]. */
+function splitOnce(text: string): [string, string | undefined] {
+  const slash = text.indexOf('/');
+  return slash < 0 ? [text, undefined] : [text.slice(0, slash), text.slice(slash + 1)];
 }
 
 export function usage(): string {

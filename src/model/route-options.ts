@@ -5,6 +5,7 @@
 // sees the rule's path (a rewrite is needed only when the target differs from it) and its
 // sibling annotations (x-forwarded-prefix applies only with a rewrite).
 
+import { parseSize } from '../values/size.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex, parseRewriteTemplate } from './regex.ts';
 import type { UserRegex } from './regex.ts';
@@ -58,15 +59,6 @@ function goBool(raw: string): boolean | undefined {
   return undefined;
 }
 
-/** nginx's size syntax: bytes, or a number with k/K, m/M, g/G. `0` means no limit. */
-export function parseNginxSize(raw: string): number | undefined {
-  const m = /^(\d{1,12})([kKmMgG]?)$/.exec(raw);
-  if (m === null) return undefined;
-  const unit = m[2]!.toLowerCase();
-  const n = Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
 /** A Host header value: a DNS name or IP literal, optionally with a port; no spaces or controls. */
 function hostHeader(raw: string): string | undefined {
   return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:\d{1,5})?$/.test(raw) ? raw : undefined;
@@ -114,7 +106,7 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
   }
   const size = read(annotations, 'proxy-body-size', report);
   if (size !== undefined) {
-    const v = typeof size[1] === 'string' ? parseNginxSize(size[1].trim()) : undefined;
+    const v = typeof size[1] === 'string' ? parseSize(size[1].trim()) : undefined;
     if (v === undefined) invalid(report, size[0], size[1], 'a size in bytes with an optional k, m or g suffix ("8m"), or "0" for no limit', 'The global limit (--proxy-body-size) applies.');
     else shared.bodyLimit = v;
   }

@@ -300,11 +300,16 @@ function serviceOf(backend: string): string {
   return backend.slice(slash + 1, colon > slash ? colon : backend.length);
 }
 
+/** What /metrics shows: one process's Metrics, or (with workers) every process's merged. */
+export interface MetricsSource {
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
 /** Serves GET /metrics; returns false for other paths (for sharing the health server). */
-export function metricsHandler(metrics: Metrics): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
+export function metricsHandler(source: MetricsSource): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   return (req, res) => {
     if ((req.url ?? '').split('?')[0] !== '/metrics') return false;
-    metrics.render().then(
+    source.render().then(
       ({ contentType, body }) => {
         res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
         res.end(body);

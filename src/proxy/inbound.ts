@@ -3,8 +3,8 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { CidrMatcher } from './cidr.ts';
-import { normalizeIp } from './cidr.ts';
+import type { CidrMatcher } from '../values/cidr.ts';
+import { normalizeIp } from '../values/cidr.ts';
 import {
   H_CONNECTION,
   H_CONTENT_LENGTH,

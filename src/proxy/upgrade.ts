@@ -26,7 +26,7 @@ import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
 import { planOf, runPlan } from './plan.ts';
-import type { CidrMatcher } from './cidr.ts';
+import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
 import { hostname } from './tls-hosts.ts';
 import type { InboundHead } from './inbound.ts';

@@ -8,9 +8,9 @@
 // EndpointSlice events never come here: endpoints move on their own lane (endpoints/).
 
 import type { Store, StoreChange, Snapshot } from '../store/store.ts';
-import type { AnyObject, Kind } from '../store/types.ts';
-import type { RoutingConfig } from '../model/types.ts';
-import { ProblemLog } from '../observe/problem-log.ts';
+import type { Kind } from '../store/types.ts';
+import { routingRelevant } from '../store/routing-relevant.ts';
+import type { Problem, RoutingConfig } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 
 /**
@@ -33,10 +33,11 @@ export interface ReconcilerOptions {
   /** Called after each swap. */
   onSwap?: (config: RoutingConfig, stats: BuildStats) => void;
   /**
-   * Do not log the configuration's problems: another process that builds the same
-   * configuration reports them (a proxy worker; the primary logs them once).
+   * Given each new configuration's problems, right after the swap (before onSwap). Absent:
+   * nobody reports them here (a proxy worker: the primary builds the same configuration and
+   * reports once; see runtime/core.ts).
    */
-  quietProblems?: boolean;
+  reportProblems?: (problems: readonly Problem[]) => void;
 }
 
 export interface BuildStats {
@@ -58,7 +59,6 @@ export class Reconciler {
   private firstPendingAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
-  private readonly problemLog: ProblemLog | undefined;
   private readonly opts: ReconcilerOptions;
   private readonly kinds: ReadonlySet<Kind>;
   private readonly coalesceMs: number;
@@ -70,7 +70,6 @@ export class Reconciler {
     this.kinds = new Set(opts.kinds ?? ROUTING_KINDS);
     this.coalesceMs = opts.coalesceMs ?? 10;
     this.maxDelayMs = opts.maxDelayMs ?? 100;
-    this.problemLog = opts.quietProblems ? undefined : new ProblemLog(opts.log);
     this.config = opts.translate(opts.store, 0);
   }
 
@@ -133,24 +132,8 @@ export class Reconciler {
     this.config = next;
     this.builds++;
     const stats: BuildStats = { durationMs: performance.now() - started, changes, problems: next.problems.length };
-    this.problemLog?.report(next.problems);
+    this.opts.reportProblems?.(next.problems);
     this.opts.log.debug('routing configuration swapped', { version: next.version, ...stats });
     this.opts.onSwap?.(next, stats);
   }
-}
-
-/**
- * Whether a change can alter the routing configuration. Status writes (ours included: every
- * Ingress status we publish comes back as a watch event) and metadata churn do not; without
- * this filter, publishing status for N Ingresses would trigger ~N full rebuilds.
- */
-export function routingRelevant(change: StoreChange): boolean {
-  const { old, current } = change;
-  if (old === undefined || current === undefined) return true;
-  return fingerprint(old) !== fingerprint(current);
-}
-
-function fingerprint(obj: AnyObject): string {
-  const o = obj as { spec?: unknown; metadata: { annotations?: unknown; creationTimestamp?: unknown } };
-  return JSON.stringify([o.spec ?? null, o.metadata.annotations ?? null, o.metadata.creationTimestamp ?? null]);
 }

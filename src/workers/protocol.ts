@@ -22,7 +22,7 @@
 import type { Store, StoreChange } from '../store/store.ts';
 import type { AnyObject, Kind, Secret } from '../store/types.ts';
 import { KINDS } from '../store/types.ts';
-import { routingRelevant } from '../reconcile/reconciler.ts';
+import { routingRelevant } from '../store/routing-relevant.ts';
 import type { Settings } from '../config/settings.ts';
 import type { LogLevel } from '../observe/log.ts';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';

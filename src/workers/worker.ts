@@ -5,10 +5,11 @@
 // them once. Its TLS session ticket keys are the primary's, so sessions resume on any worker.
 
 import cluster from 'node:cluster';
-import { AccessLog, type Writable } from '../observe/access-log.ts';
 import { createLogger, type Logger } from '../observe/log.ts';
-import { ChallengeStore } from '../acme/challenges.ts';
-import { buildCore, startDataPlane, type Core, type DataPlane } from '../main.ts';
+import { buildCore, type Core } from '../runtime/core.ts';
+import { startDataPlane, type DataPlane } from '../runtime/data-plane.ts';
+import { createAccessLog } from '../runtime/access-log.ts';
+import { challengeReplica, type ChallengeReplica } from '../runtime/challenges.ts';
 import { decodeTicketKeys } from './ticket-keys.ts';
 import { isPrimaryMessage, Replica, unpack, type InitMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
 
@@ -22,8 +23,8 @@ export async function runWorker(): Promise<void> {
   let log: Logger = createLogger('info').child({ worker: id });
   let core: Core | undefined;
   let replica: Replica | undefined;
-  let challenges: ChallengeStore | undefined;
-  let accessLog: AccessLog | undefined;
+  let challenges: ChallengeReplica | undefined;
+  let accessLog: ReturnType<typeof createAccessLog>;
   let data: DataPlane | undefined;
   let starting: Promise<void> | undefined;
   let draining: Promise<void> | undefined;
@@ -50,7 +51,7 @@ export async function runWorker(): Promise<void> {
   const start = async (settings: InitMessage['settings']): Promise<void> => {
     if (!core || !replica) return;
     core.reconciler.start();
-    accessLog = settings.accessLog ? new WorkerAccessLog(process.stdout, id) : undefined;
+    accessLog = createAccessLog(settings, process.stdout, id);
     data = await startDataPlane(core, settings, log, challenges, accessLog, { reusePort: settings.reusePort });
     // node:cluster gives a worker that listens on a shared port the ticket keys of the first
     // worker that listened on it (tls.Server#_setServerData): after a rotation those are old.
@@ -72,7 +73,7 @@ export async function runWorker(): Promise<void> {
         ticketKeys = decodeTicketKeys(m.ticketKeys);
         core.tls.setTicketKeys(ticketKeys);
         replica = new Replica(core.store);
-        if (m.acme) challenges = new ChallengeStore({ log: log.child({ component: 'acme' }) });
+        if (m.acme) challenges = challengeReplica(log.child({ component: 'acme' }));
         for (const e of early.splice(0)) await handle(e);
         break;
       }
@@ -141,18 +142,4 @@ export async function runWorker(): Promise<void> {
     void drain(0, Math.min(init?.settings.shutdownGraceMs ?? 5000, 5000), 1);
   });
   send({ t: 'hello' });
-}
-
-/** Access log lines that say which worker served the request. */
-class WorkerAccessLog extends AccessLog {
-  private readonly worker: number;
-
-  constructor(out: Writable, worker: number) {
-    super(out);
-    this.worker = worker;
-  }
-
-  override write(entry: object): void {
-    super.write({ ...entry, worker: this.worker });
-  }
 }

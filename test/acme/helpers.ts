@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ingress, IngressClass, Secret } from '../../src/store/types.ts';
+import { classSelector, type ClassSelector } from '../../src/model/ingress-class.ts';
 
 export function requireBinary(name: string, hint: string): string {
   const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
@@ -84,6 +85,8 @@ export function tlsSecret(namespace: string, name: string, pair: KeyPair): Secre
 }
 
 export const CONTROLLER = 'portico.dev/ingress-controller';
+/** AcmeManager's selectClasses for the class `portico` of CONTROLLER (what main.ts passes with the defaults). */
+export const ourClasses = (classes: Iterable<IngressClass>): ClassSelector => classSelector(classes, { controllerName: CONTROLLER, ingressClass: 'portico' });
 
 export function ingressClass(name = 'portico', controller = CONTROLLER): IngressClass {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name }, spec: { controller } };

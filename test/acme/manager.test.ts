@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/observe/log.ts';
 import { ChallengeStore } from '../../src/acme/challenges.ts';
 import { AcmeManager, type AcmeSettings, type OrderEvent } from '../../src/acme/manager.ts';
 import type { Secret } from '../../src/store/types.ts';
-import { acmeIngress, CONTROLLER, ingressClass, selfSigned, tempDir, tlsSecret } from './helpers.ts';
+import { acmeIngress, ingressClass, ourClasses, selfSigned, tempDir, tlsSecret } from './helpers.ts';
 
 const POD_NS = 'portico-system';
 
@@ -80,8 +80,7 @@ describe('AcmeManager', () => {
       store,
       log: silentLogger,
       challenges: new ChallengeStore({ log: silentLogger }),
-      controllerName: CONTROLLER,
-      ingressClass: 'portico',
+      selectClasses: ourClasses,
       settings: {
         namespace: POD_NS,
         directoryUrl: acmeServer.url,

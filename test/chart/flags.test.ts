@@ -7,7 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { load } from 'js-yaml';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { FLAGS, parseSettings } from '../../src/config/settings.ts';
-import { parseDuration } from '../../src/config/parsers.ts';
+import { parseDuration } from '../../src/values/duration.ts';
 import { CHART, NAMESPACE, VALUE_SETS, controllerArgs, find, render, splitArgs } from './helm.ts';
 
 const ACCEPTED = new Map(FLAGS.map((f) => [f.name, f]));

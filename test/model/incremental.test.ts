@@ -10,7 +10,7 @@ import { IncrementalTranslator, type ChangeRef } from '../../src/model/increment
 import { RouteTable } from '../../src/model/route-table.ts';
 import { translate } from '../../src/model/translate.ts';
 import type { Route, RoutingConfig } from '../../src/model/types.ts';
-import { routingRelevant } from '../../src/reconcile/reconciler.ts';
+import { routingRelevant } from '../../src/store/routing-relevant.ts';
 import { Store, type Snapshot, type StoreChange } from '../../src/store/store.ts';
 import type { HTTPIngressPath, Ingress, IngressBackend, IngressClass, IngressRule, Service, ServicePort } from '../../src/store/types.ts';
 import { CONTROLLER, ingress, ingressClass, OPTIONS, path, rule, service, svcBackend, target } from './helpers.ts';

@@ -3,7 +3,8 @@ import { Store, type StoreChange } from '../../src/store/store.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
 import { translate } from '../../src/model/translate.ts';
 import { incrementalTranslate } from '../../src/model/incremental.ts';
-import { createLogger, silentLogger } from '../../src/observe/log.ts';
+import { silentLogger } from '../../src/observe/log.ts';
+import { until } from '../workers/wait.ts';
 import type { Ingress } from '../../src/store/types.ts';
 
 const opts = { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico' };
@@ -47,22 +48,19 @@ describe('Reconciler', () => {
     r.stop();
   });
 
-  it('logs each problem once, and none with quietProblems (a worker; the primary reports)', async () => {
-    for (const quietProblems of [false, true]) {
-      const lines: { msg: string; reason?: string }[] = [];
-      const log = createLogger('info', { write: (l) => void lines.push(JSON.parse(l) as { msg: string; reason?: string }) });
-      const store = new Store();
-      store.upsert('IngressClass', { metadata: { name: 'portico' }, spec: { controller: opts.controllerName } });
-      const broken = ing('b', '1', { spec: { ingressClassName: 'portico', rules: [{ host: 'b.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'svc' } } }] } }] } });
-      store.upsert('Ingress', broken);
-      const r = new Reconciler({ store, log, quietProblems, translate: (s, v) => translate(s, { ...opts, version: v }), coalesceMs: 1 });
-      r.start();
-      store.upsert('Ingress', ing('c', '1'));
-      await settle();
-      expect(r.current().problems.map((p) => p.reason)).toContain('InvalidBackend');
-      expect(lines.filter((l) => l.reason === 'InvalidBackend')).toHaveLength(quietProblems ? 0 : 1);
-      r.stop();
-    }
+  it("hands every build's problems to reportProblems (runtime/core.ts logs them, or not in a worker)", async () => {
+    const reported: string[][] = [];
+    const store = new Store();
+    store.upsert('IngressClass', { metadata: { name: 'portico' }, spec: { controller: opts.controllerName } });
+    const broken = ing('b', '1', { spec: { ingressClassName: 'portico', rules: [{ host: 'b.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'svc' } } }] } }] } });
+    store.upsert('Ingress', broken);
+    const r = new Reconciler({ store, log: silentLogger, reportProblems: (problems) => void reported.push(problems.map((p) => p.reason)), translate: (s, v) => translate(s, { ...opts, version: v }), coalesceMs: 1 });
+    r.start();
+    store.upsert('Ingress', ing('c', '1'));
+    await until('a second build', () => r.buildCount >= 2);
+    expect(reported).toHaveLength(r.buildCount);
+    for (const reasons of reported) expect(reasons).toContain('InvalidBackend');
+    r.stop();
   });
 
   it('keeps serving the previous configuration when translation throws', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { autoWorkers, availableCpus, parseCpuMax } from '../../src/workers/cpus.ts';
+import { autoWorkers, availableCpus, parseCpuMax } from '../../src/config/cpus.ts';
 import { parseSettings, SettingsError } from '../../src/config/settings.ts';
 
 describe('parseCpuMax (cgroup v2 cpu.max)', () => {

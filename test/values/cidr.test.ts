@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeIp, parseCidrs, parseIp } from '../../src/proxy/cidr.ts';
+import { normalizeIp, parseCidr, parseCidrs, parseIp } from '../../src/values/cidr.ts';
 
 describe('parseIp', () => {
   it('parses IPv4 into the IPv4-mapped range', () => {
@@ -63,6 +63,23 @@ describe('parseCidrs', () => {
     expect(() => parseCidrs(['fd00::/129'])).toThrow(/prefix length/);
     expect(() => parseCidrs(['nope/8'])).toThrow(/bad address/);
     expect(() => parseCidrs(['10.0.0.0/x'])).toThrow(/prefix/);
+  });
+});
+
+describe('parseCidr (one entry: what --trusted-proxies accepts)', () => {
+  it('reads an address or CIDR as written', () => {
+    expect(parseCidr('10.0.0.0/8')).toEqual({ address: '10.0.0.0', prefix: 8, family: 4 });
+    expect(parseCidr('192.0.2.7')).toEqual({ address: '192.0.2.7', prefix: 32, family: 4 });
+    expect(parseCidr('2001:db8::/32')).toEqual({ address: '2001:db8::', prefix: 32, family: 6 });
+    expect(parseCidr('::ffff:10.0.0.0/104')).toEqual({ address: '::ffff:10.0.0.0', prefix: 104, family: 6 });
+    expect(parseCidr('fe80::1%eth0/64')).toEqual({ address: 'fe80::1%eth0', prefix: 64, family: 6 });
+  });
+  it('refuses what is not one, and parseCidrs refuses the same entries', () => {
+    const bad = ['', 'nope', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/x', '10.0.0.0/', '10.0.0.0/0008', '01.2.3.4', '1.2.3.4%eth0', '1.2.3.4%', 'fe80::1%', '1::2::3'];
+    for (const text of bad) {
+      expect(parseCidr(text), text).toBeUndefined();
+      if (text !== '') expect(() => parseCidrs([text]), text).toThrow(/invalid CIDR/);
+    }
   });
 });
 

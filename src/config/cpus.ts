@@ -1,6 +1,8 @@
 // How many CPUs this process may use: the cgroup v2 CPU quota when the container has one
 // (`cpu.max` = "QUOTA PERIOD", or "max PERIOD" for none), else what Node reports as available
 // (which already honours the affinity mask, not the quota).
+// It lives in config/ because `--workers auto` is resolved here, while the flags are parsed
+// (config/ imports nothing else of ours).
 
 import { readFileSync } from 'node:fs';
 import os from 'node:os';

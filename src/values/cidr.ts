@@ -1,5 +1,6 @@
-// CIDR matching for trusted-proxy decisions. Lists are parsed once (at settings time);
-// matching a peer address is a few integer comparisons plus a bounded per-matcher cache.
+// CIDRs: the one parser of an entry (parseCidr: the flags check theirs with it) and matching
+// for trusted-proxy decisions. Lists are parsed once (at settings time); matching a peer
+// address is a few integer comparisons plus a bounded per-matcher cache.
 //
 // Every address is held as four unsigned 32-bit words of an IPv6 address; IPv4 addresses
 // (and CIDRs) live in the IPv4-mapped range ::ffff:0:0/96, so `10.0.0.0/8` also matches the
@@ -59,6 +60,37 @@ class Matcher implements CidrMatcher {
   }
 }
 
+/** One CIDR (`10.0.0.0/8`, `fd00::/8`) or bare address (a single host), as written. */
+export interface Cidr {
+  /** The address part, with its `%zone` if it had one. */
+  readonly address: string;
+  /** Prefix length; a bare address has the whole address (32 or 128). */
+  readonly prefix: number;
+  readonly family: 4 | 6;
+}
+
+/** One entry (no surrounding spaces); undefined when it is neither an address nor a CIDR. */
+export function parseCidr(text: string): Cidr | undefined {
+  const cidr = readCidr(text);
+  return typeof cidr === 'string' ? undefined : cidr;
+}
+
+/** The entry, or why it is not one. */
+function readCidr(entry: string): Cidr | string {
+  const slash = entry.indexOf('/');
+  const address = slash === -1 ? entry : entry.slice(0, slash);
+  // node's isIP also decides which `%zone` suffixes are allowed (IPv6 only, not empty).
+  const family = net.isIP(address);
+  if ((family !== 4 && family !== 6) || parseIp(address) === null) return 'bad address';
+  const max = family === 4 ? 32 : 128;
+  if (slash === -1) return { address, prefix: max, family };
+  const lenText = entry.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(lenText)) return 'bad prefix length';
+  const prefix = Number(lenText);
+  if (prefix > max) return `prefix length above ${max}`;
+  return { address, prefix, family };
+}
+
 /**
  * Parse a list of CIDRs (`10.0.0.0/8`, `fd00::/8`, `::ffff:10.0.0.0/104`) or bare addresses
  * (a single host). Throws an Error naming the first invalid entry: call it at settings time.
@@ -68,23 +100,11 @@ export function parseCidrs(list: readonly string[]): CidrMatcher {
   for (const raw of list) {
     const entry = raw.trim();
     if (entry === '') continue;
-    const slash = entry.indexOf('/');
-    const addr = slash === -1 ? entry : entry.slice(0, slash);
-    const family = net.isIP(stripZone(addr));
-    const words = parseIp(addr);
-    if (words === null || family === 0) throw new Error(`invalid CIDR ${JSON.stringify(raw)}: bad address`);
-    let bits: number;
-    if (slash === -1) {
-      bits = 128;
-    } else {
-      const lenText = entry.slice(slash + 1);
-      if (!/^\d{1,3}$/.test(lenText)) throw new Error(`invalid CIDR ${JSON.stringify(raw)}: bad prefix length`);
-      const len = Number(lenText);
-      const max = family === 4 ? 32 : 128;
-      if (len > max) throw new Error(`invalid CIDR ${JSON.stringify(raw)}: prefix length above ${max}`);
-      bits = family === 4 ? len + 96 : len;
-    }
-    const masks = maskWords(bits);
+    const cidr = readCidr(entry);
+    if (typeof cidr === 'string') throw new Error(`invalid CIDR ${JSON.stringify(raw)}: ${cidr}`);
+    const words = parseIp(cidr.address)!; // readCidr checked it
+    // IPv4 ranges live in ::ffff:0:0/96
+    const masks = maskWords(cidr.family === 4 ? cidr.prefix + 96 : cidr.prefix);
     ranges.push({
       words: [
         (words[0] & masks[0]) >>> 0,

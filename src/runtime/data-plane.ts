@@ -1,0 +1,103 @@
+// The proxy and its HTTP and HTTPS listeners, over a Core: in the single process, or in each
+// worker.
+
+import type http from 'node:http';
+import type { Settings } from '../config/settings.ts';
+import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS, type RequestInfo } from '../proxy/proxy.ts';
+import { createHttpsListener } from '../proxy/https-listener.ts';
+import { serveAcmeChallenge, type ChallengeLookup } from '../acme/challenges.ts';
+import type { AccessLog } from '../observe/access-log.ts';
+import type { Logger } from '../observe/log.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import type { Core } from './core.ts';
+import { closeServer, listen } from './listen.ts';
+
+export interface DataPlane {
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  /**
+   * New connections are still accepted for `delayMs`; then listeners close, idle keep-alive
+   * connections close, and in-flight requests get `graceMs` to finish.
+   */
+  drain(delayMs: number, graceMs: number): Promise<void>;
+}
+
+/**
+ * The proxy and its HTTP and HTTPS listeners (in the single process, or in each worker).
+ * `reusePort`: a worker's own SO_REUSEPORT socket on the shared port (see workers/pool.ts)
+ * instead of node:cluster's one socket shared by every worker.
+ */
+export async function startDataPlane(
+  core: Core,
+  settings: Settings,
+  log: Logger,
+  challenges: ChallengeLookup | undefined,
+  accessLog: AccessLog | undefined,
+  opts: { reusePort?: boolean } = {},
+): Promise<DataPlane> {
+  const { endpoints, metrics, tls, reconciler } = core;
+  const proxy = new Proxy({
+    config: reconciler.current,
+    endpoints,
+    log: log.child({ component: 'proxy' }),
+    settings: {
+      ...DEFAULT_PROXY_SETTINGS,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      responseHeaderTimeoutMs: settings.responseHeaderTimeoutMs,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      trustedProxies: settings.trustedProxies,
+      responseRequestId: settings.responseRequestId,
+      bodyLimit: settings.bodyLimit,
+      hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
+    },
+    onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),
+  });
+  const acmeChallenges = challenges;
+  const intercept = acmeChallenges ? (req: http.IncomingMessage, res: http.ServerResponse) => serveAcmeChallenge(acmeChallenges, req, res) : undefined;
+  const listenerOptions = { maxHeaderSize: settings.maxHeaderSize, ...(intercept ? { intercept } : {}) };
+
+  const httpServer = createHttpListener(proxy, listenerOptions);
+  metrics.watchListener('http', httpServer);
+  const reusePort = opts.reusePort === true;
+  const httpPort = await listen(httpServer, settings.httpPort, settings.bindAddress, reusePort);
+  log.info('listening', { listener: 'http', address: settings.bindAddress, port: httpPort });
+
+  const https = createHttpsListener(proxy, { ...listenerOptions, tls: tls.serverOptions(), http2: settings.http2 });
+  tls.attach(https.server);
+  metrics.watchListener('https', https.server);
+  const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress, reusePort);
+  log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2 });
+
+  const drain = async (delayMs: number, graceMs: number): Promise<void> => {
+    if (delayMs > 0) await sleep(delayMs);
+    const listeners = [closeServer(httpServer), closeServer(https.server)];
+    httpServer.closeIdleConnections();
+    https.closeIdleConnections();
+    // Keep-alive connections that carry a request now are closed after its response.
+    const idleTimer = setInterval(() => {
+      httpServer.closeIdleConnections();
+      https.closeIdleConnections();
+    }, 100);
+    const killTimer = setTimeout(() => {
+      httpServer.closeAllConnections();
+      https.closeAllConnections();
+    }, graceMs);
+    await Promise.all([...listeners, proxy.close(graceMs)]);
+    clearInterval(idleTimer);
+    clearTimeout(killTimer);
+  };
+  return { httpPort, httpsPort, drain };
+}
+
+function requestDone(accessLog: AccessLog | undefined, metrics: Metrics | undefined): ((info: RequestInfo) => void) | undefined {
+  if (!metrics) return accessLog ? (info) => accessLog.write(info) : undefined;
+  if (!accessLog) return metrics.record;
+  return (info) => {
+    metrics.record(info);
+    accessLog.write(info);
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,45 @@
+// The name-shaped flags, as values/dns-name.ts checks them: what they accept must not change
+// (the Helm chart's values.schema.json accepts the same, see test/chart/flags.test.ts).
+
+import { describe, expect, it } from 'vitest';
+import { parseSettings, SettingsError } from '../../src/config/settings.ts';
+
+const parses = (args: string[]): boolean => {
+  try {
+    parseSettings(args, {});
+    return true;
+  } catch (err) {
+    if (!(err instanceof SettingsError)) throw err;
+    return false;
+  }
+};
+
+describe('name flags', () => {
+  it('--controller-name: a dotted domain, "/", then a path without spaces', () => {
+    for (const ok of ['portico.dev/ingress-controller', 'k8s.io/ingress-nginx', 'a/b/c', 'a..b/x']) expect(parses([`--controller-name=${ok}`]), ok).toBe(true);
+    for (const bad of ['portico', '/x', 'a/', 'a/b c', 'A.dev/x', '-a/x', `a/${'x'.repeat(250)}`]) expect(parses([`--controller-name=${bad}`]), bad).toBe(false);
+  });
+
+  it('--ingress-class and --election-id: dotted names', () => {
+    for (const flag of ['ingress-class', 'election-id']) {
+      for (const ok of ['nginx', 'edge.v2', 'a..b']) expect(parses([`--${flag}=${ok}`]), ok).toBe(true);
+      for (const bad of ['Nginx', '-a', 'a.', 'a_b', 'a/b']) expect(parses([`--${flag}=${bad}`]), bad).toBe(false);
+    }
+  });
+
+  it('--publish-service: NAMESPACE/NAME, both DNS labels', () => {
+    expect(parseSettings(['--publish-service=edge/public-lb'], {}).settings.publishService).toEqual({ namespace: 'edge', name: 'public-lb' });
+    for (const bad of ['edge', 'edge/', '/lb', 'edge/lb/x', 'edge/lb.v2', 'Edge/lb']) expect(parses([`--publish-service=${bad}`]), bad).toBe(false);
+  });
+
+  it('--default-ssl-certificate: NAMESPACE/NAME of a Secret (dotted name)', () => {
+    expect(parseSettings(['--default-ssl-certificate=team-a/tls.example.com'], {}).settings.defaultSslCertificate).toBe('team-a/tls.example.com');
+    for (const bad of ['tls', 'a.b/tls', 'a/b/c', 'a/-x', 'a_b/c']) expect(parses([`--default-ssl-certificate=${bad}`]), bad).toBe(false);
+  });
+
+  it('--trusted-proxies: addresses and CIDRs, with the first bad one named', () => {
+    expect(parseSettings(['--trusted-proxies=10.0.0.0/8, 2001:db8::/32,192.0.2.7'], {}).settings.trustedProxies).toEqual(['10.0.0.0/8', '2001:db8::/32', '192.0.2.7']);
+    expect(() => parseSettings(['--trusted-proxies=10.0.0.0/8,nope'], {})).toThrow(/--trusted-proxies: "nope" is not an IP address or CIDR/);
+    expect(parses(['--trusted-proxies=1.2.3.4%eth0'])).toBe(false);
+  });
+});
