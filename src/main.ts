@@ -177,11 +177,13 @@ export interface CoreOptions {
 export async function buildCore(settings: Settings, log: Logger, fallback: { certPem: string; keyPem: string }, opts: CoreOptions = {}): Promise<Core> {
   const quiet = opts.quietProblems === true;
   const store = new Store();
-  const endpoints = new EndpointIndex(store);
+  // a worker stays quiet: its primary loads the same slices and reports their problems
+  const endpoints = new EndpointIndex(store, quiet ? {} : { log: log.child({ component: 'endpoints' }) });
   const metrics = new Metrics();
   metrics.endpointSource(function* () {
     for (const key of endpoints.keys()) yield [key, endpoints.get(key).endpoints.length] as [string, number];
   });
+  if (!quiet) metrics.endpointProblemSource(() => endpoints.problems());
 
   // Certificates: a generated default unless --default-ssl-certificate names a Secret.
   const tlsProblems = new ProblemLog(log.child({ component: 'tls' }));
