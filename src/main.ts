@@ -209,10 +209,12 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     quietProblems: quiet,
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
     onSwap: (config, stats) => {
-      log.info('configuration applied', { version: config.version, changes: stats.changes, problems: stats.problems, buildMs: round(stats.durationMs) });
       tls.setBindings(config.tls);
       metrics.configSwapped(config, stats.durationMs);
       publisher?.onConfig(config);
+      // last: the lines about this configuration's problems (the reconciler's, the TLS
+      // manager's) come before it, so a reader that sees it has seen them
+      log.info('configuration applied', { version: config.version, changes: stats.changes, problems: stats.problems, buildMs: round(stats.durationMs) });
     },
   });
 
