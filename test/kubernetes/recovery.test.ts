@@ -10,38 +10,8 @@ import { DEFAULT_BACKOFF, REAL_CLOCK, RECOVERY_RETRY_MS, ResilientInformer, type
 import { ApiReachability } from '../../src/sources/kubernetes/reachability.ts';
 import { RESOURCES } from '../../src/sources/kubernetes/resources.ts';
 import { Store } from '../../src/store/store.ts';
+import { ManualClock } from './manual-clock.ts';
 import { silentLogger } from '../../src/observe/log.ts';
-
-/** Timers that fire only through `next()`, which also moves the clock to them. */
-class ManualClock implements InformerClock {
-  t = 0;
-  private seq = 0;
-  readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  /** The largest jitter, so each backoff is its full step. */
-  random(): number {
-    return 0.999;
-  }
-  /** Moves the clock to the earliest timer and runs it. */
-  next(): void {
-    let first: [number, { at: number; fn: () => void }] | undefined;
-    for (const e of this.timers) if (first === undefined || e[1].at < first[1].at) first = e;
-    if (first === undefined) throw new Error('no timer pending');
-    this.timers.delete(first[0]);
-    this.t = Math.max(this.t, first[1].at);
-    first[1].fn();
-  }
-}
 
 function ingress(name: string) {
   return {
