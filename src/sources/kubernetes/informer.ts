@@ -195,7 +195,7 @@ export class ResilientInformer {
     const soon = Math.round(this.clock.random() * RECOVERY_RETRY_MS);
     const left = this.retryAt - this.clock.now();
     if (left <= soon) return;
-    this.log.info('the API answers again: retrying the watch now', { wasRetryingInMs: Math.round(left), retryInMs: soon });
+    this.log.debug('the API answers again: retrying the watch now', { wasRetryingInMs: Math.round(left), retryInMs: soon });
     this.schedule(soon);
   };
 
