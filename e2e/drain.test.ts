@@ -16,11 +16,14 @@ describe('graceful drain (built program)', () => {
   let dir: string;
   let backend: http.Server;
   let portico: PorticoProcess;
+  /** Requests the backend has received, by path. */
+  const received = new Map<string, number>();
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'portico-drain-e2e-'));
     // /slow answers after 1.5 s: it is in flight when the listeners close
     backend = http.createServer((req, res) => {
+      received.set(req.url ?? '', (received.get(req.url ?? '') ?? 0) + 1);
       const delay = req.url === '/slow' ? 1500 : 5;
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3 });
@@ -94,9 +97,10 @@ spec:
       }
     })();
 
-    await sleep(300);
+    // traffic flows before the signal (the assertion below wants more than 20 answers)
+    await waitFor('traffic through Portico', () => ok >= 10, 5000);
     const slow = one('/slow'); // in flight across the listener close
-    await sleep(50);
+    await waitFor('/slow to reach the backend', () => received.get('/slow') === 1, 5000);
     const t0 = Date.now();
     const code = await portico.stop('SIGTERM');
     const exitMs = Date.now() - t0;

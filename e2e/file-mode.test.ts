@@ -5,10 +5,23 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CLI, get, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { CLI, get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
 import { ingressYaml, serviceYaml, writeAtomically } from './manifests.ts';
 
 type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
+
+/** An Ingress of its own file (the IngressClass comes from ingress.yaml). */
+const MARKER_INGRESS = `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: marker, namespace: e2e }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: marker.test
+      http:
+        paths:
+          - { path: /, pathType: Prefix, backend: { service: { name: svc-b, port: { number: 80 } } } }
+`;
 
 describe('file mode (built program)', () => {
   let dir: string;
@@ -87,7 +100,9 @@ describe('file mode (built program)', () => {
     // 3. a broken edit keeps the last good configuration
     writeFileSync(path.join(dir, 'ingress.yaml'), 'kind: Ingress\nmetadata: [this is not: valid yaml');
     await waitFor('the parse problem to be logged', () => portico.logs.some((l) => JSON.stringify(l).includes('ingress.yaml')), 2000);
-    await sleep(200);
+    // a valid change after it: once it is served, a configuration built after the broken edit is in use
+    writeAtomically(path.join(dir, 'marker.yaml'), MARKER_INGRESS);
+    await waitFor('the later change to be served', async () => (await get(portico.httpPort, '/m', { host: 'marker.test' })).body === 'b /m\n', 2000);
     expect((await get(portico.httpPort, '/b/2', { host: 'e2e.test' })).body).toBe('b /b/2\n');
 
     running = false;

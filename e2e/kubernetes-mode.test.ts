@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FakeApiServer } from '../test/fake-apiserver/index.ts';
-import { get, sleep, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
 
 type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
 
@@ -120,9 +120,12 @@ describe('Kubernetes mode (built program, fake API server)', () => {
     await waitFor('other host gone', async () => (await get(p.httpPort, '/', { host: 'other.test' })).status === 404, 2000, 5);
 
     // an API outage: the last configuration keeps serving
+    const failedBefore = p.logs.filter((l) => String(l.msg).startsWith('watch failed')).length;
     await api.stop();
-    await sleep(500);
+    await waitFor('Portico to notice the outage', () => p.logs.filter((l) => String(l.msg).startsWith('watch failed')).length > failedBefore, 5000);
     expect((await get(p.httpPort, '/b', { host: 'shop.test' })).body).toBe('b /b\n');
+    const sentAtOutage = sent;
+    await waitFor('traffic to flow during the outage', () => sent >= sentAtOutage + 50, 5000);
     await api.restart();
 
     running = false;

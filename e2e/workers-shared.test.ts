@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { generateSelfSigned } from '../src/tls/default-certificate.ts';
-import { get, listeningSockets, sleep, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { get, listeningSockets, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
 import { tlsAppYaml, tlsSecretYaml, writeAtomically, type PemPair } from './manifests.ts';
 
 type Pair = PemPair;
@@ -99,6 +99,20 @@ function problemLines(p: PorticoProcess, reason: string, object: string): Record
   return p.logs.filter((l) => l.reason === reason && l.object === object);
 }
 
+/**
+ * The problem count of the last configuration a process logged as applied (`worker` undefined:
+ * the primary); -1 before any. The line comes after the process's problem lines for it.
+ */
+function appliedProblems(p: PorticoProcess, worker: number | undefined): number {
+  const lines = p.logs.filter((l) => l.msg === 'configuration applied' && l.worker === worker);
+  return lines.length === 0 ? -1 : Number(lines.at(-1)!.problems);
+}
+
+/** Until workers 1 and 2 have applied a configuration with at least `problems` problems. */
+async function everyWorkerApplied(p: PorticoProcess, problems: number): Promise<void> {
+  await waitFor(`both workers to apply a configuration with ${problems} problems`, () => [1, 2].every((w) => appliedProblems(p, w) >= problems), 5000);
+}
+
 describe('--workers 2 with HTTPS (built program, file mode)', () => {
   let dir: string;
   let backend: http.Server;
@@ -173,8 +187,11 @@ describe('--workers 2 with HTTPS (built program, file mode)', () => {
   });
 
   it('logs a configuration problem and a TLS problem once (the primary), not once per worker', async () => {
-    // The workers built the same configuration at start: had they reported, it would show by now.
-    await sleep(300);
+    // The workers built the same configuration at start: had they reported, it would show
+    // before their 'configuration applied' line.
+    const problems = appliedProblems(portico, undefined);
+    expect(problems).toBeGreaterThanOrEqual(1);
+    await everyWorkerApplied(portico, problems);
     const broken = problemLines(portico, 'InvalidBackend', 'Ingress web/broken');
     const tlsProblem = problemLines(portico, 'TLSSecretNotFound', 'Ingress web/no-secret');
     expect(broken).toHaveLength(1);
@@ -183,21 +200,23 @@ describe('--workers 2 with HTTPS (built program, file mode)', () => {
   });
 
   it('a broken Ingress added while running is logged once as well', async () => {
+    const before = appliedProblems(portico, undefined);
     writeAtomically(path.join(dir, 'broken-later.yaml'), brokenIngress('later'));
     await waitFor('the problem line', () => problemLines(portico, 'InvalidBackend', 'Ingress web/later').length > 0, 3000);
-    // /readyz is 200 only while no change has gone unacknowledged by a worker for over
-    // ACK_LAG_MS (1 s), and a worker acknowledges after building: past that, both have built
-    // the configuration with the broken Ingress in it.
-    await sleep(1200);
-    expect((await get(portico.healthPort, '/readyz', {}, 1000)).status).toBe(200);
-    await sleep(100);
+    await waitFor('the primary to apply it', () => appliedProblems(portico, undefined) > before, 3000);
+    // both workers have built the configuration with the broken Ingress in it
+    await everyWorkerApplied(portico, appliedProblems(portico, undefined));
     expect(problemLines(portico, 'InvalidBackend', 'Ingress web/later')).toHaveLength(1);
+    await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz', {}, 1000)).status === 200, 3000);
   });
 
   it('/metrics counts each problem once', async () => {
-    const { body } = await get(portico.healthPort, '/metrics');
+    // web/broken and web/later (added by the test before); the gauge follows a configuration
+    // within a second (Metrics.configSwapped), so wait for it rather than for a second
+    const body = await waitFor('portico_config_problems to count both broken Ingresses', async () => {
+      const { body } = await get(portico.healthPort, '/metrics');
+      return /^portico_config_problems\{reason="InvalidBackend"\} 2$/m.test(body) ? body : '';
+    }, 5000);
     expect(body).toMatch(/^portico_tls_problems\{reason="TLSSecretNotFound"\} 1$/m);
-    // web/broken and web/later (added by the test before).
-    expect(body).toMatch(/^portico_config_problems\{reason="InvalidBackend"\} 2$/m);
   });
 });

@@ -162,9 +162,14 @@ describe('--workers 2 (built program, file mode)', () => {
     const traffic = (async () => {
       while (!stop) during.push(...(await burst(portico.httpPort, 8, 4)));
     })();
-    await sleep(100);
+    await waitFor('traffic before the edit', () => during.length > 0, 5000);
+    const applied = (worker: number) => portico.logs.filter((l) => l.msg === 'configuration applied' && l.worker === worker).length;
+    const before = [applied(1), applied(2)];
+    const t0 = Date.now();
     writeAtomically(path.join(dir, 'all.yaml'), manifests('svc-b', { 'svc-a': a.port, 'svc-b': b.port }));
-    await sleep(1000);
+    // each worker translates the change itself and logs when its new configuration is in use
+    await waitFor('both workers to apply the edit', () => applied(1) > before[0]! && applied(2) > before[1]!, 3000);
+    expect(Date.now() - t0).toBeLessThan(1000);
     const mark = portico.stdout.length;
     const after = await burst(portico.httpPort, 60, 8);
     stop = true;
@@ -194,7 +199,7 @@ describe('--workers 2 (built program, file mode)', () => {
         await sleep(10);
       }
     })();
-    await sleep(100);
+    await waitFor('traffic before the kill', () => during.length > 0, 5000);
     process.kill(pid, 'SIGKILL');
     await waitFor('the replacement worker', () => workerLogs(portico, 'worker ready').length === 3, 10_000);
     await waitFor('readyz after the replacement', async () => (await readyz(portico)) === 200, 3000);

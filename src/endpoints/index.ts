@@ -13,10 +13,17 @@
 // port's `port` (the resolved pod port, which may differ between slices of one Service).
 // `ready` nil ⇒ ready. When no endpoint of a port is ready, the terminating endpoints that are
 // still serving (`serving` nil ⇒ `ready`) are used, marked `terminating: true`.
+//
+// Addresses that are not IP literals of the slice's addressType are dropped, and FQDN slices
+// are not used; each such slice has one current problem (`problems()`), logged as a warning
+// when it appears or changes.
 
 import type { Logger } from '../observe/log.ts';
 import { silentLogger } from '../observe/log.ts';
 import type { Store, StoreChange } from '../store/store.ts';
+import { validAddress } from './address.ts';
+import { fqdnProblem, invalidAddressProblem, unknownAddressTypeProblem } from './problems.ts';
+import type { EndpointProblem } from './problems.ts';
 import type { EndpointSet, EndpointLookup, UpstreamEndpoint } from './types.ts';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -29,6 +36,7 @@ export const EMPTY_ENDPOINT_SET: EndpointSet = Object.freeze({
 export type EndpointsChangeListener = (keys: string[]) => void;
 
 export interface EndpointIndexOptions {
+  /** Warnings about unusable slices go here (a worker whose primary reports passes none). */
   log?: Logger;
 }
 
@@ -77,6 +85,8 @@ export class EndpointIndex implements EndpointLookup {
   private readonly listeners = new Set<EndpointsChangeListener>();
   private notifyScheduled = false;
   private detachStore: (() => void) | undefined;
+  /** slice store key → what is wrong with it now. */
+  private readonly problemBySlice = new Map<string, EndpointProblem>();
 
   /** With a store, attaches to it at once (same as calling `attach(store)`). */
   constructor(store?: Store, opts: EndpointIndexOptions = {}) {
@@ -144,7 +154,9 @@ export class EndpointIndex implements EndpointLookup {
    * `attach` calls this for every store change; exposed for feeding the index without a Store.
    */
   applySlice(sliceKey: string, slice: unknown): void {
-    const parsed = slice === undefined ? undefined : this.parse(sliceKey, slice);
+    let problem: EndpointProblem | undefined;
+    const parsed = slice === undefined ? undefined : this.parse(sliceKey, slice, (p) => (problem = p));
+    this.setProblem(sliceKey, problem);
     const before = this.serviceOfSlice.get(sliceKey);
     if (before !== undefined && (parsed === undefined || parsed.service !== before)) {
       const slices = this.slicesByService.get(before);
@@ -165,6 +177,22 @@ export class EndpointIndex implements EndpointLookup {
       this.serviceOfSlice.set(sliceKey, parsed.service);
       this.markDirty(parsed.service);
     }
+  }
+
+  /** The current problems, one per slice at most, sorted by slice. */
+  problems(): EndpointProblem[] {
+    return [...this.problemBySlice.values()].sort((a, b) => (a.slice < b.slice ? -1 : a.slice > b.slice ? 1 : 0));
+  }
+
+  // Logged once while it lasts: a relist or an unrelated change to the slice stays quiet.
+  private setProblem(sliceKey: string, problem: EndpointProblem | undefined): void {
+    const before = this.problemBySlice.get(sliceKey);
+    if (problem === undefined) {
+      if (before !== undefined) this.problemBySlice.delete(sliceKey);
+      return;
+    }
+    this.problemBySlice.set(sliceKey, problem);
+    if (before?.message !== problem.message) this.log.warn(problem.message, { reason: problem.reason, slice: problem.slice });
   }
 
   private onStoreChange(change: StoreChange): void {
@@ -240,7 +268,7 @@ export class EndpointIndex implements EndpointLookup {
   }
 
   /** Validates and reduces a slice; undefined (logged at debug) when it cannot be used. */
-  private parse(sliceKey: string, raw: unknown): ParsedSlice | undefined {
+  private parse(sliceKey: string, raw: unknown, report: (p: EndpointProblem) => void): ParsedSlice | undefined {
     const skip = (why: string): undefined => {
       if (this.log.enabled('debug')) this.log.debug('EndpointSlice skipped', { slice: sliceKey, reason: why });
       return undefined;
@@ -255,11 +283,13 @@ export class EndpointIndex implements EndpointLookup {
     const labels = meta.labels;
     const svc = isRecord(labels) ? labels[SERVICE_NAME_LABEL] : undefined;
     if (typeof svc !== 'string' || svc === '') return skip(`no ${SERVICE_NAME_LABEL} label`);
+    const namespace = typeof ns === 'string' && ns !== '' ? ns : 'default';
+    const sliceName = `${namespace}/${name}`;
     const addressType = raw.addressType;
     if (addressType !== 'IPv4' && addressType !== 'IPv6') {
+      report(addressType === 'FQDN' ? fqdnProblem(sliceName) : unknownAddressTypeProblem(sliceName, addressType));
       return skip(addressType === 'FQDN' ? 'FQDN slices are not supported' : 'unknown addressType');
     }
-    const namespace = typeof ns === 'string' && ns !== '' ? ns : 'default';
 
     const rawPorts = raw.ports;
     if (rawPorts !== undefined && rawPorts !== null && !Array.isArray(rawPorts)) return skip('ports is not a list');
@@ -271,19 +301,25 @@ export class EndpointIndex implements EndpointLookup {
     // addresses and grades once; one endpoint object per (endpoint, port) below
     const addresses: string[] = [];
     const grades: number[] = [];
+    let invalid: unknown[] | undefined;
     if (rawEndpoints) {
       for (const e of rawEndpoints as unknown[]) {
         if (!isRecord(e)) continue;
         const addrs = e.addresses;
         if (!Array.isArray(addrs) || addrs.length === 0) continue;
         const address: unknown = addrs[0];
-        if (typeof address !== 'string' || !plausibleAddress(address, addressType)) continue;
+        if (typeof address !== 'string' || !validAddress(address, addressType)) {
+          (invalid ??= []).push(address);
+          continue;
+        }
         const g = grade(e.conditions);
         if (g === UNUSABLE) continue;
         addresses.push(address);
         grades.push(g);
       }
     }
+
+    if (invalid !== undefined) report(invalidAddressProblem(sliceName, addressType, invalid));
 
     const ports: ParsedPort[] = [];
     if (rawPorts) {
@@ -356,24 +392,6 @@ function sameEndpoints(a: readonly UpstreamEndpoint[], b: readonly UpstreamEndpo
     if (x.key !== y.key || x.terminating !== y.terminating) return false;
   }
   return true;
-}
-
-// Cheap shape checks (a full parse of 200,000 addresses would dominate a relist): rejects what
-// would produce a broken key or an obviously wrong family, not every malformed literal.
-function plausibleAddress(address: string, addressType: 'IPv4' | 'IPv6'): boolean {
-  const n = address.length;
-  if (n === 0 || n > 45) return false;
-  let dots = 0;
-  let colons = 0;
-  for (let i = 0; i < n; i++) {
-    const c = address.charCodeAt(i);
-    if (c === 46) dots++;
-    else if (c === 58) colons++;
-    else if (c >= 48 && c <= 57) continue;
-    else if (addressType === 'IPv6' && ((c >= 97 && c <= 102) || (c >= 65 && c <= 70))) continue;
-    else return false;
-  }
-  return addressType === 'IPv4' ? dots === 3 && colons === 0 && n >= 7 && n <= 15 : colons >= 2;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -71,6 +71,7 @@ export class Metrics {
   readonly watchRestarts: Counter<'resource'>;
   readonly leader: Gauge;
   readonly endpoints: Gauge<'backend'>;
+  readonly endpointProblems: Gauge<'reason'>;
   readonly openConnections: Gauge<'listener'>;
   readonly acmeOrders: Counter<'result'>;
   readonly certificateExpiry: Gauge<'host' | 'secret'>;
@@ -79,6 +80,7 @@ export class Metrics {
   private latestConfig: SwapSummary | undefined;
   private configTimer: NodeJS.Timeout | undefined;
   private endpointCounts: () => Iterable<[string, number]> = () => [];
+  private endpointProblemList: () => Iterable<{ reason: string }> = () => [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -133,6 +135,18 @@ export class Metrics {
       collect: () => {
         this.endpoints.reset();
         for (const [backend, n] of this.endpointCounts()) this.endpoints.set({ backend }, n);
+      },
+    });
+    // a gauge, not a counter: slices are re-read on every relist, and what an operator needs is
+    // how many are broken now (the log names them)
+    this.endpointProblems = new Gauge({
+      name: 'portico_endpoint_problems',
+      help: 'EndpointSlices with endpoints Portico cannot use (invalid addresses, FQDN or unknown addressType), by reason',
+      labelNames: ['reason'],
+      registers,
+      collect: () => {
+        this.endpointProblems.reset();
+        for (const p of this.endpointProblemList()) this.endpointProblems.inc({ reason: p.reason });
       },
     });
     this.acmeOrders = new Counter({ name: 'portico_acme_orders_total', help: 'ACME certificate orders by result', labelNames: ['result'], registers });
@@ -229,6 +243,11 @@ export class Metrics {
 
   endpointSource(fn: () => Iterable<[string, number]>): void {
     this.endpointCounts = fn;
+  }
+
+  /** The endpoint index's current problems, read at scrape time. */
+  endpointProblemSource(fn: () => Iterable<{ reason: string }>): void {
+    this.endpointProblemList = fn;
   }
 
   /**

@@ -353,7 +353,16 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
     }
     // the first attempt goes out in the tick the request arrived in: one clock read fewer
     if (this.t0 !== 0) this.tUp = this.attempts === 1 ? this.t0 : performance.now();
-    (mode === PLAIN_HTTP ? up.getPool() : up.poolFor(mode)).dispatch(opts, this);
+    let pool: Dispatcher;
+    try {
+      pool = mode === PLAIN_HTTP ? up.getPool() : up.poolFor(mode);
+    } catch (err) {
+      // an address undici cannot parse (the endpoint index drops them; this is the backstop):
+      // a connect failure, so another endpoint or 502, never 500
+      this.onResponseError(null, Object.assign(new Error('unusable endpoint address', { cause: err }), { code: 'EADDRNOTAVAIL' }));
+      return;
+    }
+    pool.dispatch(opts, this);
   }
 
   /**

@@ -37,11 +37,13 @@ export interface CoreOptions {
 export async function buildCore(settings: Settings, log: Logger, fallback: { certPem: string; keyPem: string }, opts: CoreOptions = {}): Promise<Core> {
   const quiet = opts.quietProblems === true;
   const store = new Store();
-  const endpoints = new EndpointIndex(store);
+  // a worker stays quiet: its primary loads the same slices and reports their problems
+  const endpoints = new EndpointIndex(store, quiet ? {} : { log: log.child({ component: 'endpoints' }) });
   const metrics = new Metrics();
   metrics.endpointSource(function* () {
     for (const key of endpoints.keys()) yield [key, endpoints.get(key).endpoints.length] as [string, number];
   });
+  if (!quiet) metrics.endpointProblemSource(() => endpoints.problems());
 
   // Certificates: a generated default unless --default-ssl-certificate names a Secret.
   const tlsProblems = new ProblemLog(log.child({ component: 'tls' }));
@@ -69,10 +71,12 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
     onSwap: (config, stats) => {
-      log.info('configuration applied', { version: config.version, changes: stats.changes, problems: stats.problems, buildMs: round(stats.durationMs) });
       tls.setBindings(config.tls);
       metrics.configSwapped(config, stats.durationMs);
       publisher?.onConfig(config);
+      // last: the lines about this configuration's problems (the reconciler's, the TLS
+      // manager's) come before it, so a reader that sees it has seen them
+      log.info('configuration applied', { version: config.version, changes: stats.changes, problems: stats.problems, buildMs: round(stats.durationMs) });
     },
   });
 

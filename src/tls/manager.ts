@@ -6,6 +6,12 @@
 // SNI callback reads per handshake (exact host, then `*.parent`, then the default
 // certificate). Problems become Problems on the Ingress that asked for the host. The table is
 // rebuilt off the request path: when the configuration changes or a referenced Secret does.
+//
+// A Secret that held a valid certificate and is then updated into something unusable (garbage,
+// a key that does not match, an expired or not yet valid certificate, a wrong type) keeps
+// serving its last valid certificate, while that one is current, and the problem is reported:
+// one bad write must not switch a working host to the default certificate. A deleted Secret
+// is not kept: deleting is a decision, not an accident of a write.
 
 import tls, { type SecureContext } from 'node:tls';
 import type { Store, StoreChange } from '../store/store.ts';
@@ -36,6 +42,14 @@ interface Entry {
   cert: ParsedCertificate;
 }
 
+interface Unusable {
+  reason: string;
+  message: string;
+}
+
+/** What a Secret gives: its certificate, or a problem and perhaps its last valid certificate. */
+type Resolved = { entry: Entry; problem: undefined } | { entry: Entry | undefined; problem: Unusable };
+
 export interface CertificateInfo {
   host: string;
   secret: string;
@@ -65,6 +79,8 @@ export class TlsManager {
   private readonly opts: TlsManagerOptions;
   private readonly parsed = new WeakMap<Secret, CertificateResult>();
   private readonly contexts = new WeakMap<Secret, Entry>();
+  /** Secret key → the last valid certificate it held (Secrets still referenced only). */
+  private readonly lastValid = new Map<string, Entry>();
   private readonly fallbackContext: SecureContext;
   private bindings: readonly TlsBinding[] = [];
   private referenced = new Set<string>();
@@ -181,12 +197,14 @@ export class TlsManager {
     let defaultPair = this.opts.fallback;
     if (this.opts.defaultSecret) {
       referenced.add(this.opts.defaultSecret);
-      const entry = this.load(this.opts.defaultSecret, now);
-      if ('context' in entry) {
+      const { entry, problem } = this.resolve(this.opts.defaultSecret, now);
+      if (entry !== undefined) {
         defaultContext = entry.context;
         defaultPair = entry.cert;
-      } else {
-        if (!this.opts.quietProblems) this.opts.log.warn(`default certificate unusable, serving a generated one: ${entry.message}`, { secret: this.opts.defaultSecret });
+      }
+      if (problem !== undefined && !this.opts.quietProblems) {
+        const what = entry !== undefined ? 'keeping its last valid certificate' : 'serving a generated one';
+        this.opts.log.warn(`default certificate unusable, ${what}: ${problem.message}`, { secret: this.opts.defaultSecret });
       }
     }
     if (defaultContext !== this.defaultContext) {
@@ -199,11 +217,15 @@ export class TlsManager {
     for (const b of this.bindings) {
       referenced.add(b.secret);
       tlsHosts.add(b.host);
-      const entry = this.load(b.secret, now);
-      if (!('context' in entry)) {
-        problems.push({ object: b.ingress, reason: entry.reason, message: `${entry.message}; ${b.host} is served with the default certificate` });
-        continue;
+      const { entry, problem } = this.resolve(b.secret, now);
+      if (problem !== undefined) {
+        const served =
+          entry !== undefined
+            ? `${b.host} keeps the last valid certificate of this Secret (it expires on ${entry.cert.notAfter.toISOString()})`
+            : `${b.host} is served with the default certificate`;
+        problems.push({ object: b.ingress, reason: problem.reason, message: `${problem.message}; ${served}` });
       }
+      if (entry === undefined) continue;
       if (!entry.cert.dnsNames.some((n) => nameCovers(n, b.host))) {
         problems.push({
           object: b.ingress,
@@ -221,6 +243,7 @@ export class TlsManager {
     this.wildcard = wildcard;
     this.tlsHosts = tlsHosts;
     this.referenced = referenced;
+    for (const key of this.lastValid.keys()) if (!referenced.has(key)) this.lastValid.delete(key);
     this.certificates = certificates;
     this.problems = problems;
     this.opts.onProblems?.(problems);
@@ -231,7 +254,23 @@ export class TlsManager {
     return { ...TLS_OPTIONS, cert: this.defaultPair.certPem, key: this.defaultPair.keyPem, ...(this.ticketKeys ? { ticketKeys: this.ticketKeys } : {}) };
   }
 
-  private load(secretKey: string, now: Date): Entry | { reason: string; message: string } {
+  /** The Secret's certificate; when it is unusable but was present, its last valid one (if still current). */
+  private resolve(secretKey: string, now: Date): Resolved {
+    const loaded = this.load(secretKey, now);
+    if ('context' in loaded) {
+      this.lastValid.set(secretKey, loaded);
+      return { entry: loaded, problem: undefined };
+    }
+    const last = this.lastValid.get(secretKey);
+    if (last === undefined) return { entry: undefined, problem: loaded };
+    if (loaded.reason === 'TLSSecretNotFound' || last.cert.notAfter.getTime() <= now.getTime()) {
+      this.lastValid.delete(secretKey);
+      return { entry: undefined, problem: loaded };
+    }
+    return { entry: last, problem: loaded };
+  }
+
+  private load(secretKey: string, now: Date): Entry | Unusable {
     const secret = this.opts.store.get('Secret', secretKey);
     if (secret === undefined) return { reason: 'TLSSecretNotFound', message: `Secret ${secretKey} (type kubernetes.io/tls) was not found` };
     if (secret.type !== undefined && secret.type !== 'kubernetes.io/tls') {

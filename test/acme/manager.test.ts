@@ -102,8 +102,10 @@ describe('AcmeManager', () => {
   it('does nothing while not leading; starts ordering when it becomes the leader, stops when it steps down', async () => {
     store.upsert('Ingress', acmeIngress('web', 'a', [{ hosts: ['a.test'], secretName: 'a-tls' }]));
     const m = make({ backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    // reconcileNow decides synchronously; idle() would wait for an order it had started
     m.reconcileNow();
-    await new Promise((r) => setTimeout(r, 100));
+    await m.idle();
+    expect(m.status().certificates.map((c) => c.phase)).not.toContain('ordering');
     expect(acmeServer.hits.length).toBe(0);
     expect(api.list('v1/Secret', POD_NS)).toEqual([]);
 
@@ -130,7 +132,6 @@ describe('AcmeManager', () => {
     m.setLeading(true);
     m.reconcileNow();
     await m.idle();
-    await new Promise((r) => setTimeout(r, 50));
     expect(acmeServer.hits.length).toBe(0);
     expect(events).toEqual([]);
     const st = m.status().certificates;
@@ -171,7 +172,9 @@ describe('AcmeManager', () => {
     await waitFor(() => m.status().certificates.length === 0, 2000, 'state dropped');
     await m.idle();
     const hits = acmeServer.hits.length;
-    await new Promise((r) => setTimeout(r, 600));
+    // a backoff timer left over would only run an evaluation: run one now and see it order nothing
+    m.reconcileNow();
+    await m.idle();
     expect(acmeServer.hits.length).toBe(hits);
   });
 

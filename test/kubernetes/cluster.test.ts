@@ -26,12 +26,25 @@ describe('LeaderElector', () => {
   });
   afterEach(async () => {
     for (const e of electors.splice(0)) await e.stop();
+    sent.clear();
     await api.close();
   });
 
+  /** Requests each candidate has sent: proof that it tried, instead of a sleep that hopes so. */
+  const sent = new Map<string, number>();
+  const triedAgain = (identity: string, n: number) => {
+    const from = sent.get(identity) ?? 0;
+    return waitFor(() => (sent.get(identity) ?? 0) >= from + n, 5000, `${identity} to send ${n} more requests`);
+  };
   const elector = (identity: string, events: string[] = []) => {
+    const counting = new KubeApi(api.kubeConfig());
+    const request = counting.request.bind(counting);
+    counting.request = ((...args: Parameters<KubeApi['request']>) => {
+      sent.set(identity, (sent.get(identity) ?? 0) + 1);
+      return request(...args);
+    }) as KubeApi['request'];
     const e = new LeaderElector({
-      api: new KubeApi(api.kubeConfig()),
+      api: counting,
       log: silentLogger,
       namespace: 'portico',
       name: 'portico-leader',
@@ -50,7 +63,8 @@ describe('LeaderElector', () => {
     a.start();
     b.start();
     await waitFor(() => a.isLeader || b.isLeader, 3000, 'a leader');
-    await new Promise((r) => setTimeout(r, 600));
+    // both go on: the leader renewing, the other trying to acquire
+    await Promise.all([triedAgain('a', 3), triedAgain('b', 3)]);
     expect(a.isLeader !== b.isLeader).toBe(true);
     const lease = api.get('Lease', 'portico', 'portico-leader') as unknown as { spec: { holderIdentity: string; renewTime: string } };
     expect(lease.spec.holderIdentity).toBe(a.isLeader ? 'a' : 'b');
@@ -63,7 +77,7 @@ describe('LeaderElector', () => {
     await waitFor(() => a.isLeader, 3000, 'a leads');
     const b = elector('b');
     b.start();
-    await new Promise((r) => setTimeout(r, 500));
+    await triedAgain('b', 3);
     expect(b.isLeader).toBe(false);
     // Simulate a crash: a stops renewing without releasing (stop() would release).
     (a as unknown as { stopped: boolean }).stopped = true;
@@ -81,7 +95,7 @@ describe('LeaderElector', () => {
     await waitFor(() => a.isLeader, 3000, 'a leads');
     const b = elector('b', events);
     b.start();
-    await new Promise((r) => setTimeout(r, 300));
+    await triedAgain('b', 1);
     await a.stop();
     const t0 = Date.now();
     await waitFor(() => b.isLeader, 3000, 'b takes over');
@@ -187,10 +201,9 @@ describe('EventRecorder', () => {
       const ev = api.list('Event', 'default')[0] as unknown as { reason: string; type: string; involvedObject: { name: string } };
       expect(ev).toMatchObject({ reason: 'ServiceNotFound', type: 'Warning', involvedObject: { name: 'a' } });
       rec.record(['b', 'c', 'd', 'e', 'f'].map(problem));
-      await waitFor(() => api.list('Event', 'default').length >= 3, 3000, 'rate-limited events');
-      await new Promise((r) => setTimeout(r, 200));
-      expect(api.list('Event', 'default').length).toBe(3);
+      // the budget is spent synchronously: 3 of the 5 are dropped, so exactly 2 more are sent
       expect(rec.dropped).toBe(3);
+      await waitFor(() => api.list('Event', 'default').length === 3, 3000, 'rate-limited events');
     } finally {
       await api.close();
     }

@@ -7,6 +7,8 @@ import { KubeApi } from '../../src/sources/kubernetes/api.ts';
 import { KubernetesSource } from '../../src/sources/kubernetes/source.ts';
 import { Store, type StoreChange } from '../../src/store/store.ts';
 import { silentLogger } from '../../src/observe/log.ts';
+import type { ResilientInformer } from '../../src/sources/kubernetes/informer.ts';
+import { ManualClock } from './manual-clock.ts';
 
 const FAST = { initialMs: 50, maxMs: 400 };
 
@@ -21,6 +23,25 @@ function ingress(name: string, ns = 'default', host = `${name}.test`) {
 
 function secret(name: string, type: string) {
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default' }, type, data: { 'tls.crt': 'eA==', 'tls.key': 'eA==' } };
+}
+
+/** Every informer is waiting for its next retry. */
+function allWaiting(informers: readonly ResilientInformer[]): boolean {
+  return informers.every((i) => i.pendingRetryMs !== undefined);
+}
+
+/**
+ * With the API failing, runs the informers' retries in clock order until `untilMs` of clock
+ * time, each time until every informer waits again. Returns how many retries ran.
+ */
+async function failUntil(clock: ManualClock, informers: readonly ResilientInformer[], untilMs: number): Promise<number> {
+  for (let retries = 0; retries < 1000; retries++) {
+    const at = clock.nextAt();
+    if (at === undefined || at > untilMs) return retries;
+    clock.next();
+    await waitFor(() => allWaiting(informers), 5000, `retry ${retries + 1} to fail`);
+  }
+  throw new Error('more than 1000 retries');
 }
 
 describe('KubernetesSource', () => {
@@ -38,8 +59,8 @@ describe('KubernetesSource', () => {
     await api.close();
   });
 
-  const start = async (namespaces: string[] = []) => {
-    source = new KubernetesSource({ api: new KubeApi(api.kubeConfig()), store, log: silentLogger, namespaces, backoff: FAST });
+  const start = async (namespaces: string[] = [], clock?: ManualClock) => {
+    source = new KubernetesSource({ api: new KubeApi(api.kubeConfig()), store, log: silentLogger, namespaces, backoff: FAST, ...(clock ? { clock } : {}) });
     await source.start();
     return source;
   };
@@ -136,47 +157,56 @@ describe('KubernetesSource', () => {
   });
 
   it('keeps the last objects through an API outage, does not hammer it, and converges afterwards', async () => {
+    const clock = new ManualClock();
     api.create(ingress('a'));
-    await start();
+    const s = await start([], clock);
     await api.stop();
     const before = api.requests.length;
-    await new Promise((r) => setTimeout(r, 1500));
-    // 5 informers; with backoff 50→400 ms and jitter, 1.5 s of outage allows only a few tries each
-    // (the server is down, so attempts are not recorded there: count the restarts instead).
-    const restarts = source!.informers.reduce((n, i) => n + i.stats.restarts, 0);
-    expect(restarts).toBeGreaterThan(0);
-    expect(restarts).toBeLessThanOrEqual(5 * 10);
+    await waitFor(() => allWaiting(s.informers), 5000, 'every watch to notice the outage');
+    // 1.5 s of outage (clock time); backoff 50→400 ms at full jitter: 50, 100, 200, 400, 400,
+    // so five retries each (the server is down, so attempts are not recorded there: count the
+    // retries instead).
+    const retries = await failUntil(clock, s.informers, 1500);
+    expect(retries).toBe(5 * s.informers.length);
+    expect(Math.max(...s.informers.map((i) => i.pendingRetryMs!))).toBeLessThanOrEqual(FAST.maxMs);
     expect(store.get('Ingress', 'default/a')).toBeDefined();
     api.create(ingress('during-outage'));
     await api.restart();
+    clock.runAll();
     await waitFor(() => store.get('Ingress', 'default/during-outage') !== undefined, 8000, 'convergence');
     expect(api.requests.length).toBeGreaterThan(before);
   });
 
   it('during an outage of failing requests (500s) the API sees a bounded, backed-off number of requests', async () => {
-    source = new KubernetesSource({ api: new KubeApi(api.kubeConfig()), store, log: silentLogger, namespaces: [], backoff: { initialMs: 200, maxMs: 2000 } });
+    const clock = new ManualClock();
+    const s = (source = new KubernetesSource({ api: new KubeApi(api.kubeConfig()), store, log: silentLogger, namespaces: [], backoff: { initialMs: 200, maxMs: 2000 }, clock }));
     await source.start();
     api.create(ingress('before'));
     await waitFor(() => store.get('Ingress', 'default/before') !== undefined, 3000, 'before');
     api.failNext(100_000, 500);
     const from = api.requests.length;
     api.closeWatches();
-    await new Promise((r) => setTimeout(r, 3000));
+    await waitFor(() => allWaiting(s.informers), 5000, 'every re-watch to fail');
+    // 3 s of clock time; 200 ms doubling to 2 s at full jitter: retries at 200, 600, 1400 and
+    // 3000 ms, so the closed watch's re-watch plus at most 4 retries each
+    const retries = await failUntil(clock, s.informers, 3000);
     const during = api.requests.slice(from).length;
-    // 5 informers; 200 ms doubling to 2 s with jitter: at most ~5 attempts each in 3 s
-    expect(during).toBeGreaterThan(0);
-    expect(during).toBeLessThanOrEqual(5 * 6);
+    expect(during).toBe(s.informers.length + retries);
+    expect(during).toBeLessThanOrEqual(5 * s.informers.length);
     expect(store.get('Ingress', 'default/before')).toBeDefined();
     api.clearFailures();
     api.create(ingress('after'));
+    clock.runAll();
     await waitFor(() => store.get('Ingress', 'default/after') !== undefined, 8000, 'recovery');
   });
 
   it('recovers from a paused API server (requests hang) once it resumes', async () => {
-    await start();
+    const s = await start();
     api.pause();
+    const from = api.requests.length;
     api.resetWatches();
-    await new Promise((r) => setTimeout(r, 300));
+    // every informer has retried and hangs on the paused server
+    await waitFor(() => api.requests.slice(from).filter((r) => r.watch).length >= s.informers.length, 5000, 'every watch to be re-sent');
     api.create(ingress('while-paused'));
     api.resume();
     await waitFor(() => store.get('Ingress', 'default/while-paused') !== undefined, 8000, 'after resume');

@@ -103,8 +103,8 @@ describe('endpoint churn', () => {
     // settle on one endpoint: the others' pools are retired and their connections close
     endpoints.setEndpoints('svc', [all[0]!]);
     agent.destroy();
-    expect(await until(() => (p.proxy.sweep(), p.proxy.upstreamCount === 1), 3000)).toBe(true);
-    expect(await until(() => ups.slice(1).every((u) => u.sockets.size === 0), 5000)).toBe(true);
+    await until(() => (p.proxy.sweep(), p.proxy.upstreamCount === 1), 3000, 'the sweep to retire every other pool');
+    await until(() => ups.slice(1).every((u) => u.sockets.size === 0), 5000, 'the retired upstreams\' sockets to close');
     expect(p.proxy.inFlight.requests).toBe(0);
   });
 
@@ -125,6 +125,6 @@ describe('endpoint churn', () => {
     expect(p.proxy.upstreamCount).toBe(1);
     for (let i = 0; i < 4; i++) p.proxy.sweep();
     expect(p.proxy.upstreamCount).toBe(0);
-    expect(await until(() => u.sockets.size === 0)).toBe(true);
+    await until(() => u.sockets.size === 0, 3000, 'the upstream sockets to close');
   });
 });

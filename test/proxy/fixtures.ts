@@ -276,14 +276,18 @@ export function statusOf(raw: string): number {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Poll until `cond()` or the deadline; returns the final value of cond(). */
-export async function until(cond: () => boolean, timeoutMs = 3000, stepMs = 10): Promise<boolean> {
+/**
+ * Poll `cond()` every 10 ms until it holds; throws (naming `what`) when it still does not after
+ * `timeoutMs`, so a wait that never ends fails here, not later as an unrelated assertion.
+ */
+export async function until(cond: () => boolean, timeoutMs = 3000, what = 'the condition'): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(stepMs);
+  for (let i = 0; i < 1_000_000 && Date.now() < end; i++) {
+    if (cond()) return;
+    await sleep(10);
   }
-  return cond();
+  if (cond()) return;
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 /** A local port that refuses connections (bound then closed). */

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isValidRequestId, newRequestId, responseHeaders, trailersToRelay } from '../../src/proxy/headers.ts';
-import { FakeEndpoints, rawExchange, request, startProxy, startUpstream, statusOf } from './fixtures.ts';
+import { FakeEndpoints, rawExchange, request, startProxy, startUpstream, statusOf, until } from './fixtures.ts';
 import type { RunningProxy, Upstream } from './fixtures.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -170,7 +170,8 @@ describe('forwarded headers', () => {
     expect(h.get('x-forwarded-host')).toEqual(['public.example']);
     expect(h.get('x-forwarded-port')).toEqual(['443']);
     expect(h.get('x-real-ip')).toEqual(['10.0.0.1']);
-    await new Promise((r) => setTimeout(r, 20));
+    // the request is reported when its response has finished, which may be after the client saw it
+    await until(() => p.infos.length === 1, 3000, 'the request to be reported');
     expect(p.infos[0]!.clientIp).toBe('10.0.0.1');
   });
 

@@ -95,7 +95,7 @@ describe('routing', () => {
     expect(a.headers['x-request-id']).toBeTruthy();
     const b = await request(p.port, { host: 'app.test' });
     expect(b.status).toBe(503);
-    await until(() => p.infos.length === 2);
+    await until(() => p.infos.length === 2, 3000, '2 finished requests reported');
     expect(p.infos.map((i) => i.error)).toEqual(['no_route', 'no_endpoints']);
   });
 
@@ -172,7 +172,7 @@ describe('routing', () => {
     const u = await upstream((_req, res) => res.end('hello'));
     const p = await proxyFor(oneRoute([u.port]));
     await request(p.port, { path: '/p?q', headers: { 'x-request-id': 'abc-1' } });
-    await until(() => p.infos.length === 1);
+    await until(() => p.infos.length === 1, 3000, '1 finished request reported');
     const i = p.infos[0]!;
     expect(i).toMatchObject({
       method: 'GET',
@@ -372,7 +372,7 @@ describe('upstream failures', () => {
     const r = await request(p.port, {});
     expect(r.status).toBe(502);
     expect(r.body.toString()).toBe('bad gateway\n');
-    await until(() => p.infos.length === 1);
+    await until(() => p.infos.length === 1, 3000, '1 finished request reported');
     expect(p.infos[0]!.error).toBe('connect');
   });
 
@@ -384,7 +384,7 @@ describe('upstream failures', () => {
       const r = await request(p.port, {});
       expect(r.status).toBe(200);
     }
-    await until(() => p.infos.length === 10);
+    await until(() => p.infos.length === 10, 3000, '10 finished requests reported');
     expect(u.requests).toBe(10);
     const attempts = p.infos.map((i) => i.attempts);
     expect(attempts.filter((a) => a === 2).length).toBe(5); // round-robin alternates
@@ -405,7 +405,7 @@ describe('upstream failures', () => {
     expect(statuses.filter((s) => s === 502).length).toBe(5);
     expect(statuses.filter((s) => s === 200).length).toBe(5);
     expect(u.requests).toBe(5);
-    await until(() => p.infos.length === 10);
+    await until(() => p.infos.length === 10, 3000, '10 finished requests reported');
     expect(p.infos.every((i) => i.attempts === 1)).toBe(true);
   });
 
@@ -424,7 +424,7 @@ describe('upstream failures', () => {
     const posts: number[] = [];
     for (let i = 0; i < 4; i++) posts.push((await request(p.port, { method: 'POST', body: 'data' })).status);
     expect(posts.sort()).toEqual([200, 200, 502, 502]);
-    await until(() => p.infos.length === 8);
+    await until(() => p.infos.length === 8, 3000, '8 finished requests reported');
     expect(p.infos.filter((i) => i.error === 'reset').length).toBe(2);
   });
 
@@ -437,10 +437,10 @@ describe('upstream failures', () => {
     const r = await request(p.port, {});
     expect(r.status).toBe(504);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
-    await until(() => p.infos.length === 1);
+    await until(() => p.infos.length === 1, 3000, '1 finished request reported');
     expect(p.infos[0]!.error).toBe('headers_timeout');
     // the hung upstream connection is torn down, not leaked
-    expect(await until(() => u.sockets.size === 0)).toBe(true);
+    await until(() => u.sockets.size === 0, 3000, 'the upstream sockets to close');
   });
 
   it('answers 504 on connect timeout (and retries a GET first)', async () => {
@@ -454,7 +454,7 @@ describe('upstream failures', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
     const g = await request(p.port, {});
     expect(g.status).toBe(504);
-    await until(() => p.infos.length === 2);
+    await until(() => p.infos.length === 2, 3000, '2 finished requests reported');
     expect(p.infos.map((i) => [i.error, i.attempts])).toEqual([
       ['connect_timeout', 1],
       ['connect_timeout', 2],
@@ -501,7 +501,7 @@ describe('upstream failures', () => {
     });
     expect(outcome).not.toBe('ended');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-    await until(() => p.infos.length === 1);
+    await until(() => p.infos.length === 1, 3000, '1 finished request reported');
     expect(p.infos[0]!.error).toBe('body_timeout');
   });
 
@@ -559,7 +559,7 @@ describe('balancing through the proxy', () => {
     let parked: Promise<unknown> | null = null;
     for (let i = 0; i < 20 && parked === null; i++) {
       const r = request(p.port, {});
-      await until(() => slow.requests > 0 || fast.requests > i);
+      await until(() => slow.requests > 0 || fast.requests > i, 3000, 'an upstream to receive the request');
       if (slow.requests > 0) parked = r;
       else await r;
     }
@@ -594,7 +594,7 @@ describe('upstream pools', () => {
     const p = await proxyFor({ ...oneRoute([u.port]), settings: { upstreamKeepAliveMs: 300 } });
     await request(p.port, {});
     expect(u.sockets.size).toBe(1);
-    expect(await until(() => u.sockets.size === 0, 2500)).toBe(true);
+    await until(() => u.sockets.size === 0, 2500, 'the upstream sockets to close');
   });
 
   it('reaches IPv6 endpoints over one keep-alive connection while the client Host changes', async () => {
@@ -623,12 +623,12 @@ describe('client aborts', () => {
     for (let i = 0; i < 5; i++) {
       const req = http.get({ port: p.port, host: '127.0.0.1', headers: { host: 'app.test' }, agent: false });
       req.on('error', () => {});
-      await until(() => u.requests === i + 1);
+      await until(() => u.requests === i + 1, 3000, 'the upstream to receive the request');
       req.destroy();
     }
-    expect(await until(() => closed === 5)).toBe(true);
-    expect(await until(() => u.sockets.size === 0)).toBe(true);
-    await until(() => p.infos.length === 5);
+    await until(() => closed === 5, 3000, 'five closed client connections');
+    await until(() => u.sockets.size === 0, 3000, 'the upstream sockets to close');
+    await until(() => p.infos.length === 5, 3000, '5 finished requests reported');
     expect(p.infos.every((i) => i.error === 'client_abort')).toBe(true);
   });
 
@@ -658,8 +658,8 @@ describe('client aborts', () => {
         req.on('error', () => {});
       });
     }
-    expect(await until(() => upstreamSawClose === 3)).toBe(true);
-    expect(await until(() => u.sockets.size === 0)).toBe(true);
+    await until(() => upstreamSawClose === 3, 3000, 'the upstream to see three closes');
+    await until(() => u.sockets.size === 0, 3000, 'the upstream sockets to close');
   });
 
   it('aborts an upload when the client goes away mid-body', async () => {
@@ -674,10 +674,10 @@ describe('client aborts', () => {
     const c = net.connect(p.port, '127.0.0.1');
     c.on('error', () => {});
     c.write('POST /up HTTP/1.1\r\nHost: app.test\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(1000));
-    await until(() => u.requests === 1);
+    await until(() => u.requests === 1, 3000, 'the upstream to receive the request');
     c.destroy();
-    expect(await until(() => aborted === 1)).toBe(true);
-    expect(await until(() => u.sockets.size === 0)).toBe(true);
+    await until(() => aborted === 1, 3000, 'the upstream request to be aborted');
+    await until(() => u.sockets.size === 0, 3000, 'the upstream sockets to close');
   });
 });
 
@@ -712,7 +712,7 @@ describe('lifecycle', () => {
     const u = await upstream((_req, res) => setTimeout(() => res.end('late'), 200));
     const p = await startProxy(oneRoute([u.port]));
     const pending = request(p.port, {});
-    await until(() => u.requests === 1);
+    await until(() => u.requests === 1, 3000, 'the upstream to receive the request');
     const t0 = Date.now();
     await p.proxy.close(5000);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(100);

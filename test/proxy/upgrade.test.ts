@@ -185,7 +185,7 @@ describe('WebSocket upgrade', () => {
     expect(ws.head.toLowerCase()).toContain('www-authenticate: bearer');
     expect(ws.head.toLowerCase()).toMatch(/x-request-id: /);
     expect(ws.body).toContain('denied');
-    await until(() => p.infos.some((i) => i.status === 401));
+    await until(() => p.infos.some((i) => i.status === 401), 3000, 'the 401 to be reported');
     expect(p.infos.find((i) => i.status === 401)).toMatchObject({ upgrade: true, status: 401 });
   });
 
@@ -210,9 +210,9 @@ describe('WebSocket upgrade', () => {
     const t0 = Date.now();
     expect((await wsConnect(p.port, { host: 'silent.test' })).status).toBe(504);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-    await until(() => p.infos.length === 4);
+    await until(() => p.infos.length === 4, 3000, '4 finished requests reported');
     expect(p.infos.map((i) => i.error).sort()).toEqual(['connect', 'headers_timeout', 'no_endpoints', 'no_route']);
-    expect(await until(() => silent.sockets.size === 0)).toBe(true);
+    await until(() => silent.sockets.size === 0, 3000, 'the upstream sockets to close');
   });
 
   it('counts open WebSockets toward least-conn', async () => {
@@ -227,7 +227,7 @@ describe('WebSocket upgrade', () => {
       expect(r.body.toString().split(' ')[0]).toBe(other);
     }
     ws.socket.destroy();
-    await until(() => p.proxy.inFlight.upgrades === 0);
+    await until(() => p.proxy.inFlight.upgrades === 0, 3000, 'no upgrade in flight');
     const seen = new Set<string>();
     for (let i = 0; i < 20; i++) seen.add((await request(p.port, {})).body.toString().split(' ')[0]!);
     expect(seen).toEqual(new Set(['A', 'B']));
@@ -238,12 +238,12 @@ describe('WebSocket upgrade', () => {
     const p = await proxyFor(routeTo([u.port]));
     const socks: Ws[] = [];
     for (let i = 0; i < 5; i++) socks.push(await wsConnect(p.port));
-    expect(await until(() => u.wsSockets.size === 5)).toBe(true);
+    await until(() => u.wsSockets.size === 5, 3000, '5 upstream WebSockets');
     expect(p.proxy.inFlight.upgrades).toBe(5);
     for (const s of socks) s.socket.destroy();
-    expect(await until(() => u.wsSockets.size === 0)).toBe(true);
-    expect(await until(() => p.proxy.inFlight.upgrades === 0)).toBe(true);
-    await until(() => p.infos.length === 5);
+    await until(() => u.wsSockets.size === 0, 3000, '0 upstream WebSockets');
+    await until(() => p.proxy.inFlight.upgrades === 0, 3000, 'no upgrade in flight');
+    await until(() => p.infos.length === 5, 3000, '5 finished requests reported');
     expect(p.infos.every((i) => i.upgrade && i.status === 101 && i.upstream === `127.0.0.1:${u.port}`)).toBe(true);
   });
 
@@ -255,7 +255,7 @@ describe('WebSocket upgrade', () => {
     const closed = new Promise<void>((r) => ws.socket.once('close', () => r()));
     for (const s of u.wsSockets) s.destroy();
     await closed;
-    expect(await until(() => p.proxy.inFlight.upgrades === 0)).toBe(true);
+    await until(() => p.proxy.inFlight.upgrades === 0, 3000, 'no upgrade in flight');
   });
 
   it('does not upgrade a POST with Upgrade: websocket: proxied as a plain request without Upgrade', async () => {

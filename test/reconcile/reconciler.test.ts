@@ -1,10 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Store, type StoreChange } from '../../src/store/store.ts';
 import { Reconciler } from '../../src/reconcile/reconciler.ts';
 import { translate } from '../../src/model/translate.ts';
 import { incrementalTranslate } from '../../src/model/incremental.ts';
 import { silentLogger } from '../../src/observe/log.ts';
-import { until } from '../workers/wait.ts';
 import type { Ingress } from '../../src/store/types.ts';
 
 const opts = { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico' };
@@ -21,15 +20,25 @@ function setup() {
   r.start();
   return { store, r };
 }
-const settle = () => new Promise((res) => setTimeout(res, 40));
+// The reconciler coalesces changes on timers: fake ones, run to completion, so each step is
+// decided (a rebuild happened or none was scheduled) instead of hoped for after a sleep.
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+const settle = (): void => {
+  vi.runAllTimers();
+};
 
 describe('Reconciler', () => {
   it('coalesces a burst of 1,000 changes into a handful of rebuilds', async () => {
     const { store, r } = setup();
     const before = r.buildCount;
     for (let i = 0; i < 1000; i++) store.upsert('Ingress', ing(`i${i}`, '1'));
-    await settle();
-    expect(r.buildCount - before).toBeLessThanOrEqual(3);
+    settle();
+    expect(r.buildCount - before).toBe(1); // one burst, one timer
     expect(r.current().ingresses.length).toBe(1000);
     r.stop();
   });
@@ -37,18 +46,18 @@ describe('Reconciler', () => {
   it('ignores status-only and resourceVersion-only changes (our own status writes)', async () => {
     const { store, r } = setup();
     store.upsert('Ingress', ing('a', '1'));
-    await settle();
+    settle();
     const before = r.buildCount;
     store.upsert('Ingress', ing('a', '2', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } }));
-    await settle();
+    settle();
     expect(r.buildCount).toBe(before);
     store.upsert('Ingress', ing('a', '3', { metadata: { namespace: 'a', name: 'a', resourceVersion: '3', annotations: { 'portico.dev/load-balance': 'least-conn' } } }));
-    await settle();
+    settle();
     expect(r.buildCount).toBe(before + 1);
     r.stop();
   });
 
-  it("hands every build's problems to reportProblems (runtime/core.ts logs them, or not in a worker)", async () => {
+  it("hands every build's problems to reportProblems (runtime/core.ts logs them, or not in a worker)", () => {
     const reported: string[][] = [];
     const store = new Store();
     store.upsert('IngressClass', { metadata: { name: 'portico' }, spec: { controller: opts.controllerName } });
@@ -57,7 +66,8 @@ describe('Reconciler', () => {
     const r = new Reconciler({ store, log: silentLogger, reportProblems: (problems) => void reported.push(problems.map((p) => p.reason)), translate: (s, v) => translate(s, { ...opts, version: v }), coalesceMs: 1 });
     r.start();
     store.upsert('Ingress', ing('c', '1'));
-    await until('a second build', () => r.buildCount >= 2);
+    settle();
+    expect(r.buildCount).toBeGreaterThanOrEqual(2);
     expect(reported).toHaveLength(r.buildCount);
     for (const reasons of reported) expect(reasons).toContain('InvalidBackend');
     r.stop();
@@ -71,7 +81,7 @@ describe('Reconciler', () => {
     const good = r.current();
     fail = true;
     store.upsert('Ingress', ing('a', '1'));
-    await settle();
+    settle();
     expect(r.current()).toBe(good);
     r.stop();
   });
@@ -96,17 +106,17 @@ describe('Reconciler', () => {
     store.upsert('Ingress', ing('a', '1'));
     store.upsert('Ingress', ing('a', '2', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } })); // status only
     store.upsert('Service', { metadata: { namespace: 'a', name: 'web' }, spec: { ports: [{ port: 80 }] } });
-    await settle();
+    settle();
     expect(calls.slice(2)).toEqual([['Ingress a/a', 'Service a/web']]);
     fail = true;
     store.remove('Service', 'a/web');
-    await settle();
+    settle();
     fail = false;
     store.upsert('Ingress', ing('b', '1'));
-    await settle();
+    settle();
     expect(calls.slice(3)).toEqual([['Service a/web'], undefined]);
     store.upsert('Ingress', ing('c', '1'));
-    await settle();
+    settle();
     expect(calls.slice(5)).toEqual([['Ingress a/c']]);
     expect(r.current().ingresses.map((i) => i.name)).toEqual(['a', 'b', 'c']);
     r.stop();
@@ -122,11 +132,11 @@ describe('Reconciler', () => {
       spec: { ingressClassName: 'portico', rules: [{ host: `r${i}.test`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: `svc${i % 3}`, port: { name: 'http' } } } }] } }] },
     });
     for (let i = 0; i < 30; i++) store.upsert('Ingress', routed(i));
-    await settle();
+    settle();
     expect(r.current().problems.filter((p) => p.reason === 'ServiceNotFound')).toHaveLength(30);
     store.upsert('Service', { metadata: { namespace: 'a', name: 'svc1' }, spec: { ports: [{ name: 'http', port: 80 }] } });
     store.remove('Ingress', 'a/r0');
-    await settle();
+    settle();
     const full = translate(store, { ...opts, version: r.current().version });
     expect(r.current().problems).toEqual(full.problems);
     expect(r.current().ingresses).toEqual(full.ingresses);

@@ -9,7 +9,7 @@ import { parseSettings } from '../../src/config/settings.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { ACK_LAG_MS, WorkerPool } from '../../src/workers/pool.ts';
 import { SNAPSHOT_PART_OBJECTS } from '../../src/workers/protocol.ts';
-import { sleep, until } from './wait.ts';
+import { until } from './wait.ts';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-worker.mjs', import.meta.url));
 const svc = (name: string, rv: string): Service => ({ metadata: { namespace: 'ns', name, resourceVersion: rv }, spec: { ports: [{ port: 80 }] } });
@@ -53,7 +53,11 @@ describe('WorkerPool', () => {
     store.upsert('Service', svc('b', '1'));
     store.upsert('Service', svc('c', '1'));
     // Worker 0 acknowledges, worker 1 (silent) does not: fine within the lag, not after it.
-    await sleep(100);
+    // Both hold the batch (a worker acknowledges before it answers the metrics request).
+    await until('the batch reaches both workers', async () => {
+      const { body } = await p.render();
+      return /^fake_objects\{worker="0"\} 3$/m.test(body) && /^fake_objects\{worker="1"\} 3$/m.test(body);
+    });
     expect(p.ready()).toBe(true);
     expect(p.ready(Date.now() + ACK_LAG_MS + 100)).toBe(false);
   });

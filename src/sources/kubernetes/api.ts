@@ -9,6 +9,7 @@ import { request } from 'undici';
 // By path, not the package index: the index loads every generated model and API (kubeconfig.ts).
 import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { KubeConfig, type KubeCredentials } from './kubeconfig.ts';
+import { ApiReachability } from './reachability.ts';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -49,6 +50,8 @@ export class KubeApi {
    */
   private dispatcher: ReturnType<RequestContext['getDispatcher']>;
   private readonly reuseFirstDispatcher: boolean;
+  /** Every request's outcome; watches wait less once any request succeeds again. */
+  readonly reachability = new ApiReachability();
 
   constructor(kc: KubeCredentials) {
     this.kc = kc;
@@ -87,7 +90,15 @@ export class KubeApi {
     // undici's request(), not fetch(): the same connection handling without WHATWG streams,
     // Request/Response objects and per-call signal plumbing; a quarter of the primary's CPU went
     // there when it writes the status of thousands of Ingresses.
-    const res = await request(url, { method, headers, body, signal, ...(dispatcher ? { dispatcher } : {}) });
+    let res;
+    try {
+      res = await request(url, { method, headers, body, signal, ...(dispatcher ? { dispatcher } : {}) });
+    } catch (err) {
+      // a caller's abort says nothing about the API; our timeout and network errors do
+      if (opts.signal?.aborted !== true) this.reachability.failed();
+      throw err;
+    }
+    this.reachability.status(res.statusCode);
     const text = await res.body.text();
     let parsed: unknown;
     try {

@@ -7,6 +7,12 @@
 // requests rather than a storm, and the store keeps the last good objects throughout. A
 // relist is applied as a diff (deletes for vanished objects, then updates), never delete-all
 // then add-all, so routes stay up while it happens.
+//
+// The backoff is per informer, but the API's health is not: when any request of this process
+// succeeds after failures (another watch, a lease renewal; reachability.ts), a pending backoff
+// is cut to a short jittered delay, so a change written after an outage is served within
+// about a second instead of after the longest backoff reached during it. The failure count is
+// kept: if the API fails again at once, the next wait is as gentle as before.
 
 import { ListWatch, type KubeObject } from './list-watch.ts';
 import type { Store } from '../../store/store.ts';
@@ -24,6 +30,28 @@ const HEALTHY_AFTER_MS = 30_000;
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000 };
 
+/**
+ * After a recovery, a waiting informer retries within this long (full jitter, so the informers
+ * of one process do not all hit the API in the same millisecond).
+ */
+export const RECOVERY_RETRY_MS = 500;
+
+/** Time and timers, injectable so tests can drive the backoff without waiting. */
+export interface InformerClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** In [0, 1): the jitter. */
+  random(): number;
+}
+
+export const REAL_CLOCK: InformerClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  random: () => Math.random(),
+};
+
 export interface InformerStats {
   restarts: number;
   lastEventAt: number;
@@ -40,7 +68,11 @@ export class ResilientInformer {
   private listWatch: ListWatch<KubeObject> | undefined;
   private failures = 0;
   private startedAt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  /** When the pending timer fires (clock time). */
+  private retryAt = 0;
+  private readonly clock: InformerClock;
+  private unsubscribeRecovery: (() => void) | undefined;
   private stopped = false;
   private starting = false;
   private syncedOnce = false;
@@ -48,7 +80,8 @@ export class ResilientInformer {
   readonly stats: InformerStats = { restarts: 0, lastEventAt: 0, synced: false };
   onRestart: ((spec: ResourceSpec) => void) | undefined;
 
-  constructor(opts: { api: KubeApi; store: Store; log: Logger; spec: ResourceSpec; namespace: string; backoff?: BackoffOptions }) {
+  constructor(opts: { api: KubeApi; store: Store; log: Logger; spec: ResourceSpec; namespace: string; backoff?: BackoffOptions; clock?: InformerClock }) {
+    this.clock = opts.clock ?? REAL_CLOCK;
     this.api = opts.api;
     this.store = opts.store;
     this.spec = opts.spec;
@@ -93,13 +126,18 @@ export class ResilientInformer {
         delete: (o) => this.remove(o),
         error: (err) => this.onError(err),
       },
+      reachability: this.api.reachability,
     });
+    this.unsubscribeRecovery?.();
+    this.unsubscribeRecovery = this.api.reachability.onRecovered(this.onApiRecovered);
     void this.run();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.unsubscribeRecovery?.();
+    this.unsubscribeRecovery = undefined;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.listWatch?.stop();
   }
@@ -108,7 +146,7 @@ export class ResilientInformer {
     const lw = this.listWatch;
     if (!lw || this.stopped || this.starting) return;
     this.starting = true;
-    this.startedAt = Date.now();
+    this.startedAt = this.clock.now();
     try {
       await lw.start();
     } finally {
@@ -128,24 +166,44 @@ export class ResilientInformer {
   private onError(err: unknown): void {
     if (this.stopped) return;
     // A watch that stayed up for a while was healthy: start the backoff from the bottom.
-    if (Date.now() - this.startedAt > HEALTHY_AFTER_MS) this.failures = 0;
+    if (this.clock.now() - this.startedAt > HEALTHY_AFTER_MS) this.failures = 0;
     const delay = this.nextDelay();
     this.stats.restarts++;
     this.onRestart?.(this.spec);
     const message = err instanceof Error ? err.message : String(err);
     this.log.warn('watch failed; restarting with backoff (the last known objects keep serving)', { err: message, retryInMs: delay });
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+    this.schedule(delay);
+  }
+
+  /** The pending retry's delay from now, or undefined when none is pending (tests, logs). */
+  get pendingRetryMs(): number | undefined {
+    return this.timer === undefined ? undefined : Math.max(0, this.retryAt - this.clock.now());
+  }
+
+  private schedule(delay: number): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.retryAt = this.clock.now() + delay;
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       void this.run();
     }, delay);
   }
 
+  // Another request reached the API: a long wait left over from the outage is pointless now.
+  private readonly onApiRecovered = (): void => {
+    if (this.stopped || this.timer === undefined) return;
+    const soon = Math.round(this.clock.random() * RECOVERY_RETRY_MS);
+    const left = this.retryAt - this.clock.now();
+    if (left <= soon) return;
+    this.log.debug('the API answers again: retrying the watch now', { wasRetryingInMs: Math.round(left), retryInMs: soon });
+    this.schedule(soon);
+  };
+
   /** Full jitter: a random delay up to the capped exponential step. */
   private nextDelay(): number {
     const step = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(this.failures, 20));
     this.failures++;
-    return Math.round(step / 2 + Math.random() * (step / 2));
+    return Math.round(step / 2 + this.clock.random() * (step / 2));
   }
 
   private upsert(obj: KubeObject): void {

@@ -19,6 +19,7 @@ import { request } from 'undici';
 // By path, not the package index (which loads every generated model and API: kubeconfig.ts).
 import { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import type { KubeCredentials } from './kubeconfig.ts';
+import type { ApiReachability } from './reachability.ts';
 
 /** The fields of an API object this module reads. */
 export interface KubeObject {
@@ -44,6 +45,8 @@ export interface ListWatchOptions<T extends KubeObject> {
   handlers: ListWatchHandlers<T>;
   /** No bytes for this long end a watch, which is then re-opened (tests shorten it). */
   inactivityMs?: number;
+  /** Told whether each watch request got an answer (KubeApi's, shared with other requests). */
+  reachability?: ApiReachability;
 }
 
 const BASE_RECONNECT_DELAY_MS = 1000;
@@ -98,6 +101,7 @@ export class ListWatch<T extends KubeObject> {
   private async done(err: unknown): Promise<void> {
     this.abort();
     const e = (err ?? {}) as WatchError;
+    if (err) this.report(e);
     if (err && (e.statusCode === 410 || e.code === 410)) {
       this.resourceVersion = '';
     } else if (err && e.name === 'TimeoutError') {
@@ -144,11 +148,25 @@ export class ListWatch<T extends KubeObject> {
         this.opts.inactivityMs,
         controller,
       );
+      // watch() resolves once the response headers are in; a failure has aborted the controller
+      if (!controller.signal.aborted) this.opts.reachability?.succeeded();
     } catch (watchErr) {
       // Credentials failed before the request (an exec plugin, an unreadable file): client-node
       // would reject start() here; report it like any other failure instead.
       this.opts.handlers.error(watchErr);
     }
+  }
+
+  /**
+   * A failed watch, for the reachability: a status is the API answering (or shedding load); an
+   * abort is ours (stop, a new round) and a timeout only means no bytes came, so neither counts.
+   */
+  private report(e: WatchError): void {
+    const r = this.opts.reachability;
+    if (r === undefined) return;
+    const status = e.statusCode ?? e.code;
+    if (typeof status === 'number') r.status(status);
+    else if (e.name !== 'AbortError' && e.name !== 'TimeoutError') r.failed();
   }
 
   private onEvent(phase: string, obj: T & { code?: number }): void {

@@ -5,7 +5,7 @@ import type { Store } from '../../store/store.ts';
 import { KINDS, type Kind } from '../../store/types.ts';
 import type { Logger } from '../../observe/log.ts';
 import type { KubeApi } from './api.ts';
-import { ResilientInformer, type BackoffOptions } from './informer.ts';
+import { ResilientInformer, type BackoffOptions, type InformerClock } from './informer.ts';
 import { RESOURCES } from './resources.ts';
 
 export interface KubernetesSourceOptions {
@@ -16,6 +16,8 @@ export interface KubernetesSourceOptions {
   namespaces: readonly string[];
   kinds?: readonly Kind[];
   backoff?: BackoffOptions;
+  /** Time and timers of the backoff (tests). */
+  clock?: InformerClock;
   onRestart?: (kind: Kind) => void;
 }
 
@@ -34,6 +36,7 @@ export class KubernetesSource {
           spec,
           namespace: ns,
           ...(opts.backoff ? { backoff: opts.backoff } : {}),
+          ...(opts.clock ? { clock: opts.clock } : {}),
         });
         if (opts.onRestart) informer.onRestart = (s) => opts.onRestart!(s.kind);
         this.informers.push(informer);
