@@ -270,8 +270,7 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
         store,
         log: log.child({ component: 'acme' }),
         challenges,
-        controllerName: settings.controllerName,
-        ingressClass: settings.ingressClass,
+        routing: reconciler.current,
         settings: { namespace: podNamespace(), directoryUrl: settings.acmeDirectory, email: settings.acmeEmail, caBundlePath: settings.acmeCaBundle },
         onOrder: (e) => metrics.acmeOrders.inc({ result: e.result }),
       });

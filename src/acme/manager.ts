@@ -5,8 +5,9 @@
 // Only the leader works (`setLeading`). Followers answer challenge tokens (ChallengeStore)
 // and serve the certificates that arrive through their Secret watch like any other.
 //
-// Flow: store change → (coalesced) evaluate: desired certificates from the Ingresses, checked
-// against the Secrets in the store → the ones that need a certificate and are not backing off
+// Flow: store change → (coalesced) evaluate: desired certificates from the routing model's TLS
+// bindings whose Ingress carries an ACME annotation (the model, not this code, reads
+// `spec.tls`), checked against the Secrets in the store → the ones that need a certificate and are not backing off
 // are queued → at most `concurrency` orders run in the background (OrderExecutor). A failure
 // backs off per Secret (doubling, capped, or longer if the CA sent a Retry-After); whatever
 // certificate the Secret holds keeps serving meanwhile.
@@ -17,9 +18,8 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../observe/log.ts';
 import type { Store, StoreChange } from '../store/store.ts';
-import type { Ingress, Secret } from '../store/types.ts';
+import type { Secret } from '../store/types.ts';
 import type { KubeApi } from '../sources/kubernetes/api.ts';
-import { classSelector } from '../model/ingress-class.ts';
 import {
   backoffDelay,
   checkCertificate,
@@ -28,6 +28,7 @@ import {
   type CertificateCheck,
   type CertificateReason,
   type DesiredCertificate,
+  type TlsView,
 } from './certificates.ts';
 import { ChallengePublisher, type ChallengeStore } from './challenges.ts';
 import { OrderExecutor, type OrderOutcome } from './order-executor.ts';
@@ -79,8 +80,11 @@ export interface AcmeManagerOptions {
   log: Logger;
   /** This replica's ChallengeStore (already started): the leader waits until it sees each token. */
   challenges: ChallengeStore;
-  controllerName: string;
-  ingressClass: string;
+  /**
+   * The current routing configuration (its TLS bindings and our Ingresses), e.g. the
+   * reconciler's `current`. Read at each evaluation.
+   */
+  routing: () => TlsView;
   settings: Partial<AcmeSettings> & { namespace: string };
   /** Test hooks. */
   now?: () => number;
@@ -114,8 +118,7 @@ export class AcmeManager {
   private readonly challenges: ChallengeStore;
   private readonly publisher: ChallengePublisher;
   private readonly executor: OrderExecutor;
-  private readonly controllerName: string;
-  private readonly ingressClass: string;
+  private readonly routing: () => TlsView;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly jitter: (seed: string) => number;
@@ -125,6 +128,8 @@ export class AcmeManager {
   private started = false;
   private unsubscribe: (() => void) | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
+  /** The pending evaluation is for a store change: check again if the routing config lags. */
+  private followUp = false;
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly states = new Map<string, CertState>();
   private readonly queue: CertState[] = [];
@@ -139,8 +144,7 @@ export class AcmeManager {
     this.store = opts.store;
     this.log = opts.log.child({ component: 'acme' });
     this.challenges = opts.challenges;
-    this.controllerName = opts.controllerName;
-    this.ingressClass = opts.ingressClass;
+    this.routing = opts.routing;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.jitter = opts.jitter ?? hashJitter;
@@ -218,10 +222,20 @@ export class AcmeManager {
 
   /** Schedules an evaluation (coalesced: at most one per `debounceMs`). Never blocks. */
   reconcile(): void {
+    this.followUp = true;
     if (!this.leading || !this.started || this.debounceTimer) return;
+    const seen = this.routing();
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
+      const followUp = this.followUp;
+      this.followUp = false;
       this.evaluate();
+      // The routing configuration is rebuilt after the same store change, on its own timer.
+      // Not swapped yet (or the change did not touch routing): look once more, later.
+      if (followUp && this.routing() === seen) {
+        this.reconcile();
+        this.followUp = false;
+      }
     }, this.settings.debounceMs);
   }
 
@@ -279,8 +293,7 @@ export class AcmeManager {
   private evaluate(): void {
     if (!this.leading) return;
     const now = this.now();
-    const selector = classSelector(this.store.list('IngressClass'), { controllerName: this.controllerName, ingressClass: this.ingressClass });
-    const { certificates, problems } = desiredCertificates(this.store.list('Ingress'), (i: Ingress) => selector.isOurs(i));
+    const { certificates, problems } = desiredCertificates(this.routing(), (ref) => this.store.get('Ingress', `${ref.namespace}/${ref.name}`));
     this.reportProblems(problems);
 
     for (const [key, st] of this.states) {

@@ -7,6 +7,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ingress, IngressClass, Secret } from '../../src/store/types.ts';
+import type { Snapshot } from '../../src/store/store.ts';
+import type { TlsView } from '../../src/acme/certificates.ts';
+import { translate } from '../../src/model/translate.ts';
 
 export function requireBinary(name: string, hint: string): string {
   const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
@@ -105,4 +108,9 @@ export function acmeIngress(
       rules: tls.flatMap((t) => t.hosts.map((host) => ({ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }))),
     },
   };
+}
+
+/** The routing model's view of `store`, built afresh at each call (what the reconciler would swap in). */
+export function modelRouting(store: Snapshot): () => TlsView {
+  return () => translate(store, { controllerName: CONTROLLER, ingressClass: 'portico' });
 }
