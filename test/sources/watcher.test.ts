@@ -3,8 +3,8 @@
 // as one step. No sleeps: time only moves when the test moves it.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Clock } from '../../src/sources/files/clock.ts';
-import { ManifestDirectorySource } from '../../src/sources/files/source.ts';
+import { systemClock, type Clock } from '../../src/sources/files/clock.ts';
+import { ManifestDirectorySource, type ManifestDirectorySourceOptions } from '../../src/sources/files/source.ts';
 import { Store, type StoreChange } from '../../src/store/store.ts';
 import type { Service } from '../../src/store/types.ts';
 import { MemoryDirectory } from './memory-directory.ts';
@@ -14,14 +14,11 @@ const svc = (name: string, port = 80) => `apiVersion: v1\nkind: Service\nmetadat
 const DEBOUNCE = 50;
 const SETTLE = 200;
 
-/** The clock the watcher gets: vitest's fake timers, read at each call. */
-const fakeClock: Clock = {
-  now: () => Date.now(),
-  schedule: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    return () => clearTimeout(t);
-  },
-};
+/**
+ * The clock the watcher gets, injected: systemClock reads the global timer functions at each
+ * call, and vi.useFakeTimers() replaces them, so time only moves when a test advances it.
+ */
+const fakeClock: Clock = systemClock;
 
 beforeEach(() => {
   vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
@@ -30,7 +27,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-async function setup(files: Record<string, string>, opts: { maxSettleMs?: number } = {}) {
+async function setup(files: Record<string, string>, opts: Partial<ManifestDirectorySourceOptions> = {}) {
   const dir = new MemoryDirectory();
   // files that exist before the test starts: written long ago
   for (const [name, text] of Object.entries(files)) dir.write(name, text, Date.now() - 60_000);
@@ -147,6 +144,16 @@ describe('ManifestDirectorySource timing (fake timers)', () => {
     expect(port('a')).toBeGreaterThan(9000);
     expect(Date.now() - new Date('2026-01-01T00:00:00Z').getTime()).toBeLessThanOrEqual(1300);
     expect(lines.some((l) => /keeps changing/.test(l.msg))).toBe(true);
+    await source.stop();
+  });
+
+  it('polls when not watching; a change older than the settle interval by its mtime applies at once', async () => {
+    const { dir, source, port } = await setup({ 'a.yaml': svc('a') }, { watch: false, pollIntervalMs: 1000 });
+    dir.write('a.yaml', svc('a', 81));
+    await vi.advanceTimersByTimeAsync(999);
+    expect(port('a')).toBe(80);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(port('a')).toBe(81);
     await source.stop();
   });
 
