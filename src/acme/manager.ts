@@ -222,20 +222,24 @@ export class AcmeManager {
 
   /** Schedules an evaluation (coalesced: at most one per `debounceMs`). Never blocks. */
   reconcile(): void {
-    this.followUp = true;
+    this.scheduleEvaluation(true);
+  }
+
+  /**
+   * `followUp`: the evaluation is for a store change. The routing configuration is rebuilt
+   * after the same change on the reconciler's own timer; if it has not been swapped in by the
+   * time we evaluate (or the change did not touch routing), we look once more, later.
+   */
+  private scheduleEvaluation(followUp: boolean): void {
+    if (followUp) this.followUp = true;
     if (!this.leading || !this.started || this.debounceTimer) return;
     const seen = this.routing();
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
-      const followUp = this.followUp;
+      const again = this.followUp;
       this.followUp = false;
       this.evaluate();
-      // The routing configuration is rebuilt after the same store change, on its own timer.
-      // Not swapped yet (or the change did not touch routing): look once more, later.
-      if (followUp && this.routing() === seen) {
-        this.reconcile();
-        this.followUp = false;
-      }
+      if (again && this.routing() === seen) this.scheduleEvaluation(false);
     }, this.settings.debounceMs);
   }
 
