@@ -57,10 +57,6 @@ export class ManifestIndex {
     return this.files.get(file);
   }
 
-  fileNames(): IterableIterator<string> {
-    return this.files.keys();
-  }
-
   /** The objects in effect (what the store should hold), by id. */
   objects(): ReadonlyMap<string, ManifestObject> {
     return this.applied;
