@@ -278,4 +278,26 @@ describe('ACME over HTTP-01 with Pebble (built program, two replicas, fake API s
     expect(procs.map((p) => p.child.pid)).toEqual(pids);
     expect(procs.every((p) => p.child.exitCode === null)).toBe(true);
   }, 40_000);
+
+  it('a tls entry without hosts gets a certificate for the hosts the model binds (the rule hosts)', async () => {
+    const other = 'other.test';
+    api.create({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'hostless', namespace: NS, annotations: { 'portico.dev/acme': 'true' } },
+      spec: {
+        ingressClassName: 'portico',
+        tls: [{ secretName: 'hostless-tls' }],
+        rules: [{ host: other, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'app', port: { number: 80 } } } }] } }],
+      },
+    });
+    const stored = await within('the TLS Secret of the entry without hosts', () => {
+      const s = api.get('v1/Secret', NS, 'hostless-tls') as unknown as WireSecret | undefined;
+      return s?.data?.['tls.crt'] ? s : undefined;
+    }, 30_000);
+    expect(stored.metadata.annotations?.['portico.dev/acme-hosts']).toBe(other);
+    const [leaf, intermediate] = chainOf(stored);
+    expect(leaf!.subjectAltName).toBe(`DNS:${other}`);
+    expect(leaf!.checkIssued(intermediate!)).toBe(true);
+  }, 40_000);
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
-import { ingressYaml, serviceYaml, writeAtomically } from './manifests.ts';
+import { INGRESS_CLASS_YAML, ingressYaml, serviceYaml, singleIngressYaml, writeAtomically, writeInPlaceSlowly } from './manifests.ts';
 
 type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
 
@@ -118,5 +118,88 @@ describe('file mode (built program)', () => {
 
   it('stops cleanly on SIGTERM', async () => {
     expect(await portico.stop('SIGTERM')).toBe(0);
+  });
+});
+
+// Issue #15: files rewritten in place, and bursts of changes, as a user sees them.
+describe('file mode: changes are applied once the directory stands still (built program)', () => {
+  let dir: string;
+  let a: Backend, b: Backend;
+  let portico: PorticoProcess;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-e2e-settle-'));
+    [a, b] = await Promise.all([startNamedBackend('a'), startNamedBackend('b')]);
+    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('svc-a', [a.port]) + '---\n' + serviceYaml('svc-b', [b.port]));
+    writeFileSync(path.join(dir, 'ingress.yaml'), ingressYaml([{ path: '/', service: 'svc-a' }]));
+    portico = await startPorticoProcess(['--manifests', dir, '--access-log', 'false']);
+    await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200);
+  });
+
+  afterAll(async () => {
+    await portico?.stop('SIGKILL');
+    await Promise.all([a?.close(), b?.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Requests / on e2e.test back to back until `until` settles; every non-200 is a failure. */
+  function requestLoop(until: Promise<unknown>): Promise<{ sent: number; failures: string[] }> {
+    let done = false;
+    void until.finally(() => (done = true));
+    const result = { sent: 0, failures: [] as string[] };
+    const loop = async () => {
+      while (!done) {
+        result.sent++;
+        try {
+          const r = await get(portico.httpPort, '/', { host: 'e2e.test' });
+          if (r.status !== 200) result.failures.push(`${r.status} ${r.body.trim()}`);
+        } catch (err) {
+          result.failures.push(String(err));
+        }
+      }
+    };
+    return Promise.all([loop(), loop()]).then(() => result);
+  }
+
+  it('a manifest rewritten in place over 0.25 s is applied whole: the valid Ingress never answers 404', async () => {
+    const next = ingressYaml([{ path: '/', service: 'svc-a' }, { path: '/b', service: 'svc-b' }]);
+    const rewrite = (async () => {
+      await writeInPlaceSlowly(path.join(dir, 'ingress.yaml'), next, 4, 70); // 0.28 s, pauses longer than a 50 ms debounce
+      await waitFor('the rewritten file to route /b', async () => (await get(portico.httpPort, '/b/x', { host: 'e2e.test' })).body === 'b /b/x\n', 3000, 10);
+    })();
+    const { sent, failures } = await requestLoop(rewrite);
+    await rewrite;
+    expect(sent).toBeGreaterThan(20);
+    expect(failures).toEqual([]);
+  });
+
+  it('a burst that adds a file and deletes another is applied as one step: old and new never route together', async () => {
+    writeFileSync(path.join(dir, 'ingress.yaml'), INGRESS_CLASS_YAML);
+    writeAtomically(path.join(dir, 'old.yaml'), singleIngressYaml('old', '/old', 'svc-a'));
+    await waitFor(
+      '/old routed by Ingress old alone',
+      async () => (await get(portico.httpPort, '/', { host: 'e2e.test' })).status === 404 && (await get(portico.httpPort, '/old', { host: 'e2e.test' })).status === 200,
+      3000,
+      10,
+    );
+
+    writeAtomically(path.join(dir, 'new.yaml'), singleIngressYaml('new', '/new', 'svc-b'));
+    rmSync(path.join(dir, 'old.yaml'));
+    // Once /new answers, /old must already be gone (the old behaviour removed it ~50 ms later).
+    const overlaps: string[] = [];
+    let newSeenAt = 0;
+    await waitFor(
+      'the new file applied and the old one gone',
+      async () => {
+        const n = await get(portico.httpPort, '/new', { host: 'e2e.test' });
+        const o = await get(portico.httpPort, '/old', { host: 'e2e.test' });
+        if (n.status === 200 && newSeenAt === 0) newSeenAt = Date.now();
+        if (newSeenAt !== 0 && o.status === 200) overlaps.push(`/old answered ${Date.now() - newSeenAt} ms after /new did`);
+        return n.status === 200 && o.status === 404 && Date.now() - newSeenAt > 300;
+      },
+      3000,
+      0,
+    );
+    expect(overlaps).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 // Kubernetes objects as YAML for the e2e tests' manifests directories (namespace e2e, backends
 // on 127.0.0.1; the TLS tests' app in namespace web), and the editor-style atomic file replace.
 
-import { renameSync, writeFileSync } from 'node:fs';
+import { openSync, closeSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { setTimeout as pause } from 'node:timers/promises';
 
 /** A Service (port 80 named http) and one ready EndpointSlice per backend port. */
 export function serviceYaml(name: string, ports: number[]): string {
@@ -50,6 +51,46 @@ export function writeAtomically(file: string, text: string): void {
   writeFileSync(tmp, text);
   renameSync(tmp, file);
 }
+
+/**
+ * Rewrite a file in place the way a slow writer does (issue #15): truncate, then write `text`
+ * in `pieces` parts `gapMs` apart. Every prefix is a state a reader could catch.
+ */
+export async function writeInPlaceSlowly(file: string, text: string, pieces: number, gapMs: number): Promise<void> {
+  const fd = openSync(file, 'w'); // truncates: the file is empty now
+  try {
+    let written = 0;
+    for (let i = 1; i <= pieces; i++) {
+      await pause(gapMs); // the writer's pace, not a wait for Portico
+      const end = Math.floor((text.length * i) / pieces);
+      writeSync(fd, text.slice(written, end));
+      written = end;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** An Ingress e2e/NAME for host e2e.test with one Prefix path (no IngressClass). */
+export function singleIngressYaml(name: string, path: string, service: string): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: ${name}, namespace: e2e }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: e2e.test
+      http:
+        paths:
+          - { path: ${path}, pathType: Prefix, backend: { service: { name: ${service}, port: { number: 80 } } } }
+`;
+}
+
+export const INGRESS_CLASS_YAML = `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: portico }
+spec: { controller: portico.dev/ingress-controller }
+`;
 
 export type PemPair = { certPem: string; keyPem: string };
 

@@ -14,7 +14,6 @@ import { KubernetesSource } from './sources/kubernetes/source.ts';
 import { KubeApi } from './sources/kubernetes/api.ts';
 import { ClusterPublisher, podNamespace } from './cluster/publisher.ts';
 import type { Store } from './store/store.ts';
-import { classSelector } from './model/ingress-class.ts';
 import type { Reconciler } from './reconcile/reconciler.ts';
 import { generateSelfSigned } from './tls/default-certificate.ts';
 // acme/challenges.ts only: the ACME client (acme-client with axios, ~35 MiB of RSS) is loaded
@@ -188,7 +187,7 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
         store,
         log: log.child({ component: 'acme' }),
         challenges,
-        selectClasses: (classes) => classSelector(classes, { controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
+        routing: reconciler.current,
         settings: { namespace: podNamespace(), directoryUrl: settings.acmeDirectory, email: settings.acmeEmail, caBundlePath: settings.acmeCaBundle },
         onOrder: (e) => metrics.acmeOrders.inc({ result: e.result }),
       });

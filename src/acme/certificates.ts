@@ -1,11 +1,12 @@
-// The pure half of ACME: which certificates our Ingresses ask for, whether the Secret that
-// should hold one needs a new certificate, when to renew, how long to back off. No I/O and no
-// clocks (the caller passes `now`), so all of it is table-tested.
+// The pure half of ACME: which certificates our Ingresses ask for (from the model's TLS
+// bindings), whether the Secret that should hold one needs a new certificate, when to renew,
+// how long to back off. No I/O and no clocks (the caller passes `now`), so all of it is
+// table-tested.
 
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { ObjectRef, RoutingConfig } from '../model/types.ts';
 import type { Ingress, Secret } from '../store/types.ts';
-import { isDnsSubdomain, isHostName, MAX_NAME } from '../values/dns-name.ts';
 
 /** Either annotation set to "true" asks for an ACME certificate (cert-manager's ingress-shim name, and ours). */
 export const ACME_ANNOTATIONS: readonly string[] = ['kubernetes.io/tls-acme', 'portico.dev/acme'];
@@ -37,78 +38,90 @@ export function acmeRequested(ingress: Ingress): boolean {
   return ACME_ANNOTATIONS.some((a) => typeof ann[a] === 'string' && ann[a].trim().toLowerCase() === 'true');
 }
 
+const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const SECRET_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 /** A host an HTTP-01 order can carry, normalised; or why not. */
 export function normaliseHost(raw: string): { host: string } | { problem: string } {
   const host = raw.trim().toLowerCase().replace(/\.$/, '');
   if (host.startsWith('*.')) return { problem: `host ${raw}: wildcard names need the DNS-01 challenge, which Portico does not do` };
   if (isIP(host) !== 0) return { problem: `host ${raw}: IP addresses cannot be validated with HTTP-01` };
-  if (!isHostName(host)) {
+  if (host.length === 0 || host.length > 253 || !host.split('.').every((l) => LABEL_RE.test(l))) {
     return { problem: `host ${raw}: not a valid DNS name` };
   }
   return { host };
 }
 
+/** What ACME reads of the routing model: the TLS bindings and the Ingresses that are ours. */
+export type TlsView = Pick<RoutingConfig, 'tls' | 'ingresses'>;
+
 /**
- * The certificates asked for: for every Ingress that is ours and annotated, each
- * `spec.tls[]` entry with a secretName and hosts contributes those hosts to the Secret
- * `namespace/secretName`. Several Ingresses naming one Secret get one certificate for the
- * union of their hosts.
+ * The certificates asked for, from the model's TLS bindings (never `spec.tls` itself: the
+ * model decides which hosts a TLS entry covers, e.g. the rule hosts when it lists none, and
+ * which Ingress owns a host). A binding counts when its owning Ingress carries an ACME
+ * annotation; its host goes into the certificate of its Secret. Several Ingresses naming one
+ * Secret get one certificate for the union of their hosts.
  */
 export function desiredCertificates(
-  ingresses: Iterable<Ingress>,
-  isOurs: (ingress: Ingress) => boolean,
+  view: TlsView,
+  ingressOf: (ref: ObjectRef) => Ingress | undefined,
 ): { certificates: Map<string, DesiredCertificate>; problems: DesiredProblem[] } {
   const acc = new Map<string, { namespace: string; secretName: string; hosts: Set<string>; ingresses: Set<string> }>();
   const problems: DesiredProblem[] = [];
-  for (const ing of ingresses) {
-    if (!acmeRequested(ing) || !isOurs(ing)) continue;
-    const namespace = ing.metadata.namespace ?? 'default';
-    const ingKey = `${namespace}/${ing.metadata.name}`;
-    const tls = Array.isArray(ing.spec?.tls) ? ing.spec.tls : [];
-    if (tls.length === 0) problems.push({ ingress: ingKey, message: 'ACME requested but spec.tls is empty' });
-    for (const entry of tls) {
-      const secretName = typeof entry?.secretName === 'string' ? entry.secretName : '';
-      if (secretName === '') {
-        problems.push({ ingress: ingKey, message: 'ACME requested but a spec.tls entry has no secretName' });
-        continue;
-      }
-      if (!isDnsSubdomain(secretName) || secretName.length > MAX_NAME) {
-        problems.push({ ingress: ingKey, message: `spec.tls secretName ${secretName} is not a valid Secret name` });
-        continue;
-      }
-      const hosts: string[] = [];
-      for (const h of Array.isArray(entry.hosts) ? entry.hosts : []) {
-        if (typeof h !== 'string') continue;
-        const n = normaliseHost(h);
-        if ('problem' in n) problems.push({ ingress: ingKey, message: n.problem });
-        else hosts.push(n.host);
-      }
-      if (hosts.length === 0) {
-        problems.push({ ingress: ingKey, message: `spec.tls entry for Secret ${secretName} has no hosts a certificate can be ordered for` });
-        continue;
-      }
-      const key = `${namespace}/${secretName}`;
-      let a = acc.get(key);
-      if (!a) {
-        a = { namespace, secretName, hosts: new Set(), ingresses: new Set() };
-        acc.set(key, a);
-      }
-      for (const h of hosts) a.hosts.add(h);
-      a.ingresses.add(ingKey);
+  const report = (ingress: string, message: string) => {
+    if (!problems.some((p) => p.ingress === ingress && p.message === message)) problems.push({ ingress, message });
+  };
+  const requested = (ref: ObjectRef): boolean => {
+    const ing = ingressOf(ref);
+    return ing !== undefined && acmeRequested(ing);
+  };
+  const bound = new Set<string>();
+  for (const b of view.tls) {
+    if (!requested(b.ingress)) continue;
+    const ingKey = refKey(b.ingress);
+    bound.add(ingKey);
+    const slash = b.secret.indexOf('/');
+    const namespace = b.secret.slice(0, slash);
+    const secretName = b.secret.slice(slash + 1);
+    if (!SECRET_NAME_RE.test(secretName) || secretName.length > 253) {
+      report(ingKey, `spec.tls secretName ${secretName} is not a valid Secret name`);
+      continue;
     }
+    let a = acc.get(b.secret);
+    if (!a) {
+      a = { namespace, secretName, hosts: new Set(), ingresses: new Set() };
+      acc.set(b.secret, a);
+    }
+    a.ingresses.add(ingKey);
+    const n = normaliseHost(b.host);
+    if ('problem' in n) report(ingKey, n.problem);
+    else a.hosts.add(n.host);
+  }
+  for (const ref of view.ingresses) {
+    const ingKey = refKey(ref);
+    if (bound.has(ingKey) || !requested(ref)) continue;
+    report(ingKey, 'ACME requested but no host of this Ingress is served over TLS with its Secret (spec.tls with a secretName, and hosts or rule hosts; an older Ingress may serve them already)');
   }
   const certificates = new Map<string, DesiredCertificate>();
   for (const [key, a] of acc) {
     let hosts = [...a.hosts].sort();
+    if (hosts.length === 0) {
+      for (const ing of a.ingresses) report(ing, `spec.tls entry for Secret ${a.secretName} has no hosts a certificate can be ordered for`);
+      continue;
+    }
     if (hosts.length > MAX_HOSTS_PER_CERTIFICATE) {
       for (const ing of a.ingresses) {
-        problems.push({ ingress: ing, message: `Secret ${a.secretName} would need ${hosts.length} names; only the first ${MAX_HOSTS_PER_CERTIFICATE} are ordered` });
+        report(ing, `Secret ${a.secretName} would need ${hosts.length} names; only the first ${MAX_HOSTS_PER_CERTIFICATE} are ordered`);
       }
       hosts = hosts.slice(0, MAX_HOSTS_PER_CERTIFICATE);
     }
     certificates.set(key, { namespace: a.namespace, secretName: a.secretName, hosts, ingresses: [...a.ingresses].sort() });
   }
   return { certificates, problems };
+}
+
+function refKey(ref: ObjectRef): string {
+  return `${ref.namespace}/${ref.name}`;
 }
 
 export interface ParsedCertificate {

@@ -1,5 +1,6 @@
-// ACME (HTTP-01) for Portico: see manager.ts for the flow, challenges.ts for how every replica
-// answers challenge tokens, transport.ts for the process-global acme-client HTTP settings.
+// ACME (HTTP-01) for Portico: manager.ts decides which certificate to order and when,
+// order-executor.ts runs one order, challenges.ts is how every replica answers challenge
+// tokens, transport.ts holds the process-global acme-client HTTP settings.
 
 export { AcmeManager, DEFAULT_ACME_SETTINGS, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from './manager.ts';
 export type { AcmeManagerOptions, AcmeSettings, AcmeStatus, CertificatePhase, CertificateStatus, OrderEvent, OrderResult } from './manager.ts';

@@ -1,114 +1,42 @@
-// The ACME manager: keeps a certificate in every TLS Secret that an annotated Ingress of ours
-// asks for, ordering it over HTTP-01 from an ACME CA and renewing it at ~2/3 of its lifetime.
+// The ACME scheduler: keeps a certificate in every TLS Secret that an annotated Ingress of ours
+// asks for, deciding which Secret needs an order and when; order-executor.ts runs each order.
+// Certificates are renewed at ~2/3 of their lifetime.
 //
 // Only the leader works (`setLeading`). Followers answer challenge tokens (ChallengeStore)
 // and serve the certificates that arrive through their Secret watch like any other.
 //
-// Flow: store change → (coalesced) evaluate: desired certificates from the Ingresses, checked
-// against the Secrets in the store → the ones that need a certificate and are not backing off
-// are queued → at most `concurrency` orders run in the background. An order re-reads the
-// Secret from the API first (the store may lag), publishes each token in the challenge Secret,
-// waits until this replica's own ChallengeStore sees it plus a propagation delay (the other
-// replicas' watches), lets the CA validate, finalizes, and writes `tls.crt` (full chain) and
-// `tls.key` to the Secret. A failure backs off per Secret (doubling, capped, or longer if the
-// CA sent a Retry-After); whatever certificate the Secret holds keeps serving meanwhile.
+// Flow: store change → (coalesced) evaluate: desired certificates from the routing model's TLS
+// bindings whose Ingress carries an ACME annotation (the model, not this code, reads
+// `spec.tls`), checked against the Secrets in the store → the ones that need a certificate and are not backing off
+// are queued → at most `concurrency` orders run in the background (OrderExecutor). A failure
+// backs off per Secret (doubling, capped, or longer if the CA sent a Retry-After); whatever
+// certificate the Secret holds keeps serving meanwhile.
 //
 // Nothing here blocks a caller: `reconcile()` only schedules.
 
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as acme from 'acme-client';
 import type { Logger } from '../observe/log.ts';
 import type { Store, StoreChange } from '../store/store.ts';
-import type { Ingress, IngressClass, Secret } from '../store/types.ts';
+import type { Secret } from '../store/types.ts';
 import type { KubeApi } from '../sources/kubernetes/api.ts';
-import type { ClassSelector } from '../model/ingress-class.ts';
-import { AccountStore } from './account.ts';
 import {
   backoffDelay,
   checkCertificate,
-  DEFAULT_ORDER_BACKOFF,
-  DEFAULT_RENEWAL_POLICY,
   desiredCertificates,
   hashJitter,
-  HOSTS_ANNOTATION,
-  MANAGED_ANNOTATION,
-  parseCertificatePem,
-  renewalTime,
-  retryAfterFromMessage,
-  uncoveredHosts,
-  type BackoffPolicy,
   type CertificateCheck,
   type CertificateReason,
   type DesiredCertificate,
-  type RenewalPolicy,
+  type TlsView,
 } from './certificates.ts';
-import { ChallengePublisher, MANAGED_BY_LABEL, MANAGED_BY_VALUE, type ChallengeStore } from './challenges.ts';
-import { b64, getSecret, mutateSecret, TLS_SECRET_TYPE } from './secrets.ts';
-import { AcmeHttpError, configureAcmeHttp, explainError, runInOrderContext, type OrderContext } from './transport.ts';
+import { ChallengePublisher, type ChallengeStore } from './challenges.ts';
+import { OrderExecutor, type OrderOutcome } from './order-executor.ts';
+import { DEFAULT_ACME_SETTINGS, type AcmeSettings } from './settings.ts';
+import { configureAcmeHttp } from './transport.ts';
 
-export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
-export const LETSENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
-
-export interface AcmeSettings {
-  /** ACME directory URL; default Let's Encrypt production. */
-  directoryUrl: string;
-  /** Account contact (optional; Let's Encrypt no longer mails expiry notices). */
-  email: string | undefined;
-  /** PEM file of CAs to trust for the directory (private or test CA). Process-global, see transport.ts. */
-  caBundlePath: string | undefined;
-  /** Namespace of the account and challenge Secrets (the pod's). */
-  namespace: string;
-  accountSecretName: string;
-  challengeSecretName: string;
-  /** Orders running at once. */
-  concurrency: number;
-  /** After this replica sees a token, wait this long for the other replicas' watches. */
-  propagationDelayMs: number;
-  /** Give up on an order when this replica has not seen its token after this long. */
-  challengeVisibleTimeoutMs: number;
-  /** Give up on an order (as a failure) after this long. */
-  orderTimeoutMs: number;
-  /** Store changes within this window are evaluated together. */
-  debounceMs: number;
-  /** Evaluate at least this often even when nothing changes. */
-  resyncIntervalMs: number;
-  /** Per-Secret backoff after failed orders (1 min doubling to 24 h). */
-  backoff: BackoffPolicy;
-  renewal: RenewalPolicy;
-  /** Certificate key type. */
-  keyType: 'ecdsa-p256' | 'rsa-2048';
-  /** acme-client's polling of pending authorizations/orders. */
-  poll: { attempts: number; minMs: number; maxMs: number };
-  /** A 429/503 Retry-After longer than this fails the order rather than sleeping inside it. */
-  maxInlineRetryAfterMs: number;
-  /** acme-client's own inline retries of network errors/429/5xx (process-global). */
-  httpRetryMaxAttempts: number;
-  httpRetryDelaySeconds: number;
-  httpTimeoutMs: number;
-}
-
-export const DEFAULT_ACME_SETTINGS: Omit<AcmeSettings, 'namespace'> = {
-  directoryUrl: LETSENCRYPT_PRODUCTION,
-  email: undefined,
-  caBundlePath: undefined,
-  accountSecretName: 'portico-acme-account',
-  challengeSecretName: 'portico-acme-challenges',
-  concurrency: 2,
-  propagationDelayMs: 2_000,
-  challengeVisibleTimeoutMs: 30_000,
-  orderTimeoutMs: 10 * 60_000,
-  debounceMs: 1_000,
-  resyncIntervalMs: 3_600_000,
-  backoff: DEFAULT_ORDER_BACKOFF,
-  renewal: DEFAULT_RENEWAL_POLICY,
-  keyType: 'ecdsa-p256',
-  poll: { attempts: 10, minMs: 2_000, maxMs: 30_000 },
-  maxInlineRetryAfterMs: 30_000,
-  httpRetryMaxAttempts: 3,
-  httpRetryDelaySeconds: 5,
-  httpTimeoutMs: 30_000,
-};
+export { DEFAULT_ACME_SETTINGS, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from './settings.ts';
+export type { AcmeSettings } from './settings.ts';
 
 export type OrderResult = 'issued' | 'failed' | 'aborted';
 
@@ -153,10 +81,10 @@ export interface AcmeManagerOptions {
   /** This replica's ChallengeStore (already started): the leader waits until it sees each token. */
   challenges: ChallengeStore;
   /**
-   * Which Ingresses are ours, from the IngressClasses in the store: model/ingress-class.ts
-   * classSelector with our controller name and class, handed in by the wiring (main.ts).
+   * The current routing configuration (its TLS bindings and our Ingresses), e.g. the
+   * reconciler's `current`. Read at each evaluation.
    */
-  selectClasses: (classes: Iterable<IngressClass>) => ClassSelector;
+  routing: () => TlsView;
   settings: Partial<AcmeSettings> & { namespace: string };
   /** Test hooks. */
   now?: () => number;
@@ -181,24 +109,16 @@ interface CertState {
   lastError: string | undefined;
 }
 
-class NotLeaderError extends Error {
-  override name = 'NotLeaderError';
-  constructor() {
-    super('no longer the leader');
-  }
-}
-
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class AcmeManager {
   readonly settings: AcmeSettings;
-  private readonly api: KubeApi;
   private readonly store: Store;
   private readonly log: Logger;
   private readonly challenges: ChallengeStore;
   private readonly publisher: ChallengePublisher;
-  private readonly accounts: AccountStore;
-  private readonly selectClasses: (classes: Iterable<IngressClass>) => ClassSelector;
+  private readonly executor: OrderExecutor;
+  private readonly routing: () => TlsView;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly jitter: (seed: string) => number;
@@ -208,23 +128,23 @@ export class AcmeManager {
   private started = false;
   private unsubscribe: (() => void) | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
+  /** The pending evaluation is for a store change: check again if the routing config lags. */
+  private followUp = false;
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly states = new Map<string, CertState>();
   private readonly queue: CertState[] = [];
   private running = 0;
   private readonly inFlight = new Set<Promise<void>>();
-  private clientPromise: Promise<acme.Client> | undefined;
   private readonly checkCache = new WeakMap<Secret, { hostsKey: string; check: CertificateCheck }>();
   private reportedProblems = new Set<string>();
   private readonly counters: Record<OrderResult, number> = { issued: 0, failed: 0, aborted: 0 };
 
   constructor(opts: AcmeManagerOptions) {
     this.settings = { ...DEFAULT_ACME_SETTINGS, ...stripUndefined(opts.settings), namespace: opts.settings.namespace } as AcmeSettings;
-    this.api = opts.api;
     this.store = opts.store;
     this.log = opts.log.child({ component: 'acme' });
     this.challenges = opts.challenges;
-    this.selectClasses = opts.selectClasses;
+    this.routing = opts.routing;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.jitter = opts.jitter ?? hashJitter;
@@ -232,7 +152,6 @@ export class AcmeManager {
     this.publisher =
       opts.publisher ??
       new ChallengePublisher({ api: opts.api, namespace: this.settings.namespace, name: this.settings.challengeSecretName, log: opts.log });
-    this.accounts = new AccountStore({ api: opts.api, namespace: this.settings.namespace, name: this.settings.accountSecretName });
     if (!(this.settings.concurrency >= 1)) throw new Error('acme: concurrency must be at least 1');
     const s = this.settings;
     let caBundle: string | undefined;
@@ -249,6 +168,16 @@ export class AcmeManager {
       retryMaxAttempts: s.httpRetryMaxAttempts,
       retryDefaultDelaySeconds: s.httpRetryDelaySeconds,
       requestTimeoutMs: s.httpTimeoutMs,
+    });
+    this.executor = new OrderExecutor({
+      api: opts.api,
+      log: this.log,
+      settings: this.settings,
+      challenges: this.challenges,
+      publisher: this.publisher,
+      isLeading: () => this.leading,
+      now: this.now,
+      jitter: this.jitter,
     });
   }
 
@@ -283,7 +212,7 @@ export class AcmeManager {
     } else {
       this.clearTimers();
       for (const st of this.queue.splice(0)) st.phase = 'idle';
-      this.clientPromise = undefined;
+      this.executor.reset();
     }
   }
 
@@ -293,10 +222,24 @@ export class AcmeManager {
 
   /** Schedules an evaluation (coalesced: at most one per `debounceMs`). Never blocks. */
   reconcile(): void {
+    this.scheduleEvaluation(true);
+  }
+
+  /**
+   * `followUp`: the evaluation is for a store change. The routing configuration is rebuilt
+   * after the same change on the reconciler's own timer; if it has not been swapped in by the
+   * time we evaluate (or the change did not touch routing), we look once more, later.
+   */
+  private scheduleEvaluation(followUp: boolean): void {
+    if (followUp) this.followUp = true;
     if (!this.leading || !this.started || this.debounceTimer) return;
+    const seen = this.routing();
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
+      const again = this.followUp;
+      this.followUp = false;
       this.evaluate();
+      if (again && this.routing() === seen) this.scheduleEvaluation(false);
     }, this.settings.debounceMs);
   }
 
@@ -354,8 +297,7 @@ export class AcmeManager {
   private evaluate(): void {
     if (!this.leading) return;
     const now = this.now();
-    const selector = this.selectClasses(this.store.list('IngressClass'));
-    const { certificates, problems } = desiredCertificates(this.store.list('Ingress'), (i: Ingress) => selector.isOurs(i));
+    const { certificates, problems } = desiredCertificates(this.routing(), (ref) => this.store.get('Ingress', `${ref.namespace}/${ref.name}`));
     this.reportProblems(problems);
 
     for (const [key, st] of this.states) {
@@ -460,19 +402,16 @@ export class AcmeManager {
     }
   }
 
-  private assertLeading(): void {
-    if (!this.leading) throw new NotLeaderError();
-  }
-
+  /** Runs one order (OrderExecutor) and turns its outcome into this Secret's state and an event. */
   private async runOrder(st: CertState): Promise<void> {
     const started = this.now();
     // The hosts this order is for: the Ingresses may change while it runs.
     const hosts = st.hosts;
     const hostsKey = st.hostsKey;
     const ref = `${st.namespace}/${st.secretName}`;
-    const ctx: OrderContext = { maxInlineRetryAfterMs: this.settings.maxInlineRetryAfterMs, now: this.now };
-    let reason: CertificateReason = st.check?.reason ?? 'missing';
-    const event = (result: OrderResult, error?: string) => {
+    const outcome: OrderOutcome = await this.executor.run({ namespace: st.namespace, secretName: st.secretName, hosts, reason: st.check?.reason ?? 'missing' });
+    if (outcome.check !== undefined) st.check = outcome.check;
+    const event = (result: OrderResult, reason: CertificateReason, error?: string) => {
       this.counters[result]++;
       try {
         this.onOrder?.({
@@ -488,184 +427,43 @@ export class AcmeManager {
         /* a metrics hook must not break ordering */
       }
     };
-    try {
-      this.assertLeading();
-      // The store may lag behind the API (e.g. our own write a moment ago): decide on the
-      // authoritative copy.
-      const fresh = await getSecret(this.api, st.namespace, st.secretName);
-      const check = checkCertificate(fresh, hosts, this.now(), this.settings.renewal, this.jitter);
-      st.check = check;
-      if (!check.need) return;
-      reason = check.reason;
-      if (fresh?.type !== undefined && fresh.type !== TLS_SECRET_TYPE) {
-        throw new Error(`Secret ${ref} exists with type ${fresh.type}; Portico only writes ${TLS_SECRET_TYPE} Secrets (delete it or use another secretName)`);
-      }
-      this.log.info('acme: ordering a certificate', { secret: ref, hosts, reason: check.reason, ...(check.detail ? { detail: check.detail } : {}) });
-      const { certPem, keyPem } = await runInOrderContext(ctx, () => this.order(hosts));
-      const cert = parseCertificatePem(certPem);
-      const missing = uncoveredHosts(cert.x509, hosts);
-      if (missing.length > 0) throw new Error(`the CA issued a certificate that does not cover ${missing.join(', ')}`);
-      this.assertLeading();
-      await this.writeCertificate(st, hosts, certPem, keyPem);
-      const renewAt = renewalTime(cert.notBefore, cert.notAfter, this.settings.renewal, this.jitter(`${ref}/${cert.serial}`));
-      st.check = { need: false, reason: 'valid', serial: cert.serial, notAfter: cert.notAfter, renewAt };
-      this.log.info('acme: certificate issued', {
-        secret: ref,
-        hosts,
-        serial: cert.serial,
-        notAfter: new Date(cert.notAfter).toISOString(),
-        renewAt: new Date(renewAt).toISOString(),
-        ms: this.now() - started,
-      });
-      if (this.now() >= renewAt) {
-        // Do not spin ordering certificates that are due the moment they arrive.
-        throw new Error('the new certificate is already due for renewal by this clock (clock skew, or a very short lifetime)');
-      }
-      st.failures = 0;
-      st.retryAt = undefined;
-      st.lastError = undefined;
-      event('issued');
-    } catch (err) {
-      if (err instanceof NotLeaderError) {
+    switch (outcome.type) {
+      case 'not-needed':
+        return;
+      case 'issued':
+        st.failures = 0;
+        st.retryAt = undefined;
+        st.lastError = undefined;
+        event('issued', outcome.reason);
+        return;
+      case 'aborted':
         this.log.info('acme: order abandoned, no longer the leader', { secret: ref });
-        event('aborted');
+        event('aborted', outcome.reason);
+        return;
+      case 'failed': {
+        if (st.hostsKey !== hostsKey) {
+          // The wanted hosts changed meanwhile: this failure says nothing about the new set.
+          this.log.info('acme: order for a superseded host set ended', { secret: ref, hosts, err: outcome.error });
+          event('aborted', outcome.reason, outcome.error);
+          return;
+        }
+        st.failures++;
+        this.executor.reset();
+        const delay = Math.max(backoffDelay(st.failures, this.settings.backoff, this.random()), outcome.retryAfterMs);
+        st.retryAt = this.now() + delay;
+        st.lastError = outcome.error;
+        this.log.warn('acme: certificate order failed; the current certificate, if any, keeps serving', {
+          secret: ref,
+          hosts,
+          err: outcome.error,
+          failures: st.failures,
+          retryInMs: delay,
+          ...(outcome.retryAfterMs > 0 ? { retryAfterMs: outcome.retryAfterMs } : {}),
+        });
+        event('failed', outcome.reason, outcome.error);
         return;
       }
-      const message = describeError(err, ctx);
-      if (st.hostsKey !== hostsKey) {
-        // The wanted hosts changed meanwhile: this failure says nothing about the new set.
-        this.log.info('acme: order for a superseded host set ended', { secret: ref, hosts, err: message });
-        event('aborted', message);
-        return;
-      }
-      const now = this.now();
-      const retryAfter = Math.max(
-        err instanceof AcmeHttpError ? (err.retryAfterMs ?? 0) : 0,
-        ctx.retryAfterMs ?? 0,
-        retryAfterFromMessage(message, now) ?? 0,
-      );
-      st.failures++;
-      // Reload the account next time: the stored registration may be what failed.
-      this.clientPromise = undefined;
-      const delay = Math.max(backoffDelay(st.failures, this.settings.backoff, this.random()), retryAfter);
-      st.retryAt = now + delay;
-      st.lastError = message;
-      this.log.warn('acme: certificate order failed; the current certificate, if any, keeps serving', {
-        secret: ref,
-        hosts,
-        err: message,
-        failures: st.failures,
-        retryInMs: delay,
-        ...(retryAfter > 0 ? { retryAfterMs: retryAfter } : {}),
-      });
-      event('failed', message);
     }
-  }
-
-  /** Places one order with acme-client's auto() and returns the chain and its key (PEM). */
-  private async order(hosts: readonly string[]): Promise<{ certPem: string; keyPem: string }> {
-    const client = await this.client();
-    const key =
-      this.settings.keyType === 'rsa-2048' ? await acme.crypto.createPrivateRsaKey(2048) : await acme.crypto.createPrivateEcdsaKey('P-256');
-    const first = hosts[0]!;
-    const [, csr] = await acme.crypto.createCsr({ altNames: [...hosts], ...(first.length <= 64 ? { commonName: first } : {}) }, key);
-    const email = this.settings.email;
-    const certPem = await withTimeout(
-      client.auto({
-        csr,
-        ...(email ? { email } : {}),
-        termsOfServiceAgreed: true,
-        challengePriority: ['http-01'],
-        // The built-in self-check would fetch http://<host>/ from inside the cluster, which
-        // often cannot reach the load balancer (hairpin); the CA's validation is the check.
-        skipChallengeVerification: true,
-        challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-          if (challenge.type !== 'http-01') throw new Error(`the CA offered no http-01 challenge for ${authz.identifier.value}`);
-          this.assertLeading();
-          const token = (challenge as { token: string }).token;
-          await this.publisher.publish(token, keyAuthorization);
-          await this.challenges.waitFor(token, keyAuthorization, this.settings.challengeVisibleTimeoutMs);
-          if (this.settings.propagationDelayMs > 0) await sleep(this.settings.propagationDelayMs);
-          this.assertLeading();
-        },
-        challengeRemoveFn: async (_authz, challenge) => {
-          if (challenge.type !== 'http-01') return;
-          await this.publisher.remove((challenge as { token: string }).token);
-        },
-      }),
-      this.settings.orderTimeoutMs,
-      'the ACME order',
-    );
-    return { certPem, keyPem: key.toString('utf8') };
-  }
-
-  /** The ACME client for the stored (or a newly registered) account; one per leadership term. */
-  private client(): Promise<acme.Client> {
-    if (!this.clientPromise) {
-      const p = this.loadClient();
-      this.clientPromise = p;
-      p.catch(() => {
-        if (this.clientPromise === p) this.clientPromise = undefined;
-      });
-    }
-    return this.clientPromise;
-  }
-
-  private async loadClient(): Promise<acme.Client> {
-    try {
-      return await this.registerClient();
-    } catch (err) {
-      // Shared by concurrent orders: make the message stand on its own.
-      throw explainError(err);
-    }
-  }
-
-  private async registerClient(): Promise<acme.Client> {
-    const { directoryUrl, email } = this.settings;
-    const account = await this.accounts.loadOrCreate();
-    const accountUrl = account.urls[directoryUrl];
-    const client = new acme.Client({
-      directoryUrl,
-      accountKey: account.keyPem,
-      ...(accountUrl ? { accountUrl } : {}),
-      backoffAttempts: this.settings.poll.attempts,
-      backoffMin: this.settings.poll.minMs,
-      backoffMax: this.settings.poll.maxMs,
-    });
-    const contact = email ? [`mailto:${email}`] : [];
-    if (!accountUrl) {
-      this.assertLeading();
-      await client.createAccount({ termsOfServiceAgreed: true, contact });
-      const url = client.getAccountUrl();
-      await this.accounts.saveRegistration(account.keyPem, directoryUrl, url, email);
-      this.log.info('acme: account registered', { directory: directoryUrl, account: url, secret: this.accounts.secretRef });
-    } else if ((account.email ?? undefined) !== email) {
-      this.assertLeading();
-      await client.updateAccount({ contact });
-      await this.accounts.saveRegistration(account.keyPem, directoryUrl, accountUrl, email);
-      this.log.info('acme: account contact updated', { directory: directoryUrl, account: accountUrl });
-    }
-    return client;
-  }
-
-  private async writeCertificate(st: CertState, hosts: readonly string[], certPem: string, keyPem: string): Promise<void> {
-    await mutateSecret(this.api, st.namespace, st.secretName, (current) => {
-      if (current?.type !== undefined && current.type !== TLS_SECRET_TYPE) {
-        throw new Error(`Secret ${st.namespace}/${st.secretName} has type ${current.type}; not overwriting it`);
-      }
-      const annotations = { ...(current?.metadata.annotations ?? {}), [MANAGED_ANNOTATION]: 'true', [HOSTS_ANNOTATION]: hosts.join(',') };
-      const data = { ...(current?.data ?? {}), 'tls.crt': b64(certPem), 'tls.key': b64(keyPem) };
-      if (current === undefined) {
-        return {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: st.secretName, namespace: st.namespace, annotations, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } },
-          type: TLS_SECRET_TYPE,
-          data,
-        };
-      }
-      return { ...current, metadata: { ...current.metadata, annotations }, data };
-    });
   }
 
   private reportProblems(problems: readonly { ingress: string; message: string }[]): void {
@@ -690,18 +488,4 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** A readable reason, replacing acme-client's TypeError after exhausted network retries. */
-function describeError(err: unknown, ctx: OrderContext): string {
-  return errorMessage(explainError(err, ctx)) || (ctx.lastNetworkError ?? 'unknown error');
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  p.catch(() => undefined); // an abandoned order may still fail later; nobody listens then
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -13,7 +13,8 @@ import {
   retryAfterFromMessage,
   type RenewalPolicy,
 } from '../../src/acme/certificates.ts';
-import { classSelector } from '../../src/model/ingress-class.ts';
+import { translate } from '../../src/model/translate.ts';
+import { Store } from '../../src/store/store.ts';
 import type { Ingress } from '../../src/store/types.ts';
 import { acmeIngress, CONTROLLER, ingressClass, selfSigned, tempDir, tlsSecret, type KeyPair } from './helpers.ts';
 
@@ -46,54 +47,76 @@ describe('normaliseHost', () => {
   });
 });
 
-describe('desiredCertificates', () => {
-  const selector = classSelector([ingressClass('portico'), ingressClass('other', 'example.com/other')], { controllerName: CONTROLLER, ingressClass: 'portico' });
-  const isOurs = (i: Ingress) => selector.isOurs(i);
+describe('desiredCertificates (from the model\'s TLS bindings)', () => {
+  /** Ingresses → the model's routing config → the certificates ACME wants. */
+  const desired = (ingresses: Ingress[]) => {
+    const store = new Store();
+    store.upsert('IngressClass', ingressClass('portico'));
+    store.upsert('IngressClass', ingressClass('other', 'example.com/other'));
+    for (const i of ingresses) store.upsert('Ingress', i);
+    const config = translate(store, { controllerName: CONTROLLER, ingressClass: 'portico' });
+    return desiredCertificates(config, (ref) => store.get('Ingress', `${ref.namespace}/${ref.name}`));
+  };
+  const aged = (ing: Ingress, created: string): Ingress => ({ ...ing, metadata: { ...ing.metadata, creationTimestamp: created } });
 
   it('collects annotated Ingresses of ours; ignores other classes, no annotation, annotation false', () => {
-    const { certificates, problems } = desiredCertificates(
-      [
-        acmeIngress('web', 'a', [{ hosts: ['a.test'], secretName: 'a-tls' }]),
-        acmeIngress('web', 'theirs', [{ hosts: ['t.test'], secretName: 't-tls' }], { className: 'other' }),
-        acmeIngress('web', 'plain', [{ hosts: ['p.test'], secretName: 'p-tls' }], { annotations: {} }),
-        acmeIngress('web', 'off', [{ hosts: ['o.test'], secretName: 'o-tls' }], { annotations: { 'portico.dev/acme': 'false' } }),
-      ],
-      isOurs,
-    );
+    const { certificates, problems } = desired([
+      acmeIngress('web', 'a', [{ hosts: ['a.test'], secretName: 'a-tls' }]),
+      acmeIngress('web', 'theirs', [{ hosts: ['t.test'], secretName: 't-tls' }], { className: 'other' }),
+      acmeIngress('web', 'plain', [{ hosts: ['p.test'], secretName: 'p-tls' }], { annotations: {} }),
+      acmeIngress('web', 'off', [{ hosts: ['o.test'], secretName: 'o-tls' }], { annotations: { 'portico.dev/acme': 'false' } }),
+    ]);
     expect([...certificates.keys()]).toEqual(['web/a-tls']);
     expect(certificates.get('web/a-tls')).toEqual({ namespace: 'web', secretName: 'a-tls', hosts: ['a.test'], ingresses: ['web/a'] });
     expect(problems).toEqual([]);
   });
 
   it('unions the hosts of every Ingress naming one Secret, per namespace', () => {
-    const { certificates } = desiredCertificates(
-      [
-        acmeIngress('web', 'a', [{ hosts: ['b.test', 'A.test'], secretName: 'shared' }]),
-        acmeIngress('web', 'b', [{ hosts: ['c.test', 'a.test'], secretName: 'shared' }]),
-        acmeIngress('other', 'c', [{ hosts: ['z.test'], secretName: 'shared' }]),
-      ],
-      isOurs,
-    );
+    const { certificates } = desired([
+      acmeIngress('web', 'a', [{ hosts: ['b.test', 'A.test'], secretName: 'shared' }]),
+      acmeIngress('web', 'b', [{ hosts: ['c.test', 'a.test'], secretName: 'shared' }]),
+      acmeIngress('other', 'c', [{ hosts: ['z.test'], secretName: 'shared' }]),
+    ]);
     expect(certificates.get('web/shared')?.hosts).toEqual(['a.test', 'b.test', 'c.test']);
     expect(certificates.get('web/shared')?.ingresses).toEqual(['web/a', 'web/b']);
     expect(certificates.get('other/shared')?.hosts).toEqual(['z.test']);
   });
 
+  it('a tls entry without hosts: the hosts the model binds (the rule hosts), as the proxy serves them', () => {
+    const ing = acmeIngress('web', 'a', [{ hosts: ['a.test', 'b.test'], secretName: 'a-tls' }]);
+    ing.spec!.tls = [{ secretName: 'a-tls' }];
+    const { certificates, problems } = desired([ing]);
+    expect(certificates.get('web/a-tls')?.hosts).toEqual(['a.test', 'b.test']);
+    expect(problems).toEqual([]);
+  });
+
+  it('a host is ordered for the Ingress the model gives it to: the oldest one', () => {
+    const older = aged(acmeIngress('web', 'older', [{ hosts: ['x.test'], secretName: 'older-tls' }], { annotations: {} }), '2024-01-01T00:00:00Z');
+    const younger = aged(acmeIngress('web', 'younger', [{ hosts: ['x.test', 'y.test'], secretName: 'younger-tls' }]), '2025-01-01T00:00:00Z');
+    const { certificates } = desired([older, younger]);
+    // x.test is served with older-tls (no ACME asked for it); only y.test is younger's
+    expect([...certificates.values()].map((c) => [c.secretName, c.hosts])).toEqual([['younger-tls', ['y.test']]]);
+  });
+
   it('reports what HTTP-01 cannot do and keeps the rest', () => {
-    const { certificates, problems } = desiredCertificates(
-      [
-        acmeIngress('web', 'w', [
-          { hosts: ['*.wild.test', 'ok.test'], secretName: 'w-tls' },
-          { hosts: ['*.only.test'], secretName: 'only-tls' },
-          { hosts: ['x.test'], secretName: '' },
-        ]),
-      ],
-      isOurs,
-    );
+    const { certificates, problems } = desired([
+      acmeIngress('web', 'w', [
+        { hosts: ['*.wild.test', 'ok.test'], secretName: 'w-tls' },
+        { hosts: ['*.only.test'], secretName: 'only-tls' },
+      ]),
+    ]);
     expect(certificates.get('web/w-tls')?.hosts).toEqual(['ok.test']);
     expect(certificates.has('web/only-tls')).toBe(false);
     expect(problems.map((p) => p.message).join('\n')).toMatch(/wildcard/);
-    expect(problems.map((p) => p.message).join('\n')).toMatch(/no secretName/);
+    expect(problems.map((p) => p.message).join('\n')).toMatch(/Secret only-tls has no hosts/);
+  });
+
+  it('reports an annotated Ingress of ours that the model gives no TLS host', () => {
+    const ing = acmeIngress('web', 'a', [{ hosts: ['a.test'], secretName: 'a-tls' }]);
+    ing.spec!.tls = [];
+    const { certificates, problems } = desired([ing]);
+    expect(certificates.size).toBe(0);
+    expect(problems).toEqual([{ ingress: 'web/a', message: expect.stringMatching(/no host of this Ingress is served over TLS/) }]);
   });
 });
 

@@ -7,7 +7,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Ingress, IngressClass, Secret } from '../../src/store/types.ts';
-import { classSelector, type ClassSelector } from '../../src/model/ingress-class.ts';
+import type { Snapshot } from '../../src/store/store.ts';
+import type { TlsView } from '../../src/acme/certificates.ts';
+import { translate } from '../../src/model/translate.ts';
 
 export function requireBinary(name: string, hint: string): string {
   const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
@@ -85,8 +87,6 @@ export function tlsSecret(namespace: string, name: string, pair: KeyPair): Secre
 }
 
 export const CONTROLLER = 'portico.dev/ingress-controller';
-/** AcmeManager's selectClasses for the class `portico` of CONTROLLER (what main.ts passes with the defaults). */
-export const ourClasses = (classes: Iterable<IngressClass>): ClassSelector => classSelector(classes, { controllerName: CONTROLLER, ingressClass: 'portico' });
 
 export function ingressClass(name = 'portico', controller = CONTROLLER): IngressClass {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name }, spec: { controller } };
@@ -108,4 +108,9 @@ export function acmeIngress(
       rules: tls.flatMap((t) => t.hosts.map((host) => ({ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }))),
     },
   };
+}
+
+/** The routing model's view of `store`, built afresh at each call (what the reconciler would swap in). */
+export function modelRouting(store: Snapshot): () => TlsView {
+  return () => translate(store, { controllerName: CONTROLLER, ingressClass: 'portico' });
 }

@@ -12,8 +12,9 @@ import { Store } from '../../src/store/store.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { ChallengeStore } from '../../src/acme/challenges.ts';
 import { AcmeManager, type AcmeSettings, type OrderEvent } from '../../src/acme/manager.ts';
+import type { TlsView } from '../../src/acme/certificates.ts';
 import type { Secret } from '../../src/store/types.ts';
-import { acmeIngress, ingressClass, ourClasses, selfSigned, tempDir, tlsSecret } from './helpers.ts';
+import { acmeIngress, ingressClass, modelRouting, selfSigned, tempDir, tlsSecret } from './helpers.ts';
 
 const POD_NS = 'portico-system';
 
@@ -80,7 +81,7 @@ describe('AcmeManager', () => {
       store,
       log: silentLogger,
       challenges: new ChallengeStore({ log: silentLogger }),
-      selectClasses: ourClasses,
+      routing: modelRouting(store),
       settings: {
         namespace: POD_NS,
         directoryUrl: acmeServer.url,
@@ -266,6 +267,41 @@ describe('AcmeManager', () => {
       ['failed', 'a.test,b.test'],
     ]);
     expect(m.status().certificates[0]).toMatchObject({ hosts: ['a.test', 'b.test'], phase: 'backoff', failures: 1 });
+  });
+
+  it('an Ingress whose tls entry has no hosts gets a certificate for the hosts the model binds (its rule hosts)', async () => {
+    const ing = acmeIngress('web', 'a', [{ hosts: ['a.test', 'b.test'], secretName: 'a-tls' }]);
+    ing.spec!.tls = [{ secretName: 'a-tls' }];
+    store.upsert('Ingress', ing);
+    const m = make({ backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    m.setLeading(true);
+    await waitFor(() => events.length === 1, 3000, 'one order');
+    expect(events[0]).toMatchObject({ namespace: 'web', secretName: 'a-tls', hosts: ['a.test', 'b.test'], reason: 'missing' });
+    expect(m.status().certificates.map((c) => [c.secretName, c.hosts])).toEqual([['a-tls', ['a.test', 'b.test']]]);
+  });
+
+  it('a routing configuration swapped in after the store change that caused it is still read (one follow-up evaluation)', async () => {
+    const stale: TlsView = { tls: [], ingresses: [] };
+    let fresh: TlsView | undefined;
+    let swapAt = Infinity;
+    const m = new AcmeManager({
+      api: kube,
+      store,
+      log: silentLogger,
+      challenges: new ChallengeStore({ log: silentLogger }),
+      // like the reconciler's `current`: the same object until a rebuild, which lags here
+      routing: () => (Date.now() >= swapAt ? (fresh ??= modelRouting(store)()) : stale),
+      settings: { namespace: POD_NS, directoryUrl: acmeServer.url, debounceMs: 100, backoff: { initialMs: 60_000, maxMs: 60_000 }, httpRetryMaxAttempts: 0 },
+      onOrder: (e) => events.push(e),
+    });
+    manager = m;
+    m.start();
+    m.setLeading(true);
+    m.reconcileNow();
+    swapAt = Date.now() + 150; // after the first evaluation (+100 ms), before the follow-up (+200 ms)
+    store.upsert('Ingress', acmeIngress('web', 'late', [{ hosts: ['late.test'], secretName: 'late-tls' }]));
+    await waitFor(() => events.length === 1, 3000, 'an order once the routing configuration caught up');
+    expect(events[0]).toMatchObject({ secretName: 'late-tls', hosts: ['late.test'] });
   });
 
   it('refuses to overwrite a Secret of another type', async () => {

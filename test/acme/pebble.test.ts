@@ -18,7 +18,7 @@ import { ChallengeStore, serveAcmeChallenge } from '../../src/acme/challenges.ts
 import { AcmeManager, type OrderEvent } from '../../src/acme/manager.ts';
 import type { Secret } from '../../src/store/types.ts';
 import { startPebble, type Pebble } from './pebble.ts';
-import { acmeIngress, ingressClass, ourClasses } from './helpers.ts';
+import { acmeIngress, ingressClass, modelRouting } from './helpers.ts';
 
 const POD_NS = 'portico-system';
 const YEAR = 365 * 86_400_000;
@@ -80,7 +80,7 @@ describe('ACME against Pebble', () => {
       store,
       log: silentLogger,
       challenges: leaderChallenges,
-      selectClasses: ourClasses,
+      routing: modelRouting(store),
       settings: {
         namespace: POD_NS,
         directoryUrl: pebble.directoryUrl,
@@ -192,7 +192,7 @@ describe('ACME against Pebble', () => {
       store,
       log: silentLogger,
       challenges: leaderChallenges,
-      selectClasses: ourClasses,
+      routing: modelRouting(store),
       settings: { ...old.settings, propagationDelayMs: 100 },
     });
     manager.start();

@@ -20,7 +20,7 @@ function setup(files: Record<string, string> = {}, opts: Partial<ManifestDirecto
   store.subscribe((c) => changes.push(c));
   const lines: LogLine[] = [];
   const log = recordingLogger(lines);
-  const source = new ManifestDirectorySource({ dir, store, log, debounceMs: 20, ...opts });
+  const source = new ManifestDirectorySource({ dir, store, log, debounceMs: 20, settleMs: 40, ...opts });
   cleanups.push(() => source.stop());
   const write = (name: string, text: string) => fs.writeFileSync(path.join(dir, name), text);
   return { dir, store, changes, lines, source, write };
@@ -210,9 +210,14 @@ describe('ManifestDirectorySource', () => {
   });
 
   it('an object defined in two files: the first file by name wins; the other takes over when it goes', async () => {
-    const { store, source, dir, write } = setup({ '10-a.yaml': svcYaml('dup', 80), '20-b.yaml': svcYaml('dup', 81) });
+    const { store, source, dir, write, lines } = setup({ '10-a.yaml': svcYaml('dup', 80), '20-b.yaml': svcYaml('dup', 81) });
     await source.start();
     expect(port(store, 'default/dup')).toBe(80);
+    // the warning's `file` is the file whose copy is ignored; `winner` the one in effect
+    const warns = lines.filter((l) => l.level === 'warn' && /two manifest files/.test(l.msg));
+    expect(warns.map((l) => [l.fields.file, l.fields.winner, l.fields.object])).toEqual([
+      [path.join(source.dir, '20-b.yaml'), path.join(source.dir, '10-a.yaml'), 'Service default/dup'],
+    ]);
     expect(source.problems).toEqual([
       {
         file: '20-b.yaml',
@@ -222,8 +227,7 @@ describe('ManifestDirectorySource', () => {
       },
     ]);
     write('20-b.yaml', svcYaml('dup', 82)); // the loser's edits change nothing
-    await sleep(200);
-    await source.rescan();
+    await source.rescan(); // resolves once the edit has settled and been applied
     expect(port(store, 'default/dup')).toBe(80);
     fs.unlinkSync(path.join(dir, '10-a.yaml'));
     await waitFor(() => port(store, 'default/dup') === 82, 3000, 'takeover');

@@ -1,51 +1,39 @@
 // File mode: the objects of a manifests directory, kept in the store while the files change.
+// This is the thin, timed part; what the files mean lives in contents.ts (text → objects) and
+// index.ts (files → what the store holds), both pure.
 //
-// The directory (top level only; hidden names skipped) is scanned once at start, then again
-// after every change reported by fs.watch (debounced, so a burst of writes is one scan), or
-// every second when watching is not possible. A scan lists the directory and stats every
-// manifest file (following symlinks, so a ConfigMap-style `..data` swap shows as new inodes);
-// only files whose device/inode/size/mtime/ctime changed are read again, and only content that
-// changed is parsed. Each file's contribution is remembered: re-reading a file diffs its
-// objects against the previous ones (upsert changed, remove vanished) and a deleted file's
-// objects are removed.
+// The directory (top level only; hidden names skipped) is scanned at start, after every change
+// reported by fs.watch (debounced: a burst of events is one scan), and every second when
+// watching is not possible. A scan lists the directory and stats every manifest file
+// (following symlinks, so a ConfigMap-style `..data` swap shows as new inodes).
 //
+// Settling: nothing is read while the directory is still changing. When a scan finds changes
+// (new, modified or deleted files), they are applied only once the directory has stood still
+// for `settleMs`: the same listing and the same size/mtime/inode of every file in two scans
+// `settleMs` apart, or every changed file and the directory itself last modified at least
+// `settleMs` ago. Then every change of the burst (writes, renames, deletions) is applied to the
+// store in ONE step, additions and updates before removals. A file rewritten in place over a
+// few hundred milliseconds is therefore never read half-written, unless the writer pauses for
+// longer than `settleMs`; writing a new file and renaming it over the old one is atomic and
+// always safe. A directory that never stands still is applied anyway after `maxSettleMs`.
+//
+// Only files whose signature changed are read, and only content that changed is parsed.
 // Failure never drops routes: a file that does not parse keeps serving its last good objects;
-// an invalid object keeps its last good version from that file; an unreadable directory keeps
-// everything. Problems are listed (per file, per object) and logged once per change.
-//
-// One object (kind + namespace + name) defined in two files: the file first by name wins and
-// the other definition is reported; when the winner lets go, the next file's version is used.
+// an invalid object keeps its last good version; an unreadable directory keeps everything.
+// Problems are listed (per file, per object) and logged once per change.
 
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../observe/log.ts';
 import type { Store } from '../../store/store.ts';
-import { objectKey, type AnyObject, type Kind } from '../../store/types.ts';
-import { describeObject, normalizeObject } from './normalize.ts';
-import { isManifestFileName, parseManifest } from './parse.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { fileContents, unreadableContents } from './contents.ts';
+import { nodeDirectory, type FileStat, type ManifestDirectory, type WatchHandle } from './directory.ts';
+import { ManifestIndex, type FileChange } from './index.ts';
+import { isManifestFileName } from './parse.ts';
+import type { FileProblem, ManifestNote } from './types.ts';
 
-export type FileProblemReason =
-  /** The directory cannot be listed (everything keeps serving). */
-  | 'DirectoryError'
-  /** The file cannot be read (its last good objects keep serving). */
-  | 'ReadError'
-  /** YAML / JSON syntax error (its last good objects keep serving). */
-  | 'ParseError'
-  /** The object is not valid (its last good version, if any, keeps serving). */
-  | 'InvalidObject'
-  /** The object is also defined in a file that comes first by name, or earlier in this file. */
-  | 'Duplicate';
-
-export interface FileProblem {
-  /** File name inside the directory ('' for the directory itself). */
-  file: string;
-  /** `Kind namespace/name` (`Kind name` when cluster-scoped) when the object could be named. */
-  object?: string;
-  reason: FileProblemReason;
-  message: string;
-}
+export type { FileProblem, FileProblemReason } from './types.ts';
 
 export type FileProblemsListener = (problems: readonly FileProblem[]) => void;
 
@@ -55,6 +43,13 @@ export interface ManifestDirectorySourceOptions {
   log: Logger;
   /** Quiet time after the last change event before a scan. Default 50 ms. */
   debounceMs?: number;
+  /**
+   * How long the directory must stand still (no file changing size, mtime or inode, no file
+   * appearing or going) before a change is read and applied. Default 200 ms.
+   */
+  settleMs?: number;
+  /** A directory that keeps changing is applied anyway this long after the first change. Default max(2 s, 10 × settleMs). */
+  maxSettleMs?: number;
   /** Scan interval when fs.watch is unavailable (or `watch` is false). Default 1000 ms. */
   pollIntervalMs?: number;
   /**
@@ -64,6 +59,10 @@ export interface ManifestDirectorySourceOptions {
   resyncIntervalMs?: number;
   /** false: poll only, never fs.watch. Default true. */
   watch?: boolean;
+  /** The file system (default: the real directory `dir`). */
+  directory?: ManifestDirectory;
+  /** Time and timers (default: the process clock). */
+  clock?: Clock;
 }
 
 /** Larger files are refused (reported), not read. */
@@ -74,73 +73,78 @@ const RACY_MS = 2000;
 /** Stats / reads in flight at once during a scan. */
 const CONCURRENCY = 32;
 
-interface Entry {
-  /** `Kind/namespace/name` */
-  id: string;
-  kind: Kind;
-  /** The store key (`namespace/name`, or `name` when cluster-scoped). */
-  key: string;
-  /** For messages: `Kind namespace/name`. */
-  display: string;
-  obj: AnyObject;
-  json: string;
-}
-
-interface FileState {
-  name: string;
-  /** dev:ino:size:mtime:ctime at the last read; '' when it could not be read. */
+/** What the watcher knows of a file it has read (the index knows what it contributes). */
+interface FileRecord {
+  /** The stat signature at the last read. */
   sig: string;
-  /** sha256 of the last content read; '' when none. */
+  /** sha256 of the last content read; '' when it could not be read. */
   hash: string;
   racy: boolean;
-  /** Objects this file contributes: its last good version. */
-  entries: Map<string, Entry>;
-  problems: FileProblem[];
-  /** Ignored kinds already warned about for this file. */
-  warned: Set<string>;
+  /** The last read error, if the last attempt failed. */
+  error: string | undefined;
 }
 
-type ScanOutcome = { type: 'unchanged' } | { type: 'gone' } | { type: 'state'; state: FileState };
+/** A snapshot of the directory seen changing, waiting to stand still. */
+interface Pending {
+  /** The listing with every file's signature: equal keys mean nothing moved. */
+  key: string;
+  /** When this exact snapshot was first seen. */
+  since: number;
+  /** When the current burst of changes was first seen. */
+  first: number;
+}
+
+/** 'done': the directory's state is applied (or nothing changed); else scan again after waitMs. */
+type ScanResult = 'done' | { waitMs: number };
+
+type ReadResult =
+  | { type: 'read'; name: string; text: string; stat: FileStat }
+  | { type: 'error'; name: string; sig: string; message: string }
+  | { type: 'unsettled' };
 
 export class ManifestDirectorySource {
   readonly dir: string;
+  private readonly directory: ManifestDirectory;
   private readonly store: Store;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly debounceMs: number;
+  private readonly settleMs: number;
+  private readonly maxSettleMs: number;
   private readonly pollIntervalMs: number;
   private readonly resyncIntervalMs: number;
   private readonly useWatch: boolean;
 
   private state: 'new' | 'running' | 'stopped' = 'new';
-  private readonly files = new Map<string, FileState>();
-  /** object id → files (names) that define it. */
-  private readonly definers = new Map<string, Set<string>>();
-  /** object id → the entry this source put in the store. */
-  private readonly applied = new Map<string, Entry>();
-  private readonly duplicateProblems = new Map<string, FileProblem[]>();
-  /** Files found missing by a scan, not yet removed (see scanOnce). */
-  private readonly missingSince = new Map<string, number>();
+  private readonly index = new ManifestIndex();
+  private readonly records = new Map<string, FileRecord>();
+  private pending: Pending | undefined;
   private directoryProblem: FileProblem | undefined;
   private problemList: readonly FileProblem[] = Object.freeze([]);
   private readonly problemListeners = new Set<FileProblemsListener>();
 
-  private watcher: fs.FSWatcher | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private maxWaitTimer: NodeJS.Timeout | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
-  private scanning: Promise<void> | undefined;
+  private watcher: WatchHandle | undefined;
+  private cancelDebounce: (() => void) | undefined;
+  private cancelMaxWait: (() => void) | undefined;
+  private cancelSettle: (() => void) | undefined;
+  private cancelPoll: (() => void) | undefined;
+  private cancelResync: (() => void) | undefined;
+  private scanning: Promise<ScanResult> | undefined;
   private rescanRequested = false;
   private scans = 0;
   private watchFailureLogged = false;
-  /** The first scan is done (its changes are summed up by 'manifests loaded'). */
+  /** The first load is done (its changes are summed up by 'manifests loaded'). */
   private loaded = false;
 
   constructor(opts: ManifestDirectorySourceOptions) {
-    this.dir = path.resolve(opts.dir);
+    this.directory = opts.directory ?? nodeDirectory(opts.dir);
+    this.dir = this.directory.path;
     this.store = opts.store;
     this.log = opts.log.child({ dir: this.dir });
+    this.clock = opts.clock ?? systemClock;
     this.debounceMs = opts.debounceMs ?? 50;
+    this.settleMs = opts.settleMs ?? 200;
+    this.maxSettleMs = opts.maxSettleMs ?? Math.max(2000, this.settleMs * 10);
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.resyncIntervalMs = opts.resyncIntervalMs ?? 30_000;
     this.useWatch = opts.watch ?? true;
@@ -163,27 +167,23 @@ export class ManifestDirectorySource {
   }
 
   /**
-   * Reads every file once and puts its objects in the store, then follows changes. Rejects
-   * when the directory does not exist or is not a directory.
+   * Reads every file once it stands still and puts its objects in the store, then follows
+   * changes. Rejects when the directory does not exist or is not a directory.
    */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('ManifestDirectorySource can be started once');
-    let st: fs.Stats;
     try {
-      st = await fsp.stat(this.dir);
+      await this.directory.list();
     } catch (err) {
       throw new Error(`manifests directory ${this.dir}: ${errorText(err)}`);
     }
-    if (!st.isDirectory()) throw new Error(`manifests directory ${this.dir}: not a directory`);
     this.state = 'running';
     this.startWatching(); // before the first scan: a change during it triggers another
-    await this.scan();
+    await this.settle();
     this.loaded = true;
-    let objects = 0;
-    for (const f of this.files.values()) objects += f.entries.size;
     this.log.info('manifests loaded', {
-      files: this.files.size,
-      objects,
+      files: this.index.fileCount,
+      objects: this.index.objectCount,
       problems: this.problemList.length,
       watch: this.watcher !== undefined ? 'fs.watch' : 'polling',
     });
@@ -195,15 +195,14 @@ export class ManifestDirectorySource {
     this.state = 'stopped';
     this.watcher?.close();
     this.watcher = undefined;
-    for (const t of [this.debounceTimer, this.maxWaitTimer]) if (t) clearTimeout(t);
-    for (const t of [this.pollTimer, this.resyncTimer]) if (t) clearInterval(t);
-    this.debounceTimer = this.maxWaitTimer = this.pollTimer = this.resyncTimer = undefined;
+    for (const cancel of [this.cancelDebounce, this.cancelMaxWait, this.cancelSettle, this.cancelPoll, this.cancelResync]) cancel?.();
+    this.cancelDebounce = this.cancelMaxWait = this.cancelSettle = this.cancelPoll = this.cancelResync = undefined;
     await this.scanning;
   }
 
-  /** Scans now (coalesced with a scan in progress). Resolves when the changes are applied. */
+  /** Scans now and again until the directory stands still; resolves when its state is applied. */
   rescan(): Promise<void> {
-    return this.scan();
+    return this.settle();
   }
 
   // --- watching ------------------------------------------------------------------------------
@@ -214,391 +213,305 @@ export class ManifestDirectorySource {
 
   private tryWatch(): boolean {
     try {
-      const w = fs.watch(this.dir, { persistent: false }, () => this.schedule());
-      w.on('error', (err) => {
-        if (this.watcher !== w) return;
-        this.log.warn('watching the manifests directory failed; polling instead', {
-          error: errorText(err),
-          intervalMs: this.pollIntervalMs,
-        });
-        this.fallBackToPolling();
-        this.schedule();
-      });
+      const w: WatchHandle = this.directory.watch(
+        () => this.schedule(),
+        (err) => {
+          if (this.watcher !== w) return;
+          this.log.warn('watching the manifests directory failed; polling instead', { error: errorText(err), intervalMs: this.pollIntervalMs });
+          this.fallBackToPolling();
+          this.schedule();
+        },
+      );
       this.watcher = w;
     } catch (err) {
       // retried after every successful poll: say it once
       if (!this.watchFailureLogged) {
         this.watchFailureLogged = true;
-        this.log.warn('cannot watch the manifests directory; polling instead', {
-          error: errorText(err),
-          intervalMs: this.pollIntervalMs,
-        });
+        this.log.warn('cannot watch the manifests directory; polling instead', { error: errorText(err), intervalMs: this.pollIntervalMs });
       }
       return false;
     }
     this.watchFailureLogged = false;
-    if (this.resyncIntervalMs > 0 && this.resyncTimer === undefined) {
-      this.resyncTimer = setInterval(() => this.schedule(), this.resyncIntervalMs);
-      this.resyncTimer.unref();
-    }
+    if (this.resyncIntervalMs > 0 && this.cancelResync === undefined) this.cancelResync = this.every(this.resyncIntervalMs, () => this.schedule());
     return true;
   }
 
   private fallBackToPolling(): void {
     this.watcher?.close();
     this.watcher = undefined;
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
-    this.resyncTimer = undefined;
+    this.cancelResync?.();
+    this.cancelResync = undefined;
     this.startPolling();
   }
 
   private startPolling(): void {
-    if (this.pollTimer !== undefined || this.state !== 'running') return;
-    this.pollTimer = setInterval(() => void this.scan(), this.pollIntervalMs);
-    this.pollTimer.unref();
+    if (this.cancelPoll !== undefined || this.state !== 'running') return;
+    this.cancelPoll = this.every(this.pollIntervalMs, () => void this.scanAndFollowUp());
   }
 
-  /** After a successful scan in fallback mode: watch again if the directory allows it now. */
+  /** After a successful listing in fallback mode: watch again if the directory allows it now. */
   private maybeResumeWatching(): void {
-    if (!this.useWatch || this.watcher !== undefined || this.pollTimer === undefined) return;
+    if (!this.useWatch || this.watcher !== undefined || this.cancelPoll === undefined) return;
     if (this.tryWatch()) {
-      clearInterval(this.pollTimer);
-      this.pollTimer = undefined;
+      this.cancelPoll();
+      this.cancelPoll = undefined;
       this.log.info('watching the manifests directory again');
       this.schedule(); // changes between the last scan and the new watch
     }
   }
 
+  /** Runs `fn` every `ms` until the returned function is called. */
+  private every(ms: number, fn: () => void): () => void {
+    let cancel: () => void = () => undefined;
+    let stopped = false;
+    const tick = () => {
+      if (stopped) return;
+      fn();
+      cancel = this.clock.schedule(tick, ms);
+    };
+    cancel = this.clock.schedule(tick, ms);
+    return () => {
+      stopped = true;
+      cancel();
+    };
+  }
+
   /** A change event: scan after `debounceMs` of quiet, at most `maxWait` after the first event. */
   private schedule(): void {
     if (this.state !== 'running') return;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => this.fire(), this.debounceMs);
-    this.debounceTimer.unref();
-    if (this.maxWaitTimer === undefined) {
-      this.maxWaitTimer = setTimeout(() => this.fire(), Math.max(1000, this.debounceMs * 10));
-      this.maxWaitTimer.unref();
-    }
+    this.cancelDebounce?.();
+    this.cancelDebounce = this.clock.schedule(() => this.fire(), this.debounceMs);
+    this.cancelMaxWait ??= this.clock.schedule(() => this.fire(), Math.max(1000, this.debounceMs * 10));
   }
 
   private fire(): void {
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    if (this.maxWaitTimer) clearTimeout(this.maxWaitTimer);
-    this.debounceTimer = this.maxWaitTimer = undefined;
-    void this.scan();
+    this.cancelDebounce?.();
+    this.cancelMaxWait?.();
+    this.cancelDebounce = this.cancelMaxWait = undefined;
+    void this.scanAndFollowUp();
+  }
+
+  /** Scans; when the directory is still moving, scans again once it may have settled. */
+  private async scanAndFollowUp(): Promise<void> {
+    const r = await this.scan();
+    if (r === 'done' || this.state !== 'running') return;
+    this.cancelSettle?.();
+    this.cancelSettle = this.clock.schedule(() => {
+      this.cancelSettle = undefined;
+      void this.scanAndFollowUp();
+    }, r.waitMs);
+  }
+
+  /** Scans until the directory's state is applied (start-up, rescan). */
+  private async settle(): Promise<void> {
+    for (;;) {
+      const r = await this.scan();
+      if (r === 'done' || this.state !== 'running') return;
+      await new Promise<void>((resolve) => this.clock.schedule(resolve, r.waitMs));
+    }
   }
 
   // --- scanning ------------------------------------------------------------------------------
 
-  private scan(): Promise<void> {
-    if (this.state !== 'running') return this.scanning ?? Promise.resolve();
+  /** One scan at a time: a scan asked for during another runs right after it. */
+  private scan(): Promise<ScanResult> {
+    if (this.state !== 'running') return this.scanning ?? Promise.resolve('done');
     if (this.scanning !== undefined) {
       this.rescanRequested = true;
       return this.scanning;
     }
-    const run = async () => {
+    const run = async (): Promise<ScanResult> => {
+      let result: ScanResult = 'done';
       try {
         do {
           this.rescanRequested = false;
           try {
-            await this.scanOnce();
+            result = await this.scanOnce();
           } catch (err) {
             this.log.error('scanning the manifests directory failed', { error: errorText(err) });
+            result = 'done';
           }
           this.scans++;
         } while (this.rescanRequested && this.state === 'running');
       } finally {
         this.scanning = undefined;
       }
+      return result;
     };
     this.scanning = run();
     return this.scanning;
   }
 
-  private async scanOnce(): Promise<void> {
-    let names: string[];
+  private async scanOnce(): Promise<ScanResult> {
+    let listing;
     try {
-      names = await fsp.readdir(this.dir);
+      listing = await this.directory.list();
     } catch (err) {
-      if (this.state !== 'running') return;
+      if (this.state !== 'running') return 'done';
       const message = `cannot list the directory: ${errorText(err)}; keeping the objects loaded so far`;
       if (this.directoryProblem?.message !== message) {
         this.log.warn('cannot list the manifests directory; keeping the objects loaded so far', { error: errorText(err) });
         this.directoryProblem = { file: '', reason: 'DirectoryError', message };
         this.publishProblems();
       }
+      this.pending = undefined;
       // a watch on a deleted directory never fires again
       if (this.watcher !== undefined) this.fallBackToPolling();
-      return;
+      return 'done';
     }
     if (this.directoryProblem !== undefined) {
       this.directoryProblem = undefined;
       this.publishProblems();
     }
-    const candidates = names.filter(isManifestFileName).sort();
-    const outcomes = await mapLimit(candidates, CONCURRENCY, (name) => this.readIfChanged(name));
-    if (this.state !== 'running') return;
-
-    const changes: [string, FileState | undefined][] = [];
-    const present = new Set<string>();
-    candidates.forEach((name, i) => {
-      const o = outcomes[i]!;
-      if (o.type === 'gone') return;
-      present.add(name);
-      if (o.type === 'state') changes.push([name, o.state]);
-    });
-    // A file is removed only when a later scan, at least `debounceMs` on, still misses it: an
-    // editor that moves the old file away before writing the new one drops nothing.
-    const now = Date.now();
-    for (const name of this.missingSince.keys()) if (present.has(name)) this.missingSince.delete(name);
-    for (const name of this.files.keys()) {
-      if (present.has(name)) continue;
-      const since = this.missingSince.get(name);
-      if (since !== undefined && now - since >= this.debounceMs - 1) {
-        this.missingSince.delete(name);
-        changes.push([name, undefined]);
-      } else {
-        if (since === undefined) this.missingSince.set(name, now);
-        this.schedule();
-      }
-    }
-    if (changes.length > 0) this.apply(changes);
-    this.maybeResumeWatching();
-  }
-
-  /** Stats a file and, when it changed, reads and parses it into a new state. */
-  private async readIfChanged(name: string): Promise<ScanOutcome> {
-    const prev = this.files.get(name);
-    const file = path.join(this.dir, name);
-    let st: fs.BigIntStats;
-    try {
-      st = await fsp.stat(file, { bigint: true });
-    } catch (err) {
-      if (isGone(err)) return { type: 'gone' };
-      return this.readProblem(name, prev, err);
-    }
-    if (!st.isFile()) return { type: 'gone' };
-    if (prev !== undefined && prev.sig === signature(st) && !prev.racy) return { type: 'unchanged' };
-
-    let text: string;
-    let sig: string;
-    let mtimeMs: number;
-    try {
-      const fh = await fsp.open(file, 'r');
+    const names = listing.names.filter(isManifestFileName).sort();
+    const stats = await mapLimit(names, CONCURRENCY, async (name): Promise<FileStat | undefined | Error> => {
       try {
-        // stat the open file: a write after this point changes mtime and triggers a new read
-        const fst = await fh.stat({ bigint: true });
-        if (fst.size > BigInt(MAX_FILE_BYTES)) {
-          return this.readProblem(name, prev, new Error(`larger than ${MAX_FILE_BYTES} bytes`), signature(fst));
-        }
-        sig = signature(fst);
-        mtimeMs = Number(fst.mtimeMs);
-        text = await fh.readFile({ encoding: 'utf8' });
-      } finally {
-        await fh.close();
+        return await this.directory.stat(name);
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
       }
+    });
+    if (this.state !== 'running') return 'done';
+    this.maybeResumeWatching();
+
+    /** name → its stat, or the error that prevents a stat */
+    const present = new Map<string, FileStat | Error>();
+    names.forEach((name, i) => {
+      const s = stats[i];
+      if (s !== undefined) present.set(name, s);
+    });
+    const changed: string[] = [];
+    const racy: string[] = [];
+    for (const [name, st] of present) {
+      const rec = this.records.get(name);
+      if (st instanceof Error) {
+        if (rec?.error !== errorText(st)) changed.push(name);
+      } else if (rec === undefined || rec.sig !== st.sig) changed.push(name);
+      else if (rec.racy) racy.push(name);
+    }
+    const missing = [...this.records.keys()].filter((name) => !present.has(name));
+
+    if (changed.length === 0 && missing.length === 0) {
+      this.pending = undefined;
+      // unchanged since they were read: only a same-tick edit could hide here
+      if (racy.length > 0) return this.readAndApply(racy, [], present);
+      return 'done';
+    }
+
+    const now = this.clock.now();
+    const key = snapshotKey(listing.mtimeMs, present);
+    const same = this.pending !== undefined && this.pending.key === key;
+    const since = same ? this.pending!.since : now;
+    const first = this.pending?.first ?? now;
+    const aged = (mtimeMs: number) => now - mtimeMs >= this.settleMs;
+    const stoodStill = same && now - since >= this.settleMs;
+    const quietByTimes = aged(listing.mtimeMs) && changed.every((n) => { const st = present.get(n); return st instanceof Error || aged(st!.mtimeMs); });
+    const forced = now - first >= this.maxSettleMs;
+    if (!stoodStill && !quietByTimes && !forced) {
+      this.pending = { key, since, first };
+      // Look again when this snapshot has stood still long enough, or earlier when the file
+      // times say the last change will be `settleMs` old by then.
+      let newest = listing.mtimeMs;
+      for (const n of changed) {
+        const st = present.get(n);
+        if (!(st instanceof Error)) newest = Math.max(newest, st!.mtimeMs);
+      }
+      const at = newest <= now ? Math.min(since, newest) + this.settleMs : since + this.settleMs;
+      return { waitMs: Math.max(1, Math.min(at, first + this.maxSettleMs) - now) };
+    }
+    if (forced && !stoodStill && !quietByTimes) {
+      this.log.warn('the manifests directory keeps changing; applying its current state', { sinceMs: now - first });
+    }
+    const result = await this.readAndApply([...changed, ...racy], missing, present);
+    if (result !== 'done') this.pending = { key: '', since: this.clock.now(), first };
+    return result;
+  }
+
+  /** Reads `names`, and applies them with the deletion of `missing` as one step. */
+  private async readAndApply(names: readonly string[], missing: readonly string[], present: ReadonlyMap<string, FileStat | Error>): Promise<ScanResult> {
+    const reads = await mapLimit(names, CONCURRENCY, (name) => this.readFile(name, present.get(name)!));
+    if (this.state !== 'running') return 'done';
+    // A file moved on since the scan saw it: the directory is not still after all.
+    if (reads.some((r) => r.type === 'unsettled')) return { waitMs: this.settleMs };
+
+    const now = this.clock.now();
+    const changes: FileChange[] = [];
+    for (const r of reads) {
+      if (r.type === 'unsettled') continue;
+      const previous = this.index.contents(r.name);
+      const rec = this.records.get(r.name);
+      if (r.type === 'error') {
+        this.records.set(r.name, { sig: r.sig, hash: '', racy: false, error: r.message });
+        if (rec?.error === r.message) continue;
+        this.log.warn('cannot read manifest file', { file: this.pathOf(r.name), error: r.message });
+        changes.push([r.name, unreadableContents(r.name, previous, r.message)]);
+        continue;
+      }
+      const hash = createHash('sha256').update(r.text).digest('hex');
+      this.records.set(r.name, { sig: r.stat.sig, hash, racy: now - r.stat.mtimeMs < RACY_MS, error: undefined });
+      if (rec !== undefined && rec.error === undefined && rec.hash === hash) continue;
+      const { contents, notes } = fileContents(r.name, r.text, previous);
+      this.logNotes(r.name, notes);
+      changes.push([r.name, contents]);
+    }
+    for (const name of missing) {
+      this.records.delete(name);
+      if (this.index.has(name)) changes.push([name, undefined]);
+    }
+    this.pending = undefined;
+    if (changes.length > 0) this.apply(changes);
+    return 'done';
+  }
+
+  private async readFile(name: string, st: FileStat | Error): Promise<ReadResult> {
+    if (st instanceof Error) return { type: 'error', name, sig: '', message: errorText(st) };
+    if (st.size > MAX_FILE_BYTES) return { type: 'error', name, sig: st.sig, message: `larger than ${MAX_FILE_BYTES} bytes` };
+    try {
+      const r = await this.directory.read(name);
+      if (r.type !== 'read' || r.stat.sig !== st.sig) return { type: 'unsettled' };
+      return { type: 'read', name, text: r.text, stat: r.stat };
     } catch (err) {
-      if (isGone(err)) return { type: 'gone' };
-      return this.readProblem(name, prev, err);
+      return { type: 'error', name, sig: st.sig, message: errorText(err) };
     }
-    const racy = Date.now() - mtimeMs < RACY_MS;
-    const hash = createHash('sha256').update(text).digest('hex');
-    if (prev !== undefined && prev.hash === hash) {
-      if (prev.sig === sig && prev.racy === racy) return { type: 'unchanged' };
-      return { type: 'state', state: { ...prev, sig, racy } };
-    }
-    return { type: 'state', state: this.parseFile(name, text, sig, hash, racy, prev) };
-  }
-
-  private readProblem(name: string, prev: FileState | undefined, err: unknown, sig = ''): ScanOutcome {
-    const message = `cannot read: ${errorText(err)}${prev !== undefined && prev.entries.size > 0 ? '; its last good objects keep serving' : ''}`;
-    if (prev !== undefined && prev.problems.length === 1 && prev.problems[0]!.message === message && prev.sig === sig) {
-      return { type: 'unchanged' };
-    }
-    this.log.warn('cannot read manifest file', { file: path.join(this.dir, name), error: errorText(err) });
-    return {
-      type: 'state',
-      state: {
-        name,
-        sig,
-        hash: '',
-        racy: false,
-        entries: prev?.entries ?? new Map(),
-        problems: [{ file: name, reason: 'ReadError', message }],
-        warned: prev?.warned ?? new Set(),
-      },
-    };
-  }
-
-  /** Parses and validates a file's content into its next state (last good kept on failure). */
-  private parseFile(name: string, text: string, sig: string, hash: string, racy: boolean, prev: FileState | undefined): FileState {
-    const file = path.join(this.dir, name);
-    const warned = prev?.warned ?? new Set<string>();
-    const parsed = parseManifest(name, text);
-    if (!parsed.ok) {
-      const keeps = prev !== undefined && prev.entries.size > 0;
-      this.log.warn(`manifest file does not parse; ${keeps ? 'its last good objects keep serving' : 'nothing loaded from it'}`, {
-        file,
-        error: parsed.message,
-      });
-      return {
-        name,
-        sig,
-        hash,
-        racy,
-        entries: prev?.entries ?? new Map(),
-        problems: [
-          { file: name, reason: 'ParseError', message: `${parsed.message}${keeps ? '; its last good objects keep serving' : ''}` },
-        ],
-        warned,
-      };
-    }
-
-    const entries = new Map<string, Entry>();
-    const keptLastGood = new Map<string, Entry>();
-    const problems: FileProblem[] = [];
-    for (const doc of parsed.documents) {
-      const where = doc.where === '' ? '' : `${doc.where}: `;
-      const r = normalizeObject(doc.value);
-      if (r.type === 'ignored') {
-        if (!warned.has(r.kind)) {
-          warned.add(r.kind);
-          this.log.warn('ignoring objects of a kind Portico does not read', { file, kind: r.kind });
-        }
-        continue;
-      }
-      if (r.type === 'invalid') {
-        let display: string | undefined;
-        let kept = false;
-        if (r.kind !== undefined && r.name !== undefined) {
-          display = describeObject(r.kind, r.namespace, r.name);
-          const id = objectId(r.kind, r.namespace, r.name);
-          const old = prev?.entries.get(id);
-          if (old !== undefined && !keptLastGood.has(id)) {
-            keptLastGood.set(id, old);
-            kept = true;
-          }
-        }
-        const message = `${where}${r.errors.join('; ')}${kept ? '; its last good version keeps serving' : ''}`;
-        this.log.warn('invalid object in manifest file', { file, ...(display ? { object: display } : {}), error: message });
-        problems.push({ file: name, ...(display ? { object: display } : {}), reason: 'InvalidObject', message });
-        continue;
-      }
-      const meta = r.object.metadata;
-      const id = objectId(r.kind, meta.namespace, meta.name);
-      const display = describeObject(r.kind, meta.namespace, meta.name);
-      if (entries.has(id)) {
-        const message = `${where}${display} is defined more than once in this file; the first definition is used`;
-        this.log.warn('object defined twice in one manifest file', { file, object: display });
-        problems.push({ file: name, object: display, reason: 'Duplicate', message });
-        continue;
-      }
-      const json = JSON.stringify(r.object);
-      const old = prev?.entries.get(id);
-      entries.set(id, old !== undefined && old.json === json ? old : { id, kind: r.kind, key: objectKey(meta), display, obj: r.object, json });
-    }
-    for (const [id, e] of keptLastGood) if (!entries.has(id)) entries.set(id, e);
-    return { name, sig, hash, racy, entries, problems, warned };
   }
 
   // --- applying ------------------------------------------------------------------------------
 
-  /** Installs new file states (undefined: deleted) and brings the store in line. */
-  private apply(changes: [string, FileState | undefined][]): void {
-    const affected = new Set<string>();
-    let problemsChanged = false;
-    for (const [name, next] of changes) {
-      const old = this.files.get(name);
-      if (old !== undefined) {
-        if (old.problems.length > 0) problemsChanged = true;
-        for (const id of old.entries.keys()) {
-          affected.add(id);
-          const d = this.definers.get(id);
-          d?.delete(name);
-          if (d?.size === 0) this.definers.delete(id);
-        }
-      }
-      if (next === undefined) {
-        this.files.delete(name);
-        continue;
-      }
-      if (next.problems.length > 0) problemsChanged = true;
-      this.files.set(name, next);
-      for (const id of next.entries.keys()) {
-        affected.add(id);
-        let d = this.definers.get(id);
-        if (d === undefined) {
-          d = new Set();
-          this.definers.set(id, d);
-        }
-        d.add(name);
-      }
-    }
-
-    const upserts: Entry[] = [];
-    const removes: Entry[] = [];
-    for (const id of affected) {
-      const d = this.definers.get(id);
-      const current = this.applied.get(id);
-      if (d === undefined || d.size === 0) {
-        if (current !== undefined) {
-          removes.push(current);
-          this.applied.delete(id);
-        }
-        if (this.duplicateProblems.delete(id)) problemsChanged = true;
-        continue;
-      }
-      const order = [...d].sort();
-      const winnerFile = order[0]!;
-      const winner = this.files.get(winnerFile)!.entries.get(id)!;
-      if (current !== winner) {
-        if (current === undefined || current.json !== winner.json || current.kind !== winner.kind) upserts.push(winner);
-        this.applied.set(id, winner);
-      }
-      const before = this.duplicateProblems.get(id);
-      if (order.length > 1) {
-        const dups = order.slice(1).map(
-          (f): FileProblem => ({
-            file: f,
-            object: winner.display,
-            reason: 'Duplicate',
-            message: `${winner.display} is also defined in ${winnerFile}, which comes first by name; this definition is ignored`,
-          }),
-        );
-        if (JSON.stringify(before) !== JSON.stringify(dups)) {
-          for (const p of dups) this.log.warn('object defined in two manifest files; the first file by name wins', { file: path.join(this.dir, p.file), object: p.object, winner: winnerFile });
-          this.duplicateProblems.set(id, dups);
-          problemsChanged = true;
-        }
-      } else if (before !== undefined) {
-        this.duplicateProblems.delete(id);
-        problemsChanged = true;
-      }
-    }
-
-    // additions and updates first, removals last: nothing is missing in between
-    for (const e of upserts) this.store.upsert(e.kind, e.obj);
-    for (const e of removes) this.store.remove(e.kind, e.key);
-    if ((upserts.length > 0 || removes.length > 0) && this.loaded) {
-      this.log.info('manifests changed', {
-        files: changes.map(([n]) => n),
-        upserted: upserts.length,
-        removed: removes.length,
+  /** Installs new file contents (undefined: deleted) and brings the store in line, in one step. */
+  private apply(changes: readonly FileChange[]): void {
+    const delta = this.index.apply(changes);
+    for (const d of delta.duplicates) {
+      // `file` is the copy that is ignored; `winner` the one in effect.
+      this.log.warn('object defined in two manifest files; the first file by name wins and this copy is ignored', {
+        file: this.pathOf(d.ignoredFile),
+        object: d.object,
+        winner: this.pathOf(d.usedFile),
       });
+    }
+    // additions and updates first, removals last: nothing is missing in between
+    for (const o of delta.upserts) this.store.upsert(o.kind, o.obj);
+    for (const o of delta.removes) this.store.remove(o.kind, o.key);
+    if ((delta.upserts.length > 0 || delta.removes.length > 0) && this.loaded) {
+      this.log.info('manifests changed', { files: changes.map(([n]) => n), upserted: delta.upserts.length, removed: delta.removes.length });
       if (this.log.enabled('debug')) {
-        for (const e of upserts) this.log.debug('object from manifests', { object: e.display });
-        for (const e of removes) this.log.debug('object removed from manifests', { object: e.display });
+        for (const o of delta.upserts) this.log.debug('object from manifests', { object: o.display });
+        for (const o of delta.removes) this.log.debug('object removed from manifests', { object: o.display });
       }
     }
-    if (problemsChanged) this.publishProblems();
+    if (delta.problemsChanged) this.publishProblems();
+  }
+
+  private logNotes(name: string, notes: readonly ManifestNote[]): void {
+    for (const n of notes) this.log.warn(n.msg, { file: this.pathOf(name), ...n.fields });
+  }
+
+  private pathOf(name: string): string {
+    return path.join(this.dir, name);
   }
 
   private publishProblems(): void {
-    const list: FileProblem[] = [];
-    if (this.directoryProblem) list.push(this.directoryProblem);
-    for (const f of this.files.values()) list.push(...f.problems);
-    for (const ps of this.duplicateProblems.values()) list.push(...ps);
-    list.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    const list = this.index.problems();
+    if (this.directoryProblem) list.unshift(this.directoryProblem);
     const next = Object.freeze(list);
     if (JSON.stringify(next) === JSON.stringify(this.problemList)) return;
     this.problemList = next;
@@ -612,17 +525,11 @@ export class ManifestDirectorySource {
   }
 }
 
-function objectId(kind: string, namespace: string | undefined, name: string): string {
-  return `${kind}/${namespace ?? ''}/${name}`;
-}
-
-function signature(st: fs.BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
-
-function isGone(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
+/** The directory as one string: its mtime, and every manifest file with its signature. */
+function snapshotKey(dirMtimeMs: number, present: ReadonlyMap<string, FileStat | Error>): string {
+  let key = String(dirMtimeMs);
+  for (const [name, st] of present) key += `\n${name}\t${st instanceof Error ? `error:${st.message}` : st.sig}`;
+  return key;
 }
 
 function errorText(err: unknown): string {
