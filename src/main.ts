@@ -351,6 +351,7 @@ export async function startDataPlane(
       idleTimeoutMs: settings.idleTimeoutMs,
       trustedProxies: settings.trustedProxies,
       responseRequestId: settings.responseRequestId,
+      backendCa: settings.backendCa ?? null,
       hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
     },
     onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),

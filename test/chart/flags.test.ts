@@ -31,6 +31,7 @@ const ONLY_FROM_VALUES: Record<string, string> = {
   acme: 'acme.enabled: the RBAC for certificate and ACME Secrets follows it',
   'acme-ca-bundle': 'acme.caBundle: the chart mounts the Secret the path points into',
   'metrics-port': 'controller.metrics.port: the container port, the metrics Service and the NetworkPolicy follow it',
+  'backend-ca-file': 'controller.backendCA: the chart mounts the Secret or ConfigMap key the path points to',
 };
 
 interface Schema {
