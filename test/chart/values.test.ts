@@ -4,13 +4,16 @@
 // and relabelings, commonLabels, and controller.backendCA (--backend-ca-file). Each renders the
 // chart with the value and checks the rendered object; the defaults render none of it.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
+import { load } from 'js-yaml';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { parseSettings } from '../../src/config/settings.ts';
-import { CHART, NAMESPACE, RELEASE, TEST_CA_PEM, VALUE_SETS, controllerArgs, find, findAll, helm, mountedFiles, render, template, withValuesFile, workload, type K8sObject } from './helm.ts';
+import { CHART, NAMESPACE, RELEASE, ROOT, TEST_CA_PEM, VALUE_SETS, controllerArgs, find, findAll, helm, mountedFiles, render, template, withValuesFile, workload, type K8sObject } from './helm.ts';
 
 type Workload = IDeployment | IDaemonSet;
 
@@ -385,4 +388,95 @@ describe.concurrent('values.schema.json rejects bad new values, naming the field
       expect(r.stderr).toMatch(message);
     });
   }
+});
+
+// ---- ingress-nginx keys Portico names differently ------------------------------------------------
+// README "Coming from ingress-nginx's chart" lists them; values.schema.json rejects each with the
+// advice as its message. Both directions are checked, so neither can drift from the other.
+
+interface MappingRow {
+  ingressNginx: string[];
+  portico: string;
+  message: string;
+}
+
+function readmeMapping(): MappingRow[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf("### Coming from ingress-nginx's chart");
+  if (start < 0) throw new Error('README has no "Coming from ingress-nginx\'s chart" section');
+  const section = readme.slice(start, readme.indexOf('\n## ', start));
+  return section
+    .split('\n')
+    .filter((line) => /^\| `/.test(line))
+    .map((line) => {
+      const [keys, portico, message] = line.split(' | ').map((cell) => cell.replace(/^\| ?| ?\|$/g, ''));
+      return { ingressNginx: [...keys!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!), portico: portico!.replace(/`/g, ''), message: message! };
+    });
+}
+
+/** Values with `value` at the dotted path (ConfigMap keys of ingress-nginx hold no dots). */
+function at(path: string, value: unknown): object {
+  return path.split('.').reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as object;
+}
+
+interface SchemaNode {
+  description?: string;
+  properties?: Record<string, SchemaNode>;
+  not?: object;
+  const?: string;
+}
+/** Dotted paths of the schema's ingress-nginx entries: `not: {}` (rejects everything), described as such. */
+function schemaRenames(node: SchemaNode, prefix = ''): { path: string; message: string }[] {
+  return Object.entries(node.properties ?? {}).flatMap(([key, child]) => {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (child.not && Object.keys(child.not).length === 0) {
+      return child.description?.startsWith('ingress-nginx chart key') ? [{ path, message: child.const ?? '' }] : [];
+    }
+    return schemaRenames(child, path);
+  });
+}
+
+describe('ingress-nginx chart keys: README table and schema agree', () => {
+  const rows = readmeMapping();
+  const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as SchemaNode;
+
+  it('the README lists the renames', () => {
+    expect(rows.length).toBeGreaterThan(15);
+    for (const row of rows) expect(row.message, row.ingressNginx.join()).toMatch(new RegExp(`^use ${row.portico.replace(/\./g, '\\.')}\\b`));
+  });
+
+  it('every schema entry is in the README, with the same message', () => {
+    const documented = rows.flatMap((r) => r.ingressNginx.map((key) => ({ key, message: r.message })));
+    for (const entry of schemaRenames(schema)) {
+      const row = documented.find((d) => d.key === entry.path || d.key.startsWith(entry.path + '.'));
+      expect(row, `${entry.path} is rejected by the schema but not in the README table`).toBeDefined();
+      expect(entry.message, entry.path).toBe(row?.message);
+    }
+  });
+
+  it('each Portico key of the table exists in values.yaml', () => {
+    const values = load(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    for (const row of rows) {
+      const found = row.portico.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), values);
+      expect(found, row.portico).not.toBeUndefined();
+    }
+  });
+
+  describe.concurrent('helm rejects each ingress-nginx key with a message naming the Portico key', () => {
+    const entries = schemaRenames(schema);
+    for (const row of rows) {
+      for (const key of row.ingressNginx) {
+        it(key, async ({ expect }) => {
+          const r = await template(at(key, 'x'));
+          expect(r.code, r.stdout.slice(0, 200)).not.toBe(0);
+          // the key itself, or the ingress-nginx parent Portico has no counterpart for (controller.scope)
+          const entry = entries.find((e) => e.path === key || key.startsWith(e.path + '.'));
+          expect(entry, `no schema entry for ${key}`).toBeDefined();
+          expect(r.stderr).toContain(`at '/${entry?.path.replace(/\./g, '/')}':`);
+          expect(r.stderr).toContain(`value must be '${row.message.replace(/'/g, "\\'")}'`);
+          expect(r.stderr).toContain(row.portico);
+        });
+      }
+    }
+  });
 });
