@@ -136,6 +136,20 @@ describe.concurrent('hostPort, hostNetwork, dnsPolicy', () => {
     expect(podSpec(await render({ controller: { dnsPolicy: 'ClusterFirst' } })).dnsPolicy).toBe('ClusterFirst');
   });
 
+  it('NOTES.txt warns when hostNetwork asks a non-root process for ports below 1024', async ({ expect }) => {
+    const notes = async (values: object) => {
+      const r = await withValuesFile(values, (file) => helm(['install', RELEASE, CHART, '--dry-run=client', '--namespace', NAMESPACE, '--values', file]));
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    };
+    const low = await notes({ controller: { kind: 'DaemonSet', hostNetwork: true, containerPort: { http: 80, https: 443 } } });
+    expect(low).toContain('answers on its ports 80 (HTTP) and 443 (HTTPS)');
+    expect(low).toContain('WARNING: containerPort.http, containerPort.https below 1024');
+    expect(await notes({ controller: { kind: 'DaemonSet', hostNetwork: true } })).not.toContain('WARNING');
+    // running as root (the user's choice) binds them
+    expect(await notes({ controller: { hostNetwork: true, containerPort: { http: 80, https: 443 }, containerSecurityContext: { runAsUser: 0 } } })).not.toContain('WARNING');
+  });
+
   it('hostNetwork with hostPort: the ports must be the container ports (Kubernetes requires it)', async ({ expect }) => {
     await rejects({ controller: { hostNetwork: true, hostPort: { enabled: true } } }, /controller\.hostPort\.ports\.http \(80\) differs from controller\.containerPort\.http \(8080\)/);
     const ports = controller(await render({ controller: { hostNetwork: true, hostPort: { enabled: true, ports: { http: 8080, https: 8443 } } } })).ports;
