@@ -75,8 +75,10 @@ describe.concurrent('controller.kind DaemonSet', () => {
     expect(findAll(objects, 'Deployment')).toEqual([]);
     const ds = find<IDaemonSet>(objects, 'DaemonSet');
     expect(ds.metadata?.name).toBe('portico');
-    expect((ds.spec as Record<string, unknown>).replicas).toBeUndefined();
-    expect((ds.spec as Record<string, unknown>).strategy).toBeUndefined();
+    // fields of a Deployment that a DaemonSet does not have
+    const spec = ds.spec as unknown as Record<string, unknown>;
+    expect(spec.replicas).toBeUndefined();
+    expect(spec.strategy).toBeUndefined();
     // without host ports a surge pod fits beside the old one on its node
     expect(ds.spec?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
     expect(ds.spec?.selector.matchLabels).toEqual(workload<IDeployment>(defaults).spec?.selector.matchLabels);
