@@ -9,6 +9,7 @@ import { parseCidr } from '../values/cidr.ts';
 import { isDnsLabel, isDottedName } from '../values/dns-name.ts';
 import { autoWorkers, availableCpus } from './cpus.ts';
 import { parseSize } from '../values/size.ts';
+import { loadCaBundle, readTextFile, type ReadTextFile } from './backend-ca.ts';
 
 export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
 
@@ -49,6 +50,9 @@ export interface Settings {
   acmeDirectory: string;
   acmeEmail: string | undefined;
   acmeCaBundle: string | undefined;
+  /** --backend-ca-file: the path, and the PEM certificates read from it at startup. */
+  backendCaFile: string | undefined;
+  backendCa: string | undefined;
   publishService: { namespace: string; name: string } | undefined;
   publishStatusAddresses: string[];
   /** Proxy worker processes; 0 = one process does everything. `auto` is resolved here. */
@@ -104,6 +108,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'acme-directory', type: 'string', default: 'https://acme-v02.api.letsencrypt.org/directory', help: 'ACME directory URL' },
   { name: 'acme-email', type: 'string', help: 'Contact e-mail for the ACME account' },
   { name: 'acme-ca-bundle', type: 'string', help: 'PEM file of CAs to trust for the ACME directory (private or test CA)' },
+  { name: 'backend-ca-file', type: 'string', help: 'PEM file of CAs trusted, besides the system ones, for backends with portico.dev/backend-tls-verify "true" (a private CA); read at startup' },
   { name: 'workers', type: 'string', default: 'auto', help: 'Proxy worker processes: auto = one per CPU available to the container (cgroup quota), or a single process when that is 1; 0 = a single process (proxy and control plane together); N = that many workers fed by one control-plane process' },
   { name: 'reuse-port', type: 'string', default: 'false', choices: ['true', 'false'], help: 'With workers: true = each worker listens on its own socket (SO_REUSEPORT, Linux) and the kernel spreads new connections evenly over them, busy or not; false = the workers share one socket and whichever is free first takes the next connection' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
@@ -124,8 +129,11 @@ export interface ParsedCommandLine {
   version: boolean;
 }
 
-/** Parses argv (without node and script) and env. Throws SettingsError on bad input. */
-export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedCommandLine {
+/**
+ * Parses argv (without node and script) and env. Throws SettingsError on bad input. `readFile`
+ * reads the --backend-ca-file (tests pass their own).
+ */
+export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, readFile: ReadTextFile = readTextFile): ParsedCommandLine {
   const options: Record<string, { type: FlagType }> = {};
   for (const f of FLAGS) options[f.name] = { type: f.type };
   let values: Record<string, string | boolean | undefined>;
@@ -226,6 +234,16 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
   else if (/^\d{1,3}$/.test(workersText) && Number(workersText) <= 256) workers = Number(workersText);
   else throw new SettingsError(`--workers: "${workersText}" must be 0 (single process), auto (one per available CPU) or a number of worker processes up to 256`);
 
+  const backendCaFile = raw('backend-ca-file') || undefined;
+  let backendCa: string | undefined;
+  if (backendCaFile !== undefined) {
+    try {
+      backendCa = loadCaBundle(backendCaFile, readFile);
+    } catch (err) {
+      throw new SettingsError(`--backend-ca-file: ${(err as Error).message}`);
+    }
+  }
+
   const settings: Settings = {
     manifests: raw('manifests'),
     kubeconfig: raw('kubeconfig') ?? (env.KUBECONFIG || undefined),
@@ -259,6 +277,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     acmeDirectory,
     acmeEmail: raw('acme-email') || undefined,
     acmeCaBundle: raw('acme-ca-bundle') || undefined,
+    backendCaFile,
+    backendCa,
     publishService,
     publishStatusAddresses: list('publish-status-address'),
     workers,

@@ -48,6 +48,7 @@ export async function startDataPlane(
       trustedProxies: settings.trustedProxies,
       responseRequestId: settings.responseRequestId,
       bodyLimit: settings.bodyLimit,
+      backendCa: settings.backendCa ?? null,
       hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
     },
     onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),

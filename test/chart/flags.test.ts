@@ -8,7 +8,7 @@ import { load } from 'js-yaml';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { FLAGS, parseSettings } from '../../src/config/settings.ts';
 import { parseDuration } from '../../src/values/duration.ts';
-import { CHART, NAMESPACE, VALUE_SETS, controllerArgs, find, render, splitArgs } from './helm.ts';
+import { CHART, NAMESPACE, VALUE_SETS, controllerArgs, mountedFiles, render, splitArgs, workload } from './helm.ts';
 
 const ACCEPTED = new Map(FLAGS.map((f) => [f.name, f]));
 /** Flags of the program the chart never passes, and why. */
@@ -31,6 +31,7 @@ const ONLY_FROM_VALUES: Record<string, string> = {
   acme: 'acme.enabled: the RBAC for certificate and ACME Secrets follows it',
   'acme-ca-bundle': 'acme.caBundle: the chart mounts the Secret the path points into',
   'metrics-port': 'controller.metrics.port: the container port, the metrics Service and the NetworkPolicy follow it',
+  'backend-ca-file': 'controller.backendCA: the chart mounts the Secret or ConfigMap key the path points to',
 };
 
 interface Schema {
@@ -39,7 +40,7 @@ interface Schema {
 const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as Schema;
 
 function podOf(objects: Awaited<ReturnType<typeof render>>) {
-  const spec = find<IDeployment>(objects, 'Deployment').spec?.template.spec;
+  const spec = workload<IDeployment>(objects).spec?.template.spec;
   if (!spec) throw new Error('no pod spec');
   return spec;
 }
@@ -61,14 +62,15 @@ describe.concurrent('rendered container arguments', () => {
         seen.add(flag);
       }
 
-      // The real parser, with an empty environment: the values themselves must validate.
-      const parsed = parseSettings(args, {});
+      // The real parser, with an empty environment: the values themselves must validate; the
+      // only file it reads (--backend-ca-file) must be a key the pod mounts.
+      const pod = podOf(objects);
+      const parsed = parseSettings(args, {}, mountedFiles(objects));
       expect(parsed.help).toBe(false);
       expect(parsed.version).toBe(false);
       expect(parsed.settings.manifests).toBeUndefined(); // Kubernetes mode
 
       // What the pod spec assumes matches what the program will do.
-      const pod = podOf(objects);
       const container = pod.containers[0]!;
       const ports = Object.fromEntries((container.ports ?? []).map((p) => [p.name, p.containerPort]));
       const { settings } = parsed;
@@ -80,7 +82,8 @@ describe.concurrent('rendered container arguments', () => {
       });
       // SIGTERM: the delay (still accepting), then the grace for in-flight requests; the kubelet
       // must not SIGKILL before both are over.
-      expect(pod.terminationGracePeriodSeconds).toBe(Math.ceil(settings.shutdownDelayMs / 1000) + Math.ceil(settings.shutdownGraceMs / 1000) + 10);
+      const ownGrace = (values as { controller?: { terminationGracePeriodSeconds?: number } }).controller?.terminationGracePeriodSeconds;
+      expect(pod.terminationGracePeriodSeconds).toBe(ownGrace ?? Math.ceil(settings.shutdownDelayMs / 1000) + Math.ceil(settings.shutdownGraceMs / 1000) + 10);
       expect((pod.terminationGracePeriodSeconds ?? 0) * 1000).toBeGreaterThan(settings.shutdownDelayMs + settings.shutdownGraceMs);
 
       // --acme-ca-bundle points at a key of a Secret mounted read-only in the container.

@@ -301,12 +301,54 @@ export async function validateServiceMonitor(object: K8sObject): Promise<void> {
   if (errors.length > 0) throw new Error(`ServiceMonitor ${object.metadata?.name}: ${errors.join('; ')}`);
 }
 
-/** The container arguments of the controller Deployment. */
+/** The controller's workload: the Deployment, or the DaemonSet (controller.kind). */
+export function workload<T = K8sObject>(objects: readonly K8sObject[]): T {
+  const found = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
+  if (found.length !== 1) throw new Error(`expected one Deployment or DaemonSet, found ${found.map((o) => o.kind).join(', ') || 'none'}`);
+  return found[0] as T;
+}
+
+/** The container arguments of the controller (Deployment or DaemonSet). */
 export function controllerArgs(objects: readonly K8sObject[]): string[] {
-  const deployment = find<{ spec: { template: { spec: { containers: { name: string; args?: string[] }[] } } } }>(objects, 'Deployment');
+  const deployment = workload<{ spec: { template: { spec: { containers: { name: string; args?: string[] }[] } } } }>(objects);
   const container = deployment.spec.template.spec.containers.find((c) => c.name === 'controller');
   if (!container) throw new Error('no controller container');
   return container.args ?? [];
+}
+
+/** A CA certificate (PEM) standing in for the file --backend-ca-file names (parseSettings reads it). */
+export const TEST_CA_PEM = `-----BEGIN CERTIFICATE-----
+MIIBhTCCASugAwIBAgIUMHydZdi5bYMqRrMlNnQlYcq7yXQwCgYIKoZIzj0EAwIw
+GDEWMBQGA1UEAwwNY2hhcnQtdGVzdC1jYTAeFw0yNjEyMDYxMDI2MzVaFw0zNjEy
+MDMxMDI2MzVaMBgxFjAUBgNVBAMMDWNoYXJ0LXRlc3QtY2EwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAAQaBi8bPG2vNzKHAZoyifsP7vw9y0H1ZzFRxjc4oY8osy2N
+ZM4wpg9T1u9w1R6gicWubT2toD3PPE5tXcnd8Co3o1MwUTAdBgNVHQ4EFgQU8DXX
+nJnYcnnGeiqFNGpIN23fDv4wHwYDVR0jBBgwFoAU8DXXnJnYcnnGeiqFNGpIN23f
+Dv4wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAnnFyfxwsSdzG
+y5lgiFL6gEHBnhHmvPJnhmQxxu9et6ACIGi323kbtPJmkg6j71vkstabM2dGWmel
+wurqjXWovNkC
+-----END CERTIFICATE-----
+`;
+
+interface PodWithVolumes {
+  containers: { name: string; volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[] }[];
+  volumes?: { name: string; secret?: { items?: { path: string }[] }; configMap?: { items?: { path: string }[] } }[];
+}
+
+/**
+ * A readFile for parseSettings (src/config/settings.ts) as the controller container sees files:
+ * TEST_CA_PEM for a key the pod mounts read-only from a Secret or ConfigMap, else an ENOENT error.
+ */
+export function mountedFiles(objects: readonly K8sObject[]): (path: string) => string {
+  const pod = workload<{ spec: { template: { spec: PodWithVolumes } } }>(objects).spec.template.spec;
+  return (path) => {
+    const container = pod.containers.find((c) => c.name === 'controller');
+    const mount = (container?.volumeMounts ?? []).find((m) => path.startsWith(m.mountPath + '/'));
+    const volume = (pod.volumes ?? []).find((v) => v.name === mount?.name);
+    const items = volume?.secret?.items ?? volume?.configMap?.items ?? [];
+    if (!mount?.readOnly || !items.some((i) => `${mount.mountPath}/${i.path}` === path)) throw new Error(`ENOENT: nothing mounted at ${path}`);
+    return TEST_CA_PEM;
+  };
 }
 
 /** `--flag=value` and `--flag value` → [flag, value | undefined] pairs, in order. */
@@ -393,5 +435,54 @@ export const VALUE_SETS: Record<string, object> = {
   },
   'metrics disabled, dashboard on': {
     controller: { metrics: { enabled: false, requestMetrics: false, grafanaDashboard: { enabled: true, labels: { grafana_dashboard: 'portico' } } } },
+  },
+  'DaemonSet on host ports, extra containers, volumes and env, commonLabels': {
+    commonLabels: { team: 'edge', 'example.com/cost-center': '42' },
+    controller: {
+      kind: 'DaemonSet',
+      hostPort: { enabled: true, ports: { http: 80, https: 443 } },
+      // ignored for a DaemonSet: no HorizontalPodAutoscaler
+      autoscaling: { enabled: true },
+      minReadySeconds: 10,
+      terminationGracePeriodSeconds: 120,
+      extraEnv: [{ name: 'FIRST', value: '1' }],
+      extraEnvs: [{ name: 'SECOND', value: '2' }, { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'token', key: 'value' } } }],
+      extraVolumes: [{ name: 'shared', emptyDir: {} }, { name: 'certs', secret: { secretName: 'client-certs' } }],
+      extraVolumeMounts: [{ name: 'certs', mountPath: '/etc/client-certs', readOnly: true }],
+      extraContainers: [{ name: 'log-shipper', image: 'fluent/fluent-bit:3.1', volumeMounts: [{ name: 'shared', mountPath: '/shared' }] }],
+      extraInitContainers: [{ name: 'wait-for-dns', image: 'busybox:1.36', command: ['sh', '-c', 'until nslookup kubernetes.default; do sleep 1; done'] }],
+      metrics: { serviceMonitor: { enabled: true, namespace: 'monitoring', relabelings: [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }], metricRelabelings: [{ action: 'drop', sourceLabels: ['__name__'], regex: 'nodejs_gc_.*' }] } },
+      networkPolicy: { enabled: true },
+    },
+  },
+  'hostNetwork DaemonSet, own update strategy, backend CA from a ConfigMap': {
+    controller: {
+      kind: 'DaemonSet',
+      hostNetwork: true,
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%' } },
+      backendCA: { configMapName: 'corp-root-ca', key: 'root.pem' },
+      service: { type: 'ClusterIP' },
+    },
+  },
+  'internal load balancer, dual-stack, fixed IP, backend CA from a Secret': {
+    commonLabels: { team: 'edge' },
+    controller: {
+      service: {
+        loadBalancerIP: '203.0.113.20',
+        ipFamilyPolicy: 'PreferDualStack',
+        ipFamilies: ['IPv4', 'IPv6'],
+        labels: { exposure: 'public' },
+        internal: {
+          enabled: true,
+          annotations: { 'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internal' },
+          loadBalancerSourceRanges: ['10.0.0.0/8'],
+          loadBalancerIP: '10.0.0.20',
+          externalTrafficPolicy: 'Local',
+          labels: { exposure: 'internal' },
+        },
+      },
+      backendCA: { secretName: 'backend-ca' },
+      updateStrategy: { type: 'Recreate' },
+    },
   },
 };

@@ -12,7 +12,7 @@ import { RESOURCES } from '../../src/sources/kubernetes/resources.ts';
 import { parseSettings, type Settings } from '../../src/config/settings.ts';
 import { DEFAULT_ACCOUNT_SECRET } from '../../src/acme/account.ts';
 import { DEFAULT_CHALLENGE_SECRET } from '../../src/acme/challenges.ts';
-import { NAMESPACE, VALUE_SETS, controllerArgs, find, findAll, render, template, type K8sObject } from './helm.ts';
+import { NAMESPACE, VALUE_SETS, controllerArgs, find, findAll, mountedFiles, render, template, workload, type K8sObject } from './helm.ts';
 
 interface Rule {
   apiGroups?: string[];
@@ -31,7 +31,7 @@ interface Request {
 
 /** The rules bound to the controller's ServiceAccount: cluster-wide, and per namespace. */
 function grantsOf(objects: K8sObject[]): { cluster: Rule[]; namespaced: Map<string, Rule[]> } {
-  const pod = find<IDeployment>(objects, 'Deployment').spec?.template.spec;
+  const pod = workload<IDeployment>(objects).spec?.template.spec;
   const sa = pod?.serviceAccountName ?? 'default';
   const bindsUs = (subjects: { kind: string; name: string; namespace?: string }[] | undefined) =>
     (subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === sa && s.namespace === NAMESPACE);
@@ -76,7 +76,7 @@ function groupOf(prefix: string): string {
 
 /** Everything Portico does against the API for a rendered configuration. */
 function requiredRequests(objects: K8sObject[]): Request[] {
-  const { settings } = parseSettings(controllerArgs(objects), {});
+  const { settings } = parseSettings(controllerArgs(objects), {}, mountedFiles(objects));
   // Namespaced kinds are watched per namespace, or across all (namespace undefined).
   const scopes: (string | undefined)[] = settings.watchNamespaces.length > 0 ? settings.watchNamespaces : [undefined];
   const out: Request[] = [];
@@ -139,7 +139,7 @@ describe.concurrent('RBAC', () => {
     it(`${name}: grants every request Portico makes, and nothing outside the allow-list`, async ({ expect }) => {
       const objects = await render(values);
       const grants = grantsOf(objects);
-      const allowList = allowedGrants(parseSettings(controllerArgs(objects), {}).settings);
+      const allowList = allowedGrants(parseSettings(controllerArgs(objects), {}, mountedFiles(objects)).settings);
       for (const req of requiredRequests(objects)) {
         expect(allowed(grants, req), `not allowed: ${req.verb} ${req.group || 'core'}/${req.resource}${req.name ? ` ${req.name}` : ''} in ${req.namespace ?? 'all namespaces'}`).toBe(true);
       }
@@ -184,7 +184,7 @@ describe.concurrent('RBAC', () => {
   it('without acme.enabled no rule anywhere writes Secrets; with it, --acme is passed', async ({ expect }) => {
     for (const [name, values] of Object.entries(VALUE_SETS)) {
       const objects = await render(values);
-      const acme = parseSettings(controllerArgs(objects), {}).settings.acme;
+      const acme = parseSettings(controllerArgs(objects), {}, mountedFiles(objects)).settings.acme;
       expect(acme, name).toBe((values as { acme?: { enabled?: boolean } }).acme?.enabled === true);
       if (acme) continue;
       const grants = grantsOf(objects);

@@ -27,16 +27,52 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: controller
 {{- end -}}
 
-{{- define "portico.labels" -}}
+{{/* The chart's own labels of the controller's objects. */}}
+{{- define "portico.baseLabels" -}}
 helm.sh/chart: {{ include "portico.chart" . }}
 {{ include "portico.selectorLabels" . }}
-{{ include "portico.commonLabels" . }}
+{{ include "portico.versionLabels" . }}
 {{- end -}}
 
-{{- define "portico.commonLabels" -}}
+{{- define "portico.versionLabels" -}}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: portico
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Labels of an object without labels of its own: the chart's, then commonLabels. */}}
+{{- define "portico.labels" -}}
+{{ include "portico.baseLabels" . }}
+{{- include "portico.moreLabels" (dict "ctx" . "base" "portico.baseLabels") }}
+{{- end -}}
+
+{{/*
+What follows the `base` template's labels (dict: ctx, base, own): commonLabels, then `own` (the
+object's own labels, e.g. controller.service.labels, which win over commonLabels), without the
+base keys: the chart's labels are never replaced, because selectors (Services, the PDB, the
+ServiceMonitor) match them; and a key twice would make the YAML invalid. Empty when nothing is
+added, else a newline and YAML lines, so that the defaults render exactly as before commonLabels.
+*/}}
+{{- define "portico.moreLabels" -}}
+{{- $more := dict -}}
+{{- range $k, $v := (.ctx.Values.commonLabels | default dict) }}{{ $_ := set $more $k $v }}{{ end -}}
+{{- range $k, $v := (.own | default dict) }}{{ $_ := set $more $k $v }}{{ end -}}
+{{- range $k, $_ := (include .base .ctx | fromYaml) }}{{ $_ := unset $more $k }}{{ end -}}
+{{- with $more }}
+{{ toYaml . }}
+{{- end -}}
+{{- end -}}
+
+{{/* The pods' labels: the selector's, commonLabels, then controller.podLabels. */}}
+{{- define "portico.podLabels" -}}
+{{ include "portico.selectorLabels" . }}
+{{- include "portico.moreLabels" (dict "ctx" . "base" "portico.selectorLabels" "own" .Values.controller.podLabels) }}
+{{- end -}}
+
+{{/* The chart's labels, commonLabels, then the object's own (dict: ctx, own). */}}
+{{- define "portico.labelsWith" -}}
+{{ include "portico.baseLabels" .ctx }}
+{{- include "portico.moreLabels" (dict "ctx" .ctx "base" "portico.baseLabels" "own" .own) }}
 {{- end -}}
 
 {{/* The metrics Service's own labels (component "metrics"), which the ServiceMonitor selects by. */}}
@@ -46,10 +82,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: metrics
 {{- end -}}
 
-{{- define "portico.metricsLabels" -}}
+{{- define "portico.metricsBaseLabels" -}}
 helm.sh/chart: {{ include "portico.chart" . }}
 {{ include "portico.metricsSelectorLabels" . }}
-{{ include "portico.commonLabels" . }}
+{{ include "portico.versionLabels" . }}
+{{- end -}}
+
+{{/* Labels of the metrics objects (dict: ctx, own): as portico.labelsWith, component "metrics". */}}
+{{- define "portico.metricsLabels" -}}
+{{ include "portico.metricsBaseLabels" .ctx }}
+{{- include "portico.moreLabels" (dict "ctx" .ctx "base" "portico.metricsBaseLabels" "own" .own) }}
 {{- end -}}
 
 {{/*
@@ -60,6 +102,25 @@ DEFAULT_CHALLENGE_SECRET; the program does not make them configurable). test/cha
 {{- define "portico.acmeChallengeSecret" -}}portico-acme-challenges{{- end -}}
 {{/* Where acme.caBundle is mounted. */}}
 {{- define "portico.acmeCaDir" -}}/etc/portico/acme-ca{{- end -}}
+{{/* Where controller.backendCA is mounted. */}}
+{{- define "portico.backendCaDir" -}}/etc/portico/backend-ca{{- end -}}
+
+{{/*
+controller.backendCA as JSON {"kind": "secret"|"configMap", "name", "key"}, or {} when unset.
+Exactly one of secretName and configMapName: the chart mounts one key of one object.
+*/}}
+{{- define "portico.backendCa" -}}
+{{- $ca := .Values.controller.backendCA -}}
+{{- if and $ca.secretName $ca.configMapName -}}
+{{- fail (printf "controller.backendCA: set secretName (%s) or configMapName (%s), not both: the chart mounts one key of one of them" $ca.secretName $ca.configMapName) -}}
+{{- else if $ca.secretName -}}
+{{- dict "kind" "secret" "name" $ca.secretName "key" $ca.key | toJson -}}
+{{- else if $ca.configMapName -}}
+{{- dict "kind" "configMap" "name" $ca.configMapName "key" $ca.key | toJson -}}
+{{- else -}}
+{{- dict | toJson -}}
+{{- end -}}
+{{- end -}}
 
 {{/* The separate metrics container port (controller.metrics.port), or empty: /metrics on the health port. */}}
 {{- define "portico.metricsPort" -}}
@@ -246,6 +307,9 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- if $acme.caBundle.secretName -}}
 {{- $_ = set $args "acme-ca-bundle" (printf "%s/%s" (include "portico.acmeCaDir" .) $acme.caBundle.key) -}}
 {{- end -}}
+{{- end -}}
+{{- with include "portico.backendCa" . | fromJson -}}
+{{- $_ = set $args "backend-ca-file" (printf "%s/%s" (include "portico.backendCaDir" $) .key) -}}
 {{- end -}}
 {{- range $flag, $value := $c.extraArgs -}}
 {{- $_ = set $args $flag (include "portico.flagValue" $value) -}}
