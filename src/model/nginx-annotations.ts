@@ -35,7 +35,7 @@ const guard = (name: string, note: string): NginxAnnotation => entry(name, 'unsu
 
 const SNIPPET =
   'nginx configuration snippets are never executed by Portico (they were the root of most ingress-nginx CVEs); express the intent with typed annotations (headers, redirects, rewrites) instead';
-const BUFFERING = 'Portico streams bodies and needs no nginx buffer tuning; remove the annotation';
+const BUFFERING = 'no effect: Portico streams bodies and has no nginx buffers to tune';
 const AUTH_EXTERNAL = 'external authentication (auth-url) is not available yet';
 const AUTH_BASIC = 'basic authentication (auth-type: basic) is not available yet';
 const AUTH_TLS = 'client certificate authentication (auth-tls-*) is not available yet';
@@ -146,19 +146,19 @@ const TABLE: readonly NginxAnnotation[] = [
 
   // ---- limits and timeouts -------------------------------------------------------------------
   entry('proxy-body-size', 'supported', 'largest request body (nginx size, 0 = no limit); larger gets 413; default --proxy-body-size (1m)'),
-  unsupported('proxy-connect-timeout', 'per-Ingress timeouts are not available yet; --connect-timeout applies'),
-  unsupported('proxy-read-timeout', 'per-Ingress timeouts are not available yet; --response-header-timeout and --idle-timeout apply'),
-  unsupported('proxy-send-timeout', 'per-Ingress timeouts are not available yet; --idle-timeout applies'),
+  entry('proxy-connect-timeout', 'supported', 'seconds to connect to an endpoint; default --connect-timeout (5s)'),
+  entry('proxy-read-timeout', 'differs', 'seconds to wait for the response head and between two response body reads (504 / cut); defaults --response-header-timeout and --idle-timeout (60s); WebSocket connections have no idle timeout in Portico'),
+  entry('proxy-send-timeout', 'differs', 'not applied per route: stalls while sending the request are bounded by --idle-timeout (60s, nginx\'s default too)'),
   unsupported('proxy-next-upstream', 'per-Ingress retry policies are not available yet'),
   unsupported('proxy-next-upstream-tries', 'per-Ingress retry policies are not available yet'),
   unsupported('proxy-next-upstream-timeout', 'per-Ingress retry policies are not available yet'),
-  unsupported('proxy-buffer-size', 'response headers up to 16 KiB are accepted; remove the annotation'),
-  unsupported('proxy-buffering', BUFFERING),
-  unsupported('proxy-buffers-number', BUFFERING),
-  unsupported('proxy-busy-buffers-size', BUFFERING),
-  unsupported('proxy-max-temp-file-size', BUFFERING),
-  unsupported('proxy-request-buffering', 'Portico streams request bodies; remove the annotation'),
-  unsupported('client-body-buffer-size', BUFFERING),
+  entry('proxy-buffer-size', 'differs', 'no effect: Portico accepts upstream response heads up to 16 KiB whatever the value'),
+  entry('proxy-buffering', 'differs', 'no effect: Portico streams responses (ingress-nginx\'s default "off"); "on" does not buffer'),
+  entry('proxy-buffers-number', 'differs', BUFFERING),
+  entry('proxy-busy-buffers-size', 'differs', BUFFERING),
+  entry('proxy-max-temp-file-size', 'differs', BUFFERING),
+  entry('proxy-request-buffering', 'differs', 'no effect: Portico streams request bodies to the upstream (ingress-nginx\'s "off"); "on" does not buffer them first'),
+  entry('client-body-buffer-size', 'differs', BUFFERING),
   unsupported('limit-rps', 'rate limits are not available yet'),
   unsupported('limit-rpm', 'rate limits are not available yet'),
   unsupported('limit-connections', 'connection limits are not available yet'),

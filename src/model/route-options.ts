@@ -15,7 +15,15 @@ const PORTICO = 'portico.dev/';
 const NGINX = 'nginx.ingress.kubernetes.io/';
 
 /** The group's names, without prefix. */
-export const ROUTE_OPTION_NAMES = ['use-regex', 'rewrite-target', 'x-forwarded-prefix', 'upstream-vhost', 'proxy-body-size'] as const;
+export const ROUTE_OPTION_NAMES = [
+  'use-regex',
+  'rewrite-target',
+  'x-forwarded-prefix',
+  'upstream-vhost',
+  'proxy-body-size',
+  'proxy-connect-timeout',
+  'proxy-read-timeout',
+] as const;
 type Name = (typeof ROUTE_OPTION_NAMES)[number];
 
 /** The group's `portico.dev/` names (known Portico annotations). */
@@ -57,6 +65,13 @@ function goBool(raw: string): boolean | undefined {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
   return undefined;
+}
+
+/** Whole seconds as ingress-nginx's timeout annotations take them (an integer, no unit). */
+function seconds(raw: string): number | undefined {
+  if (!/^\d{1,5}$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return n >= 1 && n <= 86_400 ? n : undefined;
 }
 
 /** A Host header value: a DNS name or IP literal, optionally with a port; no spaces or controls. */
@@ -110,6 +125,15 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
     if (v === undefined) invalid(report, size[0], size[1], 'a size in bytes with an optional k, m or g suffix ("8m"), or "0" for no limit', 'The global limit (--proxy-body-size) applies.');
     else shared.bodyLimit = v;
   }
+  const timeouts: { connectMs?: number; readMs?: number } = {};
+  for (const [name, field] of [['proxy-connect-timeout', 'connectMs'], ['proxy-read-timeout', 'readMs']] as const) {
+    const t = read(annotations, name, report);
+    if (t === undefined) continue;
+    const v = typeof t[1] === 'string' ? seconds(t[1].trim()) : undefined;
+    if (v === undefined) invalid(report, t[0], t[1], 'a whole number of seconds from 1 to 86400, such as "60" (no unit, as ingress-nginx reads it)', 'The global timeout applies.');
+    else timeouts[field] = v * 1000;
+  }
+  if (Object.keys(timeouts).length > 0) shared.timeouts = Object.freeze(timeouts);
   if (!useRegex && !rewriteBroken && rewriteTarget === '' && forwardedPrefix === '' && Object.keys(shared).length === 0) return NO_ROUTE_OPTIONS;
   return Object.freeze({ useRegex, rewriteTarget, rewriteBroken, forwardedPrefix, shared: Object.keys(shared).length === 0 ? NO_FILTERS : Object.freeze(shared) });
 }

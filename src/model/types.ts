@@ -115,6 +115,16 @@ export interface RouteFilters {
   readonly forwardedPrefix?: string;
   /** Largest request body in bytes, 0 for no limit; absent: the proxy's global limit. */
   readonly bodyLimit?: number;
+  /** Upstream timeouts of this route; absent fields: the proxy's global ones. */
+  readonly timeouts?: RouteTimeouts;
+}
+
+/** ingress-nginx proxy-connect-timeout and proxy-read-timeout, in milliseconds. */
+export interface RouteTimeouts {
+  /** TCP (and TLS) connect to an endpoint. */
+  readonly connectMs?: number;
+  /** Waiting for the response head, and the longest pause between two response body reads. */
+  readonly readMs?: number;
 }
 
 export const NO_FILTERS: RouteFilters = Object.freeze({});

@@ -348,6 +348,12 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
         body: this.hasBody ? (this.bodyLimit > 0 && this.bodyLength < 0 ? this.limitedBody() : this.req) : null,
         servername: mode.servername ?? up.hostname,
       };
+      // ingress-nginx proxy-read-timeout: the response head and each pause in its body
+      const readMs = this.route!.filters.timeouts?.readMs;
+      if (readMs !== undefined) {
+        opts.headersTimeout = readMs;
+        opts.bodyTimeout = readMs;
+      }
     } else if (mode.servername === null) {
       opts.servername = up.hostname; // a retry may go to another endpoint
     }

@@ -26,9 +26,11 @@ export interface UpstreamMode {
   readonly verify: boolean;
   /** TLS: SNI and verification name; null for cleartext modes. */
   readonly servername: string | null;
+  /** Connect timeout of the route (ingress-nginx proxy-connect-timeout); null: the proxy's. */
+  readonly connectTimeoutMs: number | null;
 }
 
-export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null });
+export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null, connectTimeoutMs: null });
 
 /** Route → UpstreamMode, cached per Route object (routes are immutable). */
 export class UpstreamModes {
@@ -37,23 +39,26 @@ export class UpstreamModes {
 
   of(route: Route): UpstreamMode {
     const p = route.policy;
-    if (p.backendProtocol === 'HTTP') return PLAIN_HTTP;
+    // a connect timeout of its own needs pools of its own (undici sets it per pool)
+    const connectMs = route.filters.timeouts?.connectMs ?? null;
+    if (p.backendProtocol === 'HTTP' && connectMs === null) return PLAIN_HTTP;
     let m = this.byRoute.get(route);
     if (m === undefined) {
-      m = this.intern(p.backendProtocol, p.backendTlsVerify, p.backendTlsServerName || `${route.backend.service}.${route.backend.namespace}.svc`);
+      m = this.intern(p.backendProtocol, p.backendTlsVerify, p.backendTlsServerName || `${route.backend.service}.${route.backend.namespace}.svc`, connectMs);
       this.byRoute.set(route, m);
     }
     return m;
   }
 
-  private intern(protocol: BackendProtocol, verify: boolean, servername: string): UpstreamMode {
+  private intern(protocol: BackendProtocol, verify: boolean, servername: string, connectMs: number | null): UpstreamMode {
     const tls = protocol === 'HTTPS' || protocol === 'GRPCS';
     const h2 = protocol === 'GRPC' || protocol === 'GRPCS' || protocol === 'H2C';
-    const key = !tls ? (h2 ? 'H2C' : '') : `${protocol}|${verify ? 'verify' : 'noverify'}|${servername}`;
+    const base = !tls ? (h2 ? 'H2C' : '') : `${protocol}|${verify ? 'verify' : 'noverify'}|${servername}`;
+    const key = connectMs === null ? base : `${base}|connect=${connectMs}`;
     if (key === '') return PLAIN_HTTP;
     let m = this.byKey.get(key);
     if (m === undefined) {
-      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null });
+      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null, connectTimeoutMs: connectMs });
       this.byKey.set(key, m);
     }
     return m;
@@ -137,8 +142,8 @@ export class Upstream {
         headersTimeout: s.responseHeaderTimeoutMs,
         bodyTimeout: s.idleTimeoutMs,
         connect: mode.tls
-          ? { timeout: s.connectTimeoutMs, preferH2: mode.h2, ...backendTlsOptions(mode, s.backendCa ?? null) }
-          : { timeout: s.connectTimeoutMs },
+          ? { timeout: mode.connectTimeoutMs ?? s.connectTimeoutMs, preferH2: mode.h2, ...backendTlsOptions(mode, s.backendCa ?? null) }
+          : { timeout: mode.connectTimeoutMs ?? s.connectTimeoutMs },
       };
       if (mode.h2 && !mode.tls) {
         options.useH2c = true;
