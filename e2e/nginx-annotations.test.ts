@@ -97,6 +97,17 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
         '---\n' +
         annotatedIngressYaml({ name: 'uploads', host: 'uploads.test', annotations: { [N + 'proxy-body-size']: '2m' }, paths: [{ path: '/', service: 'echo' }] }),
     );
+    writeFileSync(
+      path.join(dir, 'redirects.yaml'),
+      annotatedIngressYaml({ name: 'moved', host: 'moved.test', annotations: { [N + 'permanent-redirect']: 'https://new.example.com$request_uri' }, paths: [{ path: '/', service: 'echo' }] }) +
+        '---\n' +
+        annotatedIngressYaml({
+          name: 'root',
+          host: 'www.root.test',
+          annotations: { [N + 'app-root']: '/app1', [N + 'from-to-www-redirect']: 'true' },
+          paths: [{ path: '/', service: 'echo' }],
+        }),
+    );
     writeFileSync(path.join(dir, 'class.yaml'), ingressYaml([{ path: '/', service: 'app' }]));
     writeFileSync(
       path.join(dir, 'guarded.yaml'),
@@ -169,5 +180,22 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
     expect((await post(portico.httpPort, 'rewrite.test', '/something/x', 1024 * 1024 + 1)).status).toBe(413);
     const ok = await post(portico.httpPort, 'rewrite.test', '/something/x', 1024 * 1024);
     expect(JSON.parse(ok.body).body).toBe(1024 * 1024);
+  });
+
+  it('permanent-redirect, app-root and from-to-www-redirect answer with their redirects; the backend sees nothing', async () => {
+    const moved = await get(portico.httpPort, '/a/b?x=1', { host: 'moved.test' });
+    expect(moved.status).toBe(301);
+    expect(moved.headers.location).toBe('https://new.example.com/a/b?x=1');
+    expect(moved.headers['x-request-id']).toBeTruthy();
+
+    const root = await get(portico.httpPort, '/', { host: 'www.root.test:8080' });
+    expect(root.status).toBe(302);
+    expect(root.headers.location).toBe('http://www.root.test:8080/app1');
+    // only / is redirected
+    expect(JSON.parse((await get(portico.httpPort, '/app1', { host: 'www.root.test' })).body).url).toBe('/app1');
+
+    const twin = await get(portico.httpPort, '/p?q=1', { host: 'root.test' });
+    expect(twin.status).toBe(308);
+    expect(twin.headers.location).toBe('http://www.root.test/p?q=1');
   });
 });

@@ -35,6 +35,10 @@ function hostWords(host: string): string {
   return host === '' ? 'requests without a matching host' : `host "${host}"`;
 }
 
+function isWwwAlias(route: Route): boolean {
+  return route.action.kind === 'redirect' && route.action.wwwAlias === true;
+}
+
 /** A default-backend route: no path of its own; serves what no rule matched. */
 function fallbackRoute(host: string, c: IngressContribution, backend: Backend): Route {
   return { host, path: '', pathType: 'Prefix', backend, policy: c.policy, action: c.action, filters: c.filters, regex: null, ingress: c.ref };
@@ -56,8 +60,15 @@ export function buildVirtualHost(host: string, contributions: readonly IngressCo
   // is cheaper than building two maps.
   const exact = count > 8 ? new Map<string, number>() : null;
   const prefix = count > 8 ? new Map<string, number>() : null;
+  // from-to-www twins yield to any real rule of the host, and to an earlier twin
+  const hasReal = contributions.some((c) => c.hosts.get(host)?.some((r) => !isWwwAlias(r)) === true);
+  let aliasTaken = false;
   for (const c of contributions) {
     for (const route of c.hosts.get(host) ?? []) {
+      if (isWwwAlias(route)) {
+        if (hasReal || aliasTaken) continue;
+        aliasTaken = true;
+      }
       const isPrefix = isPrefixType(route.pathType);
       const key = isPrefix ? prefixKey(route.path) : route.path;
       const index = isPrefix ? prefix : exact;

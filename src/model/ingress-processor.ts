@@ -6,6 +6,7 @@
 
 import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
+import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, shapeRule } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
 import { parseRuleHost } from './host.ts';
@@ -91,8 +92,12 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const created = creationTime(ingress);
   const annotations = field(field(ingress, 'metadata'), 'annotations');
   const policy = parsePolicy(annotations, report);
-  const action = accessAction(unenforcedAccessControls(annotations, report), report);
-  const options = readRouteOptions(annotations, report);
+  const access = accessAction(unenforcedAccessControls(annotations, report), report);
+  const redirects = readRedirectOptions(annotations, report);
+  // a 503 for an access control not enforced wins over a redirect (never opens anything)
+  const action = access === FORWARD && redirects.redirect !== null ? redirects.redirect : access;
+  const read = readRouteOptions(annotations, report);
+  const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
   const hosts = new Map<string, Route[]>();
 
   const spec = field(ingress, 'spec');
@@ -124,6 +129,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   } else if (Array.isArray(rules)) {
     for (let i = 0; i < rules.length; i++) processRule(rules[i], i);
   }
+  if (redirects.fromToWww) addWwwTwins(hosts, ref);
   const tls = processTls(spec.tls, ref, hosts, report);
   return tls === undefined
     ? { ref, created, policy, action, filters: options.shared, hosts, defaultBackend }
@@ -247,4 +253,19 @@ function accessAction(unenforced: readonly string[], report: (reason: ProblemRea
     status: 503,
     body: 'service unavailable: this route has access controls Portico does not enforce',
   });
+}
+
+/**
+ * ingress-nginx from-to-www-redirect: each rule host's www / non-www twin redirects (308) to
+ * it. The builder drops a twin's redirect where another rule defines that host.
+ */
+function addWwwTwins(hosts: Map<string, Route[]>, ref: ObjectRef): void {
+  for (const [host, routes] of [...hosts]) {
+    const twin = wwwTwin(host);
+    const model = routes[0];
+    if (twin === null || model === undefined || hosts.has(twin)) continue;
+    hosts.set(twin, [
+      { host: twin, path: '/', pathType: 'Prefix', backend: model.backend, policy: model.policy, action: wwwRedirect(host), filters: NO_FILTERS, regex: null, ingress: ref },
+    ]);
+  }
 }

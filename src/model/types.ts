@@ -77,7 +77,7 @@ export interface Backend {
  * `direct`: answer locally with this status and a short plain-text body, never reaching
  * the backend (an Ingress whose access controls Portico cannot enforce answers 503 so).
  */
-export type RouteAction = ForwardAction | DirectResponseAction;
+export type RouteAction = ForwardAction | DirectResponseAction | RedirectAction;
 
 export interface ForwardAction {
   readonly kind: 'forward';
@@ -88,6 +88,24 @@ export interface DirectResponseAction {
   readonly status: number;
   /** Plain text, one line (a newline is added when sent). */
   readonly body: string;
+}
+
+/** Request values a redirect Location may name (nginx's variables of the same names). */
+export type LocationVariable = 'scheme' | 'host' | 'request_uri' | 'uri' | 'args' | 'is_args';
+
+/** Literal text, or a request value. */
+export type LocationPart = string | { readonly variable: LocationVariable };
+
+/**
+ * `redirect`: answer with this status and a Location made of literal text and request values
+ * (ingress-nginx permanent-redirect, temporal-redirect, from-to-www-redirect).
+ */
+export interface RedirectAction {
+  readonly kind: 'redirect';
+  readonly status: number;
+  readonly location: readonly LocationPart[];
+  /** The alternate www / non-www host of from-to-www-redirect: yields to real rules of that host. */
+  readonly wwwAlias?: true;
 }
 
 /** The action of every ordinary route: one shared value, so comparing it costs nothing. */
@@ -117,6 +135,8 @@ export interface RouteFilters {
   readonly bodyLimit?: number;
   /** Upstream timeouts of this route; absent fields: the proxy's global ones. */
   readonly timeouts?: RouteTimeouts;
+  /** ingress-nginx app-root: a request for exactly `/` gets a 302 to this path. */
+  readonly appRoot?: string;
 }
 
 /** ingress-nginx proxy-connect-timeout and proxy-read-timeout, in milliseconds. */

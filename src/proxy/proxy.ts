@@ -38,7 +38,7 @@
 //   HTTP/2 client requests have a body whenever their HEADERS frame did not end the stream
 //   (gRPC sends no Content-Length).
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 // the global `performance` is a lazy accessor on globalThis: each read costs a global IC miss
 import { performance } from 'node:perf_hooks';
 import type { Duplex, Readable } from 'node:stream';
@@ -48,6 +48,7 @@ import { NO_FILTERS } from '../model/types.ts';
 import type { DirectResponseAction, ObjectRef, Route, RoutingConfig } from '../model/types.ts';
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
 import { planOf, runPlan } from './plan.ts';
+import { redirectFor } from './filters/redirect.ts';
 import type { Logger } from '../observe/log.ts';
 import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
@@ -175,6 +176,17 @@ const R504 = localBody(504, 'gateway timeout');
 const R413 = localBody(413, 'request entity too large');
 const R308 = localBody(308, 'permanent redirect');
 const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+const redirectBodies = new Map<number, LocalBody>();
+/** The body of a redirect answer: the status's reason phrase, made once per status. */
+function redirectBody(status: number): LocalBody {
+  let b = redirectBodies.get(status);
+  if (b === undefined) {
+    b = localBody(status, (STATUS_CODES[status] ?? 'redirect').toLowerCase());
+    redirectBodies.set(status, b);
+  }
+  return b;
+}
 
 const directBodies = new WeakMap<DirectResponseAction, LocalBody>();
 /** A rule's direct response as a local answer, made once per action of a config. */
@@ -794,6 +806,13 @@ export class Proxy {
       this.respond(ex, directBody(action));
       return;
     }
+    if (action.kind === 'redirect' || (route.filters !== NO_FILTERS && route.filters.appRoot !== undefined)) {
+      const to = redirectFor(route, ex, ex.scheme);
+      if (to !== null) {
+        this.redirect(ex, to.status, to.location);
+        return;
+      }
+    }
     let limit = this.bodyLimit;
     if (route.filters !== NO_FILTERS) {
       const plan = planOf(route);
@@ -862,17 +881,23 @@ export class Proxy {
 
   /** 308 to the same URL over HTTPS (method and body preserved by the client). */
   private redirectToHttps(ex: Exchange): void {
+    this.redirect(ex, 308, 'https://' + hostname(ex.host) + ex.url);
+  }
+
+  /** A redirect answer with a one-line body. */
+  private redirect(ex: Exchange, status: number, location: string): void {
     ex.phase = PHASE_DONE;
     const res = ex.res;
+    const body = status === 308 ? R308 : redirectBody(status);
     const headers = [
-      'location', 'https://' + hostname(ex.host) + ex.url,
+      'location', location,
       'content-type', 'text/plain; charset=utf-8',
-      'content-length', R308.length,
+      'content-length', body.length,
       'x-request-id', ex.requestId,
     ];
     if (ex.hasBody && !ex.req.complete && ex.req.httpVersionMajor === 1) headers.push('connection', 'close');
-    res.writeHead(308, headers);
-    res.end(R308.body);
+    res.writeHead(status, headers);
+    res.end(body.body);
   }
 
   /** Answer locally with a small plain-text body. */

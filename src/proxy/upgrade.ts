@@ -26,6 +26,7 @@ import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
 import { planOf, runPlan } from './plan.ts';
+import { redirectFor } from './filters/redirect.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
 import { hostname } from './tls-hosts.ts';
@@ -188,6 +189,12 @@ export class Upgrader {
     if (action.kind === 'direct') {
       this.refuse(socket, action.status, action.body, ctx.requestId);
       this.report(ctx, action.status, 'direct');
+      return;
+    }
+    const to = action.kind === 'redirect' || r.route.filters.appRoot !== undefined ? redirectFor(r.route, ctx, ctx.scheme) : null;
+    if (to !== null) {
+      this.refuse(socket, to.status, 'redirect', ctx.requestId, `Location: ${to.location}\r\n`);
+      this.report(ctx, to.status, null);
       return;
     }
     if (r.route.filters !== NO_FILTERS) {

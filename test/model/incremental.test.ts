@@ -31,7 +31,7 @@ function rng(seed: number): () => number {
 const NAMESPACES = ['a', 'b'];
 const INGRESS_NAMES = ['i0', 'i1', 'i2', 'i3', 'i4', 'i5', 'i6', 'i7', 'i8', 'i9'];
 const SERVICE_NAMES = ['s0', 's1', 's2', 's3'];
-const RULE_HOSTS: (string | undefined)[] = [undefined, '', 'a.com', 'a.com', 'b.com', 'x.a.com', '*.a.com', '*.x.a.com', 'c.b.com', 'A.Com', 'bad host', '1.2.3.4', '*.b.com'];
+const RULE_HOSTS: (string | undefined)[] = [undefined, '', 'a.com', 'a.com', 'www.a.com', 'b.com', 'x.a.com', '*.a.com', '*.x.a.com', 'c.b.com', 'A.Com', 'bad host', '1.2.3.4', '*.b.com'];
 const PATHS: (string | undefined)[] = ['/', '/a', '/a/', '/a/b', '/ab', '/b', '/b/c/', '', undefined, 'rel', '/a//b', '/x/y/z', '/api', '/api/v1', '/a(/|$)(.*)', '/(?=x)'];
 const PATH_TYPES: (string | undefined)[] = ['Prefix', 'Prefix', 'Exact', 'Exact', 'ImplementationSpecific', undefined, 'Weird'];
 const CREATED: (string | undefined)[] = ['2024-01-01T00:00:00Z', '2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z', '2024-01-03T00:00:00Z', undefined, 'garbage'];
@@ -45,6 +45,8 @@ const ANNOTATIONS: [string, string[]][] = [
   ['nginx.ingress.kubernetes.io/rewrite-target', ['/$2', '/', '/$host']],
   ['nginx.ingress.kubernetes.io/whitelist-source-range', ['10.0.0.0/8']],
   ['nginx.ingress.kubernetes.io/proxy-body-size', ['8m', 'x']],
+  ['nginx.ingress.kubernetes.io/from-to-www-redirect', ['true', 'true', 'nope']],
+  ['nginx.ingress.kubernetes.io/permanent-redirect', ['https://x.test$request_uri', 'ftp://x']],
   ['kubernetes.io/ingress.class', ['portico', 'other', '']],
 ];
 
@@ -178,7 +180,7 @@ function step(g: Gen, store: Store): void {
 
 // ---- comparison ------------------------------------------------------------------------
 
-const PROBE_HOSTS = ['a.com', 'A.COM:8080', 'a.com.', 'b.com', 'x.a.com', 'y.a.com', 'z.x.a.com', 'c.b.com', 'd.b.com', 'unknown.org', '', '*.a.com', '[::1]:80'];
+const PROBE_HOSTS = ['www.a.com', 'www.b.com', 'a.com', 'A.COM:8080', 'a.com.', 'b.com', 'x.a.com', 'y.a.com', 'z.x.a.com', 'c.b.com', 'd.b.com', 'unknown.org', '', '*.a.com', '[::1]:80'];
 const PROBE_PATHS = ['/', '', '/a', '/a/', '/a/b', '/a/bc', '/ab', '/b', '/b/c', '/b/c/d', '/x/y/z', '/api/v1/x', '*', '/p3', '/p3/q', '/p17/', '/zz'];
 
 function show(route: Route | null): string {
