@@ -101,6 +101,15 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
       path.join(dir, 'redirects.yaml'),
       annotatedIngressYaml({ name: 'moved', host: 'moved.test', annotations: { [N + 'permanent-redirect']: 'https://new.example.com$request_uri' }, paths: [{ path: '/', service: 'echo' }] }) +
         '---\n' +
+        annotatedIngressYaml({ name: 'canary-primary', host: 'canary.test', annotations: {}, paths: [{ path: '/', service: 'echo' }] }) +
+        '---\n' +
+        annotatedIngressYaml({
+          name: 'canary',
+          host: 'canary.test',
+          annotations: { [N + 'canary']: 'true', [N + 'canary-by-header']: 'X-Canary', [N + 'canary-weight']: '0' },
+          paths: [{ path: '/', service: 'app' }],
+        }) +
+        '---\n' +
         annotatedIngressYaml({
           name: 'root',
           host: 'www.root.test',
@@ -197,5 +206,11 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
     const twin = await get(portico.httpPort, '/p?q=1', { host: 'root.test' });
     expect(twin.status).toBe(308);
     expect(twin.headers.location).toBe('http://www.root.test/p?q=1');
+  });
+
+  it('a canary Ingress takes the requests its header rule selects; the others stay on the primary', async () => {
+    expect((await get(portico.httpPort, '/c', { host: 'canary.test', 'x-canary': 'always' })).body).toBe('app /c\n');
+    expect(JSON.parse((await get(portico.httpPort, '/c', { host: 'canary.test' })).body).url).toBe('/c');
+    expect(JSON.parse((await get(portico.httpPort, '/c', { host: 'canary.test', 'x-canary': 'never' })).body).url).toBe('/c');
   });
 });

@@ -4,6 +4,7 @@
 // a problem that names the annotation, the value and what would have been accepted.
 
 import { NGINX_PREFIX, nginxAnnotation, snippetRestrictsAccess } from './nginx-annotations.ts';
+import { CANARY_OPTION_ANNOTATIONS } from './canary-options.ts';
 import { REDIRECT_OPTION_ANNOTATIONS } from './redirect-options.ts';
 import { ROUTE_OPTION_ANNOTATIONS } from './route-options.ts';
 import { describe, isDict } from './read.ts';
@@ -178,7 +179,7 @@ const backendTlsServerName: AnnotationParser<'backendTlsServerName'> = {
 export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
 
 /** Portico annotations read outside the model (not typos): the ACME room reads these. */
-export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS];
+export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS, ...CANARY_OPTION_ANNOTATIONS];
 
 const BY_NAME: ReadonlyMap<string, AnyAnnotationParser> = new Map(ANNOTATIONS.map((p) => [p.name, p]));
 

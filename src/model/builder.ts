@@ -35,6 +35,33 @@ function hostWords(host: string): string {
   return host === '' ? 'requests without a matching host' : `host "${host}"`;
 }
 
+/**
+ * A canary Ingress's rule joins the primary rule with the same path and kind of match: that
+ * rule then sends some of its requests to the canary's backend (ingress-nginx canary). Without
+ * a primary, or when an older canary already joined it, the canary rule is ignored.
+ */
+function joinCanary(host: string, route: Route, c: IngressContribution, routes: Route[], sink: ProblemSink): void {
+  const canary = c.canary!;
+  const isPrefix = isPrefixType(route.pathType);
+  const key = isPrefix ? prefixKey(route.path) : route.path;
+  const i = routes.findIndex((r) => isPrefixType(r.pathType) === isPrefix && (isPrefix ? prefixKey(r.path) : r.path) === key);
+  const where = `path "${route.path}" (${route.pathType}) of ${host === '' ? 'the rules without host' : `host "${host}"`}`;
+  if (i < 0) {
+    sink.add(c.ref, 'CanaryWithoutPrimary', `${where}: no Ingress without the canary annotation serves it, so this canary rule is ignored`);
+    return;
+  }
+  const primary = routes[i] as Route;
+  if (primary.action.kind !== 'forward') return; // a redirect or a 503 stays what it is
+  if (primary.action.canary !== undefined) {
+    sink.add(c.ref, 'RuleConflict', `${where} already has a canary from Ingress ${refWords(primary.action.canary.ingress)}; only one canary per rule is used, this one is ignored`);
+    return;
+  }
+  routes[i] = {
+    ...primary,
+    action: Object.freeze({ kind: 'forward', canary: Object.freeze({ ...canary, backend: route.backend, ingress: c.ref }) }),
+  };
+}
+
 function isWwwAlias(route: Route): boolean {
   return route.action.kind === 'redirect' && route.action.wwwAlias === true;
 }
@@ -63,8 +90,13 @@ export function buildVirtualHost(host: string, contributions: readonly IngressCo
   // from-to-www twins yield to any real rule of the host, and to an earlier twin
   const hasReal = contributions.some((c) => c.hosts.get(host)?.some((r) => !isWwwAlias(r)) === true);
   let aliasTaken = false;
+  const canaries: Winner[] = [];
   for (const c of contributions) {
     for (const route of c.hosts.get(host) ?? []) {
+      if (c.canary !== undefined) {
+        canaries.push({ route, from: c });
+        continue;
+      }
       if (isWwwAlias(route)) {
         if (hasReal || aliasTaken) continue;
         aliasTaken = true;
@@ -113,6 +145,7 @@ export function buildVirtualHost(host: string, contributions: readonly IngressCo
       );
     }
   }
+  for (const { route, from: c } of canaries) joinCanary(host, route, c, routes, sink);
   if (!routes.some((r) => r.regex !== null)) return { host, routes, fallback: fallback?.route ?? null, regex: false };
   return { host, routes: regexRoutes(host, routes, from, sink), fallback: fallback?.route ?? null, regex: true };
 }

@@ -6,6 +6,7 @@
 
 import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
+import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, shapeRule } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
@@ -34,6 +35,8 @@ export interface IngressContribution {
   readonly defaultBackend: Backend | null;
   /** spec.tls: host → `namespace/secretName`, in spec order (the first entry naming a host wins). */
   readonly tls?: ReadonlyMap<string, string>;
+  /** Set for a canary Ingress: its rules join the primary rules with the same host and path. */
+  readonly canary?: CanaryOptions;
 }
 
 export function ingressRef(ingress: unknown): ObjectRef {
@@ -105,15 +108,13 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     report('InvalidIngress', `spec is ${describe(spec)}; the Ingress needs a spec with rules or a defaultBackend, so it routes nothing`);
     return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null };
   }
-  if (field(annotations, `nginx.ingress.kubernetes.io/canary`) === 'true') {
-    // Until canaries are merged into their primary Ingress, a canary Ingress must not take
-    // its primary's traffic (it would, being older, or on its own): it routes nothing.
-    return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null };
-  }
+  // A canary Ingress's rules join their primaries' rules (builder.ts); it has no default
+  // backend or TLS of its own, as in ingress-nginx, where a canary shares its primary's server.
+  const canary = isCanary(annotations) ? readCanaryOptions(annotations as Record<string, unknown>, report) : undefined;
 
   const backends = new BackendResolver(snapshot, ref.namespace);
   let defaultBackend: Backend | null = null;
-  if (spec.defaultBackend !== undefined && spec.defaultBackend !== null) {
+  if (canary === undefined && spec.defaultBackend !== undefined && spec.defaultBackend !== null) {
     const r = backends.resolve(spec.defaultBackend, '', null);
     if (r.ok) {
       defaultBackend = r.backend;
@@ -129,6 +130,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   } else if (Array.isArray(rules)) {
     for (let i = 0; i < rules.length; i++) processRule(rules[i], i);
   }
+  if (canary !== undefined) return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null, canary };
   if (redirects.fromToWww) addWwwTwins(hosts, ref);
   const tls = processTls(spec.tls, ref, hosts, report);
   return tls === undefined

@@ -17,6 +17,7 @@ export type ProblemReason =
   | 'ExternalNameNotSupported'
   | 'ResourceBackendNotSupported'
   | 'RuleConflict'
+  | 'CanaryWithoutPrimary'
   | 'DefaultBackendConflict'
   | 'InvalidAnnotation'
   | 'UnknownAnnotation'

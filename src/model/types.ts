@@ -81,6 +81,26 @@ export type RouteAction = ForwardAction | DirectResponseAction | RedirectAction;
 
 export interface ForwardAction {
   readonly kind: 'forward';
+  /** A canary Ingress's backend that takes some of this rule's requests (ingress-nginx canary). */
+  readonly canary?: Canary;
+}
+
+/**
+ * ingress-nginx canary rules, in its order: the header, then the cookie, then the weight.
+ * Header: with `headerValue` (or `headerPattern`) a match goes to the canary; without, the
+ * value "always" goes to the canary and "never" to the primary. Cookie: "always" / "never".
+ * Anything else falls through to the next rule; the weight is `weight` in `weightTotal`.
+ */
+export interface Canary {
+  readonly backend: Backend;
+  readonly ingress: ObjectRef;
+  /** Lower-case header name, or ''. */
+  readonly header: string;
+  readonly headerValue: string;
+  readonly headerPattern: UserRegex | null;
+  readonly cookie: string;
+  readonly weight: number;
+  readonly weightTotal: number;
 }
 
 export interface DirectResponseAction {

@@ -49,6 +49,7 @@ import type { DirectResponseAction, ObjectRef, Route, RoutingConfig } from '../m
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
 import { planOf, runPlan } from './plan.ts';
 import { redirectFor } from './filters/redirect.ts';
+import { chooseBackend } from './filters/canary.ts';
 import type { Logger } from '../observe/log.ts';
 import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
@@ -288,6 +289,8 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
   te = false;
   // routing
   route: Route | null = null;
+  /** The endpointsKey of the backend chosen (the route's, or its canary's); null before one is. */
+  backendKey: string | null = null;
   mode: UpstreamMode = PLAIN_HTTP;
   state: BalancerState | null = null;
   upstream: Upstream | null = null;
@@ -795,6 +798,7 @@ export class Proxy {
       return;
     }
     ex.route = r.route;
+    if (r.backend !== undefined) ex.backendKey = r.backend;
     if (r.redirect) {
       this.redirectToHttps(ex);
       return;
@@ -870,13 +874,15 @@ export class Proxy {
         return { route, state: null, upstream: null, redirect: true };
       }
     }
-    if (route.action.kind !== 'forward') return { route, state: null, upstream: null, redirect: false };
-    const key = route.backend.endpointsKey;
+    const action = route.action;
+    if (action.kind !== 'forward') return { route, state: null, upstream: null, redirect: false };
+    // a rule with a canary (ingress-nginx canary Ingress) picks its backend per request
+    const key = action.canary === undefined ? route.backend.endpointsKey : chooseBackend(route.backend, action.canary, head.headers).endpointsKey;
     const set = this.endpoints.get(key);
-    if (set.endpoints.length === 0) return { route, state: null, upstream: null, redirect: false };
+    if (set.endpoints.length === 0) return { route, state: null, upstream: null, redirect: false, backend: key };
     const st = this.balancers.state(key, set);
     st.usedAt = this.sweepGen;
-    return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false };
+    return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false, backend: key };
   }
 
   /** 308 to the same URL over HTTPS (method and body preserved by the client). */
@@ -943,7 +949,7 @@ export class Proxy {
       info.attempts = ex.attempts;
       info.ingress = route === null ? null : route.ingress;
       info.routePath = route === null ? null : route.path;
-      info.backend = route === null ? null : route.backend.endpointsKey;
+      info.backend = route === null ? null : (ex.backendKey ?? route.backend.endpointsKey);
       info.requestId = ex.requestId;
       info.clientIp = ex.clientIp;
       info.error = ex.error;
@@ -1055,6 +1061,8 @@ interface Resolved {
   upstream: Upstream | null;
   /** Answer with a redirect to HTTPS instead of proxying. */
   redirect: boolean;
+  /** The endpointsKey chosen (the route's backend, or its canary's); absent when none was. */
+  backend?: string;
 }
 
 export type { Resolved };

@@ -85,7 +85,7 @@ describe('ingress-nginx annotations Portico does not implement', () => {
     expect(config.problems[0]!.message).toContain('check its spelling');
   });
 
-  it('a canary Ingress routes nothing until canaries are supported (it must not take the primary\'s traffic)', () => {
+  it('a canary Ingress, even an older one, never takes its primary\'s rule: it joins it as the canary', () => {
     const config = build({
       services: [service('default', 'app'), service('default', 'canary')],
       ingresses: [
@@ -96,8 +96,10 @@ describe('ingress-nginx annotations Portico does not implement', () => {
         ingress('primary', [rule('shop.test', [path('/', 'Prefix', svcBackend('app'))])], { created: '2021-01-01T00:00:00Z' }),
       ],
     });
-    expect(config.match('shop.test', '/')!.backend.service).toBe('app');
-    expect(reasons(config)).toEqual(['default/canary: UnsupportedAnnotation', 'default/canary: UnsupportedAnnotation']);
+    const route = config.match('shop.test', '/')!;
+    expect(route.backend.service).toBe('app');
+    expect(route.action).toMatchObject({ kind: 'forward', canary: { weight: 100, backend: { service: 'canary' } } });
+    expect(reasons(config)).toEqual([]);
   });
 
   it('the catalogue: unique names, a note for each, every access-control name guarded', () => {

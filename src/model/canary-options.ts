@@ -1,0 +1,89 @@
+// ingress-nginx canary Ingresses: an Ingress with `canary: "true"` does not route on its own;
+// each of its rules joins the primary rule with the same host, path and kind of match (from
+// an Ingress without `canary`), and takes that rule's requests chosen by header, cookie or
+// weight. Read under `portico.dev/<name>` or `nginx.ingress.kubernetes.io/<name>`.
+
+import { describe, isDict } from './read.ts';
+import { compileUserRegex } from './regex.ts';
+import type { UserRegex } from './regex.ts';
+
+const PORTICO = 'portico.dev/';
+const NGINX = 'nginx.ingress.kubernetes.io/';
+
+export const CANARY_OPTION_NAMES = [
+  'canary',
+  'canary-weight',
+  'canary-weight-total',
+  'canary-by-header',
+  'canary-by-header-value',
+  'canary-by-header-pattern',
+  'canary-by-cookie',
+] as const;
+type Name = (typeof CANARY_OPTION_NAMES)[number];
+
+export const CANARY_OPTION_ANNOTATIONS: readonly string[] = CANARY_OPTION_NAMES.map((n) => PORTICO + n);
+
+export type Report = (reason: 'InvalidAnnotation', message: string) => void;
+
+/** The canary rules of a canary Ingress (everything but the backend, which each rule has). */
+export interface CanaryOptions {
+  readonly header: string;
+  readonly headerValue: string;
+  readonly headerPattern: UserRegex | null;
+  readonly cookie: string;
+  readonly weight: number;
+  readonly weightTotal: number;
+}
+
+function read(annotations: Record<string, unknown>, name: Name): [string, string] | undefined {
+  const key = annotations[PORTICO + name] !== undefined ? PORTICO + name : NGINX + name;
+  const v = annotations[key];
+  if (v === undefined) return undefined;
+  return [key, typeof v === 'string' ? v.trim() : String(v)];
+}
+
+/** Whether the Ingress is a canary (`canary: "true"`). */
+export function isCanary(annotations: unknown): boolean {
+  return isDict(annotations) && read(annotations, 'canary')?.[1] === 'true';
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+
+/** The canary rules of a canary Ingress's annotations; invalid values are problems and off. */
+export function readCanaryOptions(annotations: Record<string, unknown>, report: Report): CanaryOptions {
+  const bad = (key: string, raw: string, accepted: string, then: string): void =>
+    report('InvalidAnnotation', `Annotation "${key}" has the value ${describe(raw)}, which is not valid; accepted values are ${accepted}. ${then}`);
+  let weightTotal = 100;
+  const total = read(annotations, 'canary-weight-total');
+  if (total !== undefined) {
+    if (/^\d{1,9}$/.test(total[1]) && Number(total[1]) > 0) weightTotal = Number(total[1]);
+    else bad(total[0], total[1], 'a whole number above 0', 'Using 100.');
+  }
+  let weight = 0;
+  const w = read(annotations, 'canary-weight');
+  if (w !== undefined) {
+    if (/^\d{1,9}$/.test(w[1]) && Number(w[1]) <= weightTotal) weight = Number(w[1]);
+    else bad(w[0], w[1], `a whole number from 0 to ${weightTotal} (canary-weight-total)`, 'No request goes to the canary by weight.');
+  }
+  let header = '';
+  const h = read(annotations, 'canary-by-header');
+  if (h !== undefined) {
+    if (TOKEN.test(h[1])) header = h[1].toLowerCase();
+    else bad(h[0], h[1], 'a header name', 'No request goes to the canary by header.');
+  }
+  const headerValue = read(annotations, 'canary-by-header-value')?.[1] ?? '';
+  let headerPattern: UserRegex | null = null;
+  const pattern = read(annotations, 'canary-by-header-pattern');
+  if (pattern !== undefined && headerValue === '' && header !== '') {
+    const re = compileUserRegex(pattern[1], { anchor: '' });
+    if ('invalid' in re) report('InvalidAnnotation', `Annotation "${pattern[0]}": ${re.invalid}. No request goes to the canary by header pattern.`);
+    else headerPattern = re;
+  }
+  let cookie = '';
+  const c = read(annotations, 'canary-by-cookie');
+  if (c !== undefined) {
+    if (TOKEN.test(c[1])) cookie = c[1];
+    else bad(c[0], c[1], 'a cookie name', 'No request goes to the canary by cookie.');
+  }
+  return Object.freeze({ header, headerValue, headerPattern, cookie, weight, weightTotal });
+}
