@@ -2,6 +2,9 @@
 // The benchmark target for ../shared/bench/anchors.sh: Portico in file mode, routing
 // Host $ROUTE_HOST (every path) to $UPSTREAM, listening on 127.0.0.1:$TARGET_PORT.
 // Run through anchors.sh --target 'node bench/portico-target.mjs'.
+// PORTICO_BENCH_FILTERS=1 gives the route a regex path with rewrite-target (an identity
+// rewrite, /(.*) -> /$1), an X-Forwarded-Prefix request header and a canary Ingress taking 10 %
+// of the requests (to a second Service with the same endpoint): the issue's "filtered route".
 // PORTICO_WORKERS=N runs N proxy worker processes behind one control-plane primary (0, the
 // default: one process); PORTICO_REUSE_PORT=true gives each its own SO_REUSEPORT socket. The 2-worker variant, next to nginx with 2 workers and node-ceiling x2,
 // on two pinned cores:
@@ -42,7 +45,40 @@ spec:
     - host: ${routeHost}
       http:
         paths: [{ path: /, pathType: Prefix, backend: { service: { name: upstream, port: { number: 80 } } } }]
-`);
+`.replace(env.PORTICO_BENCH_FILTERS === '1' ? 'metadata: { name: bench, namespace: bench }' : '\u0000', `metadata:
+  name: bench
+  namespace: bench
+  annotations:
+    nginx.ingress.kubernetes.io/rewrite-target: /$1
+    nginx.ingress.kubernetes.io/x-forwarded-prefix: /`).replace(env.PORTICO_BENCH_FILTERS === '1' ? 'paths: [{ path: /, pathType: Prefix,' : '\u0000', 'paths: [{ path: "/(.*)", pathType: ImplementationSpecific,') +
+  (env.PORTICO_BENCH_FILTERS === '1' ? `---
+apiVersion: v1
+kind: Service
+metadata: { name: upstream-canary, namespace: bench }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: upstream-canary-1, namespace: bench, labels: { kubernetes.io/service-name: upstream-canary } }
+addressType: IPv4
+ports: [{ name: http, port: ${Number(port)} }]
+endpoints: [{ addresses: ["${host}"] }]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: bench-canary
+  namespace: bench
+  annotations:
+    nginx.ingress.kubernetes.io/canary: "true"
+    nginx.ingress.kubernetes.io/canary-weight: "10"
+spec:
+  ingressClassName: portico
+  rules:
+    - host: ${routeHost}
+      http:
+        paths: [{ path: "/(.*)", pathType: ImplementationSpecific, backend: { service: { name: upstream-canary, port: { number: 80 } } } }]
+` : ''));
 process.argv.splice(2, 0, '--manifests', dir, '--bind-address', '127.0.0.1', '--http-port', listenPort,
   '--health-port', '0', '--https-port', '0', '--access-log', env.PORTICO_ACCESS_LOG ?? 'false',
   '--request-metrics', env.PORTICO_REQUEST_METRICS ?? 'true', '--log-level', 'warn',
