@@ -234,7 +234,7 @@ export class IncrementalTranslator {
   /**
    * The config for `snapshot`, which is the snapshot of the previous apply with `changes`
    * applied (every change since, in any order, repeats allowed; changes that cannot alter
-   * routing may be left out, see reconcile/reconciler.ts routingRelevant). Without `changes`,
+   * routing may be left out, see store/routing-relevant.ts). Without `changes`,
    * or on the first apply, everything is built from the snapshot.
    */
   apply(snapshot: Snapshot, changes: readonly ChangeRef[] | undefined, version: number): RoutingConfig {
@@ -297,12 +297,7 @@ export class IncrementalTranslator {
     const sink = this.sink;
     const virtualHosts: VirtualHost[] = [];
     for (const [host, list] of this.byHost) {
-      const vh = buildVirtualHost(host, list, sink);
-      const problems = sink.drain();
-      if (problems.length !== 0) {
-        this.hostProblems.set(host, problems);
-        sources.push(problems);
-      }
+      const vh = this.rebuildKey(this.hostProblems, host, () => buildVirtualHost(host, list, sink), null, sources);
       // A host that ended with neither routes nor a fallback (all its paths invalid) is left
       // out, so it does not hide a wildcard or host-less rule that would have served it.
       if (vh.fallback !== null || vh.routes.length !== 0) virtualHosts.push(vh);
@@ -312,12 +307,7 @@ export class IncrementalTranslator {
     sources.push(this.defaultProblems);
     const tls: TlsBinding[] = [];
     for (const [host, list] of this.tlsByHost) {
-      const binding = buildTlsBinding(host, list, sink);
-      const problems = sink.drain();
-      if (problems.length !== 0) {
-        this.tlsProblems.set(host, problems);
-        sources.push(problems);
-      }
+      const binding = this.rebuildKey(this.tlsProblems, host, () => buildTlsBinding(host, list, sink), null, sources);
       if (binding !== null) {
         this.tlsBindings.set(host, binding);
         tls.push(binding);
@@ -401,17 +391,8 @@ export class IncrementalTranslator {
     const virtualHosts: VirtualHost[] = [];
     const removedHosts: string[] = [];
     for (const host of hosts) {
-      const oldProblems = this.hostProblems.get(host);
-      if (oldProblems !== undefined) goneProblems.push(oldProblems);
       const list = this.byHost.get(host);
-      const vh = list === undefined ? null : buildVirtualHost(host, list, sink);
-      const problems = sink.drain();
-      if (problems.length !== 0) {
-        this.hostProblems.set(host, problems);
-        newProblems.push(problems);
-      } else if (oldProblems !== undefined) {
-        this.hostProblems.delete(host);
-      }
+      const vh = this.rebuildKey(this.hostProblems, host, () => (list === undefined ? null : buildVirtualHost(host, list, sink)), goneProblems, newProblems);
       if (vh !== null && (vh.fallback !== null || vh.routes.length !== 0)) virtualHosts.push(vh);
       else removedHosts.push(host);
     }
@@ -455,17 +436,8 @@ export class IncrementalTranslator {
     const sink = this.sink;
     let tls: TlsBinding[] | null = null;
     for (const host of hosts) {
-      const oldProblems = this.tlsProblems.get(host);
-      if (oldProblems !== undefined) goneProblems.push(oldProblems);
       const list = this.tlsByHost.get(host);
-      const binding = list === undefined ? null : buildTlsBinding(host, list, sink);
-      const problems = sink.drain();
-      if (problems.length !== 0) {
-        this.tlsProblems.set(host, problems);
-        newProblems.push(problems);
-      } else if (oldProblems !== undefined) {
-        this.tlsProblems.delete(host);
-      }
+      const binding = this.rebuildKey(this.tlsProblems, host, () => (list === undefined ? null : buildTlsBinding(host, list, sink)), goneProblems, newProblems);
       const old = this.tlsBindings.get(host);
       if (old === undefined && binding === null) continue;
       if (old !== undefined && binding !== null && old.secret === binding.secret && old.ingress === binding.ingress) continue;
@@ -479,6 +451,32 @@ export class IncrementalTranslator {
       }
     }
     if (tls !== null) this.tls = tls;
+  }
+
+  /**
+   * Builds the result for one key (a virtual host, a TLS host) with the shared sink and swaps
+   * that key's problems: its previous list goes to `gone` (null on a full rebuild, where there
+   * is none), the new one to `added` and to `problemsByKey`. The one place that does this
+   * bookkeeping, whatever the kind of key.
+   */
+  private rebuildKey<T>(
+    problemsByKey: Map<string, readonly Problem[]>,
+    key: string,
+    build: () => T,
+    gone: (readonly Problem[])[] | null,
+    added: (readonly Problem[])[],
+  ): T {
+    const oldProblems = problemsByKey.get(key);
+    if (oldProblems !== undefined && gone !== null) gone.push(oldProblems);
+    const result = build();
+    const problems = this.sink.drain();
+    if (problems.length !== 0) {
+      problemsByKey.set(key, problems);
+      added.push(problems);
+    } else if (oldProblems !== undefined) {
+      problemsByKey.delete(key);
+    }
+    return result;
   }
 
   /** Takes the problems of sources that were redone out of the list, and theirs now in. */
