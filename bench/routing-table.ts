@@ -17,6 +17,8 @@ import { Store, type StoreChange } from '../src/store/store.ts';
 import type { HTTPIngressPath, Ingress, Service } from '../src/store/types.ts';
 
 const INGRESSES = 10_000;
+/** REGEX_SHARE=0 measures a configuration without ingress-nginx regex paths (default: a fifth). */
+const REGEX = process.env.REGEX_SHARE !== '0';
 const NAMESPACES = 100;
 const BUILD_RUNS = 7;
 const REQUESTS = 200_000;
@@ -78,7 +80,7 @@ function makeIngress(i: number, opts: { namespace?: string; name?: string; host?
     { path: `${p}/api${opts.edit ?? ''}`, pathType: 'Prefix', backend },
     { path: `${p}/api/v${i % 3}/users`, pathType: 'Prefix', backend: { service: { name: svc, port: { name: 'http' } } } },
     { path: `${p}/healthz`, pathType: 'Exact', backend },
-    { path: `${p}/static/`, pathType: 'ImplementationSpecific', backend },
+    { path: REGEX && i % 5 === 2 ? `${p}/static/.*\\.(js|css)` : `${p}/static/`, pathType: 'ImplementationSpecific', backend },
   ];
   return {
     metadata: {
@@ -86,7 +88,16 @@ function makeIngress(i: number, opts: { namespace?: string; name?: string; host?
       name: opts.name ?? `ing-${i}`,
       resourceVersion: opts.resourceVersion ?? String(i + 1),
       creationTimestamp: new Date(BASE_TIME + i * 1000).toISOString(),
-      ...(i % 10 === 0 ? { annotations: { 'portico.dev/load-balance': 'least-conn' } } : {}),
+      // a tenth ask for least-conn; a fifth use ingress-nginx regex paths (use-regex), which make
+      // every path of their host a regex (shared hosts included)
+      ...(i % 10 === 0 || (REGEX && i % 5 === 2)
+        ? {
+            annotations: {
+              ...(i % 10 === 0 ? { 'portico.dev/load-balance': 'least-conn' } : {}),
+              ...(REGEX && i % 5 === 2 ? { 'nginx.ingress.kubernetes.io/use-regex': 'true' } : {}),
+            },
+          }
+        : {}),
     },
     spec: {
       ingressClassName: 'portico',

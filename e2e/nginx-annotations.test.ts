@@ -97,6 +97,30 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
         '---\n' +
         annotatedIngressYaml({ name: 'uploads', host: 'uploads.test', annotations: { [N + 'proxy-body-size']: '2m' }, paths: [{ path: '/', service: 'echo' }] }),
     );
+    // an ExternalName Service naming localhost, and a Service reached by its ClusterIP
+    writeFileSync(
+      path.join(dir, 'fixed.yaml'),
+      `apiVersion: v1
+kind: Service
+metadata: { name: external, namespace: e2e }
+spec: { type: ExternalName, externalName: localhost }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: by-cluster-ip, namespace: e2e }
+spec: { clusterIP: 127.0.0.1, ports: [{ name: http, port: ${echo.port} }] }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: external, namespace: e2e }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: external.test
+      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: external, port: { number: ${echo.port} } } } }] }
+---
+` + annotatedIngressYaml({ name: 'cluster-ip', host: 'clusterip.test', annotations: { [N + 'service-upstream']: 'true' }, paths: [{ path: '/', service: 'by-cluster-ip' }] }).replace('port: { number: 80 }', `port: { number: ${echo.port} }`),
+    );
     writeFileSync(
       path.join(dir, 'redirects.yaml'),
       annotatedIngressYaml({ name: 'moved', host: 'moved.test', annotations: { [N + 'permanent-redirect']: 'https://new.example.com$request_uri' }, paths: [{ path: '/', service: 'echo' }] }) +
@@ -212,5 +236,11 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
     expect((await get(portico.httpPort, '/c', { host: 'canary.test', 'x-canary': 'always' })).body).toBe('app /c\n');
     expect(JSON.parse((await get(portico.httpPort, '/c', { host: 'canary.test' })).body).url).toBe('/c');
     expect(JSON.parse((await get(portico.httpPort, '/c', { host: 'canary.test', 'x-canary': 'never' })).body).url).toBe('/c');
+  });
+
+  it('an ExternalName Service is reached by its DNS name; service-upstream reaches the ClusterIP', async () => {
+    expect(JSON.parse((await get(portico.httpPort, '/ext', { host: 'external.test' })).body).url).toBe('/ext');
+    // no EndpointSlice exists for by-cluster-ip: only its ClusterIP can answer
+    expect(JSON.parse((await get(portico.httpPort, '/cip', { host: 'clusterip.test' })).body).url).toBe('/cip');
   });
 });

@@ -18,6 +18,7 @@
 // are not used; each such slice has one current problem (`problems()`), logged as a warning
 // when it appears or changes.
 
+import { fixedEndpointSet } from './fixed.ts';
 import type { Logger } from '../observe/log.ts';
 import { silentLogger } from '../observe/log.ts';
 import type { Store, StoreChange } from '../store/store.ts';
@@ -117,7 +118,10 @@ export class EndpointIndex implements EndpointLookup {
 
   get(key: string): EndpointSet {
     if (this.dirty.size !== 0) this.flush();
-    return this.sets.get(key) ?? EMPTY_ENDPOINT_SET;
+    const set = this.sets.get(key);
+    if (set !== undefined) return set;
+    // ExternalName and service-upstream backends: one fixed address (fixed.ts)
+    return key.charCodeAt(0) === 64 /* @ */ ? (fixedEndpointSet(key) ?? EMPTY_ENDPOINT_SET) : EMPTY_ENDPOINT_SET;
   }
 
   /** Number of keys that have at least one usable endpoint. */

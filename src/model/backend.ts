@@ -6,11 +6,14 @@
 // errors), then resolving (namespace, service, port) against the snapshot (the same answer
 // for every path that names the same port; routes then share one Backend object).
 
+import { isIP } from 'node:net';
 import type { Snapshot } from '../store/store.ts';
 import { objectKey, type Service } from '../store/types.ts';
 import type { ProblemReason } from './problems.ts';
 import { describe, field, isDict, nonEmptyString } from './read.ts';
 import type { Backend } from './types.ts';
+import { fixedKey } from '../values/fixed-address.ts';
+import { isHostName } from '../values/dns-name.ts';
 
 /**
  * The part of the Ingress a backend came from, as words for a problem message: a rule path
@@ -86,24 +89,28 @@ export function parseServiceRef(raw: unknown, where: Where): ServiceRef | Backen
 export type ServiceResolution =
   | { kind: 'found'; backend: Backend; result: BackendResult }
   | { kind: 'serviceMissing'; backend: Backend }
-  | { kind: 'externalName' }
+  | { kind: 'externalName'; problem: string }
   | { kind: 'portMissing'; available: string };
 
 /** Resolves `ref` against `svc`, the Service named by `ref.name` in `namespace` (or undefined). */
-export function resolveServicePort(svc: Service | undefined, namespace: string, ref: ServiceRef): ServiceResolution {
+export function resolveServicePort(svc: Service | undefined, namespace: string, ref: ServiceRef, serviceUpstream = false): ServiceResolution {
   if (svc === undefined) {
     // The route is kept: it answers 503 until the Service appears. Keyed by the port name
     // when the Ingress gave one (the likely EndpointSlice port name), else ''.
     return { kind: 'serviceMissing', backend: makeBackend(namespace, ref, typeof ref.port === 'string' ? ref.port : '') };
   }
   const spec = (svc as { spec?: unknown }).spec;
-  if (field(spec, 'type') === 'ExternalName') return { kind: 'externalName' };
   const ports = field(spec, 'ports');
   const list: readonly unknown[] = Array.isArray(ports) ? ports : [];
+  if (field(spec, 'type') === 'ExternalName') return externalName(spec, list, namespace, ref);
   for (const p of list) {
     if (!isDict(p)) continue;
     if (typeof ref.port === 'number' ? p.port !== ref.port : p.name !== ref.port) continue;
-    const backend = makeBackend(namespace, ref, typeof p.name === 'string' ? p.name : '');
+    const clusterIP = field(spec, 'clusterIP');
+    const backend =
+      serviceUpstream && typeof clusterIP === 'string' && isIP(clusterIP) !== 0 && typeof p.port === 'number'
+        ? Object.freeze({ namespace, service: ref.name, servicePort: ref.port, endpointsKey: fixedKey(clusterIP, p.port) })
+        : makeBackend(namespace, ref, typeof p.name === 'string' ? p.name : '');
     // The result object too is shared by every path that uses this port.
     return { kind: 'found', backend, result: { ok: true, backend } };
   }
@@ -112,6 +119,23 @@ export function resolveServicePort(svc: Service | undefined, namespace: string, 
     .map((p) => (typeof p.name === 'string' && p.name !== '' ? `${String(p.port)} ("${p.name}")` : String(p.port)))
     .join(', ');
   return { kind: 'portMissing', available };
+}
+
+/**
+ * An ExternalName Service: its DNS name and the port the Ingress names (a number, or a named
+ * port of the Service), dialled directly (endpoints/fixed.ts), as ingress-nginx and Contour do.
+ */
+function externalName(spec: unknown, ports: readonly unknown[], namespace: string, ref: ServiceRef): ServiceResolution {
+  const name = field(spec, 'externalName');
+  if (typeof name !== 'string' || !isHostName(name.replace(/\.$/, '').toLowerCase())) return { kind: 'externalName', problem: `its spec.externalName ${describe(name)} is not a DNS name` };
+  let port: number | undefined = typeof ref.port === 'number' ? ref.port : undefined;
+  if (port === undefined) {
+    for (const p of ports) if (isDict(p) && p.name === ref.port && typeof p.port === 'number') port = p.port;
+    if (port === undefined) return { kind: 'externalName', problem: `it has no port named "${ref.port}"; name the port by number for an ExternalName Service` };
+  }
+  const host = name.replace(/\.$/, '').toLowerCase();
+  const backend: Backend = Object.freeze({ namespace, service: ref.name, servicePort: ref.port, endpointsKey: fixedKey(host, port), externalName: host });
+  return { kind: 'found', backend, result: { ok: true, backend } };
 }
 
 function makeBackend(namespace: string, ref: ServiceRef, portName: string): Backend {
@@ -132,8 +156,8 @@ function resultOf(res: ServiceResolution, namespace: string, ref: ServiceRef, wh
     case 'externalName':
       return {
         ok: false,
-        reason: 'ExternalNameNotSupported',
-        message: `${svc}, used by ${where()}, is of type ExternalName, which Portico does not route to; use a Service with a selector or EndpointSlices`,
+        reason: 'InvalidBackend',
+        message: `${svc}, used by ${where()}, is of type ExternalName, but ${res.problem}`,
       };
     case 'portMissing': {
       const port = typeof ref.port === 'number' ? `port ${ref.port}` : `port named "${ref.port}"`;
@@ -157,9 +181,13 @@ export class BackendResolver {
   private readonly seen: { ref: ServiceRef; res: ServiceResolution }[] = [];
   private readonly services: { name: string; svc: Service | undefined }[] = [];
 
-  constructor(snapshot: Snapshot, namespace: string) {
+  private readonly serviceUpstream: boolean;
+
+  /** `serviceUpstream`: route to each Service's ClusterIP (ingress-nginx service-upstream). */
+  constructor(snapshot: Snapshot, namespace: string, serviceUpstream = false) {
     this.snapshot = snapshot;
     this.namespace = namespace;
+    this.serviceUpstream = serviceUpstream;
   }
 
   /** The backend of the rule path `path` of `host`, or of the default backend (`path` null). */
@@ -175,7 +203,7 @@ export class BackendResolver {
       }
     }
     if (res === undefined) {
-      res = resolveServicePort(this.service(ref.name), this.namespace, ref);
+      res = resolveServicePort(this.service(ref.name), this.namespace, ref, this.serviceUpstream);
       // Bounded, so an Ingress with thousands of distinct Services stays linear.
       if (this.seen.length < 16) this.seen.push({ ref, res });
     }

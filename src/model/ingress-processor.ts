@@ -8,7 +8,7 @@ import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
-import { readRouteOptions, shapeRule } from './route-options.ts';
+import { readRouteOptions, readServiceUpstream, shapeRule } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
 import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
@@ -112,7 +112,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   // backend or TLS of its own, as in ingress-nginx, where a canary shares its primary's server.
   const canary = isCanary(annotations) ? readCanaryOptions(annotations as Record<string, unknown>, report) : undefined;
 
-  const backends = new BackendResolver(snapshot, ref.namespace);
+  const backends = new BackendResolver(snapshot, ref.namespace, readServiceUpstream(annotations, report));
   let defaultBackend: Backend | null = null;
   if (canary === undefined && spec.defaultBackend !== undefined && spec.defaultBackend !== null) {
     const r = backends.resolve(spec.defaultBackend, '', null);

@@ -135,7 +135,7 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('proxy-ssl-verify-depth', 'Portico verifies the whole chain; remove the annotation'),
   unsupported('proxy-ssl-ciphers', 'Portico uses Node.js defaults for backend TLS ciphers; remove the annotation'),
   unsupported('proxy-ssl-protocols', 'Portico uses Node.js defaults (TLS 1.2 and 1.3) to backends; remove the annotation'),
-  unsupported('service-upstream', 'routing to the ClusterIP is not available yet; Portico routes to pod endpoints'),
+  entry('service-upstream', 'supported', '"true": traffic goes to each Service\'s ClusterIP (kube-proxy balances) instead of the pod endpoints; a headless Service keeps its endpoints'),
   unsupported('proxy-http-version', 'Portico speaks HTTP/1.1 to HTTP backends (portico.dev/backend-protocol for HTTP/2); remove the annotation'),
   unsupported('connection-proxy-header', 'Portico manages upstream connections itself; remove the annotation'),
   unsupported('fastcgi-index', 'FastCGI backends are not supported'),

@@ -17,8 +17,38 @@ export interface UserRegex {
   readonly re: RE2JS;
   /** Number of capture groups. */
   readonly groups: number;
+  /**
+   * Whether the pattern matches somewhere in `input` (as RE2JS.test), through the compiled RE2
+   * object directly: half the time of RE2JS.test, which wraps it (measured: 0.5 µs against 1 µs).
+   */
+  test(input: string): boolean;
+  /**
+   * For patterns anchored at the start: the literal text every match begins with, lower-case
+   * ASCII ('' when unknown). Lookups compare it first and run the engine only when it fits.
+   */
+  readonly prefix: string;
+  /** The whole pattern is `prefix` (no metacharacters): a prefix compare decides alone. */
+  readonly literal: boolean;
   /** The pattern as compiled (anchor included), never the engine's internals. */
   toJSON(): string;
+}
+
+const META = new Set(['\\', '^', '$', '.', '|', '?', '*', '+', '(', ')', '[', ']', '{', '}']);
+
+/**
+ * The literal start of a pattern: characters up to the first metacharacter, lower-cased,
+ * printable ASCII only (case folding beyond ASCII is the engine's business). A quantifier
+ * right after the prefix may make its last character optional, so that one is dropped then.
+ * With an alternation anywhere there is no common prefix to rely on.
+ */
+function literalStart(pattern: string): { prefix: string; literal: boolean } {
+  if (pattern.includes('|')) return { prefix: '', literal: false };
+  let i = 0;
+  while (i < pattern.length && !META.has(pattern[i]!) && pattern.charCodeAt(i) >= 0x20 && pattern.charCodeAt(i) < 0x7f) i++;
+  if (i === pattern.length) return { prefix: pattern.toLowerCase(), literal: true };
+  const next = pattern[i]!;
+  const end = next === '?' || next === '*' || next === '{' ? i - 1 : i;
+  return { prefix: pattern.slice(0, Math.max(0, end)).toLowerCase(), literal: false };
 }
 
 /**
@@ -40,7 +70,18 @@ export function compileUserRegex(pattern: string, opts: { anchor?: string; caseI
     return { invalid: `the regular expression ${JSON.stringify(pattern)} compiles to ${re.programSize()} instructions; at most ${MAX_PROGRAM_SIZE} are accepted (simplify repetitions such as {1,1000})` };
   }
   const compiled = (opts.anchor ?? '') + pattern + (opts.caseInsensitive ? ' (case-insensitive)' : '');
-  return Object.freeze({ source: pattern, re, groups: re.groupCount(), toJSON: () => compiled });
+  // the prefix shortcut holds for start-anchored, case-insensitive patterns (regex paths)
+  const start = opts.anchor === '^' && opts.caseInsensitive === true ? literalStart(pattern) : { prefix: '', literal: false };
+  const engine = re.re2();
+  return Object.freeze({
+    source: pattern,
+    re,
+    groups: re.groupCount(),
+    test: (input: string): boolean => engine.match(input),
+    prefix: start.prefix,
+    literal: start.literal,
+    toJSON: () => compiled,
+  });
 }
 
 /** One piece of a rewrite target: literal text, or the text of a capture group. */

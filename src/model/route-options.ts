@@ -23,6 +23,7 @@ export const ROUTE_OPTION_NAMES = [
   'proxy-body-size',
   'proxy-connect-timeout',
   'proxy-read-timeout',
+  'service-upstream',
 ] as const;
 type Name = (typeof ROUTE_OPTION_NAMES)[number];
 
@@ -195,4 +196,17 @@ export function pathRegex(path: string): UserRegex | { invalid: string } {
     compiled.set(path, r);
   }
   return r;
+}
+
+/**
+ * ingress-nginx service-upstream: "true" sends the Ingress's traffic to each Service's
+ * ClusterIP (kube-proxy balances) instead of the pod endpoints.
+ */
+export function readServiceUpstream(annotations: unknown, report: Report): boolean {
+  if (!isDict(annotations)) return false;
+  const r = read(annotations, 'service-upstream', report);
+  if (r === undefined) return false;
+  const v = typeof r[1] === 'string' ? goBool(r[1].trim()) : undefined;
+  if (v === undefined) invalid(report, r[0], r[1], '"true" or "false"', 'Traffic goes to the pod endpoints.');
+  return v === true;
 }

@@ -70,6 +70,11 @@ export interface Backend {
   /** The Service port as the Ingress named it (number or name). */
   servicePort: number | string;
   endpointsKey: string;
+  /**
+   * An ExternalName Service's DNS name: the backend is that name (endpointsKey `@addr/...`),
+   * and TLS backends are verified against it by default.
+   */
+  externalName?: string;
 }
 
 /**

@@ -44,7 +44,7 @@ export class UpstreamModes {
     if (p.backendProtocol === 'HTTP' && connectMs === null) return PLAIN_HTTP;
     let m = this.byRoute.get(route);
     if (m === undefined) {
-      m = this.intern(p.backendProtocol, p.backendTlsVerify, p.backendTlsServerName || `${route.backend.service}.${route.backend.namespace}.svc`, connectMs);
+      m = this.intern(p.backendProtocol, p.backendTlsVerify, p.backendTlsServerName || route.backend.externalName || `${route.backend.service}.${route.backend.namespace}.svc`, connectMs);
       this.byRoute.set(route, m);
     }
     return m;

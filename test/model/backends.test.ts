@@ -51,11 +51,22 @@ describe('backends', () => {
     expect(r.route).toBeNull();
   });
 
-  it('an ExternalName Service is refused', () => {
-    const ext: Service = { metadata: { namespace: 'ns', name: 'ext' }, spec: { type: 'ExternalName', externalName: 'example.org' } };
-    const r = routeTo(svcBackend('ext', 80), [ext]);
-    expect(r.reasons).toEqual(['ns/i: ExternalNameNotSupported']);
+  it('an ExternalName Service routes to its DNS name and the port the Ingress names (as ingress-nginx and Contour)', () => {
+    const ext: Service = { metadata: { namespace: 'ns', name: 'ext' }, spec: { type: 'ExternalName', externalName: 'API.Example.org.', ports: [{ name: 'https', port: 443 }] } };
+    const byNumber = routeTo(svcBackend('ext', 8080), [ext]);
+    expect(byNumber.reasons).toEqual([]);
+    expect(byNumber.route?.backend).toMatchObject({ endpointsKey: '@addr/api.example.org:8080', externalName: 'api.example.org' });
+    expect(routeTo(svcBackend('ext', 'https'), [ext]).route?.backend.endpointsKey).toBe('@addr/api.example.org:443');
+  });
+
+  it('an ExternalName Service without a usable name or port is refused with a problem', () => {
+    const bad: Service = { metadata: { namespace: 'ns', name: 'ext' }, spec: { type: 'ExternalName', externalName: 'not a name' } };
+    const r = routeTo(svcBackend('ext', 80), [bad]);
+    expect(r.reasons).toEqual(['ns/i: InvalidBackend']);
+    expect(r.message).toContain('not a DNS name');
     expect(r.route).toBeNull();
+    const ok: Service = { metadata: { namespace: 'ns', name: 'ext' }, spec: { type: 'ExternalName', externalName: 'example.org' } };
+    expect(routeTo(svcBackend('ext', 'http'), [ok]).message).toContain('no port named "http"');
   });
 
   it('a resource backend is refused', () => {

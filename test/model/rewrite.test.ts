@@ -123,3 +123,46 @@ describe('upstream-vhost and proxy-body-size', () => {
     expect(config.problems[0]!.message).toContain(`${N}${name}" has the value`);
   });
 });
+
+describe('regex lookups', () => {
+  it('the literal-prefix shortcut agrees with the engine alone', async () => {
+    const { compileUserRegex } = await import('../../src/model/regex.ts');
+    const patterns = ['/', '/api', '/API/v2?', '/api/v[0-9]+/users', '/a+b', '/x*', '/static/.*\\.(js|css)', '/a|/b', '/caf\u00e9', '/{2}', '/k(/|$)(.*)', '/a.c'];
+    const paths = ['/', '/api', '/Api/v', '/api/v2', '/api/v12/users', '/aab', '/b', '/x', '/', '/static/app.JS', '/STATIC/a.css', '/café', '/caf', '//', '/K', '/k/x', '/abc', '/a', ''];
+    for (const p of patterns) {
+      const rx = compileUserRegex(p, { anchor: '^', caseInsensitive: true });
+      if ('invalid' in rx) throw new Error(rx.invalid);
+      for (const path of paths) {
+        const lower = path.toLowerCase();
+        const shortcut = lower.startsWith(rx.prefix) && (rx.literal || rx.test(path));
+        expect(shortcut, `${p} on ${path}`).toBe(rx.re.test(path));
+        expect(rx.test(path), `${p} on ${path}: RE2 match and RE2JS.test`).toBe(rx.re.test(path));
+      }
+    }
+  });
+});
+
+describe('regex hosts with many rules', () => {
+  it('the bucketed lookup finds what a scan in match order finds', async () => {
+    const { PathTable } = await import('../../src/model/path-table.ts');
+    const { pathRegex } = await import('../../src/model/route-options.ts');
+    const { FORWARD, NO_FILTERS, DEFAULT_POLICY } = await import('../../src/model/types.ts');
+    const paths = ['/svc1/api', '/svc12/api', '/svc123/static/.*\\.(js|css)', '/svc1', '/svc12', '/', '/svc123/STATIC/', '/a|/svc1/x', '/longer-than-eight/x', '/longer-than-eight', '/(svc1|svc2)/y', '/svc2/y+'];
+    const routes = paths
+      .map((p, n) => {
+        const regex = pathRegex(p);
+        if ('invalid' in regex) throw new Error(regex.invalid);
+        return {
+          host: 'h', path: p, pathType: 'ImplementationSpecific' as const, regex, action: FORWARD, filters: NO_FILTERS, policy: DEFAULT_POLICY,
+          backend: { namespace: 'n', service: `s${n}`, servicePort: 80, endpointsKey: `n/s${n}:` }, ingress: { kind: 'Ingress', namespace: 'n', name: `i${n}` },
+        };
+      })
+      .sort((a, b) => b.path.length - a.path.length);
+    const table = new PathTable({ host: 'h', routes, fallback: null, regex: true });
+    const probes = ['/svc1/api/x', '/SVC12/API', '/svc123/static/a.JS', '/svc123/static/a.png', '/svc1', '/svc2/yyy', '/svc2/x', '/longer-than-eight/x/y', '/longer-than-eightx', '/b', '/x', '', '/svc1/x', '/svc2/y'];
+    for (const probe of probes) {
+      const naive = routes.find((r) => r.regex.re.test(probe === '' ? '/' : probe)) ?? null;
+      expect(table.match(probe)?.path ?? null, probe).toBe(naive?.path ?? null);
+    }
+  });
+});

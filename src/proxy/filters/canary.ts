@@ -34,7 +34,7 @@ export function routeToCanary(canary: Canary, headers: readonly string[], random
       if (canary.headerValue !== '') {
         if (v === canary.headerValue) return true;
       } else if (canary.headerPattern !== null) {
-        if (canary.headerPattern.re.test(v)) return true;
+        if (canary.headerPattern.test(v)) return true;
       } else if (v === 'always') return true;
       else if (v === 'never') return false;
     }
