@@ -9,7 +9,7 @@ import { parseSize } from '../values/size.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex, parseRewriteTemplate } from './regex.ts';
 import type { UserRegex } from './regex.ts';
-import { FORWARD, NO_FILTERS, type RouteAction, type RouteFilters } from './types.ts';
+import { FORWARD, NO_FILTERS, type CookieAffinity, type RouteAction, type RouteFilters } from './types.ts';
 
 const PORTICO = 'portico.dev/';
 const NGINX = 'nginx.ingress.kubernetes.io/';
@@ -24,6 +24,15 @@ export const ROUTE_OPTION_NAMES = [
   'proxy-connect-timeout',
   'proxy-read-timeout',
   'service-upstream',
+  'affinity',
+  'affinity-mode',
+  'session-cookie-name',
+  'session-cookie-path',
+  'session-cookie-max-age',
+  'session-cookie-expires',
+  'session-cookie-samesite',
+  'session-cookie-secure',
+  'session-cookie-domain',
 ] as const;
 type Name = (typeof ROUTE_OPTION_NAMES)[number];
 
@@ -135,6 +144,8 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
     else timeouts[field] = v * 1000;
   }
   if (Object.keys(timeouts).length > 0) shared.timeouts = Object.freeze(timeouts);
+  const affinity = readAffinity(annotations, report);
+  if (affinity !== null) shared.affinity = affinity;
   if (!useRegex && !rewriteBroken && rewriteTarget === '' && forwardedPrefix === '' && Object.keys(shared).length === 0) return NO_ROUTE_OPTIONS;
   return Object.freeze({ useRegex, rewriteTarget, rewriteBroken, forwardedPrefix, shared: Object.keys(shared).length === 0 ? NO_FILTERS : Object.freeze(shared) });
 }
@@ -209,4 +220,62 @@ export function readServiceUpstream(annotations: unknown, report: Report): boole
   const v = typeof r[1] === 'string' ? goBool(r[1].trim()) : undefined;
   if (v === undefined) invalid(report, r[0], r[1], '"true" or "false"', 'Traffic goes to the pod endpoints.');
   return v === true;
+}
+
+/** ingress-nginx cookie affinity: `affinity: cookie` and its session-cookie-* companions. */
+function readAffinity(annotations: Record<string, unknown>, report: Report): CookieAffinity | null {
+  const kind = read(annotations, 'affinity', report);
+  if (kind === undefined) return null;
+  if (kind[1] !== 'cookie') {
+    invalid(report, kind[0], kind[1], '"cookie"', 'Requests are balanced without affinity.');
+    return null;
+  }
+  const text = (name: Name): [string, string] | undefined => {
+    const r = read(annotations, name, report);
+    return r === undefined ? undefined : [r[0], typeof r[1] === 'string' ? r[1].trim() : String(r[1])];
+  };
+  const mode = text('affinity-mode');
+  if (mode !== undefined && mode[1] !== 'balanced' && mode[1] !== 'persistent') invalid(report, mode[0], mode[1], '"balanced" or "persistent"', 'Using "balanced".');
+  let name = 'INGRESSCOOKIE';
+  const n = text('session-cookie-name');
+  if (n !== undefined) {
+    if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/.test(n[1])) name = n[1];
+    else invalid(report, n[0], n[1], 'a cookie name (letters, digits and !#$%&\'*+.^_`|~-)', 'Using "INGRESSCOOKIE".');
+  }
+  let path = '/';
+  const p = text('session-cookie-path');
+  if (p !== undefined) {
+    if (/^\/[\x21-\x3a\x3c-\x7e]{0,1023}$/.test(p[1])) path = p[1];
+    else invalid(report, p[0], p[1], 'a path starting with "/" without ";" or spaces', 'Using "/".');
+  }
+  const secondsOf = (name: Name): number | null => {
+    const r = text(name);
+    if (r === undefined) return null;
+    if (/^\d{1,10}$/.test(r[1])) return Number(r[1]);
+    invalid(report, r[0], r[1], 'a whole number of seconds', 'The cookie lasts for the browser session.');
+    return null;
+  };
+  const maxAge = secondsOf('session-cookie-max-age');
+  const expires = secondsOf('session-cookie-expires');
+  let sameSite: CookieAffinity['sameSite'] = null;
+  const ss = text('session-cookie-samesite');
+  if (ss !== undefined) {
+    if (ss[1] === 'None' || ss[1] === 'Lax' || ss[1] === 'Strict') sameSite = ss[1];
+    else invalid(report, ss[0], ss[1], '"None", "Lax" or "Strict"', 'No SameSite attribute is sent.');
+  }
+  let secure = false;
+  const sec = text('session-cookie-secure');
+  if (sec !== undefined) {
+    const v = goBool(sec[1]);
+    if (v === undefined) invalid(report, sec[0], sec[1], '"true" or "false"', 'The cookie is not marked Secure.');
+    else secure = v;
+  }
+  let domain: string | null = null;
+  const d = text('session-cookie-domain');
+  if (d !== undefined) {
+    if (/^\.?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(d[1])) domain = d[1];
+    else invalid(report, d[0], d[1], 'a domain name', 'No Domain attribute is sent.');
+  }
+  // SameSite=None needs Secure, or browsers drop the cookie
+  return Object.freeze({ name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
 }

@@ -162,6 +162,24 @@ export interface RouteFilters {
   readonly timeouts?: RouteTimeouts;
   /** ingress-nginx app-root: a request for exactly `/` gets a 302 to this path. */
   readonly appRoot?: string;
+  /** Cookie session affinity (ingress-nginx affinity: cookie). */
+  readonly affinity?: CookieAffinity;
+}
+
+/**
+ * A client keeps its endpoint through a cookie naming it (an opaque token per endpoint). Set
+ * on the first response, and again when its endpoint left the Service.
+ */
+export interface CookieAffinity {
+  readonly name: string;
+  readonly path: string;
+  /** Max-Age in seconds, or null for a session cookie. */
+  readonly maxAge: number | null;
+  /** Expires, seconds from the response (ingress-nginx session-cookie-expires), or null. */
+  readonly expires: number | null;
+  readonly sameSite: 'None' | 'Lax' | 'Strict' | null;
+  readonly secure: boolean;
+  readonly domain: string | null;
 }
 
 /** ingress-nginx proxy-connect-timeout and proxy-read-timeout, in milliseconds. */

@@ -50,6 +50,7 @@ import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limi
 import { planOf, runPlan } from './plan.ts';
 import { redirectFor } from './filters/redirect.ts';
 import { chooseBackend } from './filters/canary.ts';
+import { affinityCookie, stickyUpstream } from './filters/affinity.ts';
 import type { Logger } from '../observe/log.ts';
 import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
@@ -291,6 +292,8 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
   route: Route | null = null;
   /** The endpointsKey of the backend chosen (the route's, or its canary's); null before one is. */
   backendKey: string | null = null;
+  /** Set-Cookie added to the upstream's response (cookie affinity), or null. */
+  setCookie: string | null = null;
   mode: UpstreamMode = PLAIN_HTTP;
   state: BalancerState | null = null;
   upstream: Upstream | null = null;
@@ -427,6 +430,7 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
     const res = this.res;
     try {
       const headers = responseHeaders(parsed, this.proxy.responseRequestId ? this.requestId : null);
+      if (this.setCookie !== null) headers.push('set-cookie', this.setCookie);
       const hsts = this.proxy.hsts;
       if (hsts !== null && this.scheme === 'https' && parsed['strict-transport-security'] === undefined) headers.push('strict-transport-security', hsts);
       // gRPC Trailers-Only from an HTTP/2 upstream (whose rawHeaders is an object, not a list)
@@ -799,6 +803,7 @@ export class Proxy {
     }
     ex.route = r.route;
     if (r.backend !== undefined) ex.backendKey = r.backend;
+    if (r.setCookie !== undefined) ex.setCookie = r.setCookie;
     if (r.redirect) {
       this.redirectToHttps(ex);
       return;
@@ -882,6 +887,14 @@ export class Proxy {
     if (set.endpoints.length === 0) return { route, state: null, upstream: null, redirect: false, backend: key };
     const st = this.balancers.state(key, set);
     st.usedAt = this.sweepGen;
+    const affinity = route.filters.affinity;
+    if (affinity !== undefined) {
+      // cookie affinity: the endpoint the cookie names, else a new pick that the response pins
+      const sticky = stickyUpstream(st, affinity, head.headers);
+      if (sticky !== null) return { route, state: st, upstream: sticky, redirect: false, backend: key };
+      const up = st.pick(route.policy.loadBalance, head.clientIp, null);
+      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : affinityCookie(affinity, up) };
+    }
     return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false, backend: key };
   }
 
@@ -1063,6 +1076,8 @@ interface Resolved {
   redirect: boolean;
   /** The endpointsKey chosen (the route's backend, or its canary's); absent when none was. */
   backend?: string;
+  /** A Set-Cookie value for the response (cookie affinity with a new pick). */
+  setCookie?: string | undefined;
 }
 
 export type { Resolved };

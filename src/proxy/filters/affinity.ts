@@ -1,0 +1,57 @@
+// Cookie session affinity (ingress-nginx affinity: cookie): the client's cookie names its
+// endpoint by an opaque token (a hash of `ip:port`, never the address itself). A request whose
+// token is in the endpoint set goes there; otherwise the balancer picks and the response sets
+// the cookie. When an endpoint leaves, its clients move once and stay on the new one.
+
+import { createHash } from 'node:crypto';
+import type { CookieAffinity } from '../../model/types.ts';
+import type { BalancerState } from '../balancer.ts';
+import type { Upstream } from '../upstreams.ts';
+
+const tokens = new WeakMap<Upstream, string>();
+
+/** The token naming `up` in affinity cookies, made once per endpoint. */
+export function affinityToken(up: Upstream): string {
+  let t = tokens.get(up);
+  if (t === undefined) {
+    t = createHash('sha256').update(up.key).digest('hex').slice(0, 20);
+    tokens.set(up, t);
+  }
+  return t;
+}
+
+/** The cookie `name`'s value in a flat upstream header list, or null. */
+export function cookieFrom(headers: readonly string[], name: string): string | null {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length !== 6 || headers[i]!.toLowerCase() !== 'cookie') continue;
+    const value = headers[i + 1]!;
+    let start = 0;
+    while (start < value.length) {
+      let end = value.indexOf(';', start);
+      if (end === -1) end = value.length;
+      const eq = value.indexOf('=', start);
+      if (eq !== -1 && eq < end && value.slice(start, eq).trim() === name) return value.slice(eq + 1, end).trim();
+      start = end + 1;
+    }
+  }
+  return null;
+}
+
+/** The endpoint the request's cookie names, when it is still in the set; else null. */
+export function stickyUpstream(state: BalancerState, affinity: CookieAffinity, headers: readonly string[]): Upstream | null {
+  const token = cookieFrom(headers, affinity.name);
+  if (token === null) return null;
+  for (const up of state.upstreams) if (affinityToken(up) === token) return up;
+  return null;
+}
+
+/** The Set-Cookie value that pins the client to `up`. */
+export function affinityCookie(affinity: CookieAffinity, up: Upstream, now: number = Date.now()): string {
+  let c = `${affinity.name}=${affinityToken(up)}; Path=${affinity.path}`;
+  if (affinity.expires !== null) c += `; Expires=${new Date(now + affinity.expires * 1000).toUTCString()}`;
+  if (affinity.maxAge !== null) c += `; Max-Age=${affinity.maxAge}`;
+  if (affinity.domain !== null) c += `; Domain=${affinity.domain}`;
+  if (affinity.sameSite !== null) c += `; SameSite=${affinity.sameSite}`;
+  if (affinity.secure) c += '; Secure';
+  return c + '; HttpOnly';
+}
