@@ -67,7 +67,7 @@ export interface Settings {
 
 type FlagType = 'string' | 'boolean';
 
-interface FlagSpec {
+export interface FlagSpec {
   name: string;
   type: FlagType;
   help: string;
@@ -150,7 +150,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
   for (const f of FLAGS) options[f.name] = { type: f.type };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: withBareValues(argv), options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: expandBareFlags(argv), options, strict: true, allowPositionals: false }));
   } catch (err) {
     throw new SettingsError(`${(err as Error).message}. Run with --help to list the flags.`);
   }
@@ -307,9 +307,9 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
  * argument is one of the flag's choices (`--update-status false`, the form every other flag
  * takes). parseArgs would otherwise take the next flag as the value, or miss one at the end.
  */
-function withBareValues(argv: readonly string[]): string[] {
+export function expandBareFlags(argv: readonly string[], flags: readonly FlagSpec[] = FLAGS): string[] {
   return argv.map((arg, i) => {
-    const spec = arg.startsWith('--') ? FLAGS.find((f) => f.bare !== undefined && `--${f.name}` === arg) : undefined;
+    const spec = arg.startsWith('--') ? flags.find((f) => f.bare !== undefined && `--${f.name}` === arg) : undefined;
     if (spec === undefined) return arg;
     const next = argv[i + 1];
     return next !== undefined && spec.choices?.includes(next) ? arg : `${arg}=${spec.bare}`;
@@ -323,7 +323,14 @@ function splitOnce(text: string): [string, string | undefined] {
 }
 
 export function usage(): string {
-  const lines = ['Usage: portico [flags]', '', 'Kubernetes Ingress controller with a built-in reverse proxy.', '', 'Flags (each also an environment variable):'];
+  const lines = [
+    'Usage: portico [flags]',
+    '       portico migrate-check [flags]   check Ingresses before taking over from ingress-nginx (see its --help)',
+    '',
+    'Kubernetes Ingress controller with a built-in reverse proxy.',
+    '',
+    'Flags (each also an environment variable):',
+  ];
   for (const f of FLAGS) {
     const value = f.choices ? f.choices.join('|') : 'VALUE';
     const arg = f.type === 'string' ? (f.bare !== undefined ? `[=${value}]` : ` ${value}`) : '';
