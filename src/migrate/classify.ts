@@ -7,6 +7,7 @@
 
 import { ANNOTATION_PREFIX, ANNOTATIONS, ANNOTATIONS_READ_ELSEWHERE, parsePolicy, unenforcedAccessControls } from '../model/annotations.ts';
 import { NGINX_PREFIX, nginxAnnotation } from '../model/nginx-annotations.ts';
+import { parseRewriteTemplate } from '../model/regex.ts';
 import { readRouteOptions } from '../model/route-options.ts';
 
 /**
@@ -86,11 +87,22 @@ export function checkAnnotations(annotations: unknown): AnnotationsCheck {
   };
   parsePolicy(dict, collect);
   const routeOptions = readRouteOptions(dict, collect);
+  // A target the group accepts can still be unusable on every path: an nginx variable ($host)
+  // is refused whatever the path's capture groups (which only the rule's path can tell).
+  let rewriteBroken = routeOptions.rewriteBroken;
+  if (routeOptions.rewriteTarget !== '') {
+    const template = parseRewriteTemplate(routeOptions.rewriteTarget, 9);
+    if ('invalid' in template) {
+      rewriteBroken = true;
+      const key = dict[`${ANNOTATION_PREFIX}rewrite-target`] !== undefined ? `${ANNOTATION_PREFIX}rewrite-target` : `${NGINX_PREFIX}rewrite-target`;
+      refused.set(key, `${template.invalid}; the rules it rewrites answer 503`);
+    }
+  }
 
   const verdicts = keys.map((key) => verdictOf(key, failsClosed.has(key), refused.get(key)));
   let effect: IngressEffect = 'routes';
   if (verdicts.some((v) => v.verdict === 'unsupported' || v.verdict === 'unknown')) effect = 'routes-ignoring';
-  if (failsClosed.size > 0 || routeOptions.rewriteBroken) effect = 'answers-503';
+  if (failsClosed.size > 0 || rewriteBroken) effect = 'answers-503';
   // as the Ingress processor reads it: exactly "true"
   if (dict[`${NGINX_PREFIX}canary`] === 'true') effect = 'routes-nothing';
   return { annotations: verdicts, effect };

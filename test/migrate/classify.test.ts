@@ -29,6 +29,7 @@ describe('annotation verdicts', () => {
     [`${N}proxy-body-size`, 'lots', 'unsupported'],
     [`${N}ssl-redirect`, 'maybe', 'unsupported'],
     [`${N}rewrite-target`, 'https://elsewhere.example/', 'unsupported'],
+    [`${N}rewrite-target`, '/$host/$1', 'unsupported'],
     // unsupported: ignored
     [`${N}enable-cors`, 'true', 'unsupported'],
     [`${N}proxy-read-timeout`, '3600', 'unsupported'],
@@ -76,6 +77,10 @@ describe('annotation verdicts', () => {
     expect(checkAnnotations({ 'cert-manager.io/cluster-issuer': 'le', 'kubernetes.io/ingress.class': 'nginx', 'nginx.org/client-max-body-size': '1m' }).annotations).toEqual([]);
   });
 
+  it('a rewrite-target naming an nginx variable says so', () => {
+    expect(checkAnnotations({ [`${N}rewrite-target`]: '/$host' }).annotations[0]!.note).toMatch(/the nginx variable \$host is not supported in a rewrite target.*answer 503/);
+  });
+
   it('a refused value names the value and what is accepted', () => {
     const note = checkAnnotations({ [`${N}backend-protocol`]: 'FCGI' }).annotations[0]!.note;
     expect(note).toMatch(/^the value "FCGI" is not valid; accepted values are "HTTP", "HTTPS", "GRPC" or "GRPCS"/);
@@ -96,6 +101,7 @@ describe('what the Ingress does', () => {
     ['an unknown one is ignored', { [`${N}proxy-bdy-size`]: '8m' }, 'routes-ignoring'],
     ['an unenforced access control', { [`${N}auth-url`]: 'https://auth', [`${N}enable-cors`]: 'true' }, 'answers-503'],
     ['an unusable rewrite-target', { [`${N}rewrite-target`]: 'https://elsewhere.example/' }, 'answers-503'],
+    ['a rewrite-target with an nginx variable', { [`${N}rewrite-target`]: '/$scheme/x' }, 'answers-503'],
     ['a canary', { [`${N}canary`]: 'true', [`${N}canary-weight`]: '10' }, 'routes-nothing'],
     ['canary "false" is a normal Ingress', { [`${N}canary`]: 'false' }, 'routes-ignoring'],
   ];
