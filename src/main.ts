@@ -201,6 +201,7 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
       controllerName: settings.controllerName,
       publishService: settings.publishService,
       publishStatusAddresses: settings.publishStatusAddresses,
+      updateStatus: settings.updateStatus,
       onLeaderChange: (leading: boolean) => {
         metrics.leader.set(leading ? 1 : 0);
         acme?.setLeading(leading);

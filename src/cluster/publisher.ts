@@ -1,5 +1,7 @@
 // Everything Portico writes to the cluster, behind leader election: Ingress status and
-// Events for translation problems. Followers write nothing.
+// Events for translation problems. Followers write nothing. With --update-status=false the
+// leader writes Events only: another controller (ingress-nginx, during a side-by-side
+// migration) keeps the Ingress status, which external-dns and others follow.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -22,6 +24,8 @@ export interface ClusterPublisherOptions {
   controllerName: string;
   publishService: { namespace: string; name: string } | undefined;
   publishStatusAddresses: readonly string[];
+  /** --update-status; false: never write Ingress status. Default true. */
+  updateStatus?: boolean;
   /** Test hooks: shorter election timings. */
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
@@ -85,7 +89,7 @@ export class ClusterPublisher {
       ...(opts.retryPeriodMs ? { retryPeriodMs: opts.retryPeriodMs } : {}),
       onStartedLeading: () => {
         opts.onLeaderChange?.(true);
-        this.status.setEnabled(true);
+        if (this.updatesStatus) this.status.setEnabled(true);
         this.events.record(opts.config().problems);
       },
       onStoppedLeading: () => {
@@ -95,7 +99,17 @@ export class ClusterPublisher {
     });
   }
 
+  private get updatesStatus(): boolean {
+    return this.opts.updateStatus !== false;
+  }
+
   start(): void {
+    // The status writer stays disabled for good; the addresses it would publish are not
+    // needed either (no Service polling, no Ingress subscription).
+    if (!this.updatesStatus) {
+      this.elector.start();
+      return;
+    }
     // Someone else changed an Ingress's status (or the API lost our write): put ours back.
     // Our own writes come back as events too: only a status that differs from ours asks for
     // a pass (a pass walks every Ingress; 10,000 echoes must not each schedule one).

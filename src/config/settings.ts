@@ -26,6 +26,10 @@ export interface Settings {
   metricsPort: number | undefined;
   ingressClass: string;
   controllerName: string;
+  /** Ingresses with neither spec.ingressClassName nor the legacy annotation are ours too. */
+  watchIngressWithoutClass: boolean;
+  /** false: never write Ingress status (another controller keeps publishing it). */
+  updateStatus: boolean;
   logLevel: LogLevelSetting;
   accessLog: boolean;
   requestMetrics: boolean;
@@ -63,13 +67,19 @@ export interface Settings {
 
 type FlagType = 'string' | 'boolean';
 
-interface FlagSpec {
+export interface FlagSpec {
   name: string;
   type: FlagType;
   help: string;
   default?: string;
   /** Accepted values, shown in --help and checked. */
   choices?: readonly string[];
+  /**
+   * The value of the flag given alone (`--update-status` = `--update-status=true`), as Go's
+   * boolean flags allow: ingress-nginx's command lines carry over unchanged. `--flag true` and
+   * `--flag=false` keep working.
+   */
+  bare?: string;
 }
 
 /** Every flag the program accepts. Helm renders only these (a test keeps them in sync). */
@@ -84,6 +94,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'metrics-port', type: 'string', default: '', help: 'Port for Prometheus /metrics (default: served on the health port)' },
   { name: 'ingress-class', type: 'string', default: 'portico', help: 'Ingress class name honoured in the legacy kubernetes.io/ingress.class annotation' },
   { name: 'controller-name', type: 'string', default: 'portico.dev/ingress-controller', help: 'IngressClass spec.controller value that marks a class as ours' },
+  { name: 'watch-ingress-without-class', type: 'string', default: 'false', choices: ['true', 'false'], bare: 'true', help: 'Also serve Ingresses with neither spec.ingressClassName nor the kubernetes.io/ingress.class annotation, even when no IngressClass of ours is the default (as ingress-nginx\'s flag)' },
+  { name: 'update-status', type: 'string', default: 'true', choices: ['true', 'false'], bare: 'true', help: 'Write the load-balancer addresses into the status of the Ingresses we serve; false while another controller (ingress-nginx) still publishes them, e.g. for external-dns' },
   { name: 'log-level', type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'Minimum level of log lines' },
   { name: 'access-log', type: 'string', default: 'true', choices: ['true', 'false'], help: 'One JSON line per request on stdout' },
   { name: 'request-metrics', type: 'string', default: 'true', choices: ['true', 'false'], help: 'Per-request Prometheus metrics (process and control-plane metrics are always on)' },
@@ -138,7 +150,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
   for (const f of FLAGS) options[f.name] = { type: f.type };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: expandBareFlags(argv), options, strict: true, allowPositionals: false }));
   } catch (err) {
     throw new SettingsError(`${(err as Error).message}. Run with --help to list the flags.`);
   }
@@ -255,6 +267,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     metricsPort: str('metrics-port') === '' ? undefined : port('metrics-port', true),
     ingressClass,
     controllerName,
+    watchIngressWithoutClass: choice('watch-ingress-without-class') === 'true',
+    updateStatus: choice('update-status') === 'true',
     logLevel: choice<LogLevelSetting>('log-level'),
     accessLog: choice('access-log') === 'true',
     requestMetrics: choice('request-metrics') === 'true',
@@ -288,6 +302,20 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
   return { settings, help: values.help === true, version: values.version === true };
 }
 
+/**
+ * `--flag` alone → `--flag=<bare>` for the flags that have a bare value, unless the next
+ * argument is one of the flag's choices (`--update-status false`, the form every other flag
+ * takes). parseArgs would otherwise take the next flag as the value, or miss one at the end.
+ */
+export function expandBareFlags(argv: readonly string[], flags: readonly FlagSpec[] = FLAGS): string[] {
+  return argv.map((arg, i) => {
+    const spec = arg.startsWith('--') ? flags.find((f) => f.bare !== undefined && `--${f.name}` === arg) : undefined;
+    if (spec === undefined) return arg;
+    const next = argv[i + 1];
+    return next !== undefined && spec.choices?.includes(next) ? arg : `${arg}=${spec.bare}`;
+  });
+}
+
 /** 'a/b/c' → ['a', 'b/c']; without a '/': [text, undefined]. */
 function splitOnce(text: string): [string, string | undefined] {
   const slash = text.indexOf('/');
@@ -295,9 +323,17 @@ function splitOnce(text: string): [string, string | undefined] {
 }
 
 export function usage(): string {
-  const lines = ['Usage: portico [flags]', '', 'Kubernetes Ingress controller with a built-in reverse proxy.', '', 'Flags (each also an environment variable):'];
+  const lines = [
+    'Usage: portico [flags]',
+    '       portico migrate-check [flags]   check Ingresses before taking over from ingress-nginx (see its --help)',
+    '',
+    'Kubernetes Ingress controller with a built-in reverse proxy.',
+    '',
+    'Flags (each also an environment variable):',
+  ];
   for (const f of FLAGS) {
-    const arg = f.type === 'string' ? ` ${f.choices ? f.choices.join('|') : 'VALUE'}` : '';
+    const value = f.choices ? f.choices.join('|') : 'VALUE';
+    const arg = f.type === 'string' ? (f.bare !== undefined ? `[=${value}]` : ` ${value}`) : '';
     const def = f.default !== undefined && f.default !== '' ? ` (default ${f.default})` : '';
     const envVar = f.type === 'string' ? `  [${envName(f.name)}]` : '';
     lines.push(`  --${f.name}${arg}`);

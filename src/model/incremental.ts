@@ -223,7 +223,7 @@ export class IncrementalTranslator {
   private stats: ApplyStats = { full: true, ingresses: 0, hosts: 0 };
 
   constructor(options: ClassOptions) {
-    this.options = { controllerName: options.controllerName, ingressClass: options.ingressClass };
+    this.options = { controllerName: options.controllerName, ingressClass: options.ingressClass, watchWithoutClass: options.watchWithoutClass === true };
   }
 
   /** What the last apply did. */

@@ -2,7 +2,9 @@
 //   1. spec.ingressClassName names an IngressClass whose spec.controller is ours;
 //   2. without that field, the legacy `kubernetes.io/ingress.class` annotation names one of
 //      ours, or equals the --ingress-class flag;
-//   3. with neither, one of our IngressClasses is marked the cluster default.
+//   3. with neither, one of our IngressClasses is marked the cluster default, or
+//      --watch-ingress-without-class is on (ingress-nginx's flag: it serves class-less
+//      Ingresses whatever the default class, so taking over from it must too).
 // Anything else belongs to another controller and is ignored without a problem: reporting on
 // other controllers' objects would be noise (and wrong, they are not ours to judge).
 
@@ -15,6 +17,8 @@ export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-c
 export interface ClassOptions {
   controllerName: string;
   ingressClass: string;
+  /** --watch-ingress-without-class: Ingresses with no class at all are ours. Default false. */
+  watchWithoutClass?: boolean;
 }
 
 export interface ClassSelector {
@@ -42,7 +46,7 @@ export function classSelector(classes: Iterable<IngressClass>, options: ClassOpt
     if (className !== undefined) return ours.has(className);
     const legacy = field(field(field(ingress, 'metadata'), 'annotations'), LEGACY_CLASS_ANNOTATION);
     if (typeof legacy === 'string' && legacy !== '') return legacy === options.ingressClass || ours.has(legacy);
-    return defaultIsOurs;
+    return defaultIsOurs || options.watchWithoutClass === true;
   }
 
   return { ours, defaultIsOurs, isOurs };

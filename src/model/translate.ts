@@ -26,6 +26,8 @@ export interface TranslateOptions {
   controllerName: string;
   /** The --ingress-class flag, matched against the legacy `kubernetes.io/ingress.class` annotation. */
   ingressClass: string;
+  /** --watch-ingress-without-class: Ingresses with no class at all are ours. Default false. */
+  watchWithoutClass?: boolean;
   /** Copied into RoutingConfig.version (default 0). */
   version?: number;
 }

@@ -69,7 +69,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     store,
     log,
     ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
-    translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass }),
+    translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass, watchWithoutClass: settings.watchIngressWithoutClass }),
     onSwap: (config, stats) => {
       tls.setBindings(config.tls);
       metrics.configSwapped(config, stats.durationMs);

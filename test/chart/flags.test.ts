@@ -121,7 +121,7 @@ describe('settings the chart produces', () => {
     for (const key of [
       'bindAddress', 'logLevel', 'accessLog', 'trustedProxies', 'connectTimeoutMs', 'responseHeaderTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'bodyLimit',
       'shutdownDelayMs', 'shutdownGraceMs', 'httpPort', 'httpsPort', 'healthPort', 'metricsPort', 'http2', 'hsts', 'hstsMaxAge', 'hstsIncludeSubdomains',
-      'defaultSslCertificate', 'acme', 'acmeEmail', 'acmeCaBundle', 'requestMetrics', 'responseRequestId',
+      'defaultSslCertificate', 'acme', 'acmeEmail', 'acmeCaBundle', 'requestMetrics', 'responseRequestId', 'watchIngressWithoutClass', 'updateStatus',
     ] as const) {
       expect(chart[key], key).toEqual(program[key]);
     }
@@ -174,6 +174,12 @@ describe('settings the chart produces', () => {
     });
     expect((await settingsOf('metrics: own port, ServiceMonitor, dashboard, NetworkPolicy')).metricsPort).toBe(9113);
     expect(await settingsOf('metrics disabled, dashboard on')).toMatchObject({ metricsPort: undefined, requestMetrics: false });
+    expect(await settingsOf('side by side with ingress-nginx (its class, class-less Ingresses, no status)')).toMatchObject({
+      controllerName: 'k8s.io/ingress-nginx',
+      ingressClass: 'nginx',
+      watchIngressWithoutClass: true,
+      updateStatus: false,
+    });
     expect((await settingsOf('workers: a number, CPU limit to match')).workers).toBe(3);
     // the chart's defaults set no CPU limit, so one process (the program alone would use auto)
     expect((await settingsOf('defaults')).workers).toBe(0);

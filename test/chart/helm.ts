@@ -388,6 +388,9 @@ export const VALUE_SETS: Record<string, object> = {
       networkPolicy: { enabled: true, healthFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
     },
   },
+  "side by side with ingress-nginx (its class, class-less Ingresses, no status)": {
+    controller: { ingressClass: 'nginx', ingressClassResource: { enabled: false, name: 'nginx', controllerValue: 'k8s.io/ingress-nginx' }, watchIngressWithoutClass: true, updateStatus: false },
+  },
   'default IngressClass, own class and controller': {
     controller: { ingressClassResource: { name: 'edge', default: true, controllerValue: 'example.com/edge' }, electionID: 'edge-leader' },
   },

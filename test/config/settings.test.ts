@@ -43,3 +43,30 @@ describe('name flags', () => {
     expect(parses(['--trusted-proxies=1.2.3.4%eth0'])).toBe(false);
   });
 });
+
+describe("ingress-nginx's boolean flags (--watch-ingress-without-class, --update-status)", () => {
+  const settingsOf = (args: string[], env: NodeJS.ProcessEnv = {}) => parseSettings(args, env).settings;
+
+  it('default: class-less Ingresses are not ours, status is written', () => {
+    expect(settingsOf([])).toMatchObject({ watchIngressWithoutClass: false, updateStatus: true });
+  });
+
+  it('alone, with =value, with a separate value, before other flags and last, as ingress-nginx is run', () => {
+    expect(settingsOf(['--watch-ingress-without-class'])).toMatchObject({ watchIngressWithoutClass: true });
+    expect(settingsOf(['--watch-ingress-without-class', '--update-status=false'])).toMatchObject({ watchIngressWithoutClass: true, updateStatus: false });
+    expect(settingsOf(['--update-status=false', '--watch-ingress-without-class'])).toMatchObject({ watchIngressWithoutClass: true, updateStatus: false });
+    expect(settingsOf(['--watch-ingress-without-class=false', '--update-status', 'false'])).toMatchObject({ watchIngressWithoutClass: false, updateStatus: false });
+    expect(settingsOf(['--update-status', '--ingress-class', 'nginx'])).toMatchObject({ updateStatus: true, ingressClass: 'nginx' });
+    expect(settingsOf(['--update-status=true'])).toMatchObject({ updateStatus: true });
+  });
+
+  it('the environment, and a flag wins over it', () => {
+    expect(settingsOf([], { PORTICO_WATCH_INGRESS_WITHOUT_CLASS: 'true', PORTICO_UPDATE_STATUS: 'false' })).toMatchObject({ watchIngressWithoutClass: true, updateStatus: false });
+    expect(settingsOf(['--update-status'], { PORTICO_UPDATE_STATUS: 'false' })).toMatchObject({ updateStatus: true });
+  });
+
+  it('other values are refused, naming the flag', () => {
+    expect(() => parseSettings(['--update-status=no'], {})).toThrow(/--update-status: "no" is not one of true, false/);
+    expect(() => parseSettings(['--watch-ingress-without-class', 'yes'], {})).toThrow(SettingsError);
+  });
+});

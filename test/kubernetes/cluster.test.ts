@@ -239,4 +239,40 @@ describe('ClusterPublisher', () => {
       await api.close();
     }
   });
+
+  it('--update-status=false: the leader writes Events but never Ingress status, so the other controller keeps it', async () => {
+    const api = await FakeApiServer.start();
+    const { ClusterPublisher } = await import('../../src/cluster/publisher.ts');
+    const { translate } = await import('../../src/model/translate.ts');
+    const store = new Store();
+    process.env.POD_NAMESPACE = 'portico';
+    try {
+      store.upsert('IngressClass', { metadata: { name: 'nginx' }, spec: { controller: 'k8s.io/ingress-nginx' } });
+      const created = api.create({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web', namespace: 'default' }, spec: { ingressClassName: 'nginx', rules: [{ host: 'a.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'missing', port: { number: 80 } } } }] } }] } });
+      // ingress-nginx published its address
+      const theirs = { loadBalancer: { ingress: [{ ip: '198.51.100.1' }] } };
+      store.upsert('Ingress', api.updateStatus({ ...created, status: theirs }) as unknown as Ingress);
+      const config = () => translate(store, { controllerName: 'k8s.io/ingress-nginx', ingressClass: 'nginx' });
+      expect(config().ingresses).toHaveLength(1);
+      const pub = new ClusterPublisher({
+        api: new KubeApi(api.kubeConfig()), store, log: silentLogger, config, electionId: 'lead', controllerName: 'k8s.io/ingress-nginx',
+        publishService: undefined, publishStatusAddresses: ['203.0.113.10'], updateStatus: false, ...TIMING,
+      });
+      pub.start();
+      await waitFor(() => pub.elector.isLeader, 5000, 'leadership');
+      // the leader's work runs: the Ingress's problem (its Service is missing) becomes an Event
+      await waitFor(() => api.list('Event', 'default').some((e) => JSON.stringify(e).includes('ServiceNotFound')), 5000, 'a ServiceNotFound event');
+      // a status pass asked for now does nothing (it would write 203.0.113.10 with status on)
+      await pub.status.sync();
+      pub.onConfig(config());
+      await pub.status.sync();
+      expect(pub.status.writes).toBe(0);
+      expect(api.requestCount((r) => r.method === 'PATCH' && r.path.endsWith('/status'))).toBe(0);
+      expect(api.get('Ingress', 'default', 'web')?.status).toEqual(theirs);
+      await pub.stop();
+    } finally {
+      delete process.env.POD_NAMESPACE;
+      await api.close();
+    }
+  });
 });

@@ -250,6 +250,8 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "controller-name" $c.ingressClassResource.controllerValue -}}
 {{- $_ = set $args "ingress-class" (include "portico.ingressClass" .) -}}
 {{- $_ = set $args "election-id" (include "portico.electionID" .) -}}
+{{- $_ = set $args "watch-ingress-without-class" (include "portico.flagValue" $c.watchIngressWithoutClass) -}}
+{{- $_ = set $args "update-status" (include "portico.flagValue" $c.updateStatus) -}}
 {{- $namespaces := include "portico.watchNamespaces" . | fromJsonArray -}}
 {{- if $namespaces -}}
 {{- $_ = set $args "watch-namespace" (join "," $namespaces) -}}

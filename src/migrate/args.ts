@@ -1,0 +1,113 @@
+// `portico migrate-check` flags. The ones it shares with the main program (where to read, and
+// the class selection) are the main program's own: same names, help, defaults, environment
+// variables and validation (config/settings.ts parses them), so a check run with the flags of
+// a deployment judges exactly what that deployment would serve.
+
+import { parseArgs } from 'node:util';
+import { envName, expandBareFlags, FLAGS, parseSettings, SettingsError, type FlagSpec } from '../config/settings.ts';
+
+export type OutputFormat = 'table' | 'json';
+
+export interface MigrateCheckArgs {
+  manifests: string | undefined;
+  kubeconfig: string | undefined;
+  watchNamespaces: string[];
+  controllerName: string;
+  ingressClass: string;
+  watchIngressWithoutClass: boolean;
+  output: OutputFormat;
+}
+
+export type ParsedMigrateCheck = { help: true } | { help: false; args: MigrateCheckArgs };
+
+const SHARED = ['manifests', 'kubeconfig', 'watch-namespace', 'controller-name', 'ingress-class', 'watch-ingress-without-class'] as const;
+
+const OWN: readonly FlagSpec[] = [
+  { name: 'output', type: 'string', default: 'table', choices: ['table', 'json'], help: 'table: for people; json: the whole report for programs' },
+  { name: 'help', type: 'boolean', help: 'Show this help and exit' },
+];
+
+function sharedSpecs(): FlagSpec[] {
+  return SHARED.map((name) => {
+    const spec = FLAGS.find((f) => f.name === name);
+    if (spec === undefined) throw new Error(`migrate-check: --${name} is no longer a flag of portico`);
+    return spec;
+  });
+}
+
+/** Parses argv (after `migrate-check`) and the environment; throws SettingsError on bad input. */
+export function parseMigrateCheckArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedMigrateCheck {
+  const specs = [...sharedSpecs(), ...OWN];
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const f of specs) options[f.name] = { type: f.type };
+  options.help = { type: 'boolean', short: 'h' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: expandBareFlags(argv, specs), options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new SettingsError(`${(err as Error).message}. Run portico migrate-check --help to list the flags.`);
+  }
+  if (values.help === true) return { help: true };
+
+  const output = typeof values.output === 'string' ? values.output : 'table';
+  if (output !== 'table' && output !== 'json') throw new SettingsError(`--output: "${output}" is not one of table, json`);
+
+  // The shared flags go through the main program's parser, with only their own environment
+  // variables (a deployment's other settings are not this command's business).
+  const forwarded: string[] = [];
+  for (const name of SHARED) {
+    const v = values[name];
+    if (typeof v === 'string') forwarded.push(`--${name}=${v}`);
+  }
+  const sharedEnv: NodeJS.ProcessEnv = {};
+  for (const name of [...SHARED.map(envName), 'KUBECONFIG']) if (env[name] !== undefined) sharedEnv[name] = env[name];
+  const { settings } = parseSettings(forwarded, sharedEnv);
+  if (settings.manifests !== undefined && typeof values.kubeconfig === 'string') {
+    throw new SettingsError('--manifests and --kubeconfig: give one source, a manifests directory or a cluster');
+  }
+  return {
+    help: false,
+    args: {
+      manifests: settings.manifests,
+      kubeconfig: settings.kubeconfig,
+      watchNamespaces: settings.watchNamespaces,
+      controllerName: settings.controllerName,
+      ingressClass: settings.ingressClass,
+      watchIngressWithoutClass: settings.watchIngressWithoutClass,
+      output,
+    },
+  };
+}
+
+export function migrateCheckUsage(): string {
+  const lines = [
+    'Usage: portico migrate-check [--manifests DIR | --kubeconfig FILE] [flags]',
+    '',
+    'Lists every Ingress with each of its nginx.ingress.kubernetes.io/* and portico.dev/* annotations',
+    'classified: supported, supported with differences, unsupported, fails closed (the Ingress answers',
+    '503), or unknown; says whether Portico, run with the same class flags, would serve the Ingress;',
+    'and counts each annotation and each class on the Ingresses it would serve. Reads once, never',
+    'writes. Without --manifests: the cluster of --kubeconfig, $KUBECONFIG, ~/.kube/config, or the',
+    "pod's service account, like the main program.",
+    '',
+    'Flags (the main program\'s, with the same environment variables, unless marked):',
+  ];
+  for (const f of [...sharedSpecs(), ...OWN]) {
+    const value = f.choices ? f.choices.join('|') : 'VALUE';
+    const arg = f.type === 'string' ? (f.bare !== undefined ? `[=${value}]` : ` ${value}`) : '';
+    const def = f.default !== undefined && f.default !== '' ? ` (default ${f.default})` : '';
+    const own = OWN.includes(f) ? '  [migrate-check only]' : `  [${envName(f.name)}]`;
+    lines.push(`  --${f.name}${arg}`);
+    lines.push(`      ${f.help}${def}${own}`);
+  }
+  lines.push(
+    '',
+    'Exit status:',
+    '  0  every annotation on the Ingresses Portico would serve is supported (possibly with differences),',
+    '     or it would serve none',
+    '  1  an Ingress Portico would serve has an unsupported, failing-closed or unknown annotation, or a',
+    '     manifest file or object could not be read',
+    '  2  bad flags, or the manifests directory or the cluster could not be read at all',
+  );
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,91 @@
+// Where the Ingresses and IngressClasses to check come from, read once: a manifests directory
+// (through the files source's own reader and index, so a file means here what it means to
+// `portico --manifests`), or the Kubernetes API (one list each through the program's client,
+// no watch).
+
+import { fileContents, unreadableContents } from '../sources/files/contents.ts';
+import { nodeDirectory } from '../sources/files/directory.ts';
+import { ManifestIndex, type FileChange } from '../sources/files/index.ts';
+import { isManifestFileName } from '../sources/files/parse.ts';
+import { MAX_FILE_BYTES } from '../sources/files/source.ts';
+import type { FileProblem } from '../sources/files/types.ts';
+import { KubeApi } from '../sources/kubernetes/api.ts';
+import { collectionPath, RESOURCES } from '../sources/kubernetes/resources.ts';
+import type { Ingress, IngressClass } from '../store/types.ts';
+
+export interface LoadedObjects {
+  /** For the report: what was read. */
+  source: string;
+  ingresses: Ingress[];
+  classes: IngressClass[];
+  /** Files or objects that could not be read, one line each. */
+  problems: string[];
+}
+
+/** Reading failed as a whole (no directory, no API): the check cannot say anything. */
+export class LoadError extends Error {
+  override name = 'LoadError';
+}
+
+/** The top level of `dir`, as the files source reads it (hidden names skipped, same formats). */
+export async function loadManifests(dir: string): Promise<LoadedObjects> {
+  const directory = nodeDirectory(dir);
+  let names: string[];
+  try {
+    names = (await directory.list()).names.filter(isManifestFileName).sort();
+  } catch (err) {
+    throw new LoadError(`cannot list the manifests directory ${directory.path}: ${(err as Error).message}`);
+  }
+  const changes: FileChange[] = [];
+  for (const name of names) {
+    try {
+      const st = await directory.stat(name);
+      if (st === undefined) continue; // not a regular file, or gone meanwhile
+      if (st.size > MAX_FILE_BYTES) {
+        changes.push([name, unreadableContents(name, undefined, `larger than ${MAX_FILE_BYTES} bytes`)]);
+        continue;
+      }
+      const read = await directory.read(name);
+      if (read.type === 'read') changes.push([name, fileContents(name, read.text, undefined).contents]);
+      else if (read.type === 'changed') changes.push([name, unreadableContents(name, undefined, 'it changed while it was read; run the check again')]);
+    } catch (err) {
+      changes.push([name, unreadableContents(name, undefined, (err as Error).message)]);
+    }
+  }
+  const index = new ManifestIndex();
+  index.apply(changes);
+  const ingresses: Ingress[] = [];
+  const classes: IngressClass[] = [];
+  for (const o of index.objects().values()) {
+    if (o.kind === 'Ingress') ingresses.push(o.obj as Ingress);
+    else if (o.kind === 'IngressClass') classes.push(o.obj as IngressClass);
+  }
+  return { source: `manifests ${directory.path}`, ingresses, classes, problems: index.problems().map(problemLine) };
+}
+
+function problemLine(p: FileProblem): string {
+  return `${p.file === '' ? '(directory)' : p.file}: ${p.object === undefined ? '' : `${p.object}: `}${p.reason}: ${p.message}`;
+}
+
+/**
+ * Every Ingress (in `namespaces`, or all when empty) and every IngressClass, listed once.
+ * `kubeconfig` undefined: $KUBECONFIG, ~/.kube/config, else the pod's service account.
+ */
+export async function loadCluster(kubeconfig: string | undefined, namespaces: readonly string[]): Promise<LoadedObjects> {
+  let api: KubeApi;
+  try {
+    api = KubeApi.load(kubeconfig);
+  } catch (err) {
+    throw new LoadError((err as Error).message);
+  }
+  try {
+    const ingresses: Ingress[] = [];
+    for (const ns of namespaces.length === 0 ? [''] : namespaces) {
+      ingresses.push(...(await api.listAll<Ingress>(collectionPath(RESOURCES.Ingress, ns), {})).items);
+    }
+    const classes = (await api.listAll<IngressClass>(collectionPath(RESOURCES.IngressClass, ''), {})).items;
+    return { source: `cluster ${api.server}${namespaces.length > 0 ? ` (namespaces ${namespaces.join(', ')})` : ''}`, ingresses, classes, problems: [] };
+  } catch (err) {
+    throw new LoadError(`cannot list Ingresses and IngressClasses from ${api.server}: ${(err as Error).message}`);
+  }
+}
