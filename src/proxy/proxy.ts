@@ -63,8 +63,8 @@ import { TlsHosts, hostname } from './tls-hosts.ts';
 import { Upgrader } from './upgrade.ts';
 import { PLAIN_HTTP, UpstreamModes, UpstreamRegistry } from './upstreams.ts';
 import type { Upstream, UpstreamMode } from './upstreams.ts';
-import { kExchange } from './exchange-mark.ts';
-import type { MarkedExchange, MarkedRequest, MarkedResponse } from './exchange-mark.ts';
+import { kClosing, kExchange } from './exchange-mark.ts';
+import type { ClosingSocket, MarkedExchange, MarkedRequest, MarkedResponse } from './exchange-mark.ts';
 
 export { DEFAULT_PROXY_SETTINGS };
 export type { ProxySettings };
@@ -157,12 +157,15 @@ export interface LocalBody {
   status: number;
   body: Buffer;
   length: string;
+  /** Extra response headers (flat list), e.g. Allow for 405. */
+  extra?: readonly string[];
 }
-function localBody(status: number, text: string): LocalBody {
+function localBody(status: number, text: string, extra?: readonly string[]): LocalBody {
   const body = Buffer.from(text + '\n');
-  return { status, body, length: String(body.length) };
+  return extra === undefined ? { status, body, length: String(body.length) } : { status, body, length: String(body.length), extra };
 }
 const R400 = localBody(400, 'bad request');
+const R405 = localBody(405, 'method not allowed', ['allow', 'GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH']);
 const R408 = localBody(408, 'request timeout');
 const R431 = localBody(431, 'request header fields too large');
 const R404 = localBody(404, 'not found');
@@ -187,7 +190,12 @@ export function directBody(action: DirectResponseAction): LocalBody {
   return b;
 }
 
-export const LOCAL_RESPONSES = { R400, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
+/** The answer for InboundHead.reject. */
+function rejectBody(status: number): LocalBody {
+  return status === 501 ? R501 : status === 405 ? R405 : R400;
+}
+
+export const LOCAL_RESPONSES = { R400, R405, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
 
 const CLIENT_GONE = new Error('client closed the connection');
 
@@ -229,6 +237,10 @@ export function upstreamErrorKind(err: unknown): ErrorKind {
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':
+      // 101 to a request that asked for no upgrade: the upstream answered, wrongly. Not a
+      // reset, so never replayed (the request did reach it): 502
+      if ((err as Error).message === 'bad upgrade') return 'upstream_error';
+      return 'reset';
     case 'UND_ERR_CLOSED':
     case 'UND_ERR_DESTROYED':
       return 'reset';
@@ -759,10 +771,13 @@ export class Proxy {
   }
 
   private start(ex: Exchange): void {
-    scanInbound(ex, ex.req, ex.scheme, this.trusted);
+    scanInbound(ex, ex.req, ex.scheme, this.trusted, this.settings.allowTrace === true);
+    // An Upgrade we do not honour (not a WebSocket GET): Node's parser stops at such a request,
+    // so anything pipelined behind it would never be answered. Close after this answer.
+    if (ex.upgrade !== '' && ex.req.httpVersionMajor === 1) ex.res.shouldKeepAlive = false;
     if (ex.reject !== 0) {
       ex.error = 'bad_request';
-      this.respond(ex, ex.reject === 501 ? R501 : R400);
+      this.respond(ex, rejectBody(ex.reject));
       return;
     }
     if (this.closing) {
@@ -878,9 +893,13 @@ export class Proxy {
       return;
     }
     const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', r.length, 'x-request-id', ex.requestId];
+    if (r.extra !== undefined) headers.push(...r.extra);
     // an unread request body is not drained: close the connection after the answer instead
     const unread = ex.hasBody && !ex.req.complete;
-    if ((close || r.status === 400 || unread) && ex.req.httpVersionMajor === 1) headers.push('connection', 'close');
+    if ((close || r.status === 400 || unread) && ex.req.httpVersionMajor === 1) {
+      headers.push('connection', 'close');
+      (ex.req.socket as ClosingSocket)[kClosing] = true;
+    }
     res.writeHead(r.status, headers);
     if (unread && ex.req.httpVersionMajor === 2) {
       // HTTP/2: once the answer is out, reset the stream with NO_ERROR so the client stops

@@ -30,6 +30,8 @@ export interface ProxySettings {
    * proxy-body-size, default 1m); 0: no limit. Larger declared bodies get 413.
    */
   bodyLimit?: number;
+  /** Proxy TRACE requests (off: 405, since TRACE echoes cookies and credentials back). */
+  allowTrace?: boolean;
 }
 
 export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
@@ -43,4 +45,5 @@ export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
   responseRequestId: false,
   backendCa: null,
   bodyLimit: 1024 * 1024,
+  allowTrace: false,
 }) as ProxySettings;
