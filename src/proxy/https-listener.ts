@@ -19,6 +19,19 @@ export interface HttpsListenerOptions extends ListenerOptions {
   http2?: boolean;
   /** Time a TLS handshake may take (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 128, as nginx's http2_max_concurrent_streams). */
+  maxConcurrentStreams?: number;
+  /**
+   * Streams of one HTTP/2 connection whose request body is still arriving (default 32): past
+   * it, a new stream with a body is refused (RST_STREAM REFUSED_STREAM, which clients may
+   * retry). One connection could otherwise hold 128 upstream connections with stalled bodies.
+   */
+  maxUploadingStreams?: number;
+}
+
+const kUploading = Symbol('portico.uploadingStreams');
+interface CountedSession {
+  [kUploading]?: number;
 }
 
 export interface HttpsListener {
@@ -37,8 +50,9 @@ export function createHttpsListener(proxy: Proxy, opts: HttpsListenerOptions): H
   const h2 = http2.createServer({
     maxSessionMemory: 32,
     // A header block as large as HTTP/1.1 allows, no larger.
-    settings: { maxConcurrentStreams: 250, maxHeaderListSize: opts.maxHeaderSize ?? 16 * 1024 },
+    settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 128, maxHeaderListSize: opts.maxHeaderSize ?? 16 * 1024 },
   });
+  const maxUploading = opts.maxUploadingStreams ?? 32;
   h2.on('session', (session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -46,6 +60,26 @@ export function createHttpsListener(proxy: Proxy, opts: HttpsListenerOptions): H
   h2.on('request', (req, res) => {
     const ireq = req as unknown as http.IncomingMessage;
     const ires = res as unknown as http.ServerResponse;
+    const stream = req.stream;
+    if (!stream.endAfterHeaders) {
+      const session = stream.session as (http2.ServerHttp2Session & CountedSession) | undefined;
+      if (session !== undefined) {
+        const n = session[kUploading] ?? 0;
+        if (n >= maxUploading) {
+          stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+          return;
+        }
+        session[kUploading] = n + 1;
+        let counted = true;
+        const done = (): void => {
+          if (!counted) return;
+          counted = false;
+          session[kUploading] = (session[kUploading] ?? 1) - 1;
+        };
+        req.once('end', done);
+        stream.once('close', done);
+      }
+    }
     if (opts.intercept?.(ireq, ires)) return;
     proxy.handle(ireq, ires, 'https');
   });
