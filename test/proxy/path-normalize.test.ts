@@ -97,7 +97,10 @@ describe('routing on the normalised path (real sockets)', () => {
           host: 'rx.test',
           regex: true,
           fallback: null,
-          routes: [route('rx.test', 'rx', '/admin(/|$)(.*)', 'ImplementationSpecific', re), { ...route('rx.test', 'root', '/', 'Prefix', compileUserRegex('/', { anchor: '^' }) as UserRegex) }],
+          routes: [
+            { ...route('rx.test', 'rx', '/admin(/|$)(.*)', 'ImplementationSpecific', re), filters: { rewrite: { template: ['/inner/', 2] } } },
+            { ...route('rx.test', 'root', '/', 'Prefix', compileUserRegex('/', { anchor: '^' }) as UserRegex) },
+          ],
         },
       ],
       defaultRoute: null,
@@ -145,9 +148,9 @@ describe('routing on the normalised path (real sockets)', () => {
     expect(seen.pub!.at(-1)).toBe('/public/app.js?v=1');
   });
 
-  it('regex hosts match the normalised path too', async () => {
-    expect(await get('/x/../admin/y', 'rx.test')).toBe('rx');
-    expect(seen.rx!.at(-1)).toBe('/admin/y');
+  it('regex hosts match the normalised path too, and rewrite-target applies to it', async () => {
+    expect(await get('/x/../admin/y?q=1', 'rx.test')).toBe('rx');
+    expect(seen.rx!.at(-1)).toBe('/inner/y?q=1');
     expect(await get('/%61dmin', 'rx.test')).toBe('rx');
   });
 });
