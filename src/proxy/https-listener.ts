@@ -22,16 +22,23 @@ export interface HttpsListenerOptions extends ListenerOptions {
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 128, as nginx's http2_max_concurrent_streams). */
   maxConcurrentStreams?: number;
   /**
-   * Streams of one HTTP/2 connection whose request body is still arriving (default 32): past
-   * it, a new stream with a body is refused (RST_STREAM REFUSED_STREAM, which clients may
-   * retry). One connection could otherwise hold 128 upstream connections with stalled bodies.
+   * Streams of one HTTP/2 connection whose request body is still arriving and that have no
+   * response yet (default 32): past it, a new stream with a body is refused (RST_STREAM
+   * REFUSED_STREAM, which clients may retry). One connection could otherwise hold 128 upstream
+   * connections with stalled bodies. Streams already answered (gRPC streaming calls, once
+   * their response head is out) do not count.
    */
   maxUploadingStreams?: number;
 }
 
 const kUploading = Symbol('portico.uploadingStreams');
 interface CountedSession {
-  [kUploading]?: number;
+  [kUploading]?: Set<http2.ServerHttp2Stream>;
+}
+
+/** Drop streams that finished or got their response head; what is left still counts. */
+function prune(set: Set<http2.ServerHttp2Stream>): void {
+  for (const st of set) if (st.closed || st.headersSent) set.delete(st);
 }
 
 export interface HttpsListener {
@@ -64,18 +71,16 @@ export function createHttpsListener(proxy: Proxy, opts: HttpsListenerOptions): H
     if (!stream.endAfterHeaders) {
       const session = stream.session as (http2.ServerHttp2Session & CountedSession) | undefined;
       if (session !== undefined) {
-        const n = session[kUploading] ?? 0;
-        if (n >= maxUploading) {
+        let set = session[kUploading];
+        if (set === undefined) set = session[kUploading] = new Set();
+        if (set.size >= maxUploading) prune(set); // answered streams are only found when it matters
+        if (set.size >= maxUploading) {
           stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
           return;
         }
-        session[kUploading] = n + 1;
-        let counted = true;
-        const done = (): void => {
-          if (!counted) return;
-          counted = false;
-          session[kUploading] = (session[kUploading] ?? 1) - 1;
-        };
+        const uploading = set;
+        uploading.add(stream);
+        const done = (): void => void uploading.delete(stream);
         req.once('end', done);
         stream.once('close', done);
       }

@@ -866,7 +866,9 @@ export class Proxy {
       }
       const sock = ex.req.socket;
       if (sock === null) continue;
-      const uploading = ex.hasBody && !ex.req.complete && ex.phase !== PHASE_DONE;
+      // the body limits hold until the upstream answers: a response under way (gRPC streaming,
+      // long uploads the application accepted) is the idle timeout's business only
+      const uploading = ex.hasBody && !ex.req.complete && (ex.phase === PHASE_NEW || ex.phase === PHASE_WAITING);
       if (uploading) {
         ex.uploadMs += tick;
         if (bodyDeadline > 0 && ex.uploadMs >= bodyDeadline) {

@@ -40,8 +40,14 @@ async function holdingUpstream(): Promise<HoldingUpstream> {
     req.on('end', () => {
       bodies.set(req.url ?? '', body);
       if (req.url?.startsWith('/hold')) held.push(res);
-      else res.end('ok ' + req.url);
+      else if (!req.url?.startsWith('/early')) res.end('ok ' + req.url);
     });
+    if (req.url?.startsWith('/early')) {
+      // answers at once and keeps reading the body (a streaming call the application accepted)
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.flushHeaders();
+      req.on('end', () => res.end('early done'));
+    }
   });
   return {
     upstream,
@@ -180,6 +186,22 @@ describe('slow request bodies', () => {
     expect(statusOf(slow.received())).toBe(408);
     expect(Date.now() - t).toBeLessThan(3000);
   });
+
+  it('the body limits end once the upstream has answered: a streaming upload it accepted goes on', async () => {
+    const p = await proxyWith({ clientBodyBufferSize: 0, clientBodyTimeoutMs: 5000, clientBodyDeadlineMs: 300 });
+    const c = await openClient(p.port);
+    c.sock.write(`POST /early HTTP/1.1\r\n${H}Content-Length: 12\r\n\r\ny`);
+    // (Node sends the relayed head with the first body byte, so wait on the upstream side)
+    await until(() => u.seen.includes('POST /early'), 3000, 'the upstream to get the request');
+    await until(() => p.proxy.inFlight.requests === 1, 3000, 'the exchange');
+    // 11 more bytes over ~550 ms, beyond the deadline: one every 50 ms
+    for (let i = 0; i < 11 && !c.sock.destroyed; i++) {
+      c.sock.write('y');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await until(() => c.received().includes('early done'), 3000, 'the whole response');
+    expect(c.received()).not.toContain('408');
+  });
 });
 
 describe('HTTP/2 listener', () => {
@@ -222,6 +244,12 @@ describe('HTTP/2 listener', () => {
       // an upload ending frees its place
       streams[0]!.end();
       await until(() => codes.length === 2, 3000, 'the first upload to finish');
+      // a stream already answered does not count, although its body is still open
+      const early = session.request({ ':method': 'POST', ':path': '/early/h2', ':authority': 'app.test' }, { endStream: false });
+      early.on('error', () => {});
+      early.write('partial');
+      expect(await new Promise<number>((r) => early.once('response', (h) => r(Number(h[':status']))))).toBe(200);
+      early.resume();
       const again = session.request({ ':method': 'POST', ':path': '/up/again', ':authority': 'app.test' }, { endStream: false });
       again.on('error', () => {});
       again.end('done');
