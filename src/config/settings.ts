@@ -41,6 +41,18 @@ export interface Settings {
   idleTimeoutMs: number;
   /** --proxy-body-size in bytes; 0: no limit. */
   bodyLimit: number;
+  /** --allow-trace: proxy TRACE instead of answering 405. */
+  allowTrace: boolean;
+  /** --client-body-timeout: longest pause between reads of a request body (408). */
+  clientBodyTimeoutMs: number;
+  /** --client-body-deadline: longest whole upload (408); 0: none. */
+  clientBodyDeadlineMs: number;
+  /** --client-body-buffer-size: bodies up to this size are read before an upstream connection is taken; 0: never. */
+  clientBodyBufferSize: number;
+  /** --upstream-queue-timeout: longest wait for an upstream connection (503); 0: no limit. */
+  upstreamQueueTimeoutMs: number;
+  /** --max-connections-per-endpoint. */
+  maxConnectionsPerEndpoint: number;
   maxHeaderSize: number;
   shutdownDelayMs: number;
   shutdownGraceMs: number;
@@ -105,6 +117,12 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
   { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
   { name: 'proxy-body-size', type: 'string', default: '1m', help: 'Largest request body for routes without their own proxy-body-size annotation (nginx size: 1048576, 512k, 8m, 1g; 0 for no limit); larger gets 413' },
+  { name: 'client-body-timeout', type: 'string', default: '60s', help: 'Longest pause between two reads of a request body (nginx client_body_timeout); then 408' },
+  { name: 'client-body-deadline', type: 'string', default: '5m', help: 'Longest time a request body may take to arrive in full, however steadily it trickles; then 408 (0: no limit)' },
+  { name: 'client-body-buffer-size', type: 'string', default: '64k', help: 'Request bodies with a Content-Length up to this size are read in full before an upstream connection is taken, so slow clients hold none (nginx size; 0: always stream)' },
+  { name: 'upstream-queue-timeout', type: 'string', default: '5s', help: 'Longest wait for a free upstream connection when an endpoint has --max-connections-per-endpoint in use; then 503 (0: wait without limit)' },
+  { name: 'max-connections-per-endpoint', type: 'string', default: '256', help: 'Most HTTP/1.1 connections to one backend pod endpoint; further requests wait up to --upstream-queue-timeout' },
+  { name: 'allow-trace', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Proxy TRACE requests (by default they get 405: TRACE echoes cookies and credentials back)' },
   { name: 'max-header-size', type: 'string', default: '16384', help: 'Largest request head (request line + headers) in bytes; larger gets 431' },
   { name: 'shutdown-delay', type: 'string', default: '5s', help: 'On SIGTERM, keep accepting connections this long after /readyz turns false (load balancers catch up)' },
   { name: 'shutdown-grace', type: 'string', default: '30s', help: 'On SIGTERM, how long in-flight requests may take to finish' },
@@ -235,6 +253,16 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const bodySizeText = str('proxy-body-size');
   const bodyLimit = parseSize(bodySizeText);
   if (bodyLimit === undefined) throw new SettingsError(`--proxy-body-size: "${bodySizeText}" is not a size (bytes, or a number with k, m or g: 512k, 8m; 0 for no limit)`);
+  const bufferSizeText = str('client-body-buffer-size');
+  const clientBodyBufferSize = parseSize(bufferSizeText);
+  if (clientBodyBufferSize === undefined || clientBodyBufferSize > 64 * 1024 * 1024) {
+    throw new SettingsError(`--client-body-buffer-size: "${bufferSizeText}" is not a size up to 64m (bytes, or a number with k or m: 16k, 1m; 0 to always stream)`);
+  }
+  const maxConnText = str('max-connections-per-endpoint');
+  const maxConnectionsPerEndpoint = /^\d{1,6}$/.test(maxConnText) ? Number(maxConnText) : NaN;
+  if (!(maxConnectionsPerEndpoint >= 1 && maxConnectionsPerEndpoint <= 65535)) {
+    throw new SettingsError(`--max-connections-per-endpoint: "${maxConnText}" must be a number of connections between 1 and 65535`);
+  }
   const hstsMaxAgeText = str('hsts-max-age');
   if (!/^\d{1,10}$/.test(hstsMaxAgeText)) throw new SettingsError(`--hsts-max-age: "${hstsMaxAgeText}" is not a number of seconds`);
   const acmeDirectory = str('acme-directory');
@@ -279,6 +307,12 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     idleTimeoutMs: duration('idle-timeout'),
     maxHeaderSize,
     bodyLimit,
+    allowTrace: choice('allow-trace') === 'true',
+    clientBodyTimeoutMs: duration('client-body-timeout'),
+    clientBodyDeadlineMs: duration('client-body-deadline'),
+    clientBodyBufferSize,
+    upstreamQueueTimeoutMs: duration('upstream-queue-timeout'),
+    maxConnectionsPerEndpoint,
     shutdownDelayMs: duration('shutdown-delay'),
     shutdownGraceMs: duration('shutdown-grace'),
     electionId,

@@ -23,3 +23,15 @@ export interface MarkedResponse extends ServerResponse {
 export interface MarkedRequest extends IncomingMessage {
   [kExchange]?: MarkedExchange;
 }
+
+/**
+ * Set on an HTTP/1 client socket once a response on it said `Connection: close`: requests
+ * pipelined behind that one (parsed in the same read, before Node saw the close) are not
+ * served. Without the mark a request behind a refused one (400 for two Host values, say)
+ * still reached the upstream, whose answer was then thrown away.
+ */
+export const kClosing = Symbol('portico.closing');
+
+export interface ClosingSocket {
+  [kClosing]?: boolean;
+}

@@ -30,6 +30,9 @@ const CLASSES = new Map<string, number>([
   ['upgrade', H_HOP],
   ['proxy-authorization', H_HOP],
   ['proxy-authenticate', H_HOP],
+  // httpoxy (CVE-2016-5385): CGI-style upstreams turn `Proxy:` into HTTP_PROXY, their
+  // outbound proxy. No legitimate request carries it.
+  ['proxy', H_HOP],
   ['host', H_HOST],
   ['x-forwarded-for', H_XFF],
   ['connection', H_CONNECTION],

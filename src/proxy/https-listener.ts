@@ -19,6 +19,26 @@ export interface HttpsListenerOptions extends ListenerOptions {
   http2?: boolean;
   /** Time a TLS handshake may take (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 128, as nginx's http2_max_concurrent_streams). */
+  maxConcurrentStreams?: number;
+  /**
+   * Streams of one HTTP/2 connection whose request body is still arriving and that have no
+   * response yet (default 32): past it, a new stream with a body is refused (RST_STREAM
+   * REFUSED_STREAM, which clients may retry). One connection could otherwise hold 128 upstream
+   * connections with stalled bodies. Streams already answered (gRPC streaming calls, once
+   * their response head is out) do not count.
+   */
+  maxUploadingStreams?: number;
+}
+
+const kUploading = Symbol('portico.uploadingStreams');
+interface CountedSession {
+  [kUploading]?: Set<http2.ServerHttp2Stream>;
+}
+
+/** Drop streams that finished or got their response head; what is left still counts. */
+function prune(set: Set<http2.ServerHttp2Stream>): void {
+  for (const st of set) if (st.closed || st.headersSent) set.delete(st);
 }
 
 export interface HttpsListener {
@@ -37,8 +57,9 @@ export function createHttpsListener(proxy: Proxy, opts: HttpsListenerOptions): H
   const h2 = http2.createServer({
     maxSessionMemory: 32,
     // A header block as large as HTTP/1.1 allows, no larger.
-    settings: { maxConcurrentStreams: 250, maxHeaderListSize: opts.maxHeaderSize ?? 16 * 1024 },
+    settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 128, maxHeaderListSize: opts.maxHeaderSize ?? 16 * 1024 },
   });
+  const maxUploading = opts.maxUploadingStreams ?? 32;
   h2.on('session', (session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -46,6 +67,24 @@ export function createHttpsListener(proxy: Proxy, opts: HttpsListenerOptions): H
   h2.on('request', (req, res) => {
     const ireq = req as unknown as http.IncomingMessage;
     const ires = res as unknown as http.ServerResponse;
+    const stream = req.stream;
+    if (!stream.endAfterHeaders) {
+      const session = stream.session as (http2.ServerHttp2Session & CountedSession) | undefined;
+      if (session !== undefined) {
+        let set = session[kUploading];
+        if (set === undefined) set = session[kUploading] = new Set();
+        if (set.size >= maxUploading) prune(set); // answered streams are only found when it matters
+        if (set.size >= maxUploading) {
+          stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+          return;
+        }
+        const uploading = set;
+        uploading.add(stream);
+        const done = (): void => void uploading.delete(stream);
+        req.once('end', done);
+        stream.once('close', done);
+      }
+    }
     if (opts.intercept?.(ireq, ires)) return;
     proxy.handle(ireq, ires, 'https');
   });

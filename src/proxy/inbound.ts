@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CidrMatcher } from '../values/cidr.ts';
+import { needsNormalising, normalisePath } from './normalize-path.ts';
 import { normalizeIp } from '../values/cidr.ts';
 import {
   H_CONNECTION,
@@ -27,15 +28,18 @@ import {
 export interface InboundHead {
   /** Host header as received ('' when absent); authority for absolute-form targets. */
   host: string;
-  /** Request target sent upstream (origin-form, with query). */
+  /**
+   * Request target sent upstream (origin-form, with query): its path is `path`, the query is
+   * the client's as sent.
+   */
   url: string;
-  /** Path without query, for routing. */
+  /** Path without query, normalised (normalize-path.ts): what routing matches. */
   path: string;
   /** The request has a body (framed by Content-Length > 0 or Transfer-Encoding). */
   hasBody: boolean;
   /** The declared Content-Length, -1 when there is none (chunked, HTTP/2 without one, no body). */
   bodyLength: number;
-  /** 0, or the status to answer instead of proxying (400, 501). */
+  /** 0, or the status to answer instead of proxying (400, 405, 501). */
   reject: number;
   requestId: string;
   /** Client IP (X-Real-IP value): the peer, or the rightmost untrusted XFF entry behind a trusted proxy. */
@@ -53,13 +57,15 @@ export interface InboundHead {
 
 /**
  * Fill `out` from `req`. Never throws on client input: problems set `out.reject`.
- * `scheme` is the listener's; `trusted` the trusted-proxy matcher.
+ * `scheme` is the listener's; `trusted` the trusted-proxy matcher; TRACE is refused (405)
+ * unless `allowTrace`.
  */
 export function scanInbound(
   out: InboundHead,
   req: IncomingMessage,
   scheme: string,
   trusted: CidrMatcher,
+  allowTrace = false,
 ): void {
   const raw = req.rawHeaders;
   const headers: string[] = [];
@@ -188,8 +194,22 @@ export function scanInbound(
     }
   }
   const q = url.indexOf('?');
+  let path = q === -1 ? url : url.slice(0, q);
+  if (needsNormalising(path)) {
+    // route on, and forward, the normalised path (normalize-path.ts); the query is kept as sent
+    const normal = normalisePath(path);
+    if (normal !== path) {
+      path = normal;
+      url = q === -1 ? normal : normal + url.slice(q);
+    }
+  }
   out.url = url;
-  out.path = q === -1 ? url : url.slice(0, q);
+  out.path = path;
+  // `Host: a, b` (two hosts folded into one line, or a list) and other characters no
+  // authority has: which host would route it is a guess, and a guess is an attack surface
+  if (host !== null && !validAuthority(host)) reject = reject || 400;
+  // TRACE echoes the request (cookies, auth headers) back: refused unless asked for
+  if (!allowTrace && req.method === 'TRACE') reject = reject || 405;
   out.host = host ?? '';
   out.hasBody = hasBody;
   out.bodyLength = bodyLength;
@@ -245,6 +265,20 @@ function localPort(sock: Socket): string {
     return port;
   }
   return sock.localPort === undefined ? '' : String(sock.localPort);
+}
+
+/**
+ * False for a Host value with a character no host[:port] has: list separators, whitespace,
+ * and URL delimiters (`/`, `\`, `?`, `#`, `@`). Node already refuses control characters.
+ */
+function validAuthority(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c === 44 /* , */ || c === 32 || c === 9 || c === 47 /* / */ || c === 92 /* \ */ || c === 63 /* ? */ || c === 35 /* # */ || c === 64 /* @ */) {
+      return false;
+    }
+  }
+  return true;
 }
 
 function rightmostUntrusted(xff: string, trusted: CidrMatcher, peer: string): string {

@@ -6,8 +6,8 @@ import type https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Proxy } from './proxy.ts';
-import { kExchange } from './exchange-mark.ts';
-import type { MarkedRequest } from './exchange-mark.ts';
+import { kClosing, kExchange } from './exchange-mark.ts';
+import type { ClosingSocket, MarkedRequest } from './exchange-mark.ts';
 import { shouldUpgrade } from './upgrade.ts';
 
 export interface ListenerOptions {
@@ -46,8 +46,17 @@ export function createHttpListener(proxy: Proxy, opts: ListenerOptions = {}): ht
       requestTimeout: opts.requestTimeoutMs ?? 0,
     },
     intercept === undefined
-      ? (req, res) => proxy.handle(req, res, scheme)
+      ? (req, res) => {
+          if (req.httpVersionMajor !== 1) versionNotSupported(res);
+          else if ((req.socket as ClosingSocket)[kClosing] !== true) proxy.handle(req, res, scheme);
+          // else: pipelined behind an answer that closes the connection: never served
+        }
       : (req, res) => {
+          if (req.httpVersionMajor !== 1) {
+            versionNotSupported(res);
+            return;
+          }
+          if ((req.socket as ClosingSocket)[kClosing] === true) return;
           let done = false;
           try {
             done = intercept(req, res);
@@ -67,7 +76,14 @@ export function createHttpListener(proxy: Proxy, opts: ListenerOptions = {}): ht
  * `shouldUpgradeCallback: shouldUpgrade` (else non-WebSocket upgrades get 400).
  */
 export function attachProxy(server: http.Server | https.Server, proxy: Proxy, scheme: 'http' | 'https'): void {
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head, scheme));
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (req.httpVersionMajor !== 1) {
+      socket.on('error', () => socket.destroy());
+      socket.end(rawError(505));
+      return;
+    }
+    proxy.upgrade(req, socket, head, scheme);
+  });
   server.on('clientError', onClientError);
   server.on('connect', onConnectMethod);
   // The idle timeout of client connections with a request in flight is the proxy's (one
@@ -87,7 +103,20 @@ const STATUS_LINE: Record<number, string> = {
   405: '405 Method Not Allowed',
   408: '408 Request Timeout',
   431: '431 Request Header Fields Too Large',
+  505: '505 HTTP Version Not Supported',
 };
+
+/**
+ * A request line claiming HTTP/2.0 on an HTTP/1 connection (llhttp accepts the version for
+ * the h2c preface): HTTP/2 is not spoken here, so RFC 9110 §15.6.6's 505, and the connection
+ * closes — what follows is not HTTP/1 either.
+ */
+function versionNotSupported(res: http.ServerResponse): void {
+  const body = 'http version not supported\n';
+  res.shouldKeepAlive = false;
+  res.writeHead(505, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length), connection: 'close' });
+  res.end(body);
+}
 
 function rawError(status: number): string {
   const body = STATUS_LINE[status]!.slice(4).toLowerCase() + '\n';

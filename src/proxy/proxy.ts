@@ -41,6 +41,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 // the global `performance` is a lazy accessor on globalThis: each read costs a global IC miss
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointLookup } from '../endpoints/types.ts';
@@ -66,8 +67,10 @@ import { TlsHosts, hostname } from './tls-hosts.ts';
 import { Upgrader } from './upgrade.ts';
 import { PLAIN_HTTP, UpstreamModes, UpstreamRegistry } from './upstreams.ts';
 import type { Upstream, UpstreamMode } from './upstreams.ts';
-import { kExchange } from './exchange-mark.ts';
-import type { MarkedExchange, MarkedRequest, MarkedResponse } from './exchange-mark.ts';
+import { kClosing, kExchange } from './exchange-mark.ts';
+import { cancelWait } from './slots.ts';
+import type { EndpointSlots, SlotWaiter } from './slots.ts';
+import type { ClosingSocket, MarkedExchange, MarkedRequest, MarkedResponse } from './exchange-mark.ts';
 
 export { DEFAULT_PROXY_SETTINGS };
 export type { ProxySettings };
@@ -90,7 +93,8 @@ export type ErrorKind =
   | 'body_timeout' // upstream stalled mid-body → client connection destroyed
   | 'upstream_error' // anything else from the upstream side
   | 'client_abort' // the client went away first
-  | 'client_timeout' // the client connection was idle too long (stalled upload, not reading)
+  | 'client_timeout' // the client connection was idle too long (stalled upload, not reading), or its body took too long (408)
+  | 'upstream_busy' // 503: no upstream connection came free within --upstream-queue-timeout
   | 'internal'; // a bug of ours, answered 500
 
 export interface RequestInfo {
@@ -160,12 +164,15 @@ export interface LocalBody {
   status: number;
   body: Buffer;
   length: string;
+  /** Extra response headers (flat list), e.g. Allow for 405. */
+  extra?: readonly string[];
 }
-function localBody(status: number, text: string): LocalBody {
+function localBody(status: number, text: string, extra?: readonly string[]): LocalBody {
   const body = Buffer.from(text + '\n');
-  return { status, body, length: String(body.length) };
+  return extra === undefined ? { status, body, length: String(body.length) } : { status, body, length: String(body.length), extra };
 }
 const R400 = localBody(400, 'bad request');
+const R405 = localBody(405, 'method not allowed', ['allow', 'GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH']);
 const R408 = localBody(408, 'request timeout');
 const R431 = localBody(431, 'request header fields too large');
 const R404 = localBody(404, 'not found');
@@ -174,6 +181,7 @@ const R501 = localBody(501, 'not implemented');
 const R502 = localBody(502, 'bad gateway');
 const R503 = localBody(503, 'no endpoints available');
 const R503_CLOSING = localBody(503, 'shutting down');
+const R503_BUSY = localBody(503, 'upstream busy');
 const R504 = localBody(504, 'gateway timeout');
 const R413 = localBody(413, 'request entity too large');
 const R308 = localBody(308, 'permanent redirect');
@@ -201,7 +209,12 @@ export function directBody(action: DirectResponseAction): LocalBody {
   return b;
 }
 
-export const LOCAL_RESPONSES = { R400, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
+/** The answer for InboundHead.reject. */
+function rejectBody(status: number): LocalBody {
+  return status === 501 ? R501 : status === 405 ? R405 : R400;
+}
+
+export const LOCAL_RESPONSES = { R503_BUSY, R400, R405, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
 
 const CLIENT_GONE = new Error('client closed the connection');
 
@@ -243,6 +256,10 @@ export function upstreamErrorKind(err: unknown): ErrorKind {
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':
+      // 101 to a request that asked for no upgrade: the upstream answered, wrongly. Not a
+      // reset, so never replayed (the request did reach it): 502
+      if ((err as Error).message === 'bad upgrade') return 'upstream_error';
+      return 'reset';
     case 'UND_ERR_CLOSED':
     case 'UND_ERR_DESTROYED':
       return 'reset';
@@ -264,7 +281,7 @@ const PHASE_STREAMING = 2; // response headers sent to the client
 const PHASE_DONE = 3; // upstream side finished (ok or not), or answered locally
 
 /** One client request/response; also the undici dispatch handler. */
-class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandler {
+class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.DispatchHandler {
   readonly proxy: Proxy;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -300,6 +317,16 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
   lastUpstream: string | null = null;
   attempts = 0;
   opts: (Dispatcher.DispatchOptions & { servername: string }) | null = null;
+  // upstream connection slots (slots.ts): the slots held, the ones waited for, and the pool
+  // the request goes to once admitted
+  slot: EndpointSlots | null = null;
+  waitingFor: EndpointSlots | null = null;
+  waitPool: Dispatcher | null = null;
+  waitedMs = 0;
+  /** Time the request body has been arriving (sweep ticks), for the body deadline. */
+  uploadMs = 0;
+  /** A small body read in full before dispatch (ProxySettings.clientBodyBufferSize). */
+  bufferedBody: Buffer | null = null;
   // response
   controller: Dispatcher.DispatchController | null = null;
   phase = PHASE_NEW;
@@ -333,6 +360,10 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
 
   onClose(): void {
     this.proxy.unlinkLive(this);
+    if (this.waitingFor !== null) {
+      cancelWait(this);
+      this.releaseUpstream();
+    }
     if (this.phase !== PHASE_DONE) {
       this.clientGone = true;
       if (this.error === null) this.error = 'client_abort';
@@ -344,6 +375,26 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
   }
 
   // ---- dispatch -----------------------------------------------------------------------
+
+  /**
+   * Send the request to `up`: at once, or first reading a small body in full so that a slow
+   * client holds no upstream connection while it uploads (ProxySettings.clientBodyBufferSize).
+   */
+  begin(up: Upstream): void {
+    const max = this.proxy.bodyBufferSize;
+    if (!this.hasBody || max <= 0 || this.bodyLength < 0 || this.bodyLength > max || this.req.complete) {
+      this.dispatchTo(up);
+      return;
+    }
+    const req = this.req;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () => {
+      if (this.clientGone || this.phase !== PHASE_NEW) return;
+      this.bufferedBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      this.dispatchTo(up);
+    });
+  }
 
   dispatchTo(up: Upstream): void {
     this.upstream = up;
@@ -363,7 +414,7 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
         path: this.url,
         method: this.req.method as Dispatcher.HttpMethod,
         headers: this.headers,
-        body: this.hasBody ? (this.bodyLimit > 0 && this.bodyLength < 0 ? this.limitedBody() : this.req) : null,
+        body: this.bufferedBody ?? (this.hasBody ? (this.bodyLimit > 0 && this.bodyLength < 0 ? this.limitedBody() : this.req) : null),
         servername: mode.servername ?? up.hostname,
       };
       // ingress-nginx proxy-read-timeout: the response head and each pause in its body
@@ -386,7 +437,66 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
       this.onResponseError(null, Object.assign(new Error('unusable endpoint address', { cause: err }), { code: 'EADDRNOTAVAIL' }));
       return;
     }
+    if (!mode.h2) {
+      // HTTP/1.1 pools: at most one request per connection, so a bounded wait for a slot
+      // instead of undici's unbounded queue (slots.ts)
+      if (!up.slots.acquire(this)) {
+        this.waitPool = pool;
+        this.waitedMs = 0;
+        return;
+      }
+      this.slot = up.slots;
+    }
     pool.dispatch(opts, this);
+  }
+
+  /** SlotWaiter: a connection slot of the upstream came free for this request. */
+  admitted(): void {
+    const pool = this.waitPool;
+    this.waitPool = null;
+    const up = this.upstream;
+    if (pool === null || up === null || this.opts === null) {
+      up?.slots.release();
+      return;
+    }
+    this.slot = up.slots;
+    pool.dispatch(this.opts, this);
+  }
+
+  /** Waited longer than --upstream-queue-timeout for a connection: 503. */
+  queueTimedOut(): void {
+    cancelWait(this);
+    this.waitPool = null;
+    this.releaseUpstream();
+    this.error = 'upstream_busy';
+    this.proxy.respond(this, R503_BUSY);
+  }
+
+  /**
+   * The request body paused too long or took too long in all: 408 when nothing has been sent
+   * yet (as nginx's client_body_timeout), else the connection is cut; the upstream request is
+   * aborted either way.
+   */
+  uploadTimedOut(): void {
+    if (this.error === null) this.error = 'client_timeout';
+    const c = this.controller;
+    if (c !== null && this.phase !== PHASE_DONE) {
+      this.phase = PHASE_DONE;
+      c.abort(new Error('client body timeout'));
+    }
+    if (this.waitingFor !== null) {
+      cancelWait(this);
+      this.releaseUpstream();
+    }
+    const res = this.res;
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const sock = this.req.socket as Socket | null;
+    this.proxy.respond(this, R408, true);
+    // the client may still be sending: do not wait for it to stop, once the 408 is out
+    if (this.req.httpVersionMajor === 1 && sock !== null) res.once('finish', () => sock.destroy());
   }
 
   /**
@@ -403,11 +513,16 @@ class Exchange implements InboundHead, MarkedExchange, Dispatcher.DispatchHandle
     });
   }
 
-  private releaseUpstream(): Upstream | null {
+  releaseUpstream(): Upstream | null {
     const up = this.upstream;
     if (up !== null) {
       up.inflight--;
       this.upstream = null;
+    }
+    const slot = this.slot;
+    if (slot !== null) {
+      this.slot = null;
+      slot.release();
     }
     return up;
   }
@@ -637,6 +752,8 @@ export class Proxy {
   readonly responseRequestId: boolean;
   /** ProxySettings.bodyLimit: for routes without a limit of their own. */
   readonly bodyLimit: number;
+  /** ProxySettings.clientBodyBufferSize. */
+  readonly bodyBufferSize: number;
   closing = false;
   private readonly getConfig: () => RoutingConfig;
   private readonly endpoints: EndpointLookup;
@@ -692,6 +809,7 @@ export class Proxy {
     this.hsts = deps.settings.hsts ?? null;
     this.responseRequestId = this.settings.responseRequestId === true;
     this.bodyLimit = this.settings.bodyLimit ?? 0;
+    this.bodyBufferSize = this.settings.clientBodyBufferSize ?? 0;
     this.onRequestDone = deps.onRequestDone ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };
@@ -711,8 +829,15 @@ export class Proxy {
     // Client-side idle timeout without a timer per socket: a periodic pass over the
     // exchanges in flight compares a progress counter (request bytes read + response bytes
     // passed on). Waiting for response headers is the upstream header timeout's business.
-    this.idleTickMs = Math.max(10, Math.min(1000, Math.floor(this.settings.idleTimeoutMs / 4)));
-    if (this.settings.idleTimeoutMs > 0) {
+    // The same pass times out uploads (client body timeout and deadline) and waits for an
+    // upstream connection, so it ticks at a quarter of the shortest of those limits.
+    const st = this.settings;
+    let shortest = 1000 * 4;
+    for (const ms of [st.idleTimeoutMs, st.clientBodyTimeoutMs ?? 0, st.clientBodyDeadlineMs ?? 0, st.upstreamQueueTimeoutMs ?? 0]) {
+      if (ms > 0 && ms < shortest) shortest = ms;
+    }
+    this.idleTickMs = Math.max(10, Math.floor(shortest / 4));
+    if (st.idleTimeoutMs > 0 || (st.clientBodyTimeoutMs ?? 0) > 0 || (st.clientBodyDeadlineMs ?? 0) > 0 || (st.upstreamQueueTimeoutMs ?? 0) > 0) {
       this.idleTimer = setInterval(() => this.idleSweep(), this.idleTickMs);
       this.idleTimer.unref();
     }
@@ -740,16 +865,43 @@ export class Proxy {
   }
 
   private idleSweep(): void {
-    const limit = this.settings.idleTimeoutMs;
+    const st = this.settings;
+    const limit = st.idleTimeoutMs;
+    // --idle-timeout covers uploads too ("either way"): the shorter of the two applies to them
+    const bt = st.clientBodyTimeoutMs ?? 0;
+    const bodyLimit = bt > 0 && (limit <= 0 || bt < limit) ? bt : limit;
+    const bodyDeadline = st.clientBodyDeadlineMs ?? 0;
+    const queueLimit = st.upstreamQueueTimeoutMs ?? 0;
     const tick = this.idleTickMs;
     for (let ex = this.liveHead, next: Exchange | null = null; ex !== null; ex = next) {
       next = ex.nextLive;
+      if (ex.waitingFor !== null) {
+        // waiting for an upstream connection: the queue timeout's business, not the client's
+        ex.waitedMs += tick;
+        ex.stalledMs = 0;
+        if (queueLimit > 0 && ex.waitedMs >= queueLimit) {
+          this.unlinkLive(ex);
+          ex.queueTimedOut();
+        }
+        continue;
+      }
       if (ex.awaitingUpstream) {
         ex.stalledMs = 0;
         continue;
       }
       const sock = ex.req.socket;
       if (sock === null) continue;
+      // the body limits hold until the upstream answers: a response under way (gRPC streaming,
+      // long uploads the application accepted) is the idle timeout's business only
+      const uploading = ex.hasBody && !ex.req.complete && (ex.phase === PHASE_NEW || ex.phase === PHASE_WAITING);
+      if (uploading) {
+        ex.uploadMs += tick;
+        if (bodyDeadline > 0 && ex.uploadMs >= bodyDeadline) {
+          this.unlinkLive(ex);
+          ex.uploadTimedOut();
+          continue;
+        }
+      }
       const p = sock.bytesRead + ex.bytes;
       if (p !== ex.progress) {
         ex.progress = p;
@@ -757,7 +909,14 @@ export class Proxy {
         continue;
       }
       ex.stalledMs += tick;
-      if (ex.stalledMs >= limit) {
+      if (uploading && bodyLimit > 0) {
+        if (ex.stalledMs >= bodyLimit) {
+          this.unlinkLive(ex);
+          ex.uploadTimedOut();
+        }
+        continue;
+      }
+      if (limit > 0 && ex.stalledMs >= limit) {
         this.unlinkLive(ex);
         ex.idleTimedOut();
         sock.destroy();
@@ -784,10 +943,13 @@ export class Proxy {
   }
 
   private start(ex: Exchange): void {
-    scanInbound(ex, ex.req, ex.scheme, this.trusted);
+    scanInbound(ex, ex.req, ex.scheme, this.trusted, this.settings.allowTrace === true);
+    // An Upgrade we do not honour (not a WebSocket GET): Node's parser stops at such a request,
+    // so anything pipelined behind it would never be answered. Close after this answer.
+    if (ex.upgrade !== '' && ex.req.httpVersionMajor === 1) ex.res.shouldKeepAlive = false;
     if (ex.reject !== 0) {
       ex.error = 'bad_request';
-      this.respond(ex, ex.reject === 501 ? R501 : R400);
+      this.respond(ex, rejectBody(ex.reject));
       return;
     }
     if (this.closing) {
@@ -857,7 +1019,7 @@ export class Proxy {
       if (mode.h2 && ex.te) ex.headers.push('te', 'trailers');
     }
     this.linkLive(ex);
-    ex.dispatchTo(r.upstream);
+    ex.begin(r.upstream);
   }
 
   /**
@@ -928,9 +1090,14 @@ export class Proxy {
       return;
     }
     const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', r.length, 'x-request-id', ex.requestId];
+    if (r.extra !== undefined) headers.push(...r.extra);
     // an unread request body is not drained: close the connection after the answer instead
     const unread = ex.hasBody && !ex.req.complete;
-    if ((close || r.status === 400 || unread) && ex.req.httpVersionMajor === 1) headers.push('connection', 'close');
+    if ((close || r.status === 400 || unread) && ex.req.httpVersionMajor === 1) {
+      headers.push('connection', 'close');
+      const sock = ex.req.socket as ClosingSocket | null;
+      if (sock !== null) sock[kClosing] = true;
+    }
     res.writeHead(r.status, headers);
     if (unread && ex.req.httpVersionMajor === 2) {
       // HTTP/2: once the answer is out, reset the stream with NO_ERROR so the client stops

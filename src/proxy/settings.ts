@@ -7,8 +7,23 @@ export interface ProxySettings {
   idleTimeoutMs: number;
   /** CIDRs whose X-Forwarded-* headers are kept (appended to). */
   trustedProxies: string[];
-  /** Max upstream connections per pod endpoint; requests beyond it queue. */
+  /**
+   * Max upstream connections per pod endpoint (HTTP/1.1 pools); requests beyond it wait up to
+   * upstreamQueueTimeoutMs for one (slots.ts).
+   */
   maxConnectionsPerEndpoint: number;
+  /** Longest wait for a free upstream connection, then 503; 0: wait without limit. */
+  upstreamQueueTimeoutMs?: number;
+  /** Longest pause between two reads of a request body (nginx client_body_timeout), then 408. */
+  clientBodyTimeoutMs?: number;
+  /** Longest time a request body may take to arrive in full, then 408; 0: no limit. */
+  clientBodyDeadlineMs?: number;
+  /**
+   * Request bodies with a declared length up to this many bytes are read in full before an
+   * upstream connection is taken (ingress-nginx proxy-request-buffering, in memory only), so a
+   * slow client holds no upstream connection; 0: always stream.
+   */
+  clientBodyBufferSize?: number;
   /** Idle upstream socket lifetime; keep it below the upstreams' own keep-alive (Node: 5 s). */
   upstreamKeepAliveMs: number;
   /** Strict-Transport-Security value added to HTTPS responses that lack one; null: none. */
@@ -30,6 +45,8 @@ export interface ProxySettings {
    * proxy-body-size, default 1m); 0: no limit. Larger declared bodies get 413.
    */
   bodyLimit?: number;
+  /** Proxy TRACE requests (off: 405, since TRACE echoes cookies and credentials back). */
+  allowTrace?: boolean;
 }
 
 export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
@@ -43,4 +60,9 @@ export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({
   responseRequestId: false,
   backendCa: null,
   bodyLimit: 1024 * 1024,
+  allowTrace: false,
+  upstreamQueueTimeoutMs: 5000,
+  clientBodyTimeoutMs: 60_000,
+  clientBodyDeadlineMs: 300_000,
+  clientBodyBufferSize: 64 * 1024,
 }) as ProxySettings;

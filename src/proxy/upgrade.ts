@@ -226,6 +226,8 @@ export class Upgrader {
     h['connection'] = 'Upgrade';
     h['upgrade'] = ctx.upgrade;
     req.headers = h as http.IncomingHttpHeaders;
+    // http-proxy-3 sends req.url: make it the target routing used (normalised path, rewrites)
+    req.url = ctx.url;
 
     ctx.upstream = up;
     up.inflight++;

@@ -14,6 +14,7 @@ import { Pool } from 'undici';
 import type { UpstreamEndpoint } from '../endpoints/types.ts';
 import type { BackendProtocol, Route } from '../model/types.ts';
 import type { ProxySettings } from './settings.ts';
+import { EndpointSlots } from './slots.ts';
 
 /** How requests of a route reach its endpoints. Interned: one object per distinct mode. */
 export interface UpstreamMode {
@@ -87,6 +88,8 @@ export class Upstream {
   readonly hostname: string;
   /** In-flight requests plus open upgraded connections (least-conn input). */
   inflight = 0;
+  /** Connection slots of the HTTP/1.1 pools, and the requests waiting for one. */
+  readonly slots: EndpointSlots;
   retired = false;
   private pool: Pool | null = null;
   /** Pools of other modes than PLAIN_HTTP, by mode key. */
@@ -98,6 +101,7 @@ export class Upstream {
     this.origin = 'http://' + endpoint.key;
     this.hostname = endpoint.address.indexOf(':') === -1 ? endpoint.address : '[' + endpoint.address + ']';
     this.settings = settings;
+    this.slots = new EndpointSlots(settings.maxConnectionsPerEndpoint);
   }
 
   /** The pool, created on first use. */

@@ -19,6 +19,8 @@ afterEach(async () => {
 interface WsUpstream extends Upstream {
   wsSockets: Set<net.Socket>;
   handshakes: http.IncomingHttpHeaders[];
+  /** Request targets of the upgrade requests received. */
+  urls: string[];
   name: string;
 }
 
@@ -27,8 +29,10 @@ async function wsUpstream(name = 'A', opts: { silent?: boolean } = {}): Promise<
   u.name = name;
   u.wsSockets = new Set();
   u.handshakes = [];
+  u.urls = [];
   u.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
     u.handshakes.push(req.headers);
+    u.urls.push(req.url ?? '');
     socket.on('error', () => {});
     socket.on('end', () => socket.destroy()); // peer closed: so do we (like a WebSocket server)
     if (opts.silent) {
@@ -135,6 +139,14 @@ function routeTo(ports: number[], lb: 'round-robin' | 'least-conn' = 'round-robi
 }
 
 describe('WebSocket upgrade', () => {
+  it('routes on and forwards the normalised path, like plain requests', async () => {
+    const u = await wsUpstream();
+    const p = await proxyFor(routeTo([u.port]));
+    const ws = await wsConnect(p.port, { path: '/x/%2e%2e//ws?room=1' });
+    expect(ws.status).toBe(101);
+    expect(u.urls).toEqual(['/ws?room=1']);
+  });
+
   it('relays the 101 and frames both ways; upstream gets forwarded headers and Host as sent', async () => {
     const u = await wsUpstream();
     const p = await proxyFor(routeTo([u.port]));

@@ -276,6 +276,12 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "idle-timeout" (include "portico.flagValue" $cfg.idleTimeout) -}}
 {{- $_ = set $args "max-header-size" (include "portico.flagValue" $cfg.maxHeaderSize) -}}
 {{- $_ = set $args "proxy-body-size" (include "portico.flagValue" $cfg.proxyBodySize) -}}
+{{- $_ = set $args "client-body-timeout" (include "portico.flagValue" $cfg.clientBodyTimeout) -}}
+{{- $_ = set $args "client-body-deadline" (include "portico.flagValue" $cfg.clientBodyDeadline) -}}
+{{- $_ = set $args "client-body-buffer-size" (include "portico.flagValue" $cfg.clientBodyBufferSize) -}}
+{{- $_ = set $args "upstream-queue-timeout" (include "portico.flagValue" $cfg.upstreamQueueTimeout) -}}
+{{- $_ = set $args "max-connections-per-endpoint" (include "portico.flagValue" $cfg.maxConnectionsPerEndpoint) -}}
+{{- $_ = set $args "allow-trace" (include "portico.flagValue" $cfg.allowTrace) -}}
 {{- $_ = set $args "shutdown-delay" (include "portico.flagValue" $cfg.shutdownDelay) -}}
 {{- $_ = set $args "shutdown-grace" (include "portico.flagValue" $cfg.shutdownGrace) -}}
 {{- $_ = set $args "http2" (include "portico.flagValue" $cfg.http2) -}}

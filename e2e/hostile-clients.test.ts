@@ -1,0 +1,128 @@
+// Issue #15 through the built program (file mode): routing on the normalised path, TRACE
+// behind --allow-trace, the upstream connection cap and queue timeout from their flags, and
+// bad values of the new flags stopping the program.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { CLI, get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { serviceYaml } from './manifests.ts';
+
+function ingress(): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: portico }
+spec: { controller: portico.dev/ingress-controller }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: web, namespace: e2e }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: e2e.test
+      http:
+        paths:
+          - { path: /admin, pathType: Exact, backend: { service: { name: admin, port: { number: 80 } } } }
+          - { path: /public, pathType: Prefix, backend: { service: { name: pub, port: { number: 80 } } } }
+          - { path: /hold, pathType: Prefix, backend: { service: { name: slow, port: { number: 80 } } } }
+`;
+}
+
+/** Raw request on a fresh connection; resolves with what came back when the server closes. */
+function raw(port: number, text: string, waitMs = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const t = setTimeout(() => c.destroy(), waitMs);
+    c.on('data', (d) => (buf += d.toString('latin1')));
+    c.on('close', () => {
+      clearTimeout(t);
+      resolve(buf);
+    });
+    c.on('error', () => {});
+    c.write(text);
+  });
+}
+
+describe('hostile clients (built program)', () => {
+  let dir: string;
+  let admin: Awaited<ReturnType<typeof startNamedBackend>>;
+  let pub: Awaited<ReturnType<typeof startNamedBackend>>;
+  let slow: http.Server;
+  const held: http.ServerResponse[] = [];
+  const started: PorticoProcess[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-hostile-e2e-'));
+    admin = await startNamedBackend('admin');
+    pub = await startNamedBackend('pub');
+    slow = http.createServer((_req, res) => held.push(res));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    mkdirSync(path.join(dir, 'manifests'));
+    writeFileSync(
+      path.join(dir, 'manifests', 'app.yaml'),
+      [ingress(), serviceYaml('admin', [admin.port]), serviceYaml('pub', [pub.port]), serviceYaml('slow', [(slow.address() as AddressInfo).port])].join('---\n'),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all(started.map((p) => p.stop('SIGKILL')));
+    for (const r of held.splice(0)) r.destroy();
+    slow?.closeAllConnections();
+    slow?.close();
+    await admin?.close();
+    await pub?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function start(args: string[]): Promise<PorticoProcess> {
+    const p = await startPorticoProcess(['--manifests', path.join(dir, 'manifests'), '--access-log', 'false', ...args]);
+    started.push(p);
+    await waitFor('readyz', async () => (await get(p.healthPort, '/readyz')).status === 200, 10_000);
+    return p;
+  }
+
+  it('dot segments, escapes and double slashes reach the Exact /admin rule as /admin; TRACE is 405', async () => {
+    const p = await start([]);
+    for (const target of ['/public/../admin', '/public/%2e%2e/admin', '//admin', '/%61dmin']) {
+      const r = await get(p.httpPort, target, { host: 'e2e.test' });
+      expect(r.body, target).toBe('admin /admin\n');
+    }
+    expect((await get(p.httpPort, '/public/x/../y', { host: 'e2e.test' })).body).toBe('pub /public/y\n');
+    const trace = await raw(p.httpPort, 'TRACE /public HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n');
+    expect(trace).toMatch(/^HTTP\/1\.1 405 /);
+  });
+
+  it('--allow-trace true proxies TRACE; --max-connections-per-endpoint and --upstream-queue-timeout bound the wait (503)', async () => {
+    const p = await start(['--allow-trace', 'true', '--max-connections-per-endpoint', '1', '--upstream-queue-timeout', '300ms']);
+    const trace = await raw(p.httpPort, 'TRACE /public HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n');
+    expect(trace).toMatch(/^HTTP\/1\.1 200 /);
+    const first = raw(p.httpPort, 'GET /hold/1 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n', 5000);
+    await waitFor('the held request', () => held.length === 1, 5000);
+    const t = Date.now();
+    const second = await raw(p.httpPort, 'GET /hold/2 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n', 5000);
+    expect(second).toMatch(/^HTTP\/1\.1 503 /);
+    expect(Date.now() - t).toBeLessThan(3000);
+    for (const r of held.splice(0)) r.end('released');
+    expect(await first).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('bad values of the new flags stop the program (exit 2), naming the flag', () => {
+    for (const [flag, value] of [
+      ['--max-connections-per-endpoint', '0'],
+      ['--client-body-buffer-size', 'lots'],
+      ['--client-body-timeout', 'soon'],
+      ['--upstream-queue-timeout', '-1s'],
+      ['--allow-trace', 'yes'],
+    ] as const) {
+      const r = spawnSync(process.execPath, [CLI, '--manifests', path.join(dir, 'manifests'), flag, value], { encoding: 'utf8', timeout: 10_000 });
+      expect(r.status, `${flag} ${value}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(flag);
+    }
+  });
+});
