@@ -5,6 +5,8 @@
 // Portico refuses. Only `nginx.ingress.kubernetes.io/*` and `portico.dev/*` are judged; other
 // annotations (cert-manager's, the legacy class) are not Portico's to classify.
 
+import { isCanary, readCanaryOptions } from '../model/canary-options.ts';
+import { readRedirectOptions } from '../model/redirect-options.ts';
 import { ANNOTATION_PREFIX, ANNOTATIONS, ANNOTATIONS_READ_ELSEWHERE, parsePolicy, unenforcedAccessControls } from '../model/annotations.ts';
 import { NGINX_PREFIX, nginxAnnotation } from '../model/nginx-annotations.ts';
 import { parseRewriteTemplate } from '../model/regex.ts';
@@ -55,8 +57,8 @@ export type IngressEffect =
   | 'routes-ignoring'
   /** an access control (or a rewrite) it cannot honour: every rule answers 503 */
   | 'answers-503'
-  /** a canary Ingress: routes nothing until canaries are supported */
-  | 'routes-nothing';
+  /** a canary Ingress: its rules join the primary rules with the same host and path */
+  | 'canary';
 
 export interface AnnotationsCheck {
   /** Sorted by key. */
@@ -87,6 +89,8 @@ export function checkAnnotations(annotations: unknown): AnnotationsCheck {
   };
   parsePolicy(dict, collect);
   const routeOptions = readRouteOptions(dict, collect);
+  readRedirectOptions(dict, collect);
+  if (isCanary(dict)) readCanaryOptions(dict, collect);
   // A target the group accepts can still be unusable on every path: an nginx variable ($host)
   // is refused whatever the path's capture groups (which only the rule's path can tell).
   let rewriteBroken = routeOptions.rewriteBroken;
@@ -104,7 +108,7 @@ export function checkAnnotations(annotations: unknown): AnnotationsCheck {
   if (verdicts.some((v) => v.verdict === 'unsupported' || v.verdict === 'unknown')) effect = 'routes-ignoring';
   if (failsClosed.size > 0 || rewriteBroken) effect = 'answers-503';
   // as the Ingress processor reads it: exactly "true"
-  if (dict[`${NGINX_PREFIX}canary`] === 'true') effect = 'routes-nothing';
+  if (isCanary(dict) && effect !== 'answers-503') effect = 'canary';
   return { annotations: verdicts, effect };
 }
 

@@ -8,7 +8,7 @@ const EFFECT_WORDS: Readonly<Record<IngressEffect | 'not-served', string>> = {
   routes: 'routes',
   'routes-ignoring': 'routes, ignoring some annotations',
   'answers-503': 'answers 503 (fails closed)',
-  'routes-nothing': 'routes nothing (canary)',
+  canary: 'canary of the rules with the same host and path',
   'not-served': 'not served',
 };
 
