@@ -3,12 +3,12 @@
 // an Ingress without `canary`), and takes that rule's requests chosen by header, cookie or
 // weight. Read under `portico.dev/<name>` or `nginx.ingress.kubernetes.io/<name>`.
 
+import { porticoNames, readAliased } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex } from './regex.ts';
 import type { UserRegex } from './regex.ts';
+import type { Canary } from './types.ts';
 
-const PORTICO = 'portico.dev/';
-const NGINX = 'nginx.ingress.kubernetes.io/';
 
 export const CANARY_OPTION_NAMES = [
   'canary',
@@ -21,30 +21,21 @@ export const CANARY_OPTION_NAMES = [
 ] as const;
 type Name = (typeof CANARY_OPTION_NAMES)[number];
 
-export const CANARY_OPTION_ANNOTATIONS: readonly string[] = CANARY_OPTION_NAMES.map((n) => PORTICO + n);
+export const CANARY_OPTION_ANNOTATIONS: readonly string[] = porticoNames(CANARY_OPTION_NAMES);
 
 export type Report = (reason: 'InvalidAnnotation', message: string) => void;
 
-/** The canary rules of a canary Ingress (everything but the backend, which each rule has). */
-export interface CanaryOptions {
-  readonly header: string;
-  readonly headerValue: string;
-  readonly headerPattern: UserRegex | null;
-  readonly cookie: string;
-  readonly weight: number;
-  readonly weightTotal: number;
-}
+/** The canary rules of a canary Ingress: a Canary without the backend, which each rule has. */
+export type CanaryOptions = Omit<Canary, 'backend' | 'ingress'>;
 
-function read(annotations: Record<string, unknown>, name: Name): [string, string] | undefined {
-  const key = annotations[PORTICO + name] !== undefined ? PORTICO + name : NGINX + name;
-  const v = annotations[key];
-  if (v === undefined) return undefined;
-  return [key, typeof v === 'string' ? v.trim() : String(v)];
+function read(annotations: Record<string, unknown>, name: Name, report: Report): [string, string] | undefined {
+  const r = readAliased(annotations, name, report);
+  return r === undefined ? undefined : [r[0], typeof r[1] === 'string' ? r[1].trim() : String(r[1])];
 }
 
 /** Whether the Ingress is a canary (`canary: "true"`). */
 export function isCanary(annotations: unknown): boolean {
-  return isDict(annotations) && read(annotations, 'canary')?.[1] === 'true';
+  return isDict(annotations) && read(annotations, 'canary', () => {})?.[1] === 'true';
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
@@ -54,33 +45,33 @@ export function readCanaryOptions(annotations: Record<string, unknown>, report: 
   const bad = (key: string, raw: string, accepted: string, then: string): void =>
     report('InvalidAnnotation', `Annotation "${key}" has the value ${describe(raw)}, which is not valid; accepted values are ${accepted}. ${then}`);
   let weightTotal = 100;
-  const total = read(annotations, 'canary-weight-total');
+  const total = read(annotations, 'canary-weight-total', report);
   if (total !== undefined) {
     if (/^\d{1,9}$/.test(total[1]) && Number(total[1]) > 0) weightTotal = Number(total[1]);
     else bad(total[0], total[1], 'a whole number above 0', 'Using 100.');
   }
   let weight = 0;
-  const w = read(annotations, 'canary-weight');
+  const w = read(annotations, 'canary-weight', report);
   if (w !== undefined) {
     if (/^\d{1,9}$/.test(w[1]) && Number(w[1]) <= weightTotal) weight = Number(w[1]);
     else bad(w[0], w[1], `a whole number from 0 to ${weightTotal} (canary-weight-total)`, 'No request goes to the canary by weight.');
   }
   let header = '';
-  const h = read(annotations, 'canary-by-header');
+  const h = read(annotations, 'canary-by-header', report);
   if (h !== undefined) {
     if (TOKEN.test(h[1])) header = h[1].toLowerCase();
     else bad(h[0], h[1], 'a header name', 'No request goes to the canary by header.');
   }
-  const headerValue = read(annotations, 'canary-by-header-value')?.[1] ?? '';
+  const headerValue = read(annotations, 'canary-by-header-value', report)?.[1] ?? '';
   let headerPattern: UserRegex | null = null;
-  const pattern = read(annotations, 'canary-by-header-pattern');
+  const pattern = read(annotations, 'canary-by-header-pattern', report);
   if (pattern !== undefined && headerValue === '' && header !== '') {
     const re = compileUserRegex(pattern[1], { anchor: '' });
     if ('invalid' in re) report('InvalidAnnotation', `Annotation "${pattern[0]}": ${re.invalid}. No request goes to the canary by header pattern.`);
     else headerPattern = re;
   }
   let cookie = '';
-  const c = read(annotations, 'canary-by-cookie');
+  const c = read(annotations, 'canary-by-cookie', report);
   if (c !== undefined) {
     if (TOKEN.test(c[1])) cookie = c[1];
     else bad(c[0], c[1], 'a cookie name', 'No request goes to the canary by cookie.');

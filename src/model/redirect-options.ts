@@ -8,11 +8,10 @@
 //   from-to-www-redirect: the www / non-www twin of each rule host redirects (308) to it,
 //   unless another rule defines that twin.
 
+import { porticoNames, readAliased } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import type { LocationPart, LocationVariable, RedirectAction } from './types.ts';
 
-const PORTICO = 'portico.dev/';
-const NGINX = 'nginx.ingress.kubernetes.io/';
 
 export const REDIRECT_OPTION_NAMES = [
   'permanent-redirect',
@@ -24,7 +23,7 @@ export const REDIRECT_OPTION_NAMES = [
 ] as const;
 type Name = (typeof REDIRECT_OPTION_NAMES)[number];
 
-export const REDIRECT_OPTION_ANNOTATIONS: readonly string[] = REDIRECT_OPTION_NAMES.map((n) => PORTICO + n);
+export const REDIRECT_OPTION_ANNOTATIONS: readonly string[] = porticoNames(REDIRECT_OPTION_NAMES);
 
 export type Report = (reason: 'InvalidAnnotation', message: string) => void;
 
@@ -40,9 +39,8 @@ export const NO_REDIRECTS: RedirectOptions = Object.freeze({ redirect: null, app
 
 const VARIABLES: ReadonlySet<string> = new Set<LocationVariable>(['scheme', 'host', 'request_uri', 'uri', 'args', 'is_args']);
 
-function read(annotations: Record<string, unknown>, name: Name): [string, unknown] | undefined {
-  if (annotations[PORTICO + name] !== undefined) return [PORTICO + name, annotations[PORTICO + name]];
-  return annotations[NGINX + name] === undefined ? undefined : [NGINX + name, annotations[NGINX + name]];
+function read(annotations: Record<string, unknown>, name: Name, report: Report): [string, unknown] | undefined {
+  return readAliased(annotations, name, report);
 }
 
 /** An http(s) URL with optional `$variable`s of the fixed set, split into parts. */
@@ -70,7 +68,7 @@ export function parseRedirectUrl(raw: string): LocationPart[] | { invalid: strin
 }
 
 function code(annotations: Record<string, unknown>, name: Name, fallback: number, max: number, report: Report): number {
-  const r = read(annotations, name);
+  const r = read(annotations, name, report);
   if (r === undefined) return fallback;
   const n = typeof r[1] === 'string' && /^\d{3}$/.test(r[1].trim()) ? Number(r[1].trim()) : NaN;
   if (n >= 300 && n <= max) return n;
@@ -85,7 +83,7 @@ export function readRedirectOptions(annotations: unknown, report: Report): Redir
     ['temporal-redirect', 'temporal-redirect-code', 302, 307],
     ['permanent-redirect', 'permanent-redirect-code', 301, 308],
   ] as const) {
-    const r = read(annotations, name);
+    const r = read(annotations, name, report);
     if (r === undefined) continue;
     const parts = typeof r[1] === 'string' ? parseRedirectUrl(r[1].trim()) : { invalid: `it is ${describe(r[1])}, not a URL` };
     if ('invalid' in parts) {
@@ -99,14 +97,14 @@ export function readRedirectOptions(annotations: unknown, report: Report): Redir
     redirect = Object.freeze({ kind: 'redirect', status: code(annotations, codeName, fallback, max, report), location: Object.freeze(parts) });
   }
   let appRoot = '';
-  const root = read(annotations, 'app-root');
+  const root = read(annotations, 'app-root', report);
   if (root !== undefined) {
     const v = typeof root[1] === 'string' ? root[1].trim() : '';
     if (/^\/[\x21-\x7e]{0,1023}$/.test(v) && !v.includes('$')) appRoot = v;
     else report('InvalidAnnotation', `Annotation "${root[0]}" has the value ${describe(root[1])}, which is not valid; accepted values are a path starting with "/", such as "/app1". No app-root redirect is made.`);
   }
   let fromToWww = false;
-  const www = read(annotations, 'from-to-www-redirect');
+  const www = read(annotations, 'from-to-www-redirect', report);
   if (www !== undefined) {
     if (www[1] === 'true') fromToWww = true;
     else if (www[1] !== 'false') report('InvalidAnnotation', `Annotation "${www[0]}" has the value ${describe(www[1])}, which is not valid; accepted values are "true" or "false".`);

@@ -6,13 +6,12 @@
 // sibling annotations (x-forwarded-prefix applies only with a rewrite).
 
 import { parseSize } from '../values/size.ts';
+import { porticoNames, readAliased } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex, parseRewriteTemplate } from './regex.ts';
 import type { UserRegex } from './regex.ts';
 import { FORWARD, NO_FILTERS, type CookieAffinity, type RouteAction, type RouteFilters } from './types.ts';
 
-const PORTICO = 'portico.dev/';
-const NGINX = 'nginx.ingress.kubernetes.io/';
 
 /** The group's names, without prefix. */
 export const ROUTE_OPTION_NAMES = [
@@ -37,7 +36,7 @@ export const ROUTE_OPTION_NAMES = [
 type Name = (typeof ROUTE_OPTION_NAMES)[number];
 
 /** The group's `portico.dev/` names (known Portico annotations). */
-export const ROUTE_OPTION_ANNOTATIONS: readonly string[] = ROUTE_OPTION_NAMES.map((n) => PORTICO + n);
+export const ROUTE_OPTION_ANNOTATIONS: readonly string[] = porticoNames(ROUTE_OPTION_NAMES);
 
 export type Report = (reason: 'InvalidAnnotation' | 'InvalidPath', message: string) => void;
 
@@ -55,15 +54,8 @@ export interface RouteOptions {
 
 export const NO_ROUTE_OPTIONS: RouteOptions = Object.freeze({ useRegex: false, rewriteTarget: '', rewriteBroken: false, shared: NO_FILTERS, forwardedPrefix: '' });
 
-/** Reads `name` under either prefix: [the key it was found under, its value] or undefined. */
 function read(annotations: Record<string, unknown>, name: Name, report: Report): [string, unknown] | undefined {
-  const ours = annotations[PORTICO + name];
-  const theirs = annotations[NGINX + name];
-  if (ours !== undefined) {
-    if (theirs !== undefined) report('InvalidAnnotation', `Annotations "${PORTICO + name}" and "${NGINX + name}" are both set; "${PORTICO + name}" is used and "${NGINX + name}" is ignored`);
-    return [PORTICO + name, ours];
-  }
-  return theirs === undefined ? undefined : [NGINX + name, theirs];
+  return readAliased(annotations, name, report);
 }
 
 function invalid(report: Report, key: string, raw: unknown, accepted: string, fallback: string): void {
