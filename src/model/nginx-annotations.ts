@@ -121,7 +121,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('session-cookie-secure', 'supported', 'cookie Secure attribute'),
   unsupported('session-cookie-conditional-samesite-none', 'not available: SameSite is sent as session-cookie-samesite says, to every browser'),
   unsupported('session-cookie-change-on-failure', 'not available: the cookie changes only when its endpoint leaves the Service'),
-  unsupported('upstream-hash-by', 'hashing by an nginx variable is not available yet; portico.dev/load-balance: ip-hash hashes by client address'),
+  entry('upstream-hash-by', 'differs', 'consistent hashing of the key over the endpoints (rendezvous hashing, not nginx\'s ketama ring: the same key keeps its endpoint, the spread differs); $request_uri, $uri, $args, $host, $remote_addr, $binary_remote_addr, $http_*, $cookie_*, $arg_* only'),
   unsupported('upstream-hash-by-subset', 'hash subsets are not available'),
   unsupported('upstream-hash-by-subset-size', 'hash subsets are not available'),
   entry('load-balance', 'differs', 'round_robin as portico.dev/load-balance: round-robin; ewma is served by least-conn (fewest requests in flight), not a peak-EWMA of latencies'),

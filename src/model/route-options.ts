@@ -10,7 +10,7 @@ import { porticoNames, readAliased } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex, parseRewriteTemplate } from './regex.ts';
 import type { UserRegex } from './regex.ts';
-import { FORWARD, NO_FILTERS, type CookieAffinity, type RouteAction, type RouteFilters } from './types.ts';
+import { FORWARD, NO_FILTERS, type CookieAffinity, type HashKeyPart, type RouteAction, type RouteFilters } from './types.ts';
 
 
 /** The group's names, without prefix. */
@@ -32,6 +32,7 @@ export const ROUTE_OPTION_NAMES = [
   'session-cookie-samesite',
   'session-cookie-secure',
   'session-cookie-domain',
+  'upstream-hash-by',
 ] as const;
 type Name = (typeof ROUTE_OPTION_NAMES)[number];
 
@@ -138,6 +139,12 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
   if (Object.keys(timeouts).length > 0) shared.timeouts = Object.freeze(timeouts);
   const affinity = readAffinity(annotations, report);
   if (affinity !== null) shared.affinity = affinity;
+  const hash = read(annotations, 'upstream-hash-by', report);
+  if (hash !== undefined) {
+    const parts = typeof hash[1] === 'string' ? parseHashKey(hash[1].trim()) : { invalid: `it is ${describe(hash[1])}` };
+    if ('invalid' in parts) report('InvalidAnnotation', `Annotation "${hash[0]}" has the value ${describe(hash[1])}, which is not valid: ${parts.invalid}. Requests are balanced without it.`);
+    else shared.hashBy = parts;
+  }
   if (!useRegex && !rewriteBroken && rewriteTarget === '' && forwardedPrefix === '' && Object.keys(shared).length === 0) return NO_ROUTE_OPTIONS;
   return Object.freeze({ useRegex, rewriteTarget, rewriteBroken, forwardedPrefix, shared: Object.keys(shared).length === 0 ? NO_FILTERS : Object.freeze(shared) });
 }
@@ -270,4 +277,37 @@ function readAffinity(annotations: Record<string, unknown>, report: Report): Coo
   }
   // SameSite=None needs Secure, or browsers drop the cookie
   return Object.freeze({ name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
+}
+
+/**
+ * ingress-nginx upstream-hash-by: literal text and nginx request values — $request_uri, $uri,
+ * $args, $host, $remote_addr (and $binary_remote_addr, the same address), $http_<header>,
+ * $cookie_<name>, $arg_<name>. Other variables are refused.
+ */
+export function parseHashKey(raw: string): HashKeyPart[] | { invalid: string } {
+  if (raw === '' || raw.length > 256) return { invalid: 'it must be 1 to 256 characters' };
+  const parts: HashKeyPart[] = [];
+  let text = '';
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== '$') {
+      text += raw[i];
+      continue;
+    }
+    const m = /^\$\{?([a-z_][a-z0-9_]*)\}?/i.exec(raw.slice(i));
+    if (m === null) return { invalid: `"$" at position ${i} starts no variable` };
+    const v = m[1]!.toLowerCase();
+    let part: HashKeyPart;
+    if (v === 'request_uri' || v === 'uri' || v === 'args' || v === 'host' || v === 'remote_addr') part = Object.freeze({ variable: v });
+    else if (v === 'binary_remote_addr') part = Object.freeze({ variable: 'remote_addr' as const });
+    else if (v.startsWith('http_') && v.length > 5) part = Object.freeze({ header: v.slice(5).replace(/_/g, '-') });
+    else if (v.startsWith('cookie_') && v.length > 7) part = Object.freeze({ cookie: m[1]!.slice(7) });
+    else if (v.startsWith('arg_') && v.length > 4) part = Object.freeze({ arg: m[1]!.slice(4) });
+    else return { invalid: `$${m[1]} is not a request value Portico hashes by ($request_uri, $uri, $args, $host, $remote_addr, $http_<header>, $cookie_<name>, $arg_<name>)` };
+    if (text !== '') parts.push(text);
+    text = '';
+    parts.push(part);
+    i += m[0].length - 1;
+  }
+  if (text !== '') parts.push(text);
+  return Object.freeze(parts) as HashKeyPart[];
 }

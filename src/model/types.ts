@@ -164,7 +164,17 @@ export interface RouteFilters {
   readonly appRoot?: string;
   /** Cookie session affinity (ingress-nginx affinity: cookie). */
   readonly affinity?: CookieAffinity;
+  /** Consistent hashing of this key over the endpoints (ingress-nginx upstream-hash-by). */
+  readonly hashBy?: readonly HashKeyPart[];
 }
+
+/** Literal text or a request value (nginx's `$request_uri`, `$http_<name>`, `$cookie_<name>` ...). */
+export type HashKeyPart =
+  | string
+  | { readonly variable: 'request_uri' | 'uri' | 'args' | 'host' | 'remote_addr' }
+  | { readonly header: string }
+  | { readonly cookie: string }
+  | { readonly arg: string };
 
 /**
  * A client keeps its endpoint through a cookie naming it (an opaque token per endpoint). Set

@@ -52,6 +52,7 @@ import { planOf, runPlan } from './plan.ts';
 import { redirectFor } from './filters/redirect.ts';
 import { chooseBackend } from './filters/canary.ts';
 import { affinityCookie, stickyUpstream } from './filters/affinity.ts';
+import { hashKey } from './filters/hash-key.ts';
 import type { Logger } from '../observe/log.ts';
 import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
@@ -1057,6 +1058,8 @@ export class Proxy {
       const up = st.pick(route.policy.loadBalance, head.clientIp, null);
       return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : affinityCookie(affinity, up) };
     }
+    const hashBy = route.filters.hashBy;
+    if (hashBy !== undefined) return { route, state: st, upstream: st.pick('ip-hash', hashKey(hashBy, head), null), redirect: false, backend: key };
     return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false, backend: key };
   }
 
