@@ -83,7 +83,9 @@ describe('LeaderElector', () => {
     (a as unknown as { stopped: boolean }).stopped = true;
     const t0 = Date.now();
     await waitFor(() => b.isLeader, 5000, 'b takes over');
-    expect(Date.now() - t0).toBeLessThan(TIMING.leaseDurationMs + 3 * TIMING.retryPeriodMs + 500);
+    // never before the lease ran out: a renewed at most one retry period before it stopped
+    // (how soon after is timing, bounded by waitFor above, not a pass/fail speed target)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(TIMING.leaseDurationMs - TIMING.retryPeriodMs - 50);
     const lease = api.get('Lease', 'portico', 'portico-leader') as unknown as { spec: { leaseTransitions: number } };
     expect(lease.spec.leaseTransitions).toBe(1);
   });
