@@ -62,8 +62,9 @@ function joinCanary(host: string, route: Route, c: IngressContribution, routes: 
   };
 }
 
+/** A route under a host name of its Ingress's aliases (from-to-www twin, server-alias). */
 function isWwwAlias(route: Route): boolean {
-  return route.action.kind === 'redirect' && route.action.wwwAlias === true;
+  return route.alias === true || (route.action.kind === 'redirect' && route.action.wwwAlias === true);
 }
 
 /** A default-backend route: no path of its own; serves what no rule matched. */
@@ -87,9 +88,10 @@ export function buildVirtualHost(host: string, contributions: readonly IngressCo
   // is cheaper than building two maps.
   const exact = count > 8 ? new Map<string, number>() : null;
   const prefix = count > 8 ? new Map<string, number>() : null;
-  // from-to-www twins yield to any real rule of the host, and to an earlier twin
+  // aliases (from-to-www twins, server-alias) yield to any real rule of the host, and to an
+  // older Ingress's aliases
   const hasReal = contributions.some((c) => c.hosts.get(host)?.some((r) => !isWwwAlias(r)) === true);
-  let aliasTaken = false;
+  let aliasTaken: IngressContribution | null = null;
   const canaries: Winner[] = [];
   for (const c of contributions) {
     for (const route of c.hosts.get(host) ?? []) {
@@ -98,8 +100,9 @@ export function buildVirtualHost(host: string, contributions: readonly IngressCo
         continue;
       }
       if (isWwwAlias(route)) {
-        if (hasReal || aliasTaken) continue;
-        aliasTaken = true;
+        // the first Ingress's aliases only: its rules, not a mix of several Ingresses'
+        if (hasReal || (aliasTaken !== null && aliasTaken !== c)) continue;
+        aliasTaken = c;
       }
       const isPrefix = isPrefixType(route.pathType);
       const key = isPrefix ? prefixKey(route.path) : route.path;

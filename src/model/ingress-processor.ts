@@ -8,7 +8,7 @@ import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
-import { readRouteOptions, readServiceUpstream, shapeRule } from './route-options.ts';
+import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
 import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
@@ -132,6 +132,8 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   }
   if (canary !== undefined) return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null, canary };
   if (redirects.fromToWww) addWwwTwins(hosts, ref);
+  const aliases = readServerAliases(annotations, report);
+  if (aliases !== null) addServerAliases(aliases, hosts, report);
   const tls = processTls(spec.tls, ref, hosts, report);
   return tls === undefined
     ? { ref, created, policy, action, filters: options.shared, hosts, defaultBackend }
@@ -269,5 +271,29 @@ function addWwwTwins(hosts: Map<string, Route[]>, ref: ObjectRef): void {
     hosts.set(twin, [
       { host: twin, path: '/', pathType: 'Prefix', backend: model.backend, policy: model.policy, action: wwwRedirect(host), filters: NO_FILTERS, regex: null, ingress: ref },
     ]);
+  }
+}
+
+/**
+ * ingress-nginx server-alias: each alias serves copies of the rules of the Ingress's host (the
+ * first one with rules, when it has several). An alias another Ingress defines as a rule host
+ * yields to it (builder.ts), as ingress-nginx skips such an alias.
+ */
+function addServerAliases(aliases: { key: string; names: string[] }, hosts: Map<string, Route[]>, report: (reason: ProblemReason, message: string) => void): void {
+  const withRules = [...hosts].filter(([h, routes]) => h !== '' && routes.length > 0);
+  const source = withRules[0];
+  if (source === undefined) {
+    report('InvalidAnnotation', `Annotation "${aliases.key}" needs a rule with a host and paths to copy; no alias is served`);
+    return;
+  }
+  if (withRules.length > 1) report('InvalidAnnotation', `Annotation "${aliases.key}": the Ingress has rules for several hosts; the aliases serve those of "${source[0]}"`);
+  for (const name of aliases.names) {
+    const host = parseRuleHost(name);
+    if (isInvalid(host) || host === '') {
+      report('InvalidAnnotation', `Annotation "${aliases.key}": ${isInvalid(host) ? host.invalid : 'an empty host'}; that alias is not served`);
+      continue;
+    }
+    if (hosts.has(host)) continue; // already a rule host of this Ingress
+    hosts.set(host, source[1].map((r) => ({ ...r, host, alias: true as const })));
   }
 }

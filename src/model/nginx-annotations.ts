@@ -95,7 +95,7 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('preserve-trailing-slash', 'Portico never strips trailing slashes from redirects; remove the annotation'),
   unsupported('use-port-in-redirects', 'Portico redirects never carry the listener port; remove the annotation'),
   unsupported('relative-redirects', 'Portico leaves Location headers as the backend sent them; remove the annotation'),
-  unsupported('server-alias', 'server aliases are not available yet; list each host as a rule'),
+  entry('server-alias', 'supported', 'comma-separated host names that serve the rules of the Ingress\'s host; an alias another Ingress defines as a host yields to it'),
   unsupported('default-backend', 'per-Ingress default backends through an annotation are not available yet; use spec.defaultBackend'),
   unsupported('custom-http-errors', 'custom error pages are not available yet'),
   unsupported('disable-proxy-intercept-errors', 'custom error pages are not available yet; remove the annotation'),

@@ -33,6 +33,7 @@ export const ROUTE_OPTION_NAMES = [
   'session-cookie-secure',
   'session-cookie-domain',
   'upstream-hash-by',
+  'server-alias',
 ] as const;
 type Name = (typeof ROUTE_OPTION_NAMES)[number];
 
@@ -310,4 +311,19 @@ export function parseHashKey(raw: string): HashKeyPart[] | { invalid: string } {
   }
   if (text !== '') parts.push(text);
   return Object.freeze(parts) as HashKeyPart[];
+}
+
+/**
+ * ingress-nginx server-alias: comma-separated host names that serve the same rules as the
+ * Ingress's host. Returns the raw names; the processor validates them as rule hosts.
+ */
+export function readServerAliases(annotations: unknown, report: Report): { key: string; names: string[] } | null {
+  if (!isDict(annotations)) return null;
+  const r = read(annotations, 'server-alias', report);
+  if (r === undefined) return null;
+  if (typeof r[1] !== 'string') {
+    invalid(report, r[0], r[1], 'comma-separated host names', 'No alias is served.');
+    return null;
+  }
+  return { key: r[0], names: r[1].split(',').map((n) => n.trim()).filter((n) => n !== '') };
 }

@@ -220,6 +220,8 @@ export interface Route {
    */
   regex: UserRegex | null;
   ingress: ObjectRef;
+  /** A copy under another host name (ingress-nginx server-alias): yields to real rules there. */
+  alias?: true;
 }
 
 /** A per-object error found while translating; the object (or only its rule) is skipped. */

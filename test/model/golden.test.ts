@@ -50,6 +50,7 @@ function view(r: Route): Record<string, unknown> {
     backend: r.backend.endpointsKey,
   };
   if (r.regex !== null) out.regex = `^${r.regex.source}`;
+  if (r.alias === true) out.alias = true;
   if (r.action !== FORWARD) out.action = JSON.parse(JSON.stringify(r.action)) as unknown;
   if (r.filters !== NO_FILTERS) out.filters = JSON.parse(JSON.stringify(r.filters));
   const policy = policyDiff(r.policy);

@@ -47,6 +47,7 @@ const ANNOTATIONS: [string, string[]][] = [
   ['nginx.ingress.kubernetes.io/proxy-body-size', ['8m', 'x']],
   ['nginx.ingress.kubernetes.io/from-to-www-redirect', ['true', 'true', 'nope']],
   ['nginx.ingress.kubernetes.io/canary', ['true', 'true', 'false']],
+  ['nginx.ingress.kubernetes.io/server-alias', ['b.com', 'www.a.com, c.b.com', 'bad host']],
   ['nginx.ingress.kubernetes.io/canary-weight', ['30', '101']],
   ['nginx.ingress.kubernetes.io/permanent-redirect', ['https://x.test$request_uri', 'ftp://x']],
   ['kubernetes.io/ingress.class', ['portico', 'other', '']],
