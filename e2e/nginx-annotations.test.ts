@@ -125,7 +125,7 @@ spec:
       path.join(dir, 'redirects.yaml'),
       annotatedIngressYaml({ name: 'moved', host: 'moved.test', annotations: { [N + 'permanent-redirect']: 'https://new.example.com$request_uri' }, paths: [{ path: '/', service: 'echo' }] }) +
         '---\n' +
-        annotatedIngressYaml({ name: 'canary-primary', host: 'canary.test', annotations: {}, paths: [{ path: '/', service: 'echo' }] }) +
+        annotatedIngressYaml({ name: 'canary-primary', host: 'canary.test', annotations: { [N + 'server-alias']: 'canary-alias.test' }, paths: [{ path: '/', service: 'echo' }] }) +
         '---\n' +
         annotatedIngressYaml({
           name: 'canary',
@@ -236,6 +236,8 @@ spec:
     expect((await get(portico.httpPort, '/c', { host: 'canary.test', 'x-canary': 'always' })).body).toBe('app /c\n');
     expect(JSON.parse((await get(portico.httpPort, '/c', { host: 'canary.test' })).body).url).toBe('/c');
     expect(JSON.parse((await get(portico.httpPort, '/c', { host: 'canary.test', 'x-canary': 'never' })).body).url).toBe('/c');
+    // server-alias: the alias host serves the primary's rules (a canary joins only the host it names)
+    expect(JSON.parse((await get(portico.httpPort, '/c', { host: 'canary-alias.test' })).body)).toMatchObject({ url: '/c', host: 'canary-alias.test' });
   });
 
   it('an ExternalName Service is reached by its DNS name; service-upstream reaches the ClusterIP', async () => {
