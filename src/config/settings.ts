@@ -41,6 +41,8 @@ export interface Settings {
   idleTimeoutMs: number;
   /** --proxy-body-size in bytes; 0: no limit. */
   bodyLimit: number;
+  /** --http-redirect-code: 301, 302, 307 or 308. */
+  httpRedirectCode: number;
   /** --allow-trace: proxy TRACE instead of answering 405. */
   allowTrace: boolean;
   /** --client-body-timeout: longest pause between reads of a request body (408). */
@@ -116,6 +118,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'connect-timeout', type: 'string', default: '5s', help: 'Upstream connect timeout (e.g. 500ms, 5s, 1m)' },
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
   { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
+  { name: 'http-redirect-code', type: 'string', default: '308', choices: ['301', '302', '307', '308'], help: 'Status of redirects to HTTPS and of from-to-www-redirect (ingress-nginx http-redirect-code)' },
   { name: 'proxy-body-size', type: 'string', default: '1m', help: 'Largest request body for routes without their own proxy-body-size annotation (nginx size: 1048576, 512k, 8m, 1g; 0 for no limit); larger gets 413' },
   { name: 'client-body-timeout', type: 'string', default: '60s', help: 'Longest pause between two reads of a request body (nginx client_body_timeout); then 408' },
   { name: 'client-body-deadline', type: 'string', default: '5m', help: 'Longest time a request body may take to arrive in full, however steadily it trickles; then 408 (0: no limit)' },
@@ -307,6 +310,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     idleTimeoutMs: duration('idle-timeout'),
     maxHeaderSize,
     bodyLimit,
+    httpRedirectCode: Number(choice('http-redirect-code')),
     allowTrace: choice('allow-trace') === 'true',
     clientBodyTimeoutMs: duration('client-body-timeout'),
     clientBodyDeadlineMs: duration('client-body-deadline'),

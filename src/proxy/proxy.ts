@@ -753,6 +753,8 @@ export class Proxy {
   readonly responseRequestId: boolean;
   /** ProxySettings.bodyLimit: for routes without a limit of their own. */
   readonly bodyLimit: number;
+  /** ProxySettings.httpRedirectCode. */
+  readonly httpRedirectCode: number;
   /** ProxySettings.clientBodyBufferSize. */
   readonly bodyBufferSize: number;
   closing = false;
@@ -810,6 +812,7 @@ export class Proxy {
     this.hsts = deps.settings.hsts ?? null;
     this.responseRequestId = this.settings.responseRequestId === true;
     this.bodyLimit = this.settings.bodyLimit ?? 0;
+    this.httpRedirectCode = this.settings.httpRedirectCode ?? 308;
     this.bodyBufferSize = this.settings.clientBodyBufferSize ?? 0;
     this.onRequestDone = deps.onRequestDone ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
@@ -981,7 +984,8 @@ export class Proxy {
     if (action.kind === 'redirect' || (route.filters !== NO_FILTERS && route.filters.appRoot !== undefined)) {
       const to = redirectFor(route, ex, ex.scheme);
       if (to !== null) {
-        this.redirect(ex, to.status, to.location);
+        // from-to-www twins answer with --http-redirect-code, as ingress-nginx's redirect servers
+        this.redirect(ex, action.kind === 'redirect' && action.wwwAlias === true ? this.httpRedirectCode : to.status, to.location);
         return;
       }
     }
@@ -1063,9 +1067,9 @@ export class Proxy {
     return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false, backend: key };
   }
 
-  /** 308 to the same URL over HTTPS (method and body preserved by the client). */
+  /** The same URL over HTTPS, with --http-redirect-code (308 by default: method and body kept). */
   private redirectToHttps(ex: Exchange): void {
-    this.redirect(ex, 308, 'https://' + hostname(ex.host) + ex.url);
+    this.redirect(ex, this.httpRedirectCode, 'https://' + hostname(ex.host) + ex.url);
   }
 
   /** A redirect answer with a one-line body. */

@@ -45,6 +45,11 @@ export interface ProxySettings {
    * proxy-body-size, default 1m); 0: no limit. Larger declared bodies get 413.
    */
   bodyLimit?: number;
+  /**
+   * Status of the redirects to HTTPS (ssl-redirect) and of from-to-www-redirect twins
+   * (ingress-nginx's http-redirect-code, default 308): 301, 302, 307 or 308.
+   */
+  httpRedirectCode?: number;
   /** Proxy TRACE requests (off: 405, since TRACE echoes cookies and credentials back). */
   allowTrace?: boolean;
 }

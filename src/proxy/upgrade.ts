@@ -181,8 +181,9 @@ export class Upgrader {
     }
     if (r.redirect) {
       const location = 'https://' + hostname(ctx.host) + ctx.url;
-      this.refuse(socket, 308, 'permanent redirect', ctx.requestId, `Location: ${location}\r\n`);
-      this.report(ctx, 308, null);
+      const code = this.deps.settings.httpRedirectCode ?? 308;
+      this.refuse(socket, code, 'redirect', ctx.requestId, `Location: ${location}\r\n`);
+      this.report(ctx, code, null);
       return;
     }
     const action = r.route.action;

@@ -48,6 +48,7 @@ export async function startDataPlane(
       trustedProxies: settings.trustedProxies,
       responseRequestId: settings.responseRequestId,
       bodyLimit: settings.bodyLimit,
+      httpRedirectCode: settings.httpRedirectCode,
       allowTrace: settings.allowTrace,
       clientBodyTimeoutMs: settings.clientBodyTimeoutMs,
       clientBodyDeadlineMs: settings.clientBodyDeadlineMs,

@@ -24,3 +24,18 @@ describe('redirects', () => {
     expect(redirectFor(makeRoute({ host: 'shop.test', key: 'svc' }), head('/'), 'https')).toBeNull();
   });
 });
+
+describe('--http-redirect-code', () => {
+  it('sets the status of redirects to HTTPS', async () => {
+    const { FakeConfig, FakeEndpoints, request, startProxy } = await import('./fixtures.ts');
+    const config = new FakeConfig([{ host: 'app.test', key: 'svc' }], 1, ['app.test']);
+    const p = await startProxy({ config, endpoints: new FakeEndpoints(), settings: { httpRedirectCode: 301 } });
+    try {
+      const r = await request(p.port, { path: '/a?b=1' });
+      expect(r.status).toBe(301);
+      expect(r.headers.location).toBe('https://app.test/a?b=1');
+    } finally {
+      await p.close();
+    }
+  });
+});
