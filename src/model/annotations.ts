@@ -4,6 +4,7 @@
 // a problem that names the annotation, the value and what would have been accepted.
 
 import { NGINX_PREFIX, nginxAnnotation, snippetRestrictsAccess } from './nginx-annotations.ts';
+import { ACCESS_OPTION_ANNOTATIONS } from './access-options.ts';
 import { ROUTE_OPTION_ANNOTATIONS } from './route-options.ts';
 import { describe, isDict } from './read.ts';
 import { DEFAULT_POLICY, type BackendProtocol, type LoadBalanceAlgorithm, type RoutePolicy } from './types.ts';
@@ -177,7 +178,7 @@ const backendTlsServerName: AnnotationParser<'backendTlsServerName'> = {
 export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
 
 /** Portico annotations read outside the model (not typos): the ACME room reads these. */
-export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS];
+export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...ACCESS_OPTION_ANNOTATIONS];
 
 const BY_NAME: ReadonlyMap<string, AnyAnnotationParser> = new Map(ANNOTATIONS.map((p) => [p.name, p]));
 

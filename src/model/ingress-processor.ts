@@ -6,7 +6,8 @@
 
 import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
-import { readRouteOptions, shapeRule } from './route-options.ts';
+import { readAccessOptions } from './access-options.ts';
+import { readRouteOptions, shapeRule, withFilters } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
 import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
@@ -91,8 +92,9 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const created = creationTime(ingress);
   const annotations = field(field(ingress, 'metadata'), 'annotations');
   const policy = parsePolicy(annotations, report);
-  const action = accessAction(unenforcedAccessControls(annotations, report), report);
-  const options = readRouteOptions(annotations, report);
+  const access = readAccessOptions(annotations, snapshot, ref.namespace, report);
+  const action = accessAction(unenforcedAccessControls(annotations, report), report, access.denied);
+  const options = withFilters(readRouteOptions(annotations, report), access.filters);
   const hosts = new Map<string, Route[]>();
 
   const spec = field(ingress, 'spec');
@@ -236,8 +238,8 @@ function processTls(
  * FORWARD, or — when the Ingress asks for access controls Portico does not enforce — a 503
  * for every rule: serving it would open what its owner closed.
  */
-function accessAction(unenforced: readonly string[], report: (reason: ProblemReason, message: string) => void): RouteAction {
-  if (unenforced.length === 0) return FORWARD;
+function accessAction(unenforced: readonly string[], report: (reason: ProblemReason, message: string) => void, denied: RouteAction | null): RouteAction {
+  if (unenforced.length === 0) return denied ?? FORWARD;
   report(
     'AccessControlNotEnforced',
     `every rule of this Ingress answers 503 because Portico cannot enforce ${unenforced.map((k) => `"${k}"`).join(', ')}; remove ${unenforced.length === 1 ? 'that annotation' : 'those annotations'} or move the Ingress to a controller that enforces ${unenforced.length === 1 ? 'it' : 'them'}`,

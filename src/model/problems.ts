@@ -22,6 +22,7 @@ export type ProblemReason =
   | 'UnknownAnnotation'
   | 'UnsupportedAnnotation'
   | 'AccessControlNotEnforced'
+  | 'AuthSecretInvalid'
   | 'InvalidTLS'
   | 'TLSConflict';
 

@@ -115,6 +115,37 @@ export interface RouteFilters {
   readonly forwardedPrefix?: string;
   /** Largest request body in bytes, 0 for no limit; absent: the proxy's global limit. */
   readonly bodyLimit?: number;
+  /** Source address allow/deny lists (ingress-nginx allowlist/denylist-source-range). */
+  readonly sourceRange?: SourceRange;
+  /** HTTP basic authentication (ingress-nginx auth-type: basic). */
+  readonly basicAuth?: BasicAuth;
+}
+
+/**
+ * Who may reach a route by client address (the socket peer, the PROXY protocol source, or the
+ * X-Forwarded-For client behind a trusted proxy). A listed address in `deny` gets 403; with
+ * `allow`, every address outside it gets 403. A list that is absent falls back to the proxy's
+ * global list (--denylist-source-range / --whitelist-source-range); a list that is present
+ * replaces it, as an annotation overrides the ConfigMap value in ingress-nginx.
+ */
+export interface SourceRange {
+  /** CIDRs or addresses as written (validated), or absent. */
+  readonly allow?: readonly string[];
+  readonly deny?: readonly string[];
+}
+
+/** One user of an htpasswd file: the name and the hash as written (bcrypt, apr1 or {SHA}). */
+export interface BasicAuthUser {
+  readonly user: string;
+  readonly hash: string;
+}
+
+/** HTTP basic authentication against the users of a Secret; others get 401. */
+export interface BasicAuth {
+  /** The realm sent in WWW-Authenticate (quotes and backslashes removed). */
+  readonly realm: string;
+  /** Users in file order; the first entry of a name wins (as Apache's htpasswd lookup). */
+  readonly users: readonly BasicAuthUser[];
 }
 
 export const NO_FILTERS: RouteFilters = Object.freeze({});

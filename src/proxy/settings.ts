@@ -30,6 +30,13 @@ export interface ProxySettings {
    * proxy-body-size, default 1m); 0: no limit. Larger declared bodies get 413.
    */
   bodyLimit?: number;
+  /**
+   * Global source allow-list (ingress-nginx ConfigMap whitelist-source-range): CIDRs or
+   * addresses; others get 403 on routes without their own allow-list. Empty/absent: none.
+   */
+  allowSourceRange?: readonly string[];
+  /** Global source deny-list (denylist-source-range): listed clients get 403 on routes without their own. */
+  denySourceRange?: readonly string[];
 }
 
 export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({

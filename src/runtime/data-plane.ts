@@ -46,6 +46,8 @@ export async function startDataPlane(
       responseHeaderTimeoutMs: settings.responseHeaderTimeoutMs,
       idleTimeoutMs: settings.idleTimeoutMs,
       trustedProxies: settings.trustedProxies,
+      allowSourceRange: settings.allowSourceRange,
+      denySourceRange: settings.denySourceRange,
       responseRequestId: settings.responseRequestId,
       bodyLimit: settings.bodyLimit,
       backendCa: settings.backendCa ?? null,
