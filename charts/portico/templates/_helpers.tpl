@@ -359,9 +359,9 @@ controller.extraArgs come last and replace what the chart would render for the s
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["get", "list", "watch"]
-# Portico lists and watches only Secrets of type kubernetes.io/tls (field selector
-# type=kubernetes.io/tls), but RBAC cannot restrict by type: this grants read on every Secret
-# in scope. Narrow the scope with watchNamespace.
+# Portico lists and watches only Secrets of type kubernetes.io/tls (certificates) and Opaque
+# (basic-auth users, auth-secret), by field selector, but RBAC cannot restrict by type: this
+# grants read on every Secret in scope. Narrow the scope with watchNamespace.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
