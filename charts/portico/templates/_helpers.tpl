@@ -269,6 +269,7 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "trusted-proxies" (join "," $proxyList) -}}
 {{- end -}}
 {{- $_ = set $args "response-request-id" (include "portico.flagValue" $cfg.responseRequestId) -}}
+{{- $_ = set $args "use-proxy-protocol" (include "portico.flagValue" $cfg.useProxyProtocol) -}}
 {{- $_ = set $args "connect-timeout" (include "portico.flagValue" $cfg.connectTimeout) -}}
 {{- $_ = set $args "response-header-timeout" (include "portico.flagValue" $cfg.responseHeaderTimeout) -}}
 {{- $_ = set $args "idle-timeout" (include "portico.flagValue" $cfg.idleTimeout) -}}
