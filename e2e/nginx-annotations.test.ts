@@ -18,6 +18,16 @@ const N = 'nginx.ingress.kubernetes.io/';
 const BCRYPT = '$2y$04$0DDawW9pO9nvXCRA1bAcLOEspifRONt7fR72SqNmoPQHTbR2tlPHG';
 const SHA = '{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=';
 
+/** The basic-auth Secret e2e/htpasswd with this htpasswd file. */
+function htpasswdYaml(file: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: { name: htpasswd, namespace: e2e }
+type: Opaque
+data: { auth: ${Buffer.from(file).toString('base64')} }
+`;
+}
+
 /** Sends a WebSocket upgrade request and returns the status line's code. */
 function upgradeStatus(port: number, host: string, target: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -125,17 +135,9 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
           paths: [{ path: '/', service: 'echo' }],
         }),
         annotatedIngressYaml({ name: 'no-secret', host: 'nosecret.test', annotations: { [N + 'auth-type']: 'basic', [N + 'auth-secret']: 'nowhere' }, paths: [{ path: '/', service: 'echo' }] }),
-        `apiVersion: v1
-kind: Secret
-metadata: { name: htpasswd, namespace: e2e }
-type: Opaque
-stringData:
-  auth: |
-    alice:${BCRYPT}
-    bob:${SHA}
-`,
       ].join('---\n'),
     );
+    writeFileSync(path.join(dir, 'htpasswd.yaml'), htpasswdYaml(`alice:${BCRYPT}\nbob:${SHA}\n`));
     portico = await startPorticoProcess(['--manifests', dir, '--access-log', 'false']);
     await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200, 10_000);
   });
@@ -173,6 +175,10 @@ stringData:
     expect((await get(portico.httpPort, '/y', basic('alice', 'secret'))).status).toBe(200);
     expect((await get(portico.httpPort, '/z', basic('bob', 'secret'))).status).toBe(200);
     expect(await upgradeStatus(portico.httpPort, 'basic.test', '/ws')).toBe(401);
+    // a changed Secret applies without a restart: carol replaces bob
+    writeFileSync(path.join(dir, 'htpasswd.yaml'), htpasswdYaml(`alice:${BCRYPT}\ncarol:${SHA}\n`));
+    await waitFor('carol to be let in', async () => (await get(portico.httpPort, '/x', basic('carol', 'secret'))).status === 200, 10_000);
+    expect((await get(portico.httpPort, '/x', basic('bob', 'secret'))).status).toBe(401);
     const missing = await get(portico.httpPort, '/x', { host: 'nosecret.test' });
     expect(missing.status).toBe(503);
     // no hash or credentials in any log line
