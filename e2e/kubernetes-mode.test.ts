@@ -177,7 +177,7 @@ describe('Kubernetes mode (built program, fake API server)', () => {
 
   it('an Ingress with an access control Portico cannot enforce gets Warning Events and answers 503', async () => {
     const guarded = ingress('guarded', [{ path: '/', service: 'svc-a' }], 'guarded.test');
-    (guarded.metadata as Record<string, unknown>).annotations = { 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' };
+    (guarded.metadata as Record<string, unknown>).annotations = { 'nginx.ingress.kubernetes.io/auth-url': 'https://auth.example.com/check' };
     api.create(guarded);
     const events = await waitFor(
       'UnsupportedAnnotation and AccessControlNotEnforced events',
@@ -193,4 +193,34 @@ describe('Kubernetes mode (built program, fake API server)', () => {
     const alive = procs.find((p) => p.child.exitCode === null && p.child.signalCode === null)!;
     expect((await get(alive.httpPort, '/', { host: 'guarded.test' })).status).toBe(503);
   }, 30_000);
+
+  it('enforced access controls: an allow-list answers 403; basic auth reads an Opaque Secret from the API and follows its changes', async () => {
+    const lan = ingress('lan', [{ path: '/', service: 'svc-a' }], 'lan.test');
+    (lan.metadata as Record<string, unknown>).annotations = { 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' };
+    api.create(lan);
+    const locked = ingress('locked', [{ path: '/', service: 'svc-a' }], 'locked.test');
+    (locked.metadata as Record<string, unknown>).annotations = { 'nginx.ingress.kubernetes.io/auth-type': 'basic', 'nginx.ingress.kubernetes.io/auth-secret': 'users' };
+    api.create(locked);
+    const alive = procs.find((p) => p.child.exitCode === null && p.child.signalCode === null)!;
+    await waitFor('403 from the allow-list', async () => (await get(alive.httpPort, '/', { host: 'lan.test' })).status === 403, 20_000, 100);
+    // no Secret yet: fail closed
+    await waitFor('503 without the Secret', async () => (await get(alive.httpPort, '/', { host: 'locked.test' })).status === 503, 20_000, 100);
+    const sha = '{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ='; // "secret"
+    const secret = (file: string) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'users', namespace: 'shop' },
+      type: 'Opaque',
+      data: { auth: Buffer.from(file).toString('base64') },
+    });
+    api.create(secret(`alice:${sha}\n`));
+    const as = (user: string) => ({ host: 'locked.test', authorization: 'Basic ' + Buffer.from(`${user}:secret`).toString('base64') });
+    await waitFor('alice let in', async () => (await get(alive.httpPort, '/', as('alice'))).status === 200, 20_000, 100);
+    const denied = await get(alive.httpPort, '/', { host: 'locked.test' });
+    expect(denied.status).toBe(401);
+    expect(denied.headers['www-authenticate']).toBe('Basic realm=""');
+    api.update(secret(`bob:${sha}\n`));
+    await waitFor('bob let in', async () => (await get(alive.httpPort, '/', as('bob'))).status === 200, 20_000, 100);
+    expect((await get(alive.httpPort, '/', as('alice'))).status).toBe(401);
+  }, 60_000);
 });

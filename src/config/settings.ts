@@ -34,6 +34,14 @@ export interface Settings {
   accessLog: boolean;
   requestMetrics: boolean;
   trustedProxies: string[];
+  /** --whitelist-source-range: clients outside get 403 on routes without their own allow-list. */
+  allowSourceRange: string[];
+  /** --denylist-source-range: listed clients get 403 on routes without their own deny-list. */
+  denySourceRange: string[];
+  /** --use-proxy-protocol: every connection to the HTTP and HTTPS listeners starts with a PROXY header (v1 or v2). */
+  useProxyProtocol: boolean;
+  /** --proxy-protocol-trusted-cidrs: peers whose PROXY source is believed; empty: every peer. */
+  proxyProtocolTrustedCidrs: string[];
   /** X-Request-Id on proxied responses too (local answers always carry it). */
   responseRequestId: boolean;
   connectTimeoutMs: number;
@@ -115,6 +123,10 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'request-metrics', type: 'string', default: 'true', choices: ['true', 'false'], help: 'Per-request Prometheus metrics (process and control-plane metrics are always on)' },
   { name: 'response-request-id', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Also put the X-Request-Id sent upstream on proxied responses, replacing the upstream\'s (local answers such as 404 and 502 always carry it)' },
   { name: 'trusted-proxies', type: 'string', default: '', help: 'Comma-separated CIDRs whose X-Forwarded-* headers are trusted (e.g. the load balancer)' },
+  { name: 'whitelist-source-range', type: 'string', default: '', help: 'Comma-separated CIDRs/IPs allowed to reach every route without its own allowlist-source-range annotation; others get 403 (ingress-nginx ConfigMap key of the same name)' },
+  { name: 'denylist-source-range', type: 'string', default: '', help: 'Comma-separated CIDRs/IPs that get 403 on every route without its own denylist-source-range annotation (ingress-nginx ConfigMap key of the same name)' },
+  { name: 'use-proxy-protocol', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Require a PROXY protocol header (v1 or v2) on every HTTP and HTTPS connection, as nginx\'s listen ... proxy_protocol: connections without one are closed; its source address becomes the client address' },
+  { name: 'proxy-protocol-trusted-cidrs', type: 'string', default: '', help: 'Comma-separated CIDRs of the load balancers whose PROXY source address is believed (default: every peer, as ingress-nginx\'s proxy-real-ip-cidr 0.0.0.0/0); from other peers the header is still required but the peer stays the client address' },
   { name: 'connect-timeout', type: 'string', default: '5s', help: 'Upstream connect timeout (e.g. 500ms, 5s, 1m)' },
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
   { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
@@ -217,6 +229,16 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
       throw new SettingsError(`--trusted-proxies: "${c}" is not an IP address or CIDR (examples: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7)`);
     }
   }
+  const cidrList = (name: string): string[] => {
+    const out = list(name);
+    for (const c of out) {
+      if (parseCidr(c) === undefined) throw new SettingsError(`--${name}: "${c}" is not an IP address or CIDR (examples: 10.0.0.0/8, 2001:db8::/32, 192.0.2.7)`);
+    }
+    return out;
+  };
+  const allowSourceRange = cidrList('whitelist-source-range');
+  const denySourceRange = cidrList('denylist-source-range');
+  const proxyProtocolTrustedCidrs = cidrList('proxy-protocol-trusted-cidrs');
   const maxHeader = str('max-header-size');
   const maxHeaderSize = /^\d+$/.test(maxHeader) ? Number(maxHeader) : NaN;
   if (!(maxHeaderSize >= 1024 && maxHeaderSize <= 1024 * 1024)) {
@@ -304,6 +326,10 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     accessLog: choice('access-log') === 'true',
     requestMetrics: choice('request-metrics') === 'true',
     trustedProxies,
+    allowSourceRange,
+    denySourceRange,
+    useProxyProtocol: choice('use-proxy-protocol') === 'true',
+    proxyProtocolTrustedCidrs,
     responseRequestId: choice('response-request-id') === 'true',
     connectTimeoutMs: duration('connect-timeout'),
     responseHeaderTimeoutMs: duration('response-header-timeout'),

@@ -6,9 +6,10 @@
 
 import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
+import { readAccessOptions } from './access-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
-import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule } from './route-options.ts';
+import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
 import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
@@ -95,11 +96,12 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const created = creationTime(ingress);
   const annotations = field(field(ingress, 'metadata'), 'annotations');
   const policy = parsePolicy(annotations, report);
-  const access = accessAction(unenforcedAccessControls(annotations, report), report);
+  const access = readAccessOptions(annotations, snapshot, ref.namespace, report);
+  const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied);
   const redirects = readRedirectOptions(annotations, report);
-  // a 503 for an access control not enforced wins over a redirect (never opens anything)
-  const action = access === FORWARD && redirects.redirect !== null ? redirects.redirect : access;
-  const read = readRouteOptions(annotations, report);
+  // a 503 (an access control not enforced, or a broken one) wins over a redirect: never opens anything
+  const action = unenforced === FORWARD && redirects.redirect !== null ? redirects.redirect : unenforced;
+  const read = withFilters(readRouteOptions(annotations, report), access.filters);
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
   const hosts = new Map<string, Route[]>();
 
@@ -246,8 +248,8 @@ function processTls(
  * FORWARD, or — when the Ingress asks for access controls Portico does not enforce — a 503
  * for every rule: serving it would open what its owner closed.
  */
-function accessAction(unenforced: readonly string[], report: (reason: ProblemReason, message: string) => void): RouteAction {
-  if (unenforced.length === 0) return FORWARD;
+function accessAction(unenforced: readonly string[], report: (reason: ProblemReason, message: string) => void, denied: RouteAction | null): RouteAction {
+  if (unenforced.length === 0) return denied ?? FORWARD;
   report(
     'AccessControlNotEnforced',
     `every rule of this Ingress answers 503 because Portico cannot enforce ${unenforced.map((k) => `"${k}"`).join(', ')}; remove ${unenforced.length === 1 ? 'that annotation' : 'those annotations'} or move the Ingress to a controller that enforces ${unenforced.length === 1 ? 'it' : 'them'}`,

@@ -37,18 +37,17 @@ const SNIPPET =
   'nginx configuration snippets are never executed by Portico (they were the root of most ingress-nginx CVEs); express the intent with typed annotations (headers, redirects, rewrites) instead';
 const BUFFERING = 'no effect: Portico streams bodies and has no nginx buffers to tune';
 const AUTH_EXTERNAL = 'external authentication (auth-url) is not available yet';
-const AUTH_BASIC = 'basic authentication (auth-type: basic) is not available yet';
 const AUTH_TLS = 'client certificate authentication (auth-tls-*) is not available yet';
 
 const TABLE: readonly NginxAnnotation[] = [
   // ---- access control (fail closed until supported) ---------------------------------------
-  guard('whitelist-source-range', 'source IP allow-lists are not available yet'),
-  guard('allowlist-source-range', 'source IP allow-lists are not available yet'),
-  guard('denylist-source-range', 'source IP deny-lists are not available yet'),
-  guard('auth-type', AUTH_BASIC),
-  guard('auth-secret', AUTH_BASIC),
-  guard('auth-secret-type', AUTH_BASIC),
-  guard('auth-realm', AUTH_BASIC),
+  entry('whitelist-source-range', 'supported', 'older name of allowlist-source-range (allowlist-source-range wins when both are set)', true),
+  entry('allowlist-source-range', 'supported', 'comma-separated IPs/CIDRs (IPv4, IPv6, IPv4-mapped) allowed; others get 403; replaces --whitelist-source-range; client address is the peer, the PROXY protocol source, or X-Forwarded-For behind --trusted-proxies; an invalid entry makes the rules answer 503', true),
+  entry('denylist-source-range', 'supported', 'comma-separated IPs/CIDRs that get 403; checked before the allow-list; replaces --denylist-source-range; an invalid entry makes the rules answer 503', true),
+  entry('auth-type', 'differs', '"basic" only: digest (and any other value) makes the rules answer 503 instead of serving them unprotected', true),
+  entry('auth-secret', 'differs', 'Secret "name" or "namespace/name" with the users; bcrypt ($2a$/$2b$/$2y$), apr1 and {SHA} hashes are verified, crypt(3) and plain-text entries are skipped with a problem; a missing Secret or one without usable users makes the rules answer 503', true),
+  entry('auth-secret-type', 'supported', '"auth-file" (key auth holds an htpasswd file, default) or "auth-map" (one key per user, the value its hash)', true),
+  entry('auth-realm', 'supported', 'the realm of the 401 answer\'s WWW-Authenticate header', true),
   guard('auth-url', AUTH_EXTERNAL),
   guard('auth-method', AUTH_EXTERNAL),
   guard('auth-signin', AUTH_EXTERNAL),

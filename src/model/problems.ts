@@ -23,6 +23,7 @@ export type ProblemReason =
   | 'UnknownAnnotation'
   | 'UnsupportedAnnotation'
   | 'AccessControlNotEnforced'
+  | 'AuthSecretInvalid'
   | 'InvalidTLS'
   | 'TLSConflict';
 

@@ -150,6 +150,15 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
   return Object.freeze({ useRegex, rewriteTarget, rewriteBroken, forwardedPrefix, shared: Object.keys(shared).length === 0 ? NO_FILTERS : Object.freeze(shared) });
 }
 
+/**
+ * `options` with `extra` filters (another annotation group's, e.g. access controls) added to
+ * what every rule shares; the same object when `extra` is empty.
+ */
+export function withFilters(options: RouteOptions, extra: RouteFilters): RouteOptions {
+  if (Object.keys(extra).length === 0) return options;
+  return Object.freeze({ ...options, shared: Object.freeze({ ...options.shared, ...extra }) });
+}
+
 /** One rule's regex and filters, or the reason it cannot be served. */
 export interface RuleShape {
   readonly regex: UserRegex | null;

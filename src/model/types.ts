@@ -166,6 +166,10 @@ export interface RouteFilters {
   readonly affinity?: CookieAffinity;
   /** Consistent hashing of this key over the endpoints (ingress-nginx upstream-hash-by). */
   readonly hashBy?: readonly HashKeyPart[];
+  /** Source address allow/deny lists (ingress-nginx allowlist/denylist-source-range). */
+  readonly sourceRange?: SourceRange;
+  /** HTTP basic authentication (ingress-nginx auth-type: basic). */
+  readonly basicAuth?: BasicAuth;
 }
 
 /** Literal text or a request value (nginx's `$request_uri`, `$http_<name>`, `$cookie_<name>` ...). */
@@ -198,6 +202,33 @@ export interface RouteTimeouts {
   readonly connectMs?: number;
   /** Waiting for the response head, and the longest pause between two response body reads. */
   readonly readMs?: number;
+}
+
+/**
+ * Who may reach a route by client address (the socket peer, the PROXY protocol source, or the
+ * X-Forwarded-For client behind a trusted proxy). A listed address in `deny` gets 403; with
+ * `allow`, every address outside it gets 403. A list that is absent falls back to the proxy's
+ * global list (--denylist-source-range / --whitelist-source-range); a list that is present
+ * replaces it, as an annotation overrides the ConfigMap value in ingress-nginx.
+ */
+export interface SourceRange {
+  /** CIDRs or addresses as written (validated), or absent. */
+  readonly allow?: readonly string[];
+  readonly deny?: readonly string[];
+}
+
+/** One user of an htpasswd file: the name and the hash as written (bcrypt, apr1 or {SHA}). */
+export interface BasicAuthUser {
+  readonly user: string;
+  readonly hash: string;
+}
+
+/** HTTP basic authentication against the users of a Secret; others get 401. */
+export interface BasicAuth {
+  /** The realm sent in WWW-Authenticate (quotes and backslashes removed). */
+  readonly realm: string;
+  /** Users in file order; the first entry of a name wins (as Apache's htpasswd lookup). */
+  readonly users: readonly BasicAuthUser[];
 }
 
 export const NO_FILTERS: RouteFilters = Object.freeze({});

@@ -11,6 +11,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Proxy } from './proxy.ts';
 import { createHttpListener, type ListenerOptions } from './listener.ts';
+import { adoptProxiedAddress } from './proxy-protocol.ts';
 
 export interface HttpsListenerOptions extends ListenerOptions {
   /** From TlsManager.serverOptions(): certificates, SNI callback, protocol and cipher settings. */
@@ -96,6 +97,8 @@ export function createHttpsListener(proxy: Proxy, opts: HttpsListenerOptions): H
     handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
   });
   server.on('secureConnection', (socket: tls.TLSSocket) => {
+    // a PROXY protocol source on the raw socket (proxy-protocol.ts) is the client address
+    adoptProxiedAddress(socket);
     if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
     else h1.emit('connection', socket as unknown as Socket);
   });

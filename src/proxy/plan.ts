@@ -4,40 +4,86 @@
 // plan at all (NO_FILTERS is tested by reference), so it pays nothing.
 //
 // A stage reads and edits the scanned request head (target, upstream headers) and answers 0 to
-// go on, or the status the request must be answered with instead.
+// go on, or the status the request must be answered with instead. Only basic authentication
+// may answer a Promise (a bcrypt check not yet cached): a plan with such a stage is marked
+// `sync: false` and the proxy awaits it; every other plan runs synchronously, as before, and
+// allocates nothing per request.
+//
+// Global filters (the proxy's --whitelist-source-range / --denylist-source-range) come in
+// through a PlanContext; when it has any, every route gets a plan, NO_FILTERS ones included.
 
 import type { Route } from '../model/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
+import { basicAuthStage, challengeOf, type BasicAuthVerifier } from './filters/basic-auth.ts';
 import { declaredTooLarge } from './filters/body-limit.ts';
+import { NO_GLOBAL_SOURCE_RANGE, sourceRangeStage, type GlobalSourceRange } from './filters/source-range.ts';
 import { setHeader } from './filters/request-headers.ts';
 import { rewriteUrl } from './filters/rewrite.ts';
 import type { InboundHead } from './inbound.ts';
 
 export type Stage = (head: InboundHead) => number;
+/** A stage that may have to wait (basic authentication); see RequestPlan.sync. */
+export type WaitingStage = (head: InboundHead) => number | Promise<number>;
 
 export interface RequestPlan {
-  readonly stages: readonly Stage[];
+  /** Every stage is a Stage (never returns a Promise) when `sync`; else some are WaitingStages. */
+  readonly stages: readonly WaitingStage[];
+  readonly sync: boolean;
   /** Body limit in bytes for this route (0: none), or -1 for the proxy's global limit. */
   readonly bodyLimit: number;
+  /** WWW-Authenticate value sent with a 401 from this plan; '' when it cannot answer 401. */
+  readonly challenge: string;
+  readonly context: PlanContext;
 }
+
+/** What plans need from the proxy that owns them. */
+export interface PlanContext {
+  readonly sourceRange: GlobalSourceRange;
+  /** Checks passwords for basic-auth stages; null: such routes answer 503. */
+  readonly verifier: BasicAuthVerifier | null;
+  /** Whether every route needs a plan (a global filter is set). */
+  readonly global: boolean;
+}
+
+export const NO_PLAN_CONTEXT: PlanContext = Object.freeze({ sourceRange: NO_GLOBAL_SOURCE_RANGE, verifier: null, global: false });
 
 const plans = new WeakMap<Route, RequestPlan>();
 
-/** The plan of a route whose filters are not NO_FILTERS. */
-export function planOf(route: Route): RequestPlan {
+/**
+ * The plan of a route whose filters are not NO_FILTERS (or of any route when the context has
+ * global filters), compiled on first use and kept while the route lives.
+ */
+export function planOf(route: Route, context: PlanContext = NO_PLAN_CONTEXT): RequestPlan {
   let plan = plans.get(route);
-  if (plan === undefined) {
-    plan = compilePlan(route);
+  if (plan === undefined || plan.context !== context) {
+    plan = compilePlan(route, context);
     plans.set(route, plan);
   }
   return plan;
 }
 
-/** Builds the stages in DESIGN.md's order: limits, then rewrite, then request headers. */
-export function compilePlan(route: Route): RequestPlan {
+/**
+ * Builds the stages in DESIGN.md's order: source addresses, authentication, limits, then
+ * rewrite, then request headers.
+ */
+export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT): RequestPlan {
   const f = route.filters;
-  const stages: Stage[] = [];
-  if (f === NO_FILTERS) return { stages, bodyLimit: -1 };
+  const stages: WaitingStage[] = [];
+  let sync = true;
+  let challenge = '';
+  const ip = sourceRangeStage(f.sourceRange, context.sourceRange);
+  if (ip !== null) stages.push(ip);
+  if (f === NO_FILTERS) return { stages, sync, bodyLimit: -1, challenge, context };
+  const auth = f.basicAuth;
+  if (auth !== undefined) {
+    const verifier = context.verifier;
+    if (verifier === null) stages.push(() => 503);
+    else {
+      stages.push(basicAuthStage(auth, verifier));
+      sync = false;
+      challenge = challengeOf(auth);
+    }
+  }
   const limit = f.bodyLimit;
   if (limit !== undefined && limit > 0) stages.push((head) => (declaredTooLarge(head.bodyLength, limit) ? 413 : 0));
   const rewrite = f.rewrite;
@@ -53,14 +99,33 @@ export function compilePlan(route: Route): RequestPlan {
   if (host !== undefined) stages.push((head) => (setHeader(head.headers, 'host', host), 0));
   const prefix = f.forwardedPrefix;
   if (prefix !== undefined) stages.push((head) => (setHeader(head.headers, 'x-forwarded-prefix', prefix), 0));
-  return { stages, bodyLimit: limit ?? -1 };
+  return { stages, sync, bodyLimit: limit ?? -1, challenge, context };
 }
 
-/** Runs the stages; 0 when the request goes on, else the status to answer. */
+/** Runs a `sync` plan's stages; 0 when the request goes on, else the status to answer. */
 export function runPlan(plan: RequestPlan, head: InboundHead): number {
   const stages = plan.stages;
   for (let i = 0; i < stages.length; i++) {
     const status = (stages[i] as Stage)(head);
+    if (status !== 0) return status;
+  }
+  return 0;
+}
+
+/**
+ * Runs any plan, synchronously as long as no stage answers a Promise (a cached basic-auth
+ * check does not): the result is a number then, and a Promise only when a stage must wait.
+ * A waiting stage's result is awaited before the next stage runs (later stages edit the head
+ * only once the request is let through). Rejections become 500 at the caller.
+ */
+export function runPlanWaiting(plan: RequestPlan, head: InboundHead): number | Promise<number> {
+  return runFrom(plan.stages, 0, head);
+}
+
+function runFrom(stages: readonly WaitingStage[], from: number, head: InboundHead): number | Promise<number> {
+  for (let i = from; i < stages.length; i++) {
+    const status = stages[i]!(head);
+    if (typeof status !== 'number') return status.then((s) => (s !== 0 ? s : runFrom(stages, i + 1, head)));
     if (status !== 0) return status;
   }
   return 0;

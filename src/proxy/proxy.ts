@@ -48,7 +48,9 @@ import type { EndpointLookup } from '../endpoints/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
 import type { DirectResponseAction, ObjectRef, Route, RoutingConfig } from '../model/types.ts';
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
-import { planOf, runPlan } from './plan.ts';
+import { planOf, runPlan, runPlanWaiting, type PlanContext, type RequestPlan } from './plan.ts';
+import { BasicAuthVerifier } from './filters/basic-auth.ts';
+import { globalSourceRange } from './filters/source-range.ts';
 import { redirectFor } from './filters/redirect.ts';
 import { chooseBackend } from './filters/canary.ts';
 import { affinityCookie, stickyUpstream } from './filters/affinity.ts';
@@ -86,6 +88,7 @@ export type ErrorKind =
   | 'no_endpoints' // 503
   | 'direct' // answered by the rule's direct response (e.g. 503 for an access control not enforced)
   | 'body_too_large' // 413: the request body is over the route's limit
+  | 'access_denied' // 403 (source address) or 401 (basic authentication) from the route's filters
   | 'shutting_down' // 503 during close()
   | 'connect' // refused / unreachable → 502
   | 'connect_timeout' // → 504
@@ -186,6 +189,9 @@ const R503_BUSY = localBody(503, 'upstream busy');
 const R504 = localBody(504, 'gateway timeout');
 const R413 = localBody(413, 'request entity too large');
 const R308 = localBody(308, 'permanent redirect');
+const R401 = localBody(401, 'unauthorized');
+const R403 = localBody(403, 'forbidden');
+const R503_FILTER = localBody(503, 'service unavailable');
 const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
 const redirectBodies = new Map<number, LocalBody>();
@@ -215,7 +221,28 @@ function rejectBody(status: number): LocalBody {
   return status === 501 ? R501 : status === 405 ? R405 : R400;
 }
 
-export const LOCAL_RESPONSES = { R503_BUSY, R400, R405, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
+export const LOCAL_RESPONSES = { R503_BUSY, R400, R401, R403, R405, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
+/** The local answer for a status a plan's stage returned. */
+function planAnswer(status: number): LocalBody {
+  switch (status) {
+    case 401:
+      return R401;
+    case 403:
+      return R403;
+    case 413:
+      return R413;
+    case 503:
+      return R503_FILTER;
+    case 500:
+      return R500;
+    default:
+      return R400;
+  }
+}
+
+function planError(status: number): ErrorKind {
+  return status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct';
+}
 
 const CLIENT_GONE = new Error('client closed the connection');
 
@@ -767,6 +794,8 @@ export class Proxy {
   private readonly balancers: Balancers;
   private readonly internals: ProxyInternals;
   private readonly upgrader: Upgrader;
+  /** Global filters and the basic-auth verifier the route plans share. */
+  private readonly planContext: PlanContext;
   /** Whether onRequestDone is set (timing is measured only then). */
   readonly reporting: boolean;
   /** The RequestInfo handed to onRequestDone for plain requests, refilled each time. */
@@ -816,6 +845,12 @@ export class Proxy {
     this.bodyBufferSize = this.settings.clientBodyBufferSize ?? 0;
     this.onRequestDone = deps.onRequestDone ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
+    const sourceRange = globalSourceRange(this.settings.allowSourceRange ?? [], this.settings.denySourceRange ?? []);
+    this.planContext = Object.freeze({
+      sourceRange,
+      verifier: new BasicAuthVerifier(),
+      global: sourceRange.allow !== null || sourceRange.deny !== null,
+    });
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };
     this.registry = new UpstreamRegistry(this.settings);
     this.balancers = new Balancers(this.registry);
@@ -825,6 +860,7 @@ export class Proxy {
       trusted: this.trusted,
       resolve: (head, scheme) => this.resolve(head, scheme),
       mode: (route) => this.modes.of(route),
+      plan: (route) => this.planFor(route),
       onDone: (info) => this.report(info),
     });
     this.reporting = this.onRequestDone !== null;
@@ -990,16 +1026,66 @@ export class Proxy {
       }
     }
     let limit = this.bodyLimit;
-    if (route.filters !== NO_FILTERS) {
-      const plan = planOf(route);
+    const plan = this.planFor(route);
+    if (plan !== null) {
+      if (!plan.sync) {
+        this.startWaiting(ex, r, plan);
+        return;
+      }
       const status = runPlan(plan, ex);
       if (status !== 0) {
-        ex.error = status === 413 ? 'body_too_large' : 'direct';
-        this.respond(ex, status === 413 ? R413 : R400);
+        this.refuseByPlan(ex, plan, status);
         return;
       }
       if (plan.bodyLimit >= 0) limit = plan.bodyLimit;
     }
+    this.forward(ex, r, limit);
+  }
+
+  /** The route's plan; null when it has none (no filters and no global ones). */
+  private planFor(route: Route): RequestPlan | null {
+    const ctx = this.planContext;
+    return route.filters !== NO_FILTERS || ctx.global ? planOf(route, ctx) : null;
+  }
+
+  /** A plan with a stage that may wait (basic auth): forwards once it let the request through. */
+  private startWaiting(ex: Exchange, r: Resolved, plan: RequestPlan): void {
+    const limit = plan.bodyLimit >= 0 ? plan.bodyLimit : this.bodyLimit;
+    const result = runPlanWaiting(plan, ex);
+    if (typeof result === 'number') {
+      if (result !== 0) this.refuseByPlan(ex, plan, result);
+      else this.forward(ex, r, limit);
+      return;
+    }
+    result.then(
+      (status) => {
+        if (ex.clientGone || ex.res.destroyed) return; // closed while waiting: already accounted
+        if (status !== 0) this.refuseByPlan(ex, plan, status);
+        else this.forward(ex, r, limit);
+      },
+      (err: unknown) => {
+        this.log.error('proxy internal error', { err: err as Error, requestId: ex.requestId });
+        ex.error = 'internal';
+        if (!ex.res.headersSent && !ex.res.destroyed) this.respond(ex, R500);
+      },
+    ).catch((err: unknown) => {
+      // forward() threw: answer as handle() does for synchronous failures
+      this.log.error('proxy internal error', { err: err as Error, requestId: ex.requestId });
+      ex.error = 'internal';
+      ex.phase = PHASE_DONE;
+      if (!ex.res.headersSent) this.respond(ex, R500);
+      else ex.res.destroy();
+    });
+  }
+
+  /** Answers the status a plan's stage returned (401 with the route's challenge). */
+  private refuseByPlan(ex: Exchange, plan: RequestPlan, status: number): void {
+    ex.error = planError(status);
+    this.respond(ex, planAnswer(status), false, status === 401 && plan.challenge !== '' ? ['www-authenticate', plan.challenge] : null);
+  }
+
+  /** The rest of start(): body limit, endpoint, dispatch. */
+  private forward(ex: Exchange, r: Resolved, limit: number): void {
     if (ex.hasBody && limit > 0) {
       if (declaredTooLarge(ex.bodyLength, limit)) {
         ex.error = 'body_too_large';
@@ -1011,7 +1097,7 @@ export class Proxy {
       // sends left the stream spinning (measured in test/grpc); a declared length is enforced.
       if (ex.req.httpVersionMajor === 1) ex.bodyLimit = limit;
     }
-    if (r.state === null || r.upstream === null) {
+    if (r.state === null || r.upstream === null || r.route === null) {
       ex.error = 'no_endpoints';
       this.respond(ex, R503);
       return;
@@ -1089,7 +1175,7 @@ export class Proxy {
   }
 
   /** Answer locally with a small plain-text body. */
-  respond(ex: Exchange, r: LocalBody, close = false): void {
+  respond(ex: Exchange, r: LocalBody, close = false, extra: readonly string[] | null = null): void {
     ex.phase = PHASE_DONE;
     const res = ex.res;
     if (res.headersSent || res.destroyed) {
@@ -1098,6 +1184,7 @@ export class Proxy {
     }
     const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', r.length, 'x-request-id', ex.requestId];
     if (r.extra !== undefined) headers.push(...r.extra);
+    if (extra !== null) headers.push(...extra);
     // an unread request body is not drained: close the connection after the answer instead
     const unread = ex.hasBody && !ex.req.complete;
     if ((close || r.status === 400 || unread) && ex.req.httpVersionMajor === 1) {
@@ -1232,6 +1319,7 @@ export class Proxy {
       });
     }
     this.upgrader.destroyAll();
+    await this.planContext.verifier?.close();
     await this.registry.retireAll(Math.max(0, until - Date.now()));
   }
 }

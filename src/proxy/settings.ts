@@ -52,6 +52,13 @@ export interface ProxySettings {
   httpRedirectCode?: number;
   /** Proxy TRACE requests (off: 405, since TRACE echoes cookies and credentials back). */
   allowTrace?: boolean;
+  /**
+   * Global source allow-list (ingress-nginx ConfigMap whitelist-source-range): CIDRs or
+   * addresses; others get 403 on routes without their own allow-list. Empty/absent: none.
+   */
+  allowSourceRange?: readonly string[];
+  /** Global source deny-list (denylist-source-range): listed clients get 403 on routes without their own. */
+  denySourceRange?: readonly string[];
 }
 
 export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({

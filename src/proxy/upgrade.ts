@@ -24,8 +24,7 @@ import { createRequire } from 'node:module';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
-import { NO_FILTERS } from '../model/types.ts';
-import { planOf, runPlan } from './plan.ts';
+import { runPlanWaiting, type RequestPlan } from './plan.ts';
 import { redirectFor } from './filters/redirect.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
@@ -43,6 +42,8 @@ export interface UpgraderDeps {
   resolve: (head: InboundHead, scheme: 'http' | 'https') => Resolved;
   /** How the route's endpoints are reached (protocol, TLS). */
   mode: (route: Route) => UpstreamMode;
+  /** The route's plan (filters, global filters), or null when it has none. */
+  plan: (route: Route) => RequestPlan | null;
   onDone: (info: RequestInfo) => void;
 }
 
@@ -198,21 +199,54 @@ export class Upgrader {
       this.report(ctx, to.status, null);
       return;
     }
-    if (r.route.filters !== NO_FILTERS) {
-      const status = runPlan(planOf(r.route), ctx);
-      if (status !== 0) {
-        this.refuse(socket, status, http.STATUS_CODES[status]?.toLowerCase() ?? 'error', ctx.requestId);
-        this.report(ctx, status, status === 413 ? 'body_too_large' : 'direct');
+    const plan = deps.plan(r.route);
+    if (plan !== null) {
+      // the same stages as plain requests; only basic auth may make them wait
+      const result = runPlanWaiting(plan, ctx);
+      if (typeof result !== 'number') {
+        result.then(
+          (status) => {
+            if (socket.destroyed) {
+              this.report(ctx, 0, 'client_abort');
+              return;
+            }
+            if (status !== 0) this.refuseByPlan(ctx, socket, plan, status);
+            else this.connect(ctx, req, socket, head, r);
+          },
+          (err: unknown) => {
+            deps.log.error('upgrade internal error', { err: err as Error, requestId: ctx.requestId });
+            this.refuse(socket, 500, 'internal error', ctx.requestId);
+            this.report(ctx, 500, 'internal');
+          },
+        ).catch((err: unknown) => {
+          deps.log.error('upgrade internal error', { err: err as Error, requestId: ctx.requestId });
+          socket.destroy();
+        });
+        return;
+      }
+      if (result !== 0) {
+        this.refuseByPlan(ctx, socket, plan, result);
         return;
       }
     }
+    this.connect(ctx, req, socket, head, r);
+  }
+
+  private refuseByPlan(ctx: UpgradeCtx, socket: Duplex, plan: RequestPlan, status: number): void {
+    const extra = status === 401 && plan.challenge !== '' ? `WWW-Authenticate: ${plan.challenge}\r\n` : '';
+    this.refuse(socket, status, http.STATUS_CODES[status]?.toLowerCase() ?? 'error', ctx.requestId, extra);
+    this.report(ctx, status, status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct');
+  }
+
+  /** After the plan let the upgrade through: pick the endpoint's connection and relay. */
+  private connect(ctx: UpgradeCtx, req: IncomingMessage, socket: Duplex, head: Buffer, r: Resolved): void {
+    const deps = this.deps;
     const up = r.upstream;
-    if (up === null) {
+    if (r.route === null || up === null) {
       this.refuse(socket, 503, 'no endpoints available', ctx.requestId);
       this.report(ctx, 503, 'no_endpoints');
       return;
     }
-
     // upstream request headers: ours (hop-by-hop stripped, X-Forwarded-* set) + the upgrade pair
     const h: Record<string, string | string[]> = {};
     const flat = ctx.headers;

@@ -46,7 +46,9 @@ export interface BuildStats {
   problems: number;
 }
 
-const ROUTING_KINDS: readonly Kind[] = ['Ingress', 'IngressClass', 'Service'];
+// Secret: an Ingress with basic auth reads its users from one (the translator re-reads only
+// the Ingresses that read the changed Secret; TLS Secrets have no readers there)
+const ROUTING_KINDS: readonly Kind[] = ['Ingress', 'IngressClass', 'Service', 'Secret'];
 
 export class Reconciler {
   private config: RoutingConfig;

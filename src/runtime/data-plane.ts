@@ -5,6 +5,8 @@ import type http from 'node:http';
 import type { Settings } from '../config/settings.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS, type RequestInfo } from '../proxy/proxy.ts';
 import { createHttpsListener } from '../proxy/https-listener.ts';
+import { requireProxyProtocol } from '../proxy/proxy-protocol.ts';
+import { parseCidrs } from '../values/cidr.ts';
 import { serveAcmeChallenge, type ChallengeLookup } from '../acme/challenges.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import type { Logger } from '../observe/log.ts';
@@ -46,6 +48,8 @@ export async function startDataPlane(
       responseHeaderTimeoutMs: settings.responseHeaderTimeoutMs,
       idleTimeoutMs: settings.idleTimeoutMs,
       trustedProxies: settings.trustedProxies,
+      allowSourceRange: settings.allowSourceRange,
+      denySourceRange: settings.denySourceRange,
       responseRequestId: settings.responseRequestId,
       bodyLimit: settings.bodyLimit,
       httpRedirectCode: settings.httpRedirectCode,
@@ -65,6 +69,13 @@ export async function startDataPlane(
   const listenerOptions = { maxHeaderSize: settings.maxHeaderSize, ...(intercept ? { intercept } : {}) };
 
   const httpServer = createHttpListener(proxy, listenerOptions);
+  const proxyProtocol = settings.useProxyProtocol
+    ? {
+        trusted: settings.proxyProtocolTrustedCidrs.length === 0 ? null : parseCidrs(settings.proxyProtocolTrustedCidrs),
+        onRejected: (reason: 'invalid' | 'timeout') => log.debug('connection closed: no valid PROXY protocol header', { reason }),
+      }
+    : null;
+  if (proxyProtocol !== null) requireProxyProtocol(httpServer, proxyProtocol);
   metrics.watchListener('http', httpServer);
   const reusePort = opts.reusePort === true;
   const httpPort = await listen(httpServer, settings.httpPort, settings.bindAddress, reusePort);
@@ -72,6 +83,7 @@ export async function startDataPlane(
 
   const https = createHttpsListener(proxy, { ...listenerOptions, tls: tls.serverOptions(), http2: settings.http2 });
   tls.attach(https.server);
+  if (proxyProtocol !== null) requireProxyProtocol(https.server, proxyProtocol);
   metrics.watchListener('https', https.server);
   const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress, reusePort);
   log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2 });

@@ -18,6 +18,8 @@ export function routingRelevant(change: StoreChange): boolean {
 }
 
 function fingerprint(obj: AnyObject): string {
-  const o = obj as { spec?: unknown; metadata: { annotations?: unknown; creationTimestamp?: unknown } };
-  return JSON.stringify([o.spec ?? null, o.metadata.annotations ?? null, o.metadata.creationTimestamp ?? null]);
+  // `data` and `type`: a Secret has no spec, and the users of a basic-auth Secret are routing
+  // (an Ingress reads them through the snapshot); for other kinds they are absent
+  const o = obj as { spec?: unknown; data?: unknown; type?: unknown; metadata: { annotations?: unknown; creationTimestamp?: unknown } };
+  return JSON.stringify([o.spec ?? null, o.metadata.annotations ?? null, o.metadata.creationTimestamp ?? null, o.data ?? null, o.type ?? null]);
 }

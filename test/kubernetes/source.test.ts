@@ -107,15 +107,21 @@ describe('KubernetesSource', () => {
     expect(watched.metadata.annotations).toEqual({ 'portico.dev/load-balance': 'ewma' });
   });
 
-  it('keeps only TLS Secrets in memory', async () => {
+  it('keeps only TLS and Opaque (basic-auth) Secrets in memory, through two watches', async () => {
     api.create(secret('tls', 'kubernetes.io/tls'));
     api.create(secret('opaque', 'Opaque'));
+    api.create(secret('helm', 'helm.sh/release.v1'));
     await start();
-    expect([...store.keys('Secret')]).toEqual(['default/tls']);
+    expect([...store.keys('Secret')].sort()).toEqual(['default/opaque', 'default/tls']);
+    api.create(secret('helm2', 'helm.sh/release.v1'));
     api.create(secret('opaque2', 'Opaque'));
     api.create(secret('tls2', 'kubernetes.io/tls'));
-    await waitFor(() => store.get('Secret', 'default/tls2') !== undefined, 3000, 'tls2');
-    expect(store.get('Secret', 'default/opaque2')).toBeUndefined();
+    await waitFor(() => store.get('Secret', 'default/tls2') !== undefined && store.get('Secret', 'default/opaque2') !== undefined, 3000, 'tls2 and opaque2');
+    expect(store.get('Secret', 'default/helm2')).toBeUndefined();
+    // a deleted Opaque Secret leaves the store; the TLS ones stay
+    api.delete('Secret', 'default', 'opaque');
+    await waitFor(() => store.get('Secret', 'default/opaque') === undefined, 3000, 'opaque deleted');
+    expect(store.get('Secret', 'default/tls')).toBeDefined();
   });
 
   it('watches only the given namespaces', async () => {

@@ -39,11 +39,12 @@ describe('annotation verdicts', () => {
     [`${N}permanent-redirect`, 'https://x.example/$remote_addr', 'unsupported'],
     [`${N}secure-backends`, 'true', 'unsupported'],
     // access controls Portico does not enforce: the Ingress answers 503
-    [`${N}whitelist-source-range`, '10.0.0.0/8', 'fails-closed'],
-    [`${N}allowlist-source-range`, '10.0.0.0/8', 'fails-closed'],
-    [`${N}denylist-source-range`, '192.0.2.0/24', 'fails-closed'],
+    // enforced since issue #14
+    [`${N}whitelist-source-range`, '10.0.0.0/8', 'supported'],
+    [`${N}allowlist-source-range`, '10.0.0.0/8', 'supported'],
+    [`${N}denylist-source-range`, '192.0.2.0/24', 'supported'],
     [`${N}auth-url`, 'https://auth.example.com/check', 'fails-closed'],
-    [`${N}auth-type`, 'basic', 'fails-closed'],
+    [`${N}auth-type`, 'basic', 'differs'],
     [`${N}auth-tls-verify-client`, 'on', 'fails-closed'],
     [`${N}satisfy`, 'any', 'fails-closed'],
     // a snippet is an access control when it carries an access directive

@@ -19,7 +19,7 @@ function ing(name: string, className: string | null, annotations: Record<string,
 describe('migration report', () => {
   const ingresses = [
     ing('web', 'nginx', { [`${N}rewrite-target`]: '/$2', [`${N}proxy-body-size`]: '8m', [`${N}enable-cors`]: 'true' }),
-    ing('admin', null, { [`${N}whitelist-source-range`]: '10.0.0.0/8', [`${N}enable-cors`]: 'true' }),
+    ing('admin', null, { [`${N}auth-url`]: 'https://auth.example/check', [`${N}enable-cors`]: 'true' }),
     ing('legacy', null, { 'kubernetes.io/ingress.class': 'nginx', [`${N}proxy-bdy-size`]: '1m' }),
     ing('traefik', 'traefik', { [`${N}auth-url`]: 'https://auth' }, 'team'),
   ];
@@ -40,7 +40,7 @@ describe('migration report', () => {
   it('counts each annotation and each verdict on served Ingresses only, worst first', () => {
     const report = buildReport({ source: 'test', ingresses, classes: [nginxClass], options: TAKE_OVER });
     expect(report.annotations.map((a) => [a.key.replace(N, ''), a.verdict, a.ingresses])).toEqual([
-      ['whitelist-source-range', 'fails-closed', 1],
+      ['auth-url', 'fails-closed', 1],
       ['enable-cors', 'unsupported', 2],
       ['proxy-bdy-size', 'unknown', 1],
       ['rewrite-target', 'differs', 1],
@@ -81,7 +81,7 @@ describe('migration report', () => {
     expect(text).toMatch(/^ {2}shop\/admin +\(none\) +yes +answers 503 \(fails closed\)$/m);
     expect(text).toMatch(/^ {2}shop\/legacy +nginx \(annotation\) +yes +routes, ignoring some annotations$/m);
     expect(text).toMatch(/^ {2}team\/traefik +traefik +no +not served$/m);
-    expect(text).toMatch(/^ {4}nginx\.ingress\.kubernetes\.io\/whitelist-source-range: fails closed: answers 503$/m);
+    expect(text).toMatch(/^ {4}nginx\.ingress\.kubernetes\.io\/auth-url: fails closed: answers 503$/m);
     expect(text).toMatch(/^ {2}nginx\.ingress\.kubernetes\.io\/enable-cors +unsupported +2 +CORS is not available yet$/m);
     expect(text).toContain('Totals (annotation uses on served Ingresses): 1 supported, 1 supported with differences, 2 unsupported, 1 fails closed: answers 503, 1 unknown annotation');
     expect(text).toContain('Result: needs attention: 3 of 3 served Ingresses carry annotations Portico does not honour');

@@ -23,12 +23,8 @@ function world(annotations: Record<string, string>, opts: { defaultBackend?: boo
 }
 
 describe('ingress-nginx annotations Portico does not implement', () => {
+  // allow/deny lists and basic auth are enforced now (test/model/access.test.ts)
   it.each([
-    'whitelist-source-range',
-    'allowlist-source-range',
-    'denylist-source-range',
-    'auth-type',
-    'auth-secret',
     'auth-url',
     'auth-signin',
     'auth-tls-secret',
@@ -50,7 +46,7 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   });
 
   it('the default backend of a guarded Ingress answers 503 too', () => {
-    const config = world({ [N + 'whitelist-source-range']: '10.0.0.0/8' }, { defaultBackend: true });
+    const config = world({ [N + 'auth-url']: 'https://auth.test/check' }, { defaultBackend: true });
     const fallback = config.match('nohost.test', '/');
     expect(fallback?.ingress.name).toBe('guarded');
     expect(fallback?.action.kind).toBe('direct');
@@ -106,9 +102,14 @@ describe('ingress-nginx annotations Portico does not implement', () => {
     const all = nginxAnnotations();
     expect(new Set(all.map((a) => a.name)).size).toBe(all.length);
     for (const a of all) expect(a.note.length, a.name).toBeGreaterThan(10);
-    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-url', 'auth-tls-secret']) {
+    for (const name of ['auth-url', 'auth-tls-secret', 'satisfy']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards && a.support === 'unsupported', name).toBe(true);
+    }
+    // enforced access controls keep their guards mark (they restrict access) and are implemented
+    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm']) {
+      const a = nginxAnnotation(N + name);
+      expect(a?.guards === true && a.support !== 'unsupported', name).toBe(true);
     }
     expect(nginxAnnotation('portico.dev/load-balance')).toBeUndefined();
   });
@@ -161,5 +162,12 @@ describe('the route-option group', () => {
   it('every name it reads is implemented in the catalogue', async () => {
     const { ROUTE_OPTION_NAMES } = await import('../../src/model/route-options.ts');
     for (const name of ROUTE_OPTION_NAMES) expect(nginxAnnotation(N + name)?.support, name).not.toBe('unsupported');
+  });
+});
+
+describe('the access-option group', () => {
+  it('every name it reads is implemented in the catalogue', async () => {
+    const { ACCESS_OPTION_NAMES } = await import('../../src/model/access-options.ts');
+    for (const name of ACCESS_OPTION_NAMES) expect(nginxAnnotation(N + name)?.support, name).not.toBe('unsupported');
   });
 });

@@ -271,6 +271,7 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "trusted-proxies" (join "," $proxyList) -}}
 {{- end -}}
 {{- $_ = set $args "response-request-id" (include "portico.flagValue" $cfg.responseRequestId) -}}
+{{- $_ = set $args "use-proxy-protocol" (include "portico.flagValue" $cfg.useProxyProtocol) -}}
 {{- $_ = set $args "connect-timeout" (include "portico.flagValue" $cfg.connectTimeout) -}}
 {{- $_ = set $args "response-header-timeout" (include "portico.flagValue" $cfg.responseHeaderTimeout) -}}
 {{- $_ = set $args "idle-timeout" (include "portico.flagValue" $cfg.idleTimeout) -}}
@@ -368,9 +369,9 @@ controller.extraArgs come last and replace what the chart would render for the s
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["get", "list", "watch"]
-# Portico lists and watches only Secrets of type kubernetes.io/tls (field selector
-# type=kubernetes.io/tls), but RBAC cannot restrict by type: this grants read on every Secret
-# in scope. Narrow the scope with watchNamespace.
+# Portico lists and watches only Secrets of type kubernetes.io/tls (certificates) and Opaque
+# (basic-auth users, auth-secret), by field selector, but RBAC cannot restrict by type: this
+# grants read on every Secret in scope. Narrow the scope with watchNamespace.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]

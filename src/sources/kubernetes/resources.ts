@@ -36,6 +36,21 @@ export const RESOURCES: Record<Kind, ResourceSpec> = {
   Secret: { kind: 'Secret', apiVersion: 'v1', prefix: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=kubernetes.io/tls' },
 };
 
+/**
+ * Kinds watched through more than one selector: each entry is one more list/watch per
+ * namespace, feeding the same store kind (each ListWatch tracks its own objects, so a relist
+ * of one never deletes the other's).
+ *
+ * Opaque Secrets hold basic-auth users (auth-secret: `kubectl create secret generic`, as
+ * ingress-nginx documents). Watching only Secrets an Ingress references would need a watch
+ * per name; watching every Secret would take in Helm release and token Secrets, usually the
+ * largest. `type=Opaque` is the middle: the memory grows with the Opaque Secrets in scope
+ * (narrow it with --watch-namespace).
+ */
+export const EXTRA_RESOURCES: Partial<Record<Kind, readonly ResourceSpec[]>> = {
+  Secret: [{ ...RESOURCES.Secret, fieldSelector: 'type=Opaque' }],
+};
+
 /** The list/watch collection path, cluster-wide when namespace is ''. */
 export function collectionPath(spec: ResourceSpec, namespace: string): string {
   return spec.namespaced && namespace ? `${spec.prefix}/namespaces/${namespace}/${spec.plural}` : `${spec.prefix}/${spec.plural}`;

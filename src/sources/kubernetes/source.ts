@@ -6,7 +6,7 @@ import { KINDS, type Kind } from '../../store/types.ts';
 import type { Logger } from '../../observe/log.ts';
 import type { KubeApi } from './api.ts';
 import { ResilientInformer, type BackoffOptions, type InformerClock } from './informer.ts';
-import { RESOURCES } from './resources.ts';
+import { EXTRA_RESOURCES, RESOURCES } from './resources.ts';
 
 export interface KubernetesSourceOptions {
   api: KubeApi;
@@ -27,19 +27,20 @@ export class KubernetesSource {
   constructor(opts: KubernetesSourceOptions) {
     const namespaces = opts.namespaces.length > 0 ? opts.namespaces : [''];
     for (const kind of opts.kinds ?? KINDS) {
-      const spec = RESOURCES[kind];
-      for (const ns of spec.namespaced ? namespaces : ['']) {
-        const informer = new ResilientInformer({
-          api: opts.api,
-          store: opts.store,
-          log: opts.log,
-          spec,
-          namespace: ns,
-          ...(opts.backoff ? { backoff: opts.backoff } : {}),
-          ...(opts.clock ? { clock: opts.clock } : {}),
-        });
-        if (opts.onRestart) informer.onRestart = (s) => opts.onRestart!(s.kind);
-        this.informers.push(informer);
+      for (const spec of [RESOURCES[kind], ...(EXTRA_RESOURCES[kind] ?? [])]) {
+        for (const ns of spec.namespaced ? namespaces : ['']) {
+          const informer = new ResilientInformer({
+            api: opts.api,
+            store: opts.store,
+            log: opts.log,
+            spec,
+            namespace: ns,
+            ...(opts.backoff ? { backoff: opts.backoff } : {}),
+            ...(opts.clock ? { clock: opts.clock } : {}),
+          });
+          if (opts.onRestart) informer.onRestart = (s) => opts.onRestart!(s.kind);
+          this.informers.push(informer);
+        }
       }
     }
   }

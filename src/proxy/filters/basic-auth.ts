@@ -1,0 +1,221 @@
+// HTTP basic authentication (ingress-nginx auth-type: basic, nginx's auth_basic): the
+// Authorization header's user and password are checked against the route's users (from the
+// auth-secret); anything else gets 401 with `WWW-Authenticate: Basic realm="<auth-realm>"`.
+//
+// Hashes: {SHA} (base64 SHA-1) and apr1 (Apache MD5, 1000 rounds) are cheap and checked in
+// line. bcrypt costs ~73 ms of CPU per check at cost 10, and bcryptjs's "async" compare still
+// runs in slices of up to 100 ms on the calling thread, so it would stall every request of
+// the process. Two measures instead:
+//   1. successes are remembered for CACHE_TTL_MS per (user, hash) as SHA-256 of the password,
+//      so a client sending the same credentials again is checked with one hash and one
+//      constant-time compare, synchronously;
+//   2. uncached bcrypt checks run on one worker thread with a bounded queue (MAX_QUEUED);
+//      when it is full the request gets 503 rather than queueing without end (a flood of
+//      wrong passwords costs the attacker a 503, not everyone else their latency).
+// Failures are never cached (a later correct password must pass), and passwords, hashes and
+// digests never reach logs or problems.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { BasicAuth, BasicAuthUser } from '../../model/types.ts';
+import type { InboundHead } from '../inbound.ts';
+
+/** How long a verified (user, hash, password) stays verified without a new check. */
+export const CACHE_TTL_MS = 60_000;
+const CACHE_MAX = 10_000;
+/** bcrypt checks waiting or running on the worker; beyond it requests get 503. */
+export const MAX_QUEUED = 64;
+
+/** `Basic realm="..."`: the realm was stripped of quotes, backslashes and controls by the model. */
+export function challengeOf(auth: BasicAuth): string {
+  return `Basic realm="${auth.realm}"`;
+}
+
+/** The Authorization header's credentials, or null when absent or not Basic. */
+export function basicCredentials(headers: readonly string[]): { user: string; password: string } | null {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
+    const value = headers[i + 1]!.trim();
+    if (value.length < 6 || value.slice(0, 6).toLowerCase() !== 'basic ') return null;
+    const token = value.slice(6).trim();
+    if (token.length > 4096 || !/^[A-Za-z0-9+/]+={0,2}$/.test(token)) return null;
+    const decoded = Buffer.from(token, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon === -1) return null;
+    return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  }
+  return null;
+}
+
+/** Runs bcrypt compares off the event loop; one per proxy. */
+export interface BcryptChecker {
+  /** Resolves with the comparison's result; rejects when the checker failed. */
+  compare(password: string, hash: string): Promise<boolean>;
+  /** Checks waiting or running. */
+  readonly queued: number;
+  close(): Promise<void>;
+}
+
+// The worker's whole program: CommonJS (eval workers are), bcryptjs found by absolute path.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const bcrypt = require(workerData.bcrypt);
+parentPort.on('message', (m) => {
+  let ok = false;
+  try { ok = bcrypt.compareSync(m.password, m.hash); } catch { ok = false; }
+  parentPort.postMessage({ id: m.id, ok });
+});
+`;
+
+/** One worker thread, started on the first check, restarted after a crash. */
+export class WorkerBcrypt implements BcryptChecker {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (ok: boolean) => void; reject: (err: Error) => void }>();
+
+  get queued(): number {
+    return this.pending.size;
+  }
+
+  compare(password: string, hash: string): Promise<boolean> {
+    const worker = this.start();
+    const id = this.nextId++;
+    return new Promise<boolean>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, password, hash });
+      // a worker with checks to do keeps the process alive; an idle one does not
+      if (this.pending.size === 1) worker.ref();
+    });
+  }
+
+  private start(): Worker {
+    if (this.worker !== null) return this.worker;
+    const bcrypt = createRequire(import.meta.url).resolve('bcryptjs');
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcrypt } });
+    w.unref();
+    w.on('message', (m: { id: number; ok: boolean }) => {
+      const p = this.pending.get(m.id);
+      if (p === undefined) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) w.unref();
+      p.resolve(m.ok === true);
+    });
+    const fail = (err: Error): void => {
+      if (this.worker === w) this.worker = null;
+      const all = [...this.pending.values()];
+      this.pending.clear();
+      for (const p of all) p.reject(err);
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`bcrypt worker exited with code ${code}`)));
+    this.worker = w;
+    return w;
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w !== null) await w.terminate();
+  }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  // timingSafeEqual needs equal lengths; comparing x with itself keeps the time the same
+  return x.length === y.length ? timingSafeEqual(x, y) : (timingSafeEqual(x, x), false);
+}
+
+let md5: ((password: string, salt: string) => string) | undefined;
+function apr1(password: string, hash: string): string {
+  md5 ??= createRequire(import.meta.url)('apache-md5') as (password: string, salt: string) => string;
+  return md5(password, hash);
+}
+
+/** Checks credentials for basic-auth stages: the success cache and the bcrypt checker. */
+export class BasicAuthVerifier {
+  private readonly cache = new Map<string, { digest: Buffer; until: number }>();
+  private readonly bcrypt: BcryptChecker;
+  private readonly now: () => number;
+  /** Counters for tests and metrics. */
+  readonly stats = { cacheHits: 0, bcryptChecks: 0, overloaded: 0 };
+
+  constructor(opts: { bcrypt?: BcryptChecker; now?: () => number } = {}) {
+    this.bcrypt = opts.bcrypt ?? new WorkerBcrypt();
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** 0 when `user`'s `password` matches, 401 when not, 503 when bcrypt is overloaded or failed. */
+  check(entry: BasicAuthUser, password: string): number | Promise<number> {
+    const key = entry.user + '\n' + entry.hash;
+    const digest = sha256(password);
+    const hit = this.cache.get(key);
+    if (hit !== undefined) {
+      if (hit.until > this.now() && timingSafeEqual(hit.digest, digest)) {
+        this.stats.cacheHits++;
+        return 0;
+      }
+    }
+    const hash = entry.hash;
+    if (hash.startsWith('{SHA}')) {
+      const ok = sameText('{SHA}' + createHash('sha1').update(password).digest('base64'), hash);
+      return ok ? this.remember(key, digest) : 401;
+    }
+    if (hash.startsWith('$apr1$')) return sameText(apr1(password, hash), hash) ? this.remember(key, digest) : 401;
+    if (this.bcrypt.queued >= MAX_QUEUED) {
+      this.stats.overloaded++;
+      return 503;
+    }
+    this.stats.bcryptChecks++;
+    return this.bcrypt.compare(password, hash).then(
+      (ok) => (ok ? this.remember(key, digest) : 401),
+      () => 503,
+    );
+  }
+
+  private remember(key: string, digest: Buffer): number {
+    if (this.cache.size >= CACHE_MAX) {
+      // drop the oldest entry (Map keeps insertion order)
+      const first = this.cache.keys().next();
+      if (first.done !== true) this.cache.delete(first.value);
+    }
+    this.cache.delete(key);
+    this.cache.set(key, { digest, until: this.now() + CACHE_TTL_MS });
+    return 0;
+  }
+
+  close(): Promise<void> {
+    this.cache.clear();
+    return this.bcrypt.close();
+  }
+}
+
+// Users by name, built once per BasicAuth (every route of an Ingress shares one).
+const byName = new WeakMap<BasicAuth, Map<string, BasicAuthUser>>();
+function usersOf(auth: BasicAuth): Map<string, BasicAuthUser> {
+  let m = byName.get(auth);
+  if (m === undefined) {
+    m = new Map();
+    for (const u of auth.users) if (!m.has(u.user)) m.set(u.user, u);
+    byName.set(auth, m);
+  }
+  return m;
+}
+
+/** The stage: 0 for a known user with the right password, else 401 (or 503, see above). */
+export function basicAuthStage(auth: BasicAuth, verifier: BasicAuthVerifier): (head: InboundHead) => number | Promise<number> {
+  const users = usersOf(auth);
+  return (head) => {
+    const cred = basicCredentials(head.headers);
+    if (cred === null) return 401;
+    const entry = users.get(cred.user);
+    if (entry === undefined) return 401;
+    return verifier.check(entry, cred.password);
+  };
+}
