@@ -5,50 +5,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
-import { serviceYaml } from './manifests.ts';
+import { annotatedIngressYaml, INGRESS_CLASS_YAML, serviceYaml } from './manifests.ts';
+import { rawExchange } from '../test/proxy/fixtures.ts';
 
 function ingress(): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: portico }
-spec: { controller: portico.dev/ingress-controller }
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: web, namespace: e2e }
-spec:
-  ingressClassName: portico
-  rules:
-    - host: e2e.test
-      http:
-        paths:
-          - { path: /admin, pathType: Exact, backend: { service: { name: admin, port: { number: 80 } } } }
-          - { path: /public, pathType: Prefix, backend: { service: { name: pub, port: { number: 80 } } } }
-          - { path: /hold, pathType: Prefix, backend: { service: { name: slow, port: { number: 80 } } } }
-`;
+  return (
+    INGRESS_CLASS_YAML +
+    '---\n' +
+    annotatedIngressYaml({
+      name: 'web',
+      host: 'e2e.test',
+      annotations: {},
+      paths: [
+        { path: '/admin', pathType: 'Exact', service: 'admin' },
+        { path: '/public', service: 'pub' },
+        { path: '/hold', service: 'slow' },
+      ],
+    })
+  );
 }
 
-/** Raw request on a fresh connection; resolves with what came back when the server closes. */
-function raw(port: number, text: string, waitMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    let buf = '';
-    const t = setTimeout(() => c.destroy(), waitMs);
-    c.on('data', (d) => (buf += d.toString('latin1')));
-    c.on('close', () => {
-      clearTimeout(t);
-      resolve(buf);
-    });
-    c.on('error', () => {});
-    c.write(text);
-  });
-}
 
 describe('hostile clients (built program)', () => {
   let dir: string;
@@ -94,18 +75,18 @@ describe('hostile clients (built program)', () => {
       expect(r.body, target).toBe('admin /admin\n');
     }
     expect((await get(p.httpPort, '/public/x/../y', { host: 'e2e.test' })).body).toBe('pub /public/y\n');
-    const trace = await raw(p.httpPort, 'TRACE /public HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n');
+    const trace = await rawExchange(p.httpPort, 'TRACE /public HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n');
     expect(trace).toMatch(/^HTTP\/1\.1 405 /);
   });
 
   it('--allow-trace true proxies TRACE; --max-connections-per-endpoint and --upstream-queue-timeout bound the wait (503)', async () => {
     const p = await start(['--allow-trace', 'true', '--max-connections-per-endpoint', '1', '--upstream-queue-timeout', '300ms']);
-    const trace = await raw(p.httpPort, 'TRACE /public HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n');
+    const trace = await rawExchange(p.httpPort, 'TRACE /public HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n');
     expect(trace).toMatch(/^HTTP\/1\.1 200 /);
-    const first = raw(p.httpPort, 'GET /hold/1 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n', 5000);
+    const first = rawExchange(p.httpPort, 'GET /hold/1 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n', 5000);
     await waitFor('the held request', () => held.length === 1, 5000);
     const t = Date.now();
-    const second = await raw(p.httpPort, 'GET /hold/2 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n', 5000);
+    const second = await rawExchange(p.httpPort, 'GET /hold/2 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n', 5000);
     expect(second).toMatch(/^HTTP\/1\.1 503 /);
     expect(Date.now() - t).toBeLessThan(3000);
     for (const r of held.splice(0)) r.end('released');

@@ -25,13 +25,16 @@ spec: { ports: [{ name: http, port: 80 }] }
 ${slices}`;
 }
 
-/** The IngressClass portico and Ingress e2e/web for host e2e.test with these Prefix paths. */
-export function ingressYaml(paths: { path: string; service: string }[]): string {
-  return `apiVersion: networking.k8s.io/v1
+/** The IngressClass portico (controller portico.dev/ingress-controller). */
+export const INGRESS_CLASS_YAML = `apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata: { name: portico }
 spec: { controller: portico.dev/ingress-controller }
----
+`;
+
+/** The IngressClass portico and Ingress e2e/web for host e2e.test with these Prefix paths. */
+export function ingressYaml(paths: { path: string; service: string }[]): string {
+  return `${INGRESS_CLASS_YAML}---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: { name: web, namespace: e2e }
@@ -85,12 +88,6 @@ spec:
           - { path: ${path}, pathType: Prefix, backend: { service: { name: ${service}, port: { number: 80 } } } }
 `;
 }
-
-export const INGRESS_CLASS_YAML = `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: portico }
-spec: { controller: portico.dev/ingress-controller }
-`;
 
 export type PemPair = { certPem: string; keyPem: string };
 
