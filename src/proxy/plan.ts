@@ -9,6 +9,12 @@
 // `sync: false` and the proxy awaits it; every other plan runs synchronously, as before, and
 // allocates nothing per request.
 //
+// A stage sees the request as a PlanHead: the scanned head plus what a stage may leave for the
+// proxy: headers for the local answer it returns (a 302's Location, a preflight's CORS
+// headers), headers to add to the upstream's response (CORS), and one hook run when the
+// exchange ends, however it ends (a connection-limit slot is given back there). These fields
+// are null on every request whose stages set nothing, and cost nothing then.
+//
 // Global filters (the proxy's --whitelist-source-range / --denylist-source-range) come in
 // through a PlanContext; when it has any, every route gets a plan, NO_FILTERS ones included.
 
@@ -21,9 +27,39 @@ import { setHeader } from './filters/request-headers.ts';
 import { rewriteUrl } from './filters/rewrite.ts';
 import type { InboundHead } from './inbound.ts';
 
-export type Stage = (head: InboundHead) => number;
+/** The request as stages see it. The proxy resets the three outputs to null per request. */
+export interface PlanHead extends InboundHead {
+  /** The request method as received (upper case for every method Node parses). */
+  readonly method: string;
+  /** Headers (flat list) for the local answer a stage returns instead of 0. */
+  answerHeaders: string[] | null;
+  /** Headers (flat list) added to the response, from the upstream or a later local answer. */
+  responseHeaders: string[] | null;
+  /** Run once when the exchange ends (answered, relayed, failed or aborted). */
+  onDone: (() => void) | null;
+}
+
+export type Stage = (head: PlanHead) => number;
 /** A stage that may have to wait (basic authentication); see RequestPlan.sync. */
-export type WaitingStage = (head: InboundHead) => number | Promise<number>;
+export type WaitingStage = (head: PlanHead) => number | Promise<number>;
+
+/** Appends name/value pairs to a PlanHead's answer headers. */
+export function addAnswerHeaders(head: PlanHead, ...pairs: string[]): void {
+  if (head.answerHeaders === null) head.answerHeaders = pairs;
+  else head.answerHeaders.push(...pairs);
+}
+
+/** Appends name/value pairs to a PlanHead's response headers. */
+export function addResponseHeaders(head: PlanHead, ...pairs: string[]): void {
+  if (head.responseHeaders === null) head.responseHeaders = pairs;
+  else head.responseHeaders.push(...pairs);
+}
+
+/** Chains a hook onto a PlanHead's onDone (hooks run in the order they were added). */
+export function addDoneHook(head: PlanHead, hook: () => void): void {
+  const prev = head.onDone;
+  head.onDone = prev === null ? hook : () => { prev(); hook(); };
+}
 
 export interface RequestPlan {
   /** Every stage is a Stage (never returns a Promise) when `sync`; else some are WaitingStages. */
@@ -103,7 +139,7 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
 }
 
 /** Runs a `sync` plan's stages; 0 when the request goes on, else the status to answer. */
-export function runPlan(plan: RequestPlan, head: InboundHead): number {
+export function runPlan(plan: RequestPlan, head: PlanHead): number {
   const stages = plan.stages;
   for (let i = 0; i < stages.length; i++) {
     const status = (stages[i] as Stage)(head);
@@ -118,11 +154,11 @@ export function runPlan(plan: RequestPlan, head: InboundHead): number {
  * A waiting stage's result is awaited before the next stage runs (later stages edit the head
  * only once the request is let through). Rejections become 500 at the caller.
  */
-export function runPlanWaiting(plan: RequestPlan, head: InboundHead): number | Promise<number> {
+export function runPlanWaiting(plan: RequestPlan, head: PlanHead): number | Promise<number> {
   return runFrom(plan.stages, 0, head);
 }
 
-function runFrom(stages: readonly WaitingStage[], from: number, head: InboundHead): number | Promise<number> {
+function runFrom(stages: readonly WaitingStage[], from: number, head: PlanHead): number | Promise<number> {
   for (let i = from; i < stages.length; i++) {
     const status = stages[i]!(head);
     if (typeof status !== 'number') return status.then((s) => (s !== 0 ? s : runFrom(stages, i + 1, head)));

@@ -222,25 +222,26 @@ function rejectBody(status: number): LocalBody {
 }
 
 export const LOCAL_RESPONSES = { R503_BUSY, R400, R401, R403, R405, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
-/** The local answer for a status a plan's stage returned. */
+const planBodies = new Map<number, LocalBody>([[401, R401], [403, R403], [413, R413], [503, R503_FILTER], [500, R500], [400, R400]]);
+/**
+ * The local answer for a status a plan's stage returned: any status from 200 to 599 (a CORS
+ * preflight's 204, a sign-in 302, a rate limit's 429 ...), its reason phrase as the body;
+ * none for 204 and 304, which have no body.
+ */
 function planAnswer(status: number): LocalBody {
-  switch (status) {
-    case 401:
-      return R401;
-    case 403:
-      return R403;
-    case 413:
-      return R413;
-    case 503:
-      return R503_FILTER;
-    case 500:
-      return R500;
-    default:
-      return R400;
+  let b = planBodies.get(status);
+  if (b === undefined) {
+    if (status < 200 || status > 599) return R500;
+    b = status === 204 || status === 304
+      ? { status, body: Buffer.alloc(0), length: '0' }
+      : localBody(status, (STATUS_CODES[status] ?? 'error').toLowerCase());
+    planBodies.set(status, b);
   }
+  return b;
 }
 
-function planError(status: number): ErrorKind {
+function planError(status: number): ErrorKind | null {
+  if (status < 400) return null; // an answer a stage gives on purpose (a CORS preflight, a sign-in redirect)
   return status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct';
 }
 
@@ -333,6 +334,11 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   headers: string[] = [];
   upgrade = '';
   te = false;
+  readonly method: string;
+  // PlanHead outputs (plan.ts): null unless a stage set them
+  answerHeaders: string[] | null = null;
+  responseHeaders: string[] | null = null;
+  onDone: (() => void) | null = null;
   // routing
   route: Route | null = null;
   /** The endpointsKey of the backend chosen (the route's, or its canary's); null before one is. */
@@ -383,11 +389,17 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
     this.req = req;
     this.res = res;
     this.scheme = scheme;
+    this.method = req.method ?? '';
     this.t0 = proxy.reporting ? performance.now() : 0;
   }
 
   onClose(): void {
     this.proxy.unlinkLive(this);
+    const done = this.onDone;
+    if (done !== null) {
+      this.onDone = null;
+      done();
+    }
     if (this.waitingFor !== null) {
       cancelWait(this);
       this.releaseUpstream();
@@ -574,6 +586,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
     try {
       const headers = responseHeaders(parsed, this.proxy.responseRequestId ? this.requestId : null);
       if (this.setCookie !== null) headers.push('set-cookie', this.setCookie);
+      if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
       const hsts = this.proxy.hsts;
       if (hsts !== null && this.scheme === 'https' && parsed['strict-transport-security'] === undefined) headers.push('strict-transport-security', hsts);
       // gRPC Trailers-Only from an HTTP/2 upstream (whose rawHeaders is an object, not a list)
@@ -1078,10 +1091,15 @@ export class Proxy {
     });
   }
 
-  /** Answers the status a plan's stage returned (401 with the route's challenge). */
+  /**
+   * Answers the status a plan's stage returned: 401 with the route's challenge, and any
+   * headers the stages left for the answer (PlanHead.answerHeaders).
+   */
   private refuseByPlan(ex: Exchange, plan: RequestPlan, status: number): void {
     ex.error = planError(status);
-    this.respond(ex, planAnswer(status), false, status === 401 && plan.challenge !== '' ? ['www-authenticate', plan.challenge] : null);
+    let extra = ex.answerHeaders;
+    if (status === 401 && plan.challenge !== '') extra = extra === null ? ['www-authenticate', plan.challenge] : [...extra, 'www-authenticate', plan.challenge];
+    this.respond(ex, planAnswer(status), false, extra);
   }
 
   /** The rest of start(): body limit, endpoint, dispatch. */
@@ -1185,6 +1203,7 @@ export class Proxy {
     const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', r.length, 'x-request-id', ex.requestId];
     if (r.extra !== undefined) headers.push(...r.extra);
     if (extra !== null) headers.push(...extra);
+    if (ex.responseHeaders !== null) headers.push(...ex.responseHeaders);
     // an unread request body is not drained: close the connection after the answer instead
     const unread = ex.hasBody && !ex.req.complete;
     if ((close || r.status === 400 || unread) && ex.req.httpVersionMajor === 1) {

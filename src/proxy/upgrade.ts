@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
-import { runPlanWaiting, type RequestPlan } from './plan.ts';
+import { runPlanWaiting, type PlanHead, type RequestPlan } from './plan.ts';
 import { redirectFor } from './filters/redirect.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
@@ -60,7 +60,7 @@ export function shouldUpgrade(req: IncomingMessage): boolean {
   return false;
 }
 
-class UpgradeCtx implements InboundHead {
+class UpgradeCtx implements PlanHead {
   host = '';
   url = '';
   path = '';
@@ -81,6 +81,10 @@ class UpgradeCtx implements InboundHead {
   responded = false;
   error: ErrorKind | null = null;
   bytesSent = 0;
+  answerHeaders: string[] | null = null;
+  /** Not sent: a 101 carries no CORS or other response headers of ours. */
+  responseHeaders: string[] | null = null;
+  onDone: (() => void) | null = null;
 
   constructor(scheme: 'http' | 'https', method: string) {
     this.scheme = scheme;
@@ -233,9 +237,11 @@ export class Upgrader {
   }
 
   private refuseByPlan(ctx: UpgradeCtx, socket: Duplex, plan: RequestPlan, status: number): void {
-    const extra = status === 401 && plan.challenge !== '' ? `WWW-Authenticate: ${plan.challenge}\r\n` : '';
+    let extra = status === 401 && plan.challenge !== '' ? `WWW-Authenticate: ${plan.challenge}\r\n` : '';
+    const answer = ctx.answerHeaders;
+    if (answer !== null) for (let i = 0; i + 1 < answer.length; i += 2) extra += `${answer[i]!}: ${answer[i + 1]!}\r\n`;
     this.refuse(socket, status, http.STATUS_CODES[status]?.toLowerCase() ?? 'error', ctx.requestId, extra);
-    this.report(ctx, status, status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct');
+    this.report(ctx, status, status < 400 ? null : status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct');
   }
 
   /** After the plan let the upgrade through: pick the endpoint's connection and relay. */
@@ -317,6 +323,11 @@ export class Upgrader {
   }
 
   private report(ctx: UpgradeCtx, status: number, error: ErrorKind | null): void {
+    const done = ctx.onDone;
+    if (done !== null) {
+      ctx.onDone = null;
+      done();
+    }
     const route = ctx.route;
     this.deps.onDone({
       method: ctx.method,

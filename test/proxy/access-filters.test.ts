@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { BasicAuth, RouteFilters } from '../../src/model/types.ts';
 import { BasicAuthVerifier, MAX_QUEUED, WorkerBcrypt, basicAuthStage, basicCredentials, challengeOf, type BcryptChecker } from '../../src/proxy/filters/basic-auth.ts';
 import { globalSourceRange, NO_GLOBAL_SOURCE_RANGE, sourceRangeStage } from '../../src/proxy/filters/source-range.ts';
-import type { InboundHead } from '../../src/proxy/inbound.ts';
+import type { PlanHead } from '../../src/proxy/plan.ts';
 import { compilePlan, NO_PLAN_CONTEXT, runPlan, runPlanWaiting, type PlanContext } from '../../src/proxy/plan.ts';
 import { makeRoute } from './fixtures.ts';
 
@@ -16,8 +16,8 @@ const BCRYPT = '$2y$04$0DDawW9pO9nvXCRA1bAcLOEspifRONt7fR72SqNmoPQHTbR2tlPHG';
 const APR1 = '$apr1$NCp56buS$IdZZrYHW7awSWgVUUOIuO1';
 const SHA = '{SHA}' + createHash('sha1').update('secret').digest('base64');
 
-function head(clientIp: string, headers: string[] = ['host', 'app.test']): InboundHead {
-  return { host: 'app.test', url: '/', path: '/', hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp, headers, upgrade: '', te: false };
+function head(clientIp: string, headers: string[] = ['host', 'app.test']): PlanHead {
+  return { host: 'app.test', url: '/', path: '/', hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp, headers, upgrade: '', te: false, method: 'GET', answerHeaders: null, responseHeaders: null, onDone: null };
 }
 
 function basic(user: string, password: string): string[] {

@@ -7,7 +7,7 @@ import { FORWARD, NO_FILTERS, type Route, type RouteFilters, type UserRegex } fr
 import { declaredTooLarge } from '../../src/proxy/filters/body-limit.ts';
 import { setHeader } from '../../src/proxy/filters/request-headers.ts';
 import { rewriteUrl } from '../../src/proxy/filters/rewrite.ts';
-import type { InboundHead } from '../../src/proxy/inbound.ts';
+import type { PlanHead } from '../../src/proxy/plan.ts';
 import { compilePlan, runPlan } from '../../src/proxy/plan.ts';
 import { makeRoute } from './fixtures.ts';
 
@@ -24,9 +24,9 @@ function rewrite(path: string, target: string, requestPath: string, url = reques
   return rewriteUrl({ template }, re, requestPath, url);
 }
 
-function head(url: string, headers: string[] = ['host', 'app.test']): InboundHead {
+function head(url: string, headers: string[] = ['host', 'app.test']): PlanHead {
   const q = url.indexOf('?');
-  return { host: 'app.test', url, path: q < 0 ? url : url.slice(0, q), hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp: '127.0.0.1', headers, upgrade: '', te: false };
+  return { host: 'app.test', url, path: q < 0 ? url : url.slice(0, q), hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp: '127.0.0.1', headers, upgrade: '', te: false, method: 'GET', answerHeaders: null, responseHeaders: null, onDone: null };
 }
 
 describe('rewrite (ingress-nginx rewrite-target)', () => {
