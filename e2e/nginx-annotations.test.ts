@@ -103,17 +103,67 @@ function declaredStatus(port: number, host: string, target: string, size: number
   });
 }
 
+/** A backend that sets its own CORS headers and records the methods it was sent. */
+async function startCorsBackend(): Promise<{ port: number; methods: string[]; close(): Promise<void> }> {
+  const methods: string[] = [];
+  const server = http.createServer((req, res) => {
+    methods.push(req.method ?? '');
+    res.writeHead(200, { 'access-control-allow-origin': 'https://backend.test', vary: 'Accept-Encoding', 'content-type': 'text/plain' });
+    res.end('cors backend\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    methods,
+    close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+  };
+}
+
+/** A request with any method; resolves with status, headers and body. */
+function send(port: number, method: string, target: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${target} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('ingress-nginx annotations (built program, file mode)', () => {
   let dir: string;
   let app: Backend;
   let echo: Awaited<ReturnType<typeof startEchoBackend>>;
+  let corsBackend: Awaited<ReturnType<typeof startCorsBackend>>;
   let portico: PorticoProcess;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'portico-nginx-e2e-'));
     app = await startNamedBackend('app');
     echo = await startEchoBackend();
-    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]));
+    corsBackend = await startCorsBackend();
+    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]) + '---\n' + serviceYaml('corsy', [corsBackend.port]));
+    writeFileSync(
+      path.join(dir, 'cors.yaml'),
+      [
+        annotatedIngressYaml({ name: 'cors-any', host: 'cors-any.test', annotations: { [N + 'enable-cors']: 'true' }, paths: [{ path: '/', service: 'corsy' }] }),
+        annotatedIngressYaml({
+          name: 'cors-list',
+          host: 'cors-list.test',
+          annotations: { [N + 'enable-cors']: 'true', [N + 'cors-allow-origin']: 'https://app.test, https://*.partners.test', [N + 'cors-allow-credentials']: 'false', [N + 'cors-expose-headers']: 'X-Total' },
+          paths: [{ path: '/', service: 'corsy' }],
+        }),
+        annotatedIngressYaml({
+          name: 'cors-auth',
+          host: 'cors-auth.test',
+          annotations: { [N + 'enable-cors']: 'true', [N + 'cors-allow-origin']: 'https://app.test', [N + 'auth-type']: 'basic', [N + 'auth-secret']: 'htpasswd' },
+          paths: [{ path: '/', service: 'corsy' }],
+        }),
+      ].join('---\n'),
+    );
     writeFileSync(
       path.join(dir, 'rewrite.yaml'),
       annotatedIngressYaml({
@@ -208,6 +258,7 @@ spec:
     await portico?.stop('SIGKILL');
     await app?.close();
     await echo?.close();
+    await corsBackend?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -248,6 +299,50 @@ spec:
     expect(logs).not.toContain(BCRYPT);
     expect(logs).not.toContain(SHA);
     expect(logs).not.toContain(Buffer.from('alice:secret').toString('base64'));
+  });
+
+  it('CORS: `*` on every response, a listed Origin echoed with Vary, preflights answered 204 without reaching the backend', async () => {
+    const any = await send(portico.httpPort, 'GET', '/x', { host: 'cors-any.test' });
+    expect(any.status).toBe(200);
+    // the route's headers replace the backend's own (nginx more_set_headers); Vary adds up
+    expect(any.headers['access-control-allow-origin']).toBe('*');
+    expect(any.headers['access-control-allow-credentials']).toBe('true');
+    expect(any.headers['access-control-allow-methods']).toBe('GET, PUT, POST, DELETE, PATCH, OPTIONS');
+    expect(any.headers['access-control-max-age']).toBe('1728000');
+    expect(any.headers.vary).toBe('Accept-Encoding');
+
+    const before = corsBackend.methods.length;
+    const preflight = await send(portico.httpPort, 'OPTIONS', '/x', { host: 'cors-list.test', origin: 'https://shop.partners.test', 'access-control-request-method': 'POST' });
+    expect(preflight.status).toBe(204);
+    expect(preflight.body).toBe('');
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://shop.partners.test');
+    expect(preflight.headers['access-control-allow-credentials']).toBeUndefined();
+    expect(preflight.headers['access-control-expose-headers']).toBe('X-Total');
+    expect(preflight.headers['x-request-id']).toBeTruthy();
+    expect(corsBackend.methods.length).toBe(before);
+
+    const listed = await send(portico.httpPort, 'GET', '/x', { host: 'cors-list.test', origin: 'https://app.test' });
+    expect(listed.headers['access-control-allow-origin']).toBe('https://app.test');
+    expect(listed.headers.vary).toBe('Accept-Encoding, Origin');
+    // not allowed: the backend answers as it would, with its own headers
+    const other = await send(portico.httpPort, 'GET', '/x', { host: 'cors-list.test', origin: 'https://a.b.partners.test' });
+    expect(other.headers['access-control-allow-origin']).toBe('https://backend.test');
+    const otherPreflight = await send(portico.httpPort, 'OPTIONS', '/x', { host: 'cors-list.test', origin: 'https://evil.test' });
+    expect(otherPreflight.status).toBe(200);
+    expect(corsBackend.methods.slice(before)).toEqual(['GET', 'GET', 'OPTIONS']);
+  });
+
+  it('CORS with basic auth: the preflight needs no credentials, and the 401 carries the CORS headers', async () => {
+    const preflight = await send(portico.httpPort, 'OPTIONS', '/api', { host: 'cors-auth.test', origin: 'https://app.test' });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://app.test');
+    const denied = await send(portico.httpPort, 'GET', '/api', { host: 'cors-auth.test', origin: 'https://app.test' });
+    expect(denied.status).toBe(401);
+    expect(denied.headers['access-control-allow-origin']).toBe('https://app.test');
+    expect(denied.headers['www-authenticate']).toMatch(/^Basic realm=/);
+    const ok = await send(portico.httpPort, 'GET', '/api', { host: 'cors-auth.test', origin: 'https://app.test', authorization: 'Basic ' + Buffer.from('alice:secret').toString('base64') });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['access-control-allow-origin']).toBe('https://app.test');
   });
 
   it('an Ingress with access controls Portico cannot enforce answers 503 and its backend sees nothing', async () => {

@@ -170,6 +170,24 @@ export interface RouteFilters {
   readonly sourceRange?: SourceRange;
   /** HTTP basic authentication (ingress-nginx auth-type: basic). */
   readonly basicAuth?: BasicAuth;
+  /** Cross-origin resource sharing (ingress-nginx enable-cors and cors-*). */
+  readonly cors?: CorsPolicy;
+}
+
+/** ingress-nginx's CORS settings; see model/cors-options.ts for the defaults. */
+export interface CorsPolicy {
+  /** `*` (any origin, answered as `*`), or origin patterns (`scheme://host[:port]`, `scheme://*.domain`, `null`). */
+  readonly origins: '*' | readonly string[];
+  /** Access-Control-Allow-Methods value. */
+  readonly methods: string;
+  /** Access-Control-Allow-Headers value. */
+  readonly headers: string;
+  /** Access-Control-Expose-Headers value, '' for none. */
+  readonly expose: string;
+  /** Send Access-Control-Allow-Credentials: true. */
+  readonly credentials: boolean;
+  /** Access-Control-Max-Age in seconds. */
+  readonly maxAge: number;
 }
 
 /** Literal text or a request value (nginx's `$request_uri`, `$http_<name>`, `$cookie_<name>` ...). */

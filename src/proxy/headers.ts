@@ -132,6 +132,26 @@ export function responseHeaders(headers: HeaderObject, requestId: string | null)
 }
 
 /**
+ * Adds a route's own response headers (PlanHead.responseHeaders, lower-case names) to an
+ * upstream response's list: each replaces the upstream's headers of that name, as nginx's
+ * more_set_headers does, except Vary and Set-Cookie, which add to the upstream's.
+ */
+export function mergeResponseHeaders(out: string[], ours: readonly string[]): void {
+  for (let i = 0; i < out.length; i += 2) {
+    const name = out[i]!;
+    if (name === 'vary' || name === 'set-cookie') continue;
+    for (let j = 0; j < ours.length; j += 2) {
+      if (ours[j] === name) {
+        out.splice(i, 2);
+        i -= 2;
+        break;
+      }
+    }
+  }
+  for (let j = 0; j < ours.length; j++) out.push(ours[j]!);
+}
+
+/**
  * Upstream trailers worth relaying to an HTTP/2 client (gRPC's grpc-status, grpc-message,
  * ...): pseudo-headers, hop-by-hop and framing fields dropped; null when nothing is left
  * (the usual case: an empty object).

@@ -22,6 +22,7 @@ import type { Route } from '../model/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
 import { basicAuthStage, challengeOf, type BasicAuthVerifier } from './filters/basic-auth.ts';
 import { declaredTooLarge } from './filters/body-limit.ts';
+import { corsStage } from './filters/cors.ts';
 import { NO_GLOBAL_SOURCE_RANGE, sourceRangeStage, type GlobalSourceRange } from './filters/source-range.ts';
 import { setHeader } from './filters/request-headers.ts';
 import { rewriteUrl } from './filters/rewrite.ts';
@@ -99,7 +100,8 @@ export function planOf(route: Route, context: PlanContext = NO_PLAN_CONTEXT): Re
 }
 
 /**
- * Builds the stages in DESIGN.md's order: source addresses, authentication, limits, then
+ * Builds the stages in DESIGN.md's order: CORS (its preflight answer comes first, as nginx's
+ * rewrite phase precedes its access phase), source addresses, authentication, limits, then
  * rewrite, then request headers.
  */
 export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT): RequestPlan {
@@ -107,6 +109,7 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   const stages: WaitingStage[] = [];
   let sync = true;
   let challenge = '';
+  if (f.cors !== undefined) stages.push(corsStage(f.cors));
   const ip = sourceRangeStage(f.sourceRange, context.sourceRange);
   if (ip !== null) stages.push(ip);
   if (f === NO_FILTERS) return { stages, sync, bodyLimit: -1, challenge, context };

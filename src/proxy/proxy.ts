@@ -60,7 +60,7 @@ import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
 import { parseCidrs } from '../values/cidr.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
-import { responseHeaders, trailersToRelay } from './headers.ts';
+import { mergeResponseHeaders, responseHeaders, trailersToRelay } from './headers.ts';
 import type { HeaderObject } from './headers.ts';
 import { scanInbound } from './inbound.ts';
 import type { InboundHead } from './inbound.ts';
@@ -586,7 +586,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
     try {
       const headers = responseHeaders(parsed, this.proxy.responseRequestId ? this.requestId : null);
       if (this.setCookie !== null) headers.push('set-cookie', this.setCookie);
-      if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
+      if (this.responseHeaders !== null) mergeResponseHeaders(headers, this.responseHeaders);
       const hsts = this.proxy.hsts;
       if (hsts !== null && this.scheme === 'https' && parsed['strict-transport-security'] === undefined) headers.push('strict-transport-security', hsts);
       // gRPC Trailers-Only from an HTTP/2 upstream (whose rawHeaders is an object, not a list)

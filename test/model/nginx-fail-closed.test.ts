@@ -53,7 +53,7 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   });
 
   it('an annotation that is not an access control is a problem, and the Ingress still routes', () => {
-    const config = world({ [N + 'enable-cors']: 'true', [N + 'limit-rps']: '10' });
+    const config = world({ [N + 'proxy-cookie-path']: '/ /app', [N + 'limit-rps']: '10' });
     expect(config.match('shop.test', '/admin')!.action).toBe(FORWARD);
     expect(reasons(config)).toEqual(['default/guarded: UnsupportedAnnotation', 'default/guarded: UnsupportedAnnotation']);
     expect(config.problems.map((p) => p.message).join('\n')).toMatch(/limit-rps.*not supported.*ignored/);
