@@ -136,6 +136,14 @@ const sslRedirect: AnnotationParser<'sslRedirect'> = {
   nginx: { name: `${NGINX}ssl-redirect`, ...goBoolean },
 };
 
+const forceSslRedirect: AnnotationParser<'forceSslRedirect'> = {
+  name: `${ANNOTATION_PREFIX}force-ssl-redirect`,
+  field: 'forceSslRedirect',
+  default: DEFAULT_POLICY.forceSslRedirect,
+  ...boolean,
+  nginx: { name: `${NGINX}force-ssl-redirect`, ...goBoolean },
+};
+
 /**
  * `HTTP` (default), `HTTPS`, `GRPC`, `GRPCS` or `H2C`, in any case. GRPC and H2C are the same
  * wire (HTTP/2 cleartext with prior knowledge); GRPCS is HTTP/2 over TLS.
@@ -178,7 +186,7 @@ const backendTlsServerName: AnnotationParser<'backendTlsServerName'> = {
   nginx: { name: `${NGINX}proxy-ssl-name`, ...dnsName },
 };
 
-export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
+export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, forceSslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
 
 /** Portico annotations read outside the model (not typos): the ACME room reads these. */
 export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS, ...CANARY_OPTION_ANNOTATIONS, ...ACCESS_OPTION_ANNOTATIONS, ...CORS_OPTION_ANNOTATIONS];

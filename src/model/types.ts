@@ -20,6 +20,11 @@ export interface RoutePolicy {
   loadBalance: LoadBalanceAlgorithm;
   /** Plain-HTTP requests to a host with TLS are redirected to HTTPS (308). */
   sslRedirect: boolean;
+  /**
+   * Plain-HTTP requests are redirected to HTTPS whether or not the host has TLS in the config
+   * (ingress-nginx force-ssl-redirect: TLS terminated by a load balancer in front).
+   */
+  forceSslRedirect: boolean;
   /** Protocol spoken to the pods. */
   backendProtocol: BackendProtocol;
   /**
@@ -37,6 +42,7 @@ export interface RoutePolicy {
 export const DEFAULT_POLICY: RoutePolicy = Object.freeze({
   loadBalance: 'round-robin',
   sslRedirect: true,
+  forceSslRedirect: false,
   backendProtocol: 'HTTP',
   backendTlsVerify: false,
   backendTlsServerName: '',

@@ -42,6 +42,12 @@ export interface InboundHead {
   /** 0, or the status to answer instead of proxying (400, 405, 501). */
   reject: number;
   requestId: string;
+  /**
+   * The scheme the client used: the listener's, or X-Forwarded-Proto (`http` / `https`) when
+   * the peer is a trusted proxy (a load balancer terminating TLS). HTTPS redirects test this,
+   * as ingress-nginx tests $pass_access_scheme.
+   */
+  accessScheme: string;
   /** Client IP (X-Real-IP value): the peer, or the rightmost untrusted XFF entry behind a trusted proxy. */
   clientIp: string;
   /** Upstream header list, flat. */
@@ -224,8 +230,13 @@ export function scanInbound(
   const id = inboundId !== null && isValidRequestId(inboundId) ? inboundId : newRequestId();
   out.requestId = id;
   let clientIp = peer;
+  let accessScheme = scheme;
   if (isTrusted) {
     if (xff !== null) clientIp = rightmostUntrusted(xff, trusted, peer);
+    if (xfProto !== null) {
+      const p = xfProto.trim().toLowerCase();
+      if (p === 'https' || p === 'http') accessScheme = p;
+    }
     headers.push('x-forwarded-for', xff === null ? peer : xff + ', ' + peer);
     headers.push('x-forwarded-proto', xfProto ?? scheme);
     if (xfHost !== null) headers.push('x-forwarded-host', xfHost);
@@ -245,6 +256,7 @@ export function scanInbound(
     headers.push('x-forwarded-for', peer, 'x-forwarded-proto', scheme, 'x-forwarded-port', localPort(sock), 'x-real-ip', peer, 'x-request-id', id);
   }
   out.clientIp = clientIp;
+  out.accessScheme = accessScheme;
 
   out.headers = conn === null ? headers : dropNamed(headers, conn);
 }

@@ -23,7 +23,9 @@
 //   upstream's response head is exempt (responseHeaderTimeoutMs answers 504 then).
 // - RoutePolicy.sslRedirect: a plain-HTTP request whose host has a TLS binding in the config
 //   gets 308 to https://<host without port><same target> (not for /.well-known/acme-challenge/,
-//   and before the endpoint check, like ingress-nginx). Upgrades too.
+//   and before the endpoint check, like ingress-nginx). Upgrades too. forceSslRedirect does it
+//   for any host. "Plain HTTP" is InboundHead.accessScheme: X-Forwarded-Proto from a trusted
+//   proxy counts, so a load balancer terminating TLS in front causes no redirect loop.
 // - Pools: one per endpoint key and upstream mode, created on first use, retired by a sweep
 //   (every 10 s) once no current EndpointSet of a balancer in use holds the endpoint: close()
 //   then destroy() after 30 s. Balancer state unused for 6 sweeps is dropped (its pools with it).
@@ -331,6 +333,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   reject = 0;
   requestId = '';
   clientIp = '';
+  accessScheme = '';
   headers: string[] = [];
   upgrade = '';
   te = false;
@@ -871,7 +874,7 @@ export class Proxy {
       settings: this.settings,
       log: this.log,
       trusted: this.trusted,
-      resolve: (head, scheme) => this.resolve(head, scheme),
+      resolve: (head) => this.resolve(head),
       mode: (route) => this.modes.of(route),
       plan: (route) => this.planFor(route),
       onDone: (info) => this.report(info),
@@ -1010,7 +1013,7 @@ export class Proxy {
       this.respond(ex, R503_CLOSING);
       return;
     }
-    const r = this.resolve(ex, ex.scheme);
+    const r = this.resolve(ex);
     if (r.route === null) {
       ex.error = 'no_route';
       this.respond(ex, R404);
@@ -1132,22 +1135,30 @@ export class Proxy {
   }
 
   /**
-   * Route and pick an endpoint for a scanned request head. Plain-HTTP requests to a host the
-   * config serves over TLS come back with `redirect` when the route's policy wants it
-   * (never for ACME HTTP-01 challenge paths).
+   * Route and pick an endpoint for a scanned request head. Plain-HTTP requests (by their
+   * accessScheme) come back with `redirect` when the route's policy wants it: to a host the
+   * config serves over TLS (sslRedirect), or to any host (forceSslRedirect); never for ACME
+   * HTTP-01 challenge paths.
    */
-  private resolve(head: InboundHead, scheme: 'http' | 'https'): Resolved {
+  private resolve(head: InboundHead): Resolved {
     const cfg = this.getConfig();
     const route = cfg.match(head.host, head.path);
     if (route === null) return { route: null, state: null, upstream: null, redirect: false };
-    if (scheme === 'http' && route.policy.sslRedirect && cfg.tls.length > 0) {
-      let tls = this.tlsHosts;
-      if (this.tlsHostsOf !== cfg || tls === null) {
-        tls = this.tlsHosts = new TlsHosts(cfg.tls);
-        this.tlsHostsOf = cfg;
-      }
-      if (tls.has(head.host) && !head.path.startsWith(ACME_CHALLENGE_PREFIX)) {
-        return { route, state: null, upstream: null, redirect: true };
+    // the scheme the client used: behind a trusted load balancer that terminated TLS, its
+    // X-Forwarded-Proto (no redirect loop); ingress-nginx tests $pass_access_scheme alike
+    if (head.accessScheme === 'http') {
+      const policy = route.policy;
+      if (policy.forceSslRedirect) {
+        if (!head.path.startsWith(ACME_CHALLENGE_PREFIX)) return { route, state: null, upstream: null, redirect: true };
+      } else if (policy.sslRedirect && cfg.tls.length > 0) {
+        let tls = this.tlsHosts;
+        if (this.tlsHostsOf !== cfg || tls === null) {
+          tls = this.tlsHosts = new TlsHosts(cfg.tls);
+          this.tlsHostsOf = cfg;
+        }
+        if (tls.has(head.host) && !head.path.startsWith(ACME_CHALLENGE_PREFIX)) {
+          return { route, state: null, upstream: null, redirect: true };
+        }
       }
     }
     const action = route.action;

@@ -39,7 +39,7 @@ export interface UpgraderDeps {
   settings: ProxySettings;
   log: Logger;
   trusted: CidrMatcher;
-  resolve: (head: InboundHead, scheme: 'http' | 'https') => Resolved;
+  resolve: (head: InboundHead) => Resolved;
   /** How the route's endpoints are reached (protocol, TLS). */
   mode: (route: Route) => UpstreamMode;
   /** The route's plan (filters, global filters), or null when it has none. */
@@ -69,6 +69,7 @@ class UpgradeCtx implements PlanHead {
   reject = 0;
   requestId = '';
   clientIp = '';
+  accessScheme = '';
   headers: string[] = [];
   upgrade = '';
   te = false;
@@ -177,7 +178,7 @@ export class Upgrader {
       this.report(ctx, 400, 'bad_request');
       return;
     }
-    const r = deps.resolve(ctx, ctx.scheme);
+    const r = deps.resolve(ctx);
     ctx.route = r.route;
     if (r.route === null) {
       this.refuse(socket, 404, 'not found', ctx.requestId);

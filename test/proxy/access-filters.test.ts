@@ -17,7 +17,7 @@ const APR1 = '$apr1$NCp56buS$IdZZrYHW7awSWgVUUOIuO1';
 const SHA = '{SHA}' + createHash('sha1').update('secret').digest('base64');
 
 function head(clientIp: string, headers: string[] = ['host', 'app.test']): PlanHead {
-  return { host: 'app.test', url: '/', path: '/', hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp, headers, upgrade: '', te: false, method: 'GET', answerHeaders: null, responseHeaders: null, onDone: null };
+  return { host: 'app.test', url: '/', path: '/', hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp, headers, upgrade: '', te: false, accessScheme: 'http', method: 'GET', answerHeaders: null, responseHeaders: null, onDone: null };
 }
 
 function basic(user: string, password: string): string[] {

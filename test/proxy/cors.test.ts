@@ -12,7 +12,7 @@ const BASE: CorsPolicy = { origins: '*', methods: 'GET, POST', headers: 'Content
 function head(method: string, origin: string | null): PlanHead {
   const headers = ['host', 'app.test'];
   if (origin !== null) headers.push('Origin', origin);
-  return { host: 'app.test', url: '/', path: '/', hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp: '127.0.0.1', headers, upgrade: '', te: false, method, answerHeaders: null, responseHeaders: null, onDone: null };
+  return { host: 'app.test', url: '/', path: '/', hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp: '127.0.0.1', headers, upgrade: '', te: false, accessScheme: 'http', method, answerHeaders: null, responseHeaders: null, onDone: null };
 }
 
 function run(policy: CorsPolicy, method: string, origin: string | null): { status: number; answer: string[] | null; response: string[] | null } {

@@ -26,7 +26,7 @@ function rewrite(path: string, target: string, requestPath: string, url = reques
 
 function head(url: string, headers: string[] = ['host', 'app.test']): PlanHead {
   const q = url.indexOf('?');
-  return { host: 'app.test', url, path: q < 0 ? url : url.slice(0, q), hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp: '127.0.0.1', headers, upgrade: '', te: false, method: 'GET', answerHeaders: null, responseHeaders: null, onDone: null };
+  return { host: 'app.test', url, path: q < 0 ? url : url.slice(0, q), hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp: '127.0.0.1', headers, upgrade: '', te: false, accessScheme: 'http', method: 'GET', answerHeaders: null, responseHeaders: null, onDone: null };
 }
 
 describe('rewrite (ingress-nginx rewrite-target)', () => {

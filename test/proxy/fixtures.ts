@@ -19,6 +19,7 @@ export interface RouteSpec {
   key: string;
   lb?: LoadBalanceAlgorithm;
   sslRedirect?: boolean;
+  forceSslRedirect?: boolean;
   name?: string;
   backendProtocol?: BackendProtocol;
   backendTlsVerify?: boolean;
@@ -40,6 +41,7 @@ export function makeRoute(spec: RouteSpec): Route {
     policy: {
       loadBalance: spec.lb ?? 'round-robin',
       sslRedirect: spec.sslRedirect ?? true,
+      forceSslRedirect: spec.forceSslRedirect ?? false,
       backendProtocol: spec.backendProtocol ?? 'HTTP',
       backendTlsVerify: spec.backendTlsVerify ?? false,
       backendTlsServerName: spec.backendTlsServerName ?? '',

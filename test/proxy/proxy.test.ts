@@ -151,6 +151,35 @@ describe('routing', () => {
     expect(u.requests).toBe(4);
   });
 
+  it('force-ssl-redirect redirects any host; X-Forwarded-Proto counts only from a trusted proxy', async () => {
+    const u = await upstream((req, res) => res.end(`proxied ${req.url}`));
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [u.port]);
+    const config = new FakeConfig(
+      [
+        { host: 'forced.test', key: 'svc', forceSslRedirect: true },
+        { host: 'secure.test', key: 'svc' },
+      ],
+      1,
+      ['secure.test'],
+    );
+    // no trusted proxies: the client's X-Forwarded-Proto is ignored
+    const open = await proxyFor({ config, endpoints });
+    const forced = await request(open.port, { host: 'forced.test', path: '/p?q=1' });
+    expect(forced.status).toBe(308);
+    expect(forced.headers.location).toBe('https://forced.test/p?q=1');
+    expect((await request(open.port, { host: 'forced.test', headers: { 'x-forwarded-proto': 'https' } })).status).toBe(308);
+    expect((await request(open.port, { host: 'forced.test', path: '/.well-known/acme-challenge/t' })).body.toString()).toBe('proxied /.well-known/acme-challenge/t');
+
+    // behind a trusted load balancer that terminated TLS: no redirect (and no loop) for https
+    const behind = await proxyFor({ config, endpoints, settings: { trustedProxies: ['127.0.0.1/32'] } });
+    for (const host of ['forced.test', 'secure.test']) {
+      expect((await request(behind.port, { host, headers: { 'x-forwarded-proto': 'https' } })).body.toString(), host).toBe('proxied /');
+      expect((await request(behind.port, { host, headers: { 'x-forwarded-proto': 'http' } })).status, host).toBe(308);
+      expect((await request(behind.port, { host })).status, host).toBe(308);
+    }
+  });
+
   it('lets a listener intercept requests before routing (ACME challenges)', async () => {
     const u = await upstream((req, res) => res.end(`proxied ${req.url}`));
     const p = await proxyFor({

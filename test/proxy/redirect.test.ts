@@ -6,7 +6,7 @@ import { makeRoute } from './fixtures.ts';
 
 function head(url: string, host = 'Shop.Test:8080'): InboundHead {
   const q = url.indexOf('?');
-  return { host, url, path: q < 0 ? url : url.slice(0, q), hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp: '127.0.0.1', headers: [], upgrade: '', te: false };
+  return { host, url, path: q < 0 ? url : url.slice(0, q), hasBody: false, bodyLength: -1, reject: 0, requestId: 'r', clientIp: '127.0.0.1', headers: [], upgrade: '', te: false, accessScheme: 'http' };
 }
 
 describe('redirects', () => {
