@@ -138,6 +138,8 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
   let app: Backend;
   let echo: Awaited<ReturnType<typeof startEchoBackend>>;
   let corsBackend: Awaited<ReturnType<typeof startCorsBackend>>;
+  let unavailable: http.Server;
+  let unavailableHits = 0;
   let portico: PorticoProcess;
 
   beforeAll(async () => {
@@ -145,7 +147,20 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
     app = await startNamedBackend('app');
     echo = await startEchoBackend();
     corsBackend = await startCorsBackend();
-    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]) + '---\n' + serviceYaml('corsy', [corsBackend.port]));
+    // a pod that answers 503 (overloaded), next to `app` in one Service
+    unavailable = http.createServer((_req, res) => {
+      unavailableHits++;
+      res.writeHead(503).end('overloaded\n');
+    });
+    await new Promise<void>((r) => unavailable.listen(0, '127.0.0.1', () => r()));
+    const unavailablePort = (unavailable.address() as AddressInfo).port;
+    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]) + '---\n' + serviceYaml('corsy', [corsBackend.port]) + '---\n' + serviceYaml('half', [unavailablePort, app.port]));
+    writeFileSync(
+      path.join(dir, 'retry.yaml'),
+      annotatedIngressYaml({ name: 'retry', host: 'retry.test', annotations: { [N + 'proxy-next-upstream']: 'error timeout http_503' }, paths: [{ path: '/', service: 'half' }] }) +
+        '---\n' +
+        annotatedIngressYaml({ name: 'no-retry', host: 'noretry.test', annotations: {}, paths: [{ path: '/', service: 'half' }] }),
+    );
     writeFileSync(
       path.join(dir, 'cors.yaml'),
       [
@@ -259,6 +274,8 @@ spec:
     await app?.close();
     await echo?.close();
     await corsBackend?.close();
+    unavailable?.closeAllConnections();
+    await new Promise<void>((r) => (unavailable ? unavailable.close(() => r()) : r()));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -343,6 +360,18 @@ spec:
     const ok = await send(portico.httpPort, 'GET', '/api', { host: 'cors-auth.test', origin: 'https://app.test', authorization: 'Basic ' + Buffer.from('alice:secret').toString('base64') });
     expect(ok.status).toBe(200);
     expect(ok.headers['access-control-allow-origin']).toBe('https://app.test');
+  });
+
+  it('proxy-next-upstream http_503: a pod answering 503 is skipped; without the annotation its 503 reaches the client', async () => {
+    const before = unavailableHits;
+    for (let i = 0; i < 4; i++) {
+      const r = await get(portico.httpPort, `/r${i}`, { host: 'retry.test' });
+      expect(r.status).toBe(200);
+      expect(r.body).toBe(`app /r${i}\n`);
+    }
+    expect(unavailableHits - before).toBe(2); // every second request started there, then moved on
+    const plain = await Promise.all([0, 1].map((i) => get(portico.httpPort, `/p${i}`, { host: 'noretry.test' })));
+    expect(plain.map((r) => r.status).sort()).toEqual([200, 503]);
   });
 
   it('an Ingress with access controls Portico cannot enforce answers 503 and its backend sees nothing', async () => {

@@ -8,6 +8,7 @@ import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { readAccessOptions } from './access-options.ts';
 import { readCorsOptions } from './cors-options.ts';
+import { readRetryOptions } from './retry-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -103,7 +104,12 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   // a 503 (an access control not enforced, or a broken one) wins over a redirect: never opens anything
   const action = unenforced === FORWARD && redirects.redirect !== null ? redirects.redirect : unenforced;
   const cors = readCorsOptions(annotations, report);
-  const read = withFilters(readRouteOptions(annotations, report), cors === undefined ? access.filters : { ...access.filters, cors });
+  const retry = readRetryOptions(annotations, report);
+  const read = withFilters(readRouteOptions(annotations, report), {
+    ...access.filters,
+    ...(cors === undefined ? {} : { cors }),
+    ...(retry === undefined ? {} : { retry }),
+  });
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
   const hosts = new Map<string, Route[]>();
 

@@ -178,6 +178,26 @@ export interface RouteFilters {
   readonly basicAuth?: BasicAuth;
   /** Cross-origin resource sharing (ingress-nginx enable-cors and cors-*). */
   readonly cors?: CorsPolicy;
+  /** When a request goes to another endpoint (ingress-nginx proxy-next-upstream*). */
+  readonly retry?: RetryPolicy;
+}
+
+/** ingress-nginx's proxy-next-upstream, -tries and -timeout; see model/retry-options.ts. */
+export interface RetryPolicy {
+  /** Connection refused or reset, or the upstream closed before answering. */
+  readonly error: boolean;
+  /** Connect timeout, or no response head within the read timeout. */
+  readonly timeout: boolean;
+  /** An upstream response Portico cannot parse or relay. */
+  readonly invalidHeader: boolean;
+  /** Upstream statuses answered by trying another endpoint (the last answer is relayed). */
+  readonly statuses: readonly number[];
+  /** POST, PATCH and LOCK (non-idempotent methods) are retried too. */
+  readonly nonIdempotent: boolean;
+  /** Attempts in all, the first included; 0: as many as there are endpoints (at least 2). */
+  readonly tries: number;
+  /** No attempt starts later than this after the first one; 0: no limit. */
+  readonly timeoutMs: number;
 }
 
 /** ingress-nginx's CORS settings; see model/cors-options.ts for the defaults. */

@@ -48,7 +48,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointLookup } from '../endpoints/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
-import type { DirectResponseAction, ObjectRef, Route, RoutingConfig } from '../model/types.ts';
+import type { DirectResponseAction, ObjectRef, RetryPolicy, Route, RoutingConfig } from '../model/types.ts';
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
 import { planOf, runPlan, runPlanWaiting, type PlanContext, type RequestPlan } from './plan.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
@@ -248,6 +248,8 @@ function planError(status: number): ErrorKind | null {
 }
 
 const CLIENT_GONE = new Error('client closed the connection');
+/** Aborts an upstream response whose status the route retries (proxy-next-upstream http_<status>). */
+const RETRY_ON_STATUS = new Error('retrying on another endpoint for this status');
 
 // The response's 'close' listener is shared; the exchange hangs off the response.
 function onResponseClose(this: MarkedResponse): void {
@@ -342,6 +344,12 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   answerHeaders: string[] | null = null;
   responseHeaders: string[] | null = null;
   onDone: (() => void) | null = null;
+  /** The route's proxy-next-upstream policy, or null for Portico's own retry rule. */
+  retry: RetryPolicy | null = null;
+  /** When the first attempt was dispatched (only with a retry policy that has a timeout). */
+  firstAt = 0;
+  /** The endpoint a response with a retryable status is retried on (set in onResponseStart). */
+  retryNext: Upstream | null = null;
   // routing
   route: Route | null = null;
   /** The endpointsKey of the backend chosen (the route's, or its canary's); null before one is. */
@@ -443,6 +451,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
     this.upstream = up;
     up.inflight++;
     this.attempts++;
+    if (this.attempts === 1 && this.retry !== null && this.retry.timeoutMs > 0) this.firstAt = performance.now();
     this.lastUpstream = up.key;
     this.phase = PHASE_WAITING;
     this.controller = null;
@@ -584,6 +593,17 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
       controller.abort(CLIENT_GONE);
       return;
     }
+    const retry = this.retry;
+    if (retry !== null && retry.statuses.length > 0 && retry.statuses.includes(status)) {
+      // proxy-next-upstream http_<status>: this answer is dropped and the request goes to the
+      // next endpoint, unless no attempt is left (then this answer is relayed, as nginx does)
+      const next = this.retryTarget(this.upstream);
+      if (next !== null) {
+        this.retryNext = next;
+        controller.abort(RETRY_ON_STATUS);
+        return;
+      }
+    }
     this.phase = PHASE_STREAMING;
     const res = this.res;
     try {
@@ -715,6 +735,17 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     const failed = this.releaseUpstream();
     if (this.phase === PHASE_DONE) return; // answered locally already (client error)
+    const retryNext = this.retryNext;
+    if (err === RETRY_ON_STATUS && retryNext !== null) {
+      this.retryNext = null;
+      this.debug('retrying on another endpoint after its status', err, failed);
+      // not from inside the aborting call: the next dispatch starts on a settled handler
+      queueMicrotask(() => {
+        if (this.clientGone || this.phase === PHASE_DONE) return;
+        this.dispatchTo(retryNext);
+      });
+      return;
+    }
     const wasStreaming = this.phase === PHASE_STREAMING;
     this.phase = PHASE_DONE;
     if (this.clientGone) return;
@@ -735,7 +766,21 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
       res.destroy();
       return;
     }
-    if (
+    const policy = this.retry;
+    if (policy !== null) {
+      // proxy-next-upstream: its conditions, tries, timeout and methods (retryTarget)
+      const wanted =
+        kind === 'connect' || kind === 'reset' ? policy.error
+        : kind === 'connect_timeout' || kind === 'headers_timeout' ? policy.timeout
+        : kind === 'upstream_error' ? policy.invalidHeader
+        : false;
+      const next = wanted ? this.retryTarget(failed) : null;
+      if (next !== null) {
+        this.debug('retrying on another endpoint', err, failed);
+        this.dispatchTo(next);
+        return;
+      }
+    } else if (
       (kind === 'connect' || kind === 'connect_timeout' || kind === 'reset') &&
       this.attempts < 2 &&
       !this.hasBody &&
@@ -754,6 +799,25 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
     this.error = kind;
     this.debug('upstream failed', err, failed);
     this.proxy.respond(this, kind === 'headers_timeout' || kind === 'connect_timeout' ? R504 : R502);
+  }
+
+  /**
+   * The endpoint for another attempt under the route's retry policy, or null when none is
+   * allowed: attempts used up, a body that cannot be sent again (only a body read in full
+   * before the first attempt can), a non-idempotent method without non_idempotent, the
+   * policy's timeout passed, or the proxy closing.
+   */
+  private retryTarget(failed: Upstream | null): Upstream | null {
+    const policy = this.retry;
+    const st = this.state;
+    const route = this.route;
+    if (policy === null || st === null || route === null || this.proxy.closing) return null;
+    const max = policy.tries === 0 ? Math.max(st.upstreams.length, 2) : policy.tries;
+    if (this.attempts >= max) return null;
+    if (this.hasBody && this.bufferedBody === null) return null;
+    if (!policy.nonIdempotent && !IDEMPOTENT.has(this.method)) return null;
+    if (policy.timeoutMs > 0 && performance.now() - this.firstAt >= policy.timeoutMs) return null;
+    return st.pick(route.policy.loadBalance, this.clientIp, failed);
   }
 
   private debug(msg: string, err: unknown, up: Upstream | null): void {
@@ -1124,6 +1188,10 @@ export class Proxy {
       return;
     }
     ex.state = r.state;
+    if (r.route.filters !== NO_FILTERS) {
+      const retry = r.route.filters.retry;
+      if (retry !== undefined) ex.retry = retry;
+    }
     const mode = this.modes.of(r.route);
     if (mode !== PLAIN_HTTP) {
       ex.mode = mode;
