@@ -140,6 +140,7 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
   let corsBackend: Awaited<ReturnType<typeof startCorsBackend>>;
   let unavailable: http.Server;
   let unavailableHits = 0;
+  let pages: http.Server;
   let portico: PorticoProcess;
 
   beforeAll(async () => {
@@ -154,7 +155,23 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
     });
     await new Promise<void>((r) => unavailable.listen(0, '127.0.0.1', () => r()));
     const unavailablePort = (unavailable.address() as AddressInfo).port;
-    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]) + '---\n' + serviceYaml('corsy', [corsBackend.port]) + '---\n' + serviceYaml('half', [unavailablePort, app.port]));
+    // an error-page service, as ingress-nginx's custom-error-pages example: the page names its X-Code
+    pages = http.createServer((req, res) => {
+      const code = Number(req.headers['x-code'] ?? 500);
+      res.writeHead(code, { 'content-type': 'text/plain' }).end(`page for ${code} of ${String(req.headers['x-original-uri'] ?? req.url)}\n`);
+    });
+    await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
+    const pagesPort = (pages.address() as AddressInfo).port;
+    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]) + '---\n' + serviceYaml('corsy', [corsBackend.port]) + '---\n' + serviceYaml('half', [unavailablePort, app.port]) + '---\n' + serviceYaml('overloaded', [unavailablePort]) + '---\n' + serviceYaml('pages', [pagesPort]) + '---\n' + serviceYaml('empty', []));
+    writeFileSync(
+      path.join(dir, 'errors.yaml'),
+      annotatedIngressYaml({
+        name: 'custom-errors',
+        host: 'errors.test',
+        annotations: { [N + 'default-backend']: 'pages', [N + 'custom-http-errors']: '503' },
+        paths: [{ path: '/', service: 'overloaded' }, { path: '/empty', service: 'empty' }],
+      }),
+    );
     writeFileSync(
       path.join(dir, 'retry.yaml'),
       annotatedIngressYaml({ name: 'retry', host: 'retry.test', annotations: { [N + 'proxy-next-upstream']: 'error timeout http_503' }, paths: [{ path: '/', service: 'half' }] }) +
@@ -275,6 +292,8 @@ spec:
     await echo?.close();
     await corsBackend?.close();
     unavailable?.closeAllConnections();
+    pages?.closeAllConnections();
+    await new Promise<void>((r) => (pages ? pages.close(() => r()) : r()));
     await new Promise<void>((r) => (unavailable ? unavailable.close(() => r()) : r()));
     rmSync(dir, { recursive: true, force: true });
   });
@@ -372,6 +391,15 @@ spec:
     expect(unavailableHits - before).toBe(2); // every second request started there, then moved on
     const plain = await Promise.all([0, 1].map((i) => get(portico.httpPort, `/p${i}`, { host: 'noretry.test' })));
     expect(plain.map((r) => r.status).sort()).toEqual([200, 503]);
+  });
+
+  it('custom-http-errors with default-backend: the 503 becomes the error page; a Service without endpoints goes there too', async () => {
+    const r = await get(portico.httpPort, '/cart?x=1', { host: 'errors.test' });
+    expect(r.status).toBe(503);
+    expect(r.body).toBe('page for 503 of /cart?x=1\n');
+    const empty = await get(portico.httpPort, '/empty/a', { host: 'errors.test' });
+    expect(empty.status).toBe(503);
+    expect(empty.body).toBe('page for 503 of /empty/a\n');
   });
 
   it('an Ingress with access controls Portico cannot enforce answers 503 and its backend sees nothing', async () => {

@@ -9,6 +9,7 @@ import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { readAccessOptions } from './access-options.ts';
 import { readCorsOptions } from './cors-options.ts';
 import { readRetryOptions } from './retry-options.ts';
+import { readErrorBackendOptions } from './error-backend-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -103,12 +104,15 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const redirects = readRedirectOptions(annotations, report);
   // a 503 (an access control not enforced, or a broken one) wins over a redirect: never opens anything
   const action = unenforced === FORWARD && redirects.redirect !== null ? redirects.redirect : unenforced;
+  const backends = new BackendResolver(snapshot, ref.namespace, readServiceUpstream(annotations, report));
   const cors = readCorsOptions(annotations, report);
   const retry = readRetryOptions(annotations, report);
+  const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report);
   const read = withFilters(readRouteOptions(annotations, report), {
     ...access.filters,
     ...(cors === undefined ? {} : { cors }),
     ...(retry === undefined ? {} : { retry }),
+    ...(errors === undefined ? {} : { errors }),
   });
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
   const hosts = new Map<string, Route[]>();
@@ -122,7 +126,6 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   // backend or TLS of its own, as in ingress-nginx, where a canary shares its primary's server.
   const canary = isCanary(annotations) ? readCanaryOptions(annotations as Record<string, unknown>, report) : undefined;
 
-  const backends = new BackendResolver(snapshot, ref.namespace, readServiceUpstream(annotations, report));
   let defaultBackend: Backend | null = null;
   if (canary === undefined && spec.defaultBackend !== undefined && spec.defaultBackend !== null) {
     const r = backends.resolve(spec.defaultBackend, '', null);

@@ -180,6 +180,15 @@ export interface RouteFilters {
   readonly cors?: CorsPolicy;
   /** When a request goes to another endpoint (ingress-nginx proxy-next-upstream*). */
   readonly retry?: RetryPolicy;
+  /** Where requests without endpoints and upstream error answers go (ingress-nginx default-backend, custom-http-errors). */
+  readonly errors?: ErrorBackend;
+}
+
+/** ingress-nginx's per-Ingress default backend; see model/error-backend-options.ts. */
+export interface ErrorBackend {
+  readonly backend: Backend;
+  /** Upstream statuses replaced by this backend's answer (custom-http-errors); may be empty. */
+  readonly codes: readonly number[];
 }
 
 /** ingress-nginx's proxy-next-upstream, -tries and -timeout; see model/retry-options.ts. */

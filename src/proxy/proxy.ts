@@ -48,7 +48,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointLookup } from '../endpoints/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
-import type { DirectResponseAction, ObjectRef, RetryPolicy, Route, RoutingConfig } from '../model/types.ts';
+import type { DirectResponseAction, ErrorBackend, ObjectRef, RetryPolicy, Route, RoutingConfig } from '../model/types.ts';
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
 import { planOf, runPlan, runPlanWaiting, type PlanContext, type RequestPlan } from './plan.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
@@ -63,6 +63,7 @@ import type { BalancerState } from './balancer.ts';
 import { parseCidrs } from '../values/cidr.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { mergeResponseHeaders, responseHeaders, trailersToRelay } from './headers.ts';
+import { setErrorHeaders } from './filters/error-backend.ts';
 import type { HeaderObject } from './headers.ts';
 import { scanInbound } from './inbound.ts';
 import type { InboundHead } from './inbound.ts';
@@ -248,6 +249,9 @@ function planError(status: number): ErrorKind | null {
 }
 
 const CLIENT_GONE = new Error('client closed the connection');
+/** Aborts an upstream answer that the route's default-backend replaces (custom-http-errors). */
+const INTERCEPT = new Error('replacing this answer with the default backend\'s');
+
 /** Aborts an upstream response whose status the route retries (proxy-next-upstream http_<status>). */
 const RETRY_ON_STATUS = new Error('retrying on another endpoint for this status');
 
@@ -350,6 +354,13 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   firstAt = 0;
   /** The endpoint a response with a retryable status is retried on (set in onResponseStart). */
   retryNext: Upstream | null = null;
+  /** The route's custom-http-errors and their backend, or null. */
+  errors: ErrorBackend | null = null;
+  /** Sent to the error backend already (its answers are relayed, never intercepted again). */
+  intercepted = false;
+  /** The error backend endpoint an intercepted answer goes to, and the status it replaces. */
+  interceptTo: { state: BalancerState; upstream: Upstream } | null = null;
+  interceptCode = 0;
   // routing
   route: Route | null = null;
   /** The endpointsKey of the backend chosen (the route's, or its canary's); null before one is. */
@@ -604,6 +615,18 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
         return;
       }
     }
+    const errors = this.errors;
+    if (errors !== null && !this.intercepted && errors.codes.includes(status) && (!this.hasBody || this.bufferedBody !== null)) {
+      // custom-http-errors: this answer is replaced by the default-backend's (when it has an
+      // endpoint; else relayed); a streamed request body cannot be sent again, so never then
+      const to = this.proxy.errorUpstream(errors.backend.endpointsKey, this.clientIp);
+      if (to !== null) {
+        this.interceptTo = to;
+        this.interceptCode = status;
+        controller.abort(INTERCEPT);
+        return;
+      }
+    }
     this.phase = PHASE_STREAMING;
     const res = this.res;
     try {
@@ -735,6 +758,23 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     const failed = this.releaseUpstream();
     if (this.phase === PHASE_DONE) return; // answered locally already (client error)
+    const to = this.interceptTo;
+    if (err === INTERCEPT && to !== null) {
+      this.interceptTo = null;
+      this.debug('sending the error answer to the default backend', err, failed);
+      queueMicrotask(() => {
+        if (this.clientGone || this.phase === PHASE_DONE || this.route === null) return;
+        setErrorHeaders(this, this.req.url ?? this.url, this.route, this.interceptCode, true);
+        this.intercepted = true;
+        this.retry = null;
+        this.state = to.state;
+        this.backendKey = this.errors!.backend.endpointsKey;
+        this.mode = PLAIN_HTTP;
+        this.opts = null;
+        this.dispatchTo(to.upstream);
+      });
+      return;
+    }
     const retryNext = this.retryNext;
     if (err === RETRY_ON_STATUS && retryNext !== null) {
       this.retryNext = null;
@@ -1189,8 +1229,18 @@ export class Proxy {
     }
     ex.state = r.state;
     if (r.route.filters !== NO_FILTERS) {
-      const retry = r.route.filters.retry;
-      if (retry !== undefined) ex.retry = retry;
+      const f = r.route.filters;
+      if (r.fallback === true) {
+        // the Service has no endpoint: its default-backend gets the request as ingress-nginx
+        // sends it there (X-Code: 503 ...), over plain HTTP, and never intercepts again
+        setErrorHeaders(ex, ex.req.url ?? ex.url, r.route, 503, false);
+        ex.intercepted = true;
+        this.linkLive(ex);
+        ex.begin(r.upstream);
+        return;
+      }
+      if (f.retry !== undefined) ex.retry = f.retry;
+      if (f.errors !== undefined && f.errors.codes.length > 0) ex.errors = f.errors;
     }
     const mode = this.modes.of(r.route);
     if (mode !== PLAIN_HTTP) {
@@ -1234,7 +1284,13 @@ export class Proxy {
     // a rule with a canary (ingress-nginx canary Ingress) picks its backend per request
     const key = action.canary === undefined ? route.backend.endpointsKey : chooseBackend(route.backend, action.canary, head.headers).endpointsKey;
     const set = this.endpoints.get(key);
-    if (set.endpoints.length === 0) return { route, state: null, upstream: null, redirect: false, backend: key };
+    if (set.endpoints.length === 0) {
+      // ingress-nginx default-backend: requests go there while the Service has no endpoint
+      const errors = route.filters.errors;
+      const fb = errors === undefined ? null : this.errorUpstream(errors.backend.endpointsKey, head.clientIp);
+      if (fb !== null) return { route, state: fb.state, upstream: fb.upstream, redirect: false, backend: errors!.backend.endpointsKey, fallback: true };
+      return { route, state: null, upstream: null, redirect: false, backend: key };
+    }
     const st = this.balancers.state(key, set);
     st.usedAt = this.sweepGen;
     const affinity = route.filters.affinity;
@@ -1248,6 +1304,19 @@ export class Proxy {
     const hashBy = route.filters.hashBy;
     if (hashBy !== undefined) return { route, state: st, upstream: st.pick('ip-hash', hashKey(hashBy, head), null), redirect: false, backend: key };
     return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false, backend: key };
+  }
+
+  /**
+   * An endpoint of a route's error backend (ingress-nginx default-backend) and its balancer
+   * state, or null when that Service has none either.
+   */
+  errorUpstream(key: string, clientIp: string): { state: BalancerState; upstream: Upstream } | null {
+    const set = this.endpoints.get(key);
+    if (set.endpoints.length === 0) return null;
+    const st = this.balancers.state(key, set);
+    st.usedAt = this.sweepGen;
+    const up = st.pick('round-robin', clientIp, null);
+    return up === null ? null : { state: st, upstream: up };
   }
 
   /** The same URL over HTTPS, with --http-redirect-code (308 by default: method and body kept). */
@@ -1438,6 +1507,8 @@ interface Resolved {
   backend?: string;
   /** A Set-Cookie value for the response (cookie affinity with a new pick). */
   setCookie?: string | undefined;
+  /** The route's Service has no endpoint: this is its default-backend (ingress-nginx default-backend). */
+  fallback?: true;
 }
 
 export type { Resolved };

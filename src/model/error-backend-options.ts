@@ -1,0 +1,85 @@
+// ingress-nginx's `default-backend` and `custom-http-errors` annotations, read under
+// `portico.dev/<name>` or, in its absence, `nginx.ingress.kubernetes.io/<name>`:
+//   default-backend     a Service of the Ingress's namespace (its first port): requests of
+//                       the Ingress's rules whose Service has no ready endpoint go there
+//                       (with X-Code: 503 and the other X-* headers below), instead of 503;
+//   custom-http-errors  comma-separated statuses (400-599): an upstream answer with one of
+//                       them is replaced by the default-backend's answer to a GET-like
+//                       request for `/` carrying X-Code, X-Format (the Accept header),
+//                       X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name and
+//                       X-Service-Port, as ingress-nginx's error pages are built.
+// Portico has no global default backend to send errors to: custom-http-errors without
+// default-backend is a problem and upstream answers are relayed as they are.
+
+import type { Snapshot } from '../store/store.ts';
+import { objectKey } from '../store/types.ts';
+import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
+import type { BackendResolver } from './backend.ts';
+import { describe } from './read.ts';
+import type { ErrorBackend } from './types.ts';
+
+export const ERROR_BACKEND_OPTION_NAMES = ['default-backend', 'custom-http-errors'] as const;
+export const ERROR_BACKEND_OPTION_ANNOTATIONS: readonly string[] = porticoNames(ERROR_BACKEND_OPTION_NAMES);
+
+type Report = (reason: 'InvalidAnnotation' | 'ServiceNotFound' | 'ServicePortNotFound', message: string) => void;
+
+/** Statuses 400-599, comma-separated (spaces allowed), or a reason. */
+export function parseErrorCodes(raw: string): number[] | { invalid: string } {
+  const out: number[] = [];
+  for (const part of raw.split(',')) {
+    const t = part.trim();
+    if (t === '') continue;
+    if (!/^\d{3}$/.test(t) || Number(t) < 400 || Number(t) > 599) return { invalid: `"${t}" is not a status from 400 to 599` };
+    if (!out.includes(Number(t))) out.push(Number(t));
+  }
+  return out.length === 0 ? { invalid: 'it lists no status' } : out.sort((a, b) => a - b);
+}
+
+/** The Ingress's error backend, or undefined when default-backend is not set or unusable. */
+export function readErrorBackendOptions(
+  annotations: unknown,
+  snapshot: Snapshot,
+  namespace: string,
+  backends: BackendResolver,
+  report: Report,
+): ErrorBackend | undefined {
+  if (annotations === null || typeof annotations !== 'object') return undefined;
+  const a = annotations as Record<string, unknown>;
+  const aliasReport: AliasReport = (reason, message) => report(reason, message);
+  const svcFound = readAliased(a, 'default-backend', aliasReport);
+  const codesFound = readAliased(a, 'custom-http-errors', aliasReport);
+  if (svcFound === undefined && codesFound === undefined) return undefined;
+
+  let codes: readonly number[] = [];
+  if (codesFound !== undefined) {
+    const parsed = typeof codesFound[1] === 'string' ? parseErrorCodes(codesFound[1]) : { invalid: `it is ${describe(codesFound[1])}` };
+    if ('invalid' in parsed) report('InvalidAnnotation', `Annotation "${codesFound[0]}" is not valid: ${parsed.invalid}; upstream answers are relayed as they are`);
+    else codes = Object.freeze(parsed);
+  }
+  if (svcFound === undefined) {
+    if (codes.length > 0) {
+      report('InvalidAnnotation', `Annotation "${codesFound![0]}" has no effect without default-backend: Portico has no global default backend to send error pages to; upstream answers are relayed as they are`);
+    }
+    return undefined;
+  }
+  const name = typeof svcFound[1] === 'string' ? svcFound[1].trim() : '';
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) {
+    report('InvalidAnnotation', `Annotation "${svcFound[0]}" is ${describe(svcFound[1])}, not the name of a Service in namespace "${namespace}"; it is ignored`);
+    return undefined;
+  }
+  const svc = snapshot.get('Service', objectKey({ namespace, name }));
+  const port = svc?.spec?.ports?.[0];
+  if (svc === undefined || port === undefined) {
+    report(
+      svc === undefined ? 'ServiceNotFound' : 'ServicePortNotFound',
+      `Annotation "${svcFound[0]}" names Service "${namespace}/${name}", which ${svc === undefined ? 'does not exist' : 'has no port'}; requests without endpoints answer 503${codes.length > 0 ? ' and upstream error answers are relayed as they are' : ''}`,
+    );
+    return undefined;
+  }
+  const r = backends.resolve({ service: { name, port: { number: port.port } } }, '', null);
+  if (!r.ok) {
+    report('InvalidAnnotation', `Annotation "${svcFound[0]}": ${r.message}; it is ignored`);
+    return undefined;
+  }
+  return Object.freeze({ backend: Object.freeze(r.backend), codes });
+}
