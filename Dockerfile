@@ -33,6 +33,6 @@ COPY --from=build /src/dist ./dist
 COPY bin ./bin
 # Files stay owned by root: the program only reads them.
 USER 10001:10001
-# http, https (TLS termination not implemented yet), health (/healthz, /readyz)
+# http, https (TLS termination: Secrets, SNI, ACME), health (/healthz, /readyz, and /metrics unless --metrics-port)
 EXPOSE 8080 8443 10254
 ENTRYPOINT ["node", "/app/dist/cli.js"]

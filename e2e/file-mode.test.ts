@@ -56,6 +56,25 @@ describe('file mode (built program)', () => {
     expect(r.stderr).toContain('--http-port');
   });
 
+  it('--watch-namespace with a name that is not a namespace exits 2 naming it', () => {
+    const r = spawnSync(process.execPath, [CLI, '--watch-namespace', 'shop,Team_B'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--watch-namespace: "Team_B" is not a namespace name');
+  });
+
+  it('Kubernetes mode outside a cluster without a kubeconfig exits 1 saying so (no retry loop)', () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'portico-nohome-'));
+    try {
+      const env = { ...process.env, HOME: home };
+      delete env.KUBECONFIG;
+      const r = spawnSync(process.execPath, [CLI, '--http-port', '0', '--https-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'], { encoding: 'utf8', env, timeout: 20_000 });
+      expect(r.status).toBe(1);
+      expect(r.stdout + r.stderr).toContain('no kubeconfig found and not running in a cluster');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('is ready after the first load and routes by host and path', async () => {
     await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200);
     const r = await get(portico.httpPort, '/x', { host: 'e2e.test' });

@@ -223,6 +223,13 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
       .map((s) => s.trim())
       .filter((s) => s !== '');
 
+  const watchNamespaces = list('watch-namespace');
+  for (const ns of watchNamespaces) {
+    if (!isDnsLabel(ns) || ns.length > 63) {
+      throw new SettingsError(`--watch-namespace: "${ns}" is not a namespace name (lower-case letters, digits and "-", at most 63 characters); give a comma-separated list such as "shop,payments"`);
+    }
+  }
+
   const trustedProxies = list('trusted-proxies');
   for (const c of trustedProxies) {
     if (parseCidr(c) === undefined) {
@@ -312,7 +319,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const settings: Settings = {
     manifests: raw('manifests'),
     kubeconfig: raw('kubeconfig') ?? (env.KUBECONFIG || undefined),
-    watchNamespaces: list('watch-namespace'),
+    watchNamespaces,
     bindAddress: str('bind-address'),
     httpPort: port('http-port', true),
     httpsPort: port('https-port', true),

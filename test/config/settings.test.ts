@@ -37,6 +37,13 @@ describe('name flags', () => {
     for (const bad of ['tls', 'a.b/tls', 'a/b/c', 'a/-x', 'a_b/c']) expect(parses([`--default-ssl-certificate=${bad}`]), bad).toBe(false);
   });
 
+  it('--watch-namespace: comma-separated namespace names, the first bad one named', () => {
+    expect(parseSettings(['--watch-namespace= shop, team-b'], {}).settings.watchNamespaces).toEqual(['shop', 'team-b']);
+    expect(parseSettings([], {}).settings.watchNamespaces).toEqual([]);
+    expect(() => parseSettings(['--watch-namespace=shop,Team_B'], {})).toThrow(/--watch-namespace: "Team_B" is not a namespace name/);
+    for (const bad of ['shop/web', '-a', 'a.b', 'x'.repeat(64)]) expect(parses([`--watch-namespace=${bad}`]), bad).toBe(false);
+  });
+
   it('--trusted-proxies: addresses and CIDRs, with the first bad one named', () => {
     expect(parseSettings(['--trusted-proxies=10.0.0.0/8, 2001:db8::/32,192.0.2.7'], {}).settings.trustedProxies).toEqual(['10.0.0.0/8', '2001:db8::/32', '192.0.2.7']);
     expect(() => parseSettings(['--trusted-proxies=10.0.0.0/8,nope'], {})).toThrow(/--trusted-proxies: "nope" is not an IP address or CIDR/);

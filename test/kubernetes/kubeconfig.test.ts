@@ -118,6 +118,12 @@ describe('KubeConfig (kubeconfig.ts)', () => {
     expect(ctx.getDispatcher()).toBeDefined();
   });
 
+  it('nothing to load (no KUBECONFIG, no ~/.kube/config, not in a pod): an error that says so', () => {
+    delete process.env.KUBECONFIG;
+    process.env.HOME = dir;
+    expect(() => new KubeConfig().loadFromDefault()).toThrow(/no kubeconfig found and not running in a cluster: pass --kubeconfig, set KUBECONFIG/);
+  });
+
   it('$KUBECONFIG: several files are merged; a name defined twice is an error', () => {
     const a = path.join(dir, 'a');
     const b = path.join(dir, 'b');

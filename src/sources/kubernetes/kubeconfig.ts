@@ -124,8 +124,8 @@ export class KubeConfig implements KubeCredentials {
 
   /**
    * client-node's order: every file of $KUBECONFIG (merged; a name defined twice is an error),
-   * else ~/.kube/config, else in-cluster, else http://localhost:8080. (client-node also tries
-   * WSL on Windows; Portico runs on Linux.)
+   * else ~/.kube/config, else in-cluster; then, unlike client-node (which tries
+   * http://localhost:8080, and WSL on Windows), an error saying nothing was found.
    */
   loadFromDefault(): void {
     const env = process.env.KUBECONFIG;
@@ -142,12 +142,9 @@ export class KubeConfig implements KubeCredentials {
     const home = process.env.HOME;
     if (home && fileExists(path.join(home, '.kube', 'config'))) return this.loadFromFile(path.join(home, '.kube', 'config'));
     if (fileExists(SERVICEACCOUNT_TOKEN_PATH)) return this.loadFromCluster();
-    this.loadFromOptions({
-      clusters: [{ name: 'cluster', server: 'http://localhost:8080', skipTLSVerify: false }],
-      users: [{ name: 'user' }],
-      contexts: [{ name: 'loaded-context', cluster: 'cluster', user: 'user' }],
-      currentContext: 'loaded-context',
-    });
+    // client-node would fall back to http://localhost:8080 and Portico would retry it forever
+    // with errors that point elsewhere: say what is missing instead
+    throw new Error('no kubeconfig found and not running in a cluster: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run Portico in a pod with a service account (or use --manifests DIR for file mode)');
   }
 
   /** Sets the headers and the dispatcher of one request (client-node's applySecurityAuthentication). */
