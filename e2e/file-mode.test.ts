@@ -65,7 +65,7 @@ describe('file mode (built program)', () => {
   it('Kubernetes mode outside a cluster without a kubeconfig exits 1 saying so (no retry loop)', () => {
     const home = mkdtempSync(path.join(tmpdir(), 'portico-nohome-'));
     try {
-      const env = { ...process.env, HOME: home };
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
       delete env.KUBECONFIG;
       const r = spawnSync(process.execPath, [CLI, '--http-port', '0', '--https-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'], { encoding: 'utf8', env, timeout: 20_000 });
       expect(r.status).toBe(1);

@@ -68,13 +68,18 @@ describe('hostile clients (built program)', () => {
     return p;
   }
 
-  it('dot segments, escapes and double slashes reach the Exact /admin rule as /admin; TRACE is 405', async () => {
+  it('dot segments, escapes and double slashes reach the Exact /admin rule as /admin; `..;` is 400; TRACE is 405', async () => {
     const p = await start([]);
     for (const target of ['/public/../admin', '/public/%2e%2e/admin', '//admin', '/%61dmin']) {
       const r = await get(p.httpPort, target, { host: 'e2e.test' });
       expect(r.body, target).toBe('admin /admin\n');
     }
     expect((await get(p.httpPort, '/public/x/../y', { host: 'e2e.test' })).body).toBe('pub /public/y\n');
+    // a servlet container reads `..;` as `..`: refused, never routed to /public
+    for (const target of ['/public/..;/admin', '/public/%2e%2e;x/admin']) {
+      const raw = await rawExchange(p.httpPort, `GET ${target} HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n`);
+      expect(raw, target).toMatch(/^HTTP\/1\.1 400 /);
+    }
     const trace = await rawExchange(p.httpPort, 'TRACE /public HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n');
     expect(trace).toMatch(/^HTTP\/1\.1 405 /);
   });

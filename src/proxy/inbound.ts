@@ -204,7 +204,8 @@ export function scanInbound(
   if (needsNormalising(path)) {
     // route on, and forward, the normalised path (normalize-path.ts); the query is kept as sent
     const normal = normalisePath(path);
-    if (normal !== path) {
+    if (normal === null) reject = reject || 400; // `..;`: see normalize-path.ts
+    else if (normal !== path) {
       path = normal;
       url = q === -1 ? normal : normal + url.slice(q);
     }

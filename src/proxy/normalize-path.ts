@@ -9,6 +9,11 @@
 //      climbs above the root.
 // `\` is an ordinary character (not a separator), as in RFC 3986.
 //
+// A dot segment with path parameters (`..;`, `.;x`, also as `%2e%2e;`) has no normal form:
+// servlet containers (Tomcat, Jetty) drop `;...` before resolving dot segments, so
+// `/public/..;/admin` is `/admin` to them while RFC 3986 sees a segment named `..;`. Such a
+// request is refused (normalisePath answers null, the proxy 400) rather than guessed at.
+//
 // Routing on the raw text let `/public/../admin` match the `/public` rule while the upstream
 // (which resolves dot segments) served `/admin`, a rule that may belong to someone else or be
 // protected. The normalised path is therefore both matched and forwarded: the upstream
@@ -17,7 +22,7 @@
 // Most paths need nothing: `needsNormalising` is one allocation-free pass that only looks for
 // '%', '//' and `.`/`..` segments; `normalisePath` runs only when it says so.
 
-/** True when `path` (no query) has a '%', an empty segment or a '.' / '..' segment. */
+/** True when `path` (no query) has a '%', an empty segment, or a segment `.` / `..` (alone or before ';'). */
 export function needsNormalising(path: string): boolean {
   const n = path.length;
   for (let i = 0; i < n; i++) {
@@ -31,8 +36,12 @@ export function needsNormalising(path: string): boolean {
     // "/." followed by end or '/', or "/.." followed by end or '/'
     if (i + 2 >= n) return true;
     const c2 = path.charCodeAt(i + 2);
-    if (c2 === 47) return true;
-    if (c2 === 46 && (i + 3 >= n || path.charCodeAt(i + 3) === 47)) return true;
+    if (c2 === 47 || c2 === 59 /* ; */) return true;
+    if (c2 === 46) {
+      if (i + 3 >= n) return true;
+      const c3 = path.charCodeAt(i + 3);
+      if (c3 === 47 || c3 === 59) return true;
+    }
   }
   return false;
 }
@@ -70,10 +79,11 @@ export function decodeUnreserved(path: string): string {
 }
 
 /**
- * The normalised form of an origin-form path (no query). Paths that do not start with '/'
- * are returned unchanged (the caller has refused or converted other forms).
+ * The normalised form of an origin-form path (no query), or null when a segment is a dot
+ * segment with parameters (`..;`), which cannot be normalised safely. Paths that do not
+ * start with '/' are returned unchanged (the caller has refused or converted other forms).
  */
-export function normalisePath(path: string): string {
+export function normalisePath(path: string): string | null {
   if (path.charCodeAt(0) !== 47 /* / */) return path;
   const decoded = decodeUnreserved(path);
   const segs = decoded.split('/');
@@ -92,6 +102,7 @@ export function normalisePath(path: string): string {
       if (last) trailing = true;
       continue;
     }
+    if (s.charCodeAt(0) === 46 && (s.startsWith('.;') || s.startsWith('..;'))) return null;
     out.push(s);
   }
   if (out.length === 0) return '/';

@@ -40,6 +40,17 @@ describe('normalisePath', () => {
     expect(normalisePath(raw)).toBe(want);
   });
 
+  it('a dot segment with parameters (`..;`, `.;`, also escaped) has no normal form: null', () => {
+    for (const p of ['/public/..;/admin', '/public/..;jsessionid=1/admin', '/.;/admin', '/a/%2e%2e;/b', '/a/%2E;x', '/..;']) {
+      expect(needsNormalising(p), p).toBe(true);
+      expect(normalisePath(p), p).toBeNull();
+    }
+    // parameters on other segments are ordinary text
+    for (const [p, want] of [['/a;b/c', '/a;b/c'], ['/..a;/b', '/..a;/b'], ['/a/...;/b', '/a/...;/b'], ['/a/b;v=1/../c', '/a/c']] as const) {
+      expect(normalisePath(p), p).toBe(want);
+    }
+  });
+
   it('the fast scan flags exactly the paths that may change', () => {
     for (const p of ['/', '/a/b', '/static/app.js', '/a..b/.c/..d', '/.well-known/acme', '/a.', '/a/b.']) {
       expect(needsNormalising(p), p).toBe(false);
