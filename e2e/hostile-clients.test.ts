@@ -3,6 +3,7 @@
 // bad values of the new flags stopping the program.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -43,7 +44,7 @@ describe('hostile clients (built program)', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'portico-hostile-e2e-'));
     admin = await startNamedBackend('admin');
     pub = await startNamedBackend('pub');
-    slow = http.createServer((_req, res) => held.push(res));
+    slow = http.createServer((req, res) => (req.url === '/hold/quick' ? res.end('quick') : held.push(res)));
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
     mkdirSync(path.join(dir, 'manifests'));
     writeFileSync(
@@ -96,6 +97,29 @@ describe('hostile clients (built program)', () => {
     expect(Date.now() - t).toBeLessThan(3000);
     for (const r of held.splice(0)) r.end('released');
     expect(await first).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('uploads still streaming hold at most half of an endpoint\'s connections: a GET is answered while they hang', async () => {
+    const p = await start(['--max-connections-per-endpoint', '2', '--upstream-queue-timeout', '500ms', '--client-body-timeout', '60s']);
+    const before = held.length;
+    const uploads: net.Socket[] = [];
+    try {
+      for (const name of ['u1', 'u2']) {
+        const sock = net.connect(p.httpPort, '127.0.0.1');
+        sock.on('error', () => {});
+        sock.write(`POST /hold/${name} HTTP/1.1\r\nHost: e2e.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`);
+        uploads.push(sock);
+      }
+      // one upload reaches the backend and holds its connection; the other waits for the upload share
+      await waitFor('the first upload at the backend', () => held.length === before + 1, 5000);
+      const quick = await rawExchange(p.httpPort, 'GET /hold/quick HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n', 5000);
+      expect(quick).toMatch(/^HTTP\/1\.1 200 /);
+      expect(quick).toContain('quick');
+      expect(held.length).toBe(before + 1);
+    } finally {
+      for (const s of uploads) s.destroy();
+      for (const r of held.splice(before)) r.destroy();
+    }
   });
 
   it('bad values of the new flags stop the program (exit 2), naming the flag', () => {

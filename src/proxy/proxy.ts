@@ -376,6 +376,8 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   // upstream connection slots (slots.ts): the slots held, the ones waited for, and the pool
   // the request goes to once admitted
   slot: EndpointSlots | null = null;
+  /** The slot was taken (or is waited for) as an upload (slots.ts). */
+  slotUpload = false;
   waitingFor: EndpointSlots | null = null;
   waitPool: Dispatcher | null = null;
   waitedMs = 0;
@@ -502,8 +504,11 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
     }
     if (!mode.h2) {
       // HTTP/1.1 pools: at most one request per connection, so a bounded wait for a slot
-      // instead of undici's unbounded queue (slots.ts)
-      if (!up.slots.acquire(this)) {
+      // instead of undici's unbounded queue (slots.ts); a body still streaming from the
+      // client is an upload, which may hold at most half of them
+      const upload = this.hasBody && this.bufferedBody === null && !this.req.complete;
+      this.slotUpload = upload;
+      if (!up.slots.acquire(this, upload)) {
         this.waitPool = pool;
         this.waitedMs = 0;
         return;
@@ -519,7 +524,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
     this.waitPool = null;
     const up = this.upstream;
     if (pool === null || up === null || this.opts === null) {
-      up?.slots.release();
+      up?.slots.release(this.slotUpload);
       return;
     }
     this.slot = up.slots;
@@ -585,7 +590,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
     const slot = this.slot;
     if (slot !== null) {
       this.slot = null;
-      slot.release();
+      slot.release(this.slotUpload);
     }
     return up;
   }

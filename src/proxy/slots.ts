@@ -7,6 +7,14 @@
 // cap; the rest wait here, first come first served, and the proxy's periodic pass answers 503
 // to those that waited longer than --upstream-queue-timeout (Proxy.idleSweep).
 //
+// Uploads get at most half of the slots. A request whose body still streams from the client
+// (larger than --client-body-buffer-size, or without a length) holds its connection for as
+// long as the client takes to send it, and a few hundred slow clients could hold all of them.
+// Requests without a body, or whose body was read in full first, take a slot in
+// milliseconds: they may use every slot, and a free slot goes to them before a waiting
+// upload, so an endpoint keeps answering them whatever the uploads do. Uploads wait in their
+// own queue (first come first served among themselves).
+//
 // Waiters are removed lazily: a waiter that gave up (client gone, timed out) clears its
 // `waitingFor` and is skipped when its turn comes. HTTP/2 upstream pools multiplex, and are
 // not counted.
@@ -18,52 +26,107 @@ export interface SlotWaiter {
   admitted(): void;
 }
 
+/** A FIFO of waiters with lazy removal. */
+class WaitQueue {
+  private items: (SlotWaiter | null)[] = [];
+  private head = 0;
+
+  push(w: SlotWaiter): void {
+    this.items.push(w);
+  }
+
+  get empty(): boolean {
+    return this.head === this.items.length;
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** The next waiter still waiting on `owner`, taken off the queue; null when none. */
+  take(owner: EndpointSlots): SlotWaiter | null {
+    while (this.head < this.items.length) {
+      const w = this.items[this.head];
+      this.items[this.head++] = null;
+      if (w !== null && w !== undefined && w.waitingFor === owner) {
+        this.compact();
+        return w;
+      }
+    }
+    this.compact();
+    return null;
+  }
+
+  private compact(): void {
+    if (this.head === this.items.length && this.head > 0) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      // keep the array from growing for ever under a steady queue
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
 export class EndpointSlots {
   /** Requests handed to the pools and not finished. */
   busy = 0;
+  /** Of those, uploads (bodies still streaming from the client). */
+  uploads = 0;
   private readonly cap: number;
-  private queue: (SlotWaiter | null)[] = [];
-  private head = 0;
+  private readonly uploadCap: number;
+  private readonly waiting = new WaitQueue();
+  private readonly waitingUploads = new WaitQueue();
 
   constructor(cap: number) {
     this.cap = cap > 0 ? cap : 1;
+    this.uploadCap = Math.max(1, Math.floor(this.cap / 2));
   }
 
-  /** Take a slot (true), or queue `w` for one (false). */
-  acquire(w: SlotWaiter): boolean {
-    if (this.busy < this.cap && this.head === this.queue.length) {
+  /** Take a slot (true), or queue `w` for one (false). `upload`: the body streams from the client. */
+  acquire(w: SlotWaiter, upload = false): boolean {
+    if (upload) {
+      if (this.busy < this.cap && this.uploads < this.uploadCap && this.waiting.empty && this.waitingUploads.empty) {
+        this.busy++;
+        this.uploads++;
+        return true;
+      }
+      w.waitingFor = this;
+      this.waitingUploads.push(w);
+      return false;
+    }
+    if (this.busy < this.cap && this.waiting.empty) {
       this.busy++;
       return true;
     }
     w.waitingFor = this;
-    this.queue.push(w);
+    this.waiting.push(w);
     return false;
   }
 
-  /** Give a slot back; the first live waiter gets it. */
-  release(): void {
+  /** Give a slot back (`upload` as it was acquired); waiters get the free slots. */
+  release(upload = false): void {
     this.busy--;
-    while (this.busy < this.cap && this.head < this.queue.length) {
-      const w = this.queue[this.head];
-      this.queue[this.head++] = null;
-      if (w === null || w === undefined || w.waitingFor !== this) continue;
+    if (upload) this.uploads--;
+    while (this.busy < this.cap) {
+      let w = this.waiting.take(this);
+      let isUpload = false;
+      if (w === null && this.uploads < this.uploadCap) {
+        w = this.waitingUploads.take(this);
+        isUpload = true;
+      }
+      if (w === null) break;
       w.waitingFor = null;
       this.busy++;
+      if (isUpload) this.uploads++;
       w.admitted();
-    }
-    if (this.head === this.queue.length && this.head > 0) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      // keep the array from growing for ever under a steady queue
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
     }
   }
 
   /** Requests queued (including ones that gave up and were not skipped yet). */
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.waiting.length + this.waitingUploads.length;
   }
 }
 
