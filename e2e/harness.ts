@@ -20,7 +20,12 @@ export interface PorticoProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<PorticoProcess> {
+/**
+ * Starts the built program and resolves once the `listeners` it logs as listening are up
+ * (all three by default; `['health']` for a test of a program that is not ready yet). Ports
+ * of listeners not waited for are 0 until then.
+ */
+export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, listeners: readonly string[] = ['http', 'https', 'health']): Promise<PorticoProcess> {
   const child = spawn(process.execPath, [CLI, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--shutdown-delay', '0s', ...args], {
     // one process unless a test (or PORTICO_WORKERS in the suite's environment) asks for
     // workers: the program's default (auto) would start one worker per CPU of this machine
@@ -57,7 +62,7 @@ export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + timeoutMs;
-  while (ports.http === undefined || ports.https === undefined || ports.health === undefined) {
+  while (listeners.some((l) => ports[l] === undefined)) {
     if (child.exitCode !== null) throw new Error(`portico exited with ${child.exitCode}: ${JSON.stringify(logs)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -67,9 +72,9 @@ export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv
   }
   return {
     child,
-    httpPort: ports.http,
-    httpsPort: ports.https,
-    healthPort: ports.health,
+    httpPort: ports.http ?? 0,
+    httpsPort: ports.https ?? 0,
+    healthPort: ports.health ?? 0,
     logs,
     stdout,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

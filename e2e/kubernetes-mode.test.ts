@@ -82,6 +82,36 @@ describe('Kubernetes mode (built program, fake API server)', () => {
     expect(r.body).toBe('a /hello\n');
   });
 
+  it('/readyz says what is not read yet (and ?verbose lists every check as JSON) until the API answers', async () => {
+    api.failNext(1_000_000, 500, { pathPrefix: '/apis/discovery.k8s.io/v1/endpointslices', watch: false });
+    let p: PorticoProcess | undefined;
+    try {
+      p = await startPorticoProcess(['--kubeconfig', kubeconfig, '--access-log', 'false', '--update-status', 'false'], { POD_NAMESPACE: 'portico', POD_NAME: 'portico-unsynced' }, 15_000, ['health']);
+      const proc = p; // not in procs: the leader test below counts on procs[0] and POD_NAME portico-<index>
+      // every other kind is read; EndpointSlices keep failing
+      const expected = 'not ready: sync: not read in full yet: endpointslices; config: the first configuration is not serving yet\n';
+      await waitFor('only EndpointSlices unread', async () => (await get(proc.healthPort, '/readyz')).body === expected, 10_000);
+      expect((await get(p.healthPort, '/readyz')).status).toBe(503);
+      const verbose = await get(p.healthPort, '/readyz?verbose');
+      expect(verbose.status).toBe(503);
+      expect(verbose.headers['content-type']).toBe('application/json');
+      const report = JSON.parse(verbose.body) as { ready: boolean; checks: { name: string; ok: boolean; message: string }[] };
+      expect(report.ready).toBe(false);
+      expect(report.checks.map((c) => c.name)).toEqual(['sync', 'config', 'shutdown']);
+      expect(report.checks[0]).toEqual({ name: 'sync', ok: false, message: 'not read in full yet: endpointslices' });
+      expect(report.checks[2]).toEqual({ name: 'shutdown', ok: true, message: '' });
+      api.clearFailures();
+      await waitFor('readyz after the API recovered', async () => (await get(proc.healthPort, '/readyz')).status === 200, 20_000);
+      const ok = JSON.parse((await get(p.healthPort, '/readyz?verbose')).body) as { ready: boolean; checks: { ok: boolean }[] };
+      expect(ok.ready).toBe(true);
+      expect(ok.checks.every((c) => c.ok)).toBe(true);
+    } finally {
+      api.clearFailures();
+      // SIGTERM releases its Lease: the leader-election test below starts from a free one
+      await p?.stop('SIGTERM');
+    }
+  });
+
   it('applies Ingress, Service and EndpointSlice changes while requests flow, with zero failures', async () => {
     const p = procs[0]!;
     const failures: string[] = [];

@@ -22,7 +22,7 @@ import { ChallengeStore } from './acme/challenges.ts';
 import type { AcmeManager } from './acme/manager.ts';
 import type { Secret } from './store/types.ts';
 import { WorkerPool } from './workers/pool.ts';
-import { createHealthServer } from './observe/health.ts';
+import { createHealthServer, readinessOf, type Readiness } from './observe/health.ts';
 import { createLogger, type Logger } from './observe/log.ts';
 import { metricsHandler } from './observe/metrics.ts';
 import { buildCore, type Core } from './runtime/core.ts';
@@ -34,6 +34,8 @@ import { closeServer, listen } from './runtime/listen.ts';
 interface Source {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** What has not been read in full yet (for /readyz). */
+  unread(): string[];
 }
 
 export interface RunningPortico {
@@ -62,8 +64,16 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
   const { store, metrics, reconciler } = core;
 
   let ready = false;
-  const health = await startHealth(settings, log, () => ready, metricsHandler(metrics));
-  const control = createControlPlane(core, settings, log, await loadAcme(settings));
+  let stopping = false;
+  let control: ControlPlane | undefined;
+  const readiness = (): Readiness =>
+    readinessOf([
+      syncCheck(control),
+      { name: 'config', ok: ready, message: ready ? '' : 'the first configuration is not serving yet' },
+      { name: 'shutdown', ok: !stopping, message: stopping ? 'shutting down' : '' },
+    ]);
+  const health = await startHealth(settings, log, readiness, metricsHandler(metrics));
+  control = createControlPlane(core, settings, log, await loadAcme(settings));
   await control.start();
 
   const accessLog = createAccessLog(settings, process.stdout);
@@ -76,6 +86,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       const delayMs = opts.delayMs ?? settings.shutdownDelayMs;
       const graceMs = opts.graceMs ?? settings.shutdownGraceMs;
       ready = false;
+      stopping = true;
       log.info('draining', { delayMs, graceMs });
       await data.drain(delayMs, graceMs);
       await control.stop();
@@ -86,7 +97,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
     return closing;
   };
 
-  return { httpPort: data.httpPort, httpsPort: data.httpsPort, healthPort: health.port, store, reconciler, isReady: () => ready, close };
+  return { httpPort: data.httpPort, httpsPort: data.httpsPort, healthPort: health.port, store, reconciler, isReady: () => readiness().ready, close };
 }
 
 /**
@@ -100,10 +111,19 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   let pool: WorkerPool | undefined;
   let synced = false;
   let stopping = false;
-  const isReady = () => !stopping && synced && pool !== undefined && pool.ready();
+  let control: ControlPlane | undefined;
+  const readiness = (): Readiness => {
+    const workers = pool === undefined ? ['workers are not started yet'] : pool.notReady();
+    return readinessOf([
+      syncCheck(control, synced),
+      { name: 'workers', ok: workers.length === 0, message: workers.join('; ') },
+      { name: 'shutdown', ok: !stopping, message: stopping ? 'shutting down' : '' },
+    ]);
+  };
+  const isReady = (): boolean => readiness().ready;
   const serveMetrics = metricsHandler({ render: () => (pool ? pool.render() : metrics.render()) });
-  const health = await startHealth(settings, log, isReady, serveMetrics);
-  const control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret));
+  const health = await startHealth(settings, log, readiness, serveMetrics);
+  control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret));
   try {
     await control.start();
     synced = true;
@@ -147,8 +167,17 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   return { httpPort: ports.http, httpsPort: ports.https, healthPort: health.port, store, reconciler, isReady, close };
 }
 
+/** /readyz's check that every kind has been read (and the first configuration built, `started`). */
+function syncCheck(control: ControlPlane | undefined, started = true): { name: string; ok: boolean; message: string } {
+  const pending = control === undefined ? ['the sources are not started yet'] : control.pending();
+  if (pending.length > 0) return { name: 'sync', ok: false, message: `not read in full yet: ${pending.join(', ')}` };
+  return started ? { name: 'sync', ok: true, message: '' } : { name: 'sync', ok: false, message: 'the first configuration is not built yet' };
+}
+
 interface ControlPlane {
   readonly challenges: ChallengeStore | undefined;
+  /** What the source has not read in full yet. */
+  pending(): string[];
   /** Reads every kind once, then builds the first configuration and starts the leader work. */
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -212,6 +241,7 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
   }
   return {
     challenges,
+    pending: () => source.unread(),
     async start() {
       // Every kind has been read once before the first configuration is built: no half-empty
       // table is ever served.
@@ -236,17 +266,17 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
 async function startHealth(
   settings: Settings,
   log: Logger,
-  ready: () => boolean,
+  readiness: () => Readiness,
   serveMetrics: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
 ): Promise<{ port: number; close(): Promise<void> }> {
   const closers: (() => Promise<void>)[] = [];
   const separateMetrics = settings.metricsPort !== undefined;
-  const healthServer = createHealthServer({ ready, ...(separateMetrics ? {} : { extra: serveMetrics }) });
+  const healthServer = createHealthServer({ readiness, ...(separateMetrics ? {} : { extra: serveMetrics }) });
   const port = await listen(healthServer, settings.healthPort, settings.bindAddress);
   closers.push(() => closeServer(healthServer));
   log.info('listening', { listener: 'health', address: settings.bindAddress, port });
   if (settings.metricsPort !== undefined) {
-    const metricsServer = createHealthServer({ ready, extra: serveMetrics });
+    const metricsServer = createHealthServer({ readiness, extra: serveMetrics });
     const metricsPort = await listen(metricsServer, settings.metricsPort, settings.bindAddress);
     closers.push(() => closeServer(metricsServer));
     log.info('listening', { listener: 'metrics', address: settings.bindAddress, port: metricsPort });

@@ -177,6 +177,20 @@ export class WorkerPool {
     return true;
   }
 
+  /** Why each worker that is not ready is not (empty when ready() would say true, or stopping). */
+  notReady(now = Date.now()): string[] {
+    const out: string[] = [];
+    for (const slot of this.slots) {
+      if (!slot.ready) {
+        out.push(`worker ${slot.index + 1} is not serving (starting or restarting)`);
+        continue;
+      }
+      const oldest = this.inflight.find(([seq]) => seq > slot.acked);
+      if (oldest !== undefined && now - oldest[1] > ACK_LAG_MS) out.push(`worker ${slot.index + 1} has not applied the configuration of ${Math.round((now - oldest[1]) / 1000)} s ago`);
+    }
+    return out;
+  }
+
   /** The ACME challenge Secret changed: every worker answers the new tokens. */
   setChallenges(secret: Secret | undefined): void {
     this.challenges = secret ? { metadata: secret.metadata, data: secret.data ?? {} } : null;

@@ -166,6 +166,11 @@ export class ManifestDirectorySource {
     return () => this.problemListeners.delete(listener);
   }
 
+  /** What has not been read yet: the directory until its first load is done. */
+  unread(): string[] {
+    return this.loaded ? [] : [`manifests in ${this.dir}`];
+  }
+
   /**
    * Reads every file once it stands still and puts its objects in the store, then follows
    * changes. Rejects when the directory does not exist or is not a directory.

@@ -55,6 +55,16 @@ export class KubernetesSource {
     return this.informers.every((i) => i.synced);
   }
 
+  /** What has not been read in full yet: resource names, with the namespace when one is watched. */
+  unread(): string[] {
+    return this.informers
+      .filter((i) => !i.synced)
+      .map((i) => {
+        const what = i.spec.fieldSelector === undefined ? i.spec.plural : `${i.spec.plural} (${i.spec.fieldSelector})`;
+        return i.namespace === '' ? what : `${what} in ${i.namespace}`;
+      });
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.stop()));
   }
