@@ -1,4 +1,4 @@
-// Entry point of the `portico` binary: the controller, or `portico migrate-check`.
+// Entry point of the `portico` binary: the controller, `portico migrate-check` or `portico explain`.
 import './async-context-frame.ts'; // first: see there
 import { main } from './main.ts';
 
@@ -18,6 +18,14 @@ if (argv[0] === 'migrate-check') {
   });
   // Exit now: the API client's keep-alive connections would hold the process open for seconds.
   // Pipes and files are written synchronously on Linux; the empty write flushes anything else.
+  process.stdout.write('', () => process.exit(code));
+} else if (argv[0] === 'explain') {
+  const { explainCommand } = await import('./explain/command.ts');
+  const code = await explainCommand(argv.slice(1), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+  });
   process.stdout.write('', () => process.exit(code));
 } else {
   await main(argv);

@@ -25,6 +25,7 @@ import { WorkerPool } from './workers/pool.ts';
 import { createHealthServer, readinessOf, type Readiness } from './observe/health.ts';
 import { createLogger, type Logger } from './observe/log.ts';
 import { metricsHandler } from './observe/metrics.ts';
+import { debugHandler, firstOf, type DebugSource } from './runtime/debug-endpoints.ts';
 import { buildCore, type Core } from './runtime/core.ts';
 import { startDataPlane } from './runtime/data-plane.ts';
 import { createAccessLog } from './runtime/access-log.ts';
@@ -72,7 +73,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       { name: 'config', ok: ready, message: ready ? '' : 'the first configuration is not serving yet' },
       { name: 'shutdown', ok: !stopping, message: stopping ? 'shutting down' : '' },
     ]);
-  const health = await startHealth(settings, log, readiness, metricsHandler(metrics));
+  const health = await startHealth(settings, log, readiness, metricsHandler(metrics), { config: reconciler.current, endpoints: core.endpoints });
   control = createControlPlane(core, settings, log, await loadAcme(settings));
   await control.start();
 
@@ -122,7 +123,7 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   };
   const isReady = (): boolean => readiness().ready;
   const serveMetrics = metricsHandler({ render: () => (pool ? pool.render() : metrics.render()) });
-  const health = await startHealth(settings, log, readiness, serveMetrics);
+  const health = await startHealth(settings, log, readiness, serveMetrics, { config: reconciler.current, endpoints: core.endpoints });
   control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret));
   try {
     await control.start();
@@ -268,10 +269,13 @@ async function startHealth(
   log: Logger,
   readiness: () => Readiness,
   serveMetrics: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+  debug: DebugSource,
 ): Promise<{ port: number; close(): Promise<void> }> {
   const closers: (() => Promise<void>)[] = [];
   const separateMetrics = settings.metricsPort !== undefined;
-  const healthServer = createHealthServer({ readiness, ...(separateMetrics ? {} : { extra: serveMetrics }) });
+  // --debug-endpoints: /debug/* on the health port only, never on the metrics port
+  const handlers = [...(separateMetrics ? [] : [serveMetrics]), ...(settings.debugEndpoints ? [debugHandler(debug)] : [])];
+  const healthServer = createHealthServer({ readiness, ...(handlers.length > 0 ? { extra: firstOf(...handlers) } : {}) });
   const port = await listen(healthServer, settings.healthPort, settings.bindAddress);
   closers.push(() => closeServer(healthServer));
   log.info('listening', { listener: 'health', address: settings.bindAddress, port });

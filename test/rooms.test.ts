@@ -42,8 +42,11 @@ const TABLE: Readonly<Record<string, readonly string[]>> = {
   // `portico migrate-check`: reads objects once through the sources' readers and client, and
   // judges them with the model's own class selection and annotation parsers.
   'migrate/': ['model/', 'sources/', 'store/', 'config/'],
+  // `portico explain` and /debug/explain: reads objects once through the sources, translates
+  // with the model, and restates the proxy's lookup (normalised path, canary rules, TLS hosts).
+  'explain/': ['model/', 'endpoints/', 'proxy/', 'sources/', 'store/', 'config/', 'observe/log.ts'],
   // "everything above": every room, but not main.ts or the entry points.
-  'runtime/': ['values/', 'config/', 'observe/', 'store/', 'model/', 'endpoints/', 'reconcile/', 'tls/', 'proxy/', 'sources/', 'cluster/', 'acme/', 'workers/'],
+  'runtime/': ['values/', 'config/', 'observe/', 'store/', 'model/', 'endpoints/', 'reconcile/', 'tls/', 'proxy/', 'sources/', 'cluster/', 'acme/', 'workers/', 'explain/'],
   'main.ts': ['*'],
   // Not in DESIGN.md's table: a startup side effect (see the file); entry points import it first.
   'async-context-frame.ts': [],

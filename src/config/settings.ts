@@ -53,6 +53,8 @@ export interface Settings {
   httpRedirectCode: number;
   /** --allow-trace: proxy TRACE instead of answering 405. */
   allowTrace: boolean;
+  /** --debug-endpoints: /debug/routes and /debug/explain on the health port. */
+  debugEndpoints: boolean;
   /** --client-body-timeout: longest pause between reads of a request body (408). */
   clientBodyTimeoutMs: number;
   /** --client-body-deadline: longest whole upload (408); 0: none. */
@@ -137,6 +139,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'client-body-buffer-size', type: 'string', default: '64k', help: 'Request bodies with a Content-Length up to this size are read in full before an upstream connection is taken, so slow clients hold none (nginx size; 0: always stream)' },
   { name: 'upstream-queue-timeout', type: 'string', default: '5s', help: 'Longest wait for a free upstream connection when an endpoint has --max-connections-per-endpoint in use; then 503 (0: wait without limit)' },
   { name: 'max-connections-per-endpoint', type: 'string', default: '256', help: 'Most HTTP/1.1 connections to one backend pod endpoint; further requests wait up to --upstream-queue-timeout' },
+  { name: 'debug-endpoints', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Serve /debug/routes and /debug/explain on the health port (the routing table as JSON; what `portico explain --from` asks)' },
   { name: 'allow-trace', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Proxy TRACE requests (by default they get 405: TRACE echoes cookies and credentials back)' },
   { name: 'max-header-size', type: 'string', default: '16384', help: 'Largest request head (request line + headers) in bytes; larger gets 431' },
   { name: 'shutdown-delay', type: 'string', default: '5s', help: 'On SIGTERM, keep accepting connections this long after /readyz turns false (load balancers catch up)' },
@@ -345,6 +348,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     bodyLimit,
     httpRedirectCode: Number(choice('http-redirect-code')),
     allowTrace: choice('allow-trace') === 'true',
+    debugEndpoints: choice('debug-endpoints') === 'true',
     clientBodyTimeoutMs: duration('client-body-timeout'),
     clientBodyDeadlineMs: duration('client-body-deadline'),
     clientBodyBufferSize,

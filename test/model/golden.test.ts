@@ -14,7 +14,7 @@ import { dump } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { RouteTable } from '../../src/model/route-table.ts';
 import { translate } from '../../src/model/translate.ts';
-import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Route, type RoutePolicy } from '../../src/model/types.ts';
+import { describeTable } from '../../src/model/describe.ts';
 import { normalizeObject } from '../../src/sources/files/normalize.ts';
 import { parseManifest } from '../../src/sources/files/parse.ts';
 import { Store } from '../../src/store/store.ts';
@@ -35,45 +35,8 @@ function load(file: string): Store {
   return store;
 }
 
-function policyDiff(p: RoutePolicy): Partial<RoutePolicy> | undefined {
-  const out: Partial<RoutePolicy> = {};
-  for (const k of Object.keys(p) as (keyof RoutePolicy)[]) if (p[k] !== DEFAULT_POLICY[k]) (out as Record<string, unknown>)[k] = p[k];
-  return Object.keys(out).length === 0 ? undefined : out;
-}
-
-/** A route as plain data: what it matches, where it goes, and only what differs from defaults. */
-function view(r: Route): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    path: r.path,
-    pathType: r.pathType,
-    ingress: `${r.ingress.namespace}/${r.ingress.name}`,
-    backend: r.backend.endpointsKey,
-  };
-  if (r.regex !== null) out.regex = `^${r.regex.source}`;
-  if (r.alias === true) out.alias = true;
-  if (r.action !== FORWARD) out.action = JSON.parse(JSON.stringify(r.action)) as unknown;
-  if (r.filters !== NO_FILTERS) out.filters = JSON.parse(JSON.stringify(r.filters));
-  const policy = policyDiff(r.policy);
-  if (policy) out.policy = policy;
-  return out;
-}
-
 function render(config: RouteTable): string {
-  const hosts = [...config.virtualHosts()]
-    .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0))
-    .map((vh) => ({
-      host: vh.host === '' ? '(no host)' : vh.host,
-      ...(vh.regex ? { regex: true } : {}),
-      rules: vh.routes.map(view),
-      ...(vh.fallback ? { fallback: view(vh.fallback) } : {}),
-    }));
-  const doc = {
-    hosts,
-    ...(config.defaultRoute ? { defaultBackend: view(config.defaultRoute) } : {}),
-    tls: config.tls.map((t) => ({ host: t.host, secret: t.secret, ingress: `${t.ingress.namespace}/${t.ingress.name}` })),
-    problems: config.problems.map((p) => ({ object: `${p.object.kind} ${p.object.namespace}/${p.object.name}`, reason: p.reason, message: p.message })),
-  };
-  return dump(doc, { lineWidth: 120, noRefs: true, sortKeys: false });
+  return dump(describeTable(config, { showHashes: true }), { lineWidth: 120, noRefs: true, sortKeys: false });
 }
 
 const cases = readdirSync(DIR)
