@@ -198,6 +198,13 @@ describe('ACME over HTTP-01 with Pebble (built program, two replicas, fake API s
     // The order was the leader's (A); B never ordered. Pebble could only have validated on B.
     // (The log line follows the Secret write: wait for it, bounded.)
     await within('the leader logging the issuance', () => leader.logs.some((l) => l.msg === 'acme: certificate issued' && l.secret === `${NS}/${SECRET}`), 2000, 10);
+    // and the Ingress says so to `kubectl describe`
+    const issued = await within('a Normal CertificateIssued event on the Ingress', () =>
+      api.list('Event', NS).find((e) => {
+        const ev = e as { type?: string; reason?: string; involvedObject?: { name?: string } };
+        return ev.type === 'Normal' && ev.reason === 'CertificateIssued' && ev.involvedObject?.name === 'app';
+      }), 5000, 20);
+    expect((issued as { message?: string }).message).toBe(`Certificate for ${HOST} issued into Secret ${NS}/${SECRET}`);
     expect(follower.logs.some((l) => l.msg === 'acme: ordering a certificate' || l.msg === 'acme: certificate issued')).toBe(false);
     // B saw the token arrive through its watch of the challenge Secret.
     expect(follower.logs.some((l) => l.msg === 'challenge tokens updated' && Number(l.tokens) > 0)).toBe(true);

@@ -205,6 +205,21 @@ describe('Kubernetes mode (built program, fake API server)', () => {
     expect((await get(alive.httpPort, '/b', { host: 'shop.test' })).status).toBe(200);
   }, 30_000);
 
+  it('a new Ingress gets a Normal Sync event naming the hosts it serves', async () => {
+    api.create(ingress('fresh', [{ path: '/', service: 'svc-a' }], 'fresh.test'));
+    const sync = await waitFor(
+      'a Normal Sync event on shop/fresh',
+      () =>
+        api.list('Event', 'shop').find((e) => {
+          const ev = e as { type?: string; reason?: string; involvedObject?: { name?: string } };
+          return ev.type === 'Normal' && ev.reason === 'Sync' && ev.involvedObject?.name === 'fresh';
+        }),
+      20_000,
+      100,
+    );
+    expect((sync as { message?: string }).message).toBe('Configuration applied: serving fresh.test');
+  }, 30_000);
+
   it('an Ingress with an access control Portico cannot enforce gets Warning Events and answers 503', async () => {
     const guarded = ingress('guarded', [{ path: '/', service: 'svc-a' }], 'guarded.test');
     (guarded.metadata as Record<string, unknown>).annotations = { 'nginx.ingress.kubernetes.io/auth-url': 'https://auth.example.com/check' };
@@ -219,7 +234,8 @@ describe('Kubernetes mode (built program, fake API server)', () => {
       20_000,
       100,
     );
-    expect(events!.every((e) => (e as { type?: string }).type === 'Warning')).toBe(true);
+    // the problems are Warnings; the Ingress is still ours and served (503), so it also gets a Normal Sync
+    expect(events!.filter((e) => (e as { reason?: string }).reason !== 'Sync').every((e) => (e as { type?: string }).type === 'Warning')).toBe(true);
     const alive = procs.find((p) => p.child.exitCode === null && p.child.signalCode === null)!;
     expect((await get(alive.httpPort, '/', { host: 'guarded.test' })).status).toBe(503);
   }, 30_000);

@@ -219,7 +219,13 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
         challenges,
         routing: reconciler.current,
         settings: { namespace: podNamespace(), directoryUrl: settings.acmeDirectory, email: settings.acmeEmail, caBundlePath: settings.acmeCaBundle },
-        onOrder: (e) => metrics.acmeOrders.inc({ result: e.result }),
+        onOrder: (e) => {
+          metrics.acmeOrders.inc({ result: e.result });
+          if (e.result === 'issued' || e.result === 'failed') {
+            const outcome = e.result === 'failed' ? 'failed' : e.reason === 'missing' ? 'issued' : 'renewed';
+            publisher?.recordCertificate({ namespace: e.namespace, name: e.secretName }, e.hosts, outcome, e.error);
+          }
+        },
       });
     }
     publisher = new ClusterPublisher({

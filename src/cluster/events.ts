@@ -1,10 +1,11 @@
-// Kubernetes Events for translation problems, so `kubectl describe ingress` shows why a rule
-// is not served. Rate-limited twice: the same problem on the same object at most once per
+// Kubernetes Events on Ingresses, so `kubectl describe ingress` shows what happened to it:
+// Warnings for translation problems (why a rule is not served), Normal ones for what went
+// right (Sync: first served or changed; CertificateIssued / CertificateRenewed). Rate-limited twice: the same problem on the same object at most once per
 // `repeatAfterMs`, and at most `perSecond` events overall (a burst of bad objects must not
 // flood the API server).
 
 import { randomBytes } from 'node:crypto';
-import type { Problem } from '../model/types.ts';
+import type { ObjectRef, Problem } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import type { KubeApi } from '../sources/kubernetes/api.ts';
 
@@ -32,22 +33,28 @@ export class EventRecorder {
     this.tokens = opts.perSecond ?? 5;
   }
 
-  /** Records events for problems not reported recently. Never throws; failures are logged. */
+  /** Records Warning events for problems not reported recently. Never throws; failures are logged. */
   record(problems: readonly Problem[]): void {
+    for (const p of problems) this.recordEvent(p.object, 'Warning', p.reason, p.message);
+  }
+
+  /**
+   * One event on an Ingress, unless the same one was sent within `repeatAfterMs` or the rate
+   * is used up. Never throws; failures are logged.
+   */
+  recordEvent(object: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    if (object.kind !== 'Ingress' || !object.namespace) return;
     const now = Date.now();
     const repeat = this.opts.repeatAfterMs ?? 600_000;
-    for (const p of problems) {
-      if (p.object.kind !== 'Ingress' || !p.object.namespace) continue;
-      const key = `${p.object.namespace}/${p.object.name}/${p.reason}/${p.message}`;
-      const last = this.lastSent.get(key);
-      if (last !== undefined && now - last < repeat) continue;
-      if (!this.take(now)) {
-        this.dropped++;
-        continue;
-      }
-      this.lastSent.set(key, now);
-      void this.post(p, now);
+    const key = `${object.namespace}/${object.name}/${type}/${reason}/${message}`;
+    const last = this.lastSent.get(key);
+    if (last !== undefined && now - last < repeat) return;
+    if (!this.take(now)) {
+      this.dropped++;
+      return;
     }
+    this.lastSent.set(key, now);
+    void this.post(object, type, reason, message, now);
     if (this.lastSent.size > 50_000) {
       for (const [k, t] of this.lastSent) if (now - t >= repeat) this.lastSent.delete(k);
     }
@@ -62,18 +69,18 @@ export class EventRecorder {
     return true;
   }
 
-  private async post(p: Problem, now: number): Promise<void> {
-    const ns = p.object.namespace;
+  private async post(object: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string, now: number): Promise<void> {
+    const ns = object.namespace;
     const time = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const uid = this.opts.uidOf?.(ns, p.object.name);
+    const uid = this.opts.uidOf?.(ns, object.name);
     const event = {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: `${p.object.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
-      involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace: ns, name: p.object.name, ...(uid ? { uid } : {}) },
-      reason: p.reason,
-      message: p.message,
-      type: 'Warning',
+      metadata: { name: `${object.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
+      involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace: ns, name: object.name, ...(uid ? { uid } : {}) },
+      reason,
+      message,
+      type,
       count: 1,
       firstTimestamp: time,
       lastTimestamp: time,
@@ -85,7 +92,7 @@ export class EventRecorder {
       await this.opts.api.request('POST', `/api/v1/namespaces/${ns}/events`, { body: event, timeoutMs: 10_000 });
       this.sent++;
     } catch (err) {
-      this.opts.log.debug('could not record event', { ingress: `${ns}/${p.object.name}`, err: (err as Error).message });
+      this.opts.log.debug('could not record event', { ingress: `${ns}/${object.name}`, err: (err as Error).message });
     }
   }
 }

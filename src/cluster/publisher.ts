@@ -12,6 +12,7 @@ import type { Store } from '../store/store.ts';
 import type { Ingress, LoadBalancerIngress, Service } from '../store/types.ts';
 import type { KubeApi } from '../sources/kubernetes/api.ts';
 import { EventRecorder } from './events.ts';
+import { ServedIngresses } from './sync-events.ts';
 import { LeaderElector } from './leader.ts';
 import { StatusWriter, addressesKey } from './status.ts';
 
@@ -52,6 +53,7 @@ export class ClusterPublisher {
   readonly elector: LeaderElector;
   readonly status: StatusWriter;
   readonly events: EventRecorder;
+  private readonly served = new ServedIngresses();
   private readonly opts: ClusterPublisherOptions;
   private serviceAddresses: LoadBalancerIngress[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
@@ -91,6 +93,9 @@ export class ClusterPublisher {
         opts.onLeaderChange?.(true);
         if (this.updatesStatus) this.status.setEnabled(true);
         this.events.record(opts.config().problems);
+        // what is served now is this term's baseline: only later changes are announced
+        this.served.reset();
+        this.announce(opts.config());
       },
       onStoppedLeading: () => {
         opts.onLeaderChange?.(false);
@@ -159,8 +164,39 @@ export class ClusterPublisher {
       void this.status.sync();
       const latest = this.pendingConfig;
       this.pendingConfig = undefined;
-      if (latest !== undefined) this.events.record(latest.problems);
+      if (latest !== undefined) {
+        this.events.record(latest.problems);
+        this.announce(latest);
+      }
     }, 250);
+  }
+
+  /**
+   * An ACME order ended: a Normal `CertificateIssued` (first certificate) or
+   * `CertificateRenewed` event, or a Warning `CertificateFailed`, on each Ingress whose
+   * spec.tls names the Secret. Only the leader orders, so only the leader records these.
+   */
+  recordCertificate(secret: { namespace: string; name: string }, hosts: readonly string[], outcome: 'issued' | 'renewed' | 'failed', error?: string): void {
+    const key = `${secret.namespace}/${secret.name}`;
+    const seen = new Set<string>();
+    for (const b of this.opts.config().tls) {
+      if (b.secret !== key) continue;
+      const ing = `${b.ingress.namespace}/${b.ingress.name}`;
+      if (seen.has(ing)) continue;
+      seen.add(ing);
+      if (outcome === 'failed') this.events.recordEvent(b.ingress, 'Warning', 'CertificateFailed', `Could not obtain a certificate for ${hosts.join(', ')} into Secret ${key}: ${error ?? 'unknown error'}; the current certificate, if any, keeps serving`);
+      else this.events.recordEvent(b.ingress, 'Normal', outcome === 'issued' ? 'CertificateIssued' : 'CertificateRenewed', `Certificate for ${hosts.join(', ')} ${outcome} into Secret ${key}`);
+    }
+  }
+
+  /** Normal `Sync` events for the Ingresses first served or changed (sync-events.ts). */
+  private announce(config: RoutingConfig): void {
+    const store = this.opts.store;
+    const changes = this.served.changes(config, (ref) => {
+      const ing = store.get('Ingress', `${ref.namespace}/${ref.name}`) as Ingress | undefined;
+      return ing === undefined ? undefined : `${ing.metadata.generation ?? ''}|${JSON.stringify(ing.metadata.annotations ?? {})}`;
+    });
+    for (const c of changes) this.events.recordEvent(c.ingress, 'Normal', 'Sync', c.message);
   }
 
   async stop(): Promise<void> {
