@@ -7,7 +7,6 @@
 // src/runtime/, so the workers never import this file: only the entry points do.
 
 import type http from 'node:http';
-import { readFileSync } from 'node:fs';
 import { parseSettings, SettingsError, usage, type Settings } from './config/settings.ts';
 import { ManifestDirectorySource } from './sources/files/source.ts';
 import { KubernetesSource } from './sources/kubernetes/source.ts';
@@ -26,6 +25,7 @@ import { createHealthServer, readinessOf, type Readiness } from './observe/healt
 import { createLogger, type Logger } from './observe/log.ts';
 import { metricsHandler } from './observe/metrics.ts';
 import { debugHandler, firstOf, type DebugSource } from './runtime/debug-endpoints.ts';
+import { version } from './runtime/version.ts';
 import { buildCore, type Core } from './runtime/core.ts';
 import { startDataPlane } from './runtime/data-plane.ts';
 import { createAccessLog } from './runtime/access-log.ts';
@@ -54,10 +54,7 @@ export interface RunningPortico {
   close(opts?: { delayMs?: number; graceMs?: number }): Promise<void>;
 }
 
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { version };
 
 export async function startPortico(settings: Settings, log: Logger): Promise<RunningPortico> {
   if (settings.workers > 0) return startPrimary(settings, log);

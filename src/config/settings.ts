@@ -55,6 +55,12 @@ export interface Settings {
   allowTrace: boolean;
   /** --debug-endpoints: /debug/routes and /debug/explain on the health port. */
   debugEndpoints: boolean;
+  /** --otlp-endpoint: '' (tracing off) or the collector URL. */
+  otlpEndpoint: string;
+  /** --trace-sample-ratio, 0..1. */
+  traceSampleRatio: number;
+  /** --otlp-service-name. */
+  otlpServiceName: string;
   /** --client-body-timeout: longest pause between reads of a request body (408). */
   clientBodyTimeoutMs: number;
   /** --client-body-deadline: longest whole upload (408); 0: none. */
@@ -139,6 +145,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'client-body-buffer-size', type: 'string', default: '64k', help: 'Request bodies with a Content-Length up to this size are read in full before an upstream connection is taken, so slow clients hold none (nginx size; 0: always stream)' },
   { name: 'upstream-queue-timeout', type: 'string', default: '5s', help: 'Longest wait for a free upstream connection when an endpoint has --max-connections-per-endpoint in use; then 503 (0: wait without limit)' },
   { name: 'max-connections-per-endpoint', type: 'string', default: '256', help: 'Most HTTP/1.1 connections to one backend pod endpoint; further requests wait up to --upstream-queue-timeout' },
+  { name: 'otlp-endpoint', type: 'string', default: '', help: 'Export a span per request over OTLP/HTTP to this collector URL (e.g. http://otel-collector:4318; /v1/traces is added to a bare host:port); empty: tracing off' },
+  { name: 'trace-sample-ratio', type: 'string', default: '0.01', help: 'Share of requests without a sampled traceparent that are traced (0 to 1); requests whose traceparent is sampled are always traced' },
+  { name: 'otlp-service-name', type: 'string', default: 'portico', help: 'service.name of the exported spans' },
   { name: 'debug-endpoints', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Serve /debug/routes and /debug/explain on the health port (the routing table as JSON; what `portico explain --from` asks)' },
   { name: 'allow-trace', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Proxy TRACE requests (by default they get 405: TRACE echoes cookies and credentials back)' },
   { name: 'max-header-size', type: 'string', default: '16384', help: 'Largest request head (request line + headers) in bytes; larger gets 431' },
@@ -225,6 +234,24 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '');
+
+  const otlpEndpoint = str('otlp-endpoint');
+  if (otlpEndpoint !== '') {
+    let ok = false;
+    try {
+      const u = new URL(otlpEndpoint);
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new SettingsError(`--otlp-endpoint: "${otlpEndpoint}" is not an http:// or https:// URL such as http://otel-collector:4318`);
+  }
+  const ratioText = str('trace-sample-ratio');
+  const traceSampleRatio = Number(ratioText);
+  if (ratioText.trim() === '' || !Number.isFinite(traceSampleRatio) || traceSampleRatio < 0 || traceSampleRatio > 1) {
+    throw new SettingsError(`--trace-sample-ratio: "${ratioText}" is not a number from 0 to 1 (0.01 traces one request in a hundred)`);
+  }
+  if (str('otlp-service-name').trim() === '') throw new SettingsError('--otlp-service-name: must not be empty');
 
   const watchNamespaces = list('watch-namespace');
   for (const ns of watchNamespaces) {
@@ -349,6 +376,9 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     httpRedirectCode: Number(choice('http-redirect-code')),
     allowTrace: choice('allow-trace') === 'true',
     debugEndpoints: choice('debug-endpoints') === 'true',
+    otlpEndpoint,
+    traceSampleRatio,
+    otlpServiceName: str('otlp-service-name'),
     clientBodyTimeoutMs: duration('client-body-timeout'),
     clientBodyDeadlineMs: duration('client-body-deadline'),
     clientBodyBufferSize,

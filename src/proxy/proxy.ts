@@ -64,6 +64,7 @@ import { parseCidrs } from '../values/cidr.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { mergeResponseHeaders, responseHeaders, trailersToRelay } from './headers.ts';
 import { setErrorHeaders } from './filters/error-backend.ts';
+import { beginTrace, type RequestTracer, type TraceContext } from './trace-context.ts';
 import type { HeaderObject } from './headers.ts';
 import { scanInbound } from './inbound.ts';
 import type { InboundHead } from './inbound.ts';
@@ -150,6 +151,8 @@ export interface ProxyDeps {
    * read it during the call and copy what you keep.
    */
   onRequestDone?: (info: RequestInfo) => void;
+  /** Tracing (--otlp-endpoint): spans per request and `traceparent` upstream (trace-context.ts). */
+  tracer?: RequestTracer;
   /** Tuning for tests; defaults are fine in production. */
   internals?: Partial<ProxyInternals>;
 }
@@ -348,6 +351,8 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   answerHeaders: string[] | null = null;
   responseHeaders: string[] | null = null;
   onDone: (() => void) | null = null;
+  /** The request's span when it is traced (trace-context.ts), else null. */
+  trace: TraceContext | null = null;
   /** The route's proxy-next-upstream policy, or null for Portico's own retry rule. */
   retry: RetryPolicy | null = null;
   /** When the first attempt was dispatched (only with a retry policy that has a timeout). */
@@ -913,6 +918,7 @@ export class Proxy {
   private readonly getConfig: () => RoutingConfig;
   private readonly endpoints: EndpointLookup;
   private readonly onRequestDone: ((info: RequestInfo) => void) | null;
+  private readonly tracer: RequestTracer | null;
   private readonly trusted: CidrMatcher;
   private readonly registry: UpstreamRegistry;
   private readonly modes = new UpstreamModes();
@@ -969,6 +975,7 @@ export class Proxy {
     this.httpRedirectCode = this.settings.httpRedirectCode ?? 308;
     this.bodyBufferSize = this.settings.clientBodyBufferSize ?? 0;
     this.onRequestDone = deps.onRequestDone ?? null;
+    this.tracer = deps.tracer ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
     const sourceRange = globalSourceRange(this.settings.allowSourceRange ?? [], this.settings.denySourceRange ?? []);
     this.planContext = Object.freeze({
@@ -988,7 +995,7 @@ export class Proxy {
       plan: (route) => this.planFor(route),
       onDone: (info) => this.report(info),
     });
-    this.reporting = this.onRequestDone !== null;
+    this.reporting = this.onRequestDone !== null || this.tracer !== null;
     this.sweepTimer = setInterval(() => this.sweep(), this.internals.sweepIntervalMs);
     this.sweepTimer.unref();
     // Client-side idle timeout without a timer per socket: a periodic pass over the
@@ -1109,6 +1116,7 @@ export class Proxy {
 
   private start(ex: Exchange): void {
     scanInbound(ex, ex.req, ex.scheme, this.trusted, this.settings.allowTrace === true);
+    if (this.tracer !== null) ex.trace = beginTrace(ex.headers, this.tracer);
     // An Upgrade we do not honour (not a WebSocket GET): Node's parser stops at such a request,
     // so anything pipelined behind it would never be answered. Close after this answer.
     if (ex.upgrade !== '' && ex.req.httpVersionMajor === 1) ex.res.shouldKeepAlive = false;
@@ -1379,7 +1387,7 @@ export class Proxy {
   /** Called from the response's 'close'. */
   exchangeClosed(ex: Exchange): void {
     this.active--;
-    if (this.onRequestDone !== null) {
+    if (this.reporting) {
       // one RequestInfo per proxy, refilled for every request (see ProxyDeps.onRequestDone)
       const info = this.info;
       const route = ex.route;
@@ -1399,9 +1407,18 @@ export class Proxy {
       info.requestId = ex.requestId;
       info.clientIp = ex.clientIp;
       info.error = ex.error;
-      this.report(info);
+      if (this.onRequestDone !== null) this.report(info);
+      if (ex.trace !== null) this.endTrace(ex.trace, info);
     }
     if (this.active === 0 && this.idleWaiters.length > 0 && this.upgrader.open === 0) this.wakeIdle();
+  }
+
+  private endTrace(ctx: TraceContext, info: RequestInfo): void {
+    try {
+      this.tracer!.end(ctx, info);
+    } catch (err) {
+      this.log.error('tracer failed', { err: err as Error });
+    }
   }
 
   private report(info: RequestInfo): void {

@@ -13,6 +13,8 @@ import type { Logger } from '../observe/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { Core } from './core.ts';
 import { closeServer, listen } from './listen.ts';
+import { startTracing, type Tracing } from './tracing.ts';
+import { version } from './version.ts';
 
 export interface DataPlane {
   readonly httpPort: number;
@@ -38,6 +40,7 @@ export async function startDataPlane(
   opts: { reusePort?: boolean } = {},
 ): Promise<DataPlane> {
   const { endpoints, metrics, tls, reconciler } = core;
+  const tracing: Tracing | undefined = settings.otlpEndpoint !== '' ? await startTracing(settings, log.child({ component: 'tracing' }), version()) : undefined;
   const proxy = new Proxy({
     config: reconciler.current,
     endpoints,
@@ -63,6 +66,7 @@ export async function startDataPlane(
       hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
     },
     onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),
+    ...(tracing !== undefined ? { tracer: tracing.tracer } : {}),
   });
   const acmeChallenges = challenges;
   const intercept = acmeChallenges ? (req: http.IncomingMessage, res: http.ServerResponse) => serveAcmeChallenge(acmeChallenges, req, res) : undefined;
@@ -105,6 +109,7 @@ export async function startDataPlane(
     await Promise.all([...listeners, proxy.close(graceMs)]);
     clearInterval(idleTimer);
     clearTimeout(killTimer);
+    await tracing?.shutdown();
   };
   return { httpPort, httpsPort, drain };
 }

@@ -285,6 +285,9 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "max-connections-per-endpoint" (include "portico.flagValue" $cfg.maxConnectionsPerEndpoint) -}}
 {{- $_ = set $args "allow-trace" (include "portico.flagValue" $cfg.allowTrace) -}}
 {{- $_ = set $args "debug-endpoints" (include "portico.flagValue" $cfg.debugEndpoints) -}}
+{{- $_ = set $args "otlp-endpoint" (include "portico.flagValue" $cfg.otlpEndpoint) -}}
+{{- $_ = set $args "trace-sample-ratio" (include "portico.flagValue" $cfg.traceSampleRatio) -}}
+{{- $_ = set $args "otlp-service-name" (include "portico.flagValue" $cfg.otlpServiceName) -}}
 {{- $_ = set $args "shutdown-delay" (include "portico.flagValue" $cfg.shutdownDelay) -}}
 {{- $_ = set $args "shutdown-grace" (include "portico.flagValue" $cfg.shutdownGrace) -}}
 {{- $_ = set $args "http2" (include "portico.flagValue" $cfg.http2) -}}

@@ -1,0 +1,105 @@
+// W3C trace context at the proxy: parsing traceparent, the sampling decision (parent first,
+// then the ratio), the header sent upstream, and the span reported at the end of an exchange
+// through a real listener.
+
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RequestInfo } from '../../src/proxy/proxy.ts';
+import { beginTrace, parseTraceparent, type RequestTracer, type TraceContext } from '../../src/proxy/trace-context.ts';
+import { FakeEndpoints, request, startProxy, startUpstream, until } from './fixtures.ts';
+
+const PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+function tracer(sample: boolean, ended: { ctx: TraceContext; info: RequestInfo }[] = []): RequestTracer {
+  return { sampleRoot: () => sample, end: (ctx, info) => void ended.push({ ctx, info: { ...info } }) };
+}
+
+describe('parseTraceparent', () => {
+  it.each([
+    [PARENT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', sampled: true }],
+    ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00', { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', sampled: false }],
+    ['01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03-future', { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', sampled: true }],
+  ])('%s', (value, want) => expect(parseTraceparent(value)).toEqual(want));
+
+  it.each([
+    '',
+    'garbage',
+    '00-00000000000000000000000000000000-b7ad6b7169203331-01', // all-zero trace id
+    '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01', // all-zero span id
+    'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', // version ff
+    '00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01', // upper case
+    '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-x', // version 00 has no more fields
+  ])('%j is not valid', (value) => expect(parseTraceparent(value)).toBeNull());
+});
+
+describe('beginTrace', () => {
+  it('a sampled parent: traced, same trace id, a new span id upstream', () => {
+    const headers = ['host', 'a', 'traceparent', PARENT, 'tracestate', 'k=v'];
+    const ctx = beginTrace(headers, tracer(false))!;
+    expect(ctx.traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(ctx.parentSpanId).toBe('b7ad6b7169203331');
+    expect(ctx.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(headers).toEqual(['host', 'a', 'traceparent', `00-${ctx.traceId}-${ctx.spanId}-01`, 'tracestate', 'k=v']);
+  });
+
+  it('an unsampled parent is not traced and passes through untouched, whatever the ratio', () => {
+    const value = PARENT.replace(/-01$/, '-00');
+    const headers = ['Traceparent', value];
+    expect(beginTrace(headers, tracer(true))).toBeNull();
+    expect(headers).toEqual(['Traceparent', value]);
+  });
+
+  it('no parent (or an invalid one): the ratio decides; a traced request starts a trace', () => {
+    const none: string[] = ['host', 'a'];
+    expect(beginTrace(none, tracer(false))).toBeNull();
+    expect(none).toEqual(['host', 'a']);
+    const traced: string[] = ['host', 'a', 'traceparent', 'junk'];
+    const ctx = beginTrace(traced, tracer(true))!;
+    expect(ctx.parentSpanId).toBe('');
+    expect(ctx.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(traced[3]).toBe(`00-${ctx.traceId}-${ctx.spanId}-01`);
+  });
+});
+
+describe('the proxy with a tracer', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()!();
+  });
+
+  it('the upstream sees its span as parent; the span ends with the exchange, status and route', async () => {
+    const seen: (string | undefined)[] = [];
+    const u = await startUpstream((req: http.IncomingMessage, res: http.ServerResponse) => {
+      seen.push(req.headers.traceparent as string | undefined);
+      res.end('ok');
+    });
+    cleanups.push(() => u.close());
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [u.port]);
+    const ended: { ctx: TraceContext; info: RequestInfo }[] = [];
+    const p = await startProxy({ routes: [{ host: 'app.test', key: 'svc' }], endpoints });
+    cleanups.push(() => p.close());
+    // a second proxy on the same routes, with the tracer (startProxy takes no tracer: build it here)
+    const { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } = await import('../../src/proxy/proxy.ts');
+    const { silentLogger } = await import('../../src/observe/log.ts');
+    const traced = new Proxy({ config: () => p.config.current, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger, tracer: tracer(true, ended) });
+    const server = createHttpListener(traced, {});
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await traced.close(100);
+    });
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const r = await request(port, { path: '/x', headers: { traceparent: PARENT } });
+    expect(r.status).toBe(200);
+    await until(() => ended.length === 1, 2000, 'the span to end');
+    const { ctx, info } = ended[0]!;
+    expect(seen).toEqual([`00-0af7651916cd43dd8448eb211c80319c-${ctx.spanId}-01`]);
+    expect(ctx.parentSpanId).toBe('b7ad6b7169203331');
+    expect(info).toMatchObject({ status: 200, method: 'GET', path: '/x', routePath: '/', attempts: 1 });
+    expect(info.durationMs).toBeGreaterThan(0);
+    // the untraced proxy forwards traceparent as sent
+    await request(p.port, { path: '/y', headers: { traceparent: PARENT } });
+    expect(seen[1]).toBe(PARENT);
+  });
+});
