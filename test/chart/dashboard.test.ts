@@ -175,8 +175,8 @@ describe('Grafana dashboard: metric names', () => {
       expect(used.has(name), `no panel queries ${name}`).toBe(true);
     }
     const exprOf = (title: string) => queryPanels.find((p) => p.title === title)?.targets?.map((t) => t.expr ?? '') ?? [];
-    // Request rate by Ingress and status class; latency p50/p95/p99; errors by kind; connections by listener.
-    expect(exprOf('Requests by Ingress and status class').join()).toMatch(/by \(namespace, ingress, status\)/);
+    // Request rate by Ingress and status code; latency p50/p95/p99; errors by kind; connections by listener.
+    expect(exprOf('Requests by Ingress and status code').join()).toMatch(/by \(namespace, ingress, status\)/);
     expect(exprOf('Request latency').map((e) => /histogram_quantile\((0\.\d+)/.exec(e)?.[1])).toEqual(['0.5', '0.95', '0.99']);
     expect(exprOf('Upstream errors by kind').join()).toMatch(/by \(kind\)/);
     expect(exprOf('Open connections by listener').join()).toMatch(/by \(listener\)/);
