@@ -395,6 +395,12 @@ export class Metrics {
     }
   }
 
+  /** A build failed; the previous configuration is still served (config_last_reload_successful 0 until the next swap). */
+  configFailed(): void {
+    this.lastReloadSuccess.set(0);
+    this.compat?.configFailed();
+  }
+
   /** The configured hosts (wildcards and '' are not Host headers, so they never match one). */
   setHosts(routes: Iterable<{ host: string }>): void {
     const hosts = new Set<string>();

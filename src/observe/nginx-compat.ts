@@ -247,6 +247,10 @@ export class NginxCompatMetrics {
     this.reloads.inc(this.controller);
   }
 
+  configFailed(): void {
+    this.lastReloadSuccess.set(this.controller, 0);
+  }
+
   private flushRequests(flushCells: () => void): void {
     flushCells();
     for (const c of this.cells) {

@@ -74,6 +74,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     log,
     ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass, watchWithoutClass: settings.watchIngressWithoutClass }),
+    onFailure: () => metrics.configFailed(),
     onSwap: (config, stats) => {
       tls.setBindings(config.tls);
       metrics.configSwapped(config, stats.durationMs);

@@ -95,6 +95,18 @@ describe('Metrics', () => {
     expect((await m.render()).body).toMatch(/^portico_requests_total\{[^}]*ingress="old"[^}]*\} 1$/m);
   });
 
+  it('config_last_reload_successful: 0 after a failed build, 1 again after the next swap', async () => {
+    const m = new Metrics({ defaultMetrics: false, nginxCompat: IDENTITY });
+    m.configSwapped({ version: 1, problems: [], ingresses: [] }, 1);
+    m.configFailed();
+    let body = (await m.render()).body;
+    expect(body).toMatch(/^portico_config_last_reload_successful 0$/m);
+    expect(body).toMatch(/^nginx_ingress_controller_config_last_reload_successful\{[^}]*\} 0$/m);
+    m.configSwapped({ version: 2, problems: [], ingresses: [] }, 1);
+    body = (await m.render()).body;
+    expect(body).toMatch(/^portico_config_last_reload_successful 1$/m);
+  });
+
   it('reports endpoints per backend from its source', async () => {
     const m = new Metrics({ defaultMetrics: false });
     m.endpointSource(() => [['shop/frontend:http', 3]]);
