@@ -6,7 +6,14 @@
 import type { IncomingMessage } from 'node:http';
 
 /** The request, as much of it as the access log reads (valid during the call only). */
-export type AccessLogRequest = Pick<IncomingMessage, 'rawHeaders' | 'url' | 'httpVersion' | 'httpVersionMajor' | 'socket'>;
+export type AccessLogRequest = Pick<IncomingMessage, 'rawHeaders' | 'url' | 'httpVersion' | 'httpVersionMajor' | 'socket'> & {
+  /**
+   * HTTP/2: the connection's TLS version and cipher, set by the HTTPS listener when the request
+   * arrives (proxy/https-listener.ts): once the stream is closed it no longer reaches its
+   * session, and the request's `socket` stand-in does not pass TLS methods on.
+   */
+  tls?: { version: string | null; cipher: string | null };
+};
 
 /** What the proxy reports of a finished request (structurally, a subset of proxy's RequestInfo). */
 export interface AccessLogRecord {
@@ -59,8 +66,8 @@ export const FIELD_WRITERS: Readonly<Record<string, Writer>> = {
   clientIp: (r) => r.clientIp,
   userAgent: (r) => header(r.request, 'user-agent'),
   referer: (r) => header(r.request, 'referer'),
-  tlsVersion: (r) => tlsOf(r.request)?.getProtocol() ?? null,
-  tlsCipher: (r) => tlsOf(r.request)?.getCipher()?.name ?? null,
+  tlsVersion: (r) => (r.request?.tls !== undefined ? r.request.tls.version : (tlsOf(r.request)?.getProtocol() ?? null)),
+  tlsCipher: (r) => (r.request?.tls !== undefined ? r.request.tls.cipher : (tlsOf(r.request)?.getCipher()?.name ?? null)),
   upgrade: (r) => r.upgrade,
   error: (r) => r.error,
 };
@@ -107,9 +114,10 @@ interface TlsInfo {
   getCipher(): { name: string } | undefined;
 }
 
-/** The TLS socket under the request (HTTP/2 requests' socket stands in for the session's), or null. */
+/** The TLS socket under an HTTP/1 request, or null (plain HTTP, HTTP/2). */
 function tlsOf(req: AccessLogRequest | null): TlsInfo | null {
-  const sock = req?.socket as Partial<TlsInfo> | null | undefined;
+  if (req === null || req.httpVersionMajor === 2) return null;
+  const sock = req.socket as Partial<TlsInfo> | null | undefined;
   if (sock === null || sock === undefined || typeof sock.getProtocol !== 'function' || typeof sock.getCipher !== 'function') return null;
   return sock as TlsInfo;
 }

@@ -64,9 +64,15 @@ describe('access log format', () => {
   });
 
   it('HTTP/2 and TLS: protocol, TLS version and cipher from the request\'s socket', () => {
-    const socket = { getProtocol: () => 'TLSv1.3', getCipher: () => ({ name: 'TLS_AES_128_GCM_SHA256' }) } as unknown as AccessLogRequest['socket'];
-    const entry = compileFormat(['protocol', 'tlsVersion', 'tlsCipher'])(record({ request: request({ httpVersion: '2.0', httpVersionMajor: 2, socket }) }));
+    // HTTP/2: what the HTTPS listener put on the request (the socket stand-in is not asked)
+    const tls = { version: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256' };
+    const entry = compileFormat(['protocol', 'tlsVersion', 'tlsCipher'])(record({ request: request({ httpVersion: '2.0', httpVersionMajor: 2, tls }) }));
     expect(entry).toEqual({ protocol: 'HTTP/2', tlsVersion: 'TLSv1.3', tlsCipher: 'TLS_AES_128_GCM_SHA256' });
+  });
+
+  it('HTTP/1.1 over TLS: the request\'s socket', () => {
+    const socket = { getProtocol: () => 'TLSv1.2', getCipher: () => ({ name: 'ECDHE-RSA-AES128-GCM-SHA256' }) } as unknown as AccessLogRequest['socket'];
+    expect(compileFormat(['tlsVersion', 'tlsCipher'])(record({ request: request({ socket }) }))).toEqual({ tlsVersion: 'TLSv1.2', tlsCipher: 'ECDHE-RSA-AES128-GCM-SHA256' });
   });
 
   it('fields that need the request are null without one; absent headers are null', () => {
