@@ -78,8 +78,18 @@ interface Cell {
   compat: CompatCell | null;
 }
 
-/** Host label → backend → (status × 16 + method) → cell. */
-type RouteCells = Map<string, Map<string, Map<number, Cell>>>;
+/**
+ * A route's cells: host label → backend → (status × 16 + method) → cell, and the last one used,
+ * which most requests on a route hit again (same host, backend, method and status): then the
+ * lookup is one WeakMap get and three comparisons.
+ */
+interface RouteCells {
+  byHost: Map<string, Map<string, Map<number, Cell>>>;
+  lastHost: string;
+  lastBackend: string;
+  lastKey: number;
+  last: Cell | null;
+}
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'OTHER'];
 const METHOD_INDEX = new Map(METHODS.slice(0, -1).map((m, i) => [m, i]));
@@ -273,9 +283,21 @@ export class Metrics {
     const route = s.route;
     const host = route !== null && route.host !== '' ? route.host : this.hostLabel(s.host);
     const backend = s.backend ?? '';
-    const m = METHOD_INDEX.get(s.method) ?? METHODS.length - 1;
+    const method = s.method;
+    const m = method === 'GET' ? 0 : (METHOD_INDEX.get(method) ?? METHODS.length - 1);
     const key = s.status * 16 + m;
-    const cell = this.cachedCell(route ?? NO_ROUTE, host, backend, key) ?? this.newCell(s, host, backend, key);
+    const rc = this.cellCache.get(route ?? NO_ROUTE);
+    let cell: Cell | undefined;
+    if (rc !== undefined && rc.lastKey === key && rc.lastHost === host && rc.lastBackend === backend) cell = rc.last!;
+    else {
+      cell = (rc === undefined ? undefined : cachedCell(rc, host, backend, key)) ?? this.newCell(s, host, backend, key);
+      // newCell made the route's entry if there was none
+      const entry = rc ?? this.cellCache.get(route ?? NO_ROUTE)!;
+      entry.lastHost = host;
+      entry.lastBackend = backend;
+      entry.lastKey = key;
+      entry.last = cell;
+    }
     cell.requests++;
     cell.bytes += s.bytesSent;
     const compat = cell.compat;
@@ -302,9 +324,6 @@ export class Metrics {
     return this.hosts.has(h) ? h : OTHER_HOST;
   }
 
-  private cachedCell(route: object, host: string, backend: string, key: number): Cell | undefined {
-    return this.cellCache.get(route)?.get(host)?.get(backend)?.get(key);
-  }
 
   /** The slow path: finds or creates the cell for a label set, and caches it for the route. */
   private newCell(s: RequestSample, host: string, backend: string, key: number): Cell {
@@ -337,8 +356,9 @@ export class Metrics {
       this.cells.set(id, cell);
     }
     const routeKey = s.route ?? NO_ROUTE;
-    let byHost = this.cellCache.get(routeKey);
-    if (byHost === undefined) this.cellCache.set(routeKey, (byHost = new Map()));
+    let rc = this.cellCache.get(routeKey);
+    if (rc === undefined) this.cellCache.set(routeKey, (rc = { byHost: new Map(), lastHost: '', lastBackend: '', lastKey: -1, last: null }));
+    const byHost = rc.byHost;
     let byBackend = byHost.get(host);
     if (byBackend === undefined) byHost.set(host, (byBackend = new Map()));
     let byKey = byBackend.get(backend);
@@ -450,6 +470,10 @@ export class Metrics {
       }
     }
   }
+}
+
+function cachedCell(rc: RouteCells, host: string, backend: string, key: number): Cell | undefined {
+  return rc.byHost.get(host)?.get(backend)?.get(key);
 }
 
 /** `namespace/service:port` → `service`. */
