@@ -132,7 +132,6 @@ export class WorkerPool {
       this.slots.push({ index: i, worker: undefined, pid: undefined, ready: false, acked: -1, startedAt: 0, crashes: 0, restartTimer: undefined });
     }
     const registers = [opts.registry];
-    new Gauge({ name: 'portico_workers', help: 'Proxy worker processes configured (--workers)', registers }).set(opts.count);
     const readyGauge: Gauge = new Gauge({
       name: 'portico_workers_ready',
       help: 'Proxy worker processes listening and serving the current configuration',
