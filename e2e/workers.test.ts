@@ -140,6 +140,17 @@ describe('--workers 2 (built program, file mode)', () => {
     await waitFor('aggregated portico_requests_total', async () => (await requestsTotal(portico.healthPort)) === sent, 3000);
   });
 
+  it('/metrics keeps each process\'s own process metrics apart: a worker label per worker and the primary', async () => {
+    const body = (await get(portico.healthPort, '/metrics')).body;
+    for (const worker of ['0', '1', 'primary']) {
+      expect(body).toMatch(new RegExp(`^process_cpu_user_seconds_total\\{worker="${worker}"\\} `, 'm'));
+      expect(body).toMatch(new RegExp(`^process_resident_memory_bytes\\{worker="${worker}"\\} [1-9]`, 'm'));
+      expect(body).toMatch(new RegExp(`^nodejs_eventloop_lag_seconds\\{worker="${worker}"\\} `, 'm'));
+    }
+    // none summed into an unlabelled series
+    expect(body).not.toMatch(/^process_cpu_user_seconds_total /m);
+  });
+
   it('each worker listens on its own reuse-port socket; connections opened at once spread over both', async () => {
     expect(listeningSockets(portico.httpPort)).toBe(2);
     expect(listeningSockets(portico.httpsPort)).toBe(2);

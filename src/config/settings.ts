@@ -10,6 +10,7 @@ import { isDnsLabel, isDottedName } from '../values/dns-name.ts';
 import { autoWorkers, availableCpus } from './cpus.ts';
 import { parseSize } from '../values/size.ts';
 import { loadCaBundle, readTextFile, type ReadTextFile } from './backend-ca.ts';
+import { ACCESS_LOG_FIELDS, DEFAULT_ACCESS_LOG_FIELDS } from './access-log-fields.ts';
 
 export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
 
@@ -93,6 +94,12 @@ export interface Settings {
   workers: number;
   /** With workers: each listens on its own SO_REUSEPORT socket (the kernel spreads connections). */
   reusePort: boolean;
+  /** --metrics-compat: also export ingress-nginx's metric names and labels. */
+  metricsCompat: 'none' | 'ingress-nginx';
+  /** --access-log-query: the query string in the access log's `query` field. */
+  accessLogQuery: boolean;
+  /** --access-log-fields: the access log's fields, in order (validated names). */
+  accessLogFields: string[];
 }
 
 type FlagType = 'string' | 'boolean';
@@ -168,6 +175,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'backend-ca-file', type: 'string', help: 'PEM file of CAs trusted, besides the system ones, for backends with portico.dev/backend-tls-verify "true" (a private CA); read at startup' },
   { name: 'workers', type: 'string', default: 'auto', help: 'Proxy worker processes: auto = one per CPU available to the container (cgroup quota), or a single process when that is 1; 0 = a single process (proxy and control plane together); N = that many workers fed by one control-plane process' },
   { name: 'reuse-port', type: 'string', default: 'false', choices: ['true', 'false'], help: 'With workers: true = each worker listens on its own socket (SO_REUSEPORT, Linux) and the kernel spreads new connections evenly over them, busy or not; false = the workers share one socket and whichever is free first takes the next connection' },
+  { name: 'metrics-compat', type: 'string', default: 'none', choices: ['none', 'ingress-nginx'], help: 'ingress-nginx: also export the request and controller metrics under ingress-nginx\'s names and labels (nginx_ingress_controller_*), so its dashboards and alert rules keep working' },
+  { name: 'access-log-query', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Log the query string (field `query`); off by default: query strings often carry tokens' },
+  { name: 'access-log-fields', type: 'string', default: '', help: `Comma-separated access log fields, in order (default: all but query). Known: ${ACCESS_LOG_FIELDS.join(', ')}` },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];
@@ -403,6 +413,9 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     workers,
     // SO_REUSEPORT spreads connections over the sockets only on Linux (the container's OS).
     reusePort: choice('reuse-port') === 'true' && process.platform === 'linux',
+    metricsCompat: choice<'none' | 'ingress-nginx'>('metrics-compat'),
+    accessLogQuery: choice('access-log-query') === 'true',
+    accessLogFields: accessLogFields(list('access-log-fields'), choice('access-log-query') === 'true'),
   };
   return { settings, help: values.help === true, version: values.version === true };
 }
@@ -419,6 +432,21 @@ export function expandBareFlags(argv: readonly string[], flags: readonly FlagSpe
     const next = argv[i + 1];
     return next !== undefined && spec.choices?.includes(next) ? arg : `${arg}=${spec.bare}`;
   });
+}
+
+/**
+ * --access-log-fields: known names only, each once; empty: the default set, with `query` after
+ * `path` when --access-log-query is on. `query` is only ever logged with --access-log-query.
+ */
+function accessLogFields(names: string[], query: boolean): string[] {
+  if (names.length === 0) return query ? ACCESS_LOG_FIELDS.filter((f) => DEFAULT_ACCESS_LOG_FIELDS.includes(f) || f === 'query') : [...DEFAULT_ACCESS_LOG_FIELDS];
+  if (names.includes('query') && !query) throw new SettingsError('--access-log-fields: "query" needs --access-log-query=true (query strings often carry tokens, so logging them is opt-in)');
+  const known = new Set<string>(ACCESS_LOG_FIELDS);
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0) throw new SettingsError(`--access-log-fields: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${ACCESS_LOG_FIELDS.join(', ')}`);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw new SettingsError(`--access-log-fields: "${dup}" is listed twice`);
+  return names;
 }
 
 /** 'a/b/c' → ['a', 'b/c']; without a '/': [text, undefined]. */

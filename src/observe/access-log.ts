@@ -17,7 +17,8 @@ export class AccessLog {
   /** Adds the line with `time` (when the request finished) first. */
   write(entry: object): void {
     const json = JSON.stringify(entry);
-    this.buffer.push(`{"time":"${new Date().toISOString()}",${json.slice(1)}`);
+    const time = `{"time":"${new Date().toISOString()}"`;
+    this.buffer.push(json === '{}' ? `${time}}` : `${time},${json.slice(1)}`);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);

@@ -1,28 +1,42 @@
 // Prometheus metrics. Names follow what ingress-nginx and Traefik users already query
-// (requests, request_duration_seconds, config_last_reload_successful, …) under `portico_`.
+// (requests, request_duration_seconds, config_last_reload_successful, …) under `portico_`;
+// with --metrics-compat ingress-nginx the traffic and control-plane figures are also exported
+// under ingress-nginx's own names and labels (nginx-compat.ts).
 //
-// The request path touches no prom-client object: a finished request finds its counter cell
-// through two identity lookups (the route's Ingress reference, then its backend string) and
-// an array slot for method × status class, then adds plain numbers, including the duration
-// histograms' buckets (batched-histogram.ts). prom-client gets the counts when Prometheus
-// scrapes. Label values are bounded: the Ingress and
-// Service names and the status class, never the raw URL. Series of Ingresses that are gone
+// The request path touches no prom-client object: a finished request finds its cell through
+// identity lookups (the matched route, then the host label, the backend string, and status ×
+// method as one small integer), then adds plain numbers, including the histograms' buckets
+// (batched-histogram.ts). Label strings are built once, when a cell is first used. prom-client
+// gets the counts when Prometheus scrapes.
+//
+// Label values are bounded, never the raw URL or Host header: Ingress and Service names; the
+// route's configured host (a request that matched a rule without host, or no rule, is labelled
+// with its Host header only when that is a host of the current configuration, else `_other`);
+// ten method values; the status code as sent (0: none was). Series of Ingresses that are gone
 // are removed after each configuration swap.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BatchedHistogram } from './batched-histogram.ts';
 import type { HistogramSeries } from './batched-histogram.ts';
+import { NginxCompatMetrics, recordCompat, type CompatCell, type CompatIdentity } from './nginx-compat.ts';
+import type { Route } from '../model/types.ts';
 import type http from 'node:http';
 import type net from 'node:net';
 
 /** What the metrics need to know about one finished request (a subset of the proxy's RequestInfo). */
 export interface RequestSample {
   method: string;
+  /** The Host header as received. */
+  host: string;
   status: number;
   bytesSent: number;
+  requestBytes: number;
   durationMs: number;
   upstreamHeaderMs: number | null;
+  upstreamResponseMs: number | null;
   attempts: number;
+  /** The matched route: its identity keys the cache, its host and path are labels. */
+  route: Pick<Route, 'host' | 'path'> | null;
   ingress: { namespace: string; name: string } | null;
   backend: string | null;
   error: string | null;
@@ -31,35 +45,86 @@ export interface RequestSample {
 
 /** What configSwapped needs of a RoutingConfig. */
 export interface SwapSummary {
+  version?: number;
   problems: readonly { reason: string }[];
   ingresses: readonly { namespace: string; name: string }[];
+  /** Every route: their hosts bound the `host` label of requests that matched no host. */
+  routes?: () => Iterable<{ host: string }>;
 }
 
+/** The `host` label of requests whose Host is not a configured host. */
+export const OTHER_HOST = '_other';
+
+interface CellLabels {
+  namespace: string;
+  ingress: string;
+  service: string;
+  host: string;
+  path: string;
+  method: string;
+  status: string;
+}
+
+/** One (route, host label, backend, method, status): counts, and the series it adds to. */
 interface Cell {
-  labels: { namespace: string; ingress: string; service: string; method: string; status: string };
+  labels: CellLabels;
   requests: number;
   bytes: number;
   duration: HistogramSeries;
+  requestSize: HistogramSeries;
+  responseSize: HistogramSeries;
   upstreamHeader: HistogramSeries;
+  upstreamResponse: HistogramSeries;
+  compat: CompatCell | null;
+}
+
+/**
+ * A route's cells: host label → backend → (status × 16 + method) → cell, and the last one used,
+ * which most requests on a route hit again (same host, backend, method and status): then the
+ * lookup is one WeakMap get and three comparisons.
+ */
+interface RouteCells {
+  byHost: Map<string, Map<string, Map<number, Cell>>>;
+  lastHost: string;
+  lastBackend: string;
+  lastKey: number;
+  last: Cell | null;
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'OTHER'];
 const METHOD_INDEX = new Map(METHODS.slice(0, -1).map((m, i) => [m, i]));
-/** Status classes 0 (no response) and 1xx..9xx: ten slots per method. */
-const CLASSES = 10;
-/** Stand-in identity for requests that matched no Ingress. */
+/** Stand-in identity for requests that matched no route. */
+const NO_ROUTE = { host: '', path: '' };
 const NO_INGRESS = { namespace: '', name: '' };
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Bytes: 100 B .. 100 MiB. */
+const SIZE_BUCKETS = [100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+type RequestLabel = 'namespace' | 'ingress' | 'service' | 'host' | 'method' | 'status';
+type DurationLabel = 'namespace' | 'ingress' | 'service' | 'method' | 'status';
+type ServiceLabel = 'namespace' | 'ingress' | 'service';
+
+export interface MetricsOptions {
+  defaultMetrics?: boolean;
+  /** --metrics-compat ingress-nginx: who this controller is, for ingress-nginx's labels. */
+  nginxCompat?: CompatIdentity;
+}
 
 export class Metrics {
   readonly registry = new Registry();
   private readonly cells = new Map<string, Cell>();
-  private readonly requests: Counter<'namespace' | 'ingress' | 'service' | 'method' | 'status'>;
-  private readonly responseBytes: Counter<'namespace' | 'ingress' | 'service'>;
-  private readonly duration: BatchedHistogram<'namespace' | 'ingress'>;
-  private readonly upstreamHeader: BatchedHistogram<'namespace' | 'ingress'>;
-  /** Ingress reference → backend → cells by method × status class (a cache over `cells`). */
-  private cellCache = new WeakMap<object, Map<string, (Cell | undefined)[]>>();
+  private readonly requests: Counter<RequestLabel>;
+  private readonly responseBytes: Counter<ServiceLabel>;
+  private readonly duration: BatchedHistogram<DurationLabel>;
+  private readonly requestSize: BatchedHistogram<ServiceLabel>;
+  private readonly responseSize: BatchedHistogram<ServiceLabel>;
+  private readonly upstreamHeader: BatchedHistogram<ServiceLabel>;
+  private readonly upstreamResponse: BatchedHistogram<ServiceLabel>;
+  /** Route (or NO_ROUTE) → its cells (a cache over `cells`). */
+  private cellCache = new WeakMap<object, RouteCells>();
+  /** The current configuration's hosts (lower case), for requests that matched no host. */
+  private hosts: ReadonlySet<string> = new Set();
+  private readonly compat: NginxCompatMetrics | null;
   readonly tlsProblems: Gauge<'reason'>;
   private readonly upstreamErrors: Counter<'kind'>;
   private readonly retries: Counter;
@@ -82,13 +147,13 @@ export class Metrics {
   private endpointCounts: () => Iterable<[string, number]> = () => [];
   private endpointProblemList: () => Iterable<{ reason: string }> = () => [];
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
+  constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: 'portico_requests_total',
-      help: 'Requests answered, by Ingress, Service, method and status class',
-      labelNames: ['namespace', 'ingress', 'service', 'method', 'status'],
+      help: 'Requests answered, by Ingress, Service, host, method and status code (0: no response was sent)',
+      labelNames: ['namespace', 'ingress', 'service', 'host', 'method', 'status'],
       registers,
       collect: () => this.flush(),
     });
@@ -101,14 +166,35 @@ export class Metrics {
     this.duration = new BatchedHistogram({
       name: 'portico_request_duration_seconds',
       help: 'Time from the request to the end of the response',
-      labelNames: ['namespace', 'ingress'],
+      labelNames: ['namespace', 'ingress', 'service', 'method', 'status'],
       buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.requestSize = new BatchedHistogram({
+      name: 'portico_request_size_bytes',
+      help: 'Request line, headers and declared body length',
+      labelNames: ['namespace', 'ingress', 'service'],
+      buckets: SIZE_BUCKETS,
+      registers,
+    });
+    this.responseSize = new BatchedHistogram({
+      name: 'portico_response_size_bytes',
+      help: 'Response body bytes sent to the client',
+      labelNames: ['namespace', 'ingress', 'service'],
+      buckets: SIZE_BUCKETS,
       registers,
     });
     this.upstreamHeader = new BatchedHistogram({
       name: 'portico_upstream_header_duration_seconds',
       help: 'Upstream time from sending the request to its response headers',
-      labelNames: ['namespace', 'ingress'],
+      labelNames: ['namespace', 'ingress', 'service'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.upstreamResponse = new BatchedHistogram({
+      name: 'portico_upstream_response_duration_seconds',
+      help: 'Upstream time from sending the request to the end of its response',
+      labelNames: ['namespace', 'ingress', 'service'],
       buckets: DURATION_BUCKETS,
       registers,
     });
@@ -172,6 +258,14 @@ export class Metrics {
         }
       },
     });
+    this.compat = opts.nginxCompat
+      ? new NginxCompatMetrics(opts.nginxCompat, this.registry, {
+          certificates: () => this.certificates(),
+          openConnections: () => this.connectionCount(),
+          leader: async () => (await this.leader.get()).values[0]?.value ?? 0,
+          flush: () => this.flush(),
+        })
+      : null;
   }
 
   /** The TLS manager's current problems (a full list each time). */
@@ -186,59 +280,103 @@ export class Metrics {
 
   /** Hot path: called once per finished request. */
   readonly record = (s: RequestSample): void => {
-    const cell = this.cellFor(s);
+    const route = s.route;
+    const host = route !== null && route.host !== '' ? route.host : this.hostLabel(s.host);
+    const backend = s.backend ?? '';
+    const method = s.method;
+    const m = method === 'GET' ? 0 : (METHOD_INDEX.get(method) ?? METHODS.length - 1);
+    const key = s.status * 16 + m;
+    const rc = this.cellCache.get(route ?? NO_ROUTE);
+    let cell: Cell | undefined;
+    if (rc !== undefined && rc.lastKey === key && rc.lastHost === host && rc.lastBackend === backend) cell = rc.last!;
+    else {
+      cell = (rc === undefined ? undefined : cachedCell(rc, host, backend, key)) ?? this.newCell(s, host, backend, key);
+      // newCell made the route's entry if there was none
+      const entry = rc ?? this.cellCache.get(route ?? NO_ROUTE)!;
+      entry.lastHost = host;
+      entry.lastBackend = backend;
+      entry.lastKey = key;
+      entry.last = cell;
+    }
     cell.requests++;
     cell.bytes += s.bytesSent;
+    const compat = cell.compat;
+    if (compat !== null) compat.requests++;
     if (!s.upgrade) {
-      cell.duration.observe(s.durationMs / 1000);
+      const seconds = s.durationMs / 1000;
+      cell.duration.observe(seconds);
+      cell.requestSize.observe(s.requestBytes);
+      cell.responseSize.observe(s.bytesSent);
       if (s.upstreamHeaderMs !== null) cell.upstreamHeader.observe(s.upstreamHeaderMs / 1000);
+      if (s.upstreamResponseMs !== null) cell.upstreamResponse.observe(s.upstreamResponseMs / 1000);
+      if (compat !== null) recordCompat(compat, seconds, s.upstreamHeaderMs, s.upstreamResponseMs, s.requestBytes, s.bytesSent);
     }
     if (s.error !== null && s.error !== 'client_abort') this.upstreamErrors.inc({ kind: s.error });
     if (s.attempts > 1) this.retries.inc();
   };
 
-  private cellFor(s: RequestSample): Cell {
-    const ref = s.ingress ?? NO_INGRESS;
-    const backend = s.backend ?? '';
-    let byBackend = this.cellCache.get(ref);
-    if (byBackend === undefined) {
-      byBackend = new Map();
-      this.cellCache.set(ref, byBackend);
-    }
-    let slots = byBackend.get(backend);
-    if (slots === undefined) {
-      slots = new Array<Cell | undefined>(METHODS.length * CLASSES);
-      byBackend.set(backend, slots);
-    }
-    const m = METHOD_INDEX.get(s.method) ?? METHODS.length - 1;
-    const c = s.status === 0 ? 0 : Math.min(CLASSES - 1, Math.floor(s.status / 100));
-    const slot = m * CLASSES + c;
-    let cell = slots[slot];
-    if (cell === undefined) {
-      cell = slots[slot] = this.cellOf(ref.namespace, ref.name, backend === '' ? '' : serviceOf(backend), METHODS[m]!, c === 0 ? '0' : `${c}xx`);
-    }
-    return cell;
+  /** The `host` label of a request that matched no configured host: its Host if configured, else OTHER_HOST. */
+  private hostLabel(header: string): string {
+    if (header === '') return OTHER_HOST;
+    let h = header.toLowerCase();
+    const colon = h.lastIndexOf(':');
+    if (colon > h.lastIndexOf(']')) h = h.slice(0, colon);
+    return this.hosts.has(h) ? h : OTHER_HOST;
   }
 
-  /** The cell for a label set (found or created); the slow path behind cellFor's cache. */
-  private cellOf(namespace: string, ingress: string, service: string, method: string, status: string): Cell {
-    const key = `${namespace}\0${ingress}\0${service}\0${method}\0${status}`;
-    let cell = this.cells.get(key);
+
+  /** The slow path: finds or creates the cell for a label set, and caches it for the route. */
+  private newCell(s: RequestSample, host: string, backend: string, key: number): Cell {
+    const ref = s.ingress ?? NO_INGRESS;
+    const labels: CellLabels = {
+      namespace: ref.namespace,
+      ingress: ref.name,
+      service: backend === '' ? '' : serviceOf(backend),
+      host,
+      path: s.route?.path ?? '',
+      method: METHODS[key % 16]!,
+      status: String(Math.floor(key / 16)),
+    };
+    const id = `${labels.namespace}\0${labels.ingress}\0${labels.service}\0${host}\0${labels.path}\0${labels.method}\0${labels.status}`;
+    let cell = this.cells.get(id);
     if (cell === undefined) {
+      const { namespace, ingress, service, method, status } = labels;
+      const perService = { namespace, ingress, service };
       cell = {
-        labels: { namespace, ingress, service, method, status },
+        labels,
         requests: 0,
         bytes: 0,
-        duration: this.duration.series({ namespace, ingress }),
-        upstreamHeader: this.upstreamHeader.series({ namespace, ingress }),
+        duration: this.duration.series({ namespace, ingress, service, method, status }),
+        requestSize: this.requestSize.series(perService),
+        responseSize: this.responseSize.series(perService),
+        upstreamHeader: this.upstreamHeader.series(perService),
+        upstreamResponse: this.upstreamResponse.series(perService),
+        compat: this.compat === null ? null : this.compat.cell(labels),
       };
-      this.cells.set(key, cell);
+      this.cells.set(id, cell);
     }
+    const routeKey = s.route ?? NO_ROUTE;
+    let rc = this.cellCache.get(routeKey);
+    if (rc === undefined) this.cellCache.set(routeKey, (rc = { byHost: new Map(), lastHost: '', lastBackend: '', lastKey: -1, last: null }));
+    const byHost = rc.byHost;
+    let byBackend = byHost.get(host);
+    if (byBackend === undefined) byHost.set(host, (byBackend = new Map()));
+    let byKey = byBackend.get(backend);
+    if (byKey === undefined) byBackend.set(backend, (byKey = new Map()));
+    byKey.set(key, cell);
     return cell;
   }
 
   watchListener(name: string, server: net.Server): void {
     this.listeners.set(name, server);
+    const compat = this.compat;
+    if (compat !== null) server.on('connection', () => compat.connectionAccepted());
+  }
+
+  private async connectionCount(): Promise<number> {
+    let total = 0;
+    for (const server of this.listeners.values()) total += await new Promise<number>((resolve) => server.getConnections((err, count) => resolve(err ? 0 : count)));
+    return total;
   }
 
   endpointSource(fn: () => Iterable<[string, number]>): void {
@@ -251,15 +389,17 @@ export class Metrics {
   }
 
   /**
-   * After every configuration swap. Counters move at once; the per-problem gauge and the
-   * removal of deleted Ingresses' series walk whole lists, so they run at most once a second
-   * (trailing): at 10,000 Ingresses a swap must not pay for them each time.
+   * After every configuration swap. Counters move at once; the per-problem gauge, the host set
+   * and the removal of deleted Ingresses' series walk whole lists, so they run at most once a
+   * second (trailing): at 10,000 Ingresses a swap must not pay for them each time.
    */
   configSwapped(config: SwapSummary, durationMs: number): void {
     this.reloads.inc();
     this.reloadDuration.observe(durationMs / 1000);
     this.lastReloadSuccess.set(1);
-    this.lastReloadTimestamp.set(Date.now() / 1000);
+    const now = Date.now() / 1000;
+    this.lastReloadTimestamp.set(now);
+    this.compat?.configApplied(config.version ?? 0, now);
     this.latestConfig = config;
     if (this.configTimer === undefined) {
       this.configTimer = setTimeout(() => {
@@ -268,10 +408,26 @@ export class Metrics {
         if (c === undefined) return;
         this.problems.reset();
         for (const p of c.problems) this.problems.inc({ reason: p.reason });
+        if (c.routes !== undefined) this.setHosts(c.routes());
         this.retainIngresses(c.ingresses);
       }, 1000);
       this.configTimer.unref();
     }
+  }
+
+  /** A build failed; the previous configuration is still served (config_last_reload_successful 0 until the next swap). */
+  configFailed(): void {
+    this.lastReloadSuccess.set(0);
+    this.compat?.configFailed();
+  }
+
+  /** The configured hosts (wildcards and '' are not Host headers, so they never match one). */
+  setHosts(routes: Iterable<{ host: string }>): void {
+    const hosts = new Set<string>();
+    for (const r of routes) if (r.host !== '' && !r.host.startsWith('*')) hosts.add(r.host);
+    this.hosts = hosts;
+    // cells cached under a host label that is no longer right are found again
+    this.cellCache = new WeakMap();
   }
 
   /** After a swap: drop the series of Ingresses that no longer exist. */
@@ -281,15 +437,18 @@ export class Metrics {
     for (const r of live) keep.add(`${r.namespace}\0${r.name}`);
     // cached cells may be deleted below; the cache refills from `cells` on demand
     this.cellCache = new WeakMap();
+    const goneCompat = new Set<CompatCell>();
     for (const [key, cell] of this.cells) {
-      const { namespace, ingress, service } = cell.labels;
+      const { namespace, ingress, service, host, method, status } = cell.labels;
       if (ingress === '' || keep.has(`${namespace}\0${ingress}`)) continue;
       this.cells.delete(key);
-      this.requests.remove(cell.labels);
+      this.requests.remove({ namespace, ingress, service, host, method, status });
       this.responseBytes.remove({ namespace, ingress, service });
-      this.duration.remove({ namespace, ingress });
-      this.upstreamHeader.remove({ namespace, ingress });
+      this.duration.remove({ namespace, ingress, service, method, status });
+      for (const h of [this.requestSize, this.responseSize, this.upstreamHeader, this.upstreamResponse]) h.remove({ namespace, ingress, service });
+      if (cell.compat !== null) goneCompat.add(cell.compat);
     }
+    this.compat?.forget(goneCompat);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
@@ -300,7 +459,8 @@ export class Metrics {
   private flush(): void {
     for (const cell of this.cells.values()) {
       if (cell.requests > 0) {
-        this.requests.inc(cell.labels, cell.requests);
+        const { namespace, ingress, service, host, method, status } = cell.labels;
+        this.requests.inc({ namespace, ingress, service, host, method, status }, cell.requests);
         cell.requests = 0;
       }
       if (cell.bytes > 0) {
@@ -310,6 +470,10 @@ export class Metrics {
       }
     }
   }
+}
+
+function cachedCell(rc: RouteCells, host: string, backend: string, key: number): Cell | undefined {
+  return rc.byHost.get(host)?.get(backend)?.get(key);
 }
 
 /** `namespace/service:port` → `service`. */

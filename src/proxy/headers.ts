@@ -3,6 +3,7 @@
 // cached (bounded), so the per-request cost is one Map lookup per header line.
 
 import crypto from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 
 // Header classes.
 export const H_FORWARD = 0;
@@ -204,4 +205,13 @@ let idCounter = 0;
 export function newRequestId(): string {
   idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER;
   return ID_PREFIX + idCounter.toString(36);
+}
+
+/** RequestInfo.requestBytes of a request: its head as text, and the declared body length. */
+export function requestBytes(req: Pick<IncomingMessage, 'rawHeaders' | 'method' | 'url'>, bodyLength: number): number {
+  const raw = req.rawHeaders;
+  // "METHOD URL HTTP/1.1\r\n" ... "\r\n"
+  let n = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 14;
+  for (let i = 0; i < raw.length; i++) n += raw[i]!.length + 2;
+  return bodyLength > 0 ? n + bodyLength : n;
 }

@@ -33,8 +33,18 @@ export interface HttpsListenerOptions extends ListenerOptions {
 }
 
 const kUploading = Symbol('portico.uploadingStreams');
+const kTls = Symbol('portico.tls');
+/**
+ * An HTTP/2 connection's TLS version and cipher, set as `tls` on each of its requests: what the
+ * access log (observe/access-log-format.ts, AccessLogRequest.tls) reads for HTTP/2.
+ */
+export interface TlsSummary {
+  version: string | null;
+  cipher: string | null;
+}
 interface CountedSession {
   [kUploading]?: Set<http2.ServerHttp2Stream>;
+  [kTls]?: TlsSummary;
 }
 
 /** Drop streams that finished or got their response head; what is left still counts. */
@@ -64,11 +74,20 @@ export function createHttpsListener(proxy: Proxy, opts: HttpsListenerOptions): H
   h2.on('session', (session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
+    // the handshake is done: its version and cipher, read once per connection, for the access
+    // log (by the time a request is logged its stream no longer reaches the session)
+    const socket = session.socket as Partial<tls.TLSSocket>;
+    (session as http2.ServerHttp2Session & CountedSession)[kTls] = {
+      version: socket.getProtocol?.() ?? null,
+      cipher: socket.getCipher?.()?.name ?? null,
+    };
   });
   h2.on('request', (req, res) => {
-    const ireq = req as unknown as http.IncomingMessage;
+    const ireq = req as unknown as http.IncomingMessage & { tls?: TlsSummary };
     const ires = res as unknown as http.ServerResponse;
     const stream = req.stream;
+    const tlsSummary = (stream.session as (http2.ServerHttp2Session & CountedSession) | undefined)?.[kTls];
+    if (tlsSummary !== undefined) ireq.tls = tlsSummary;
     if (!stream.endAfterHeaders) {
       const session = stream.session as (http2.ServerHttp2Session & CountedSession) | undefined;
       if (session !== undefined) {

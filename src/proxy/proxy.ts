@@ -62,7 +62,7 @@ import { Balancers } from './balancer.ts';
 import type { BalancerState } from './balancer.ts';
 import { parseCidrs } from '../values/cidr.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
-import { mergeResponseHeaders, responseHeaders, trailersToRelay } from './headers.ts';
+import { mergeResponseHeaders, requestBytes, responseHeaders, trailersToRelay } from './headers.ts';
 import { setErrorHeaders } from './filters/error-backend.ts';
 import { beginTrace, type RequestTracer, type TraceContext } from './trace-context.ts';
 import type { HeaderObject } from './headers.ts';
@@ -138,7 +138,24 @@ export interface RequestInfo {
   /** true for Upgrade (WebSocket) exchanges; duration then spans the whole connection. */
   upgrade: boolean;
   error: ErrorKind | null;
+  /** The matched route (its identity keys the metrics' label cache), null when none matched. */
+  route: Route | null;
+  /**
+   * The client's request, valid during onRequestDone only: what the access log reads for its
+   * optional fields (headers, query string, TLS), so the proxy computes none of them.
+   */
+  request: IncomingMessage | null;
+  /**
+   * Request line + headers (as `name: value` lines) + the declared Content-Length, in bytes: what
+   * nginx's $request_length counts. A streamed body without Content-Length is not counted.
+   */
+  requestBytes: number;
+  /** Status of the upstream's response (last attempt), null without one. */
+  upstreamStatus: number | null;
+  /** Upstream time from dispatching the request (last attempt) to the end of its response, null when it did not end. */
+  upstreamResponseMs: number | null;
 }
+
 
 export interface ProxyDeps {
   config: () => RoutingConfig;
@@ -331,6 +348,10 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   tUp = 0;
   /** Upstream time to response headers, -1 until known. */
   upstreamHeaderMs = -1;
+  /** Upstream time to the end of its response, -1 until known. */
+  upstreamEndMs = -1;
+  /** The upstream's response status, 0 until one arrived. */
+  upstreamStatus = 0;
   // InboundHead
   host = '';
   url = '';
@@ -610,6 +631,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   onResponseStart(controller: Dispatcher.DispatchController, status: number, parsed: HeaderObject): void {
     if (status < 200) return; // 1xx informational (103 Early Hints): not relayed
     if (this.tUp !== 0) this.upstreamHeaderMs = performance.now() - this.tUp;
+    this.upstreamStatus = status;
     if (this.clientGone) {
       controller.abort(CLIENT_GONE);
       return;
@@ -706,6 +728,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: HeaderObject): void {
+    if (this.tUp !== 0) this.upstreamEndMs = performance.now() - this.tUp;
     this.releaseUpstream();
     this.phase = PHASE_DONE;
     if (this.clientGone) return;
@@ -948,6 +971,11 @@ export class Proxy {
     clientIp: '',
     upgrade: false,
     error: null,
+    route: null,
+    request: null,
+    requestBytes: 0,
+    upstreamStatus: null,
+    upstreamResponseMs: null,
   };
   /**
    * Exchanges between dispatch and the response's 'close' (idle detection), as an intrusive
@@ -1407,8 +1435,16 @@ export class Proxy {
       info.requestId = ex.requestId;
       info.clientIp = ex.clientIp;
       info.error = ex.error;
+      info.route = route;
+      info.request = ex.req;
+      info.requestBytes = requestBytes(ex.req, ex.bodyLength);
+      info.upstreamStatus = ex.upstreamStatus === 0 ? null : ex.upstreamStatus;
+      info.upstreamResponseMs = ex.upstreamEndMs < 0 ? null : ex.upstreamEndMs;
       if (this.onRequestDone !== null) this.report(info);
       if (ex.trace !== null) this.endTrace(ex.trace, info);
+      // the request is not kept past the call (the record is reused)
+      info.request = null;
+      info.route = null;
     }
     if (this.active === 0 && this.idleWaiters.length > 0 && this.upgrader.open === 0) this.wakeIdle();
   }

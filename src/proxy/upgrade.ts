@@ -28,6 +28,7 @@ import { runPlanWaiting, type PlanHead, type RequestPlan } from './plan.ts';
 import { redirectFor } from './filters/redirect.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
+import { requestBytes } from './headers.ts';
 import { hostname } from './tls-hosts.ts';
 import type { InboundHead } from './inbound.ts';
 import type { ErrorKind, RequestInfo, Resolved } from './proxy.ts';
@@ -86,6 +87,7 @@ class UpgradeCtx implements PlanHead {
   /** Not sent: a 101 carries no CORS or other response headers of ours. */
   responseHeaders: string[] | null = null;
   onDone: (() => void) | null = null;
+  req: IncomingMessage | null = null;
 
   constructor(scheme: 'http' | 'https', method: string) {
     this.scheme = scheme;
@@ -161,6 +163,7 @@ export class Upgrader {
   handle(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
     socket.on('error', onSocketError);
     const ctx = new UpgradeCtx(scheme, req.method ?? '');
+    ctx.req = req;
     try {
       this.start(ctx, req, socket, head);
     } catch (err) {
@@ -348,6 +351,11 @@ export class Upgrader {
       clientIp: ctx.clientIp,
       upgrade: true,
       error,
+      route,
+      request: ctx.req,
+      requestBytes: ctx.req === null ? 0 : requestBytes(ctx.req, 0),
+      upstreamStatus: status === 101 ? 101 : null,
+      upstreamResponseMs: null,
     });
   }
 

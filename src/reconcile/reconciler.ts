@@ -32,6 +32,8 @@ export interface ReconcilerOptions {
   kinds?: readonly Kind[];
   /** Called after each swap. */
   onSwap?: (config: RoutingConfig, stats: BuildStats) => void;
+  /** Called when a build failed and the previous configuration stays (metrics: last apply failed). */
+  onFailure?: (err: Error) => void;
   /**
    * Given each new configuration's problems, right after the swap (before onSwap). Absent:
    * nobody reports them here (a proxy worker: the primary builds the same configuration and
@@ -128,6 +130,7 @@ export class Reconciler {
       // and build from scratch next time (these changes are gone).
       this.needFull = true;
       this.opts.log.error('translation failed; keeping the previous configuration', { err: err as Error });
+      this.opts.onFailure?.(err as Error);
       return;
     }
     this.needFull = false;

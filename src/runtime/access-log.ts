@@ -1,25 +1,30 @@
 // The access log of a data plane, when --access-log is on: the single process's, or a
-// worker's, whose lines also say which worker served the request.
+// worker's, whose lines also say which worker served the request. Fields as
+// --access-log-fields (and --access-log-query) chose them.
 
 import { AccessLog, type Writable } from '../observe/access-log.ts';
+import { compileFormat, type AccessLogRecord } from '../observe/access-log-format.ts';
 import type { Settings } from '../config/settings.ts';
 
-/** The access log on `out` (stdout) if the settings ask for one; `worker`: a worker's id. */
-export function createAccessLog(settings: Pick<Settings, 'accessLog'>, out: Writable, worker?: number): AccessLog | undefined {
-  if (!settings.accessLog) return undefined;
-  return worker === undefined ? new AccessLog(out) : new WorkerAccessLog(out, worker);
+/** Writes one line per finished request (batched: one write per burst). */
+export interface RequestLog {
+  write(record: AccessLogRecord): void;
+  /** Writes what is buffered now (before exiting). */
+  flush(): void;
 }
 
-/** Access log lines that say which worker served the request. */
-class WorkerAccessLog extends AccessLog {
-  private readonly worker: number;
-
-  constructor(out: Writable, worker: number) {
-    super(out);
-    this.worker = worker;
-  }
-
-  override write(entry: object): void {
-    super.write({ ...entry, worker: this.worker });
-  }
+/** The access log on `out` (stdout) if the settings ask for one; `worker`: a worker's id. */
+export function createAccessLog(settings: Pick<Settings, 'accessLog' | 'accessLogFields'>, out: Writable, worker?: number): RequestLog | undefined {
+  if (!settings.accessLog) return undefined;
+  const format = compileFormat(settings.accessLogFields);
+  const log = new AccessLog(out);
+  if (worker === undefined) return { write: (r) => log.write(format(r)), flush: log.flush };
+  return {
+    flush: log.flush,
+    write: (r) => {
+      const entry = format(r);
+      entry.worker = worker;
+      log.write(entry);
+    },
+  };
 }

@@ -13,6 +13,8 @@ import { TlsManager } from '../tls/manager.ts';
 import { ProblemLog } from '../observe/problem-log.ts';
 import type { Logger } from '../observe/log.ts';
 import { Metrics } from '../observe/metrics.ts';
+import { compatIdentity } from '../observe/nginx-compat.ts';
+import { hostname } from 'node:os';
 import type { Problem } from '../model/types.ts';
 
 /** What the control plane and the proxy share: the store and what is derived from it. */
@@ -39,7 +41,9 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
   const store = new Store();
   // a worker stays quiet: its primary loads the same slices and reports their problems
   const endpoints = new EndpointIndex(store, quiet ? {} : { log: log.child({ component: 'endpoints' }) });
-  const metrics = new Metrics();
+  const metrics = new Metrics(
+    settings.metricsCompat === 'ingress-nginx' ? { nginxCompat: compatIdentity(process.env, settings.controllerName, settings.electionId, hostname()) } : {},
+  );
   metrics.endpointSource(function* () {
     for (const key of endpoints.keys()) yield [key, endpoints.get(key).endpoints.length] as [string, number];
   });
@@ -70,6 +74,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     log,
     ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass, watchWithoutClass: settings.watchIngressWithoutClass }),
+    onFailure: () => metrics.configFailed(),
     onSwap: (config, stats) => {
       tls.setBindings(config.tls);
       metrics.configSwapped(config, stats.durationMs);

@@ -8,7 +8,7 @@ import { createHttpsListener } from '../proxy/https-listener.ts';
 import { requireProxyProtocol } from '../proxy/proxy-protocol.ts';
 import { parseCidrs } from '../values/cidr.ts';
 import { serveAcmeChallenge, type ChallengeLookup } from '../acme/challenges.ts';
-import type { AccessLog } from '../observe/access-log.ts';
+import type { RequestLog } from './access-log.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { Core } from './core.ts';
@@ -36,7 +36,7 @@ export async function startDataPlane(
   settings: Settings,
   log: Logger,
   challenges: ChallengeLookup | undefined,
-  accessLog: AccessLog | undefined,
+  accessLog: RequestLog | undefined,
   opts: { reusePort?: boolean } = {},
 ): Promise<DataPlane> {
   const { endpoints, metrics, tls, reconciler } = core;
@@ -114,7 +114,7 @@ export async function startDataPlane(
   return { httpPort, httpsPort, drain };
 }
 
-function requestDone(accessLog: AccessLog | undefined, metrics: Metrics | undefined): ((info: RequestInfo) => void) | undefined {
+function requestDone(accessLog: RequestLog | undefined, metrics: Metrics | undefined): ((info: RequestInfo) => void) | undefined {
   if (!metrics) return accessLog ? (info) => accessLog.write(info) : undefined;
   if (!accessLog) return metrics.record;
   return (info) => {

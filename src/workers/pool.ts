@@ -43,7 +43,27 @@ const CONTROL_PLANE_METRICS = new Set([
   'portico_backend_endpoints',
   'portico_acme_orders_total',
   'portico_ssl_expire_time_seconds',
+  'nginx_ingress_controller_config_hash',
+  'nginx_ingress_controller_config_last_reload_successful',
+  'nginx_ingress_controller_config_last_reload_successful_timestamp_seconds',
+  'nginx_ingress_controller_success',
+  'nginx_ingress_controller_leader_election_status',
+  'nginx_ingress_controller_ssl_expire_time_seconds',
 ]);
+
+/**
+ * Node's process metrics (prom-client's defaults): each worker's keep a `worker` label (its slot,
+ * 0..N-1) and the primary's get worker="primary", so one hot or leaking worker stays visible
+ * instead of vanishing in a sum.
+ */
+function isProcessMetric(name: string): boolean {
+  return name.startsWith('process_') || name.startsWith('nodejs_');
+}
+
+/** The metrics of one process with its process metrics labelled by `worker`. */
+function labelProcessMetrics(metrics: MetricsResponse['metrics'], worker: string): MetricsResponse['metrics'] {
+  return metrics.map((m) => (isProcessMetric(m.name) ? { ...m, values: m.values.map((v) => ({ ...v, labels: { ...v.labels, worker } })) } : m));
+}
 
 interface Slot {
   index: number;
@@ -84,7 +104,7 @@ export class WorkerPool {
   private challenges: Secret | null = null;
   private stopping = false;
   private metricsId = 0;
-  private readonly metricsWaiters = new Map<number, { pending: Set<Worker>; results: MetricsResponse['metrics'][]; done: () => void }>();
+  private readonly metricsWaiters = new Map<number, { pending: Set<Worker>; results: { slot: number; metrics: MetricsResponse['metrics'] }[]; done: () => void }>();
   private readyWaiters: (() => void)[] = [];
   /** Set while start() waits: a worker that dies before every worker was ready fails the start. */
   private failStart: ((err: Error) => void) | undefined;
@@ -208,7 +228,7 @@ export class WorkerPool {
     const pending = new Set<Worker>();
     for (const slot of this.slots) if (slot.worker?.isConnected() && slot.ready) pending.add(slot.worker);
     if (pending.size === 0) return [];
-    const results: MetricsResponse['metrics'][] = [];
+    const results: { slot: number; metrics: MetricsResponse['metrics'] }[] = [];
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       function done() {
@@ -219,12 +239,12 @@ export class WorkerPool {
       for (const w of pending) this.send(w, { t: 'metrics-req', id });
     });
     this.metricsWaiters.delete(id);
-    return results.map((r) => r.filter((m) => !CONTROL_PLANE_METRICS.has(m.name)));
+    return results.map((r) => labelProcessMetrics(r.metrics.filter((m) => !CONTROL_PLANE_METRICS.has(m.name)), String(r.slot)));
   }
 
   /** /metrics: the workers' data-plane metrics and the primary's own, merged. */
   async render(): Promise<{ contentType: string; body: string }> {
-    const own = await this.opts.registry.getMetricsAsJSON();
+    const own = labelProcessMetrics(await this.opts.registry.getMetricsAsJSON(), 'primary');
     const workers = await this.workerMetrics();
     const merged = AggregatorRegistry.aggregate([own, ...workers]);
     return { contentType: merged.contentType, body: await merged.metrics() };
@@ -327,7 +347,7 @@ export class WorkerPool {
       case 'metrics-res': {
         const waiter = this.metricsWaiters.get(m.id);
         if (!waiter || !waiter.pending.delete(worker)) break;
-        waiter.results.push(m.metrics);
+        waiter.results.push({ slot: slot.index, metrics: m.metrics });
         if (waiter.pending.size === 0) waiter.done();
         break;
       }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { Metrics } from '../../src/observe/metrics.ts';
 import { CHART } from './helm.ts';
+import { labelNames, metricNames } from './promql.ts';
 
 interface Target {
   expr?: string;
@@ -77,41 +78,6 @@ const EXPORTED = await exported();
  */
 const TARGET_LABELS = new Set(['job', 'instance', 'namespace', 'pod', 'service', 'endpoint', 'container', 'exported_namespace']);
 
-/** PromQL keywords: identifiers that are never metric names. */
-const NOT_METRICS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset']);
-
-/** Metric names in a PromQL expression: identifiers before a `{` selector, or standing alone. */
-function metricNames(expr: string): string[] {
-  // Strings, label matchers and grouping lists hold label names and values, never metric names.
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, '{}')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
-  const names = new Set<string>();
-  // An identifier followed by `(` is a function; one after `$` a variable; after a digit, a unit.
-  for (const m of stripped.matchAll(/(?<![\w$:.])([A-Za-z_:][\w:]*)(?![\w:]|\s*\()/g)) {
-    if (!NOT_METRICS.has(m[1]!)) names.add(m[1]!);
-  }
-  return [...names];
-}
-
-/** Label names an expression refers to: selectors, by/without/on/ignoring lists, label_replace, legends. */
-function labelNames(expr: string, legend = ''): string[] {
-  const out = new Set<string>();
-  for (const sel of expr.matchAll(/\{([^}]*)\}/g)) {
-    for (const m of sel[1]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)/g)) out.add(m[1]!);
-  }
-  for (const list of expr.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)) {
-    for (const l of list[1]!.split(',')) if (l.trim()) out.add(l.trim());
-  }
-  for (const m of expr.matchAll(/label_replace\([\s\S]*?,\s*"([^"]+)"\s*,\s*"[^"]*"\s*,\s*"([^"]+)"/g)) {
-    out.add(m[1]!);
-    out.add(m[2]!);
-  }
-  for (const m of legend.matchAll(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g)) out.add(m[1]!);
-  return [...out];
-}
-
 function variableQuery(v: Variable): string | undefined {
   return typeof v.query === 'string' ? v.query : v.query?.query;
 }
@@ -175,8 +141,8 @@ describe('Grafana dashboard: metric names', () => {
       expect(used.has(name), `no panel queries ${name}`).toBe(true);
     }
     const exprOf = (title: string) => queryPanels.find((p) => p.title === title)?.targets?.map((t) => t.expr ?? '') ?? [];
-    // Request rate by Ingress and status class; latency p50/p95/p99; errors by kind; connections by listener.
-    expect(exprOf('Requests by Ingress and status class').join()).toMatch(/by \(namespace, ingress, status\)/);
+    // Request rate by Ingress and status code; latency p50/p95/p99; errors by kind; connections by listener.
+    expect(exprOf('Requests by Ingress and status code').join()).toMatch(/by \(namespace, ingress, status\)/);
     expect(exprOf('Request latency').map((e) => /histogram_quantile\((0\.\d+)/.exec(e)?.[1])).toEqual(['0.5', '0.95', '0.99']);
     expect(exprOf('Upstream errors by kind').join()).toMatch(/by \(kind\)/);
     expect(exprOf('Open connections by listener').join()).toMatch(/by \(listener\)/);

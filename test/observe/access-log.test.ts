@@ -16,3 +16,13 @@ describe('AccessLog', () => {
     expect(Number.isNaN(Date.parse(String(lines[0]!.time)))).toBe(false);
   });
 });
+
+describe('AccessLog with no fields', () => {
+  it('still writes valid JSON (time only)', async () => {
+    const writes: string[] = [];
+    const log = new AccessLog({ write: (s: string) => (writes.push(s), true) });
+    log.write({});
+    log.flush();
+    expect(Object.keys(JSON.parse(writes[0]!) as object)).toEqual(['time']);
+  });
+});

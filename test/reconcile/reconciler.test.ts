@@ -76,13 +76,17 @@ describe('Reconciler', () => {
   it('keeps serving the previous configuration when translation throws', async () => {
     const store = new Store();
     let fail = false;
-    const r = new Reconciler({ store, log: silentLogger, translate: (s, v) => { if (fail) throw new Error('boom'); return translate(s, { ...opts, version: v }); }, coalesceMs: 1 });
+    const failures: string[] = [];
+    const r = new Reconciler({ store, log: silentLogger, translate: (s, v) => { if (fail) throw new Error('boom'); return translate(s, { ...opts, version: v }); }, coalesceMs: 1, onFailure: (err) => failures.push(err.message) });
     r.start();
     const good = r.current();
+    expect(failures).toEqual([]);
     fail = true;
     store.upsert('Ingress', ing('a', '1'));
     settle();
     expect(r.current()).toBe(good);
+    // reported (config_last_reload_successful turns 0)
+    expect(failures).toEqual(['boom']);
     r.stop();
   });
 

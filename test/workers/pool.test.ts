@@ -78,6 +78,12 @@ describe('WorkerPool', () => {
     expect(body).toMatch(/^fake_objects\{worker="0"\} 2$/m);
     expect(body).toMatch(/^fake_objects\{worker="1"\} 2$/m);
     expect(body).toMatch(/^portico_workers_ready 2$/m);
+    expect(body).toMatch(/^portico_workers 2$/m);
+    // process metrics per worker, not summed or averaged away
+    expect(body).toMatch(/^process_cpu_user_seconds_total\{worker="0"\} 1\.5$/m);
+    expect(body).toMatch(/^process_cpu_user_seconds_total\{worker="1"\} 2\.5$/m);
+    expect(body).toMatch(/^nodejs_eventloop_lag_seconds\{worker="0"\} 0\.25$/m);
+    expect(body).toMatch(/^nodejs_eventloop_lag_seconds\{worker="1"\} 0\.5$/m);
     // the snapshot and the batch reached both workers as bytes serialised once (summed: 2 + 2)
     expect(body).toMatch(/^fake_store_messages\{packed="yes"\} 4$/m);
     expect(body).toMatch(/^fake_store_messages\{packed="no"\} 0$/m);

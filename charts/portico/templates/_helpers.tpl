@@ -263,6 +263,14 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $cfg := $c.config -}}
 {{- $_ = set $args "log-level" $cfg.logLevel -}}
 {{- $_ = set $args "access-log" (include "portico.flagValue" $cfg.accessLog) -}}
+{{- $_ = set $args "access-log-query" (include "portico.flagValue" $cfg.accessLogQuery) -}}
+{{- $fields := $cfg.accessLogFields | default list -}}
+{{- if kindIs "string" $fields -}}{{- $fields = splitList "," $fields -}}{{- end -}}
+{{- $fieldList := list -}}
+{{- range $fields -}}{{- if trim (toString .) -}}{{- $fieldList = append $fieldList (trim (toString .)) -}}{{- end -}}{{- end -}}
+{{- if $fieldList -}}
+{{- $_ = set $args "access-log-fields" (join "," $fieldList) -}}
+{{- end -}}
 {{- $proxies := $cfg.trustedProxies -}}
 {{- if kindIs "string" $proxies -}}{{- $proxies = splitList "," $proxies -}}{{- end -}}
 {{- $proxyList := list -}}
@@ -295,6 +303,7 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "hsts-max-age" (include "portico.flagValue" $cfg.hstsMaxAge) -}}
 {{- $_ = set $args "hsts-include-subdomains" (include "portico.flagValue" $cfg.hstsIncludeSubdomains) -}}
 {{- $_ = set $args "request-metrics" (include "portico.flagValue" $c.metrics.requestMetrics) -}}
+{{- $_ = set $args "metrics-compat" $c.metrics.compat -}}
 {{- $workers := include "portico.flagValue" $c.workers -}}
 {{- /* empty: the program's auto (one worker per CPU of the quota) only when limits.cpu sets a
      quota; without one, auto would start a worker per CPU of the node: one process instead */ -}}
