@@ -185,7 +185,7 @@ function readBasicAuth(annotations: Record<string, unknown>, snapshot: Snapshot,
 }
 
 /** `name` (in the Ingress's namespace) or `namespace/name`, both DNS-1123 names. */
-function parseSecretRef(raw: string, namespace: string): { namespace: string; name: string } | undefined {
+export function parseSecretRef(raw: string, namespace: string): { namespace: string; name: string } | undefined {
   const parts = raw.split('/');
   const name = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
   if (parts.length === 1 && name.test(parts[0]!)) return { namespace, name: parts[0]! };

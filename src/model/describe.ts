@@ -39,14 +39,21 @@ export function describeRoute(r: Route, opts: DescribeOptions = {}): RouteDescri
   if (r.regex !== null) out.regex = `^${r.regex.source}`;
   if (r.alias === true) out.alias = true;
   if (r.action !== FORWARD) out.action = JSON.parse(JSON.stringify(r.action)) as unknown;
-  if (r.filters !== NO_FILTERS) out.filters = JSON.parse(JSON.stringify(r.filters, opts.showHashes === true ? undefined : redactHashes)) as unknown;
+  if (r.filters !== NO_FILTERS) out.filters = JSON.parse(JSON.stringify(r.filters, opts.showHashes === true ? redactKeys : redactSecrets)) as unknown;
   const policy = policyDiff(r.policy);
   if (policy) out.policy = policy;
   return out;
 }
 
-function redactHashes(key: string, value: unknown): unknown {
-  return key === 'hash' && typeof value === 'string' ? '(hash)' : value;
+/** Private keys (proxy-ssl-secret) are never shown, not even to tests. */
+function redactKeys(_key: string, value: unknown): unknown {
+  return typeof value === 'string' && value.includes('PRIVATE KEY-----') ? '(private key)' : value;
+}
+
+/** Private keys and password hashes never leave the process. */
+function redactSecrets(key: string, value: unknown): unknown {
+  if (key === 'hash' && typeof value === 'string') return '(hash)';
+  return redactKeys(key, value);
 }
 
 export function describeTable(config: RouteTable, opts: DescribeOptions = {}): ConfigDescription {

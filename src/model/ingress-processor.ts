@@ -10,6 +10,7 @@ import { readAccessOptions } from './access-options.ts';
 import { readCorsOptions } from './cors-options.ts';
 import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
+import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -102,8 +103,14 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const access = readAccessOptions(annotations, snapshot, ref.namespace, report);
   const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied);
   const redirects = readRedirectOptions(annotations, report);
-  // a 503 (an access control not enforced, or a broken one) wins over a redirect: never opens anything
-  const action = unenforced === FORWARD && redirects.redirect !== null ? redirects.redirect : unenforced;
+  const backendTls = readBackendTlsSecret(annotations, snapshot, ref.namespace, report);
+  if (backendTls !== undefined && policy.backendProtocol !== 'HTTPS' && policy.backendProtocol !== 'GRPCS') {
+    report('InvalidAnnotation', `proxy-ssl-secret has no effect with backend-protocol ${policy.backendProtocol}: it applies to HTTPS and GRPCS backends`);
+  }
+  // a 503 (an access control not enforced, or a broken one, or an unusable proxy-ssl-secret)
+  // wins over a redirect: never opens anything
+  const denied = unenforced === FORWARD && backendTls === 'denied' ? BACKEND_TLS_DENIED : unenforced;
+  const action = denied === FORWARD && redirects.redirect !== null ? redirects.redirect : denied;
   const backends = new BackendResolver(snapshot, ref.namespace, readServiceUpstream(annotations, report));
   const cors = readCorsOptions(annotations, report);
   const retry = readRetryOptions(annotations, report);
@@ -113,6 +120,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ...(cors === undefined ? {} : { cors }),
     ...(retry === undefined ? {} : { retry }),
     ...(errors === undefined ? {} : { errors }),
+    ...(backendTls === undefined || backendTls === 'denied' ? {} : { backendTls }),
   });
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
   const hosts = new Map<string, Route[]>();

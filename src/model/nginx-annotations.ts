@@ -127,10 +127,10 @@ const TABLE: readonly NginxAnnotation[] = [
 
   // ---- upstream ----------------------------------------------------------------------------
   entry('backend-protocol', 'differs', 'alias of portico.dev/backend-protocol for HTTP, HTTPS, GRPC and GRPCS; AUTO_HTTP and FCGI are refused (HTTP is used, with a problem)'),
-  entry('proxy-ssl-verify', 'differs', '"on" verifies TLS backends against the system roots and --backend-ca-file, also without proxy-ssl-secret (ingress-nginx ignores it then)'),
+  entry('proxy-ssl-verify', 'differs', '"on" verifies TLS backends against proxy-ssl-secret\'s ca.crt, or without one against the system roots and --backend-ca-file (ingress-nginx verifies only with proxy-ssl-secret)'),
   entry('proxy-ssl-name', 'differs', 'alias of portico.dev/backend-tls-server-name: the name sent as SNI and verified; must be a DNS name'),
   entry('proxy-ssl-server-name', 'differs', 'Portico always sends SNI to TLS backends, "off" included'),
-  unsupported('proxy-ssl-secret', 'client certificates and CAs for TLS backends from a Secret are not available yet; the proxy-wide --backend-ca-file CA bundle applies'),
+  entry('proxy-ssl-secret', 'supported', 'Secret ("name" or "namespace/name") for HTTPS/GRPCS backends: tls.crt + tls.key are presented as the client certificate, ca.crt is the only CA backends are verified against (with proxy-ssl-verify on); a missing or unusable Secret makes the rules answer 503'),
   unsupported('proxy-ssl-verify-depth', 'Portico verifies the whole chain; remove the annotation'),
   unsupported('proxy-ssl-ciphers', 'Portico uses Node.js defaults for backend TLS ciphers; remove the annotation'),
   unsupported('proxy-ssl-protocols', 'Portico uses Node.js defaults (TLS 1.2 and 1.3) to backends; remove the annotation'),

@@ -182,6 +182,19 @@ export interface RouteFilters {
   readonly retry?: RetryPolicy;
   /** Where requests without endpoints and upstream error answers go (ingress-nginx default-backend, custom-http-errors). */
   readonly errors?: ErrorBackend;
+  /** Client certificate and CA for TLS to the backends (ingress-nginx proxy-ssl-secret). */
+  readonly backendTls?: BackendTlsSecret;
+}
+
+/** PEM material of a proxy-ssl-secret; see model/backend-tls-options.ts. */
+export interface BackendTlsSecret {
+  /** `namespace/name` of the Secret (names the upstream pools; never the material). */
+  readonly secret: string;
+  /** Client certificate chain and its key, presented to backends; both or neither. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** The only CAs backends are verified against (with verification on). */
+  readonly ca?: string;
 }
 
 /** ingress-nginx's per-Ingress default backend; see model/error-backend-options.ts. */

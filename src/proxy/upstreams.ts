@@ -12,7 +12,8 @@
 import tls from 'node:tls';
 import { Pool } from 'undici';
 import type { UpstreamEndpoint } from '../endpoints/types.ts';
-import type { BackendProtocol, Route } from '../model/types.ts';
+import type { BackendProtocol, BackendTlsSecret, Route } from '../model/types.ts';
+import { createHash } from 'node:crypto';
 import type { ProxySettings } from './settings.ts';
 import { EndpointSlots } from './slots.ts';
 
@@ -29,9 +30,11 @@ export interface UpstreamMode {
   readonly servername: string | null;
   /** Connect timeout of the route (ingress-nginx proxy-connect-timeout); null: the proxy's. */
   readonly connectTimeoutMs: number | null;
+  /** TLS: the route's proxy-ssl-secret (client certificate, CA), or null. */
+  readonly secret: BackendTlsSecret | null;
 }
 
-export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null, connectTimeoutMs: null });
+export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null, connectTimeoutMs: null, secret: null });
 
 /** Route → UpstreamMode, cached per Route object (routes are immutable). */
 export class UpstreamModes {
@@ -45,33 +48,53 @@ export class UpstreamModes {
     if (p.backendProtocol === 'HTTP' && connectMs === null) return PLAIN_HTTP;
     let m = this.byRoute.get(route);
     if (m === undefined) {
-      m = this.intern(p.backendProtocol, p.backendTlsVerify, p.backendTlsServerName || route.backend.externalName || `${route.backend.service}.${route.backend.namespace}.svc`, connectMs);
+      m = this.intern(
+        p.backendProtocol,
+        p.backendTlsVerify,
+        p.backendTlsServerName || route.backend.externalName || `${route.backend.service}.${route.backend.namespace}.svc`,
+        connectMs,
+        route.filters.backendTls ?? null,
+      );
       this.byRoute.set(route, m);
     }
     return m;
   }
 
-  private intern(protocol: BackendProtocol, verify: boolean, servername: string, connectMs: number | null): UpstreamMode {
+  private intern(protocol: BackendProtocol, verify: boolean, servername: string, connectMs: number | null, secret: BackendTlsSecret | null): UpstreamMode {
     const tls = protocol === 'HTTPS' || protocol === 'GRPCS';
     const h2 = protocol === 'GRPC' || protocol === 'GRPCS' || protocol === 'H2C';
     const base = !tls ? (h2 ? 'H2C' : '') : `${protocol}|${verify ? 'verify' : 'noverify'}|${servername}`;
-    const key = connectMs === null ? base : `${base}|connect=${connectMs}`;
+    // pools per Secret content: a rotated certificate gets new connections (the old pools are swept)
+    const withSecret = tls && secret !== null ? `${base}|secret=${secret.secret}@${fingerprint(secret)}` : base;
+    const key = connectMs === null ? withSecret : `${withSecret}|connect=${connectMs}`;
     if (key === '') return PLAIN_HTTP;
     let m = this.byKey.get(key);
     if (m === undefined) {
-      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null, connectTimeoutMs: connectMs });
+      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null, connectTimeoutMs: connectMs, secret: tls ? secret : null });
       this.byKey.set(key, m);
     }
     return m;
   }
 }
 
+/** A short digest of a Secret's material, for mode keys (the material itself stays out of keys and logs). */
+function fingerprint(secret: BackendTlsSecret): string {
+  return createHash('sha256').update(secret.cert ?? '').update('\0').update(secret.key ?? '').update('\0').update(secret.ca ?? '').digest('hex').slice(0, 16);
+}
+
 /** TLS options for connections to a TLS mode's endpoints (undici pools and WebSocket agents). */
 export function backendTlsOptions(mode: UpstreamMode, backendCa: string | null): tls.ConnectionOptions {
   const o: tls.ConnectionOptions = { rejectUnauthorized: mode.verify };
   if (mode.servername !== null) o.servername = mode.servername;
-  // extra CAs are added to Node's default trust store, not instead of it
-  if (mode.verify && backendCa !== null) o.ca = [...tls.getCACertificates('default'), backendCa];
+  const secret = mode.secret;
+  if (secret !== null && secret.cert !== undefined && secret.key !== undefined) {
+    o.cert = secret.cert;
+    o.key = secret.key;
+  }
+  // proxy-ssl-secret's ca.crt is the only trust (nginx proxy_ssl_trusted_certificate);
+  // otherwise extra CAs are added to Node's default trust store, not instead of it
+  if (mode.verify && secret !== null && secret.ca !== undefined) o.ca = secret.ca;
+  else if (mode.verify && backendCa !== null) o.ca = [...tls.getCACertificates('default'), backendCa];
   return o;
 }
 
