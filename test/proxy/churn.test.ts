@@ -103,7 +103,7 @@ describe('endpoint churn', () => {
     // settle on one endpoint: the others' pools are retired and their connections close
     endpoints.setEndpoints('svc', [all[0]!]);
     agent.destroy();
-    await until(() => (p.proxy.sweep(), p.proxy.upstreamCount === 1), 3000, 'the sweep to retire every other pool');
+    await until(() => (p.proxy.sweep(), p.proxy.upstreamCount === 1), 10_000, 'the sweep to retire every other pool');
     await until(() => ups.slice(1).every((u) => u.sockets.size === 0), 5000, 'the retired upstreams\' sockets to close');
     expect(p.proxy.inFlight.requests).toBe(0);
   });
