@@ -27,6 +27,8 @@ import { NO_GLOBAL_SOURCE_RANGE, sourceRangeStage, type GlobalSourceRange } from
 import { setHeader } from './filters/request-headers.ts';
 import { rewriteUrl } from './filters/rewrite.ts';
 import type { InboundHead } from './inbound.ts';
+import type { Socket } from 'node:net';
+import { clientCertStage } from './filters/client-cert.ts';
 
 /** The request as stages see it. The proxy resets the three outputs to null per request. */
 export interface PlanHead extends InboundHead {
@@ -38,6 +40,11 @@ export interface PlanHead extends InboundHead {
   responseHeaders: string[] | null;
   /** Run once when the exchange ends (answered, relayed, failed or aborted). */
   onDone: (() => void) | null;
+  /**
+   * The client connection (its TLS socket on the HTTPS listener; for HTTP/2, Node's proxy of
+   * the session's socket). Read by the client-certificate stage only.
+   */
+  readonly connection?: Socket | null;
 }
 
 export type Stage = (head: PlanHead) => number;
@@ -109,6 +116,8 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   const stages: WaitingStage[] = [];
   let sync = true;
   let challenge = '';
+  // client certificates first: nginx checks them before any phase (and match-cn at server level)
+  if (f.clientCert !== undefined) stages.push(clientCertStage(f.clientCert));
   if (f.cors !== undefined) stages.push(corsStage(f.cors));
   const ip = sourceRangeStage(f.sourceRange, context.sourceRange);
   if (ip !== null) stages.push(ip);

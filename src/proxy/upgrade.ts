@@ -85,6 +85,7 @@ class UpgradeCtx implements PlanHead {
   /** Not sent: a 101 carries no CORS or other response headers of ours. */
   responseHeaders: string[] | null = null;
   onDone: (() => void) | null = null;
+  connection: Socket | null = null;
 
   constructor(scheme: 'http' | 'https', method: string) {
     this.scheme = scheme;
@@ -160,6 +161,7 @@ export class Upgrader {
   handle(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
     socket.on('error', onSocketError);
     const ctx = new UpgradeCtx(scheme, req.method ?? '');
+    ctx.connection = req.socket;
     try {
       this.start(ctx, req, socket, head);
     } catch (err) {

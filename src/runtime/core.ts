@@ -14,6 +14,7 @@ import { ProblemLog } from '../observe/problem-log.ts';
 import type { Logger } from '../observe/log.ts';
 import { Metrics } from '../observe/metrics.ts';
 import type { Problem } from '../model/types.ts';
+import { clientAuthHosts } from '../tls/client-auth.ts';
 
 /** What the control plane and the proxy share: the store and what is derived from it. */
 export interface Core {
@@ -71,7 +72,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass, watchWithoutClass: settings.watchIngressWithoutClass }),
     onSwap: (config, stats) => {
-      tls.setBindings(config.tls);
+      tls.setBindings(config.tls, clientAuthHosts(config.routes()));
       metrics.configSwapped(config, stats.durationMs);
       publisher?.onConfig(config);
       // last: the lines about this configuration's problems (the reconciler's, the TLS
