@@ -8,13 +8,13 @@
 // host never passes. Certificates come from test/fake-apiserver/certs.ts (ECDSA, WebCrypto).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createTestCa, type CertAndKey } from '../test/fake-apiserver/certs.ts';
@@ -23,7 +23,34 @@ import { get, startPorticoProcess, waitFor, type PorticoProcess } from './harnes
 import { annotatedIngressYaml, INGRESS_CLASS_YAML, serviceYaml } from './manifests.ts';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
-const HOSTS = ['on.test', 'optional.test', 'cn.test', 'cnok.test', 'errpage.test', 'plain.test'];
+const HOSTS = ['on.test', 'optional.test', 'cn.test', 'cnok.test', 'errpage.test', 'plain.test', 'crl.test', 'depth1.test', 'depth2.test', 'rootonly.test'];
+
+/**
+ * root → int1 → int2 with openssl: client certificates under int1 (a chain of 3 with the
+ * root) and under int2 (4), each with the intermediates it sends.
+ */
+function chainPki(dir: string): { rootPem: string; bundlePem: string; short: CertAndKey; long: CertAndKey } {
+  const run = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  writeFileSync(path.join(dir, 'ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  writeFileSync(path.join(dir, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+  run('req', '-x509', ...key, '-keyout', 'root.key', '-out', 'root.pem', '-subj', '/CN=chain-root', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  const sign = (name: string, issuer: string, ext: string, cn: string): void => {
+    run('req', ...key, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+    run('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-set_serial', String(Math.floor(Math.random() * 1e9)), '-out', `${name}.pem`, '-days', '2', '-extfile', ext);
+  };
+  sign('int1', 'root', 'ca.ext', 'chain-int1');
+  sign('int2', 'int1', 'ca.ext', 'chain-int2');
+  sign('short', 'int1', 'leaf.ext', 'short-chain');
+  sign('long', 'int2', 'leaf.ext', 'long-chain');
+  const read = (f: string): string => readFileSync(path.join(dir, f), 'utf8');
+  return {
+    rootPem: read('root.pem'),
+    bundlePem: read('root.pem') + read('int1.pem') + read('int2.pem'),
+    short: { certPem: read('short.pem') + read('int1.pem'), keyPem: read('short.key'), fingerprint256: '' },
+    long: { certPem: read('long.pem') + read('int2.pem') + read('int1.pem'), keyPem: read('long.key'), fingerprint256: '' },
+  };
+}
 
 interface Reply {
   status: number;
@@ -104,13 +131,22 @@ describe('client certificates (built program)', () => {
   let portico: PorticoProcess;
   let good: CertAndKey;
   let foreign: CertAndKey;
+  let revoked: CertAndKey;
+  let chains: ReturnType<typeof chainPki>;
   let caPem: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'portico-mtls-e2e-'));
     const [ca, otherCa, server] = await Promise.all([createTestCa('portico-e2e-client-ca'), createTestCa('some-other-ca'), generateSelfSigned({ commonName: 'mtls', dnsNames: HOSTS })]);
     caPem = ca.certPem;
-    [good, foreign] = await Promise.all([ca.issue({ commonName: 'authtls', usage: 'client' }), otherCa.issue({ commonName: 'authtls', usage: 'client' })]);
+    [good, foreign, revoked] = await Promise.all([
+      ca.issue({ commonName: 'authtls', usage: 'client' }),
+      otherCa.issue({ commonName: 'authtls', usage: 'client' }),
+      ca.issue({ commonName: 'revoked', usage: 'client' }),
+    ]);
+    const crl = await ca.crl([revoked.certPem]);
+    mkdirSync(path.join(dir, 'pki'));
+    chains = chainPki(path.join(dir, 'pki'));
     backend = http.createServer((req, res) => {
       const body = JSON.stringify(req.headers);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -139,6 +175,28 @@ metadata: { name: client-ca, namespace: e2e }
 type: Opaque
 data: { ca.crt: ${b64(ca.certPem)} }
 `,
+        `apiVersion: v1
+kind: Secret
+metadata: { name: client-ca-crl, namespace: e2e }
+type: Opaque
+data: { ca.crt: ${b64(ca.certPem)}, ca.crl: ${b64(crl)} }
+`,
+        `apiVersion: v1
+kind: Secret
+metadata: { name: chain-root, namespace: e2e }
+type: Opaque
+data: { ca.crt: ${b64(chains.bundlePem)} }
+`,
+        `apiVersion: v1
+kind: Secret
+metadata: { name: root-only, namespace: e2e }
+type: Opaque
+data: { ca.crt: ${b64(chains.rootPem)} }
+`,
+        ingress('rootonly', 'rootonly.test', { 'nginx.ingress.kubernetes.io/auth-tls-secret': 'root-only', 'nginx.ingress.kubernetes.io/auth-tls-verify-depth': '5' }),
+        ingress('crl', 'crl.test', { [`${'nginx.ingress.kubernetes.io/'}auth-tls-secret`]: 'client-ca-crl' }),
+        ingress('depth1', 'depth1.test', { 'nginx.ingress.kubernetes.io/auth-tls-secret': 'chain-root' }),
+        ingress('depth2', 'depth2.test', { 'nginx.ingress.kubernetes.io/auth-tls-secret': 'chain-root', 'nginx.ingress.kubernetes.io/auth-tls-verify-depth': '2' }),
         ingress('on', 'on.test', auth({ 'nginx.ingress.kubernetes.io/auth-tls-verify-client': 'on', 'nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream': 'true' })),
         ingress('optional', 'optional.test', auth({ 'portico.dev/auth-tls-verify-client': 'optional' })),
         ingress('cn', 'cn.test', auth({ 'nginx.ingress.kubernetes.io/auth-tls-match-cn': 'CN=notgonnamatch' })),
@@ -195,6 +253,24 @@ data: { ca.crt: ${b64(ca.certPem)} }
   it('match-cn: 403 when the subject does not match, 200 when one alternative does', async () => {
     expect((await request(portico.httpsPort, 'cn.test', 'cn.test', good)).status).toBe(403);
     expect((await request(portico.httpsPort, 'cnok.test', 'cnok.test', good)).status).toBe(200);
+  });
+
+  it('ca.crl: a revoked certificate gets 400, others pass', async () => {
+    expect((await request(portico.httpsPort, 'crl.test', 'crl.test', good)).status).toBe(200);
+    expect((await request(portico.httpsPort, 'crl.test', 'crl.test', revoked)).status).toBe(400);
+    expect((await request(portico.httpsPort, 'on.test', 'on.test', revoked)).status).toBe(200); // no CRL there
+  });
+
+  it('verify depth as OpenSSL counts it: depth 1 takes one intermediate, not two; depth 2 takes two', async () => {
+    expect((await request(portico.httpsPort, 'depth1.test', 'depth1.test', chains.short)).status).toBe(200);
+    expect((await request(portico.httpsPort, 'depth1.test', 'depth1.test', chains.long)).status).toBe(400);
+    const ok = await request(portico.httpsPort, 'depth2.test', 'depth2.test', chains.long);
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)['ssl-client-issuer-dn']).toBe('CN=chain-int2');
+  });
+
+  it('intermediates must be in ca.crt: a chain that needs one only the client sends is refused (differs from nginx)', async () => {
+    expect((await request(portico.httpsPort, 'rootonly.test', 'rootonly.test', chains.short)).status).toBe(400);
   });
 
   it('error page: a 302 to it instead of the 400', async () => {

@@ -16,6 +16,7 @@
 // missing; Portico refuses both loudly.
 
 import { createHash, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import type { Snapshot } from '../store/store.ts';
 import { readAliased, porticoNames } from './aliased.ts';
 import type { ProblemReason } from './problems.ts';
@@ -165,6 +166,12 @@ export function readClientCertOptions(annotations: unknown, snapshot: Snapshot, 
       return 'denied';
     }
     crlPem = blocks.join('\n') + '\n';
+    try {
+      createSecureContext({ crl: crlPem }); // what the handshake will load: refuse it here, not there
+    } catch {
+      report('AuthSecretInvalid', `${where}: "ca.crl" does not parse as a CRL; every rule of this host answers 503 until it does`);
+      return 'denied';
+    }
   }
   const ca = cas.join('\n') + '\n';
   const key = createHash('sha256').update(`${ca}\0${crlPem}\0${verify}\0${depth}`).digest('hex');

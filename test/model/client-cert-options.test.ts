@@ -20,13 +20,13 @@ const b64 = (text: string): string => Buffer.from(text).toString('base64');
 
 let caPem: string;
 let otherCaPem: string;
-// a syntactically valid (empty) CRL is not needed: the model only checks it is a PEM CRL block
-const CRL = '-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n';
+let CRL: string;
 
 beforeAll(async () => {
   const [a, b] = await Promise.all([createTestCa('model-ca'), createTestCa('other-ca')]);
   caPem = a.certPem;
   otherCaPem = b.certPem;
+  CRL = await a.crl();
 });
 
 function caSecret(name: string, data: Record<string, string>, namespace = 'default', type = 'Opaque'): Secret {
@@ -143,6 +143,7 @@ describe('auth-tls fails closed', () => {
     ['a Secret without ca.crt (ingress-nginx would drop client authentication)', { [N + 'auth-tls-secret']: 'client-ca' }, [caSecret('client-ca', { 'tls.crt': 'x' })], 'AuthSecretInvalid'],
     ['a ca.crt without certificates', { [N + 'auth-tls-secret']: 'client-ca' }, [caSecret('client-ca', { 'ca.crt': 'hello' })], 'AuthSecretInvalid'],
     ['a certificate that does not parse', { [N + 'auth-tls-secret']: 'client-ca' }, [caSecret('client-ca', { 'ca.crt': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' })], 'AuthSecretInvalid'],
+    ['a ca.crl that does not parse', { [N + 'auth-tls-secret']: 'client-ca' }, [caSecret('client-ca', { 'ca.crt': 'CA', 'ca.crl': '-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n' })], 'AuthSecretInvalid'],
     ['a ca.crl without a CRL', { [N + 'auth-tls-secret']: 'client-ca' }, [caSecret('client-ca', { 'ca.crt': 'CA', 'ca.crl': 'nothing' })], 'AuthSecretInvalid'],
     ['an invalid Secret name', { [N + 'auth-tls-secret']: 'a/b/c' }, [], 'InvalidAnnotation'],
     ['an invalid depth', { [N + 'auth-tls-secret']: 'client-ca', [N + 'auth-tls-verify-depth']: 'deep' }, [caSecret('client-ca', { 'ca.crt': 'CA' })], 'InvalidAnnotation'],

@@ -22,7 +22,8 @@
 // made for another host: for them the certificate is checked here against the host's CAs
 // (chain within the CA bundle, validity dates, depth). A resumed session on a host with a
 // CRL cannot be checked here and counts as failed (FAILED:unable to get certificate CRL).
-// The verdict of a full handshake is computed once per connection.
+// The verify depth is counted here too (handshakeVerdict), through the CA bundle. The
+// verdict of a full handshake is computed once per connection.
 
 import { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
@@ -99,7 +100,7 @@ export function clientCertStage(policy: ClientCertPolicy): Stage {
       } else {
         if (armed === undefined || armed.key !== policy.key) return 421;
         let v = armed.verdict as ClientCertVerdict | null;
-        if (v === null) armed.verdict = v = handshakeVerdict(armed.socket, policy);
+        if (v === null) armed.verdict = v = handshakeVerdict(armed.socket, policy, cas);
         verdict = v;
       }
     }
@@ -129,13 +130,18 @@ export function setClientHeaders(headers: string[], verdict: ClientCertVerdict, 
   if (verdict.issuer !== '') headers.push('ssl-client-issuer-dn', verdict.issuer);
 }
 
-/** After a full handshake armed for this policy: Node's verification, plus the depth. */
-export function handshakeVerdict(sock: tls.TLSSocket, policy: ClientCertPolicy): ClientCertVerdict {
+/**
+ * After a full handshake armed for this policy: OpenSSL's verification (Node's `authorized`),
+ * then the depth, which Node cannot set in OpenSSL: the chain is counted here from the client
+ * certificate through the CA bundle. Node does not hand the server the intermediates the
+ * client sent, so a chain that needs one missing from ca.crt cannot be counted and fails
+ * (unable to get local issuer certificate); ingress-nginx's docs ask for the full chain in
+ * ca.crt anyway.
+ */
+export function handshakeVerdict(sock: tls.TLSSocket, policy: ClientCertPolicy, cas: readonly X509Certificate[], now = Date.now()): ClientCertVerdict {
   const cert = sock.getPeerX509Certificate();
   if (cert === undefined) return NONE;
-  let code = '';
-  if (!sock.authorized) code = String(sock.authorizationError ?? 'CERT_REJECTED');
-  else if (chainLength(sock) > policy.depth + 2) code = 'CERT_CHAIN_TOO_LONG';
+  const code = sock.authorized ? chainFault(cert, cas, policy.depth, now) : String(sock.authorizationError ?? 'CERT_REJECTED');
   return verdictOf(cert, code);
 }
 
@@ -166,19 +172,6 @@ export function chainFault(leaf: X509Certificate, cas: readonly X509Certificate[
     if (issuer === undefined) return length === 1 ? 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' : 'UNABLE_TO_GET_ISSUER_CERT';
     cur = issuer;
   }
-}
-
-/** Certificates from the client's to the trust anchor, as Node assembled them. */
-function chainLength(sock: tls.TLSSocket): number {
-  let c: tls.DetailedPeerCertificate | undefined = sock.getPeerCertificate(true);
-  let n = 0;
-  while (c !== undefined && c !== null && Object.keys(c).length > 0 && n < 200) {
-    n++;
-    const next: tls.DetailedPeerCertificate | undefined = c.issuerCertificate;
-    if (next === c || next === undefined) break;
-    c = next;
-  }
-  return n;
 }
 
 function verdictOf(cert: X509Certificate, code: string): ClientCertVerdict {
