@@ -238,6 +238,17 @@ data: { ca.crt: ${b64(chains.rootPem)} }
     expect((JSON.parse(ok!.body) as Record<string, string>)['ssl-client-verify']).toBe('SUCCESS');
   });
 
+  it('on: a WebSocket upgrade without a certificate gets 400 too (the same stages)', async () => {
+    const socket = tls.connect({ host: '127.0.0.1', port: portico.httpsPort, servername: 'on.test', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    await once(socket, 'secureConnect');
+    socket.write('GET /ws HTTP/1.1\r\nHost: on.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    let text = '';
+    socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+    await waitFor('upgrade answer', () => text.includes('\r\n\r\n'), 5000);
+    socket.destroy();
+    expect(text.startsWith('HTTP/1.1 400 ')).toBe(true);
+  });
+
   it('optional: no certificate passes with ssl-client-verify NONE (client-sent value removed); another CA gets 400', async () => {
     const none = await request(portico.httpsPort, 'optional.test', 'optional.test');
     expect(none.status).toBe(200);
@@ -259,6 +270,11 @@ data: { ca.crt: ${b64(chains.rootPem)} }
     expect((await request(portico.httpsPort, 'crl.test', 'crl.test', good)).status).toBe(200);
     expect((await request(portico.httpsPort, 'crl.test', 'crl.test', revoked)).status).toBe(400);
     expect((await request(portico.httpsPort, 'on.test', 'on.test', revoked)).status).toBe(200); // no CRL there
+    // a resumed session on the CRL host is checked against the CRL outside the handshake
+    const first = await request(portico.httpsPort, 'crl.test', 'crl.test', good);
+    const again = await request(portico.httpsPort, 'crl.test', 'crl.test', good, first.session);
+    expect(again.reused).toBe(true);
+    expect(again.status).toBe(200);
   });
 
   it('verify depth as OpenSSL counts it: depth 1 takes one intermediate, not two; depth 2 takes two', async () => {

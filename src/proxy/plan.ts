@@ -7,7 +7,8 @@
 // go on, or the status the request must be answered with instead. Only basic authentication
 // may answer a Promise (a bcrypt check not yet cached): a plan with such a stage is marked
 // `sync: false` and the proxy awaits it; every other plan runs synchronously, as before, and
-// allocates nothing per request.
+// allocates nothing per request. (The client-certificate stage of a host with a CRL may wait
+// too, once, for the CRLs to load.)
 //
 // A stage sees the request as a PlanHead: the scanned head plus what a stage may leave for the
 // proxy: headers for the local answer it returns (a 302's Location, a preflight's CORS
@@ -117,7 +118,11 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   let sync = true;
   let challenge = '';
   // client certificates first: nginx checks them before any phase (and match-cn at server level)
-  if (f.clientCert !== undefined) stages.push(clientCertStage(f.clientCert));
+  if (f.clientCert !== undefined) {
+    stages.push(clientCertStage(f.clientCert));
+    // a resumed session may wait for the host's CRLs to load (the first moments only)
+    if (f.clientCert.crlPem !== '') sync = false;
+  }
   if (f.cors !== undefined) stages.push(corsStage(f.cors));
   const ip = sourceRangeStage(f.sourceRange, context.sourceRange);
   if (ip !== null) stages.push(ip);

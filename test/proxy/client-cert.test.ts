@@ -12,22 +12,30 @@ import { kArmed, type ArmedConnection } from '../../src/tls/client-auth.ts';
 import { compileUserRegex, type UserRegex } from '../../src/model/regex.ts';
 import type { ClientCertPolicy, Route } from '../../src/model/types.ts';
 import { DEFAULT_POLICY, FORWARD } from '../../src/model/types.ts';
-import { createTestCa, type CertAndKey } from '../fake-apiserver/certs.ts';
+import { createTestCa, type CertAndKey, type TestCa } from '../fake-apiserver/certs.ts';
+import { loadRevocations } from '../../src/proxy/filters/client-crl.ts';
 
 let ca: CertAndKey;
 let client: CertAndKey;
 let foreign: CertAndKey;
 let expired: CertAndKey;
 let otherCaCert: string;
+let revoked: CertAndKey;
+let caObj: TestCa;
+let strangerCa: TestCa;
+
 
 beforeAll(async () => {
   const [a, b] = await Promise.all([createTestCa('stage-ca'), createTestCa('stranger-ca')]);
   ca = a;
+  caObj = a;
+  strangerCa = b;
   otherCaCert = b.certPem;
-  [client, foreign, expired] = await Promise.all([
+  [client, foreign, expired, revoked] = await Promise.all([
     a.issue({ commonName: 'alice', organizations: ['dev'], usage: 'client' }),
     b.issue({ commonName: 'alice', usage: 'client' }),
     a.issue({ commonName: 'old', usage: 'client', notBefore: new Date(Date.now() - 86_400_000 * 3), notAfter: new Date(Date.now() - 86_400_000) }),
+    a.issue({ commonName: 'revoked', usage: 'client' }),
   ]);
 });
 
@@ -207,8 +215,29 @@ describe('resumed sessions are checked against the host\'s CAs', () => {
     expect(clientCertStage(policy())(head(socket({ reused: true, armedKey: null }).sock))).toBe(400);
   });
 
-  it('a host with a CRL cannot check a resumed session: failed (fail closed)', () => {
-    expect(clientCertStage(policy({ crlPem: '-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n' }))(head(socket({ cert: client.certPem, reused: true }).sock))).toBe(400);
+  it('a host with a CRL: a resumed session waits for the CRLs to load; then revoked certificates fail and others pass', async () => {
+    const stage = clientCertStage(policy({ crlPem: await caObj.crl([revoked.certPem]) }));
+    const resumed = (pem: string): number | Promise<number> => stage(head(socket({ cert: pem, reused: true }).sock));
+    const first = resumed(client.certPem);
+    expect(first).toBeInstanceOf(Promise); // still loading: it waits
+    expect(await first).toBe(0);
+    expect(resumed(revoked.certPem)).toBe(400); // loaded: synchronous
+    expect(resumed(client.certPem)).toBe(0);
+    // a full handshake never waits (OpenSSL checked the CRL)
+    expect(stage(head(socket({ cert: client.certPem }).sock))).toBe(0);
+  });
+
+  it('revocation checks: revoked, no CRL from the issuer, an expired CRL, a CRL with a wrong signature', async () => {
+    const cas = [new X509Certificate(ca.certPem)];
+    const now = Date.now();
+    const r = await loadRevocations(await caObj.crl([revoked.certPem]), cas);
+    expect(chainFault(new X509Certificate(revoked.certPem), cas, 1, now, r)).toBe('CERT_REVOKED');
+    expect(chainFault(new X509Certificate(client.certPem), cas, 1, now, r)).toBe('');
+    expect(chainFault(new X509Certificate(client.certPem), cas, 1, now + 2 * 86_400_000, r)).toBe('CRL_HAS_EXPIRED');
+    // a CRL signed by another CA is not this CA's
+    const stranger = await loadRevocations(await strangerCa.crl([]), cas);
+    expect(stranger.size).toBe(0);
+    expect(chainFault(new X509Certificate(client.certPem), cas, 1, now, stranger)).toBe('UNABLE_TO_GET_CRL');
   });
 
   it('chainFault: issuer, self-signed, expiry, depth', () => {

@@ -20,8 +20,7 @@
 // failed to load) is answered 421 Misdirected Request: the client retries on a connection of
 // its own. Resumed TLS sessions carry the certificate of an earlier handshake, perhaps one
 // made for another host: for them the certificate is checked here against the host's CAs
-// (chain within the CA bundle, validity dates, depth). A resumed session on a host with a
-// CRL cannot be checked here and counts as failed (FAILED:unable to get certificate CRL).
+// (chain within the CA bundle, validity dates, depth, and the CRLs: client-crl.ts).
 // The verify depth is counted here too (handshakeVerdict), through the CA bundle. The
 // verdict of a full handshake is computed once per connection.
 
@@ -29,7 +28,8 @@ import { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
 import type { ClientCertPolicy } from '../../model/types.ts';
 import { armedOf } from '../../tls/client-auth.ts';
-import { addAnswerHeaders, type PlanHead, type Stage } from '../plan.ts';
+import { addAnswerHeaders, type PlanHead, type WaitingStage } from '../plan.ts';
+import { loadRevocations, revocationFault, type Revocations } from './client-crl.ts';
 
 /** What a connection's client certificate amounts to for one policy. */
 export interface ClientCertVerdict {
@@ -80,15 +80,26 @@ const CLIENT_HEADERS = new Set(['ssl-client-cert', 'ssl-client-verify', 'ssl-cli
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-/** The request stage of a host with client certificates. */
-export function clientCertStage(policy: ClientCertPolicy): Stage {
+/**
+ * The request stage of a host with client certificates. Synchronous, except on a host with a
+ * CRL for a resumed session that arrives while the CRLs are still loading (it waits for them).
+ */
+export function clientCertStage(policy: ClientCertPolicy): WaitingStage {
   const cas = (policy.caPem.match(PEM_CERT) ?? []).map((pem) => new X509Certificate(pem));
+  // CRLs for resumed sessions, loaded in the background; null until then (they fail meanwhile)
+  const crl: { revocations: Revocations | null; loading: Promise<void> | null } = { revocations: null, loading: null };
+  if (policy.crlPem !== '') {
+    crl.loading = loadRevocations(policy.crlPem, cas).then(
+      (r) => void (crl.revocations = r),
+      () => {}, // unreadable: resumed sessions keep failing (the handshake path uses OpenSSL's own check)
+    ).finally(() => void (crl.loading = null));
+  }
   const fail = (head: PlanHead): number => {
     if (policy.errorPage === '') return 400;
     addAnswerHeaders(head, 'location', policy.errorPage);
     return 302;
   };
-  return (head) => {
+  const stage = (head: PlanHead): number | Promise<number> => {
     let verdict = NONE;
     const conn = head.connection;
     const secure = conn !== null && conn !== undefined && (conn as tls.TLSSocket).encrypted === true;
@@ -96,7 +107,9 @@ export function clientCertStage(policy: ClientCertPolicy): Stage {
       const sock = conn as tls.TLSSocket;
       const armed = armedOf(sock);
       if (sock.isSessionReused()) {
-        verdict = resumedVerdict(armed?.socket ?? sock, policy, cas);
+        const loading = crl.loading;
+        if (loading !== null) return loading.then(() => stage(head));
+        verdict = resumedVerdict(armed?.socket ?? sock, policy, cas, policy.crlPem === '' ? undefined : crl.revocations);
       } else {
         if (armed === undefined || armed.key !== policy.key) return 421;
         let v = armed.verdict as ClientCertVerdict | null;
@@ -114,6 +127,7 @@ export function clientCertStage(policy: ClientCertPolicy): Stage {
     setClientHeaders(head.headers, verdict, policy.passCertificate);
     return 0;
   };
+  return stage;
 }
 
 /** Removes client-sent ssl-client-* headers and adds ours (empty values are not sent, as nginx). */
@@ -150,14 +164,22 @@ export function handshakeVerdict(sock: tls.TLSSocket, policy: ClientCertPolicy, 
  * the bundle up to a self-signed CA, every certificate current, at most depth + 2 long
  * (OpenSSL's depth: intermediates above the client certificate, the anchor not counted).
  */
-export function resumedVerdict(sock: tls.TLSSocket, policy: ClientCertPolicy, cas: readonly X509Certificate[], now = Date.now()): ClientCertVerdict {
+export function resumedVerdict(
+  sock: tls.TLSSocket,
+  policy: ClientCertPolicy,
+  cas: readonly X509Certificate[],
+  /** The policy's CRLs; undefined: it has none; null: not loaded (yet). */
+  revocations?: Revocations | null,
+  now = Date.now(),
+): ClientCertVerdict {
   const cert = sock.getPeerX509Certificate();
   if (cert === undefined) return NONE;
-  return verdictOf(cert, policy.crlPem !== '' ? 'UNABLE_TO_GET_CRL' : chainFault(cert, cas, policy.depth, now));
+  if (revocations === null) return verdictOf(cert, 'UNABLE_TO_GET_CRL');
+  return verdictOf(cert, chainFault(cert, cas, policy.depth, now, revocations));
 }
 
 /** '' when `leaf` chains to a self-signed certificate of `cas` within depth, else the OpenSSL code. */
-export function chainFault(leaf: X509Certificate, cas: readonly X509Certificate[], depth: number, now: number): string {
+export function chainFault(leaf: X509Certificate, cas: readonly X509Certificate[], depth: number, now: number, revocations?: Revocations): string {
   let cur = leaf;
   for (let length = 1; ; length++) {
     if (Date.parse(cur.validFrom) > now) return 'CERT_NOT_YET_VALID';
@@ -170,6 +192,10 @@ export function chainFault(leaf: X509Certificate, cas: readonly X509Certificate[
     const from = cur;
     const issuer = cas.find((c) => c.ca && from.checkIssued(c) && from.verify(c.publicKey));
     if (issuer === undefined) return length === 1 ? 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' : 'UNABLE_TO_GET_ISSUER_CERT';
+    if (revocations !== undefined) {
+      const fault = revocationFault(revocations, cur, issuer, now);
+      if (fault !== '') return fault;
+    }
     cur = issuer;
   }
 }
