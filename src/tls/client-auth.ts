@@ -29,6 +29,8 @@
 import tls, { type SecureContext } from 'node:tls';
 import type { ClientCertPolicy, Route } from '../model/types.ts';
 
+// A registry symbol: proxy/filters/client-cert.ts reads it under the same name without importing
+// this module (test/proxy/client-cert.test.ts arms sockets with this one and checks the stage).
 export const kArmed = Symbol.for('portico.clientCertArmed');
 
 /** What a connection's handshake verified the client certificate for. */

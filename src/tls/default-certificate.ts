@@ -8,7 +8,7 @@ import type * as X509 from '@peculiar/x509';
 // @peculiar/x509 (and its ASN.1 stack, about 20 MiB of RSS) is loaded on the first call: only
 // the process that generates the certificate needs it, not the proxy workers it is sent to.
 let loaded: Promise<typeof X509> | undefined;
-export function loadX509(): Promise<typeof X509> {
+function loadX509(): Promise<typeof X509> {
   loaded ??= import('@peculiar/x509').then((x509) => {
     x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
     return x509;

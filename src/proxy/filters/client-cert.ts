@@ -27,7 +27,7 @@
 import { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
 import type { ClientCertPolicy } from '../../model/types.ts';
-import { armedOf } from '../../tls/client-auth.ts';
+import type { ArmedConnection } from '../../tls/client-auth.ts';
 import { addAnswerHeaders, type PlanHead, type WaitingStage } from '../plan.ts';
 import { loadRevocations, revocationFault, type Revocations } from './client-crl.ts';
 
@@ -79,6 +79,16 @@ const ISSUER_FAULTS = new Set([
 const CLIENT_HEADERS = new Set(['ssl-client-cert', 'ssl-client-verify', 'ssl-client-subject-dn', 'ssl-client-issuer-dn']);
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * Where tls/client-auth.ts leaves what a connection was verified for: a registry symbol, so
+ * the proxy reads it without importing tls/ code (the room table allows tls/ types only).
+ */
+const kArmed = Symbol.for('portico.clientCertArmed');
+
+function armedOf(socket: object): ArmedConnection | undefined {
+  return (socket as { [kArmed]?: ArmedConnection })[kArmed];
+}
 
 /**
  * The request stage of a host with client certificates. Synchronous, except on a host with a

@@ -8,8 +8,18 @@
 // signatures are verified once, against the CA bundle, when loaded. Until then, and when a
 // CRL cannot be read, resumed sessions count as failed (fail closed).
 
-import { X509Certificate } from 'node:crypto';
-import { loadX509 } from '../../tls/default-certificate.ts';
+import { X509Certificate, webcrypto } from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
+
+// loaded by the first host with a CRL (the library and its ASN.1 stack are about 20 MiB of RSS)
+let loaded: Promise<typeof X509> | undefined;
+function loadX509(): Promise<typeof X509> {
+  loaded ??= import('@peculiar/x509').then((x509) => {
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  });
+  return loaded;
+}
 
 const PEM_CRL = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g;
 
