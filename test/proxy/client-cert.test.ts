@@ -207,6 +207,21 @@ describe('resumed sessions are checked against the host\'s CAs', () => {
     expect(upstream(h)['ssl-client-verify']).toBe('SUCCESS');
   });
 
+  it('the check is made once per connection and policy', () => {
+    const { sock } = socket({ cert: client.certPem, reused: true, armedKey: null });
+    let reads = 0;
+    const inner = sock as { getPeerX509Certificate: () => unknown };
+    const original = inner.getPeerX509Certificate;
+    inner.getPeerX509Certificate = () => (reads++, original());
+    const stage = clientCertStage(policy());
+    expect(stage(head(sock))).toBe(0);
+    expect(stage(head(sock))).toBe(0);
+    expect(reads).toBe(1);
+    // another policy (another CA) on the same connection is checked anew, and fails
+    expect(clientCertStage(policy({ key: 'k2', caPem: otherCaCert }))(head(sock))).toBe(400);
+    expect(reads).toBe(2);
+  });
+
   it('another CA (a session verified on another host): 400 even though Node says authorized', () => {
     expect(clientCertStage(policy())(head(socket({ cert: foreign.certPem, reused: true, authorized: true }).sock))).toBe(400);
   });
