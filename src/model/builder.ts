@@ -9,7 +9,8 @@ import { isPrefixType, prefixKey } from './paths.ts';
 import { pathRegex } from './route-options.ts';
 import type { ProblemSink } from './problems.ts';
 import type { VirtualHost } from './virtual-host.ts';
-import type { Backend, ObjectRef, Route, TlsBinding } from './types.ts';
+import type { Backend, ClientCertPolicy, ObjectRef, Route, TlsBinding } from './types.ts';
+import { DENIED_CLIENT_CERT } from './client-cert-options.ts';
 
 interface Winner {
   route: Route;
@@ -149,8 +150,43 @@ export function buildVirtualHost(host: string, contributions: readonly IngressCo
     }
   }
   for (const { route, from: c } of canaries) joinCanary(host, route, c, routes, sink);
-  if (!routes.some((r) => r.regex !== null)) return { host, routes, fallback: fallback?.route ?? null, regex: false };
-  return { host, routes: regexRoutes(host, routes, from, sink), fallback: fallback?.route ?? null, regex: true };
+  const vh: VirtualHost = !routes.some((r) => r.regex !== null)
+    ? { host, routes, fallback: fallback?.route ?? null, regex: false }
+    : { host, routes: regexRoutes(host, routes, from, sink), fallback: fallback?.route ?? null, regex: true };
+  return applyClientCert(vh, contributions, sink);
+}
+
+/**
+ * Client certificates are a property of the host, as ingress-nginx's server-level
+ * ssl_verify_client: the oldest Ingress of the host that sets auth-tls-secret decides for
+ * every rule and the default backend of the host, other Ingresses' included. When that
+ * setting is unusable, the whole host answers 503 (ingress-nginx: 403 for the server).
+ */
+function applyClientCert(vh: VirtualHost, contributions: readonly IngressContribution[], sink: ProblemSink): VirtualHost {
+  let owner: IngressContribution | null = null;
+  for (const c of contributions) {
+    if (c.clientCert === undefined || c.canary !== undefined || !c.hosts.has(vh.host)) continue;
+    if (owner === null) owner = c;
+    else if (owner.clientCert !== 'denied' && (c.clientCert === 'denied' || c.clientCert.key !== owner.clientCert!.key || !sameOptions(c.clientCert, owner.clientCert!))) {
+      sink.add(
+        c.ref,
+        'RuleConflict',
+        `client certificate settings (auth-tls-*) apply to a whole host; ${hostWords(vh.host)} takes them from Ingress ${refWords(owner.ref)}, which is older, and this Ingress's are ignored there`,
+      );
+    }
+  }
+  if (owner === null) return vh;
+  const policy = owner.clientCert!;
+  const apply = (r: Route): Route =>
+    policy === 'denied'
+      ? { ...r, action: DENIED_CLIENT_CERT }
+      : { ...r, filters: Object.freeze({ ...r.filters, clientCert: policy }) };
+  return { ...vh, routes: vh.routes.map(apply), fallback: vh.fallback === null ? null : apply(vh.fallback) };
+}
+
+/** The per-request options besides what the handshake verifies. */
+function sameOptions(a: ClientCertPolicy, b: ClientCertPolicy): boolean {
+  return a.errorPage === b.errorPage && a.passCertificate === b.passCertificate && (a.matchCn?.source ?? null) === (b.matchCn?.source ?? null);
 }
 
 /**

@@ -11,6 +11,7 @@ import { readCorsOptions } from './cors-options.ts';
 import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
+import { readClientCertOptions } from './client-cert-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -19,7 +20,7 @@ import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
 import type { ProblemReason, ProblemSink } from './problems.ts';
 import { describe, field, isDict, isInvalid } from './read.ts';
-import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Backend, type ObjectRef, type Route, type RouteAction, type RouteFilters, type RoutePolicy } from './types.ts';
+import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Backend, type ClientCertPolicy, type ObjectRef, type Route, type RouteAction, type RouteFilters, type RoutePolicy } from './types.ts';
 
 export interface IngressContribution {
   readonly ref: ObjectRef;
@@ -42,6 +43,11 @@ export interface IngressContribution {
   readonly tls?: ReadonlyMap<string, string>;
   /** Set for a canary Ingress: its rules join the primary rules with the same host and path. */
   readonly canary?: CanaryOptions;
+  /**
+   * auth-tls-*: client certificates for its hosts ('denied': set but unusable). The host's
+   * oldest Ingress that sets it decides for every rule of the host (builder.ts).
+   */
+  readonly clientCert?: ClientCertPolicy | 'denied';
 }
 
 export function ingressRef(ingress: unknown): ObjectRef {
@@ -156,9 +162,11 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const aliases = readServerAliases(annotations, report);
   if (aliases !== null) addServerAliases(aliases, hosts, report);
   const tls = processTls(spec.tls, ref, hosts, report);
-  return tls === undefined
+  const clientCert = readClientCertOptions(annotations, snapshot, ref.namespace, report);
+  const out: IngressContribution = tls === undefined
     ? { ref, created, policy, action, filters: options.shared, hosts, defaultBackend }
     : { ref, created, policy, action, filters: options.shared, hosts, defaultBackend, tls };
+  return clientCert === undefined ? out : { ...out, clientCert };
 
   // Positions such as `spec.rules[0].http.paths[2]` are spelled out only for a problem.
   function processRule(rule: unknown, i: number): void {

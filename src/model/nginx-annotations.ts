@@ -37,7 +37,6 @@ const SNIPPET =
   'nginx configuration snippets are never executed by Portico (they were the root of most ingress-nginx CVEs); express the intent with typed annotations (headers, redirects, rewrites) instead';
 const BUFFERING = 'no effect: Portico streams bodies and has no nginx buffers to tune';
 const AUTH_EXTERNAL = 'external authentication (auth-url) is not available yet';
-const AUTH_TLS = 'client certificate authentication (auth-tls-*) is not available yet';
 
 const TABLE: readonly NginxAnnotation[] = [
   // ---- access control (fail closed until supported) ---------------------------------------
@@ -63,12 +62,13 @@ const TABLE: readonly NginxAnnotation[] = [
   guard('auth-keepalive-share-vars', AUTH_EXTERNAL),
   guard('auth-keepalive-timeout', AUTH_EXTERNAL),
   guard('auth-snippet', `${SNIPPET}; ${AUTH_EXTERNAL}`),
-  guard('auth-tls-secret', AUTH_TLS),
-  guard('auth-tls-verify-client', AUTH_TLS),
-  guard('auth-tls-verify-depth', AUTH_TLS),
-  guard('auth-tls-error-page', AUTH_TLS),
-  guard('auth-tls-pass-certificate-to-upstream', AUTH_TLS),
-  guard('auth-tls-match-cn', AUTH_TLS),
+  // client certificates (client-cert-options.ts, proxy/filters/client-cert.ts)
+  entry('auth-tls-secret', 'differs', 'Secret "name" or "namespace/name" whose ca.crt holds the CA bundle (ca.crl: optional CRLs); applies to the whole host, from its oldest Ingress that sets it; only that host\'s TLS handshakes request a certificate (SNI); a missing Secret, a missing or unparsable ca.crt or ca.crl makes the host\'s rules answer 503 (ingress-nginx: 403, or no client authentication at all without ca.crt)', true),
+  entry('auth-tls-verify-client', 'differs', '"on" (default), "off", "optional", "optional_no_ca" with nginx\'s semantics (400 without or with a bad certificate; ssl-client-verify, ssl-client-subject-dn, ssl-client-issuer-dn headers upstream); the 400 body is Portico\'s text; a request for the host on a connection whose handshake was not verified for it (no SNI, HTTP/2 coalescing from another host) gets 421; over plain HTTP "on" answers 400 where nginx would not check', true),
+  entry('auth-tls-verify-depth', 'differs', 'OpenSSL\'s verify depth (default 1: the client certificate, one intermediate CA, the trust anchor), counted through ca.crt: intermediates must be in ca.crt (Node does not give the server the ones the client sends), else the certificate is refused', true),
+  entry('auth-tls-error-page', 'differs', 'an absolute http(s) URL: a 302 to it instead of the 400 (nginx\'s error_page 495 496); a path or @location (nginx internal redirects) is refused and the host answers 503', true),
+  entry('auth-tls-pass-certificate-to-upstream', 'differs', '"true": the client certificate goes upstream in ssl-client-cert as URL-encoded PEM; client-sent ssl-client-* headers are always removed on such hosts (nginx passes a client\'s ssl-client-cert through when this is false)', true),
+  entry('auth-tls-match-cn', 'differs', 'a regex ("CN=..." prefix required) searched in the subject DN (RFC 2253, as nginx\'s $ssl_client_s_dn); no match answers 403; RE2 syntax (linear time: no backreferences or lookahead)', true),
   guard('satisfy', 'combining authentication methods (satisfy) is not available yet'),
   unsupported('enable-global-auth', 'Portico has no global external authentication; remove the annotation'),
 

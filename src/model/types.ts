@@ -184,6 +184,8 @@ export interface RouteFilters {
   readonly errors?: ErrorBackend;
   /** Client certificate and CA for TLS to the backends (ingress-nginx proxy-ssl-secret). */
   readonly backendTls?: BackendTlsSecret;
+  /** Client certificates of the route's host (ingress-nginx auth-tls-*); see client-cert-options.ts. */
+  readonly clientCert?: ClientCertPolicy;
 }
 
 /** PEM material of a proxy-ssl-secret; see model/backend-tls-options.ts. */
@@ -220,6 +222,38 @@ export interface RetryPolicy {
   readonly tries: number;
   /** No attempt starts later than this after the first one; 0: no limit. */
   readonly timeoutMs: number;
+}
+
+/**
+ * ingress-nginx auth-tls-verify-client: `on` a verified certificate is required (400 without);
+ * `optional` a certificate is requested, none is fine, a bad one gets 400; `optional_no_ca`
+ * requested, verification errors about the issuer are passed upstream instead; `off` none is
+ * requested (the ssl-client-verify header says NONE).
+ */
+export type ClientCertVerify = 'on' | 'off' | 'optional' | 'optional_no_ca';
+
+/** Client certificate authentication of a host (mutual TLS), from the oldest Ingress that sets it. */
+export interface ClientCertPolicy {
+  /** `namespace/name` of the Secret with the CA bundle. */
+  readonly secret: string;
+  /** The CA certificates (PEM blocks of the Secret's ca.crt). */
+  readonly caPem: string;
+  /** CRLs (PEM blocks of ca.crl), '' for none. */
+  readonly crlPem: string;
+  readonly verify: ClientCertVerify;
+  /** ingress-nginx auth-tls-verify-depth (OpenSSL's: intermediate CAs allowed above the client's). */
+  readonly depth: number;
+  /** Absolute URL answered with a 302 instead of the 400 (ingress-nginx auth-tls-error-page), or ''. */
+  readonly errorPage: string;
+  /** Send the client certificate upstream as URL-encoded PEM in `ssl-client-cert`. */
+  readonly passCertificate: boolean;
+  /** Searched in the subject DN (RFC 2253, `CN=...`); 403 when it does not match. */
+  readonly matchCn: UserRegex | null;
+  /**
+   * Identity of what the handshake verifies (CA, CRL, mode, depth): a connection verified for
+   * one key serves requests only for hosts with the same key.
+   */
+  readonly key: string;
 }
 
 /** ingress-nginx's CORS settings; see model/cors-options.ts for the defaults. */

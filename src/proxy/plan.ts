@@ -7,7 +7,8 @@
 // go on, or the status the request must be answered with instead. Only basic authentication
 // may answer a Promise (a bcrypt check not yet cached): a plan with such a stage is marked
 // `sync: false` and the proxy awaits it; every other plan runs synchronously, as before, and
-// allocates nothing per request.
+// allocates nothing per request. (The client-certificate stage of a host with a CRL may wait
+// too, once, for the CRLs to load.)
 //
 // A stage sees the request as a PlanHead: the scanned head plus what a stage may leave for the
 // proxy: headers for the local answer it returns (a 302's Location, a preflight's CORS
@@ -27,6 +28,8 @@ import { NO_GLOBAL_SOURCE_RANGE, sourceRangeStage, type GlobalSourceRange } from
 import { setHeader } from './filters/request-headers.ts';
 import { rewriteUrl } from './filters/rewrite.ts';
 import type { InboundHead } from './inbound.ts';
+import type { Socket } from 'node:net';
+import { clientCertStage } from './filters/client-cert.ts';
 
 /** The request as stages see it. The proxy resets the three outputs to null per request. */
 export interface PlanHead extends InboundHead {
@@ -38,6 +41,11 @@ export interface PlanHead extends InboundHead {
   responseHeaders: string[] | null;
   /** Run once when the exchange ends (answered, relayed, failed or aborted). */
   onDone: (() => void) | null;
+  /**
+   * The client connection (its TLS socket on the HTTPS listener; for HTTP/2, Node's proxy of
+   * the session's socket). Read by the client-certificate stage only.
+   */
+  readonly connection?: Socket | null;
 }
 
 export type Stage = (head: PlanHead) => number;
@@ -109,6 +117,12 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   const stages: WaitingStage[] = [];
   let sync = true;
   let challenge = '';
+  // client certificates first: nginx checks them before any phase (and match-cn at server level)
+  if (f.clientCert !== undefined) {
+    stages.push(clientCertStage(f.clientCert));
+    // a resumed session may wait for the host's CRLs to load (the first moments only)
+    if (f.clientCert.crlPem !== '') sync = false;
+  }
   if (f.cors !== undefined) stages.push(corsStage(f.cors));
   const ip = sourceRangeStage(f.sourceRange, context.sourceRange);
   if (ip !== null) stages.push(ip);

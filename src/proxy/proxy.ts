@@ -434,6 +434,11 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   nextLive: Exchange | null = null;
   inLive = false;
 
+  /** PlanHead.connection: the client socket (a prototype getter: no field on every exchange). */
+  get connection(): Socket | null {
+    return this.req.socket as Socket | null;
+  }
+
   constructor(proxy: Proxy, req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https') {
     this.proxy = proxy;
     this.req = req;

@@ -88,6 +88,7 @@ class UpgradeCtx implements PlanHead {
   responseHeaders: string[] | null = null;
   onDone: (() => void) | null = null;
   req: IncomingMessage | null = null;
+  connection: Socket | null = null;
 
   constructor(scheme: 'http' | 'https', method: string) {
     this.scheme = scheme;
@@ -164,6 +165,7 @@ export class Upgrader {
     socket.on('error', onSocketError);
     const ctx = new UpgradeCtx(scheme, req.method ?? '');
     ctx.req = req;
+    ctx.connection = req.socket;
     try {
       this.start(ctx, req, socket, head);
     } catch (err) {

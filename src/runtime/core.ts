@@ -16,6 +16,7 @@ import { Metrics } from '../observe/metrics.ts';
 import { compatIdentity } from '../observe/nginx-compat.ts';
 import { hostname } from 'node:os';
 import type { Problem } from '../model/types.ts';
+import { clientAuthHosts } from '../tls/client-auth.ts';
 
 /** What the control plane and the proxy share: the store and what is derived from it. */
 export interface Core {
@@ -76,7 +77,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass, watchWithoutClass: settings.watchIngressWithoutClass }),
     onFailure: () => metrics.configFailed(),
     onSwap: (config, stats) => {
-      tls.setBindings(config.tls);
+      tls.setBindings(config.tls, clientAuthHosts(config.routes()));
       metrics.configSwapped(config, stats.durationMs);
       publisher?.onConfig(config);
       // last: the lines about this configuration's problems (the reconciler's, the TLS

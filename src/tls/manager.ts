@@ -19,6 +19,8 @@ import type { Secret } from '../store/types.ts';
 import type { Problem, TlsBinding } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { nameCovers, parseTlsSecret, type CertificateResult, type ParsedCertificate } from './certificate.ts';
+import { armClientAuth, type HostClientAuth } from './client-auth.ts';
+import type { ClientCertPolicy } from '../model/types.ts';
 
 export type { TlsBinding };
 
@@ -96,6 +98,14 @@ export class TlsManager {
   private readonly servers = new Set<tls.Server>();
   /** Session ticket keys shared with other processes; undefined: each server's own (Node's default). */
   private ticketKeys: Buffer | undefined;
+  /** Route hosts → client-certificate policy (null: none); empty when no host asks (client-auth.ts). */
+  private clientAuth: ReadonlyMap<string, ClientCertPolicy | null> = new Map();
+  /** Per SNI name (exact, then `*.parent` by parent): the handshake setup, or null for none. */
+  private authExact = new Map<string, HostClientAuth | null>();
+  private authWildcard = new Map<string, HostClientAuth | null>();
+  /** Contexts with CAs, per certificate (Entry or PEM pair) and policy key; reused across rebuilds. */
+  private authContexts = new WeakMap<object, Map<string, SecureContext>>();
+  private armFailureLogged = false;
 
   constructor(opts: TlsManagerOptions) {
     this.opts = opts;
@@ -110,8 +120,9 @@ export class TlsManager {
   }
 
   /** After every configuration swap. */
-  setBindings(bindings: readonly TlsBinding[]): void {
+  setBindings(bindings: readonly TlsBinding[], clientAuth?: ReadonlyMap<string, ClientCertPolicy | null>): void {
     this.bindings = bindings;
+    if (clientAuth !== undefined) this.clientAuth = clientAuth;
     this.rebuild();
   }
 
@@ -121,7 +132,7 @@ export class TlsManager {
    * Pass the server to `attach` so a changed default reaches it.
    */
   serverOptions(): tls.TlsOptions {
-    return { ...this.defaultServerContext(), SNICallback: this.sniCallback };
+    return { ...this.defaultServerContext(), SNICallback: this.handshakeSni };
   }
 
   /**
@@ -144,6 +155,41 @@ export class TlsManager {
   readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
     cb(null, this.contextFor(servername));
   };
+
+  /**
+   * The SNI callback the servers get: Node calls it with the TLS socket as `this`, which a
+   * host with client certificates needs (client-auth.ts). Hosts without: as sniCallback.
+   */
+  readonly handshakeSni: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void = (() => {
+    const manager = this;
+    return function (this: unknown, servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void {
+      const auth = manager.clientAuthFor(servername);
+      if (auth === null) {
+        cb(null, manager.contextFor(servername));
+        return;
+      }
+      if (!armClientAuth(this, auth.policy)) {
+        if (!manager.armFailureLogged) {
+          manager.armFailureLogged = true;
+          manager.opts.log.error('cannot request client certificates on this Node version; handshakes of hosts with auth-tls-secret are refused', { host: servername });
+        }
+        cb(new Error('client certificates cannot be requested'));
+        return;
+      }
+      cb(null, auth.context);
+    };
+  })();
+
+  /** The client-certificate setup for a server name, or null (most hosts: no lookup at all). */
+  clientAuthFor(servername: string): HostClientAuth | null {
+    if (this.authExact.size === 0 && this.authWildcard.size === 0) return null;
+    if (!servername) return null;
+    const host = servername.toLowerCase();
+    const exact = this.authExact.get(host);
+    if (exact !== undefined) return exact;
+    const dot = host.indexOf('.');
+    return dot > 0 ? (this.authWildcard.get(host.slice(dot + 1)) ?? null) : null;
+  }
 
   /** The context for a server name (any case, may be empty). */
   contextFor(servername: string): SecureContext {
@@ -192,6 +238,8 @@ export class TlsManager {
     const referenced = new Set<string>();
     const problems: Problem[] = [];
     const certificates: CertificateInfo[] = [];
+    /** Binding host → its certificate (for contexts with client-certificate CAs). */
+    const entries = new Map<string, Entry>();
 
     let defaultContext = this.fallbackContext;
     let defaultPair = this.opts.fallback;
@@ -236,9 +284,11 @@ export class TlsManager {
       const target = b.host.startsWith('*.') ? wildcard : exact;
       const key = b.host.startsWith('*.') ? b.host.slice(2) : b.host;
       if (!target.has(key)) target.set(key, entry.context);
+      if (!entries.has(b.host)) entries.set(b.host, entry);
       certificates.push({ host: b.host, secret: b.secret, notAfter: entry.cert.notAfter });
     }
 
+    this.buildClientAuth(entries, problems);
     this.exact = exact;
     this.wildcard = wildcard;
     this.tlsHosts = tlsHosts;
@@ -247,6 +297,63 @@ export class TlsManager {
     this.certificates = certificates;
     this.problems = problems;
     this.opts.onProblems?.(problems);
+  }
+
+  /**
+   * Per route host with a client-certificate policy: a context with the host's certificate
+   * (its binding, the wildcard binding covering it, else the default) plus the policy's CAs
+   * and CRLs. Hosts without a policy are recorded as null, so an exact host without client
+   * authentication is not taken for a wildcard host with it (routing matches exact first).
+   */
+  private buildClientAuth(entries: ReadonlyMap<string, Entry>, problems: Problem[]): void {
+    const exact = new Map<string, HostClientAuth | null>();
+    const wildcard = new Map<string, HostClientAuth | null>();
+    for (const [host, policy] of this.clientAuth) {
+      const isWild = host.startsWith('*.');
+      let setup: HostClientAuth | null = null;
+      if (policy !== null) {
+        const dot = host.indexOf('.');
+        const entry = entries.get(host) ?? (!isWild && dot > 0 ? entries.get(`*.${host.slice(dot + 1)}`) : undefined);
+        const pair: { certPem: string; keyPem: string } = entry?.cert ?? this.defaultPair;
+        const context = this.authContext(entry ?? this.defaultPair, pair, policy);
+        if (context instanceof Error) {
+          problems.push({
+            object: { kind: 'Secret', namespace: policy.secret.split('/')[0] ?? '', name: policy.secret.split('/')[1] ?? '' },
+            reason: 'ClientCACertificateInvalid',
+            message: `the CA bundle or CRL of Secret ${policy.secret} cannot be loaded (${context.message}); requests for ${host} are answered 421 until it is fixed`,
+          });
+          continue; // no context: contextFor serves the plain one, and the request stage answers 421
+        }
+        setup = { context, policy };
+      }
+      if (isWild) wildcard.set(host.slice(2), setup);
+      else exact.set(host, setup);
+    }
+    this.authExact = exact;
+    this.authWildcard = wildcard;
+  }
+
+  private authContext(owner: object, pair: { certPem: string; keyPem: string }, policy: ClientCertPolicy): SecureContext | Error {
+    let byKey = this.authContexts.get(owner);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.authContexts.set(owner, byKey);
+    }
+    const cached = byKey.get(policy.key);
+    if (cached !== undefined) return cached;
+    try {
+      const context = tls.createSecureContext({
+        ...TLS_OPTIONS,
+        cert: pair.certPem,
+        key: pair.keyPem,
+        ca: policy.caPem,
+        ...(policy.crlPem !== '' ? { crl: policy.crlPem } : {}),
+      });
+      byKey.set(policy.key, context);
+      return context;
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
   }
 
   /** The server's own context: the default certificate, and the shared ticket keys if any. */

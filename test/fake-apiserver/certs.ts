@@ -34,6 +34,8 @@ export interface TestCa extends CertAndKey {
   issue(opts: IssueOptions): Promise<CertAndKey>;
   /** A serving certificate for 127.0.0.1 and localhost (what FakeApiServer's TLS mode needs). */
   issueServer(): Promise<CertAndKey>;
+  /** A PEM CRL signed by this CA revoking these certificates (PEM), valid for a day. */
+  crl(revoked?: string[]): Promise<string>;
 }
 
 type Keys = webcrypto.CryptoKeyPair;
@@ -111,8 +113,23 @@ export async function createTestCa(commonName = 'fake-apiserver-ca'): Promise<Te
     return finish(cert, await keyPem(keys));
   };
 
+  const crl = async (revoked: string[] = []): Promise<string> => {
+    const t = Date.now();
+    const list = await x509.X509CrlGenerator.create({
+      issuer: caCert.subject,
+      thisUpdate: new Date(t - 60_000),
+      nextUpdate: new Date(t + 86_400_000),
+      signingAlgorithm: ALG,
+      signingKey: caKeys.privateKey as unknown as CryptoKeys['privateKey'],
+      entries: revoked.map((pem) => ({ serialNumber: new X509Certificate(pem).serialNumber.toLowerCase(), revocationDate: new Date(t - 30_000) })),
+    });
+    // OpenSSL reads the X509 CRL label only
+    return `${list.toString('pem').replace(/-----(BEGIN|END) CRL-----/g, '-----$1 X509 CRL-----')}\n`;
+  };
+
   return {
     ...ca,
+    crl,
     issue,
     issueServer: () => issue({ commonName: 'fake-apiserver', usage: 'server', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] }),
   };

@@ -45,7 +45,7 @@ describe('annotation verdicts', () => {
     [`${N}denylist-source-range`, '192.0.2.0/24', 'supported'],
     [`${N}auth-url`, 'https://auth.example.com/check', 'fails-closed'],
     [`${N}auth-type`, 'basic', 'differs'],
-    [`${N}auth-tls-verify-client`, 'on', 'fails-closed'],
+    [`${N}auth-tls-verify-client`, 'on', 'differs'],
     [`${N}satisfy`, 'any', 'fails-closed'],
     // a snippet is an access control when it carries an access directive
     [`${N}configuration-snippet`, 'deny all;', 'fails-closed'],

@@ -23,12 +23,11 @@ function world(annotations: Record<string, string>, opts: { defaultBackend?: boo
 }
 
 describe('ingress-nginx annotations Portico does not implement', () => {
-  // allow/deny lists and basic auth are enforced now (test/model/access.test.ts)
+  // allow/deny lists and basic auth are enforced now (test/model/access.test.ts), client
+  // certificates too (test/model/client-cert-options.test.ts)
   it.each([
     'auth-url',
     'auth-signin',
-    'auth-tls-secret',
-    'auth-tls-verify-client',
     'satisfy',
   ])('%s: every rule of the Ingress answers 503, with a problem naming it', (name) => {
     const config = world({ [N + name]: 'x' });
@@ -102,12 +101,12 @@ describe('ingress-nginx annotations Portico does not implement', () => {
     const all = nginxAnnotations();
     expect(new Set(all.map((a) => a.name)).size).toBe(all.length);
     for (const a of all) expect(a.note.length, a.name).toBeGreaterThan(10);
-    for (const name of ['auth-url', 'auth-tls-secret', 'satisfy']) {
+    for (const name of ['auth-url', 'satisfy']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards && a.support === 'unsupported', name).toBe(true);
     }
     // enforced access controls keep their guards mark (they restrict access) and are implemented
-    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm']) {
+    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm', 'auth-tls-secret', 'auth-tls-verify-client', 'auth-tls-verify-depth', 'auth-tls-error-page', 'auth-tls-pass-certificate-to-upstream', 'auth-tls-match-cn']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards === true && a.support !== 'unsupported', name).toBe(true);
     }
