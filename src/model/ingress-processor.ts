@@ -7,6 +7,7 @@
 import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { readAccessOptions } from './access-options.ts';
+import { readRateLimitOptions } from './rate-limit-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -101,7 +102,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const redirects = readRedirectOptions(annotations, report);
   // a 503 (an access control not enforced, or a broken one) wins over a redirect: never opens anything
   const action = unenforced === FORWARD && redirects.redirect !== null ? redirects.redirect : unenforced;
-  const read = withFilters(readRouteOptions(annotations, report), access.filters);
+  const read = withFilters(withFilters(readRouteOptions(annotations, report), access.filters), readRateLimitOptions(annotations, ref, report));
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
   const hosts = new Map<string, Route[]>();
 

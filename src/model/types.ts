@@ -170,6 +170,8 @@ export interface RouteFilters {
   readonly sourceRange?: SourceRange;
   /** HTTP basic authentication (ingress-nginx auth-type: basic). */
   readonly basicAuth?: BasicAuth;
+  /** Per-client request rate and concurrency limits (ingress-nginx limit-rps and co.). */
+  readonly rateLimit?: RateLimit;
 }
 
 /** Literal text or a request value (nginx's `$request_uri`, `$http_<name>`, `$cookie_<name>` ...). */
@@ -229,6 +231,25 @@ export interface BasicAuth {
   readonly realm: string;
   /** Users in file order; the first entry of a name wins (as Apache's htpasswd lookup). */
   readonly users: readonly BasicAuthUser[];
+}
+
+/**
+ * Limits per client address (ingress-nginx limit-rps, limit-rpm, limit-burst-multiplier,
+ * limit-connections, limit-allowlist). At least one of rps, rpm, connections is above 0.
+ */
+export interface RateLimit {
+  /** Whose counters these are: `namespace/name` of the Ingress (one zone per Ingress, as ingress-nginx). */
+  readonly zone: string;
+  /** Requests per second (0: no such limit). */
+  readonly rps: number;
+  /** Requests per minute (0: no such limit). */
+  readonly rpm: number;
+  /** Each rate's burst is the rate times this (ingress-nginx default 5). */
+  readonly burstMultiplier: number;
+  /** Requests in progress at once (0: no such limit). */
+  readonly connections: number;
+  /** Client addresses or CIDRs the limits do not apply to (validated); absent: none. */
+  readonly exempt?: readonly string[];
 }
 
 export const NO_FILTERS: RouteFilters = Object.freeze({});
