@@ -19,14 +19,17 @@
 // Refused requests cost nothing. rps and rpm both apply when both are set (a request must pass
 // both; when one refuses, neither is charged).
 //
-// Concurrency: requests in progress per client (a WebSocket until its socket closes); the
-// slot is given back by the exchange's done hook. Over the limit: --limit-conn-status-code.
+// Concurrency: requests in progress per client (a WebSocket until its socket closes), as
+// nginx's limit_conn counts a connection only while it has a request in progress (and each
+// HTTP/2 stream apart); the slot is given back by the exchange's done hook. Over the limit:
+// --limit-conn-status-code.
 //
 // Bounded memory. A zone's request table holds at most ZONE_CAPACITY clients (typed arrays
 // grown by doubling, an LRU list through them): a new client when the table is full takes the
 // least recently seen client's slot, which starts over with a full burst when it comes back
 // (nginx's zone evicts its oldest entries the same way when full). About 100 bytes per
-// client: ~7 MB for a full zone (nginx's default zone is 5 MB). Concurrency counters exist
+// client: ~6.4 MB for a full zone, measured by bench/rate-limit-memory.ts with 1,000,000
+// addresses (nginx's default zone is 5 MB). Concurrency counters exist
 // only while a client has requests in progress; a full table refuses new clients
 // (--limit-conn-status-code), as nginx does when its zone cannot hold another client.
 //
