@@ -28,7 +28,7 @@
 // grown by doubling, an LRU list through them): a new client when the table is full takes the
 // least recently seen client's slot, which starts over with a full burst when it comes back
 // (nginx's zone evicts its oldest entries the same way when full). About 100 bytes per
-// client: ~6.4 MB for a full zone, measured by bench/rate-limit-memory.ts with 1,000,000
+// client: 6.2-6.7 MB for a full zone, measured by bench/rate-limit-memory.ts with 1,000,000
 // addresses (nginx's default zone is 5 MB). Concurrency counters exist
 // only while a client has requests in progress; a full table refuses new clients
 // (--limit-conn-status-code), as nginx does when its zone cannot hold another client.
