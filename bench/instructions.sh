@@ -40,6 +40,7 @@
 # Usage: npm run build && bash bench/instructions.sh     (~5-6 min; needs valgrind, nginx, h2load, curl)
 #        ONLY=portico SCENARIOS=ka,16k PASSES=3 KEEP_TMP=1 bash bench/instructions.sh
 #        PORTICO_BENCH_FILTERS=1 ONLY=portico ...   the route with rewrite, a request header and a canary
+#        PORTICO_BENCH_LIMITS=1 ONLY=portico ...    the plain route with limit-rps and limit-connections
 #        NODE_FLAGS='--trace-deopt-verbose --trace-gc' ...   extra node flags (both proxies; to the log)
 #        PROFILE=1 ...   per function: node --perf-basic-prof names V8's compiled JavaScript, and for
 #                        each scenario bench/callgrind-functions.ts compares the two proxies' cheapest
@@ -217,7 +218,7 @@ case ",$ONLY," in *,node24,*)
 esac
 case ",$ONLY," in *,portico,*)
   launch portico $((BASE_PORT + 2)) UPSTREAM=127.0.0.1:$UP_PORT TARGET_PORT=$((BASE_PORT + 2)) \
-    PORT=$((BASE_PORT + 2)) ROUTE_HOST=bench.local PORTICO_BENCH_FILTERS="${PORTICO_BENCH_FILTERS:-}" -- bench/portico-target.mjs
+    PORT=$((BASE_PORT + 2)) ROUTE_HOST=bench.local PORTICO_BENCH_FILTERS="${PORTICO_BENCH_FILTERS:-}" PORTICO_BENCH_LIMITS="${PORTICO_BENCH_LIMITS:-}" -- bench/portico-target.mjs
   NAMES+=(portico) ;;
 esac
 for n in "${NAMES[@]}"; do check "$n"; done

@@ -5,6 +5,9 @@
 // PORTICO_BENCH_FILTERS=1 gives the route a regex path with rewrite-target (an identity
 // rewrite, /(.*) -> /$1), an X-Forwarded-Prefix request header and a canary Ingress taking 10 %
 // of the requests (to a second Service with the same endpoint): the issue's "filtered route".
+// PORTICO_BENCH_LIMITS=1 gives the (plain) route limit-rps and limit-connections high enough
+// never to refuse a benchmark request: the cost of the rate-limit stage (a bucket lookup and
+// update per request, a connection slot taken and given back).
 // PORTICO_WORKERS=N runs N proxy worker processes behind one control-plane primary (0, the
 // default: one process); PORTICO_REUSE_PORT=true gives each its own SO_REUSEPORT socket. The 2-worker variant, next to nginx with 2 workers and node-ceiling x2,
 // on two pinned cores:
@@ -19,7 +22,7 @@ const [host, port] = (env.UPSTREAM ?? '127.0.0.1:18080').split(':');
 const routeHost = env.ROUTE_HOST ?? 'bench.local';
 const listenPort = env.TARGET_PORT ?? env.PORT ?? '18090';
 const dir = mkdtempSync(path.join(tmpdir(), 'portico-bench-'));
-writeFileSync(path.join(dir, 'bench.yaml'), `apiVersion: networking.k8s.io/v1
+const yaml = (`apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata: { name: portico }
 spec: { controller: portico.dev/ingress-controller }
@@ -79,6 +82,16 @@ spec:
       http:
         paths: [{ path: "/(.*)", pathType: ImplementationSpecific, backend: { service: { name: upstream-canary, port: { number: 80 } } } }]
 ` : ''));
+const limited = env.PORTICO_BENCH_LIMITS === '1' && env.PORTICO_BENCH_FILTERS !== '1';
+const manifests = limited
+  ? yaml.replace('metadata: { name: bench, namespace: bench }', `metadata:
+  name: bench
+  namespace: bench
+  annotations:
+    nginx.ingress.kubernetes.io/limit-rps: "1000000"
+    nginx.ingress.kubernetes.io/limit-connections: "100000"`)
+  : yaml;
+writeFileSync(path.join(dir, 'bench.yaml'), manifests);
 process.argv.splice(2, 0, '--manifests', dir, '--bind-address', '127.0.0.1', '--http-port', listenPort,
   '--health-port', '0', '--https-port', '0', '--access-log', env.PORTICO_ACCESS_LOG ?? 'false',
   '--request-metrics', env.PORTICO_REQUEST_METRICS ?? 'true', '--log-level', 'warn',

@@ -100,6 +100,10 @@ export interface Settings {
   accessLogQuery: boolean;
   /** --access-log-fields: the access log's fields, in order (validated names). */
   accessLogFields: string[];
+  /** --limit-req-status-code: answer to a request over limit-rps/limit-rpm (400-599). */
+  limitReqStatusCode: number;
+  /** --limit-conn-status-code: answer to a request over limit-connections (400-599). */
+  limitConnStatusCode: number;
 }
 
 type FlagType = 'string' | 'boolean';
@@ -139,6 +143,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'response-request-id', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Also put the X-Request-Id sent upstream on proxied responses, replacing the upstream\'s (local answers such as 404 and 502 always carry it)' },
   { name: 'trusted-proxies', type: 'string', default: '', help: 'Comma-separated CIDRs whose X-Forwarded-* headers are trusted (e.g. the load balancer)' },
   { name: 'whitelist-source-range', type: 'string', default: '', help: 'Comma-separated CIDRs/IPs allowed to reach every route without its own allowlist-source-range annotation; others get 403 (ingress-nginx ConfigMap key of the same name)' },
+  { name: 'limit-req-status-code', type: 'string', default: '503', help: 'Status of requests refused by limit-rps / limit-rpm (400-599; ingress-nginx ConfigMap key of the same name)' },
+  { name: 'limit-conn-status-code', type: 'string', default: '503', help: 'Status of requests refused by limit-connections (400-599; ingress-nginx ConfigMap key of the same name)' },
   { name: 'denylist-source-range', type: 'string', default: '', help: 'Comma-separated CIDRs/IPs that get 403 on every route without its own denylist-source-range annotation (ingress-nginx ConfigMap key of the same name)' },
   { name: 'use-proxy-protocol', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Require a PROXY protocol header (v1 or v2) on every HTTP and HTTPS connection, as nginx\'s listen ... proxy_protocol: connections without one are closed; its source address becomes the client address' },
   { name: 'proxy-protocol-trusted-cidrs', type: 'string', default: '', help: 'Comma-separated CIDRs of the load balancers whose PROXY source address is believed (default: every peer, as ingress-nginx\'s proxy-real-ip-cidr 0.0.0.0/0); from other peers the header is still required but the peer stays the client address' },
@@ -285,6 +291,13 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
   };
   const allowSourceRange = cidrList('whitelist-source-range');
   const denySourceRange = cidrList('denylist-source-range');
+  const limitStatus = (name: string): number => {
+    const v = str(name);
+    if (!/^\d{3}$/.test(v) || Number(v) < 400 || Number(v) > 599) throw new SettingsError(`--${name}: "${v}" must be a status code from 400 to 599 (as nginx's limit_req_status / limit_conn_status)`);
+    return Number(v);
+  };
+  const limitReqStatusCode = limitStatus('limit-req-status-code');
+  const limitConnStatusCode = limitStatus('limit-conn-status-code');
   const proxyProtocolTrustedCidrs = cidrList('proxy-protocol-trusted-cidrs');
   const maxHeader = str('max-header-size');
   const maxHeaderSize = /^\d+$/.test(maxHeader) ? Number(maxHeader) : NaN;
@@ -416,6 +429,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     metricsCompat: choice<'none' | 'ingress-nginx'>('metrics-compat'),
     accessLogQuery: choice('access-log-query') === 'true',
     accessLogFields: accessLogFields(list('access-log-fields'), choice('access-log-query') === 'true'),
+    limitReqStatusCode,
+    limitConnStatusCode,
   };
   return { settings, help: values.help === true, version: values.version === true };
 }

@@ -72,8 +72,11 @@ export function ruleMatches(route: Route, path: string): boolean {
 export function filterNames(f: RouteFilters): string[] {
   if (f === NO_FILTERS) return [];
   const out: string[] = [];
+  if (f.clientCert !== undefined) out.push(`client certificates (${f.clientCert.verify}, CA from Secret ${f.clientCert.secret})`);
   if (f.cors !== undefined) out.push(`cors (origins ${f.cors.origins === '*' ? '*' : f.cors.origins.join(', ')})`);
   if (f.sourceRange !== undefined) out.push(`source addresses (${[f.sourceRange.deny ? `deny ${f.sourceRange.deny.join(', ')}` : '', f.sourceRange.allow ? `allow ${f.sourceRange.allow.join(', ')}` : ''].filter((x) => x !== '').join('; ')})`);
+  const rl = f.rateLimit;
+  if (rl !== undefined) out.push(`rate limit (${[rl.rps > 0 ? `${rl.rps}/s` : '', rl.rpm > 0 ? `${rl.rpm}/min` : '', rl.connections > 0 ? `${rl.connections} at once` : ''].filter((x) => x !== '').join(', ')} per client)`);
   if (f.basicAuth !== undefined) out.push(`basic auth (realm "${f.basicAuth.realm}", ${f.basicAuth.users.length} users)`);
   if (f.bodyLimit !== undefined) out.push(`body limit ${f.bodyLimit === 0 ? 'none' : `${f.bodyLimit} bytes`}`);
   if (f.rewrite !== undefined) out.push('rewrite-target');
@@ -84,9 +87,10 @@ export function filterNames(f: RouteFilters): string[] {
   if (f.affinity !== undefined) out.push(`cookie affinity (${f.affinity.name})`);
   if (f.hashBy !== undefined) out.push('upstream-hash-by');
   if (f.retry !== undefined) out.push(`retry (tries ${f.retry.tries})`);
+  if (f.backendTls !== undefined) out.push(`backend TLS from Secret ${f.backendTls.secret}`);
   if (f.errors !== undefined) out.push(`default-backend ${f.errors.backend.namespace}/${f.errors.backend.service}${f.errors.codes.length > 0 ? ` for ${f.errors.codes.join(', ')}` : ''}`);
   // slots this list does not know yet still show up, by name
-  const known = new Set(['cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'retry', 'errors']);
+  const known = new Set(['clientCert', 'rateLimit', 'backendTls', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'retry', 'errors']);
   for (const k of Object.keys(f)) if (!known.has(k)) out.push(k);
   return out;
 }

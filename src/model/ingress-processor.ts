@@ -12,6 +12,7 @@ import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
 import { readClientCertOptions } from './client-cert-options.ts';
+import { readRateLimitOptions } from './rate-limit-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -121,7 +122,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const cors = readCorsOptions(annotations, report);
   const retry = readRetryOptions(annotations, report);
   const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report);
-  const read = withFilters(readRouteOptions(annotations, report), {
+  const read = withFilters(withFilters(readRouteOptions(annotations, report), readRateLimitOptions(annotations, ref, report)), {
     ...access.filters,
     ...(cors === undefined ? {} : { cors }),
     ...(retry === undefined ? {} : { retry }),

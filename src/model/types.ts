@@ -186,6 +186,8 @@ export interface RouteFilters {
   readonly backendTls?: BackendTlsSecret;
   /** Client certificates of the route's host (ingress-nginx auth-tls-*); see client-cert-options.ts. */
   readonly clientCert?: ClientCertPolicy;
+  /** Per-client request rate and concurrency limits (ingress-nginx limit-rps and co.). */
+  readonly rateLimit?: RateLimit;
 }
 
 /** PEM material of a proxy-ssl-secret; see model/backend-tls-options.ts. */
@@ -329,6 +331,25 @@ export interface BasicAuth {
   readonly realm: string;
   /** Users in file order; the first entry of a name wins (as Apache's htpasswd lookup). */
   readonly users: readonly BasicAuthUser[];
+}
+
+/**
+ * Limits per client address (ingress-nginx limit-rps, limit-rpm, limit-burst-multiplier,
+ * limit-connections, limit-allowlist). At least one of rps, rpm, connections is above 0.
+ */
+export interface RateLimit {
+  /** Whose counters these are: `namespace/name` of the Ingress (one zone per Ingress, as ingress-nginx). */
+  readonly zone: string;
+  /** Requests per second (0: no such limit). */
+  readonly rps: number;
+  /** Requests per minute (0: no such limit). */
+  readonly rpm: number;
+  /** Each rate's burst is the rate times this (ingress-nginx default 5). */
+  readonly burstMultiplier: number;
+  /** Requests in progress at once (0: no such limit). */
+  readonly connections: number;
+  /** Client addresses or CIDRs the limits do not apply to (validated); absent: none. */
+  readonly exempt?: readonly string[];
 }
 
 export const NO_FILTERS: RouteFilters = Object.freeze({});

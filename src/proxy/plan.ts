@@ -25,6 +25,7 @@ import { basicAuthStage, challengeOf, type BasicAuthVerifier } from './filters/b
 import { declaredTooLarge } from './filters/body-limit.ts';
 import { corsStage } from './filters/cors.ts';
 import { NO_GLOBAL_SOURCE_RANGE, sourceRangeStage, type GlobalSourceRange } from './filters/source-range.ts';
+import { DEFAULT_RATE_LIMITS, type RateLimits } from './filters/rate-limit.ts';
 import { setHeader } from './filters/request-headers.ts';
 import { rewriteUrl } from './filters/rewrite.ts';
 import type { InboundHead } from './inbound.ts';
@@ -88,6 +89,8 @@ export interface PlanContext {
   readonly verifier: BasicAuthVerifier | null;
   /** Whether every route needs a plan (a global filter is set). */
   readonly global: boolean;
+  /** The proxy's rate-limit zones and statuses; absent: DEFAULT_RATE_LIMITS. */
+  readonly rateLimits?: RateLimits;
 }
 
 export const NO_PLAN_CONTEXT: PlanContext = Object.freeze({ sourceRange: NO_GLOBAL_SOURCE_RANGE, verifier: null, global: false });
@@ -108,9 +111,12 @@ export function planOf(route: Route, context: PlanContext = NO_PLAN_CONTEXT): Re
 }
 
 /**
- * Builds the stages in DESIGN.md's order: CORS (its preflight answer comes first, as nginx's
- * rewrite phase precedes its access phase), source addresses, authentication, limits, then
- * rewrite, then request headers.
+ * Builds the stages in DESIGN.md's order: client certificates, CORS (its preflight answer
+ * comes first, as nginx's rewrite phase precedes its access phase), source addresses, rate
+ * and connection limits, authentication, body limit, then rewrite, then request headers.
+ * Limits come before authentication as nginx's limit_req/limit_conn (preaccess phase) come
+ * before auth_basic (access phase): failed logins count against the limit, which slows
+ * password guessing.
  */
 export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT): RequestPlan {
   const f = route.filters;
@@ -127,6 +133,8 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   const ip = sourceRangeStage(f.sourceRange, context.sourceRange);
   if (ip !== null) stages.push(ip);
   if (f === NO_FILTERS) return { stages, sync, bodyLimit: -1, challenge, context };
+  const rate = f.rateLimit;
+  if (rate !== undefined) stages.push((context.rateLimits ?? DEFAULT_RATE_LIMITS).stage(rate));
   const auth = f.basicAuth;
   if (auth !== undefined) {
     const verifier = context.verifier;

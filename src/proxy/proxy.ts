@@ -51,6 +51,7 @@ import { NO_FILTERS } from '../model/types.ts';
 import type { DirectResponseAction, ErrorBackend, ObjectRef, RetryPolicy, Route, RoutingConfig } from '../model/types.ts';
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
 import { planOf, runPlan, runPlanWaiting, type PlanContext, type RequestPlan } from './plan.ts';
+import { DEFAULT_LIMIT_STATUS, RateLimits } from './filters/rate-limit.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
 import { globalSourceRange } from './filters/source-range.ts';
 import { redirectFor } from './filters/redirect.ts';
@@ -1015,6 +1016,11 @@ export class Proxy {
       sourceRange,
       verifier: new BasicAuthVerifier(),
       global: sourceRange.allow !== null || sourceRange.deny !== null,
+      rateLimits: new RateLimits({
+        requestStatus: this.settings.limitReqStatusCode ?? DEFAULT_LIMIT_STATUS,
+        connectionStatus: this.settings.limitConnStatusCode ?? DEFAULT_LIMIT_STATUS,
+        shares: this.settings.rateLimitShares ?? 1,
+      }),
     });
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };
     this.registry = new UpstreamRegistry(this.settings);

@@ -52,6 +52,15 @@ export interface ProxySettings {
   httpRedirectCode?: number;
   /** Proxy TRACE requests (off: 405, since TRACE echoes cookies and credentials back). */
   allowTrace?: boolean;
+  /** Status of requests over limit-rps / limit-rpm (ingress-nginx limit-req-status-code, default 503). */
+  limitReqStatusCode?: number;
+  /** Status of requests over limit-connections (ingress-nginx limit-conn-status-code, default 503). */
+  limitConnStatusCode?: number;
+  /**
+   * Processes serving this pod's traffic (the --workers count, 1 for a single process): each
+   * enforces its share of the rate and connection limits (filters/rate-limit.ts).
+   */
+  rateLimitShares?: number;
   /**
    * Global source allow-list (ingress-nginx ConfigMap whitelist-source-range): CIDRs or
    * addresses; others get 403 on routes without their own allow-list. Empty/absent: none.

@@ -77,3 +77,16 @@ describe("ingress-nginx's boolean flags (--watch-ingress-without-class, --update
     expect(() => parseSettings(['--watch-ingress-without-class', 'yes'], {})).toThrow(SettingsError);
   });
 });
+
+describe('--limit-req-status-code / --limit-conn-status-code (ingress-nginx ConfigMap keys)', () => {
+  it('default 503 each; any status from 400 to 599', () => {
+    const d = parseSettings([], {}).settings;
+    expect([d.limitReqStatusCode, d.limitConnStatusCode]).toEqual([503, 503]);
+    const s = parseSettings(['--limit-req-status-code=429', '--limit-conn-status-code', '599'], {}).settings;
+    expect([s.limitReqStatusCode, s.limitConnStatusCode]).toEqual([429, 599]);
+  });
+  it.each(['200', '399', '600', '4290', 'abc', ''])('%j is refused', (v) => {
+    expect(() => parseSettings([`--limit-req-status-code=${v}`], {})).toThrow(/--limit-req-status-code: .* must be a status code from 400 to 599/);
+    expect(() => parseSettings([`--limit-conn-status-code=${v}`], {})).toThrow(SettingsError);
+  });
+});

@@ -52,10 +52,10 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   });
 
   it('an annotation that is not an access control is a problem, and the Ingress still routes', () => {
-    const config = world({ [N + 'proxy-cookie-path']: '/ /app', [N + 'limit-rps']: '10' });
+    const config = world({ [N + 'proxy-cookie-path']: '/ /app', [N + 'limit-rate']: '10' });
     expect(config.match('shop.test', '/admin')!.action).toBe(FORWARD);
     expect(reasons(config)).toEqual(['default/guarded: UnsupportedAnnotation', 'default/guarded: UnsupportedAnnotation']);
-    expect(config.problems.map((p) => p.message).join('\n')).toMatch(/limit-rps.*not supported.*ignored/);
+    expect(config.problems.map((p) => p.message).join('\n')).toMatch(/limit-rate.*not supported.*ignored/);
   });
 
   it('snippets are never executed; one carrying an access directive fails closed', () => {
@@ -168,5 +168,12 @@ describe('the access-option group', () => {
   it('every name it reads is implemented in the catalogue', async () => {
     const { ACCESS_OPTION_NAMES } = await import('../../src/model/access-options.ts');
     for (const name of ACCESS_OPTION_NAMES) expect(nginxAnnotation(N + name)?.support, name).not.toBe('unsupported');
+  });
+});
+
+describe('the rate-limit group', () => {
+  it('every name it reads is implemented in the catalogue', async () => {
+    const { RATE_LIMIT_OPTION_NAMES } = await import('../../src/model/rate-limit-options.ts');
+    for (const name of RATE_LIMIT_OPTION_NAMES) expect(nginxAnnotation(N + name)?.support, name).not.toBe('unsupported');
   });
 });

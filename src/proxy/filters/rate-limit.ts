@@ -1,0 +1,317 @@
+// Per-client request rate and concurrency limits (ingress-nginx limit-rps, limit-rpm,
+// limit-burst-multiplier, limit-connections, limit-allowlist), as nginx's limit_req (with
+// `burst=rate×multiplier nodelay`) and limit_conn enforce them.
+//
+// Client: InboundHead.clientIp (the peer, the PROXY protocol source, or the X-Forwarded-For
+// client behind --trusted-proxies), nginx's $remote_addr after realip. Addresses in the
+// rule's allowlist skip every limit.
+//
+// Zones. Counters belong to a zone, one per Ingress (RateLimit.zone), shared by all its rules,
+// as ingress-nginx renders one limit_req_zone per Ingress. A zone is found again by its name
+// and limits when the Ingress is translated anew, so counters survive reconfiguration; it is
+// dropped once no plan uses it (WeakRef).
+//
+// Request rate: nginx's leaky bucket, in its own integer arithmetic (milli-requests): per
+// client an `excess` and the time of the last accepted request; a request computes
+// excess − rate×elapsed + 1 (floored at 0) and is refused with --limit-req-status-code when
+// that is above the burst, else accepted and stored. A client's first request is accepted
+// with excess 0, so an idle client gets burst+1 requests at once, then `rate` per second.
+// Refused requests cost nothing. rps and rpm both apply when both are set (a request must pass
+// both; when one refuses, neither is charged).
+//
+// Concurrency: requests in progress per client (a WebSocket until its socket closes), as
+// nginx's limit_conn counts a connection only while it has a request in progress (and each
+// HTTP/2 stream apart); the slot is given back by the exchange's done hook. Over the limit:
+// --limit-conn-status-code.
+//
+// Bounded memory. A zone's request table holds at most ZONE_CAPACITY clients (typed arrays
+// grown by doubling, an LRU list through them): a new client when the table is full takes the
+// least recently seen client's slot, which starts over with a full burst when it comes back
+// (nginx's zone evicts its oldest entries the same way when full). About 100 bytes per
+// client: 6.2-6.7 MB for a full zone, measured by bench/rate-limit-memory.ts with 1,000,000
+// addresses (nginx's default zone is 5 MB). Concurrency counters exist
+// only while a client has requests in progress; a full table refuses new clients
+// (--limit-conn-status-code), as nginx does when its zone cannot hold another client.
+//
+// Workers (--workers N). Worker processes share no memory (node:cluster forks processes), so
+// the pod's budget is split: each worker enforces rate/N, burst/N and connections/N (the
+// counts rounded up). The pod never accepts more than the limit (plus at most N−1 for the
+// rounding) from one client, but a client whose requests all reach one worker (one
+// keep-alive connection) gets only that worker's share: stricter than nginx, whose workers
+// share one zone. With --reuse-port, connections spread evenly over the workers.
+//
+// Time comes from an injected clock (monotonic milliseconds), so tests drive it.
+
+import type { RateLimit } from '../../model/types.ts';
+import type { CidrMatcher } from '../../values/cidr.ts';
+import { addDoneHook, type PlanHead } from '../plan.ts';
+import { matcherOf } from './source-range.ts';
+
+/** Monotonic milliseconds. */
+export type Clock = () => number;
+
+/** Largest number of clients a zone's request table holds; then the least recently seen goes. */
+export const ZONE_CAPACITY = 65_536;
+/** nginx's limit_req_status / limit_conn_status default. */
+export const DEFAULT_LIMIT_STATUS = 503;
+
+const FIRST_SIZE = 1024;
+
+/** Parameters of a request table, in nginx's units: milli-requests per second, milli-requests. */
+export interface BucketLimits {
+  /** Leak rate of the per-second limit (0: no such limit) and its burst. */
+  readonly rateA: number;
+  readonly burstA: number;
+  /** Leak rate of the per-minute limit (0: no such limit) and its burst. */
+  readonly rateB: number;
+  readonly burstB: number;
+}
+
+/**
+ * Leaky-bucket state per client key, at most `capacity` clients (least recently seen evicted).
+ * Slots live in typed arrays; a Map finds a key's slot.
+ */
+export class RequestBuckets {
+  readonly capacity: number;
+  /** Clients evicted to make room so far. */
+  evictions = 0;
+  private readonly limits: BucketLimits;
+  private readonly index = new Map<string, number>();
+  private keys: string[] = [];
+  private excessA: Float64Array;
+  private excessB: Float64Array;
+  private last: Float64Array;
+  /** LRU list: prev/next slot, -1 at the ends; mru is the head, lru the tail. */
+  private prev: Int32Array;
+  private next: Int32Array;
+  private used = 0;
+  private mru = -1;
+  private lru = -1;
+
+  constructor(limits: BucketLimits, capacity = ZONE_CAPACITY) {
+    this.limits = limits;
+    this.capacity = Math.max(1, capacity);
+    const n = Math.min(this.capacity, FIRST_SIZE);
+    this.excessA = new Float64Array(n);
+    this.excessB = new Float64Array(n);
+    this.last = new Float64Array(n);
+    this.prev = new Int32Array(n);
+    this.next = new Int32Array(n);
+  }
+
+  /** Clients held. */
+  get size(): number {
+    return this.index.size;
+  }
+
+  /** Whether a request of `key` at `now` (ms) is accepted; an accepted one is charged. */
+  take(key: string, now: number): boolean {
+    const i = this.index.get(key);
+    if (i === undefined) {
+      const slot = this.insert(key);
+      this.excessA[slot] = 0;
+      this.excessB[slot] = 0;
+      this.last[slot] = now;
+      return true;
+    }
+    this.touch(i);
+    const lim = this.limits;
+    let ms = now - this.last[i]!;
+    if (ms < 0) ms = 0;
+    let a = 0;
+    if (lim.rateA > 0) {
+      a = this.excessA[i]! - Math.floor((lim.rateA * ms) / 1000) + 1000;
+      if (a < 0) a = 0;
+      if (a > lim.burstA) return false;
+    }
+    let b = 0;
+    if (lim.rateB > 0) {
+      b = this.excessB[i]! - Math.floor((lim.rateB * ms) / 1000) + 1000;
+      if (b < 0) b = 0;
+      if (b > lim.burstB) return false;
+    }
+    this.excessA[i] = a;
+    this.excessB[i] = b;
+    this.last[i] = now;
+    return true;
+  }
+
+  private insert(key: string): number {
+    let i: number;
+    if (this.used < this.capacity) {
+      if (this.used === this.prev.length) this.grow();
+      i = this.used++;
+    } else {
+      i = this.lru;
+      this.unlink(i);
+      this.index.delete(this.keys[i]!);
+      this.evictions++;
+    }
+    // A long address may be a slice of the whole X-Forwarded-For header; a copy keeps the
+    // table from holding on to the header (short strings are never slices in V8).
+    const own = key.length < 13 ? key : Buffer.from(key, 'latin1').toString('latin1');
+    this.keys[i] = own;
+    this.index.set(own, i);
+    this.linkFront(i);
+    return i;
+  }
+
+  private grow(): void {
+    const n = Math.min(this.capacity, this.prev.length * 2);
+    const widen = <T extends Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.excessA = widen(this.excessA, (k) => new Float64Array(k));
+    this.excessB = widen(this.excessB, (k) => new Float64Array(k));
+    this.last = widen(this.last, (k) => new Float64Array(k));
+    this.prev = widen(this.prev, (k) => new Int32Array(k));
+    this.next = widen(this.next, (k) => new Int32Array(k));
+  }
+
+  private touch(i: number): void {
+    if (this.mru === i) return;
+    this.unlink(i);
+    this.linkFront(i);
+  }
+
+  private unlink(i: number): void {
+    const p = this.prev[i]!;
+    const n = this.next[i]!;
+    if (p === -1) this.mru = n;
+    else this.next[p] = n;
+    if (n === -1) this.lru = p;
+    else this.prev[n] = p;
+  }
+
+  private linkFront(i: number): void {
+    this.prev[i] = -1;
+    this.next[i] = this.mru;
+    if (this.mru !== -1) this.prev[this.mru] = i;
+    this.mru = i;
+    if (this.lru === -1) this.lru = i;
+  }
+}
+
+/** One Ingress's counters in this process. */
+export class RateLimitZone {
+  /** Request table; null without limit-rps and limit-rpm. */
+  readonly buckets: RequestBuckets | null;
+  /** Requests in progress per client (only clients with some); null without limit-connections. */
+  readonly connections: Map<string, number> | null;
+  /** This process's share of limit-connections. */
+  readonly maxConnections: number;
+  readonly capacity: number;
+
+  constructor(limit: RateLimit, shares: number, capacity: number) {
+    this.capacity = capacity;
+    this.buckets = limit.rps > 0 || limit.rpm > 0 ? new RequestBuckets(bucketLimits(limit, shares), capacity) : null;
+    this.connections = limit.connections > 0 ? new Map() : null;
+    this.maxConnections = Math.ceil(limit.connections / shares);
+  }
+
+  /** Gives back one slot of `key` (the done hook of an exchange that took one). */
+  release(key: string): void {
+    const conns = this.connections;
+    if (conns === null) return;
+    const n = conns.get(key);
+    if (n === undefined) return;
+    if (n <= 1) conns.delete(key);
+    else conns.set(key, n - 1);
+  }
+}
+
+/**
+ * A limit in nginx's units for one of `shares` processes: rates in milli-requests per second
+ * (limit_req_zone rate=Nr/m is N×1000/60, truncated, as nginx stores it), bursts in
+ * milli-requests (burst = rate × multiplier, rounded up per share).
+ */
+export function bucketLimits(limit: RateLimit, shares: number): BucketLimits {
+  return {
+    rateA: (limit.rps * 1000) / shares,
+    burstA: Math.ceil((limit.rps * limit.burstMultiplier) / shares) * 1000,
+    rateB: Math.floor((limit.rpm * 1000) / 60) / shares,
+    burstB: Math.ceil((limit.rpm * limit.burstMultiplier) / shares) * 1000,
+  };
+}
+
+export interface RateLimitOptions {
+  /** Status of a request over a rate (ingress-nginx limit-req-status-code, default 503). */
+  readonly requestStatus?: number;
+  /** Status of a request over limit-connections (limit-conn-status-code, default 503). */
+  readonly connectionStatus?: number;
+  /** Processes the pod's budget is split over (the --workers count; 1 for a single process). */
+  readonly shares?: number;
+  readonly clock?: Clock;
+  /** Clients per zone request table (tests shrink it). */
+  readonly capacity?: number;
+}
+
+/** The rate limits of one proxy: its zones, statuses, clock and share of the pod's budget. */
+export class RateLimits {
+  readonly requestStatus: number;
+  readonly connectionStatus: number;
+  readonly shares: number;
+  readonly clock: Clock;
+  readonly capacity: number;
+  private readonly byFilter = new WeakMap<RateLimit, RateLimitZone>();
+  private readonly byName = new Map<string, WeakRef<RateLimitZone>>();
+  private readonly finalizer = new FinalizationRegistry<string>((name) => {
+    if (this.byName.get(name)?.deref() === undefined) this.byName.delete(name);
+  });
+
+  constructor(opts: RateLimitOptions = {}) {
+    this.requestStatus = opts.requestStatus ?? DEFAULT_LIMIT_STATUS;
+    this.connectionStatus = opts.connectionStatus ?? DEFAULT_LIMIT_STATUS;
+    this.shares = Math.max(1, Math.floor(opts.shares ?? 1));
+    this.clock = opts.clock ?? (() => performance.now());
+    this.capacity = opts.capacity ?? ZONE_CAPACITY;
+  }
+
+  /** The zone of `limit`: the same for every rule of one Ingress, and across re-translations. */
+  zoneFor(limit: RateLimit): RateLimitZone {
+    let zone = this.byFilter.get(limit);
+    if (zone !== undefined) return zone;
+    const name = `${limit.zone}\0${limit.rps}\0${limit.rpm}\0${limit.burstMultiplier}\0${limit.connections}`;
+    zone = this.byName.get(name)?.deref();
+    if (zone === undefined) {
+      zone = new RateLimitZone(limit, this.shares, this.capacity);
+      this.byName.set(name, new WeakRef(zone));
+      this.finalizer.register(zone, name);
+    }
+    this.byFilter.set(limit, zone);
+    return zone;
+  }
+
+  /** The plan stage of `limit` (synchronous; allocates only a done hook for limit-connections). */
+  stage(limit: RateLimit): (head: PlanHead) => number {
+    const zone = this.zoneFor(limit);
+    const exempt: CidrMatcher | null = limit.exempt !== undefined ? matcherOf(limit.exempt) : null;
+    const clock = this.clock;
+    const requestStatus = this.requestStatus;
+    const connectionStatus = this.connectionStatus;
+    const buckets = zone.buckets;
+    const conns = zone.connections;
+    const maxConns = zone.maxConnections;
+    const capacity = zone.capacity;
+    return (head) => {
+      const ip = head.clientIp;
+      if (exempt !== null && exempt.contains(ip)) return 0;
+      let held = 0;
+      if (conns !== null) {
+        held = conns.get(ip) ?? 0;
+        if (held >= maxConns || (held === 0 && conns.size >= capacity)) return connectionStatus;
+      }
+      if (buckets !== null && !buckets.take(ip, clock())) return requestStatus;
+      if (conns !== null) {
+        conns.set(ip, held + 1);
+        addDoneHook(head, () => zone.release(ip));
+      }
+      return 0;
+    };
+  }
+}
+
+/** Used by plans whose context brings no RateLimits of its own (tests, tools). */
+export const DEFAULT_RATE_LIMITS = new RateLimits();
