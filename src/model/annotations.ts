@@ -7,6 +7,7 @@ import { NGINX_PREFIX, nginxAnnotation, snippetRestrictsAccess } from './nginx-a
 import { CANARY_OPTION_ANNOTATIONS } from './canary-options.ts';
 import { REDIRECT_OPTION_ANNOTATIONS } from './redirect-options.ts';
 import { ACCESS_OPTION_ANNOTATIONS } from './access-options.ts';
+import { EXTERNAL_AUTH_OPTION_ANNOTATIONS } from './external-auth-options.ts';
 import { ROUTE_OPTION_ANNOTATIONS } from './route-options.ts';
 import { describe, isDict } from './read.ts';
 import { DEFAULT_POLICY, type BackendProtocol, type LoadBalanceAlgorithm, type RoutePolicy } from './types.ts';
@@ -180,7 +181,7 @@ const backendTlsServerName: AnnotationParser<'backendTlsServerName'> = {
 export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
 
 /** Portico annotations read outside the model (not typos): the ACME room reads these. */
-export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS, ...CANARY_OPTION_ANNOTATIONS, ...ACCESS_OPTION_ANNOTATIONS];
+export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS, ...CANARY_OPTION_ANNOTATIONS, ...ACCESS_OPTION_ANNOTATIONS, ...EXTERNAL_AUTH_OPTION_ANNOTATIONS];
 
 const BY_NAME: ReadonlyMap<string, AnyAnnotationParser> = new Map(ANNOTATIONS.map((p) => [p.name, p]));
 

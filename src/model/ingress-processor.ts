@@ -7,6 +7,7 @@
 import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { readAccessOptions } from './access-options.ts';
+import { DENIED_EXTERNAL_AUTH, readExternalAuthOptions } from './external-auth-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -97,11 +98,12 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const annotations = field(field(ingress, 'metadata'), 'annotations');
   const policy = parsePolicy(annotations, report);
   const access = readAccessOptions(annotations, snapshot, ref.namespace, report);
-  const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied);
+  const externalAuth = readExternalAuthOptions(annotations, report);
+  const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied ?? externalAuth.denied);
   const redirects = readRedirectOptions(annotations, report);
   // a 503 (an access control not enforced, or a broken one) wins over a redirect: never opens anything
   const action = unenforced === FORWARD && redirects.redirect !== null ? redirects.redirect : unenforced;
-  const read = withFilters(readRouteOptions(annotations, report), access.filters);
+  const read = withFilters(withFilters(readRouteOptions(annotations, report), access.filters), externalAuth.filters);
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
   const hosts = new Map<string, Route[]>();
 
@@ -189,13 +191,19 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     }
     const shape = shapeRule(options, path, action, at(), report);
     if (shape === null) return null;
+    let ruleAction = shape.action;
+    if (shape.filters.externalAuth?.originUsesHost === true && (host === '' || host.startsWith('*.')) && ruleAction === FORWARD) {
+      // $host in the auth service's host part: with a wildcard or no host, the client would choose where the auth request goes
+      report('InvalidAnnotation', `${at()}: auth-url names $host in its host part, which only rules with an exact host may do (the client would choose the auth service); the path answers 503`);
+      ruleAction = DENIED_EXTERNAL_AUTH;
+    }
     const b = backends.resolve(p.backend, host, path);
     if (!b.ok) {
       report(b.reason, `${b.message}; the path is skipped`);
       return null;
     }
     if (b.warning) report(b.warning.reason, b.warning.message);
-    return { host, path, pathType, backend: b.backend, policy, action: shape.action, filters: shape.filters, regex: shape.regex, ingress: ref };
+    return { host, path, pathType, backend: b.backend, policy, action: ruleAction, filters: shape.filters, regex: shape.regex, ingress: ref };
   }
 }
 

@@ -49,6 +49,7 @@ import { NO_FILTERS } from '../model/types.ts';
 import type { DirectResponseAction, ObjectRef, Route, RoutingConfig } from '../model/types.ts';
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
 import { planOf, runPlan, runPlanWaiting, type PlanContext, type RequestPlan } from './plan.ts';
+import { ExternalAuthClient } from './auth-client.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
 import { globalSourceRange } from './filters/source-range.ts';
 import { redirectFor } from './filters/redirect.ts';
@@ -859,10 +860,14 @@ export class Proxy {
     this.onRequestDone = deps.onRequestDone ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
     const sourceRange = globalSourceRange(this.settings.allowSourceRange ?? [], this.settings.denySourceRange ?? []);
+    const globalAuth = this.settings.globalAuth ?? null;
     this.planContext = Object.freeze({
       sourceRange,
       verifier: new BasicAuthVerifier(),
-      global: sourceRange.allow !== null || sourceRange.deny !== null,
+      global: sourceRange.allow !== null || sourceRange.deny !== null || globalAuth !== null,
+      // no pool or timer until a route with external auth sends its first subrequest
+      externalAuth: new ExternalAuthClient(),
+      globalAuth,
     });
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };
     this.registry = new UpstreamRegistry(this.settings);
@@ -1339,6 +1344,7 @@ export class Proxy {
     }
     this.upgrader.destroyAll();
     await this.planContext.verifier?.close();
+    await this.planContext.externalAuth?.close();
     await this.registry.retireAll(Math.max(0, until - Date.now()));
   }
 }

@@ -23,10 +23,11 @@ function world(annotations: Record<string, string>, opts: { defaultBackend?: boo
 }
 
 describe('ingress-nginx annotations Portico does not implement', () => {
-  // allow/deny lists and basic auth are enforced now (test/model/access.test.ts)
+  // allow/deny lists, basic and external auth are enforced now (test/model/access.test.ts,
+  // test/model/external-auth-options.test.ts); auth-proxy-set-headers names a ConfigMap Portico does not watch
   it.each([
-    'auth-url',
-    'auth-signin',
+    'auth-proxy-set-headers',
+    'auth-snippet',
     'auth-tls-secret',
     'auth-tls-verify-client',
     'satisfy',
@@ -46,7 +47,7 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   });
 
   it('the default backend of a guarded Ingress answers 503 too', () => {
-    const config = world({ [N + 'auth-url']: 'https://auth.test/check' }, { defaultBackend: true });
+    const config = world({ [N + 'auth-tls-secret']: 'default/ca' }, { defaultBackend: true });
     const fallback = config.match('nohost.test', '/');
     expect(fallback?.ingress.name).toBe('guarded');
     expect(fallback?.action.kind).toBe('direct');
@@ -102,12 +103,12 @@ describe('ingress-nginx annotations Portico does not implement', () => {
     const all = nginxAnnotations();
     expect(new Set(all.map((a) => a.name)).size).toBe(all.length);
     for (const a of all) expect(a.note.length, a.name).toBeGreaterThan(10);
-    for (const name of ['auth-url', 'auth-tls-secret', 'satisfy']) {
+    for (const name of ['auth-proxy-set-headers', 'auth-tls-secret', 'satisfy']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards && a.support === 'unsupported', name).toBe(true);
     }
     // enforced access controls keep their guards mark (they restrict access) and are implemented
-    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm']) {
+    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm', 'auth-url', 'auth-method', 'auth-signin', 'auth-signin-redirect-param', 'auth-response-headers', 'auth-request-redirect', 'auth-cache-key', 'auth-cache-duration', 'auth-always-set-cookie']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards === true && a.support !== 'unsupported', name).toBe(true);
     }
