@@ -85,6 +85,11 @@ export interface Settings {
   workers: number;
   /** With workers: each listens on its own SO_REUSEPORT socket (the kernel spreads connections). */
   reusePort: boolean;
+  /**
+   * --global-auth-url and companions (ingress-nginx ConfigMap global-auth-*), as given; the
+   * model's external-auth parser validates them when the proxy starts ('' = none).
+   */
+  globalAuth: { url: string; method: string; signin: string; responseHeaders: string };
 }
 
 type FlagType = 'string' | 'boolean';
@@ -156,6 +161,10 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'backend-ca-file', type: 'string', help: 'PEM file of CAs trusted, besides the system ones, for backends with portico.dev/backend-tls-verify "true" (a private CA); read at startup' },
   { name: 'workers', type: 'string', default: 'auto', help: 'Proxy worker processes: auto = one per CPU available to the container (cgroup quota), or a single process when that is 1; 0 = a single process (proxy and control plane together); N = that many workers fed by one control-plane process' },
   { name: 'reuse-port', type: 'string', default: 'false', choices: ['true', 'false'], help: 'With workers: true = each worker listens on its own socket (SO_REUSEPORT, Linux) and the kernel spreads new connections evenly over them, busy or not; false = the workers share one socket and whichever is free first takes the next connection' },
+  { name: 'global-auth-url', type: 'string', default: '', help: 'External authentication of every route without its own auth-url or enable-global-auth "false" (ingress-nginx ConfigMap global-auth-url): an http(s) URL asked before each request; 2xx lets it through, 401/403 are answered, anything else is 500' },
+  { name: 'global-auth-method', type: 'string', default: '', help: 'Method of the --global-auth-url subrequest (default GET)' },
+  { name: 'global-auth-signin', type: 'string', default: '', help: 'With --global-auth-url: a 401 becomes a 302 to this URL with the original URL in rd' },
+  { name: 'global-auth-response-headers', type: 'string', default: '', help: 'With --global-auth-url: comma-separated headers copied from the auth response into the upstream request' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];
@@ -362,6 +371,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     workers,
     // SO_REUSEPORT spreads connections over the sockets only on Linux (the container's OS).
     reusePort: choice('reuse-port') === 'true' && process.platform === 'linux',
+    globalAuth: { url: str('global-auth-url').trim(), method: str('global-auth-method').trim(), signin: str('global-auth-signin').trim(), responseHeaders: str('global-auth-response-headers').trim() },
   };
   return { settings, help: values.help === true, version: values.version === true };
 }

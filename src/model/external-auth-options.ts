@@ -338,3 +338,26 @@ export function parseCacheDuration(raw: string): { status: number; ms: number }[
   if (out.length === 0) return undefined;
   return Object.freeze(out) as { status: number; ms: number }[];
 }
+
+/**
+ * --global-auth-url and companions (ingress-nginx ConfigMap global-auth-url, -method, -signin,
+ * -response-headers), read by the same parser as the annotations; null when no URL is set.
+ * Throws with the problems when a value is invalid: the proxy does not start with a global
+ * authentication it cannot honour.
+ */
+export function globalExternalAuth(flags: { url: string; method: string; signin: string; responseHeaders: string }): ExternalAuth | null {
+  if (flags.url === '') {
+    const stray = Object.entries(flags).filter(([, v]) => v !== '').map(([k]) => k);
+    if (stray.length > 0) throw new Error(`--global-auth-${stray[0] === 'responseHeaders' ? 'response-headers' : stray[0]} has no effect without --global-auth-url`);
+    return null;
+  }
+  const annotations: Record<string, string> = { 'portico.dev/auth-url': flags.url };
+  if (flags.method !== '') annotations['portico.dev/auth-method'] = flags.method;
+  if (flags.signin !== '') annotations['portico.dev/auth-signin'] = flags.signin;
+  if (flags.responseHeaders !== '') annotations['portico.dev/auth-response-headers'] = flags.responseHeaders;
+  const problems: string[] = [];
+  const options = readExternalAuthOptions(annotations, (_reason, message) => problems.push(message.replace(/Annotation "portico\.dev\/auth-/g, '"--global-auth-').replace(/\. Every rule of this Ingress answers 503 until it is fixed/g, '')));
+  const auth = options.filters.externalAuth;
+  if (auth === undefined || problems.length > 0) throw new Error(problems.join('; ') || '--global-auth-url is invalid');
+  return auth;
+}

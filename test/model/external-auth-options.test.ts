@@ -9,6 +9,7 @@ import {
   parseAuthUrl,
   parseCacheDuration,
   parseHeaderList,
+  globalExternalAuth,
   parseSigninUrl,
   readExternalAuthOptions,
 } from '../../src/model/external-auth-options.ts';
@@ -247,5 +248,21 @@ describe('translation', () => {
     const config = world({ [N + 'auth-url']: 'http://auth.svc/check', [N + 'auth-keepalive']: '10', [N + 'auth-keepalive-requests']: '100', [N + 'auth-keepalive-share-vars']: 'true', [N + 'auth-keepalive-timeout']: '60' });
     expect(config.match('shop.test', '/')!.action).toBe(FORWARD);
     expect(reasons(config)).toEqual([]);
+  });
+});
+
+describe('--global-auth-url and companions', () => {
+  const flags = (over: Partial<{ url: string; method: string; signin: string; responseHeaders: string }>) => ({ url: '', method: '', signin: '', responseHeaders: '', ...over });
+
+  it('none without a URL; the same parser as the annotations with one', () => {
+    expect(globalExternalAuth(flags({}))).toBeNull();
+    const a = globalExternalAuth(flags({ url: 'http://auth.auth.svc/check', method: 'HEAD', signin: 'https://login.test/start', responseHeaders: 'X-User' }))!;
+    expect(a).toMatchObject({ origin: 'http://auth.auth.svc', method: 'HEAD', signin: ['https://login.test/start'], signinJoin: '?rd=', responseHeaders: ['x-user'] });
+  });
+
+  it('an invalid value stops the start with the flag named; companions alone too', () => {
+    expect(() => globalExternalAuth(flags({ url: 'auth.svc/check' }))).toThrow(/--global-auth-url/);
+    expect(() => globalExternalAuth(flags({ url: 'http://auth/', method: 'get' }))).toThrow(/--global-auth-method/);
+    expect(() => globalExternalAuth(flags({ signin: 'https://login.test/' }))).toThrow(/--global-auth-signin has no effect/);
   });
 });
