@@ -178,7 +178,7 @@ spec:
       annotatedIngressYaml({
         name: 'guarded',
         host: 'guarded.test',
-        annotations: { [N + 'auth-url']: 'https://auth.example.com/check', [N + 'auth-signin']: 'https://auth.example.com/start' },
+        annotations: { [N + 'auth-tls-secret']: 'e2e/client-ca', [N + 'auth-tls-verify-client']: 'on' },
         paths: [{ path: '/', service: 'app' }],
       }),
     );
