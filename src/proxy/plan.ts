@@ -16,8 +16,9 @@
 // exchange ends, however it ends (a connection-limit slot is given back there). These fields
 // are null on every request whose stages set nothing, and cost nothing then.
 //
-// Global filters (the proxy's --whitelist-source-range / --denylist-source-range) come in
-// through a PlanContext; when it has any, every route gets a plan, NO_FILTERS ones included.
+// Global filters (the proxy's --whitelist-source-range / --denylist-source-range, and
+// --global-auth-url) come in through a PlanContext; when it has any, every route gets a plan,
+// NO_FILTERS ones included.
 
 import type { ExternalAuth, Route, RouteFilters } from '../model/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
