@@ -41,7 +41,15 @@ export interface AuthClientOptions {
   cacheMax?: number;
   /** The clock of the cache (tests inject one). */
   now?: () => number;
+  /**
+   * Told when subrequests to an origin fail (refused, reset, timeout), at most once per
+   * origin every FAILURE_REPORT_MS; the message never carries the path or query (it may hold a token).
+   */
+  onFailure?: (origin: string, reason: string) => void;
 }
+
+/** How often failures of one auth origin are reported. */
+export const FAILURE_REPORT_MS = 10_000;
 
 export class ExternalAuthClient {
   private readonly pools = new Map<string, Pool>();
@@ -51,6 +59,8 @@ export class ExternalAuthClient {
   private readonly connections: number;
   private readonly cacheMax: number;
   private readonly now: () => number;
+  private readonly onFailure: ((origin: string, reason: string) => void) | null;
+  private readonly reported = new Map<string, number>();
   /** Counters for tests and metrics. */
   readonly stats = { requests: 0, failures: 0, cacheHits: 0 };
 
@@ -60,6 +70,7 @@ export class ExternalAuthClient {
     this.connections = opts.connections ?? AUTH_CONNECTIONS;
     this.cacheMax = opts.cacheMax ?? AUTH_CACHE_MAX;
     this.now = opts.now ?? Date.now;
+    this.onFailure = opts.onFailure ?? null;
   }
 
   private pool(origin: string): Pool {
@@ -106,10 +117,23 @@ export class ExternalAuthClient {
         setCookie: cookie === undefined ? [] : Array.isArray(cookie) ? cookie : [cookie],
         uncacheable: /(^|[\s,])(no-store|no-cache|private)\b/i.test(ccText),
       };
-    } catch {
+    } catch (err) {
       this.stats.failures++;
+      this.report(origin, err);
       return AUTH_FAILED;
     }
+  }
+
+  private report(origin: string, err: unknown): void {
+    if (this.onFailure === null) return;
+    const now = Date.now();
+    const last = this.reported.get(origin);
+    if (last !== undefined && now - last < FAILURE_REPORT_MS) return;
+    if (this.reported.size > 1000) this.reported.clear();
+    this.reported.set(origin, now);
+    const e = err as { code?: unknown; name?: unknown } | null;
+    const reason = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'error';
+    this.onFailure(origin, reason === 'TimeoutError' || reason === 'AbortError' ? `no answer within ${this.timeoutMs} ms` : reason);
   }
 
   /** A cached result still valid, or undefined. */

@@ -866,7 +866,9 @@ export class Proxy {
       verifier: new BasicAuthVerifier(),
       global: sourceRange.allow !== null || sourceRange.deny !== null || globalAuth !== null,
       // no pool or timer until a route with external auth sends its first subrequest
-      externalAuth: new ExternalAuthClient(),
+      externalAuth: new ExternalAuthClient({
+        onFailure: (origin, reason) => this.log.warn('external auth service failed; its routes answer 500', { origin, reason }),
+      }),
       globalAuth,
     });
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };

@@ -222,9 +222,14 @@ describe('outcomes', () => {
 
   it('an auth service that refuses connections: 500', async () => {
     const port = await refusedPort();
-    const c = client();
-    expect(await run(auth({ [N + 'auth-url']: `http://127.0.0.1:${port}/check` }), head(), c)).toBe(500);
-    expect(c.stats.failures).toBe(1);
+    const failures: string[] = [];
+    const c = client({ onFailure: (origin, reason) => failures.push(`${origin} ${reason}`) });
+    const a = auth({ [N + 'auth-url']: `http://127.0.0.1:${port}/check?token=secret` });
+    expect(await run(a, head(), c)).toBe(500);
+    expect(await run(a, head(), c)).toBe(500);
+    expect(c.stats.failures).toBe(2);
+    // reported once per origin and period, without the path or query
+    expect(failures).toEqual([`http://127.0.0.1:${port} ECONNREFUSED`]);
   });
 
   it('an auth service that does not answer within the deadline: 500, and the next request is sent again', async () => {
