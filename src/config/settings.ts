@@ -104,6 +104,11 @@ export interface Settings {
   limitReqStatusCode: number;
   /** --limit-conn-status-code: answer to a request over limit-connections (400-599). */
   limitConnStatusCode: number;
+  /**
+   * --global-auth-url and companions (ingress-nginx ConfigMap global-auth-*), as given; the
+   * model's external-auth parser validates them when the proxy starts ('' = none).
+   */
+  globalAuth: { url: string; method: string; signin: string; responseHeaders: string };
 }
 
 type FlagType = 'string' | 'boolean';
@@ -184,6 +189,10 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'metrics-compat', type: 'string', default: 'none', choices: ['none', 'ingress-nginx'], help: 'ingress-nginx: also export the request and controller metrics under ingress-nginx\'s names and labels (nginx_ingress_controller_*), so its dashboards and alert rules keep working' },
   { name: 'access-log-query', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Log the query string (field `query`); off by default: query strings often carry tokens' },
   { name: 'access-log-fields', type: 'string', default: '', help: `Comma-separated access log fields, in order (default: all but query). Known: ${ACCESS_LOG_FIELDS.join(', ')}` },
+  { name: 'global-auth-url', type: 'string', default: '', help: 'External authentication of every route without its own auth-url or enable-global-auth "false" (ingress-nginx ConfigMap global-auth-url): an http(s) URL asked before each request; 2xx lets it through, 401/403 are answered, anything else is 500' },
+  { name: 'global-auth-method', type: 'string', default: '', help: 'Method of the --global-auth-url subrequest (default GET)' },
+  { name: 'global-auth-signin', type: 'string', default: '', help: 'With --global-auth-url: a 401 becomes a 302 to this URL with the original URL in rd' },
+  { name: 'global-auth-response-headers', type: 'string', default: '', help: 'With --global-auth-url: comma-separated headers copied from the auth response into the upstream request' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];
@@ -431,6 +440,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     accessLogFields: accessLogFields(list('access-log-fields'), choice('access-log-query') === 'true'),
     limitReqStatusCode,
     limitConnStatusCode,
+    globalAuth: { url: str('global-auth-url').trim(), method: str('global-auth-method').trim(), signin: str('global-auth-signin').trim(), responseHeaders: str('global-auth-response-headers').trim() },
   };
   return { settings, help: values.help === true, version: values.version === true };
 }

@@ -13,6 +13,7 @@ import { readErrorBackendOptions } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
 import { readClientCertOptions } from './client-cert-options.ts';
 import { readRateLimitOptions } from './rate-limit-options.ts';
+import { DENIED_EXTERNAL_AUTH, readExternalAuthOptions } from './external-auth-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -108,7 +109,8 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const annotations = field(field(ingress, 'metadata'), 'annotations');
   const policy = parsePolicy(annotations, report);
   const access = readAccessOptions(annotations, snapshot, ref.namespace, report);
-  const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied);
+  const externalAuth = readExternalAuthOptions(annotations, report);
+  const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied ?? externalAuth.denied);
   const redirects = readRedirectOptions(annotations, report);
   const backendTls = readBackendTlsSecret(annotations, snapshot, ref.namespace, report);
   if (backendTls !== undefined && policy.backendProtocol !== 'HTTPS' && policy.backendProtocol !== 'GRPCS') {
@@ -124,6 +126,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report);
   const read = withFilters(withFilters(readRouteOptions(annotations, report), readRateLimitOptions(annotations, ref, report)), {
     ...access.filters,
+    ...externalAuth.filters,
     ...(cors === undefined ? {} : { cors }),
     ...(retry === undefined ? {} : { retry }),
     ...(errors === undefined ? {} : { errors }),
@@ -217,13 +220,19 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     }
     const shape = shapeRule(options, path, action, at(), report);
     if (shape === null) return null;
+    let ruleAction = shape.action;
+    if (shape.filters.externalAuth?.originUsesHost === true && (host === '' || host.startsWith('*.')) && ruleAction === FORWARD) {
+      // $host in the auth service's host part: with a wildcard or no host, the client would choose where the auth request goes
+      report('InvalidAnnotation', `${at()}: auth-url names $host in its host part, which only rules with an exact host may do (the client would choose the auth service); the path answers 503`);
+      ruleAction = DENIED_EXTERNAL_AUTH;
+    }
     const b = backends.resolve(p.backend, host, path);
     if (!b.ok) {
       report(b.reason, `${b.message}; the path is skipped`);
       return null;
     }
     if (b.warning) report(b.warning.reason, b.warning.message);
-    return { host, path, pathType, backend: b.backend, policy, action: shape.action, filters: shape.filters, regex: shape.regex, ingress: ref };
+    return { host, path, pathType, backend: b.backend, policy, action: ruleAction, filters: shape.filters, regex: shape.regex, ingress: ref };
   }
 }
 

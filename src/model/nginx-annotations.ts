@@ -36,7 +36,6 @@ const guard = (name: string, note: string): NginxAnnotation => entry(name, 'unsu
 const SNIPPET =
   'nginx configuration snippets are never executed by Portico (they were the root of most ingress-nginx CVEs); express the intent with typed annotations (headers, redirects, rewrites) instead';
 const BUFFERING = 'no effect: Portico streams bodies and has no nginx buffers to tune';
-const AUTH_EXTERNAL = 'external authentication (auth-url) is not available yet';
 
 const TABLE: readonly NginxAnnotation[] = [
   // ---- access control (fail closed until supported) ---------------------------------------
@@ -47,21 +46,21 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('auth-secret', 'differs', 'Secret "name" or "namespace/name" with the users; bcrypt ($2a$/$2b$/$2y$), apr1 and {SHA} hashes are verified, crypt(3) and plain-text entries are skipped with a problem; a missing Secret or one without usable users makes the rules answer 503', true),
   entry('auth-secret-type', 'supported', '"auth-file" (key auth holds an htpasswd file, default) or "auth-map" (one key per user, the value its hash)', true),
   entry('auth-realm', 'supported', 'the realm of the 401 answer\'s WWW-Authenticate header', true),
-  guard('auth-url', AUTH_EXTERNAL),
-  guard('auth-method', AUTH_EXTERNAL),
-  guard('auth-signin', AUTH_EXTERNAL),
-  guard('auth-signin-redirect-param', AUTH_EXTERNAL),
-  guard('auth-response-headers', AUTH_EXTERNAL),
-  guard('auth-request-redirect', AUTH_EXTERNAL),
-  guard('auth-cache-key', AUTH_EXTERNAL),
-  guard('auth-cache-duration', AUTH_EXTERNAL),
-  guard('auth-always-set-cookie', AUTH_EXTERNAL),
-  guard('auth-proxy-set-headers', AUTH_EXTERNAL),
-  guard('auth-keepalive', AUTH_EXTERNAL),
-  guard('auth-keepalive-requests', AUTH_EXTERNAL),
-  guard('auth-keepalive-share-vars', AUTH_EXTERNAL),
-  guard('auth-keepalive-timeout', AUTH_EXTERNAL),
-  guard('auth-snippet', `${SNIPPET}; ${AUTH_EXTERNAL}`),
+  entry('auth-url', 'differs', 'external authentication: a subrequest without body (original headers, X-Original-URL, X-Original-Method, X-Sent-From, X-Real-IP, X-Forwarded-*, X-Auth-Request-Redirect; Host of the auth URL) decides: 2xx forwards, 401/403 are answered (401 with the auth service\'s WWW-Authenticate), anything else, a connection failure or 5 s without an answer gives 500; only $host, $scheme, $request_uri and $escaped_request_uri are filled in, and $host in the host part only on rules with an exact host; an invalid URL makes the rules answer 503', true),
+  entry('auth-method', 'supported', 'method of the auth subrequest (default GET); when set, X-Original-URI and X-Scheme are sent too; an invalid method makes the rules answer 503', true),
+  entry('auth-signin', 'supported', 'a 401 from the auth service becomes a 302 to this URL with the original URL (escaped) in auth-signin-redirect-param, with the auth service\'s Set-Cookie; $host, $scheme, $request_uri, $escaped_request_uri are filled in, an invalid URL makes the rules answer 503', true),
+  entry('auth-signin-redirect-param', 'supported', 'name of the sign-in URL\'s parameter that carries the original URL, default rd; not added when the sign-in URL already sets it', true),
+  entry('auth-response-headers', 'supported', 'comma-separated headers copied from the auth response into the upstream request; client-sent headers of those names are always removed', true),
+  entry('auth-request-redirect', 'supported', 'the X-Auth-Request-Redirect value sent to the auth service (default: the request URI)', true),
+  entry('auth-cache-key', 'differs', 'caches auth results per rendered key, rule and auth URL for auth-cache-duration, in memory (at most 10000 entries per proxy process); the key takes the same request values as upstream-hash-by ($remote_user is refused: no caching, with a problem); auth responses with Set-Cookie or Cache-Control no-store/no-cache/private are not cached', true),
+  entry('auth-cache-duration', 'differs', 'statuses then a time, comma-separated ("200 202 10m, 401 5m"; any; default "200 202 401 5m"); Cache-Control max-age and Expires of the auth response are not read; an invalid value makes the rules answer 503', true),
+  entry('auth-always-set-cookie', 'differs', '"true": the auth service\'s Set-Cookie also goes out with a 401/403 answer; Portico passes it on every response of an authorised request whatever the upstream status (ingress-nginx only with 2xx/3xx unless this is set)', true),
+  guard('auth-proxy-set-headers', 'headers for the auth request from a ConfigMap are not available: Portico does not watch ConfigMaps'),
+  entry('auth-keepalive', 'differs', 'no effect: Portico always keeps up to 64 connections per auth service alive'),
+  entry('auth-keepalive-requests', 'differs', 'no effect: connections to the auth service are reused without a request limit'),
+  entry('auth-keepalive-share-vars', 'differs', 'no effect: the auth request always carries the request\'s X-Request-Id'),
+  entry('auth-keepalive-timeout', 'differs', 'no effect: idle connections to the auth service close after 4 s (undici\'s default)'),
+  guard('auth-snippet', `${SNIPPET}; the headers it would set on the auth request are not sent`),
   // client certificates (client-cert-options.ts, proxy/filters/client-cert.ts)
   entry('auth-tls-secret', 'differs', 'Secret "name" or "namespace/name" whose ca.crt holds the CA bundle (ca.crl: optional CRLs); applies to the whole host, from its oldest Ingress that sets it; only that host\'s TLS handshakes request a certificate (SNI); a missing Secret, a missing or unparsable ca.crt or ca.crl makes the host\'s rules answer 503 (ingress-nginx: 403, or no client authentication at all without ca.crt)', true),
   entry('auth-tls-verify-client', 'differs', '"on" (default), "off", "optional", "optional_no_ca" with nginx\'s semantics (400 without or with a bad certificate; ssl-client-verify, ssl-client-subject-dn, ssl-client-issuer-dn headers upstream); the 400 body is Portico\'s text; a request for the host on a connection whose handshake was not verified for it (no SNI, HTTP/2 coalescing from another host) gets 421; over plain HTTP "on" answers 400 where nginx would not check', true),
@@ -70,7 +69,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('auth-tls-pass-certificate-to-upstream', 'differs', '"true": the client certificate goes upstream in ssl-client-cert as URL-encoded PEM; client-sent ssl-client-* headers are always removed on such hosts (nginx passes a client\'s ssl-client-cert through when this is false)', true),
   entry('auth-tls-match-cn', 'differs', 'a regex ("CN=..." prefix required) searched in the subject DN (RFC 2253, as nginx\'s $ssl_client_s_dn); no match answers 403; RE2 syntax (linear time: no backreferences or lookahead)', true),
   guard('satisfy', 'combining authentication methods (satisfy) is not available yet'),
-  unsupported('enable-global-auth', 'Portico has no global external authentication; remove the annotation'),
+  entry('enable-global-auth', 'supported', '"false": the rules skip the proxy\'s --global-auth-url (default "true")'),
 
   // ---- snippets: never executed ------------------------------------------------------------
   unsupported('configuration-snippet', SNIPPET),

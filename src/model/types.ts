@@ -188,6 +188,10 @@ export interface RouteFilters {
   readonly clientCert?: ClientCertPolicy;
   /** Per-client request rate and concurrency limits (ingress-nginx limit-rps and co.). */
   readonly rateLimit?: RateLimit;
+  /** External authentication by a subrequest (ingress-nginx auth-url and its companions). */
+  readonly externalAuth?: ExternalAuth;
+  /** The Ingress opted out of the proxy's --global-auth-url (ingress-nginx enable-global-auth: "false"). */
+  readonly noGlobalAuth?: true;
 }
 
 /** PEM material of a proxy-ssl-secret; see model/backend-tls-options.ts. */
@@ -272,6 +276,56 @@ export interface CorsPolicy {
   readonly credentials: boolean;
   /** Access-Control-Max-Age in seconds. */
   readonly maxAge: number;
+}
+
+/** Request values an auth-url or auth-signin may name (nginx's variables of the same names). */
+export type AuthUrlVariable = 'host' | 'scheme' | 'request_uri' | 'escaped_request_uri';
+
+/** Literal text, or a request value. */
+export type AuthUrlPart = string | { readonly variable: AuthUrlVariable };
+
+/**
+ * External authentication (ingress-nginx auth-url, nginx's auth_request): a subrequest without
+ * body to the auth service decides; 2xx lets the request through, 401/403 are answered (401 may
+ * become a 302 to the sign-in page), anything else is 500.
+ */
+export interface ExternalAuth {
+  /** auth-url as written (for problems and status). */
+  readonly url: string;
+  /**
+   * `http(s)://host[:port]` of the auth service, literal; `$host` stands for the rule's host
+   * when `originUsesHost` (only rules with an exact host get such a filter).
+   */
+  readonly origin: string;
+  readonly originUsesHost: boolean;
+  /** Path and query of the auth request. */
+  readonly target: readonly AuthUrlPart[];
+  /** Request method of the subrequest (auth-method), GET by default. */
+  readonly method: string;
+  /** auth-method was set: the subrequest also carries X-Original-URI and X-Scheme. */
+  readonly methodSet: boolean;
+  /** auth-signin as a template, or null: a 401 from the auth service is answered as it is. */
+  readonly signin: readonly AuthUrlPart[] | null;
+  /**
+   * How the original URL joins the sign-in URL: `?rd=` / `&rd=` (the name from
+   * auth-signin-redirect-param), or '' when the sign-in URL carries that parameter itself.
+   */
+  readonly signinJoin: string;
+  /** auth-response-headers, lower case: copied from the auth response into the upstream request. */
+  readonly responseHeaders: readonly string[];
+  /** X-Auth-Request-Redirect sent to the auth service; '' means the request URI. */
+  readonly requestRedirect: string;
+  /** Cached auth results (auth-cache-key with auth-cache-duration), or null. */
+  readonly cache: ExternalAuthCache | null;
+  /** auth-always-set-cookie: the auth service's Set-Cookie also goes out with a 401/403. */
+  readonly alwaysSetCookie: boolean;
+}
+
+/** ingress-nginx auth-cache-key and auth-cache-duration (nginx's proxy_cache_valid). */
+export interface ExternalAuthCache {
+  readonly key: readonly HashKeyPart[];
+  /** How long a result is kept, by auth response status (status 0 stands for `any`; first entry wins). */
+  readonly valid: readonly { readonly status: number; readonly ms: number }[];
 }
 
 /** Literal text or a request value (nginx's `$request_uri`, `$http_<name>`, `$cookie_<name>` ...). */

@@ -5,7 +5,8 @@
 //
 // A stage reads and edits the scanned request head (target, upstream headers) and answers 0 to
 // go on, or the status the request must be answered with instead. Only basic authentication
-// may answer a Promise (a bcrypt check not yet cached): a plan with such a stage is marked
+// (a bcrypt check not yet cached) and external authentication (a subrequest not answered from
+// its cache) may answer a Promise: a plan with such a stage is marked
 // `sync: false` and the proxy awaits it; every other plan runs synchronously, as before, and
 // allocates nothing per request. (The client-certificate stage of a host with a CRL may wait
 // too, once, for the CRLs to load.)
@@ -16,11 +17,14 @@
 // exchange ends, however it ends (a connection-limit slot is given back there). These fields
 // are null on every request whose stages set nothing, and cost nothing then.
 //
-// Global filters (the proxy's --whitelist-source-range / --denylist-source-range) come in
-// through a PlanContext; when it has any, every route gets a plan, NO_FILTERS ones included.
+// Global filters (the proxy's --whitelist-source-range / --denylist-source-range, and
+// --global-auth-url) come in through a PlanContext; when it has any, every route gets a plan,
+// NO_FILTERS ones included.
 
-import type { Route } from '../model/types.ts';
+import type { ExternalAuth, Route, RouteFilters } from '../model/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
+import type { ExternalAuthClient } from './auth-client.ts';
+import { externalAuthStage } from './filters/external-auth.ts';
 import { basicAuthStage, challengeOf, type BasicAuthVerifier } from './filters/basic-auth.ts';
 import { declaredTooLarge } from './filters/body-limit.ts';
 import { corsStage } from './filters/cors.ts';
@@ -36,6 +40,8 @@ import { clientCertStage } from './filters/client-cert.ts';
 export interface PlanHead extends InboundHead {
   /** The request method as received (upper case for every method Node parses). */
   readonly method: string;
+  /** The listener's scheme (nginx $scheme); plain requests and upgrades always set it. */
+  readonly scheme?: 'http' | 'https';
   /** Headers (flat list) for the local answer a stage returns instead of 0. */
   answerHeaders: string[] | null;
   /** Headers (flat list) added to the response, from the upstream or a later local answer. */
@@ -91,6 +97,10 @@ export interface PlanContext {
   readonly global: boolean;
   /** The proxy's rate-limit zones and statuses; absent: DEFAULT_RATE_LIMITS. */
   readonly rateLimits?: RateLimits;
+  /** Sends external-auth subrequests; absent or null: routes with external auth answer 503. */
+  readonly externalAuth?: ExternalAuthClient | null;
+  /** --global-auth-url: external auth of every route without its own or an opt-out (then `global`). */
+  readonly globalAuth?: ExternalAuth | null;
 }
 
 export const NO_PLAN_CONTEXT: PlanContext = Object.freeze({ sourceRange: NO_GLOBAL_SOURCE_RANGE, verifier: null, global: false });
@@ -132,7 +142,14 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   if (f.cors !== undefined) stages.push(corsStage(f.cors));
   const ip = sourceRangeStage(f.sourceRange, context.sourceRange);
   if (ip !== null) stages.push(ip);
-  if (f === NO_FILTERS) return { stages, sync, bodyLimit: -1, challenge, context };
+  if (f === NO_FILTERS) {
+    const external = externalStage(route, f, context);
+    if (external !== null) {
+      stages.push(external);
+      sync = false;
+    }
+    return { stages, sync, bodyLimit: -1, challenge, context };
+  }
   const rate = f.rateLimit;
   if (rate !== undefined) stages.push((context.rateLimits ?? DEFAULT_RATE_LIMITS).stage(rate));
   const auth = f.basicAuth;
@@ -144,6 +161,11 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
       sync = false;
       challenge = challengeOf(auth);
     }
+  }
+  const external = externalStage(route, f, context);
+  if (external !== null) {
+    stages.push(external);
+    sync = false;
   }
   const limit = f.bodyLimit;
   if (limit !== undefined && limit > 0) stages.push((head) => (declaredTooLarge(head.bodyLength, limit) ? 413 : 0));
@@ -161,6 +183,14 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   const prefix = f.forwardedPrefix;
   if (prefix !== undefined) stages.push((head) => (setHeader(head.headers, 'x-forwarded-prefix', prefix), 0));
   return { stages, sync, bodyLimit: limit ?? -1, challenge, context };
+}
+
+/** The route's external auth stage (its own auth-url, else --global-auth-url unless opted out), or null. */
+function externalStage(route: Route, f: RouteFilters, context: PlanContext): WaitingStage | null {
+  const auth = f.externalAuth ?? (f.noGlobalAuth === true ? null : (context.globalAuth ?? null));
+  if (auth === null) return null;
+  const client = context.externalAuth ?? null;
+  return client === null ? () => 503 : externalAuthStage(auth, route, client);
 }
 
 /** Runs a `sync` plan's stages; 0 when the request goes on, else the status to answer. */

@@ -52,6 +52,7 @@ import type { DirectResponseAction, ErrorBackend, ObjectRef, RetryPolicy, Route,
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
 import { planOf, runPlan, runPlanWaiting, type PlanContext, type RequestPlan } from './plan.ts';
 import { DEFAULT_LIMIT_STATUS, RateLimits } from './filters/rate-limit.ts';
+import { ExternalAuthClient } from './auth-client.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
 import { globalSourceRange } from './filters/source-range.ts';
 import { redirectFor } from './filters/redirect.ts';
@@ -1012,15 +1013,21 @@ export class Proxy {
     this.tracer = deps.tracer ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
     const sourceRange = globalSourceRange(this.settings.allowSourceRange ?? [], this.settings.denySourceRange ?? []);
+    const globalAuth = this.settings.globalAuth ?? null;
     this.planContext = Object.freeze({
       sourceRange,
       verifier: new BasicAuthVerifier(),
-      global: sourceRange.allow !== null || sourceRange.deny !== null,
+      global: sourceRange.allow !== null || sourceRange.deny !== null || globalAuth !== null,
       rateLimits: new RateLimits({
         requestStatus: this.settings.limitReqStatusCode ?? DEFAULT_LIMIT_STATUS,
         connectionStatus: this.settings.limitConnStatusCode ?? DEFAULT_LIMIT_STATUS,
         shares: this.settings.rateLimitShares ?? 1,
       }),
+      // no pool or timer until a route with external auth sends its first subrequest
+      externalAuth: new ExternalAuthClient({
+        onFailure: (origin, reason) => this.log.warn('external auth service failed; its routes answer 500', { origin, reason }),
+      }),
+      globalAuth,
     });
     this.internals = { ...DEFAULT_INTERNALS, ...deps.internals };
     this.registry = new UpstreamRegistry(this.settings);
@@ -1556,6 +1563,7 @@ export class Proxy {
     }
     this.upgrader.destroyAll();
     await this.planContext.verifier?.close();
+    await this.planContext.externalAuth?.close();
     await this.registry.retireAll(Math.max(0, until - Date.now()));
   }
 }

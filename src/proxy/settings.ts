@@ -1,3 +1,5 @@
+import type { ExternalAuth } from '../model/types.ts';
+
 export interface ProxySettings {
   /** TCP connect timeout to an endpoint. */
   connectTimeoutMs: number;
@@ -68,6 +70,11 @@ export interface ProxySettings {
   allowSourceRange?: readonly string[];
   /** Global source deny-list (denylist-source-range): listed clients get 403 on routes without their own. */
   denySourceRange?: readonly string[];
+  /**
+   * --global-auth-url and companions (ingress-nginx ConfigMap global-auth-*): external
+   * authentication of every route without its own auth-url or enable-global-auth "false".
+   */
+  globalAuth?: ExternalAuth | null;
 }
 
 export const DEFAULT_PROXY_SETTINGS: ProxySettings = Object.freeze({

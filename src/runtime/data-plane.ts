@@ -7,6 +7,7 @@ import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS, type RequestInfo } f
 import { createHttpsListener } from '../proxy/https-listener.ts';
 import { requireProxyProtocol } from '../proxy/proxy-protocol.ts';
 import { parseCidrs } from '../values/cidr.ts';
+import { globalExternalAuth } from '../model/external-auth-options.ts';
 import { serveAcmeChallenge, type ChallengeLookup } from '../acme/challenges.ts';
 import type { RequestLog } from './access-log.ts';
 import type { Logger } from '../observe/log.ts';
@@ -53,6 +54,7 @@ export async function startDataPlane(
       trustedProxies: settings.trustedProxies,
       allowSourceRange: settings.allowSourceRange,
       denySourceRange: settings.denySourceRange,
+      globalAuth: globalExternalAuth(settings.globalAuth),
       responseRequestId: settings.responseRequestId,
       bodyLimit: settings.bodyLimit,
       httpRedirectCode: settings.httpRedirectCode,
