@@ -260,7 +260,7 @@ spec:
       annotatedIngressYaml({
         name: 'guarded',
         host: 'guarded.test',
-        annotations: { [N + 'auth-tls-secret']: 'e2e/client-ca', [N + 'auth-tls-verify-client']: 'on' },
+        annotations: { [N + 'satisfy']: 'any', [N + 'auth-proxy-set-headers']: 'e2e/auth-headers' },
         paths: [{ path: '/', service: 'app' }],
       }),
     );
@@ -423,7 +423,7 @@ spec:
     });
     expect(metrics).toMatch(/portico_config_problems\{reason="AccessControlNotEnforced"\} 1/);
     expect(metrics).toMatch(/portico_config_problems\{reason="UnsupportedAnnotation"\} [1-9]/);
-    await waitFor('a log line naming the annotation', () => portico.logs.some((l) => l.reason === 'UnsupportedAnnotation' && String(l.msg ?? l.message).includes(`${N}auth-tls-secret`)));
+    await waitFor('a log line naming the annotation', () => portico.logs.some((l) => l.reason === 'UnsupportedAnnotation' && String(l.msg ?? l.message).includes(`${N}satisfy`)));
   });
 
   it('rewrite-target with capture groups, case-insensitive regex paths, X-Forwarded-Prefix and upstream-vhost', async () => {
