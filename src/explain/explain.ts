@@ -78,6 +78,8 @@ export function filterNames(f: RouteFilters): string[] {
   const rl = f.rateLimit;
   if (rl !== undefined) out.push(`rate limit (${[rl.rps > 0 ? `${rl.rps}/s` : '', rl.rpm > 0 ? `${rl.rpm}/min` : '', rl.connections > 0 ? `${rl.connections} at once` : ''].filter((x) => x !== '').join(', ')} per client)`);
   if (f.basicAuth !== undefined) out.push(`basic auth (realm "${f.basicAuth.realm}", ${f.basicAuth.users.length} users)`);
+  if (f.externalAuth !== undefined) out.push(`external auth (${f.externalAuth.url})`);
+  if (f.noGlobalAuth === true) out.push('no global auth (enable-global-auth: "false")');
   if (f.bodyLimit !== undefined) out.push(`body limit ${f.bodyLimit === 0 ? 'none' : `${f.bodyLimit} bytes`}`);
   if (f.rewrite !== undefined) out.push('rewrite-target');
   if (f.upstreamHost !== undefined) out.push(`upstream Host ${f.upstreamHost}`);
@@ -90,7 +92,7 @@ export function filterNames(f: RouteFilters): string[] {
   if (f.backendTls !== undefined) out.push(`backend TLS from Secret ${f.backendTls.secret}`);
   if (f.errors !== undefined) out.push(`default-backend ${f.errors.backend.namespace}/${f.errors.backend.service}${f.errors.codes.length > 0 ? ` for ${f.errors.codes.join(', ')}` : ''}`);
   // slots this list does not know yet still show up, by name
-  const known = new Set(['clientCert', 'rateLimit', 'backendTls', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'retry', 'errors']);
+  const known = new Set(['externalAuth', 'noGlobalAuth', 'clientCert', 'rateLimit', 'backendTls', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'retry', 'errors']);
   for (const k of Object.keys(f)) if (!known.has(k)) out.push(k);
   return out;
 }
