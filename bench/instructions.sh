@@ -41,6 +41,8 @@
 #        ONLY=portico SCENARIOS=ka,16k PASSES=3 KEEP_TMP=1 bash bench/instructions.sh
 #        PORTICO_BENCH_FILTERS=1 ONLY=portico ...   the route with rewrite, a request header and a canary
 #        PORTICO_BENCH_LIMITS=1 ONLY=portico ...    the plain route with limit-rps and limit-connections
+#        PORTICO_BENCH_ACCESS=1 ONLY=portico ...    the plain route with an allow-list, CORS and basic auth
+#                                                   (requests carry the credentials: the cached check)
 #        NODE_FLAGS='--trace-deopt-verbose --trace-gc' ...   extra node flags (both proxies; to the log)
 #        PROFILE=1 ...   per function: node --perf-basic-prof names V8's compiled JavaScript, and for
 #                        each scenario bench/callgrind-functions.ts compares the two proxies' cheapest
@@ -101,7 +103,7 @@ trap 'exit 130' INT TERM
 start() { local name=$1; shift; setsid "$@" > "$TMP/$name.log" 2>&1 < /dev/null & SIDS+=($!); }
 wait_ok() { # wait_ok PORT SECONDS : until GET / with Host bench.local answers 200
   local t0=$SECONDS
-  until curl -sf -m 5 -o /dev/null -H 'Host: bench.local' "http://127.0.0.1:$1/"; do
+  until curl -sf -m 5 -o /dev/null -H 'Host: bench.local' -H 'authorization: Basic YWxpY2U6c2VjcmV0' "http://127.0.0.1:$1/"; do
     [ $((SECONDS - t0)) -ge "$2" ] && return 1; sleep 1
   done
 }
@@ -137,6 +139,8 @@ wait_ok "$UP_PORT" 10 || die "upstream nginx did not start: $(cat "$TMP/upstream
 load() { # load PORT SCENARIO COUNT
   local port=$1 scen=$2 count=$3 path=/ extra=() c=$CONNS out
   case $scen in close) extra=(-H 'Connection: close') ;; 16k) path=/16k ;; esac
+  # PORTICO_BENCH_ACCESS: the route asks for basic auth (alice:secret, bench/portico-target.mjs)
+  [ "${PORTICO_BENCH_ACCESS:-}" = 1 ] && extra+=(-H 'authorization: Basic YWxpY2U6c2VjcmV0')
   [ "$count" -lt "$c" ] && c=$count
   # ":authority" sets Host (-H host: would add a second Host header); allows >= 10 req/s
   out=$(timeout $((60 + count / 10)) h2load --h1 -n "$count" -c "$c" -m 1 \
@@ -167,9 +171,9 @@ check() { # check NAME
   local name=$1 port=${PORT[$1]}
   wait_ok "$port" 180 || { tail -n 20 "$TMP/$name.log" >&2; die "$name did not answer on :$port"; }
   VPID[$name]=$(grep -m1 -o '^==[0-9]*==' "$TMP/$name.log" | tr -d =)
-  [ "$(curl -s -m 20 -H 'Host: bench.local' "http://127.0.0.1:$port/")" = ok ] || die "$name: GET / is not ok"
-  curl -s -m 20 -H 'Host: bench.local' "http://127.0.0.1:$port/16k" | cmp -s - "$TMP/16k.bin" || die "$name: /16k differs"
-  case $(curl -s -m 20 -H 'Host: bench.local' "http://127.0.0.1:$port/headers") in
+  [ "$(curl -s -m 20 -H 'Host: bench.local' -H 'authorization: Basic YWxpY2U6c2VjcmV0' "http://127.0.0.1:$port/")" = ok ] || die "$name: GET / is not ok"
+  curl -s -m 20 -H 'Host: bench.local' -H 'authorization: Basic YWxpY2U6c2VjcmV0' "http://127.0.0.1:$port/16k" | cmp -s - "$TMP/16k.bin" || die "$name: /16k differs"
+  case $(curl -s -m 20 -H 'Host: bench.local' -H 'authorization: Basic YWxpY2U6c2VjcmV0' "http://127.0.0.1:$port/headers") in
     *host=bench.local*xff=127.0.0.1*) ;; *) die "$name: upstream did not see Host bench.local and X-Forwarded-For" ;;
   esac
 }

@@ -8,6 +8,8 @@
 // PORTICO_BENCH_LIMITS=1 gives the (plain) route limit-rps and limit-connections high enough
 // never to refuse a benchmark request: the cost of the rate-limit stage (a bucket lookup and
 // update per request, a connection slot taken and given back).
+// PORTICO_BENCH_ACCESS=1 gives it an allow-list, CORS and basic auth instead (instructions.sh
+// then sends the credentials with every request).
 // PORTICO_WORKERS=N runs N proxy worker processes behind one control-plane primary (0, the
 // default: one process); PORTICO_REUSE_PORT=true gives each its own SO_REUSEPORT socket. The 2-worker variant, next to nginx with 2 workers and node-ceiling x2,
 // on two pinned cores:
@@ -83,6 +85,9 @@ spec:
         paths: [{ path: "/(.*)", pathType: ImplementationSpecific, backend: { service: { name: upstream-canary, port: { number: 80 } } } }]
 ` : ''));
 const limited = env.PORTICO_BENCH_LIMITS === '1' && env.PORTICO_BENCH_FILTERS !== '1';
+// PORTICO_BENCH_ACCESS=1: an allow-list that admits loopback, CORS for every origin, and basic
+// auth whose user the load generator sends ({SHA} of "secret": the check is cached after the first)
+const access = env.PORTICO_BENCH_ACCESS === '1' && !limited && env.PORTICO_BENCH_FILTERS !== '1';
 const manifests = limited
   ? yaml.replace('metadata: { name: bench, namespace: bench }', `metadata:
   name: bench
@@ -90,7 +95,22 @@ const manifests = limited
   annotations:
     nginx.ingress.kubernetes.io/limit-rps: "1000000"
     nginx.ingress.kubernetes.io/limit-connections: "100000"`)
-  : yaml;
+  : access
+    ? yaml.replace('metadata: { name: bench, namespace: bench }', `metadata:
+  name: bench
+  namespace: bench
+  annotations:
+    nginx.ingress.kubernetes.io/whitelist-source-range: "127.0.0.0/8"
+    nginx.ingress.kubernetes.io/enable-cors: "true"
+    nginx.ingress.kubernetes.io/auth-type: basic
+    nginx.ingress.kubernetes.io/auth-secret: users`) + `---
+apiVersion: v1
+kind: Secret
+metadata: { name: users, namespace: bench }
+type: Opaque
+stringData: { auth: "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=" }
+`
+    : yaml;
 writeFileSync(path.join(dir, 'bench.yaml'), manifests);
 process.argv.splice(2, 0, '--manifests', dir, '--bind-address', '127.0.0.1', '--http-port', listenPort,
   '--health-port', '0', '--https-port', '0', '--access-log', env.PORTICO_ACCESS_LOG ?? 'false',
