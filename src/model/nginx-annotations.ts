@@ -167,7 +167,7 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('limit-rate-after', 'response rate limits are not available'),
 
   // ---- headers, CORS -------------------------------------------------------------------------
-  entry('enable-cors', 'supported', '"true" adds CORS headers to the Ingress\'s responses and answers allowed OPTIONS requests with 204 (before authentication, as nginx does)'),
+  entry('enable-cors', 'differs', '"true" adds CORS headers to the Ingress\'s responses and answers allowed OPTIONS requests with 204 (before authentication, as nginx does); Allow-Methods, Allow-Headers and Max-Age go on preflight answers only (browsers read them nowhere else)'),
   entry('cors-allow-origin', 'differs', 'comma-separated origins (scheme://host[:port], scheme://*.domain for one label, null) or * (default); entries that do not parse are skipped with a problem, and when none parses no origin is allowed (ingress-nginx would allow every origin)'),
   entry('cors-allow-methods', 'supported', 'Access-Control-Allow-Methods; default "GET, PUT, POST, DELETE, PATCH, OPTIONS"'),
   entry('cors-allow-headers', 'supported', 'Access-Control-Allow-Headers; default DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization'),

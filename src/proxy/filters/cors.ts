@@ -4,10 +4,12 @@
 //   matches one of its patterns: case-insensitive, whole string, port included, and
 //   `scheme://*.domain` standing for exactly one DNS label before `.domain`.
 // - Allowed: Access-Control-Allow-Origin (the Origin as sent, or `*` for a `*` policy, which
-//   ingress-nginx sends even without an Origin header), Allow-Credentials (when on),
-//   Allow-Methods, Allow-Headers, Expose-Headers (when set) and Max-Age go on the response,
-//   replacing the backend's own Access-Control-* headers as nginx's more_set_headers does, and
-//   on Portico's own answers (a later 401 or 403 too, so a browser can read it). An echoed
+//   ingress-nginx sends even without an Origin header), Allow-Credentials (when on) and
+//   Expose-Headers (when set) go on the response, replacing the backend's own headers of those
+//   names as nginx's more_set_headers does, and on Portico's own answers (a later 401 or 403
+//   too, so a browser can read it). Allow-Methods, Allow-Headers and Max-Age go on preflight
+//   answers only: ingress-nginx sends them on every response, but browsers read them only in a
+//   preflight (Fetch standard), and each header costs every response its validation. An echoed
 //   Origin adds `Vary: Origin`, so caches do not serve one origin's answer to another.
 // - An allowed OPTIONS request is answered 204 by Portico with those headers and never
 //   reaches the backend (nginx's `return 204` in the same phase). This stage runs before the
@@ -57,19 +59,23 @@ function originOf(headers: readonly string[]): string | null {
 
 /** The CORS stage of a route with a CORS policy. */
 export function corsStage(policy: CorsPolicy): Stage {
-  // the headers that do not depend on the request, made once per route
-  const fixed: string[] = [];
-  if (policy.credentials) fixed.push('access-control-allow-credentials', 'true');
-  fixed.push('access-control-allow-methods', policy.methods, 'access-control-allow-headers', policy.headers);
-  if (policy.expose !== '') fixed.push('access-control-expose-headers', policy.expose);
-  fixed.push('access-control-max-age', String(policy.maxAge));
+  // the headers that do not depend on the request, made once per route: a preflight answer
+  // gets them all; an actual response only those the Fetch standard reads there (origin,
+  // credentials, exposed headers): browsers ignore the others outside a preflight, and each
+  // header costs the proxy its validation and serialisation per response
+  const actual: string[] = [];
+  if (policy.credentials) actual.push('access-control-allow-credentials', 'true');
+  if (policy.expose !== '') actual.push('access-control-expose-headers', policy.expose);
+  const preflight = [...actual, 'access-control-allow-methods', policy.methods, 'access-control-allow-headers', policy.headers, 'access-control-max-age', String(policy.maxAge)];
   const any = policy.origins === '*';
-  const anyHeaders = Object.freeze(['access-control-allow-origin', '*', ...fixed]);
+  const anyActual = Object.freeze(['access-control-allow-origin', '*', ...actual]);
+  const anyPreflight = Object.freeze(['access-control-allow-origin', '*', ...preflight]);
   const patterns = any ? [] : (policy.origins as readonly string[]).map(compile);
 
   return (head: PlanHead): number => {
+    const isPreflight = head.method === 'OPTIONS';
     let headers: readonly string[];
-    if (any) headers = anyHeaders;
+    if (any) headers = isPreflight ? anyPreflight : anyActual;
     else {
       const origin = originOf(head.headers);
       if (origin === null) return 0;
@@ -82,9 +88,9 @@ export function corsStage(policy: CorsPolicy): Stage {
         }
       }
       if (!ok) return 0;
-      headers = ['access-control-allow-origin', origin, ...fixed, 'vary', 'Origin'];
+      headers = ['access-control-allow-origin', origin, ...(isPreflight ? preflight : actual), 'vary', 'Origin'];
     }
-    if (head.method === 'OPTIONS') {
+    if (isPreflight) {
       addAnswerHeaders(head, ...headers);
       return 204;
     }
