@@ -42,7 +42,8 @@
 #        PORTICO_BENCH_FILTERS=1 ONLY=portico ...   the route with rewrite, a request header and a canary
 #        PORTICO_BENCH_LIMITS=1 ONLY=portico ...    the plain route with limit-rps and limit-connections
 #        PORTICO_BENCH_ACCESS=1 ONLY=portico ...    the plain route with an allow-list, CORS and basic auth
-#                                                   (requests carry the credentials: the cached check)
+#                                                   (requests carry the credentials: the cached check);
+#                                                   =allow, =cors or =basic for that filter alone
 #        NODE_FLAGS='--trace-deopt-verbose --trace-gc' ...   extra node flags (both proxies; to the log)
 #        PROFILE=1 ...   per function: node --perf-basic-prof names V8's compiled JavaScript, and for
 #                        each scenario bench/callgrind-functions.ts compares the two proxies' cheapest
@@ -140,7 +141,7 @@ load() { # load PORT SCENARIO COUNT
   local port=$1 scen=$2 count=$3 path=/ extra=() c=$CONNS out
   case $scen in close) extra=(-H 'Connection: close') ;; 16k) path=/16k ;; esac
   # PORTICO_BENCH_ACCESS: the route asks for basic auth (alice:secret, bench/portico-target.mjs)
-  [ "${PORTICO_BENCH_ACCESS:-}" = 1 ] && extra+=(-H 'authorization: Basic YWxpY2U6c2VjcmV0')
+  case ${PORTICO_BENCH_ACCESS:-} in 1|basic) extra+=(-H 'authorization: Basic YWxpY2U6c2VjcmV0') ;; esac
   [ "$count" -lt "$c" ] && c=$count
   # ":authority" sets Host (-H host: would add a second Host header); allows >= 10 req/s
   out=$(timeout $((60 + count / 10)) h2load --h1 -n "$count" -c "$c" -m 1 \

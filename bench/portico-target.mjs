@@ -87,7 +87,15 @@ spec:
 const limited = env.PORTICO_BENCH_LIMITS === '1' && env.PORTICO_BENCH_FILTERS !== '1';
 // PORTICO_BENCH_ACCESS=1: an allow-list that admits loopback, CORS for every origin, and basic
 // auth whose user the load generator sends ({SHA} of "secret": the check is cached after the first)
-const access = env.PORTICO_BENCH_ACCESS === '1' && !limited && env.PORTICO_BENCH_FILTERS !== '1';
+// (allow, cors or basic: that filter alone)
+const accessMode = env.PORTICO_BENCH_ACCESS ?? '';
+const access = ['1', 'allow', 'cors', 'basic'].includes(accessMode) && !limited && env.PORTICO_BENCH_FILTERS !== '1';
+const want = (f) => accessMode === '1' || accessMode === f;
+const accessAnnotations = [
+  want('allow') ? '    nginx.ingress.kubernetes.io/whitelist-source-range: "127.0.0.0/8"' : '',
+  want('cors') ? '    nginx.ingress.kubernetes.io/enable-cors: "true"' : '',
+  want('basic') ? '    nginx.ingress.kubernetes.io/auth-type: basic\n    nginx.ingress.kubernetes.io/auth-secret: users' : '',
+].filter((l) => l !== '').join('\n');
 const manifests = limited
   ? yaml.replace('metadata: { name: bench, namespace: bench }', `metadata:
   name: bench
@@ -100,10 +108,7 @@ const manifests = limited
   name: bench
   namespace: bench
   annotations:
-    nginx.ingress.kubernetes.io/whitelist-source-range: "127.0.0.0/8"
-    nginx.ingress.kubernetes.io/enable-cors: "true"
-    nginx.ingress.kubernetes.io/auth-type: basic
-    nginx.ingress.kubernetes.io/auth-secret: users`) + `---
+${accessAnnotations}`) + `---
 apiVersion: v1
 kind: Secret
 metadata: { name: users, namespace: bench }

@@ -15,7 +15,7 @@
 // Failures are never cached (a later correct password must pass), and passwords, hashes and
 // digests never reach logs or problems.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { BasicAuth, BasicAuthUser } from '../../model/types.ts';
@@ -122,7 +122,8 @@ export class WorkerBcrypt implements BcryptChecker {
 }
 
 function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+  // the one-shot form: no Hash object per call (this runs for every request of a cached user)
+  return hash('sha256', text, 'buffer');
 }
 
 function sameText(a: string, b: string): boolean {
@@ -140,7 +141,9 @@ function apr1(password: string, hash: string): string {
 
 /** Checks credentials for basic-auth stages: the success cache and the bcrypt checker. */
 export class BasicAuthVerifier {
-  private readonly cache = new Map<string, { digest: Buffer; until: number }>();
+  // keyed by the user entry itself (one object per user and config): no key string to build
+  // and hash per request; a re-translated Ingress starts with fresh entries
+  private readonly cache = new Map<BasicAuthUser, { digest: Buffer; until: number }>();
   private readonly bcrypt: BcryptChecker;
   private readonly now: () => number;
   /** Counters for tests and metrics. */
@@ -153,7 +156,7 @@ export class BasicAuthVerifier {
 
   /** 0 when `user`'s `password` matches, 401 when not, 503 when bcrypt is overloaded or failed. */
   check(entry: BasicAuthUser, password: string): number | Promise<number> {
-    const key = entry.user + '\n' + entry.hash;
+    const key = entry;
     const digest = sha256(password);
     const hit = this.cache.get(key);
     if (hit !== undefined) {
@@ -162,24 +165,24 @@ export class BasicAuthVerifier {
         return 0;
       }
     }
-    const hash = entry.hash;
-    if (hash.startsWith('{SHA}')) {
-      const ok = sameText('{SHA}' + createHash('sha1').update(password).digest('base64'), hash);
+    const stored = entry.hash;
+    if (stored.startsWith('{SHA}')) {
+      const ok = sameText('{SHA}' + createHash('sha1').update(password).digest('base64'), stored);
       return ok ? this.remember(key, digest) : 401;
     }
-    if (hash.startsWith('$apr1$')) return sameText(apr1(password, hash), hash) ? this.remember(key, digest) : 401;
+    if (stored.startsWith('$apr1$')) return sameText(apr1(password, stored), stored) ? this.remember(key, digest) : 401;
     if (this.bcrypt.queued >= MAX_QUEUED) {
       this.stats.overloaded++;
       return 503;
     }
     this.stats.bcryptChecks++;
-    return this.bcrypt.compare(password, hash).then(
+    return this.bcrypt.compare(password, stored).then(
       (ok) => (ok ? this.remember(key, digest) : 401),
       () => 503,
     );
   }
 
-  private remember(key: string, digest: Buffer): number {
+  private remember(key: BasicAuthUser, digest: Buffer): number {
     if (this.cache.size >= CACHE_MAX) {
       // drop the oldest entry (Map keeps insertion order)
       const first = this.cache.keys().next();
