@@ -48,6 +48,8 @@ export interface PlanHead extends InboundHead {
   responseHeaders: string[] | null;
   /** Run once when the exchange ends (answered, relayed, failed or aborted). */
   onDone: (() => void) | null;
+  /** Why a stage refused, when its status alone does not say (a limit's status is configurable). */
+  refusal?: 'rate_limited' | 'connection_limited';
   /**
    * The client connection (its TLS socket on the HTTPS listener; for HTTP/2, Node's proxy of
    * the session's socket). Read by the client-certificate stage only.

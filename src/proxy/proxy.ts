@@ -93,6 +93,8 @@ export type ErrorKind =
   | 'no_route' // 404
   | 'no_endpoints' // 503
   | 'direct' // answered by the rule's direct response (e.g. 503 for an access control not enforced)
+  | 'rate_limited' // limit-rps / limit-rpm refused it (--limit-req-status-code)
+  | 'connection_limited' // limit-connections refused it (--limit-conn-status-code)
   | 'body_too_large' // 413: the request body is over the route's limit
   | 'access_denied' // 403 (source address) or 401 (basic authentication) from the route's filters
   | 'shutting_down' // 503 during close()
@@ -374,6 +376,7 @@ class Exchange implements InboundHead, MarkedExchange, SlotWaiter, Dispatcher.Di
   answerHeaders: string[] | null = null;
   responseHeaders: string[] | null = null;
   onDone: (() => void) | null = null;
+  refusal?: 'rate_limited' | 'connection_limited';
   /** The request's span when it is traced (trace-context.ts), else null. */
   trace: TraceContext | null = null;
   /** The route's proxy-next-upstream policy, or null for Portico's own retry rule. */
@@ -1262,7 +1265,7 @@ export class Proxy {
    * headers the stages left for the answer (PlanHead.answerHeaders).
    */
   private refuseByPlan(ex: Exchange, plan: RequestPlan, status: number): void {
-    ex.error = planError(status);
+    ex.error = ex.refusal ?? planError(status);
     let extra = ex.answerHeaders;
     if (status === 401 && plan.challenge !== '') extra = extra === null ? ['www-authenticate', plan.challenge] : [...extra, 'www-authenticate', plan.challenge];
     this.respond(ex, planAnswer(status), false, extra);

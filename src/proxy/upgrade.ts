@@ -87,6 +87,7 @@ class UpgradeCtx implements PlanHead {
   /** Not sent: a 101 carries no CORS or other response headers of ours. */
   responseHeaders: string[] | null = null;
   onDone: (() => void) | null = null;
+  refusal?: 'rate_limited' | 'connection_limited';
   req: IncomingMessage | null = null;
   connection: Socket | null = null;
 
@@ -247,7 +248,7 @@ export class Upgrader {
     const answer = ctx.answerHeaders;
     if (answer !== null) for (let i = 0; i + 1 < answer.length; i += 2) extra += `${answer[i]!}: ${answer[i + 1]!}\r\n`;
     this.refuse(socket, status, http.STATUS_CODES[status]?.toLowerCase() ?? 'error', ctx.requestId, extra);
-    this.report(ctx, status, status < 400 ? null : status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct');
+    this.report(ctx, status, ctx.refusal ?? (status < 400 ? null : status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct'));
   }
 
   /** After the plan let the upgrade through: pick the endpoint's connection and relay. */

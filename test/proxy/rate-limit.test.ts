@@ -118,6 +118,8 @@ describe('limit-connections (limit_conn over requests in progress)', () => {
     expect(stage(b)).toBe(0);
     expect(stage(c)).toBe(429);
     expect(c.onDone).toBeNull(); // refused: took nothing
+    expect(c.refusal).toBe('connection_limited'); // the access log's error kind
+    expect(a.refusal).toBeUndefined();
     expect(stage(head('10.0.0.2'))).toBe(0); // another client
     a.onDone!();
     expect(stage(head('10.0.0.1'))).toBe(0);
@@ -131,6 +133,7 @@ describe('limit-connections (limit_conn over requests in progress)', () => {
     const second = head('10.0.0.1');
     expect(stage(second)).toBe(503); // by rate
     expect(second.onDone).toBeNull();
+    expect(second.refusal).toBe('rate_limited');
   });
 
   it('the connection limit is checked first (ingress-nginx: connections, then rpm, then rps)', () => {
@@ -271,5 +274,25 @@ describe('bounded memory', () => {
     const t = new RequestBuckets({ rateA: 1000, burstA: 0, rateB: 0, burstB: 0 }, 4);
     expect(t.take(ip, 0)).toBe(true);
     expect(t.take('2001:db8::1234:5678', 0)).toBe(false); // the same key
+  });
+});
+
+describe('through the proxy', () => {
+  it('a refused request is reported with the error kind rate_limited (access log, metrics)', async () => {
+    const { FakeEndpoints, request, startProxy, startUpstream } = await import('./fixtures.ts');
+    const u = await startUpstream((_req, res) => res.end('ok'));
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [u.port]);
+    // one request a minute: the second is refused however slow the machine
+    const rateLimit: RateLimit = { zone: 'default/app', rps: 0, rpm: 1, burstMultiplier: 0, connections: 0 };
+    const p = await startProxy({ routes: [{ host: 'app.test', key: 'svc', filters: { rateLimit } }], endpoints });
+    try {
+      expect((await request(p.port, {})).status).toBe(200);
+      expect((await request(p.port, {})).status).toBe(503);
+      expect(p.infos.map((i) => i.error)).toEqual([null, 'rate_limited']);
+    } finally {
+      await p.close();
+      await u.close();
+    }
   });
 });

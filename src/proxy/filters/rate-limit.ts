@@ -301,9 +301,15 @@ export class RateLimits {
       let held = 0;
       if (conns !== null) {
         held = conns.get(ip) ?? 0;
-        if (held >= maxConns || (held === 0 && conns.size >= capacity)) return connectionStatus;
+        if (held >= maxConns || (held === 0 && conns.size >= capacity)) {
+          head.refusal = 'connection_limited';
+          return connectionStatus;
+        }
       }
-      if (buckets !== null && !buckets.take(ip, clock())) return requestStatus;
+      if (buckets !== null && !buckets.take(ip, clock())) {
+        head.refusal = 'rate_limited';
+        return requestStatus;
+      }
       if (conns !== null) {
         conns.set(ip, held + 1);
         addDoneHook(head, () => zone.release(ip));
