@@ -499,3 +499,36 @@ export function usage(): string {
   }
   return lines.join('\n') + '\n';
 }
+
+// ---- subcommands (migrate-check, explain) ---------------------------------------------------
+
+/**
+ * The flags a subcommand shares with the main program and reads as the program does: where
+ * to read objects from, and which Ingresses are ours.
+ */
+export const SOURCE_FLAGS = ['manifests', 'kubeconfig', 'watch-namespace', 'controller-name', 'ingress-class', 'watch-ingress-without-class'] as const;
+
+/** The main program's specs of SOURCE_FLAGS (names, help, defaults, validation). */
+export function sourceFlagSpecs(): FlagSpec[] {
+  return SOURCE_FLAGS.map((name) => {
+    const spec = FLAGS.find((f) => f.name === name);
+    if (spec === undefined) throw new Error(`--${name} is no longer a flag of portico`);
+    return spec;
+  });
+}
+
+/**
+ * The settings a subcommand's SOURCE_FLAGS give, through the main program's parser, with only
+ * their own environment variables and KUBECONFIG (a deployment's other settings are not the
+ * subcommand's business). Throws SettingsError on bad values.
+ */
+export function sourceSettings(values: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv): Settings {
+  const forwarded: string[] = [];
+  for (const name of SOURCE_FLAGS) {
+    const v = values[name];
+    if (typeof v === 'string') forwarded.push(`--${name}=${v}`);
+  }
+  const sourceEnv: NodeJS.ProcessEnv = {};
+  for (const name of [...SOURCE_FLAGS.map(envName), 'KUBECONFIG']) if (env[name] !== undefined) sourceEnv[name] = env[name];
+  return parseSettings(forwarded, sourceEnv).settings;
+}

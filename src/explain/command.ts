@@ -6,7 +6,7 @@
 // none does (404), 2 for bad flags or a source that cannot be read.
 
 import { parseArgs } from 'node:util';
-import { envName, expandBareFlags, FLAGS, parseSettings, SettingsError, type FlagSpec } from '../config/settings.ts';
+import { expandBareFlags, SettingsError, sourceFlagSpecs, sourceSettings, type FlagSpec } from '../config/settings.ts';
 import { EndpointIndex } from '../endpoints/index.ts';
 import type { RouteTable } from '../model/route-table.ts';
 import { translate } from '../model/translate.ts';
@@ -25,8 +25,6 @@ export interface CommandIo {
   fetch?: typeof fetch;
 }
 
-const SHARED = ['manifests', 'kubeconfig', 'watch-namespace', 'controller-name', 'ingress-class', 'watch-ingress-without-class'] as const;
-
 const OWN: readonly FlagSpec[] = [
   { name: 'header', type: 'string', default: '', help: 'A request header "Name: value" (repeat for more), e.g. for canary rules or Host' },
   { name: 'from', type: 'string', default: '', help: 'Ask a running Portico (its health port, started with --debug-endpoints), e.g. http://127.0.0.1:10254' },
@@ -44,7 +42,7 @@ export function explainUsage(): string {
     '',
     'Flags:',
   ];
-  for (const f of [...SHARED.map((n) => FLAGS.find((x) => x.name === n)!), ...OWN]) lines.push(`  --${f.name.padEnd(30)} ${f.help}`);
+  for (const f of [...sourceFlagSpecs(), ...OWN]) lines.push(`  --${f.name.padEnd(30)} ${f.help}`);
   lines.push('', 'Exit status: 0 a route serves the URL; 1 none does (404) or it is refused; 2 bad flags or unreadable source.', '');
   return lines.join('\n');
 }
@@ -63,7 +61,7 @@ interface ExplainArgs {
 }
 
 function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; args: ExplainArgs } {
-  const specs = [...SHARED.map((n) => FLAGS.find((f) => f.name === n)!), ...OWN];
+  const specs = [...sourceFlagSpecs(), ...OWN];
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const f of specs) options[f.name] = { type: f.type };
   options.header = { type: 'string', multiple: true, short: 'H' };
@@ -87,14 +85,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } 
   if (output !== 'text' && output !== 'json') throw new SettingsError(`--output: "${output}" is not one of text, json`);
   const from = typeof values.from === 'string' ? values.from : '';
   if (from !== '' && !/^https?:\/\/[^/]+\/?$/.test(from)) throw new SettingsError(`--from: "${from}" is not http://HOST:PORT`);
-  const forwarded: string[] = [];
-  for (const name of SHARED) {
-    const v = values[name];
-    if (typeof v === 'string') forwarded.push(`--${name}=${v}`);
-  }
-  const sharedEnv: NodeJS.ProcessEnv = {};
-  for (const name of [...SHARED.map(envName), 'KUBECONFIG']) if (env[name] !== undefined) sharedEnv[name] = env[name];
-  const { settings } = parseSettings(forwarded, sharedEnv);
+  const settings = sourceSettings(values, env);
   const sources = [settings.manifests !== undefined, typeof values.kubeconfig === 'string', from !== ''].filter(Boolean).length;
   if (sources > 1) throw new SettingsError('--manifests, --kubeconfig and --from: give one source');
   return {

@@ -4,7 +4,7 @@
 // a deployment judges exactly what that deployment would serve.
 
 import { parseArgs } from 'node:util';
-import { envName, expandBareFlags, FLAGS, parseSettings, SettingsError, type FlagSpec } from '../config/settings.ts';
+import { envName, expandBareFlags, SettingsError, sourceFlagSpecs, sourceSettings, type FlagSpec } from '../config/settings.ts';
 
 export type OutputFormat = 'table' | 'json';
 
@@ -20,24 +20,14 @@ export interface MigrateCheckArgs {
 
 export type ParsedMigrateCheck = { help: true } | { help: false; args: MigrateCheckArgs };
 
-const SHARED = ['manifests', 'kubeconfig', 'watch-namespace', 'controller-name', 'ingress-class', 'watch-ingress-without-class'] as const;
-
 const OWN: readonly FlagSpec[] = [
   { name: 'output', type: 'string', default: 'table', choices: ['table', 'json'], help: 'table: for people; json: the whole report for programs' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
 ];
 
-function sharedSpecs(): FlagSpec[] {
-  return SHARED.map((name) => {
-    const spec = FLAGS.find((f) => f.name === name);
-    if (spec === undefined) throw new Error(`migrate-check: --${name} is no longer a flag of portico`);
-    return spec;
-  });
-}
-
 /** Parses argv (after `migrate-check`) and the environment; throws SettingsError on bad input. */
 export function parseMigrateCheckArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedMigrateCheck {
-  const specs = [...sharedSpecs(), ...OWN];
+  const specs = [...sourceFlagSpecs(), ...OWN];
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const f of specs) options[f.name] = { type: f.type };
   options.help = { type: 'boolean', short: 'h' };
@@ -52,16 +42,8 @@ export function parseMigrateCheckArgs(argv: readonly string[], env: NodeJS.Proce
   const output = typeof values.output === 'string' ? values.output : 'table';
   if (output !== 'table' && output !== 'json') throw new SettingsError(`--output: "${output}" is not one of table, json`);
 
-  // The shared flags go through the main program's parser, with only their own environment
-  // variables (a deployment's other settings are not this command's business).
-  const forwarded: string[] = [];
-  for (const name of SHARED) {
-    const v = values[name];
-    if (typeof v === 'string') forwarded.push(`--${name}=${v}`);
-  }
-  const sharedEnv: NodeJS.ProcessEnv = {};
-  for (const name of [...SHARED.map(envName), 'KUBECONFIG']) if (env[name] !== undefined) sharedEnv[name] = env[name];
-  const { settings } = parseSettings(forwarded, sharedEnv);
+  // the shared flags go through the main program's parser (config/settings.ts)
+  const settings = sourceSettings(values, env);
   if (settings.manifests !== undefined && typeof values.kubeconfig === 'string') {
     throw new SettingsError('--manifests and --kubeconfig: give one source, a manifests directory or a cluster');
   }
@@ -92,7 +74,7 @@ export function migrateCheckUsage(): string {
     '',
     'Flags (the main program\'s, with the same environment variables, unless marked):',
   ];
-  for (const f of [...sharedSpecs(), ...OWN]) {
+  for (const f of [...sourceFlagSpecs(), ...OWN]) {
     const value = f.choices ? f.choices.join('|') : 'VALUE';
     const arg = f.type === 'string' ? (f.bare !== undefined ? `[=${value}]` : ` ${value}`) : '';
     const def = f.default !== undefined && f.default !== '' ? ` (default ${f.default})` : '';
