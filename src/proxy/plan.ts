@@ -33,6 +33,7 @@ import { DEFAULT_RATE_LIMITS, type RateLimits } from './filters/rate-limit.ts';
 import { setHeader } from './filters/request-headers.ts';
 import { rewriteUrl } from './filters/rewrite.ts';
 import type { InboundHead } from './inbound.ts';
+import type { ErrorKind } from './proxy.ts';
 import type { Socket } from 'node:net';
 import { clientCertStage } from './filters/client-cert.ts';
 
@@ -60,6 +61,13 @@ export interface PlanHead extends InboundHead {
 export type Stage = (head: PlanHead) => number;
 /** A stage that may have to wait (basic authentication); see RequestPlan.sync. */
 export type WaitingStage = (head: PlanHead) => number | Promise<number>;
+
+/** The error kind reported for a status a plan answered with (access log, metrics). */
+export function refusalKind(head: PlanHead, status: number): ErrorKind | null {
+  if (head.refusal !== undefined) return head.refusal;
+  if (status < 400) return null; // an answer a stage gives on purpose (a CORS preflight, a sign-in redirect)
+  return status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct';
+}
 
 /** Appends name/value pairs to a PlanHead's answer headers. */
 export function addAnswerHeaders(head: PlanHead, ...pairs: string[]): void {

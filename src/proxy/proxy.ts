@@ -50,7 +50,7 @@ import type { EndpointLookup } from '../endpoints/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
 import type { DirectResponseAction, ErrorBackend, ObjectRef, RetryPolicy, Route, RoutingConfig } from '../model/types.ts';
 import { BodyTooLarge, declaredTooLarge, limitedBody } from './filters/body-limit.ts';
-import { planOf, runPlan, runPlanWaiting, type PlanContext, type RequestPlan } from './plan.ts';
+import { planOf, refusalKind, runPlan, runPlanWaiting, type PlanContext, type RequestPlan } from './plan.ts';
 import { DEFAULT_LIMIT_STATUS, RateLimits } from './filters/rate-limit.ts';
 import { ExternalAuthClient } from './auth-client.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
@@ -265,11 +265,6 @@ function planAnswer(status: number): LocalBody {
     planBodies.set(status, b);
   }
   return b;
-}
-
-function planError(status: number): ErrorKind | null {
-  if (status < 400) return null; // an answer a stage gives on purpose (a CORS preflight, a sign-in redirect)
-  return status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct';
 }
 
 const CLIENT_GONE = new Error('client closed the connection');
@@ -1265,7 +1260,7 @@ export class Proxy {
    * headers the stages left for the answer (PlanHead.answerHeaders).
    */
   private refuseByPlan(ex: Exchange, plan: RequestPlan, status: number): void {
-    ex.error = ex.refusal ?? planError(status);
+    ex.error = refusalKind(ex, status);
     let extra = ex.answerHeaders;
     if (status === 401 && plan.challenge !== '') extra = extra === null ? ['www-authenticate', plan.challenge] : [...extra, 'www-authenticate', plan.challenge];
     this.respond(ex, planAnswer(status), false, extra);
@@ -1290,21 +1285,17 @@ export class Proxy {
       return;
     }
     ex.state = r.state;
-    if (r.route.filters !== NO_FILTERS) {
+    if (r.fallback === true) {
+      // the Service has no endpoint: its default-backend gets the request as ingress-nginx
+      // sends it there (X-Code: 503 ...), over plain HTTP, and never intercepts again
+      setErrorHeaders(ex, ex.req.url ?? ex.url, r.route, 503, false);
+      ex.intercepted = true;
+    } else if (r.route.filters !== NO_FILTERS) {
       const f = r.route.filters;
-      if (r.fallback === true) {
-        // the Service has no endpoint: its default-backend gets the request as ingress-nginx
-        // sends it there (X-Code: 503 ...), over plain HTTP, and never intercepts again
-        setErrorHeaders(ex, ex.req.url ?? ex.url, r.route, 503, false);
-        ex.intercepted = true;
-        this.linkLive(ex);
-        ex.begin(r.upstream);
-        return;
-      }
       if (f.retry !== undefined) ex.retry = f.retry;
       if (f.errors !== undefined && f.errors.codes.length > 0) ex.errors = f.errors;
     }
-    const mode = this.modes.of(r.route);
+    const mode = r.fallback === true ? PLAIN_HTTP : this.modes.of(r.route);
     if (mode !== PLAIN_HTTP) {
       ex.mode = mode;
       // gRPC needs `te: trailers` (RFC 9113 §8.2.2 allows exactly that value in HTTP/2)

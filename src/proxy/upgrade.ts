@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
-import { runPlanWaiting, type PlanHead, type RequestPlan } from './plan.ts';
+import { refusalKind, runPlanWaiting, type PlanHead, type RequestPlan } from './plan.ts';
 import { redirectFor } from './filters/redirect.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
@@ -248,7 +248,7 @@ export class Upgrader {
     const answer = ctx.answerHeaders;
     if (answer !== null) for (let i = 0; i + 1 < answer.length; i += 2) extra += `${answer[i]!}: ${answer[i + 1]!}\r\n`;
     this.refuse(socket, status, http.STATUS_CODES[status]?.toLowerCase() ?? 'error', ctx.requestId, extra);
-    this.report(ctx, status, ctx.refusal ?? (status < 400 ? null : status === 413 ? 'body_too_large' : status === 401 || status === 403 ? 'access_denied' : 'direct'));
+    this.report(ctx, status, refusalKind(ctx, status));
   }
 
   /** After the plan let the upgrade through: pick the endpoint's connection and relay. */
