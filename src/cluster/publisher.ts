@@ -54,6 +54,8 @@ export class ClusterPublisher {
   readonly status: StatusWriter;
   readonly events: EventRecorder;
   private readonly served = new ServedIngresses();
+  /** Each stored Ingress object's version for Sync events (generation and annotations). */
+  private readonly versions = new WeakMap<Ingress, string>();
   private readonly opts: ClusterPublisherOptions;
   private serviceAddresses: LoadBalancerIngress[] = [];
   private pollTimer: NodeJS.Timeout | undefined;
@@ -194,7 +196,14 @@ export class ClusterPublisher {
     const store = this.opts.store;
     const changes = this.served.changes(config, (ref) => {
       const ing = store.get('Ingress', `${ref.namespace}/${ref.name}`) as Ingress | undefined;
-      return ing === undefined ? undefined : `${ing.metadata.generation ?? ''}|${JSON.stringify(ing.metadata.annotations ?? {})}`;
+      if (ing === undefined) return undefined;
+      // the store replaces an object on every change: an unchanged one keeps its version
+      let version = this.versions.get(ing);
+      if (version === undefined) {
+        version = `${ing.metadata.generation ?? ''}|${JSON.stringify(ing.metadata.annotations ?? {})}`;
+        this.versions.set(ing, version);
+      }
+      return version;
     });
     for (const c of changes) this.events.recordEvent(c.ingress, 'Normal', 'Sync', c.message);
   }
