@@ -33,7 +33,7 @@ import { DEFAULT_RATE_LIMITS, type RateLimits } from './filters/rate-limit.ts';
 import { setHeader } from './filters/request-headers.ts';
 import { rewriteUrl } from './filters/rewrite.ts';
 import type { InboundHead } from './inbound.ts';
-import type { ErrorKind } from './proxy.ts';
+import type { ErrorKind } from './request-info.ts';
 import type { Socket } from 'node:net';
 import { clientCertStage } from './filters/client-cert.ts';
 
@@ -93,7 +93,7 @@ export interface RequestPlan {
   readonly sync: boolean;
   /** Body limit in bytes for this route (0: none), or -1 for the proxy's global limit. */
   readonly bodyLimit: number;
-  /** WWW-Authenticate value sent with a 401 from this plan; '' when it cannot answer 401. */
+  /** The route's basic-auth challenge (its stage adds it to its own 401s); '' without basic auth. */
   readonly challenge: string;
   readonly context: PlanContext;
 }
@@ -167,9 +167,9 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
     const verifier = context.verifier;
     if (verifier === null) stages.push(() => 503);
     else {
-      stages.push(basicAuthStage(auth, verifier));
-      sync = false;
       challenge = challengeOf(auth);
+      stages.push(challenging(basicAuthStage(auth, verifier), challenge));
+      sync = false;
     }
   }
   const external = externalStage(route, f, context);
@@ -193,6 +193,25 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   const prefix = f.forwardedPrefix;
   if (prefix !== undefined) stages.push((head) => (setHeader(head.headers, 'x-forwarded-prefix', prefix), 0));
   return { stages, sync, bodyLimit: limit ?? -1, challenge, context };
+}
+
+/**
+ * A basic-auth stage whose 401 carries the route's challenge (`WWW-Authenticate: Basic
+ * realm=...`): only its own refusals do, never another stage's 401 (an external auth
+ * service's answer brings its own challenge, or none).
+ */
+function challenging(stage: WaitingStage, challenge: string): WaitingStage {
+  return (head) => {
+    const result = stage(head);
+    if (typeof result === 'number') {
+      if (result === 401) addAnswerHeaders(head, 'www-authenticate', challenge);
+      return result;
+    }
+    return result.then((status) => {
+      if (status === 401) addAnswerHeaders(head, 'www-authenticate', challenge);
+      return status;
+    });
+  };
 }
 
 /** The route's external auth stage (its own auth-url, else --global-auth-url unless opted out), or null. */

@@ -11,7 +11,7 @@
 // (RequestInfo), by the tracer the runtime gives the proxy (runtime/tracing.ts: OTLP export).
 
 import { randomBytes } from 'node:crypto';
-import type { RequestInfo } from './proxy.ts';
+import type { RequestInfo } from './request-info.ts';
 
 /** One traced request: its ids and start time. */
 export interface TraceContext {

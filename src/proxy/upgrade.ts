@@ -24,27 +24,33 @@ import { createRequire } from 'node:module';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../observe/log.ts';
 import type { Route } from '../model/types.ts';
-import { refusalKind, runPlanWaiting, type PlanHead, type RequestPlan } from './plan.ts';
-import { redirectFor } from './filters/redirect.ts';
+import type { RequestPlan } from './plan.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
 import { requestBytes } from './headers.ts';
-import { hostname } from './tls-hosts.ts';
 import type { InboundHead } from './inbound.ts';
-import type { ErrorKind, RequestInfo, Resolved } from './proxy.ts';
+import { decide, settle, type LadderContext, type LadderHead, type Resolved } from './ladder.ts';
+import { answerHeaders, LOCAL_RESPONSES, writeRawAnswer, type LocalBody } from './local-answers.ts';
+import type { ErrorKind, RequestInfo } from './request-info.ts';
 import type { ProxySettings } from './settings.ts';
+import { beginTrace, type RequestTracer, type TraceContext } from './trace-context.ts';
+import { failureStatus, upstreamErrorKind } from './upstream-errors.ts';
 import { backendTlsOptions } from './upstreams.ts';
 import type { Upstream, UpstreamMode } from './upstreams.ts';
+
+const { R400, R500, R503, R503_CLOSING, R502, R504 } = LOCAL_RESPONSES;
 
 export interface UpgraderDeps {
   settings: ProxySettings;
   log: Logger;
   trusted: CidrMatcher;
   resolve: (head: InboundHead) => Resolved;
+  /** The decision ladder's context: the same as plain requests'. */
+  ladder: LadderContext;
   /** How the route's endpoints are reached (protocol, TLS). */
   mode: (route: Route) => UpstreamMode;
-  /** The route's plan (filters, global filters), or null when it has none. */
-  plan: (route: Route) => RequestPlan | null;
+  /** Tracing (--otlp-endpoint): an upgrade is one span, from the request to the socket's close. */
+  tracer: RequestTracer | null;
   onDone: (info: RequestInfo) => void;
 }
 
@@ -61,7 +67,7 @@ export function shouldUpgrade(req: IncomingMessage): boolean {
   return false;
 }
 
-class UpgradeCtx implements PlanHead {
+class UpgradeCtx implements LadderHead {
   host = '';
   url = '';
   path = '';
@@ -78,6 +84,10 @@ class UpgradeCtx implements PlanHead {
   readonly scheme: 'http' | 'https';
   readonly method: string;
   route: Route | null = null;
+  plan: RequestPlan | null = null;
+  /** The endpointsKey chosen (the route's backend or its canary's), null before one is. */
+  backendKey: string | null = null;
+  trace: TraceContext | null = null;
   upstream: Upstream | null = null;
   status = 0;
   responded = false;
@@ -172,83 +182,61 @@ export class Upgrader {
     } catch (err) {
       this.deps.log.error('upgrade internal error', { err, requestId: ctx.requestId });
       ctx.error = 'internal';
-      this.refuse(socket, 500, 'internal error', ctx.requestId);
+      this.answer(ctx, socket, R500);
     }
   }
 
   private start(ctx: UpgradeCtx, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const deps = this.deps;
     scanInbound(ctx, req, ctx.scheme, deps.trusted);
+    if (deps.tracer !== null) ctx.trace = beginTrace(ctx.headers, deps.tracer);
     if (ctx.reject !== 0 || req.method !== 'GET' || ctx.upgrade.trim().toLowerCase() !== 'websocket') {
-      this.refuse(socket, 400, 'bad request', ctx.requestId);
-      this.report(ctx, 400, 'bad_request');
+      ctx.error = 'bad_request';
+      this.answer(ctx, socket, R400);
       return;
     }
     const r = deps.resolve(ctx);
-    ctx.route = r.route;
-    if (r.route === null) {
-      this.refuse(socket, 404, 'not found', ctx.requestId);
-      this.report(ctx, 404, 'no_route');
+    if (r.backend !== undefined) ctx.backendKey = r.backend;
+    const d = decide(ctx, r, deps.ladder);
+    if (d === null) {
+      this.connect(ctx, req, socket, head, r);
       return;
     }
-    if (r.redirect) {
-      const location = 'https://' + hostname(ctx.host) + ctx.url;
-      const code = this.deps.settings.httpRedirectCode ?? 308;
-      this.refuse(socket, code, 'redirect', ctx.requestId, `Location: ${location}\r\n`);
-      this.report(ctx, code, null);
+    if (!(d instanceof Promise)) {
+      this.answer(ctx, socket, d);
       return;
     }
-    const action = r.route.action;
-    if (action.kind === 'direct') {
-      this.refuse(socket, action.status, action.body, ctx.requestId);
-      this.report(ctx, action.status, 'direct');
-      return;
-    }
-    const to = action.kind === 'redirect' || r.route.filters.appRoot !== undefined ? redirectFor(r.route, ctx, ctx.scheme) : null;
-    if (to !== null) {
-      this.refuse(socket, to.status, 'redirect', ctx.requestId, `Location: ${to.location}\r\n`);
-      this.report(ctx, to.status, null);
-      return;
-    }
-    const plan = deps.plan(r.route);
-    if (plan !== null) {
-      // the same stages as plain requests; only basic auth may make them wait
-      const result = runPlanWaiting(plan, ctx);
-      if (typeof result !== 'number') {
-        result.then(
-          (status) => {
-            if (socket.destroyed) {
-              this.report(ctx, 0, 'client_abort');
-              return;
-            }
-            if (status !== 0) this.refuseByPlan(ctx, socket, plan, status);
-            else this.connect(ctx, req, socket, head, r);
-          },
-          (err: unknown) => {
-            deps.log.error('upgrade internal error', { err: err as Error, requestId: ctx.requestId });
-            this.refuse(socket, 500, 'internal error', ctx.requestId);
-            this.report(ctx, 500, 'internal');
-          },
-        ).catch((err: unknown) => {
-          deps.log.error('upgrade internal error', { err: err as Error, requestId: ctx.requestId });
-          socket.destroy();
-        });
-        return;
-      }
-      if (result !== 0) {
-        this.refuseByPlan(ctx, socket, plan, result);
-        return;
-      }
-    }
-    this.connect(ctx, req, socket, head, r);
+    d.then(
+      (status) => {
+        if (socket.destroyed) {
+          ctx.error = 'client_abort';
+          this.report(ctx, 0);
+          return;
+        }
+        const answer = settle(ctx, status);
+        if (answer === null) this.connect(ctx, req, socket, head, r);
+        else this.answer(ctx, socket, answer);
+      },
+      (err: unknown) => {
+        deps.log.error('upgrade internal error', { err: err as Error, requestId: ctx.requestId });
+        ctx.error = 'internal';
+        this.answer(ctx, socket, R500);
+      },
+    ).catch((err: unknown) => {
+      deps.log.error('upgrade internal error', { err: err as Error, requestId: ctx.requestId });
+      socket.destroy();
+    });
   }
 
-  private refuseByPlan(ctx: UpgradeCtx, socket: Duplex, plan: RequestPlan, status: number): void {
-    let extra = status === 401 && plan.challenge !== '' ? `WWW-Authenticate: ${plan.challenge}\r\n` : '';
-    const answer = ctx.answerHeaders;
-    if (answer !== null) for (let i = 0; i + 1 < answer.length; i += 2) extra += `${answer[i]!}: ${answer[i + 1]!}\r\n`;
-    this.refuse(socket, status, http.STATUS_CODES[status]?.toLowerCase() ?? 'error', ctx.requestId, extra);
-    this.report(ctx, status, refusalKind(ctx, status));
+  /** Answers locally on the raw socket, closes it and reports the exchange. */
+  private answer(ctx: UpgradeCtx, socket: Duplex, body: LocalBody): void {
+    writeRawAnswer(socket, body, answerHeaders(body, ctx.requestId, ctx.answerHeaders, ctx.responseHeaders));
+    this.report(ctx, body.status);
+  }
+
+  /** Refuses an upgrade before it was scanned (the proxy is shutting down). */
+  refuseClosing(socket: Duplex): void {
+    writeRawAnswer(socket, R503_CLOSING, answerHeaders(R503_CLOSING, '', null, null));
   }
 
   /** After the plan let the upgrade through: pick the endpoint's connection and relay. */
@@ -256,8 +244,8 @@ export class Upgrader {
     const deps = this.deps;
     const up = r.upstream;
     if (r.route === null || up === null) {
-      this.refuse(socket, 503, 'no endpoints available', ctx.requestId);
-      this.report(ctx, 503, 'no_endpoints');
+      ctx.error = 'no_endpoints';
+      this.answer(ctx, socket, R503);
       return;
     }
     // upstream request headers: ours (hop-by-hop stripped, X-Forwarded-* set) + the upgrade pair
@@ -285,21 +273,21 @@ export class Upgrader {
       up.inflight--;
       this.open--;
       this.sockets.delete(socket);
-      this.report(ctx, ctx.status, ctx.error);
+      this.report(ctx, ctx.status);
     });
     this.ctxByReq.set(req, ctx);
     const mode = deps.mode(r.route);
     const target = mode.tls ? { target: 'https://' + up.key, secure: mode.verify, agent: this.agentFor(mode) } : { target: up.origin };
     this.proxyServer().ws(req, socket as Socket, head, target, (err: Error) => {
-      const kind = errorKind(err);
+      const kind = upstreamErrorKind(err);
       if (ctx.error === null) ctx.error = kind;
       if (!ctx.responded) {
         ctx.responded = true;
-        const status = kind === 'headers_timeout' || kind === 'connect_timeout' ? 504 : 502;
-        ctx.status = status;
+        const body = failureStatus(kind) === 504 ? R504 : R502;
+        ctx.status = body.status;
         deps.log.debug('websocket upstream failed', { err, requestId: ctx.requestId, upstream: up.key });
-        // http-proxy-3 calls socket.destroySoon() right after this callback: the answer is flushed first
-        if (socket.writable) socket.write(rawResponse(status, status === 504 ? 'gateway timeout' : 'bad gateway', ctx.requestId));
+        // written now: http-proxy-3 calls socket.destroySoon() right after this callback
+        writeRawAnswer(socket, body, answerHeaders(body, ctx.requestId, null, ctx.responseHeaders));
       } else {
         socket.destroy();
       }
@@ -317,26 +305,15 @@ export class Upgrader {
     return a;
   }
 
-  /** Answer on the raw socket and close it. */
-  refuse(socket: Duplex, status: number, text: string, requestId: string, extra = ''): void {
-    if (socket.writable) {
-      socket.write(rawResponse(status, text, requestId, extra));
-      const s = socket as Socket;
-      if (typeof s.destroySoon === 'function') s.destroySoon();
-      else socket.end();
-    } else {
-      socket.destroy();
-    }
-  }
-
-  private report(ctx: UpgradeCtx, status: number, error: ErrorKind | null): void {
+  /** The exchange ended (answered, or its socket closed): run onDone, end its span, report it. */
+  private report(ctx: UpgradeCtx, status: number): void {
     const done = ctx.onDone;
     if (done !== null) {
       ctx.onDone = null;
       done();
     }
     const route = ctx.route;
-    this.deps.onDone({
+    const info: RequestInfo = {
       method: ctx.method,
       host: ctx.host,
       path: ctx.path,
@@ -349,17 +326,26 @@ export class Upgrader {
       attempts: ctx.upstream === null ? 0 : 1,
       ingress: route === null ? null : route.ingress,
       routePath: route === null ? null : route.path,
-      backend: route === null ? null : route.backend.endpointsKey,
+      backend: route === null ? null : (ctx.backendKey ?? route.backend.endpointsKey),
       requestId: ctx.requestId,
       clientIp: ctx.clientIp,
       upgrade: true,
-      error,
+      error: ctx.error,
       route,
       request: ctx.req,
       requestBytes: ctx.req === null ? 0 : requestBytes(ctx.req, 0),
       upstreamStatus: status === 101 ? 101 : null,
       upstreamResponseMs: null,
-    });
+    };
+    const tracer = this.deps.tracer;
+    if (ctx.trace !== null && tracer !== null) {
+      try {
+        tracer.end(ctx.trace, info);
+      } catch (err) {
+        this.deps.log.error('tracer failed', { err: err as Error });
+      }
+    }
+    this.deps.onDone(info);
   }
 
   destroyAll(): void {
@@ -371,40 +357,6 @@ export class Upgrader {
 
 function onSocketError(this: Duplex): void {
   this.destroy();
-}
-
-function errorKind(err: unknown): ErrorKind {
-  const code = (err as { code?: unknown } | null)?.code;
-  switch (code) {
-    case 'ECONNREFUSED':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'connect';
-    case 'ECONNECT_TIMEOUT':
-    case 'ETIMEDOUT':
-      return 'connect_timeout';
-    case 'UND_ERR_HEADERS_TIMEOUT':
-      return 'headers_timeout';
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return 'reset';
-    default:
-      return 'upstream_error';
-  }
-}
-
-function rawResponse(status: number, text: string, requestId: string, extra = ''): string {
-  const body = text + '\n';
-  return (
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\n` +
-    extra +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    'Connection: close\r\n' +
-    (requestId !== '' ? `X-Request-Id: ${requestId}\r\n` : '') +
-    '\r\n' +
-    body
-  );
 }
 
 let httpProxy: typeof import('http-proxy-3') | undefined;

@@ -337,6 +337,28 @@ describe('plans', () => {
     expect(runPlanWaiting(compilePlan(route({ externalAuth: a }), NO_PLAN_CONTEXT), head())).toBe(503);
   });
 
+  it('with basic auth on the same route, the Basic challenge goes only with basic auth\'s own 401, never with the auth service\'s', async () => {
+    const { BasicAuthVerifier } = await import('../../src/proxy/filters/basic-auth.ts');
+    const verifier = new BasicAuthVerifier();
+    const basicAuth = { realm: 'Inner', users: [{ user: 'u', hash: '{SHA}' + (await import('node:crypto')).createHash('sha1').update('pw').digest('base64') }] };
+    const c = client();
+    const ctx = { ...NO_PLAN_CONTEXT, externalAuth: c, verifier };
+    const plan = compilePlan(route({ basicAuth, externalAuth: auth({ [N + 'auth-url']: `${base()}/check` }) } as never), ctx);
+    expect(plan.challenge).toBe('Basic realm="Inner"');
+    // no credentials: basic auth refuses, with its challenge; the auth service is not asked
+    const none = head();
+    expect(await runPlanWaiting(plan, none)).toBe(401);
+    expect(values(none.answerHeaders, 'www-authenticate')).toEqual(['Basic realm="Inner"']);
+    expect(seen).toEqual([]);
+    // right password: the auth service's 401 carries its own challenge only
+    next = (_q, res) => res.writeHead(401, { 'WWW-Authenticate': 'Bearer realm="x"' }).end();
+    const good = head('/', ['authorization', 'Basic ' + Buffer.from('u:pw').toString('base64')]);
+    expect(await runPlanWaiting(plan, good)).toBe(401);
+    expect(values(good.answerHeaders, 'www-authenticate')).toEqual(['Bearer realm="x"']);
+    expect(seen).toHaveLength(1);
+    await verifier.close();
+  });
+
   it('parseAuthUrl values the stage cannot reach stay closed', async () => {
     expect('invalid' in parseAuthUrl('http://$host.evil/')).toBe(true);
   });

@@ -102,4 +102,54 @@ describe('the proxy with a tracer', () => {
     await request(p.port, { path: '/y', headers: { traceparent: PARENT } });
     expect(seen[1]).toBe(PARENT);
   });
+
+  it('a WebSocket upgrade is one span, from the request to the close of its connection, with the upstream as its child', async () => {
+    const seen: (string | undefined)[] = [];
+    const u = await startUpstream((_req, res) => res.end('plain'));
+    cleanups.push(() => u.close());
+    u.server.on('upgrade', (req: http.IncomingMessage, socket: import('node:net').Socket) => {
+      seen.push(req.headers.traceparent as string | undefined);
+      socket.on('error', () => {});
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.end(); // the upstream closes at once: the exchange (and its span) ends
+    });
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [u.port]);
+    const ended: { ctx: TraceContext; info: RequestInfo }[] = [];
+    const { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } = await import('../../src/proxy/proxy.ts');
+    const { silentLogger } = await import('../../src/observe/log.ts');
+    const { FakeConfig } = await import('./fixtures.ts');
+    const config = new FakeConfig([{ host: 'app.test', key: 'svc' }]);
+    const traced = new Proxy({ config: () => config, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger, tracer: tracer(true, ended) });
+    const server = createHttpListener(traced, {});
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await traced.close(100);
+    });
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const net = await import('node:net');
+    const sock = net.connect(port, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.resume(); // read to the end, so the upstream's close reaches this socket
+    cleanups.push(async () => void sock.destroy());
+    sock.write(
+      'GET /ws HTTP/1.1\r\nHost: app.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n' +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\ntraceparent: ${PARENT}\r\n\r\n`,
+    );
+    await until(() => ended.length === 1, 3000, 'the upgrade span to end');
+    const { ctx, info } = ended[0]!;
+    expect(ctx.parentSpanId).toBe('b7ad6b7169203331');
+    expect(seen).toEqual([`00-0af7651916cd43dd8448eb211c80319c-${ctx.spanId}-01`]);
+    expect(info).toMatchObject({ upgrade: true, status: 101, path: '/ws', routePath: '/' });
+    // a refused upgrade is a span too (404 here)
+    const other = net.connect(port, '127.0.0.1');
+    other.on('error', () => {});
+    other.resume();
+    cleanups.push(async () => void other.destroy());
+    other.write('GET /ws HTTP/1.1\r\nHost: nowhere.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    await until(() => ended.length === 2, 3000, 'the refused upgrade\'s span to end');
+    expect(ended[1]!.info).toMatchObject({ upgrade: true, status: 404, error: 'no_route' });
+  });
 });

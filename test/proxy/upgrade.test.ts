@@ -227,6 +227,60 @@ describe('WebSocket upgrade', () => {
     await until(() => silent.sockets.size === 0, 3000, 'the upstream sockets to close');
   });
 
+  it('gets the same local answers as a plain request to the same URL (status, headers, body): one ladder, one writer', async () => {
+    const endpoints = new FakeEndpoints();
+    const p = await proxyFor({
+      routes: [
+        { host: 'direct.test', key: 'none', action: { kind: 'direct', status: 503, body: 'access control not enforced' } },
+        { host: 'moved.test', key: 'none', action: { kind: 'redirect', status: 302, location: ['https://elsewhere.test', { variable: 'request_uri' }] } },
+        { host: 'tls.test', key: 'none', forceSslRedirect: true },
+        {
+          host: 'guarded.test',
+          key: 'none',
+          filters: Object.freeze({
+            sourceRange: Object.freeze({ allow: Object.freeze(['10.0.0.0/8']) }),
+            cors: Object.freeze({ origins: '*', methods: 'GET', headers: 'X-A', expose: '', credentials: false, maxAge: 5 }),
+          }) as never,
+        },
+        { host: 'empty.test', key: 'none' },
+      ],
+      endpoints,
+    });
+    const cases: [string, string][] = [
+      ['nowhere.test', '/x'],
+      ['direct.test', '/x'],
+      ['moved.test', '/x?a=1'],
+      ['tls.test', '/x?b=2'],
+      ['guarded.test', '/x'],
+      ['empty.test', '/x'],
+    ];
+    const names = (head: string) =>
+      head
+        .split('\r\n')
+        .slice(1)
+        .map((l) => l.slice(0, l.indexOf(':')).toLowerCase())
+        .filter((n) => n !== '' && n !== 'x-request-id' && n !== 'connection' && n !== 'date' && n !== 'keep-alive')
+        .sort();
+    const valueOf = (head: string, name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(head)?.[1]?.trim();
+    for (const [host, path] of cases) {
+      const plain = await request(p.port, { host, path, headers: { origin: 'https://o.test' } });
+      const ws = await wsConnect(p.port, { host, path, extra: 'Origin: https://o.test\r\n' });
+      expect(ws.status, host).toBe(plain.status);
+      expect(ws.body, host).toBe(plain.body.toString());
+      const plainNames = Object.keys(plain.headers).filter((n) => !['x-request-id', 'connection', 'date', 'keep-alive'].includes(n)).sort();
+      expect(names(ws.head), host).toEqual(plainNames);
+      for (const n of plainNames) expect(valueOf(ws.head, n), `${host} ${n}`).toBe(String(plain.headers[n]));
+      if (host === 'guarded.test') expect(plainNames).toContain('access-control-allow-origin');
+      if (host === 'moved.test') expect(valueOf(ws.head, 'location')).toBe('https://elsewhere.test/x?a=1');
+      expect(valueOf(ws.head, 'x-request-id'), host).toBeTruthy();
+    }
+    expect(p.infos.filter((i) => !i.upgrade).map((i) => i.status)).toEqual([404, 503, 302, 308, 403, 503]);
+    expect(p.infos.find((i) => i.upgrade && i.status === 403)).toBeTruthy();
+    expect(p.infos.filter((i) => i.upgrade).map((i) => `${i.status} ${i.error}`)).toEqual(
+      p.infos.filter((i) => !i.upgrade).map((i) => `${i.status} ${i.error}`),
+    );
+  });
+
   it('counts open WebSockets toward least-conn', async () => {
     const a = await wsUpstream('A');
     const b = await wsUpstream('B');
