@@ -222,7 +222,7 @@ describe('Kubernetes mode (built program, fake API server)', () => {
 
   it('an Ingress with an access control Portico cannot enforce gets Warning Events and answers 503', async () => {
     const guarded = ingress('guarded', [{ path: '/', service: 'svc-a' }], 'guarded.test');
-    (guarded.metadata as Record<string, unknown>).annotations = { 'nginx.ingress.kubernetes.io/satisfy': 'any' };
+    (guarded.metadata as Record<string, unknown>).annotations = { 'nginx.ingress.kubernetes.io/auth-snippet': 'proxy_set_header X-Team a;' };
     api.create(guarded);
     const events = await waitFor(
       'UnsupportedAnnotation and AccessControlNotEnforced events',

@@ -32,8 +32,8 @@ function ingress(namespace: string, name: string, className: string | null, anno
 const OBJECTS = [
   nginxClass,
   ingress('shop', 'web', 'nginx', { [`${N}rewrite-target`]: '/', [`${N}proxy-body-size`]: '8m', [`${N}proxy-cookie-path`]: '/ /app' }),
-  ingress('shop', 'admin', null, { [`${N}satisfy`]: 'any' }),
-  ingress('team', 'other', 'traefik', { [`${N}satisfy`]: 'any' }),
+  ingress('shop', 'admin', null, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;' }),
+  ingress('team', 'other', 'traefik', { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;' }),
 ];
 
 /** The built program, synchronously: fine where nothing in this process must answer it. */
@@ -84,7 +84,7 @@ describe('portico migrate-check --manifests (built program)', () => {
     expect(r.stdout).toMatch(/^ {2}shop\/admin +\(none\) +yes +answers 503 \(fails closed\)$/m);
     expect(r.stdout).toMatch(/^ {2}shop\/web +nginx +yes +routes, ignoring some annotations$/m);
     expect(r.stdout).toMatch(/^ {2}team\/other +traefik +no +not served$/m);
-    expect(r.stdout).toMatch(/^ {2}nginx\.ingress\.kubernetes\.io\/satisfy +fails closed: answers 503 +1 +combining authentication methods/m);
+    expect(r.stdout).toMatch(/^ {2}nginx\.ingress\.kubernetes\.io\/auth-snippet +fails closed: answers 503 +1 +nginx configuration snippets are never executed/m);
     expect(r.stdout).toMatch(/^ {2}nginx\.ingress\.kubernetes\.io\/rewrite-target +supported with differences +1 /m);
     expect(r.stdout).toContain('Totals (annotation uses on served Ingresses): 1 supported, 1 supported with differences, 1 unsupported, 1 fails closed: answers 503, 0 unknown annotation');
     expect(r.stdout).toContain('Result: needs attention: 2 of 2 served Ingresses');

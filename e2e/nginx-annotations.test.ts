@@ -260,7 +260,7 @@ spec:
       annotatedIngressYaml({
         name: 'guarded',
         host: 'guarded.test',
-        annotations: { [N + 'satisfy']: 'any', [N + 'auth-proxy-set-headers']: 'e2e/auth-headers' },
+        annotations: { [N + 'auth-snippet']: 'proxy_set_header X-Team a;', [N + 'auth-proxy-set-headers']: 'e2e/auth-headers' },
         paths: [{ path: '/', service: 'app' }],
       }),
     );
@@ -279,6 +279,22 @@ spec:
           paths: [{ path: '/', service: 'echo' }],
         }),
         annotatedIngressYaml({ name: 'no-secret', host: 'nosecret.test', annotations: { [N + 'auth-type']: 'basic', [N + 'auth-secret']: 'nowhere' }, paths: [{ path: '/', service: 'echo' }] }),
+        // satisfy: the loopback client is outside the allow-list, so the password decides (any)
+        // or is not enough (all)
+        ...(['any', 'all'] as const).map((mode) =>
+          annotatedIngressYaml({
+            name: `satisfy-${mode}`,
+            host: `satisfy-${mode}.test`,
+            annotations: { [N + 'whitelist-source-range']: '10.0.0.0/8', [N + 'auth-type']: 'basic', [N + 'auth-secret']: 'htpasswd', [N + 'satisfy']: mode },
+            paths: [{ path: '/', service: 'echo' }],
+          }),
+        ),
+        annotatedIngressYaml({
+          name: 'satisfy-loopback',
+          host: 'satisfy-loopback.test',
+          annotations: { [N + 'whitelist-source-range']: '127.0.0.1, ::1', [N + 'auth-type']: 'basic', [N + 'auth-secret']: 'htpasswd', [N + 'satisfy']: 'any' },
+          paths: [{ path: '/', service: 'echo' }],
+        }),
       ].join('---\n'),
     );
     writeFileSync(path.join(dir, 'htpasswd.yaml'), htpasswdYaml(`alice:${BCRYPT}\nbob:${SHA}\n`));
@@ -335,6 +351,18 @@ spec:
     expect(logs).not.toContain(BCRYPT);
     expect(logs).not.toContain(SHA);
     expect(logs).not.toContain(Buffer.from('alice:secret').toString('base64'));
+  });
+
+  it('satisfy: any lets the password in from outside the allow-list and an allowed address in without one; all needs both', async () => {
+    const creds = (host: string) => ({ host, authorization: 'Basic ' + Buffer.from('alice:secret').toString('base64') });
+    const anyNone = await get(portico.httpPort, '/x', { host: 'satisfy-any.test' });
+    expect(anyNone.status).toBe(401);
+    expect(anyNone.headers['www-authenticate']).toBe('Basic realm=""');
+    expect((await get(portico.httpPort, '/x', creds('satisfy-any.test'))).status).toBe(200);
+    expect(await upgradeStatus(portico.httpPort, 'satisfy-any.test', '/ws')).toBe(401);
+    expect((await get(portico.httpPort, '/x', { host: 'satisfy-loopback.test' })).status).toBe(200);
+    expect((await get(portico.httpPort, '/x', { host: 'satisfy-all.test' })).status).toBe(403);
+    expect((await get(portico.httpPort, '/x', creds('satisfy-all.test'))).status).toBe(403);
   });
 
   it('CORS: `*` on every response, a listed Origin echoed with Vary, preflights answered 204 without reaching the backend', async () => {
@@ -426,7 +454,7 @@ spec:
     });
     expect(metrics).toMatch(/portico_config_problems\{reason="AccessControlNotEnforced"\} 1/);
     expect(metrics).toMatch(/portico_config_problems\{reason="UnsupportedAnnotation"\} [1-9]/);
-    await waitFor('a log line naming the annotation', () => portico.logs.some((l) => l.reason === 'UnsupportedAnnotation' && String(l.msg ?? l.message).includes(`${N}satisfy`)));
+    await waitFor('a log line naming the annotation', () => portico.logs.some((l) => l.reason === 'UnsupportedAnnotation' && String(l.msg ?? l.message).includes(`${N}auth-snippet`)));
   });
 
   it('rewrite-target with capture groups, case-insensitive regex paths, X-Forwarded-Prefix and upstream-vhost', async () => {

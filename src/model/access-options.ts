@@ -26,6 +26,7 @@ export const ACCESS_OPTION_NAMES = [
   'auth-secret',
   'auth-secret-type',
   'auth-realm',
+  'satisfy',
 ] as const;
 type Name = (typeof ACCESS_OPTION_NAMES)[number];
 
@@ -36,7 +37,7 @@ export type AccessReport = (reason: ProblemReason, message: string) => void;
 
 export interface AccessOptions {
   /** The filters every rule of the Ingress gets (empty object when none). */
-  readonly filters: Pick<RouteFilters, 'sourceRange' | 'basicAuth'>;
+  readonly filters: Pick<RouteFilters, 'sourceRange' | 'basicAuth' | 'satisfy'>;
   /** Non-null when an access control cannot be honoured: every rule answers this instead. */
   readonly denied: RouteAction | null;
 }
@@ -84,7 +85,7 @@ export function parseSourceList(raw: string): string[] | undefined {
  */
 export function readAccessOptions(annotations: unknown, snapshot: Snapshot, namespace: string, report: AccessReport): AccessOptions {
   if (!isDict(annotations)) return NO_ACCESS_OPTIONS;
-  const filters: { sourceRange?: SourceRange; basicAuth?: BasicAuth } = {};
+  const filters: { sourceRange?: SourceRange; basicAuth?: BasicAuth; satisfy?: 'any' } = {};
   let denied: RouteAction | null = null;
 
   const range: { allow?: readonly string[]; deny?: readonly string[] } = {};
@@ -112,8 +113,23 @@ export function readAccessOptions(annotations: unknown, snapshot: Snapshot, name
   if (auth === 'denied') denied ??= DENIED_AUTH;
   else if (auth !== undefined) filters.basicAuth = auth;
 
-  if (denied === null && filters.sourceRange === undefined && filters.basicAuth === undefined) return NO_ACCESS_OPTIONS;
+  if (readSatisfy(annotations, report) === 'any') filters.satisfy = 'any';
+
+  if (denied === null && filters.sourceRange === undefined && filters.basicAuth === undefined && filters.satisfy === undefined) return NO_ACCESS_OPTIONS;
   return Object.freeze({ filters: Object.freeze(filters), denied });
+}
+
+/**
+ * satisfy: "any" or "all" (ingress-nginx's options, surrounding spaces ignored). Anything else
+ * is a problem and means "all", the stricter reading: every check must pass.
+ */
+function readSatisfy(annotations: Record<string, unknown>, report: AccessReport): 'any' | 'all' {
+  const found = read(annotations, 'satisfy', report);
+  if (found === undefined) return 'all';
+  const v = typeof found[1] === 'string' ? found[1].trim() : undefined;
+  if (v === 'any' || v === 'all') return v;
+  report('InvalidAnnotation', `Annotation "${found[0]}" has the value ${describe(found[1])}, which is not valid; accepted values are "any" or "all". "all" is used: every access check of the rules must pass`);
+  return 'all';
 }
 
 // ---- basic authentication ------------------------------------------------------------------

@@ -68,7 +68,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('auth-tls-error-page', 'differs', 'an absolute http(s) URL: a 302 to it instead of the 400 (nginx\'s error_page 495 496); a path or @location (nginx internal redirects) is refused and the host answers 503', true),
   entry('auth-tls-pass-certificate-to-upstream', 'differs', '"true": the client certificate goes upstream in ssl-client-cert as URL-encoded PEM; client-sent ssl-client-* headers are always removed on such hosts (nginx passes a client\'s ssl-client-cert through when this is false)', true),
   entry('auth-tls-match-cn', 'differs', 'a regex ("CN=..." prefix required) searched in the subject DN (RFC 2253, as nginx\'s $ssl_client_s_dn); no match answers 403; RE2 syntax (linear time: no backreferences or lookahead)', true),
-  guard('satisfy', 'combining authentication methods (satisfy) is not available yet'),
+  entry('satisfy', 'supported', '"any": the source address lists, basic auth and external auth let a request through when any one of them does (checked in that order; a 401 wins over a 403 when none does; an auth service failure still answers 500); "all" (default): every one must; an invalid value means "all"', true),
   entry('enable-global-auth', 'supported', '"false": the rules skip the proxy\'s --global-auth-url (default "true")'),
 
   // ---- snippets: never executed ------------------------------------------------------------

@@ -192,6 +192,11 @@ export interface RouteFilters {
   readonly externalAuth?: ExternalAuth;
   /** The Ingress opted out of the proxy's --global-auth-url (ingress-nginx enable-global-auth: "false"). */
   readonly noGlobalAuth?: true;
+  /**
+   * ingress-nginx satisfy: "any": the source lists, basic auth and external auth let a request
+   * through when any one of them does (absent: every one must, nginx's `satisfy all`).
+   */
+  readonly satisfy?: 'any';
 }
 
 /** PEM material of a proxy-ssl-secret; see model/backend-tls-options.ts. */

@@ -36,6 +36,7 @@ import type { InboundHead } from './inbound.ts';
 import type { ErrorKind } from './request-info.ts';
 import type { Socket } from 'node:net';
 import { clientCertStage } from './filters/client-cert.ts';
+import { satisfyAnyStage } from './filters/satisfy.ts';
 
 /** The request as stages see it. The proxy resets the three outputs to null per request. */
 export interface PlanHead extends InboundHead {
@@ -136,7 +137,8 @@ export function planOf(route: Route, context: PlanContext = NO_PLAN_CONTEXT): Re
  * and connection limits, authentication, body limit, then rewrite, then request headers.
  * Limits come before authentication as nginx's limit_req/limit_conn (preaccess phase) come
  * before auth_basic (access phase): failed logins count against the limit, which slows
- * password guessing.
+ * password guessing. With `satisfy: any` the address lists, basic auth and external auth are
+ * one stage after the limits (filters/satisfy.ts): any of them passing lets the request in.
  */
 export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT): RequestPlan {
   const f = route.filters;
@@ -151,8 +153,8 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   }
   if (f.cors !== undefined) stages.push(corsStage(f.cors));
   const ip = sourceRangeStage(f.sourceRange, context.sourceRange);
-  if (ip !== null) stages.push(ip);
   if (f === NO_FILTERS) {
+    if (ip !== null) stages.push(ip);
     const external = externalStage(route, f, context);
     if (external !== null) {
       stages.push(external);
@@ -160,22 +162,32 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
     }
     return { stages, sync, bodyLimit: -1, challenge, context };
   }
-  const rate = f.rateLimit;
-  if (rate !== undefined) stages.push((context.rateLimits ?? DEFAULT_RATE_LIMITS).stage(rate));
+  let basic: WaitingStage | null = null;
   const auth = f.basicAuth;
   if (auth !== undefined) {
     const verifier = context.verifier;
-    if (verifier === null) stages.push(() => 503);
+    if (verifier === null) basic = () => 503;
     else {
       challenge = challengeOf(auth);
-      stages.push(challenging(basicAuthStage(auth, verifier), challenge));
-      sync = false;
+      basic = challenging(basicAuthStage(auth, verifier), challenge);
     }
   }
   const external = externalStage(route, f, context);
-  if (external !== null) {
-    stages.push(external);
+  const checks = [ip, basic, external].filter((s) => s !== null);
+  const rate = f.rateLimit;
+  if (f.satisfy === 'any' && checks.length > 1) {
+    // satisfy any: one stage for the three checks, after the limits as nginx's access phase
+    // comes after its preaccess phase (satisfy.ts)
+    if (rate !== undefined) stages.push((context.rateLimits ?? DEFAULT_RATE_LIMITS).stage(rate));
+    stages.push(satisfyAnyStage(checks));
     sync = false;
+  } else {
+    if (ip !== null) stages.push(ip);
+    if (rate !== undefined) stages.push((context.rateLimits ?? DEFAULT_RATE_LIMITS).stage(rate));
+    if (basic !== null) stages.push(basic);
+    if (external !== null) stages.push(external);
+    if (auth !== undefined && context.verifier !== null) sync = false;
+    if (external !== null) sync = false;
   }
   const limit = f.bodyLimit;
   if (limit !== undefined && limit > 0) stages.push((head) => (declaredTooLarge(head.bodyLength, limit) ? 413 : 0));

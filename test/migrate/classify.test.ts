@@ -46,7 +46,7 @@ describe('annotation verdicts', () => {
     [`${N}auth-url`, 'https://auth.example.com/check', 'differs'],
     [`${N}auth-type`, 'basic', 'differs'],
     [`${N}auth-tls-verify-client`, 'on', 'differs'],
-    [`${N}satisfy`, 'any', 'fails-closed'],
+    [`${N}auth-snippet`, 'proxy_set_header X-Team a;', 'fails-closed'],
     // a snippet is an access control when it carries an access directive
     [`${N}configuration-snippet`, 'deny all;', 'fails-closed'],
     [`${N}server-snippet`, 'if ($http_x_token != "s3cr3t") { return 403; }', 'fails-closed'],
@@ -102,7 +102,7 @@ describe('what the Ingress does', () => {
     ['only supported ones', { [`${N}proxy-body-size`]: '8m', [`${N}rewrite-target`]: '/' }, 'routes'],
     ['an unsupported one is ignored', { [`${N}proxy-body-size`]: '8m', [`${N}proxy-cookie-path`]: '/ /app' }, 'routes-ignoring'],
     ['an unknown one is ignored', { [`${N}proxy-bdy-size`]: '8m' }, 'routes-ignoring'],
-    ['an unenforced access control', { [`${N}satisfy`]: 'any', [`${N}proxy-cookie-path`]: '/ /app' }, 'answers-503'],
+    ['an unenforced access control', { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;', [`${N}proxy-cookie-path`]: '/ /app' }, 'answers-503'],
     ['an unusable rewrite-target', { [`${N}rewrite-target`]: 'https://elsewhere.example/' }, 'answers-503'],
     ['a rewrite-target with an nginx variable', { [`${N}rewrite-target`]: '/$scheme/x' }, 'answers-503'],
     ['a canary', { [`${N}canary`]: 'true', [`${N}canary-weight`]: '10' }, 'canary'],

@@ -29,7 +29,6 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   it.each([
     'auth-proxy-set-headers',
     'auth-snippet',
-    'satisfy',
   ])('%s: every rule of the Ingress answers 503, with a problem naming it', (name) => {
     const config = world({ [N + name]: 'x' });
     for (const p of ['/admin', '/admin/x', '/', '/other']) {
@@ -46,7 +45,7 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   });
 
   it('the default backend of a guarded Ingress answers 503 too', () => {
-    const config = world({ [N + 'satisfy']: 'any' }, { defaultBackend: true });
+    const config = world({ [N + 'auth-snippet']: 'any' }, { defaultBackend: true });
     const fallback = config.match('nohost.test', '/');
     expect(fallback?.ingress.name).toBe('guarded');
     expect(fallback?.action.kind).toBe('direct');
@@ -102,12 +101,12 @@ describe('ingress-nginx annotations Portico does not implement', () => {
     const all = nginxAnnotations();
     expect(new Set(all.map((a) => a.name)).size).toBe(all.length);
     for (const a of all) expect(a.note.length, a.name).toBeGreaterThan(10);
-    for (const name of ['auth-proxy-set-headers', 'satisfy']) {
+    for (const name of ['auth-snippet']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards && a.support === 'unsupported', name).toBe(true);
     }
     // enforced access controls keep their guards mark (they restrict access) and are implemented
-    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm', 'auth-url', 'auth-method', 'auth-signin', 'auth-signin-redirect-param', 'auth-response-headers', 'auth-request-redirect', 'auth-cache-key', 'auth-cache-duration', 'auth-always-set-cookie', 'auth-tls-secret', 'auth-tls-verify-client', 'auth-tls-verify-depth', 'auth-tls-error-page', 'auth-tls-pass-certificate-to-upstream', 'auth-tls-match-cn']) {
+    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm', 'auth-url', 'auth-method', 'auth-signin', 'auth-signin-redirect-param', 'auth-response-headers', 'auth-request-redirect', 'auth-cache-key', 'auth-cache-duration', 'auth-always-set-cookie', 'auth-tls-secret', 'auth-tls-verify-client', 'auth-tls-verify-depth', 'auth-tls-error-page', 'auth-tls-pass-certificate-to-upstream', 'auth-tls-match-cn', 'satisfy']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards === true && a.support !== 'unsupported', name).toBe(true);
     }

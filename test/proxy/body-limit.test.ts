@@ -3,7 +3,11 @@
 // (1m by default, as ingress-nginx) applies to routes without their own; 0 means no limit.
 
 import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createHttpsListener } from '../../src/proxy/https-listener.ts';
+import { generateSelfSigned } from '../../src/tls/default-certificate.ts';
 import { FakeEndpoints, request, startProxy, startUpstream, until, type RunningProxy, type Upstream } from './fixtures.ts';
 import type { RouteSpec } from './fixtures.ts';
 
@@ -89,5 +93,56 @@ describe('request body limit', () => {
     await until(() => p.infos.some((i) => i.error === 'body_too_large'), 3000);
     expect(p.infos.some((i) => i.error === 'body_too_large')).toBe(true);
     expect(await chunkedPost(p.port, 32 * 1024)).toBe(200);
+  });
+
+  it('an HTTP/2 body without a length is cut at the limit too: 413, the stream reset, the session still usable', async () => {
+    const { p, bodies } = await setup([{ host: 'app.test', key: 'svc' }], { bodyLimit: 64 * 1024 });
+    const cert = await generateSelfSigned({ commonName: 'app.test', dnsNames: ['app.test'] });
+    const listener = createHttpsListener(p.proxy, { tls: { cert: cert.certPem, key: cert.keyPem } });
+    await new Promise<void>((r) => listener.server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(async () => {
+      listener.closeAllConnections();
+      await new Promise<void>((r) => listener.server.close(() => r()));
+    });
+    const session = http2.connect(`https://127.0.0.1:${(listener.server.address() as AddressInfo).port}`, { ca: cert.certPem, servername: 'app.test' });
+    session.on('error', () => {});
+    cleanups.push(async () => void session.destroy());
+    /**
+     * POSTs `size` bytes in 16 KiB DATA frames without content-length; resolves once the stream
+     * is closed by either side (a Node client keeps a stream whose writes are blocked after a
+     * RST_STREAM(NO_ERROR) undestroyed: `closed` and `rstCode` say the reset arrived).
+     */
+    const post = async (size: number): Promise<{ status: number; rstCode: number | undefined }> => {
+      const s = session.request({ ':method': 'POST', ':path': '/up', ':authority': 'app.test' }, { endStream: false });
+      let status = 0;
+      s.on('response', (h) => (status = Number(h[':status'])));
+      s.on('error', () => {});
+      s.resume();
+      const chunk = Buffer.alloc(16 * 1024, 'x');
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < size && !s.closed) {
+          sent += chunk.length;
+          if (!s.write(chunk)) {
+            s.once('drain', pump);
+            return;
+          }
+        }
+        if (!s.closed) s.end();
+      };
+      pump();
+      await until(() => s.closed && status !== 0, 5000, 'the stream to be answered and closed');
+      const rstCode = s.rstCode;
+      s.destroy();
+      return { status, rstCode };
+    };
+    // 4 MiB against a 64 KiB limit: the stream must end (not spin) long before the client is done
+    const over = await post(4 * 1024 * 1024);
+    expect(over).toEqual({ status: 413, rstCode: http2.constants.NGHTTP2_NO_ERROR });
+    await until(() => p.infos.some((i) => i.error === 'body_too_large'), 3000, 'the 413 to be reported');
+    expect(bodies.every((n) => n <= 64 * 1024 + 16 * 1024)).toBe(true);
+    // the same session goes on: a body under the limit gets through whole
+    expect((await post(32 * 1024)).status).toBe(200);
+    expect(bodies.at(-1)).toBe(32 * 1024);
   });
 });
