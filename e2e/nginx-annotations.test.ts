@@ -176,7 +176,11 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
       path.join(dir, 'retry.yaml'),
       annotatedIngressYaml({ name: 'retry', host: 'retry.test', annotations: { [N + 'proxy-next-upstream']: 'error timeout http_503' }, paths: [{ path: '/', service: 'half' }] }) +
         '---\n' +
-        annotatedIngressYaml({ name: 'no-retry', host: 'noretry.test', annotations: {}, paths: [{ path: '/', service: 'half' }] }),
+        annotatedIngressYaml({ name: 'no-retry', host: 'noretry.test', annotations: {}, paths: [{ path: '/', service: 'half' }] }) +
+        '---\n' +
+        annotatedIngressYaml({ name: 'sticky', host: 'sticky.test', annotations: { [N + 'affinity']: 'cookie', [N + 'session-cookie-name']: 'route' }, paths: [{ path: '/', service: 'half' }] }) +
+        '---\n' +
+        annotatedIngressYaml({ name: 'sticky-persistent', host: 'persistent.test', annotations: { [N + 'affinity']: 'cookie', [N + 'affinity-mode']: 'persistent' }, paths: [{ path: '/', service: 'half' }] }),
     );
     writeFileSync(
       path.join(dir, 'cors.yaml'),
@@ -351,6 +355,24 @@ spec:
     expect(logs).not.toContain(BCRYPT);
     expect(logs).not.toContain(SHA);
     expect(logs).not.toContain(Buffer.from('alice:secret').toString('base64'));
+  });
+
+  it('affinity: cookie keeps a client on one endpoint of a two-endpoint Service, balanced and persistent', async () => {
+    for (const [host, name] of [['sticky.test', 'route'], ['persistent.test', 'INGRESSCOOKIE']] as const) {
+      const first = await get(portico.httpPort, '/x', { host });
+      const setCookie = String(first.headers['set-cookie'] ?? '');
+      expect(setCookie, host).toMatch(new RegExp(`^${name}=[0-9a-f]{20}; Path=/; HttpOnly$`));
+      const cookie = setCookie.split(';')[0]!;
+      const statuses = new Set<number>();
+      for (let i = 0; i < 6; i++) {
+        const r = await get(portico.httpPort, '/x', { host, cookie });
+        statuses.add(r.status);
+        expect(r.headers['set-cookie'], host).toBeUndefined();
+      }
+      // one endpoint answers 503, the other 200: a pinned client sees only one of them
+      expect(statuses.size, host).toBe(1);
+      expect(statuses.has(first.status), host).toBe(true);
+    }
   });
 
   it('satisfy: any lets the password in from outside the allow-list and an allowed address in without one; all needs both', async () => {

@@ -108,7 +108,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('canary-by-header-pattern', 'differs', 'a regular expression on the canary-by-header value (RE2 syntax, linear time; ignored when canary-by-header-value is set)'),
   entry('canary-by-cookie', 'supported', 'cookie: "always" sends to the canary, "never" to the primary'),
   entry('affinity', 'differs', '"cookie": a client keeps its endpoint through a cookie (Set-Cookie on the first response); WebSocket upgrades are balanced without it'),
-  entry('affinity-mode', 'differs', 'both modes behave as "persistent": a client moves only when its endpoint leaves the Service'),
+  entry('affinity-mode', 'supported', '"balanced" (default): the cookie holds a random session key hashed onto the endpoints (rendezvous hashing), so scaling up moves about 1/n of the sessions to each new endpoint; "persistent": the cookie names its endpoint and a session moves only when that endpoint leaves'),
   unsupported('affinity-canary-behavior', 'not available: canary rules are decided first, then affinity within the chosen backend'),
   entry('session-cookie-name', 'supported', 'cookie name, default INGRESSCOOKIE'),
   entry('session-cookie-path', 'supported', 'cookie Path, default /'),

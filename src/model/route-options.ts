@@ -245,6 +245,7 @@ function readAffinity(annotations: Record<string, unknown>, report: Report): Coo
   };
   const mode = text('affinity-mode');
   if (mode !== undefined && mode[1] !== 'balanced' && mode[1] !== 'persistent') invalid(report, mode[0], mode[1], '"balanced" or "persistent"', 'Using "balanced".');
+  const persistent = mode !== undefined && mode[1] === 'persistent';
   let name = 'INGRESSCOOKIE';
   const n = text('session-cookie-name');
   if (n !== undefined) {
@@ -286,7 +287,7 @@ function readAffinity(annotations: Record<string, unknown>, report: Report): Coo
     else invalid(report, d[0], d[1], 'a domain name', 'No Domain attribute is sent.');
   }
   // SameSite=None needs Secure, or browsers drop the cookie
-  return Object.freeze({ name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
+  return Object.freeze({ ...(persistent ? { mode: 'persistent' as const } : {}), name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
 }
 
 /**

@@ -346,6 +346,13 @@ export type HashKeyPart =
  * on the first response, and again when its endpoint left the Service.
  */
 export interface CookieAffinity {
+  /**
+   * ingress-nginx affinity-mode. `balanced` (its default): the cookie carries a random session
+   * key hashed onto the endpoints, so when the Service scales up some sessions move to the new
+   * endpoints. `persistent`: the cookie names its endpoint, and a session moves only when that
+   * endpoint leaves. Absent: balanced.
+   */
+  readonly mode?: 'persistent';
   readonly name: string;
   readonly path: string;
   /** Max-Age in seconds, or null for a session cookie. */

@@ -61,7 +61,7 @@ import { ExternalAuthClient } from './auth-client.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
 import { globalSourceRange } from './filters/source-range.ts';
 import { chooseBackend } from './filters/canary.ts';
-import { affinityCookie, stickyUpstream } from './filters/affinity.ts';
+import { affinityCookie, newSessionKey, sessionCookie, sessionKey, stickyUpstream } from './filters/affinity.ts';
 import { hashKey } from './filters/hash-key.ts';
 import type { Logger } from '../observe/log.ts';
 import { Balancers } from './balancer.ts';
@@ -379,8 +379,17 @@ export class Proxy implements ExchangeOwner, LadderContext {
     const st = this.balancers.state(key, set);
     st.usedAt = this.sweepGen;
     const affinity = route.filters.affinity;
+    if (affinity !== undefined && affinity.mode === undefined) {
+      // balanced cookie affinity: the session key's hash over the endpoints; a new key (and
+      // cookie) for a request without one
+      const session = sessionKey(affinity, head.headers);
+      if (session !== null) return { route, state: st, upstream: st.pick('ip-hash', session, null), redirect: false, backend: key };
+      const fresh = newSessionKey();
+      const up = st.pick('ip-hash', fresh, null);
+      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : sessionCookie(affinity, fresh) };
+    }
     if (affinity !== undefined) {
-      // cookie affinity: the endpoint the cookie names, else a new pick that the response pins
+      // persistent cookie affinity: the endpoint the cookie names, else a new pick the response pins
       const sticky = stickyUpstream(st, affinity, head.headers);
       if (sticky !== null) return { route, state: st, upstream: sticky, redirect: false, backend: key };
       const up = st.pick(route.policy.loadBalance, head.clientIp, null);

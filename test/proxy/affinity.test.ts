@@ -24,12 +24,12 @@ describe('cookie affinity', () => {
     for (const c of cleanups.splice(0)) await c();
   });
 
-  it('pins a client to one endpoint, and moves it once when that endpoint leaves', async () => {
+  it('persistent: pins a client to one endpoint, and moves it once when that endpoint leaves', async () => {
     const a = await startUpstream((_req, res) => res.end('a'));
     const b = await startUpstream((_req, res) => res.end('b'));
     const endpoints = new FakeEndpoints();
     endpoints.set('svc', [a.port, b.port]);
-    const p = await startProxy({ routes: [{ host: 'app.test', key: 'svc', filters: { affinity: AFFINITY } }], endpoints });
+    const p = await startProxy({ routes: [{ host: 'app.test', key: 'svc', filters: { affinity: { ...AFFINITY, mode: 'persistent' } } }], endpoints });
     cleanups.push(() => p.close(), () => a.close(), () => b.close());
 
     const first = await request(p.port, {});
@@ -49,5 +49,52 @@ describe('cookie affinity', () => {
     expect(moved.body.toString()).not.toBe(pinned);
     expect(moved.headers['set-cookie']?.[0]).toMatch(/^INGRESSCOOKIE=/);
     expect(moved.headers['set-cookie']?.[0]?.split(';')[0]).not.toBe(cookie);
+  });
+
+  it('balanced (the default): a session key keeps its endpoint; scaling up moves some sessions, each to a new endpoint only; a leaving endpoint moves only its own', async () => {
+    const names = ['a', 'b', 'c', 'd'];
+    const ups = await Promise.all(names.map((n) => startUpstream((_req, res) => res.end(n))));
+    cleanups.push(...ups.map((u) => () => u.close()));
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', ups.slice(0, 3).map((u) => u.port));
+    const p = await startProxy({ routes: [{ host: 'app.test', key: 'svc', filters: { affinity: AFFINITY } }], endpoints });
+    cleanups.push(() => p.close());
+
+    // a client without the cookie gets a new session key, and keeps its endpoint with it
+    const first = await request(p.port, {});
+    const setCookie = first.headers['set-cookie']?.[0] ?? '';
+    expect(setCookie).toMatch(/^INGRESSCOOKIE=[0-9a-f]{20}; Path=\/; Max-Age=172800; HttpOnly$/);
+    const cookie = setCookie.split(';')[0]!;
+    for (let i = 0; i < 5; i++) {
+      const r = await request(p.port, { headers: { cookie } });
+      expect(r.body.toString()).toBe(first.body.toString());
+      expect(r.headers['set-cookie']).toBeUndefined();
+    }
+    // 120 sessions: spread over the three endpoints
+    const keys = Array.from({ length: 120 }, (_, i) => (i * 2654435761).toString(16).padStart(20, '0').slice(-20));
+    const where = async () => {
+      const out: string[] = [];
+      for (const k of keys) out.push((await request(p.port, { headers: { cookie: `INGRESSCOOKIE=${k}` } })).body.toString());
+      return out;
+    };
+    const before = await where();
+    for (const n of ['a', 'b', 'c']) expect(before.filter((e) => e === n).length, n).toBeGreaterThan(10);
+    // scale up to four: the sessions that move all go to the new endpoint, about a quarter of them
+    endpoints.set('svc', ups.map((u) => u.port));
+    const after = await where();
+    const moved = keys.filter((_, i) => after[i] !== before[i]);
+    expect(moved.length).toBeGreaterThan(10);
+    expect(moved.length).toBeLessThan(60);
+    for (let i = 0; i < keys.length; i++) if (after[i] !== before[i]) expect(after[i]).toBe('d');
+    // b leaves: only b's sessions move
+    endpoints.set('svc', [ups[0]!.port, ups[2]!.port, ups[3]!.port]);
+    const without = await where();
+    for (let i = 0; i < keys.length; i++) {
+      if (after[i] === 'b') expect(without[i]).not.toBe('b');
+      else expect(without[i]).toBe(after[i]);
+    }
+    // a malformed cookie value is not a session key: a new one is issued
+    const odd = await request(p.port, { headers: { cookie: 'INGRESSCOOKIE=not-a-key' } });
+    expect(odd.headers['set-cookie']?.[0]).toMatch(/^INGRESSCOOKIE=[0-9a-f]{20};/);
   });
 });

@@ -1,9 +1,15 @@
-// Cookie session affinity (ingress-nginx affinity: cookie): the client's cookie names its
-// endpoint by an opaque token (a hash of `ip:port`, never the address itself). A request whose
-// token is in the endpoint set goes there; otherwise the balancer picks and the response sets
-// the cookie. When an endpoint leaves, its clients move once and stay on the new one.
+// Cookie session affinity (ingress-nginx affinity: cookie), in ingress-nginx's two modes:
+// - persistent: the client's cookie names its endpoint by an opaque token (a hash of
+//   `ip:port`, never the address itself). A request whose token is in the endpoint set goes
+//   there; otherwise the balancer picks and the response sets the cookie. When an endpoint
+//   leaves, its clients move once and stay on the new one.
+// - balanced (the default): the cookie carries a random session key, and the endpoint is the
+//   key's rendezvous hash over the current endpoints (the balancer's ip-hash). The cookie never
+//   changes; when the Service scales up, about 1/n of the sessions move to each new endpoint
+//   (ingress-nginx's sticky_balanced with its consistent hash), and when an endpoint leaves
+//   only its sessions move.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { CookieAffinity } from '../../model/types.ts';
 import type { BalancerState } from '../balancer.ts';
 import type { Upstream } from '../upstreams.ts';
@@ -45,9 +51,27 @@ export function stickyUpstream(state: BalancerState, affinity: CookieAffinity, h
   return null;
 }
 
-/** The Set-Cookie value that pins the client to `up`. */
+const SESSION_KEY = /^[0-9a-f]{20}$/;
+
+/** balanced mode: the session key of the request's cookie, or null without a well-formed one. */
+export function sessionKey(affinity: CookieAffinity, headers: readonly string[]): string | null {
+  const key = cookieFrom(headers, affinity.name);
+  return key !== null && SESSION_KEY.test(key) ? key : null;
+}
+
+/** balanced mode: a new random session key (80 bits, hex: the cookie's value). */
+export function newSessionKey(): string {
+  return randomBytes(10).toString('hex');
+}
+
+/** The Set-Cookie value that pins the client to `up` (persistent mode). */
 export function affinityCookie(affinity: CookieAffinity, up: Upstream, now: number = Date.now()): string {
-  let c = `${affinity.name}=${affinityToken(up)}; Path=${affinity.path}`;
+  return sessionCookie(affinity, affinityToken(up), now);
+}
+
+/** The Set-Cookie value carrying `value` with the affinity's attributes. */
+export function sessionCookie(affinity: CookieAffinity, value: string, now: number = Date.now()): string {
+  let c = `${affinity.name}=${value}; Path=${affinity.path}`;
   if (affinity.expires !== null) c += `; Expires=${new Date(now + affinity.expires * 1000).toUTCString()}`;
   if (affinity.maxAge !== null) c += `; Max-Age=${affinity.maxAge}`;
   if (affinity.domain !== null) c += `; Domain=${affinity.domain}`;
