@@ -141,6 +141,7 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
   let unavailable: http.Server;
   let unavailableHits = 0;
   let pages: http.Server;
+  let redirector: http.Server;
   let portico: PorticoProcess;
 
   beforeAll(async () => {
@@ -162,7 +163,27 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
     });
     await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
     const pagesPort = (pages.address() as AddressInfo).port;
-    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]) + '---\n' + serviceYaml('corsy', [corsBackend.port]) + '---\n' + serviceYaml('half', [unavailablePort, app.port]) + '---\n' + serviceYaml('overloaded', [unavailablePort]) + '---\n' + serviceYaml('pages', [pagesPort]) + '---\n' + serviceYaml('empty', []));
+    // an application that redirects to its internal address and scopes its cookie to it
+    redirector = http.createServer((_req, res) => {
+      res.writeHead(302, { location: 'http://app.internal:8080/login?next=%2F', 'set-cookie': ['s=1; Path=/one/x; Domain=.LocalHost; HttpOnly', 't=2; Path=/two'] }).end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
+    const redirectorPort = (redirector.address() as AddressInfo).port;
+    writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]) + '---\n' + serviceYaml('corsy', [corsBackend.port]) + '---\n' + serviceYaml('half', [unavailablePort, app.port]) + '---\n' + serviceYaml('overloaded', [unavailablePort]) + '---\n' + serviceYaml('pages', [pagesPort]) + '---\n' + serviceYaml('empty', []) + '---\n' + serviceYaml('redirector', [redirectorPort]));
+    writeFileSync(
+      path.join(dir, 'response-rewrite.yaml'),
+      annotatedIngressYaml({
+        name: 'response-rewrite',
+        host: 'rewrite-headers.test',
+        annotations: {
+          [N + 'proxy-redirect-from']: 'http://app.internal:8080/',
+          [N + 'proxy-redirect-to']: 'https://rewrite-headers.test/app/',
+          [N + 'proxy-cookie-path']: '/one/ /app/',
+          [N + 'proxy-cookie-domain']: 'localhost rewrite-headers.test',
+        },
+        paths: [{ path: '/', service: 'redirector' }],
+      }),
+    );
     writeFileSync(
       path.join(dir, 'errors.yaml'),
       annotatedIngressYaml({
@@ -312,6 +333,8 @@ spec:
     await echo?.close();
     await corsBackend?.close();
     unavailable?.closeAllConnections();
+    redirector?.closeAllConnections();
+    await new Promise<void>((r) => (redirector ? redirector.close(() => r()) : r()));
     pages?.closeAllConnections();
     await new Promise<void>((r) => (pages ? pages.close(() => r()) : r()));
     await new Promise<void>((r) => (unavailable ? unavailable.close(() => r()) : r()));
@@ -355,6 +378,13 @@ spec:
     expect(logs).not.toContain(BCRYPT);
     expect(logs).not.toContain(SHA);
     expect(logs).not.toContain(Buffer.from('alice:secret').toString('base64'));
+  });
+
+  it('proxy-redirect-from/-to and proxy-cookie-path/-domain edit the upstream\'s Location and Set-Cookie', async () => {
+    const r = await get(portico.httpPort, '/x', { host: 'rewrite-headers.test' });
+    expect(r.status).toBe(302);
+    expect(r.headers.location).toBe('https://rewrite-headers.test/app/login?next=%2F');
+    expect(r.headers['set-cookie']).toEqual(['s=1; Path=/app/x; Domain=.rewrite-headers.test; HttpOnly', 't=2; Path=/two']);
   });
 
   it('affinity: cookie keeps a client on one endpoint of a two-endpoint Service, balanced and persistent', async () => {

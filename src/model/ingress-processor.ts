@@ -8,6 +8,7 @@ import type { Snapshot } from '../store/store.ts';
 import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { readAccessOptions } from './access-options.ts';
 import { readCorsOptions } from './cors-options.ts';
+import { readResponseRewriteOptions } from './response-rewrite-options.ts';
 import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
@@ -123,12 +124,14 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const backends = new BackendResolver(snapshot, ref.namespace, readServiceUpstream(annotations, report));
   const cors = readCorsOptions(annotations, report);
   const retry = readRetryOptions(annotations, report);
+  const responseRewrite = isDict(annotations) ? readResponseRewriteOptions(annotations, report) : undefined;
   const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report);
   const read = withFilters(withFilters(readRouteOptions(annotations, report), readRateLimitOptions(annotations, ref, report)), {
     ...access.filters,
     ...externalAuth.filters,
     ...(cors === undefined ? {} : { cors }),
     ...(retry === undefined ? {} : { retry }),
+    ...(responseRewrite === undefined ? {} : { responseRewrite }),
     ...(errors === undefined ? {} : { errors }),
     ...(backendTls === undefined || backendTls === 'denied' ? {} : { backendTls }),
   });

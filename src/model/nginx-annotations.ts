@@ -175,10 +175,10 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('cors-expose-headers', 'supported', 'Access-Control-Expose-Headers; default none'),
   entry('cors-max-age', 'supported', 'Access-Control-Max-Age in seconds; default 1728000'),
   unsupported('custom-headers', 'custom response headers from a ConfigMap are not available yet'),
-  unsupported('proxy-cookie-domain', 'rewriting Set-Cookie domains is not available'),
-  unsupported('proxy-cookie-path', 'rewriting Set-Cookie paths is not available'),
-  unsupported('proxy-redirect-from', 'rewriting Location headers is not available'),
-  unsupported('proxy-redirect-to', 'rewriting Location headers is not available'),
+  entry('proxy-cookie-domain', 'differs', '"FROM TO": a Set-Cookie Domain equal to FROM (case-insensitive, a leading dot kept) becomes TO, in upstream responses; "off" (default); nginx variables and regexes are refused with a problem'),
+  entry('proxy-cookie-path', 'differs', '"FROM TO": a Set-Cookie Path starting with FROM gets TO instead of that start, in upstream responses; "off" (default); nginx variables and regexes are refused with a problem'),
+  entry('proxy-redirect-from', 'differs', 'with proxy-redirect-to: a Location (or Refresh URL) of an upstream response starting with this text gets proxy-redirect-to instead of it; "off" (default) and "default" leave Location as sent; nginx variables and regexes are refused with a problem'),
+  entry('proxy-redirect-to', 'differs', 'the replacement for proxy-redirect-from; "off" leaves Location as sent'),
   unsupported('http2-push-preload', 'HTTP/2 server push is obsolete (browsers removed it); remove the annotation'),
 
   // ---- TLS on the listener -------------------------------------------------------------------

@@ -197,6 +197,24 @@ export interface RouteFilters {
    * through when any one of them does (absent: every one must, nginx's `satisfy all`).
    */
   readonly satisfy?: 'any';
+  /** Edits of the upstream's Location and Set-Cookie headers (ingress-nginx proxy-redirect-*, proxy-cookie-*). */
+  readonly responseRewrite?: ResponseRewrite;
+}
+
+/** Literal text and what replaces it. */
+export interface TextReplacement {
+  readonly from: string;
+  readonly to: string;
+}
+
+/** See model/response-rewrite-options.ts. */
+export interface ResponseRewrite {
+  /** Location (and Refresh URL) starting with `from`: that start becomes `to` (nginx proxy_redirect). */
+  readonly redirect?: TextReplacement;
+  /** Set-Cookie Path starting with `from`: that start becomes `to` (nginx proxy_cookie_path). */
+  readonly cookiePath?: TextReplacement;
+  /** Set-Cookie Domain equal to `from`, case-insensitively, leading dot kept: becomes `to` (nginx proxy_cookie_domain). */
+  readonly cookieDomain?: TextReplacement;
 }
 
 /** PEM material of a proxy-ssl-secret; see model/backend-tls-options.ts. */

@@ -11,11 +11,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { ErrorBackend, RetryPolicy, Route } from '../model/types.ts';
+import type { ErrorBackend, ResponseRewrite, RetryPolicy, Route } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import type { BalancerState } from './balancer.ts';
 import { BodyTooLarge, limitedBody } from './filters/body-limit.ts';
 import { setErrorHeaders } from './filters/error-backend.ts';
+import { rewriteResponseHeaders } from './filters/response-rewrite.ts';
 import { mergeResponseHeaders, responseHeaders, trailersToRelay, type HeaderObject } from './headers.ts';
 import type { LadderHead } from './ladder.ts';
 import { LOCAL_RESPONSES, type LocalBody } from './local-answers.ts';
@@ -130,6 +131,8 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   retryNext: Upstream | null = null;
   /** The route's custom-http-errors and their backend, or null. */
   errors: ErrorBackend | null = null;
+  /** The route's edits of the upstream's Location / Set-Cookie headers, or null. */
+  rewrite: ResponseRewrite | null = null;
   /** Sent to the error backend already (its answers are relayed, never intercepted again). */
   intercepted = false;
   /** The error backend endpoint an intercepted answer goes to, and the status it replaces. */
@@ -418,6 +421,8 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     const res = this.res;
     try {
       const headers = responseHeaders(parsed, this.proxy.responseRequestId ? this.requestId : null);
+      // the upstream's own headers only: our cookie and the route's headers are not edited
+      if (this.rewrite !== null) rewriteResponseHeaders(headers, this.rewrite);
       if (this.setCookie !== null) headers.push('set-cookie', this.setCookie);
       if (this.responseHeaders !== null) mergeResponseHeaders(headers, this.responseHeaders);
       const hsts = this.proxy.hsts;

@@ -321,6 +321,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
       const f = r.route.filters;
       if (f.retry !== undefined) ex.retry = f.retry;
       if (f.errors !== undefined && f.errors.codes.length > 0) ex.errors = f.errors;
+      if (f.responseRewrite !== undefined) ex.rewrite = f.responseRewrite;
     }
     const mode = r.fallback === true ? PLAIN_HTTP : this.modes.of(r.route);
     if (mode !== PLAIN_HTTP) {
