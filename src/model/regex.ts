@@ -30,7 +30,7 @@ export interface UserRegex {
    * when it fits.
    */
   readonly prefix: string;
-  /** The whole pattern is `prefix` (no metacharacters): a prefix compare decides alone. */
+  /** The whole pattern is literal text, `prefix` (escaped punctuation at most): a prefix compare decides alone. */
   readonly literal: boolean;
   /** The pattern as compiled (anchor included), never the engine's internals. */
   toJSON(): string;
