@@ -347,40 +347,48 @@ export class PathTable {
 /**
  * The first rule whose regex matches (nginx's regex locations: first match wins). Most regex
  * paths start with literal text, and many are nothing else (the plain paths of other
- * Ingresses on a regex host): a case-insensitive prefix compare decides those, or rules them
- * out, without running the engine.
+ * Ingresses on a regex host): UserRegex.test compares that prefix first, which decides those,
+ * or rules them out, without running the engine.
  */
 function matchRegex(routes: readonly Route[], path: string): Route | null {
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i] as Route;
     const rx = r.regex;
-    if (rx === null) continue;
-    if (!startsWithLower(path, rx.prefix)) continue;
-    if (rx.literal || rx.test(path)) return r;
+    if (rx !== null && rx.test(path)) return r;
   }
   return null;
 }
 
 /** Characters of a path (after the leading '/') that pick a bucket of a RegexIndex. */
 const BUCKET_CHARS = 8;
+/** bucketKey: too short to pick a bucket. */
+const NO_BUCKET = -1;
+/** bucketKey: a character beyond ASCII, which RE2's case folding may equate with a letter. */
+const ANY_BUCKET = -2;
 
-/** FNV-1a of `text`'s characters [1, 1 + BUCKET_CHARS), ASCII lower-cased; -1 when shorter. */
+/**
+ * FNV-1a of `text`'s characters [1, 1 + BUCKET_CHARS), ASCII lower-cased, as a non-negative
+ * number; NO_BUCKET when shorter, ANY_BUCKET when one of them is beyond ASCII.
+ */
 function bucketKey(text: string): number {
-  if (text.length < BUCKET_CHARS + 1) return -1;
+  if (text.length < BUCKET_CHARS + 1) return NO_BUCKET;
   let h = FNV_OFFSET;
   for (let i = 1; i <= BUCKET_CHARS; i++) {
     let c = text.charCodeAt(i);
+    if (c >= 0x80) return ANY_BUCKET;
     if (c >= 65 && c <= 90) c |= 32;
     h = fnvStep(h, c);
   }
-  return h;
+  return h >>> 1;
 }
 
 /**
  * A regex host's rules bucketed by the first characters their literal prefix fixes: a lookup
  * tries only its path's bucket and the rules whose prefix is too short to be bucketed, merged
  * back into match order. On a busy host (a hundred rules of twenty Ingresses, one of them with
- * use-regex) this skips almost every rule.
+ * use-regex) this skips almost every rule. A path with a character beyond ASCII among those
+ * first characters (rare: Node hands paths over as Latin-1) tries every rule, since RE2 folds
+ * 'ſ' to 's' and the Kelvin sign to 'k'.
  */
 class RegexIndex {
   private readonly routes: readonly Route[];
@@ -394,8 +402,9 @@ class RegexIndex {
     const buckets = new Map<number, number[]>();
     for (let i = 0; i < routes.length; i++) {
       const rx = (routes[i] as Route).regex;
-      const key = rx === null ? -1 : bucketKey(rx.prefix);
-      if (key === -1) {
+      // prefixes are printable ASCII (regex.ts), so never ANY_BUCKET
+      const key = rx === null ? NO_BUCKET : bucketKey(rx.prefix);
+      if (key < 0) {
         always.push(i);
         continue;
       }
@@ -409,7 +418,8 @@ class RegexIndex {
 
   match(path: string): Route | null {
     const key = bucketKey(path);
-    const bucket = key === -1 ? undefined : this.buckets.get(key);
+    if (key === ANY_BUCKET) return matchRegex(this.routes, path);
+    const bucket = key === NO_BUCKET ? undefined : this.buckets.get(key);
     const a = this.always;
     const b = bucket ?? NO_INTS;
     let i = 0;
@@ -418,21 +428,8 @@ class RegexIndex {
       const next = j >= b.length || (i < a.length && (a[i] as number) < (b[j] as number)) ? (a[i++] as number) : (b[j++] as number);
       const r = this.routes[next] as Route;
       const rx = r.regex;
-      if (rx === null || !startsWithLower(path, rx.prefix)) continue;
-      if (rx.literal || rx.test(path)) return r;
+      if (rx !== null && rx.test(path)) return r;
     }
     return null;
   }
-}
-
-/** Whether `path` starts with `prefix` (lower-case ASCII), ignoring ASCII case. */
-function startsWithLower(path: string, prefix: string): boolean {
-  const n = prefix.length;
-  if (path.length < n) return false;
-  for (let i = 0; i < n; i++) {
-    let c = path.charCodeAt(i);
-    if (c >= 65 && c <= 90) c |= 32;
-    if (c !== prefix.charCodeAt(i)) return false;
-  }
-  return true;
 }
