@@ -192,6 +192,16 @@ export interface RouteFilters {
   readonly externalAuth?: ExternalAuth;
   /** The Ingress opted out of the proxy's --global-auth-url (ingress-nginx enable-global-auth: "false"). */
   readonly noGlobalAuth?: true;
+  /** Response headers from a ConfigMap set on every response (ingress-nginx custom-headers). */
+  readonly customHeaders?: ConfigMapHeaders;
+}
+
+/** Headers listed in a ConfigMap (custom-headers, auth-proxy-set-headers); see model/configmap-headers.ts. */
+export interface ConfigMapHeaders {
+  /** `namespace/name` of the ConfigMap. */
+  readonly configMap: string;
+  /** Flat `[name, value, ...]`: lower-case names, sorted by name; values literal. */
+  readonly headers: readonly string[];
 }
 
 /** PEM material of a proxy-ssl-secret; see model/backend-tls-options.ts. */
@@ -319,6 +329,11 @@ export interface ExternalAuth {
   readonly cache: ExternalAuthCache | null;
   /** auth-always-set-cookie: the auth service's Set-Cookie also goes out with a 401/403. */
   readonly alwaysSetCookie: boolean;
+  /**
+   * auth-proxy-set-headers: headers sent with the subrequest, replacing the client's of those
+   * names (an empty value: the header is not sent at all); absent when not set.
+   */
+  readonly proxySetHeaders?: ConfigMapHeaders;
 }
 
 /** ingress-nginx auth-cache-key and auth-cache-duration (nginx's proxy_cache_valid). */

@@ -24,10 +24,9 @@ function world(annotations: Record<string, string>, opts: { defaultBackend?: boo
 
 describe('ingress-nginx annotations Portico does not implement', () => {
   // allow/deny lists, basic and external auth and client certificates are enforced now
-  // (test/model/access.test.ts, external-auth-options.test.ts, client-cert-options.test.ts);
-  // auth-proxy-set-headers names a ConfigMap Portico does not watch
+  // (test/model/access.test.ts, external-auth-options.test.ts, client-cert-options.test.ts),
+  // and so is auth-proxy-set-headers (test/model/configmap-headers.test.ts)
   it.each([
-    'auth-proxy-set-headers',
     'auth-snippet',
     'satisfy',
   ])('%s: every rule of the Ingress answers 503, with a problem naming it', (name) => {
@@ -102,12 +101,12 @@ describe('ingress-nginx annotations Portico does not implement', () => {
     const all = nginxAnnotations();
     expect(new Set(all.map((a) => a.name)).size).toBe(all.length);
     for (const a of all) expect(a.note.length, a.name).toBeGreaterThan(10);
-    for (const name of ['auth-proxy-set-headers', 'satisfy']) {
+    for (const name of ['satisfy']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards && a.support === 'unsupported', name).toBe(true);
     }
     // enforced access controls keep their guards mark (they restrict access) and are implemented
-    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm', 'auth-url', 'auth-method', 'auth-signin', 'auth-signin-redirect-param', 'auth-response-headers', 'auth-request-redirect', 'auth-cache-key', 'auth-cache-duration', 'auth-always-set-cookie', 'auth-tls-secret', 'auth-tls-verify-client', 'auth-tls-verify-depth', 'auth-tls-error-page', 'auth-tls-pass-certificate-to-upstream', 'auth-tls-match-cn']) {
+    for (const name of ['whitelist-source-range', 'allowlist-source-range', 'denylist-source-range', 'auth-type', 'auth-secret', 'auth-secret-type', 'auth-realm', 'auth-url', 'auth-method', 'auth-signin', 'auth-signin-redirect-param', 'auth-response-headers', 'auth-request-redirect', 'auth-cache-key', 'auth-cache-duration', 'auth-always-set-cookie', 'auth-proxy-set-headers', 'auth-tls-secret', 'auth-tls-verify-client', 'auth-tls-verify-depth', 'auth-tls-error-page', 'auth-tls-pass-certificate-to-upstream', 'auth-tls-match-cn']) {
       const a = nginxAnnotation(N + name);
       expect(a?.guards === true && a.support !== 'unsupported', name).toBe(true);
     }
