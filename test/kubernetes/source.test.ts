@@ -124,6 +124,19 @@ describe('KubernetesSource', () => {
     expect(store.get('Secret', 'default/tls')).toBeDefined();
   });
 
+  it('lists and watches ConfigMaps (custom-headers, auth-proxy-set-headers name them)', async () => {
+    const cm = (name: string, value: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { 'X-Frame-Options': value } });
+    api.create(cm('headers', 'DENY'));
+    await start();
+    expect(store.get('ConfigMap', 'default/headers')?.data).toEqual({ 'X-Frame-Options': 'DENY' });
+    api.update(cm('headers', 'SAMEORIGIN'));
+    await waitFor(() => store.get('ConfigMap', 'default/headers')?.data?.['X-Frame-Options'] === 'SAMEORIGIN', 3000, 'update');
+    api.create(cm('more', 'DENY'));
+    await waitFor(() => store.get('ConfigMap', 'default/more') !== undefined, 3000, 'add');
+    api.delete('ConfigMap', 'default', 'headers');
+    await waitFor(() => store.get('ConfigMap', 'default/headers') === undefined, 3000, 'delete');
+  });
+
   it('watches only the given namespaces', async () => {
     api.create(ingress('in', 'team-a'));
     api.create(ingress('out', 'team-b'));
