@@ -174,7 +174,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('cors-allow-credentials', 'supported', 'Access-Control-Allow-Credentials: true unless "false" (default true)'),
   entry('cors-expose-headers', 'supported', 'Access-Control-Expose-Headers; default none'),
   entry('cors-max-age', 'supported', 'Access-Control-Max-Age in seconds; default 1728000'),
-  entry('custom-headers', 'differs', 'ConfigMap "namespace/name" (the Ingress\'s namespace only) whose data are response headers set on every response of the rules, Portico\'s own answers included, replacing the upstream\'s of those names (as more_set_headers); values are literal ("$" included); no global-allowed-response-headers list: any header name is allowed except those that frame the message (Connection, Content-Length, Transfer-Encoding, ...); a missing ConfigMap or an invalid entry makes the rules answer 503, as in ingress-nginx'),
+  entry('custom-headers', 'differs', 'ConfigMap "namespace/name" (the Ingress\'s namespace only) whose data are response headers set on every response of the rules, Portico\'s own answers included, replacing the upstream\'s of those names (as more_set_headers), not on a WebSocket 101; values are literal ("$" included); no global-allowed-response-headers list: any header name is allowed except those that frame the message (Connection, Content-Length, Transfer-Encoding, ...); a missing ConfigMap or an invalid entry makes the rules answer 503, as in ingress-nginx'),
   unsupported('proxy-cookie-domain', 'rewriting Set-Cookie domains is not available'),
   unsupported('proxy-cookie-path', 'rewriting Set-Cookie paths is not available'),
   unsupported('proxy-redirect-from', 'rewriting Location headers is not available'),

@@ -137,6 +137,17 @@ describe('KubernetesSource', () => {
     await waitFor(() => store.get('ConfigMap', 'default/headers') === undefined, 3000, 'delete');
   });
 
+  it('leaves Helm 2 release ConfigMaps (OWNER=TILLER) out of memory, as ingress-nginx does', async () => {
+    api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'release.v1', namespace: 'default', labels: { OWNER: 'TILLER' } }, data: { release: 'big' } });
+    api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'headers', namespace: 'default' }, data: { 'X-A': '1' } });
+    await start();
+    expect([...store.keys('ConfigMap')]).toEqual(['default/headers']);
+    api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'release.v2', namespace: 'default', labels: { OWNER: 'TILLER' } }, data: { release: 'big' } });
+    api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'later', namespace: 'default' } });
+    await waitFor(() => store.get('ConfigMap', 'default/later') !== undefined, 3000, 'later');
+    expect(store.get('ConfigMap', 'default/release.v2')).toBeUndefined();
+  });
+
   it('watches only the given namespaces', async () => {
     api.create(ingress('in', 'team-a'));
     api.create(ingress('out', 'team-b'));
