@@ -15,6 +15,7 @@ import { BACKEND_TLS_OPTION_ANNOTATIONS } from './backend-tls-options.ts';
 import { CLIENT_CERT_OPTION_ANNOTATIONS } from './client-cert-options.ts';
 import { RATE_LIMIT_OPTION_ANNOTATIONS } from './rate-limit-options.ts';
 import { EXTERNAL_AUTH_OPTION_ANNOTATIONS } from './external-auth-options.ts';
+import { CUSTOM_HEADERS_OPTION_ANNOTATIONS } from './custom-headers-options.ts';
 import { ROUTE_OPTION_ANNOTATIONS } from './route-options.ts';
 import { describe, isDict } from './read.ts';
 import { DEFAULT_POLICY, type BackendProtocol, type LoadBalanceAlgorithm, type RoutePolicy } from './types.ts';
@@ -196,7 +197,7 @@ const backendTlsServerName: AnnotationParser<'backendTlsServerName'> = {
 export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, forceSslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
 
 /** Portico annotations read outside the model (not typos): the ACME room reads these. */
-export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS, ...CANARY_OPTION_ANNOTATIONS, ...ACCESS_OPTION_ANNOTATIONS, ...CORS_OPTION_ANNOTATIONS, ...RETRY_OPTION_ANNOTATIONS, ...ERROR_BACKEND_OPTION_ANNOTATIONS, ...BACKEND_TLS_OPTION_ANNOTATIONS, ...CLIENT_CERT_OPTION_ANNOTATIONS, ...RATE_LIMIT_OPTION_ANNOTATIONS, ...EXTERNAL_AUTH_OPTION_ANNOTATIONS, ...RESPONSE_REWRITE_OPTION_ANNOTATIONS];
+export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS, ...CANARY_OPTION_ANNOTATIONS, ...ACCESS_OPTION_ANNOTATIONS, ...CORS_OPTION_ANNOTATIONS, ...RETRY_OPTION_ANNOTATIONS, ...ERROR_BACKEND_OPTION_ANNOTATIONS, ...BACKEND_TLS_OPTION_ANNOTATIONS, ...CLIENT_CERT_OPTION_ANNOTATIONS, ...RATE_LIMIT_OPTION_ANNOTATIONS, ...EXTERNAL_AUTH_OPTION_ANNOTATIONS, ...RESPONSE_REWRITE_OPTION_ANNOTATIONS, ...CUSTOM_HEADERS_OPTION_ANNOTATIONS];
 
 const BY_NAME: ReadonlyMap<string, AnyAnnotationParser> = new Map(ANNOTATIONS.map((p) => [p.name, p]));
 

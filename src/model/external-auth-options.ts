@@ -1,7 +1,8 @@
 // The annotation group of external authentication (ingress-nginx auth-url and companions,
 // nginx's auth_request): auth-url, auth-method, auth-signin, auth-signin-redirect-param,
 // auth-response-headers, auth-request-redirect, auth-cache-key, auth-cache-duration,
-// auth-always-set-cookie, enable-global-auth, and the auth-keepalive* names, accepted as no-ops
+// auth-always-set-cookie, enable-global-auth, auth-proxy-set-headers (a ConfigMap of headers
+// for the subrequest, configmap-headers.ts), and the auth-keepalive* names, accepted as no-ops
 // (the proxy keeps its own pool of connections to each auth service). Each name is read under
 // `portico.dev/<name>` or, in its absence, `nginx.ingress.kubernetes.io/<name>`.
 //
@@ -15,11 +16,13 @@
 // host part of auth-url only `$host` (the rule's host: only rules with an exact host can use
 // it, see ingress-processor.ts). Nothing else is ever interpreted.
 
+import type { Snapshot } from '../store/store.ts';
 import { readAliased, porticoNames } from './aliased.ts';
+import { readConfigMapHeaders } from './configmap-headers.ts';
 import type { ProblemReason } from './problems.ts';
 import { describe, isDict } from './read.ts';
 import { parseHashKey } from './route-options.ts';
-import type { AuthUrlPart, AuthUrlVariable, ExternalAuth, ExternalAuthCache, RouteAction, RouteFilters } from './types.ts';
+import type { AuthUrlPart, AuthUrlVariable, ConfigMapHeaders, ExternalAuth, ExternalAuthCache, RouteAction, RouteFilters } from './types.ts';
 
 /** The group's names, without prefix. */
 export const EXTERNAL_AUTH_OPTION_NAMES = [
@@ -37,6 +40,7 @@ export const EXTERNAL_AUTH_OPTION_NAMES = [
   'auth-keepalive-share-vars',
   'auth-keepalive-timeout',
   'enable-global-auth',
+  'auth-proxy-set-headers',
 ] as const;
 type Name = (typeof EXTERNAL_AUTH_OPTION_NAMES)[number];
 
@@ -66,10 +70,20 @@ const VARIABLES = new Set<string>(['host', 'scheme', 'request_uri', 'escaped_req
 const MAX_URL = 2048;
 
 /**
- * The external authentication an Ingress's annotations ask for. Companions without auth-url
- * have no effect (as in ingress-nginx) and say so.
+ * Names auth-proxy-set-headers may not set: the stage sets them itself (external-auth.ts), and
+ * two values of one would leave the auth service to guess which one counts.
  */
-export function readExternalAuthOptions(annotations: unknown, report: ExternalAuthReport): ExternalAuthOptions {
+const AUTH_OWN_HEADERS: ReadonlyMap<string, string> = new Map(
+  ['x-original-url', 'x-original-method', 'x-original-uri', 'x-scheme', 'x-sent-from', 'x-real-ip', 'x-auth-request-redirect'].map((n) => [n, 'Portico sets it on every auth request']),
+);
+
+/**
+ * The external authentication an Ingress's annotations ask for. Companions without auth-url
+ * have no effect (as in ingress-nginx) and say so. `snapshot` and `namespace` (the Ingress's)
+ * serve auth-proxy-set-headers, which names a ConfigMap; without a snapshot (the global auth
+ * flags) that annotation cannot be honoured and denies.
+ */
+export function readExternalAuthOptions(annotations: unknown, report: ExternalAuthReport, snapshot?: Snapshot, namespace = ''): ExternalAuthOptions {
   if (!isDict(annotations)) return NO_EXTERNAL_AUTH_OPTIONS;
   const get = (name: Name): [string, unknown] | undefined => readAliased(annotations, name, report);
   const filters: { externalAuth?: ExternalAuth; noGlobalAuth?: true } = {};
@@ -168,6 +182,18 @@ export function readExternalAuthOptions(annotations: unknown, report: ExternalAu
     else alwaysSetCookie = v;
   }
 
+  let proxySetHeaders: ConfigMapHeaders | undefined;
+  const ps = get('auth-proxy-set-headers');
+  if (ps !== undefined) {
+    // ingress-nginx denies the location for any unusable ConfigMap: the auth service would
+    // decide without headers it may rely on
+    const read = snapshot === undefined ? { invalid: 'ConfigMaps cannot be read here' } : readConfigMapHeaders(ps[1], snapshot, namespace, { reserved: AUTH_OWN_HEADERS, allowEmpty: true, allowDollar: false });
+    if ('invalid' in read) {
+      report('ConfigMapInvalid', `Annotation "${ps[0]}" has the value ${describe(ps[1])}, which cannot be used: ${read.invalid}. Every rule of this Ingress answers 503 until it is fixed`);
+      denied = DENIED_EXTERNAL_AUTH;
+    } else if (read.headers.length > 0) proxySetHeaders = read;
+  }
+
   if (denied !== null || 'invalid' in url) return Object.freeze({ filters: Object.freeze(filters), denied: DENIED_EXTERNAL_AUTH });
   filters.externalAuth = Object.freeze({
     url: urlAnn[1] as string,
@@ -182,6 +208,7 @@ export function readExternalAuthOptions(annotations: unknown, report: ExternalAu
     requestRedirect,
     cache,
     alwaysSetCookie,
+    ...(proxySetHeaders === undefined ? {} : { proxySetHeaders }),
   });
   return Object.freeze({ filters: Object.freeze(filters), denied: null });
 }

@@ -15,6 +15,7 @@ import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.
 import { readClientCertOptions } from './client-cert-options.ts';
 import { readRateLimitOptions } from './rate-limit-options.ts';
 import { DENIED_EXTERNAL_AUTH, readExternalAuthOptions } from './external-auth-options.ts';
+import { readCustomHeadersOptions } from './custom-headers-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
@@ -110,8 +111,9 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const annotations = field(field(ingress, 'metadata'), 'annotations');
   const policy = parsePolicy(annotations, report);
   const access = readAccessOptions(annotations, snapshot, ref.namespace, report);
-  const externalAuth = readExternalAuthOptions(annotations, report);
-  const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied ?? externalAuth.denied);
+  const externalAuth = readExternalAuthOptions(annotations, report, snapshot, ref.namespace);
+  const customHeaders = readCustomHeadersOptions(annotations, snapshot, ref.namespace, report);
+  const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied ?? externalAuth.denied ?? customHeaders.denied);
   const redirects = readRedirectOptions(annotations, report);
   const backendTls = readBackendTlsSecret(annotations, snapshot, ref.namespace, report);
   if (backendTls !== undefined && policy.backendProtocol !== 'HTTPS' && policy.backendProtocol !== 'GRPCS') {
@@ -134,6 +136,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ...(responseRewrite === undefined ? {} : { responseRewrite }),
     ...(errors === undefined ? {} : { errors }),
     ...(backendTls === undefined || backendTls === 'denied' ? {} : { backendTls }),
+    ...(customHeaders.customHeaders === undefined ? {} : { customHeaders: customHeaders.customHeaders }),
   });
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
   const hosts = new Map<string, Route[]>();

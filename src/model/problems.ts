@@ -24,6 +24,7 @@ export type ProblemReason =
   | 'UnsupportedAnnotation'
   | 'AccessControlNotEnforced'
   | 'AuthSecretInvalid'
+  | 'ConfigMapInvalid'
   | 'InvalidTLS'
   | 'TLSConflict';
 

@@ -199,6 +199,16 @@ export interface RouteFilters {
   readonly satisfy?: 'any';
   /** Edits of the upstream's Location and Set-Cookie headers (ingress-nginx proxy-redirect-*, proxy-cookie-*). */
   readonly responseRewrite?: ResponseRewrite;
+  /** Response headers from a ConfigMap set on every response (ingress-nginx custom-headers). */
+  readonly customHeaders?: ConfigMapHeaders;
+}
+
+/** Headers listed in a ConfigMap (custom-headers, auth-proxy-set-headers); see model/configmap-headers.ts. */
+export interface ConfigMapHeaders {
+  /** `namespace/name` of the ConfigMap. */
+  readonly configMap: string;
+  /** Flat `[name, value, ...]`: lower-case names, sorted by name; values literal. */
+  readonly headers: readonly string[];
 }
 
 /** Literal text and what replaces it. */
@@ -342,6 +352,11 @@ export interface ExternalAuth {
   readonly cache: ExternalAuthCache | null;
   /** auth-always-set-cookie: the auth service's Set-Cookie also goes out with a 401/403. */
   readonly alwaysSetCookie: boolean;
+  /**
+   * auth-proxy-set-headers: headers sent with the subrequest, replacing the client's of those
+   * names (an empty value: the header is not sent at all); absent when not set.
+   */
+  readonly proxySetHeaders?: ConfigMapHeaders;
 }
 
 /** ingress-nginx auth-cache-key and auth-cache-duration (nginx's proxy_cache_valid). */

@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { DirectResponseAction } from '../model/types.ts';
 import { kClosing, type ClosingSocket } from './exchange-mark.ts';
+import { mergeResponseHeaders } from './headers.ts';
 
 export interface LocalBody {
   status: number;
@@ -93,7 +94,7 @@ export function planAnswer(status: number): LocalBody {
 /**
  * The header list (flat) of a local answer: ours, the body's own (Allow for 405), the
  * answer's (`extra`: Location, WWW-Authenticate, a filter's answerHeaders) and the route's
- * response headers (CORS).
+ * response headers (CORS, custom-headers), which replace ours of the same name.
  */
 export function answerHeaders(
   body: LocalBody,
@@ -104,7 +105,8 @@ export function answerHeaders(
   const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', body.length, 'x-request-id', requestId];
   if (body.extra !== undefined) headers.push(...body.extra);
   if (extra !== null) headers.push(...extra);
-  if (responseHeaders !== null) headers.push(...responseHeaders);
+  // the route's headers replace ours of the same name (custom-headers may set Content-Type)
+  if (responseHeaders !== null) mergeResponseHeaders(headers, responseHeaders);
   return headers;
 }
 

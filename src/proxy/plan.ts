@@ -37,6 +37,7 @@ import type { ErrorKind } from './request-info.ts';
 import type { Socket } from 'node:net';
 import { clientCertStage } from './filters/client-cert.ts';
 import { satisfyAnyStage } from './filters/satisfy.ts';
+import { customHeadersStage } from './filters/custom-headers.ts';
 
 /** The request as stages see it. The proxy resets the three outputs to null per request. */
 export interface PlanHead extends InboundHead {
@@ -145,6 +146,8 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
   const stages: WaitingStage[] = [];
   let sync = true;
   let challenge = '';
+  // custom-headers before anything that may answer: more_set_headers covers every status
+  if (f.customHeaders !== undefined) stages.push(customHeadersStage(f.customHeaders));
   // client certificates first: nginx checks them before any phase (and match-cn at server level)
   if (f.clientCert !== undefined) {
     stages.push(clientCertStage(f.clientCert));

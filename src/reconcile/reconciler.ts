@@ -49,8 +49,9 @@ export interface BuildStats {
 }
 
 // Secret: an Ingress with basic auth reads its users from one (the translator re-reads only
-// the Ingresses that read the changed Secret; TLS Secrets have no readers there)
-const ROUTING_KINDS: readonly Kind[] = ['Ingress', 'IngressClass', 'Service', 'Secret'];
+// the Ingresses that read the changed Secret; TLS Secrets have no readers there). ConfigMap:
+// custom-headers and auth-proxy-set-headers read one (likewise only its readers are redone)
+const ROUTING_KINDS: readonly Kind[] = ['Ingress', 'IngressClass', 'Service', 'Secret', 'ConfigMap'];
 
 export class Reconciler {
   private config: RoutingConfig;

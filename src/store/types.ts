@@ -139,6 +139,17 @@ export interface Secret {
   data?: Record<string, string>; // base64
 }
 
+/**
+ * Plain-text settings an Ingress's annotations name (custom-headers, auth-proxy-set-headers).
+ * binaryData is not read: no annotation takes bytes.
+ */
+export interface ConfigMap {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  data?: Record<string, string>;
+}
+
 /** The kinds Portico reads. The key is also the kind name used in manifests. */
 export interface KindMap {
   Ingress: Ingress;
@@ -146,9 +157,10 @@ export interface KindMap {
   Service: Service;
   EndpointSlice: EndpointSlice;
   Secret: Secret;
+  ConfigMap: ConfigMap;
 }
 export type Kind = keyof KindMap;
-export const KINDS: readonly Kind[] = ['Ingress', 'IngressClass', 'Service', 'EndpointSlice', 'Secret'];
+export const KINDS: readonly Kind[] = ['Ingress', 'IngressClass', 'Service', 'EndpointSlice', 'Secret', 'ConfigMap'];
 
 /** Cluster-scoped kinds are stored under the empty namespace. */
 export const CLUSTER_SCOPED: ReadonlySet<Kind> = new Set<Kind>(['IngressClass']);

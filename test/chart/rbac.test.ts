@@ -122,7 +122,7 @@ function allowedGrants(settings: Settings): Set<string> {
 const ACME_GRANTS = ['/secrets:create', '/secrets:update'];
 
 const BASE_GRANTS = new Set([
-  ...['get', 'list', 'watch'].flatMap((v) => ['networking.k8s.io/ingresses', 'networking.k8s.io/ingressclasses', '/services', 'discovery.k8s.io/endpointslices', '/secrets'].map((r) => `${r}:${v}`)),
+  ...['get', 'list', 'watch'].flatMap((v) => ['networking.k8s.io/ingresses', 'networking.k8s.io/ingressclasses', '/services', 'discovery.k8s.io/endpointslices', '/secrets', '/configmaps'].map((r) => `${r}:${v}`)),
   'networking.k8s.io/ingresses/status:update',
   'networking.k8s.io/ingresses/status:patch',
   '/events:create',

@@ -94,6 +94,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   }),
   def({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true }),
   def({ group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, extraFieldLabels: ['type'] }),
+  def({ group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true }),
   def({
     group: 'coordination.k8s.io',
     version: 'v1',

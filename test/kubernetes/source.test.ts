@@ -124,6 +124,30 @@ describe('KubernetesSource', () => {
     expect(store.get('Secret', 'default/tls')).toBeDefined();
   });
 
+  it('lists and watches ConfigMaps (custom-headers, auth-proxy-set-headers name them)', async () => {
+    const cm = (name: string, value: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { 'X-Frame-Options': value } });
+    api.create(cm('headers', 'DENY'));
+    await start();
+    expect(store.get('ConfigMap', 'default/headers')?.data).toEqual({ 'X-Frame-Options': 'DENY' });
+    api.update(cm('headers', 'SAMEORIGIN'));
+    await waitFor(() => store.get('ConfigMap', 'default/headers')?.data?.['X-Frame-Options'] === 'SAMEORIGIN', 3000, 'update');
+    api.create(cm('more', 'DENY'));
+    await waitFor(() => store.get('ConfigMap', 'default/more') !== undefined, 3000, 'add');
+    api.delete('ConfigMap', 'default', 'headers');
+    await waitFor(() => store.get('ConfigMap', 'default/headers') === undefined, 3000, 'delete');
+  });
+
+  it('leaves Helm 2 release ConfigMaps (OWNER=TILLER) out of memory, as ingress-nginx does', async () => {
+    api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'release.v1', namespace: 'default', labels: { OWNER: 'TILLER' } }, data: { release: 'big' } });
+    api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'headers', namespace: 'default' }, data: { 'X-A': '1' } });
+    await start();
+    expect([...store.keys('ConfigMap')]).toEqual(['default/headers']);
+    api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'release.v2', namespace: 'default', labels: { OWNER: 'TILLER' } }, data: { release: 'big' } });
+    api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'later', namespace: 'default' } });
+    await waitFor(() => store.get('ConfigMap', 'default/later') !== undefined, 3000, 'later');
+    expect(store.get('ConfigMap', 'default/release.v2')).toBeUndefined();
+  });
+
   it('watches only the given namespaces', async () => {
     api.create(ingress('in', 'team-a'));
     api.create(ingress('out', 'team-b'));

@@ -237,11 +237,18 @@ describe('translation', () => {
     expect(exact.match('shop.test', '/')!.action).toBe(FORWARD);
   });
 
-  it('auth-proxy-set-headers still fails closed (Portico does not watch ConfigMaps)', () => {
+  it('auth-proxy-set-headers naming a missing ConfigMap fails closed (more in configmap-headers.test.ts)', () => {
     const config = world({ [N + 'auth-url']: 'http://auth.svc/check', [N + 'auth-proxy-set-headers']: 'default/headers' });
     const route = config.match('shop.test', '/')!;
-    expect(route.action).toMatchObject({ kind: 'direct', status: 503 });
-    expect(config.problems.map((p) => p.reason)).toContain('AccessControlNotEnforced');
+    expect(route.action).toEqual(DENIED_EXTERNAL_AUTH);
+    expect(reasons(config)).toEqual(['default/guarded: ConfigMapInvalid']);
+    expect(config.problems[0]!.message).toContain('ConfigMap "default/headers" was not found');
+  });
+
+  it('auth-proxy-set-headers in --global-auth-url style reading (no snapshot) fails closed', () => {
+    const { options, problems } = read({ [N + 'auth-url']: 'http://auth.svc/check', [N + 'auth-proxy-set-headers']: 'headers' });
+    expect(options.denied).toBe(DENIED_EXTERNAL_AUTH);
+    expect(problems.join()).toContain('cannot be used');
   });
 
   it('auth-keepalive names are accepted as no-ops', () => {

@@ -1,6 +1,6 @@
 // The incremental translator against the full one: random sequences of store changes
 // (Ingresses added, edited, deleted, status-only writes; Services and ports appearing and
-// going; IngressClasses changing), and after every step the incremental config must equal
+// going; ConfigMaps that Ingresses name appearing, changing and going; IngressClasses changing), and after every step the incremental config must equal
 // translate() of the same store: the same match() answers on a set of probe requests, the
 // same routes, problems (order included), Ingresses and TLS bindings. Seeded, so a failure
 // names its seed and step and reproduces.
@@ -12,7 +12,7 @@ import { translate } from '../../src/model/translate.ts';
 import type { Route, RoutingConfig } from '../../src/model/types.ts';
 import { routingRelevant } from '../../src/store/routing-relevant.ts';
 import { Store, type Snapshot, type StoreChange } from '../../src/store/store.ts';
-import type { HTTPIngressPath, Ingress, IngressBackend, IngressClass, IngressRule, Service, ServicePort } from '../../src/store/types.ts';
+import type { ConfigMap, HTTPIngressPath, Ingress, IngressBackend, IngressClass, IngressRule, Service, ServicePort } from '../../src/store/types.ts';
 import { CONTROLLER, ingress, ingressClass, OPTIONS, path, rule, service, svcBackend, target } from './helpers.ts';
 
 function rng(seed: number): () => number {
@@ -51,7 +51,12 @@ const ANNOTATIONS: [string, string[]][] = [
   ['nginx.ingress.kubernetes.io/canary-weight', ['30', '101']],
   ['nginx.ingress.kubernetes.io/permanent-redirect', ['https://x.test$request_uri', 'ftp://x']],
   ['kubernetes.io/ingress.class', ['portico', 'other', '']],
+  // ConfigMaps read through the snapshot: a change to one re-translates its readers
+  ['nginx.ingress.kubernetes.io/custom-headers', ['h0', 'a/h1', 'b/h0', 'bad/name/x']],
+  ['nginx.ingress.kubernetes.io/auth-url', ['http://auth.svc/check']],
+  ['portico.dev/auth-proxy-set-headers', ['h0', 'h1']],
 ];
+const CONFIGMAP_NAMES = ['h0', 'h1'];
 
 class Gen {
   readonly rand: () => number;
@@ -141,6 +146,15 @@ class Gen {
     return s;
   }
 
+  configMap(namespace: string, name: string): ConfigMap {
+    const data: Record<string, string> = {};
+    if (this.chance(0.7)) data['X-Frame-Options'] = this.pick(['DENY', 'SAMEORIGIN']);
+    if (this.chance(0.4)) data['X-Tenant'] = this.pick(['a', 'b', '', '$host']);
+    if (this.chance(0.1)) data['Content-Length'] = '1'; // refused
+    const cm: ConfigMap = { metadata: { namespace, name, resourceVersion: this.version() }, data };
+    return cm;
+  }
+
   ingressClass(): IngressClass {
     const name = this.pick(['portico', 'portico', 'alt', 'other']);
     const ic = ingressClass(name, {
@@ -169,8 +183,12 @@ function step(g: Gen, store: Store): void {
       if (old !== undefined) {
         store.upsert('Ingress', { ...old, metadata: { ...old.metadata, resourceVersion: g.version() }, status: { loadBalancer: { ingress: [{ ip: `192.0.2.${g.int(200)}` }] } } });
       }
-    } else if (r < 0.8) {
+    } else if (r < 0.71) {
       store.upsert('Service', g.service(namespace, g.pick(SERVICE_NAMES)));
+    } else if (r < 0.77) {
+      store.upsert('ConfigMap', g.configMap(namespace, g.pick(CONFIGMAP_NAMES)));
+    } else if (r < 0.8) {
+      store.remove('ConfigMap', `${namespace}/${g.pick(CONFIGMAP_NAMES)}`);
     } else if (r < 0.9) {
       store.remove('Service', `${namespace}/${g.pick(SERVICE_NAMES)}`);
     } else if (r < 0.97) {
@@ -315,6 +333,41 @@ describe('incremental translation', () => {
     h.store.upsert('Service', service('default', 'unused'));
     [inc, full] = h.next();
     expect(h.translator.lastApply).toEqual({ full: false, ingresses: 0, hosts: 0 });
+    expect(differences(inc, full)).toEqual([]);
+  });
+
+  it('re-processes only the Ingresses that name a changed ConfigMap: missing, then created, edited, deleted', () => {
+    const ann = { 'nginx.ingress.kubernetes.io/custom-headers': 'default/headers' };
+    const h = harness((store) => {
+      store.upsert('Service', service('default', 'web'));
+      store.upsert('Ingress', ingress('reader', [rule('r.com', [path('/', 'Prefix', svcBackend('web'))])], { annotations: ann }));
+      store.upsert('Ingress', ingress('bystander', [rule('b.com', [path('/', 'Prefix', svcBackend('web'))])]));
+    });
+    expect(h.config.problems.map((p) => p.reason)).toEqual(['ConfigMapInvalid']);
+    expect(h.config.match('r.com', '/')?.action).toMatchObject({ kind: 'direct', status: 503 });
+
+    h.store.upsert('ConfigMap', { metadata: { namespace: 'default', name: 'headers', resourceVersion: '1' }, data: { 'X-Frame-Options': 'DENY' } });
+    let [inc, full] = h.next();
+    expect(h.translator.lastApply).toEqual({ full: false, ingresses: 1, hosts: 1 });
+    expect(inc.problems).toEqual([]);
+    expect(inc.match('r.com', '/')?.filters.customHeaders?.headers).toEqual(['x-frame-options', 'DENY']);
+    expect(differences(inc, full)).toEqual([]);
+
+    h.store.upsert('ConfigMap', { metadata: { namespace: 'default', name: 'headers', resourceVersion: '2' }, data: { 'X-Frame-Options': 'SAMEORIGIN' } });
+    [inc, full] = h.next();
+    expect(h.translator.lastApply).toEqual({ full: false, ingresses: 1, hosts: 1 });
+    expect(inc.match('r.com', '/')?.filters.customHeaders?.headers).toEqual(['x-frame-options', 'SAMEORIGIN']);
+    expect(differences(inc, full)).toEqual([]);
+
+    // another namespace's ConfigMap of the same name reaches nobody
+    h.store.upsert('ConfigMap', { metadata: { namespace: 'other', name: 'headers', resourceVersion: '3' }, data: {} });
+    [inc, full] = h.next();
+    expect(h.translator.lastApply.ingresses).toBe(0);
+
+    h.store.remove('ConfigMap', 'default/headers');
+    [inc, full] = h.next();
+    expect(h.translator.lastApply).toEqual({ full: false, ingresses: 1, hosts: 1 });
+    expect(inc.match('r.com', '/')?.action).toMatchObject({ kind: 'direct', status: 503 });
     expect(differences(inc, full)).toEqual([]);
   });
 

@@ -24,10 +24,9 @@ function world(annotations: Record<string, string>, opts: { defaultBackend?: boo
 
 describe('ingress-nginx annotations Portico does not implement', () => {
   // allow/deny lists, basic and external auth and client certificates are enforced now
-  // (test/model/access.test.ts, external-auth-options.test.ts, client-cert-options.test.ts);
-  // auth-proxy-set-headers names a ConfigMap Portico does not watch
+  // (test/model/access.test.ts, external-auth-options.test.ts, client-cert-options.test.ts),
+  // and so is auth-proxy-set-headers (test/model/configmap-headers.test.ts)
   it.each([
-    'auth-proxy-set-headers',
     'auth-snippet',
   ])('%s: every rule of the Ingress answers 503, with a problem naming it', (name) => {
     const config = world({ [N + name]: 'x' });

@@ -145,6 +145,24 @@ describe('the subrequest', () => {
     expect(s.headers['x-auth-request-redirect']).toBe('https://app.test/after');
   });
 
+  it('auth-proxy-set-headers: the ConfigMap\'s headers are sent, replacing the client\'s; an empty value removes it', async () => {
+    next = (_q, res) => res.writeHead(200).end();
+    const a = auth({ [N + 'auth-url']: `${base()}/check` });
+    const withSet: ExternalAuth = { ...a, proxySetHeaders: { configMap: 'default/auth-headers', headers: ['x-strip', '', 'x-tenant', 'shop', 'x-trace', '$literal'] } };
+    const h = head('/', ['X-Tenant', 'mallory', 'x-strip', 'secret', 'accept', 'text/html']);
+    expect(await run(withSet, h)).toBe(0);
+    const s = seen[0]!;
+    expect(s.headers['x-tenant']).toBe('shop'); // never the client's value too
+    expect(s.headers['x-strip']).toBeUndefined();
+    expect(s.headers['x-trace']).toBe('$literal');
+    expect(s.headers['accept']).toBe('text/html');
+    // the upstream request is not touched: the headers are for the auth service only
+    expect(values(h.headers, 'x-tenant')).toEqual(['mallory']);
+    // without the ConfigMap the client's value goes through as before
+    expect(await run(a, head('/', ['X-Tenant', 'mallory']))).toBe(0);
+    expect(seen[1]!.headers['x-tenant']).toBe('mallory');
+  });
+
   it('$host in the auth host is the route\'s host; $host and $scheme in the target are the request\'s', async () => {
     next = (_q, res) => res.writeHead(200).end();
     const a = auth({ [N + 'auth-url']: `http://$host:${authServer.port}/check/$host/$scheme` });

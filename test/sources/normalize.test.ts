@@ -107,6 +107,14 @@ describe('normalizeObject', () => {
     });
   });
 
+  it('reads a ConfigMap\'s data as plain text and drops binaryData (nothing reads bytes)', () => {
+    const r = normalizeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'headers', namespace: 'shop' }, data: { 'X-Frame-Options': 'DENY' }, binaryData: { b: 'AA==' } });
+    expect(r.type === 'object' && r.object).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'headers', namespace: 'shop' }, data: { 'X-Frame-Options': 'DENY' } });
+    const bad = normalizeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'h' }, data: { n: 42 } });
+    expect(bad.type).toBe('invalid');
+    expect(normalizeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'empty' } })).toMatchObject({ type: 'object', kind: 'ConfigMap' });
+  });
+
   it('merges Secret stringData into data and checks base64 without echoing values', () => {
     const r = normalizeObject({
       apiVersion: 'v1',

@@ -390,6 +390,11 @@ controller.extraArgs come last and replace what the chart would render for the s
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# ConfigMaps an Ingress names in an annotation (custom-headers, auth-proxy-set-headers): read
+# only. Every ConfigMap in scope is listed and watched (they have no type to select by).
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
 # Events about Ingresses that cannot be translated, in the Ingress's namespace.
 - apiGroups: [""]
   resources: ["events"]

@@ -9,6 +9,8 @@
 // X-Original-Method, X-Sent-From: nginx-ingress-controller, X-Real-IP,
 // X-Auth-Request-Redirect (auth-request-redirect, else the request URI), and with auth-method
 // X-Original-URI and X-Scheme. Client-sent headers of those names never reach the auth service.
+// auth-proxy-set-headers (a ConfigMap) adds its headers, replacing the client's of those names
+// (an empty value removes the client's and sends none, as nginx's proxy_set_header).
 //
 // The answer, as auth_request:
 //   2xx      the request goes on; auth-response-headers are copied from the auth response
@@ -88,10 +90,17 @@ export function signinLocation(auth: ExternalAuth, head: PlanHead): string {
 export function authRequestHeaders(auth: ExternalAuth, authHost: string, head: PlanHead): string[] {
   const out: string[] = [];
   const h = head.headers;
+  const set = auth.proxySetHeaders?.headers;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
-    if (OWN_HEADERS.has(name.toLowerCase())) continue;
+    const lower = name.toLowerCase();
+    if (OWN_HEADERS.has(lower)) continue;
+    if (set !== undefined && includesName(set, lower)) continue;
     out.push(name, h[i + 1]!);
+  }
+  // auth-proxy-set-headers (nginx proxy_set_header): replaces the client's; empty: not sent
+  if (set !== undefined) {
+    for (let i = 0; i < set.length; i += 2) if (set[i + 1] !== '') out.push(set[i]!, set[i + 1]!);
   }
   const scheme = schemeOf(head);
   out.push(
@@ -104,6 +113,12 @@ export function authRequestHeaders(auth: ExternalAuth, authHost: string, head: P
   );
   if (auth.methodSet) out.push('x-original-uri', head.url, 'x-scheme', passScheme(head));
   return out;
+}
+
+/** Whether flat `[name, value, ...]` (lower-case names) has `lower`. */
+function includesName(flat: readonly string[], lower: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === lower) return true;
+  return false;
 }
 
 /** Applies an auth result to the request: 0 to go on, else the status to answer. */

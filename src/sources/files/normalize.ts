@@ -10,6 +10,7 @@ import {
   CLUSTER_SCOPED,
   KINDS,
   type AnyObject,
+  type ConfigMap,
   type Endpoint,
   type EndpointPort,
   type EndpointSlice,
@@ -46,6 +47,7 @@ const API_VERSIONS: Record<Kind, ApiVersionRule> = {
   Service: { current: 'v1', legacy: [] },
   EndpointSlice: { current: 'discovery.k8s.io/v1', legacy: ['discovery.k8s.io/v1beta1'] },
   Secret: { current: 'v1', legacy: [] },
+  ConfigMap: { current: 'v1', legacy: [] },
 };
 
 const MAX_ERRORS = 8;
@@ -111,6 +113,9 @@ export function normalizeObject(raw: unknown): NormalizeResult {
         break;
       case 'Secret':
         object = normalizeSecret(c, raw, metadata);
+        break;
+      case 'ConfigMap':
+        object = normalizeConfigMap(c, raw, metadata);
         break;
     }
   }
@@ -375,6 +380,14 @@ function normalizeSecret(c: Checker, raw: Record<string, unknown>, metadata: Obj
     }
     out.data = merged;
   }
+  return out;
+}
+
+function normalizeConfigMap(c: Checker, raw: Record<string, unknown>, metadata: ObjectMeta): ConfigMap {
+  const out: ConfigMap = { ...header(raw), metadata };
+  // plain text, as the API serves it; binaryData is dropped (nothing reads bytes)
+  const data = c.strMap(raw.data, 'data');
+  if (data !== undefined) out.data = data;
   return out;
 }
 

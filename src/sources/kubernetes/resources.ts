@@ -34,6 +34,11 @@ export const RESOURCES: Record<Kind, ResourceSpec> = {
   },
   // Only TLS Secrets: memory must not grow with unrelated Secrets.
   Secret: { kind: 'Secret', apiVersion: 'v1', prefix: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=kubernetes.io/tls' },
+  // Every ConfigMap in scope: an Ingress may name any (custom-headers,
+  // auth-proxy-set-headers), and ConfigMaps have no type to select by. As ingress-nginx, leave
+  // out Helm 2's release ConfigMaps (label OWNER=TILLER), often the largest; --watch-namespace
+  // narrows the memory the rest takes.
+  ConfigMap: { kind: 'ConfigMap', apiVersion: 'v1', prefix: '/api/v1', plural: 'configmaps', namespaced: true, labelSelector: 'OWNER!=TILLER' },
 };
 
 /**
