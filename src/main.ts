@@ -7,7 +7,9 @@
 // src/runtime/, so the workers never import this file: only the entry points do.
 
 import type http from 'node:http';
-import { parseSettings, SettingsError, usage, type Settings } from './config/settings.ts';
+import { envName, parseSettings, SettingsError, usage, type Settings } from './config/settings.ts';
+import { nginxConfigMapFlags } from './config/nginx-configmap.ts';
+import { readConfigMapOnce } from './sources/configmap-once.ts';
 import { ManifestDirectorySource } from './sources/files/source.ts';
 import { KubernetesSource } from './sources/kubernetes/source.ts';
 import { KubeApi } from './sources/kubernetes/api.ts';
@@ -296,6 +298,40 @@ async function startHealth(
   };
 }
 
+/**
+ * --nginx-configmap: the settings again, with the keys of ingress-nginx's ConfigMap that have a
+ * Portico flag applied after the command line; each key's fate is logged. A ConfigMap that
+ * does not exist or cannot be read stops the start (exit 1), as a missing kubeconfig does.
+ */
+async function applyNginxConfigMap(
+  argv: readonly string[],
+  settings: Settings,
+  ref: { namespace: string; name: string },
+  log: Logger,
+): Promise<ReturnType<typeof parseSettings>> {
+  const where = `${ref.namespace}/${ref.name}`;
+  let data: Record<string, string> | null;
+  try {
+    data = await readConfigMapOnce(settings, ref.namespace, ref.name);
+  } catch (err) {
+    throw new Error(`--nginx-configmap ${where} could not be read: ${(err as Error).message}`);
+  }
+  if (data === null) throw new Error(`--nginx-configmap ${where} does not exist${settings.manifests !== undefined ? ` in ${settings.manifests}` : ''}`);
+  const isSet = (flag: string): boolean =>
+    argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)) || (process.env[envName(flag)] ?? '') !== '';
+  const outcome = nginxConfigMapFlags(data, (extra) => parseSettings([...argv, ...extra]), isSet);
+  for (const k of outcome.invalid) log.warn('ingress-nginx ConfigMap key not applied: invalid value', { configMap: where, key: k.key, reason: k.message });
+  for (const k of outcome.unsupported) log.warn('ingress-nginx ConfigMap key not supported', { configMap: where, key: k.key, reason: k.note });
+  log.info('ingress-nginx ConfigMap applied', {
+    configMap: where,
+    applied: outcome.applied.map((a) => `${a.key} → --${a.flag}`),
+    ignored: outcome.ignored.map((i) => `${i.key}: ${i.note}`),
+    unsupported: outcome.unsupported.length,
+    invalid: outcome.invalid.length,
+  });
+  return parseSettings([...argv, ...outcome.args]);
+}
+
 /** The CLI: parse flags, start, stop cleanly on SIGTERM/SIGINT. */
 export async function main(argv: readonly string[]): Promise<void> {
   let parsed;
@@ -317,6 +353,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const log = createLogger(parsed.settings.logLevel);
+  if (parsed.settings.nginxConfigMap !== undefined) {
+    try {
+      parsed = await applyNginxConfigMap(argv, parsed.settings, parsed.settings.nginxConfigMap, log);
+    } catch (err) {
+      log.error(`cannot start: ${(err as Error).message}`);
+      process.exit(err instanceof SettingsError ? 2 : 1);
+    }
+  }
   let running: RunningPortico;
   try {
     running = await startPortico(parsed.settings, log);

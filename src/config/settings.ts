@@ -11,6 +11,7 @@ import { autoWorkers, availableCpus } from './cpus.ts';
 import { parseSize } from '../values/size.ts';
 import { loadCaBundle, readTextFile, type ReadTextFile } from './backend-ca.ts';
 import { ACCESS_LOG_FIELDS, DEFAULT_ACCESS_LOG_FIELDS } from './access-log-fields.ts';
+import { parseConfigMapRef } from './nginx-configmap.ts';
 
 export type LogLevelSetting = 'debug' | 'info' | 'warn' | 'error';
 
@@ -109,6 +110,8 @@ export interface Settings {
    * model's external-auth parser validates them when the proxy starts ('' = none).
    */
   globalAuth: { url: string; method: string; signin: string; responseHeaders: string };
+  /** --nginx-configmap: ingress-nginx's controller ConfigMap, applied at start (config/nginx-configmap.ts). */
+  nginxConfigMap: { namespace: string; name: string } | undefined;
 }
 
 type FlagType = 'string' | 'boolean';
@@ -193,6 +196,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'global-auth-method', type: 'string', default: '', help: 'Method of the --global-auth-url subrequest (default GET)' },
   { name: 'global-auth-signin', type: 'string', default: '', help: 'With --global-auth-url: a 401 becomes a 302 to this URL with the original URL in rd' },
   { name: 'global-auth-response-headers', type: 'string', default: '', help: 'With --global-auth-url: comma-separated headers copied from the auth response into the upstream request' },
+  { name: 'nginx-configmap', type: 'string', default: '', help: 'NAMESPACE/NAME of ingress-nginx\'s controller ConfigMap (its --configmap): its keys with a Portico equivalent (proxy-body-size, hsts*, timeouts, source ranges, global-auth-*, ...) are applied at start over these flags; every other key is reported' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];
@@ -307,6 +311,13 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
   };
   const limitReqStatusCode = limitStatus('limit-req-status-code');
   const limitConnStatusCode = limitStatus('limit-conn-status-code');
+  const nginxConfigMapText = str('nginx-configmap').trim();
+  let nginxConfigMap: Settings['nginxConfigMap'];
+  if (nginxConfigMapText !== '') {
+    const ref = parseConfigMapRef(nginxConfigMapText);
+    if (typeof ref === 'string') throw new SettingsError(`--nginx-configmap: ${ref}`);
+    nginxConfigMap = ref;
+  }
   const proxyProtocolTrustedCidrs = cidrList('proxy-protocol-trusted-cidrs');
   const maxHeader = str('max-header-size');
   const maxHeaderSize = /^\d+$/.test(maxHeader) ? Number(maxHeader) : NaN;
@@ -441,6 +452,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     limitReqStatusCode,
     limitConnStatusCode,
     globalAuth: { url: str('global-auth-url').trim(), method: str('global-auth-method').trim(), signin: str('global-auth-signin').trim(), responseHeaders: str('global-auth-response-headers').trim() },
+    nginxConfigMap,
   };
   return { settings, help: values.help === true, version: values.version === true };
 }

@@ -3,11 +3,7 @@
 // `portico --manifests`), or the Kubernetes API (one list each through the program's client,
 // no watch).
 
-import { fileContents, unreadableContents } from '../sources/files/contents.ts';
-import { nodeDirectory } from '../sources/files/directory.ts';
-import { ManifestIndex, type FileChange } from '../sources/files/index.ts';
-import { isManifestFileName } from '../sources/files/parse.ts';
-import { MAX_FILE_BYTES } from '../sources/files/source.ts';
+import { DirectoryUnreadable, readManifestsOnce } from '../sources/files/read-once.ts';
 import type { FileProblem } from '../sources/files/types.ts';
 import { KubeApi } from '../sources/kubernetes/api.ts';
 import { collectionPath, RESOURCES } from '../sources/kubernetes/resources.ts';
@@ -29,38 +25,20 @@ export class LoadError extends Error {
 
 /** The top level of `dir`, as the files source reads it (hidden names skipped, same formats). */
 export async function loadManifests(dir: string): Promise<LoadedObjects> {
-  const directory = nodeDirectory(dir);
-  let names: string[];
+  let read: Awaited<ReturnType<typeof readManifestsOnce>>;
   try {
-    names = (await directory.list()).names.filter(isManifestFileName).sort();
+    read = await readManifestsOnce(dir);
   } catch (err) {
-    throw new LoadError(`cannot list the manifests directory ${directory.path}: ${(err as Error).message}`);
+    if (err instanceof DirectoryUnreadable) throw new LoadError(err.message);
+    throw err;
   }
-  const changes: FileChange[] = [];
-  for (const name of names) {
-    try {
-      const st = await directory.stat(name);
-      if (st === undefined) continue; // not a regular file, or gone meanwhile
-      if (st.size > MAX_FILE_BYTES) {
-        changes.push([name, unreadableContents(name, undefined, `larger than ${MAX_FILE_BYTES} bytes`)]);
-        continue;
-      }
-      const read = await directory.read(name);
-      if (read.type === 'read') changes.push([name, fileContents(name, read.text, undefined).contents]);
-      else if (read.type === 'changed') changes.push([name, unreadableContents(name, undefined, 'it changed while it was read; run the check again')]);
-    } catch (err) {
-      changes.push([name, unreadableContents(name, undefined, (err as Error).message)]);
-    }
-  }
-  const index = new ManifestIndex();
-  index.apply(changes);
   const ingresses: Ingress[] = [];
   const classes: IngressClass[] = [];
-  for (const o of index.objects().values()) {
+  for (const o of read.index.objects().values()) {
     if (o.kind === 'Ingress') ingresses.push(o.obj as Ingress);
     else if (o.kind === 'IngressClass') classes.push(o.obj as IngressClass);
   }
-  return { source: `manifests ${directory.path}`, ingresses, classes, problems: index.problems().map(problemLine) };
+  return { source: `manifests ${read.path}`, ingresses, classes, problems: read.index.problems().map(problemLine) };
 }
 
 function problemLine(p: FileProblem): string {

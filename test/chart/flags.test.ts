@@ -142,6 +142,7 @@ describe('settings the chart produces', () => {
     expect((await settingsOf('externalTrafficPolicy Local')).trustedProxies).toEqual(['10.0.0.0/8', '192.0.2.7']);
     expect((await settingsOf('publishService pathOverride')).publishService).toEqual({ namespace: 'edge', name: 'public-lb' });
     expect((await settingsOf('publishService disabled')).publishService).toBeUndefined();
+    expect((await settingsOf('ingress-nginx ConfigMap')).nginxConfigMap).toEqual({ namespace: 'ingress-nginx', name: 'ingress-nginx-controller' });
     expect(await settingsOf('NodePort, single replica, tuned config')).toMatchObject({
       logLevel: 'warn',
       accessLog: false,

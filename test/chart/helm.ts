@@ -376,6 +376,7 @@ export const VALUE_SETS: Record<string, object> = {
   'watchNamespace (list, with the release namespace)': { watchNamespace: ['team-a', 'portico'] },
   'publishService pathOverride': { controller: { publishService: { enabled: true, pathOverride: 'edge/public-lb' } } },
   'publishService disabled': { controller: { publishService: { enabled: false } } },
+  'ingress-nginx ConfigMap': { controller: { config: { nginxConfigMap: 'ingress-nginx/ingress-nginx-controller' } } },
   'externalTrafficPolicy Local': {
     controller: {
       service: { externalTrafficPolicy: 'Local', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' }, loadBalancerSourceRanges: ['203.0.113.0/24'] },

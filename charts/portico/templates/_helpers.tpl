@@ -296,6 +296,9 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "allow-trace" (include "portico.flagValue" $cfg.allowTrace) -}}
 {{- $_ = set $args "debug-endpoints" (include "portico.flagValue" $cfg.debugEndpoints) -}}
 {{- $_ = set $args "otlp-endpoint" (include "portico.flagValue" $cfg.otlpEndpoint) -}}
+{{- with $cfg.nginxConfigMap -}}
+{{- $_ = set $args "nginx-configmap" . -}}
+{{- end -}}
 {{- $_ = set $args "trace-sample-ratio" (include "portico.flagValue" $cfg.traceSampleRatio) -}}
 {{- $_ = set $args "otlp-service-name" (include "portico.flagValue" $cfg.otlpServiceName) -}}
 {{- $_ = set $args "shutdown-delay" (include "portico.flagValue" $cfg.shutdownDelay) -}}

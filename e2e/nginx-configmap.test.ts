@@ -1,0 +1,92 @@
+// --nginx-configmap through the built program (file mode): ingress-nginx's controller ConfigMap
+// sets the global body limit and the HSTS header over the flags; unsupported and invalid keys
+// are logged by name; a ConfigMap that does not exist stops the start with exit 1.
+
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
+import { ingressYaml, serviceYaml } from './manifests.ts';
+
+const CONFIGMAP = `apiVersion: v1
+kind: ConfigMap
+metadata: { name: ingress-nginx-controller, namespace: ingress-nginx }
+data:
+  proxy-body-size: "1k"
+  http-redirect-code: "301"
+  hsts-max-age: "forever"
+  worker-processes: "auto"
+  allow-snippet-annotations: "false"
+`;
+
+/** A POST with a declared body of `size` bytes; resolves with the status. */
+function post(port: number, size: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/up', headers: { host: 'e2e.test', 'content-length': String(size) }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(Buffer.alloc(size, 'x'));
+  });
+}
+
+describe('--nginx-configmap (built program, file mode)', () => {
+  let dir: string;
+  let app: Awaited<ReturnType<typeof startNamedBackend>>;
+  let portico: PorticoProcess;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-nginx-configmap-'));
+    app = await startNamedBackend('app');
+    writeFileSync(path.join(dir, 'app.yaml'), serviceYaml('app', [app.port]) + '---\n' + ingressYaml([{ path: '/', service: 'app' }]));
+    writeFileSync(path.join(dir, 'ingress-nginx.yaml'), CONFIGMAP);
+    // the flag says 8m; the ConfigMap's 1k wins
+    portico = await startPorticoProcess(['--manifests', dir, '--proxy-body-size', '8m', '--nginx-configmap', 'ingress-nginx/ingress-nginx-controller']);
+    await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200, 10_000);
+  });
+
+  afterAll(async () => {
+    await portico?.stop('SIGKILL');
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('applies the keys with a Portico flag over the command line', async () => {
+    expect(await post(portico.httpPort, 512)).toBe(200);
+    expect(await post(portico.httpPort, 2048)).toBe(413);
+  });
+
+  it('logs what it applied, and each unsupported or invalid key by name', () => {
+    const applied = portico.logs.find((l) => l.msg === 'ingress-nginx ConfigMap applied');
+    expect(applied).toMatchObject({
+      configMap: 'ingress-nginx/ingress-nginx-controller',
+      applied: ['http-redirect-code → --http-redirect-code', 'proxy-body-size → --proxy-body-size'],
+      unsupported: 1,
+      invalid: 1,
+    });
+    expect(portico.logs.some((l) => l.msg === 'ingress-nginx ConfigMap key not supported' && l.key === 'worker-processes')).toBe(true);
+    expect(portico.logs.some((l) => l.msg === 'ingress-nginx ConfigMap key not applied: invalid value' && l.key === 'hsts-max-age')).toBe(true);
+  });
+
+  it('a ConfigMap that does not exist stops the start with a message (exit 1)', async () => {
+    const child = spawn(process.execPath, [CLI, '--manifests', dir, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--nginx-configmap', 'ingress-nginx/nowhere'], {
+      env: { ...process.env, PORTICO_WORKERS: '0' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => {
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      child.on('exit', (c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('--nginx-configmap ingress-nginx/nowhere does not exist');
+  });
+});
