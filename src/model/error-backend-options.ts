@@ -7,7 +7,10 @@
 //                       them is replaced by the default-backend's answer to a GET-like
 //                       request for `/` carrying X-Code, X-Format (the Accept header),
 //                       X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name and
-//                       X-Service-Port, as ingress-nginx's error pages are built.
+//                       X-Service-Port, as ingress-nginx's error pages are built;
+//   disable-proxy-intercept-errors  "true": upstream answers are relayed as they are, whatever
+//                       custom-http-errors lists (the default-backend still takes requests
+//                       without endpoints), as nginx's proxy_intercept_errors off.
 // Portico has no global default backend to send errors to: custom-http-errors without
 // default-backend is a problem and upstream answers are relayed as they are.
 
@@ -18,7 +21,7 @@ import type { BackendResolver } from './backend.ts';
 import { describe } from './read.ts';
 import type { ErrorBackend } from './types.ts';
 
-export const ERROR_BACKEND_OPTION_NAMES = ['default-backend', 'custom-http-errors'] as const;
+export const ERROR_BACKEND_OPTION_NAMES = ['default-backend', 'custom-http-errors', 'disable-proxy-intercept-errors'] as const;
 export const ERROR_BACKEND_OPTION_ANNOTATIONS: readonly string[] = porticoNames(ERROR_BACKEND_OPTION_NAMES);
 
 type Report = (reason: 'InvalidAnnotation' | 'ServiceNotFound' | 'ServicePortNotFound', message: string) => void;
@@ -55,6 +58,12 @@ export function readErrorBackendOptions(
     const parsed = typeof codesFound[1] === 'string' ? parseErrorCodes(codesFound[1]) : { invalid: `it is ${describe(codesFound[1])}` };
     if ('invalid' in parsed) report('InvalidAnnotation', `Annotation "${codesFound[0]}" is not valid: ${parsed.invalid}; upstream answers are relayed as they are`);
     else codes = Object.freeze(parsed);
+  }
+  const noIntercept = readAliased(a, 'disable-proxy-intercept-errors', aliasReport);
+  if (noIntercept !== undefined) {
+    const v = typeof noIntercept[1] === 'string' ? noIntercept[1].trim() : '';
+    if (v === 'true') codes = Object.freeze([]);
+    else if (v !== 'false') report('InvalidAnnotation', `Annotation "${noIntercept[0]}" is ${describe(noIntercept[1])}, not "true" or "false"; it is ignored`);
   }
   if (svcFound === undefined) {
     if (codes.length > 0) {

@@ -96,7 +96,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('server-alias', 'supported', 'comma-separated host names that serve the rules of the Ingress\'s host; an alias another Ingress defines as a host yields to it'),
   entry('default-backend', 'supported', 'a Service of the Ingress\'s namespace (its first port) that serves the rules\' requests when their Service has no ready endpoint (with X-Code: 503 and ingress-nginx\'s other X-* headers), and the error pages of custom-http-errors'),
   entry('custom-http-errors', 'differs', 'comma-separated statuses whose upstream answers are replaced by default-backend\'s answer for "/" with X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port; needs default-backend (Portico has no global default backend: alone it is a problem and answers are relayed); requests whose body was streamed are not replayed'),
-  unsupported('disable-proxy-intercept-errors', 'custom error pages are not available yet; remove the annotation'),
+  entry('disable-proxy-intercept-errors', 'supported', '"true": upstream answers are relayed as they are, whatever custom-http-errors lists; the default-backend still takes requests of a Service without endpoints'),
   unsupported('ssl-passthrough', 'TLS passthrough is not available; Portico terminates TLS'),
 
   // ---- traffic: canary, affinity, balancing --------------------------------------------------
