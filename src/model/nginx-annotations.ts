@@ -118,7 +118,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('session-cookie-samesite', 'supported', 'cookie SameSite (None implies Secure)'),
   entry('session-cookie-secure', 'supported', 'cookie Secure attribute'),
   unsupported('session-cookie-conditional-samesite-none', 'not available: SameSite is sent as session-cookie-samesite says, to every browser'),
-  unsupported('session-cookie-change-on-failure', 'not available: the cookie changes only when its endpoint leaves the Service'),
+  entry('session-cookie-change-on-failure', 'supported', '"true": a request retried on another endpoint (proxy-next-upstream, or Portico\'s own retry of connect failures) gets a cookie pinning the client to that endpoint; "false" (default): the cookie keeps its endpoint'),
   entry('upstream-hash-by', 'differs', 'consistent hashing of the key over the endpoints (rendezvous hashing, not nginx\'s ketama ring: the same key keeps its endpoint, the spread differs); $request_uri, $uri, $args, $host, $remote_addr, $binary_remote_addr, $http_*, $cookie_*, $arg_* only'),
   unsupported('upstream-hash-by-subset', 'hash subsets are not available'),
   unsupported('upstream-hash-by-subset-size', 'hash subsets are not available'),

@@ -32,6 +32,7 @@ export const ROUTE_OPTION_NAMES = [
   'session-cookie-samesite',
   'session-cookie-secure',
   'session-cookie-domain',
+  'session-cookie-change-on-failure',
   'upstream-hash-by',
   'server-alias',
 ] as const;
@@ -286,8 +287,15 @@ function readAffinity(annotations: Record<string, unknown>, report: Report): Coo
     if (/^\.?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(d[1])) domain = d[1];
     else invalid(report, d[0], d[1], 'a domain name', 'No Domain attribute is sent.');
   }
+  let changeOnFailure = false;
+  const cof = text('session-cookie-change-on-failure');
+  if (cof !== undefined) {
+    const v = goBool(cof[1]);
+    if (v === undefined) invalid(report, cof[0], cof[1], '"true" or "false"', 'The cookie keeps its endpoint after a failed attempt.');
+    else changeOnFailure = v;
+  }
   // SameSite=None needs Secure, or browsers drop the cookie
-  return Object.freeze({ ...(persistent ? { mode: 'persistent' as const } : {}), name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
+  return Object.freeze({ ...(persistent ? { mode: 'persistent' as const } : {}), ...(changeOnFailure ? { changeOnFailure: true as const } : {}), name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
 }
 
 /**

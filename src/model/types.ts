@@ -386,6 +386,8 @@ export interface CookieAffinity {
    * endpoint leaves. Absent: balanced.
    */
   readonly mode?: 'persistent';
+  /** ingress-nginx session-cookie-change-on-failure: a request retried on another endpoint re-pins the client there. */
+  readonly changeOnFailure?: true;
   readonly name: string;
   readonly path: string;
   /** Max-Age in seconds, or null for a session cookie. */

@@ -17,6 +17,7 @@ import type { BalancerState } from './balancer.ts';
 import { BodyTooLarge, limitedBody } from './filters/body-limit.ts';
 import { setErrorHeaders } from './filters/error-backend.ts';
 import { rewriteResponseHeaders } from './filters/response-rewrite.ts';
+import { repinCookie } from './filters/affinity.ts';
 import { mergeResponseHeaders, responseHeaders, trailersToRelay, type HeaderObject } from './headers.ts';
 import type { LadderHead } from './ladder.ts';
 import { LOCAL_RESPONSES, type LocalBody } from './local-answers.ts';
@@ -250,6 +251,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     this.attempts++;
     if (this.attempts === 1 && this.retry !== null && this.retry.timeoutMs > 0) this.firstAt = performance.now();
     this.lastUpstream = up.key;
+    if (this.attempts > 1 && !this.intercepted) this.repin(up);
     this.phase = PHASE_WAITING;
     this.controller = null;
     let opts = this.opts;
@@ -300,6 +302,14 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       this.slot = up.slots;
     }
     pool.dispatch(opts, this);
+  }
+
+  /** A retry went to `up`: with session-cookie-change-on-failure, the client is pinned there. */
+  private repin(up: Upstream): void {
+    const affinity = this.route === null ? undefined : this.route.filters.affinity;
+    if (affinity === undefined || affinity.changeOnFailure !== true || this.state === null) return;
+    const cookie = repinCookie(affinity, this.state, up);
+    if (cookie !== null) this.setCookie = cookie;
   }
 
   /** SlotWaiter: a connection slot of the upstream came free for this request. */

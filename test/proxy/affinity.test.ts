@@ -4,7 +4,8 @@ import type { CookieAffinity } from '../../src/model/types.ts';
 import { affinityCookie, cookieFrom } from '../../src/proxy/filters/affinity.ts';
 import { Upstream } from '../../src/proxy/upstreams.ts';
 import { DEFAULT_PROXY_SETTINGS } from '../../src/proxy/settings.ts';
-import { FakeEndpoints, request, startProxy, startUpstream } from './fixtures.ts';
+import { createHash } from 'node:crypto';
+import { FakeEndpoints, refusedPort, request, startProxy, startUpstream } from './fixtures.ts';
 
 const AFFINITY: CookieAffinity = { name: 'INGRESSCOOKIE', path: '/', maxAge: 172800, expires: null, sameSite: null, secure: false, domain: null };
 
@@ -96,5 +97,52 @@ describe('cookie affinity', () => {
     // a malformed cookie value is not a session key: a new one is issued
     const odd = await request(p.port, { headers: { cookie: 'INGRESSCOOKIE=not-a-key' } });
     expect(odd.headers['set-cookie']?.[0]).toMatch(/^INGRESSCOOKIE=[0-9a-f]{20};/);
+  });
+
+  it('session-cookie-change-on-failure: a request retried away from its dead endpoint re-pins the client; without it the cookie stays', async () => {
+    const live = await startUpstream((_req, res) => res.end('live'));
+    cleanups.push(() => live.close());
+    const dead = await refusedPort();
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [dead, live.port]);
+    const deadToken = createHash('sha256').update(`127.0.0.1:${dead}`).digest('hex').slice(0, 20);
+    const p = await startProxy({
+      routes: [
+        { host: 'change.test', key: 'svc', filters: { affinity: { ...AFFINITY, mode: 'persistent', changeOnFailure: true } } },
+        { host: 'keep.test', key: 'svc', filters: { affinity: { ...AFFINITY, mode: 'persistent' } } },
+        { host: 'balanced.test', key: 'svc', filters: { affinity: { ...AFFINITY, changeOnFailure: true } } },
+      ],
+      endpoints,
+    });
+    cleanups.push(() => p.close());
+    const cookie = `INGRESSCOOKIE=${deadToken}`;
+    // persistent: retried on the live endpoint, and the answer pins the client there
+    const changed = await request(p.port, { host: 'change.test', headers: { cookie } });
+    expect(changed.body.toString()).toBe('live');
+    const repinned = changed.headers['set-cookie']?.[0]?.split(';')[0];
+    expect(repinned).toMatch(/^INGRESSCOOKIE=[0-9a-f]{20}$/);
+    expect(repinned).not.toBe(cookie);
+    const next = await request(p.port, { host: 'change.test', headers: { cookie: repinned! } });
+    expect(next.body.toString()).toBe('live');
+    expect(next.headers['set-cookie']).toBeUndefined();
+    expect(p.infos.at(-1)!.attempts).toBe(1);
+    // without it: the same retry, no new cookie
+    const kept = await request(p.port, { host: 'keep.test', headers: { cookie } });
+    expect(kept.body.toString()).toBe('live');
+    expect(kept.headers['set-cookie']).toBeUndefined();
+    // balanced: sessions whose key hashes to the dead endpoint get a key that hashes to the live one
+    let moved = 0;
+    for (let i = 0; i < 16; i++) {
+      const key = i.toString(16).padStart(20, '0');
+      const r = await request(p.port, { host: 'balanced.test', headers: { cookie: `INGRESSCOOKIE=${key}` } });
+      expect(r.body.toString()).toBe('live');
+      const c = r.headers['set-cookie']?.[0]?.split(';')[0];
+      if (c === undefined) continue;
+      moved++;
+      const again = await request(p.port, { host: 'balanced.test', headers: { cookie: c } });
+      expect(again.headers['set-cookie']).toBeUndefined();
+      expect(p.infos.at(-1)!.attempts).toBe(1);
+    }
+    expect(moved).toBeGreaterThan(0);
   });
 });

@@ -79,3 +79,17 @@ export function sessionCookie(affinity: CookieAffinity, value: string, now: numb
   if (affinity.secure) c += '; Secure';
   return c + '; HttpOnly';
 }
+
+/**
+ * session-cookie-change-on-failure: the Set-Cookie that pins the client to `up`, the endpoint a
+ * failed request went to next. Persistent: its token. Balanced: a new session key that hashes
+ * to `up` (up to 20 tries, as ingress-nginx's sticky_balanced; null when none did).
+ */
+export function repinCookie(affinity: CookieAffinity, state: BalancerState, up: Upstream): string | null {
+  if (affinity.mode === 'persistent') return affinityCookie(affinity, up);
+  for (let i = 0; i < 20; i++) {
+    const key = newSessionKey();
+    if (state.pick('ip-hash', key, null) === up) return sessionCookie(affinity, key);
+  }
+  return null;
+}
