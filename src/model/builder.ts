@@ -7,7 +7,7 @@
 import type { IngressContribution } from './ingress-processor.ts';
 import { isPrefixType, prefixKey } from './paths.ts';
 import { pathRegex } from './route-options.ts';
-import type { ProblemSink } from './problems.ts';
+import { ProblemSink } from './problems.ts';
 import type { VirtualHost } from './virtual-host.ts';
 import type { Backend, ClientCertPolicy, ObjectRef, Route, TlsBinding } from './types.ts';
 import { DENIED_CLIENT_CERT } from './client-cert-options.ts';
@@ -78,7 +78,13 @@ function fallbackRoute(host: string, c: IngressContribution, backend: Backend): 
  * and kind of match (Exact, or Prefix/ImplementationSpecific which match alike) the oldest
  * Ingress wins and every later one gets a RuleConflict for that path only.
  */
-export function buildVirtualHost(host: string, contributions: readonly IngressContribution[], sink: ProblemSink): VirtualHost {
+export function buildVirtualHost(
+  host: string,
+  contributions: readonly IngressContribution[],
+  sink: ProblemSink,
+  /** The contributions naming another host (server-alias sources: their canaries apply here too). */
+  contributionsOf: (host: string) => readonly IngressContribution[] = () => [],
+): VirtualHost {
   const routes: Route[] = [];
   const from: IngressContribution[] = []; // parallel to routes: who added each
   let fallback: Winner | null = null;
@@ -150,6 +156,16 @@ export function buildVirtualHost(host: string, contributions: readonly IngressCo
     }
   }
   for (const { route, from: c } of canaries) joinCanary(host, route, c, routes, sink);
+  // server-alias: the canaries of the aliased host apply to its copies here (problems about
+  // them are the aliased host's to report)
+  const source = aliasTaken === null || hasReal || aliasTaken.hosts.get(host)?.[0]?.alias !== true ? undefined : aliasTaken.aliasSource;
+  if (source !== undefined) {
+    const quiet = new ProblemSink();
+    for (const c of contributionsOf(source)) {
+      if (c.canary === undefined) continue;
+      for (const route of c.hosts.get(source) ?? []) joinCanary(host, route, c, routes, quiet);
+    }
+  }
   const vh: VirtualHost = !routes.some((r) => r.regex !== null)
     ? { host, routes, fallback: fallback?.route ?? null, regex: false }
     : { host, routes: regexRoutes(host, routes, from, sink), fallback: fallback?.route ?? null, regex: true };
@@ -237,7 +253,7 @@ export function buildVirtualHosts(contributions: readonly IngressContribution[],
 
   const virtualHosts: VirtualHost[] = [];
   for (const [host, list] of byHost) {
-    const vh = buildVirtualHost(host, list, sink);
+    const vh = buildVirtualHost(host, list, sink, (h) => byHost.get(h) ?? []);
     // A host that ended with neither routes nor a fallback (all its paths invalid) is left
     // out, so it does not hide a wildcard or host-less rule that would have served it.
     if (vh.fallback !== null || vh.routes.length !== 0) virtualHosts.push(vh);

@@ -203,6 +203,9 @@ export class IncrementalTranslator {
 
   /** Rule host → contributions that name it, oldest first. */
   private readonly byHost = new Map<string, IngressContribution[]>();
+  /** server-alias: aliased host → its alias hosts (with how many contributions alias them), so a canary change there rebuilds them. */
+  private readonly aliasHosts = new Map<string, Map<string, number>>();
+  private readonly contributionsOf = (host: string): readonly IngressContribution[] => this.byHost.get(host) ?? [];
   /** Rule host → problems of merging it (conflicts), when there are any. */
   private readonly hostProblems = new Map<string, readonly Problem[]>();
   /** Contributions with a default backend, oldest first. */
@@ -256,6 +259,7 @@ export class IncrementalTranslator {
     this.dependents.clear();
     this.listDependents.clear();
     this.byHost.clear();
+    this.aliasHosts.clear();
     this.hostProblems.clear();
     this.withDefault.length = 0;
     this.defaultRoute = null;
@@ -297,7 +301,7 @@ export class IncrementalTranslator {
     const sink = this.sink;
     const virtualHosts: VirtualHost[] = [];
     for (const [host, list] of this.byHost) {
-      const vh = this.rebuildKey(this.hostProblems, host, () => buildVirtualHost(host, list, sink), null, sources);
+      const vh = this.rebuildKey(this.hostProblems, host, () => buildVirtualHost(host, list, sink, this.contributionsOf), null, sources);
       // A host that ended with neither routes nor a fallback (all its paths invalid) is left
       // out, so it does not hide a wildcard or host-less rule that would have served it.
       if (vh.fallback !== null || vh.routes.length !== 0) virtualHosts.push(vh);
@@ -358,7 +362,11 @@ export class IncrementalTranslator {
     const newRefs: ObjectRef[] = [];
     let processed = 0;
     const touch = (c: IngressContribution): void => {
-      for (const h of c.hosts.keys()) hosts.add(h);
+      for (const h of c.hosts.keys()) {
+        hosts.add(h);
+        // a canary of an aliased host changes its aliases too
+        if (c.canary !== undefined) for (const alias of this.aliasHosts.get(h)?.keys() ?? []) hosts.add(alias);
+      }
       if (c.tls !== undefined) for (const h of c.tls.keys()) tlsHosts.add(h);
       if (c.defaultBackend !== null) defaults = true;
     };
@@ -392,7 +400,7 @@ export class IncrementalTranslator {
     const removedHosts: string[] = [];
     for (const host of hosts) {
       const list = this.byHost.get(host);
-      const vh = this.rebuildKey(this.hostProblems, host, () => (list === undefined ? null : buildVirtualHost(host, list, sink)), goneProblems, newProblems);
+      const vh = this.rebuildKey(this.hostProblems, host, () => (list === undefined ? null : buildVirtualHost(host, list, sink, this.contributionsOf)), goneProblems, newProblems);
       if (vh !== null && (vh.fallback !== null || vh.routes.length !== 0)) virtualHosts.push(vh);
       else removedHosts.push(host);
     }
@@ -518,6 +526,7 @@ export class IncrementalTranslator {
   private index(entry: Entry, sorted: boolean): void {
     const c = entry.contribution;
     for (const host of c.hosts.keys()) addTo(this.byHost, host, c, sorted);
+    if (c.aliasSource !== undefined) this.countAliases(c, 1);
     if (c.tls !== undefined) for (const host of c.tls.keys()) addTo(this.tlsByHost, host, c, sorted);
     if (c.defaultBackend !== null) {
       if (sorted) insertSorted(this.withDefault, c, compareAge);
@@ -536,9 +545,24 @@ export class IncrementalTranslator {
     }
   }
 
+  /** Adds (+1) or removes (-1) a contribution's server-alias hosts in aliasHosts. */
+  private countAliases(c: IngressContribution, delta: 1 | -1): void {
+    const source = c.aliasSource!;
+    let m = this.aliasHosts.get(source);
+    for (const [host, routes] of c.hosts) {
+      if (routes[0]?.alias !== true) continue;
+      if (m === undefined) this.aliasHosts.set(source, (m = new Map()));
+      const n = (m.get(host) ?? 0) + delta;
+      if (n <= 0) m.delete(host);
+      else m.set(host, n);
+    }
+    if (m !== undefined && m.size === 0) this.aliasHosts.delete(source);
+  }
+
   private unindex(entry: Entry): void {
     const c = entry.contribution;
     for (const host of c.hosts.keys()) removeFrom(this.byHost, host, c);
+    if (c.aliasSource !== undefined) this.countAliases(c, -1);
     if (c.tls !== undefined) for (const host of c.tls.keys()) removeFrom(this.tlsByHost, host, c);
     if (c.defaultBackend !== null) removeSorted(this.withDefault, c, compareAge);
     for (const dep of entry.deps) {

@@ -52,6 +52,11 @@ export interface IngressContribution {
    * oldest Ingress that sets it decides for every rule of the host (builder.ts).
    */
   readonly clientCert?: ClientCertPolicy | 'denied';
+  /**
+   * server-alias: the host whose rules its alias hosts copy. Canary Ingresses of that host
+   * apply on the aliases too (builder.ts), as an alias is a server_name of the same server.
+   */
+  readonly aliasSource?: string;
 }
 
 export function ingressRef(ingress: unknown): ObjectRef {
@@ -170,13 +175,14 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   if (canary !== undefined) return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null, canary };
   if (redirects.fromToWww) addWwwTwins(hosts, ref);
   const aliases = readServerAliases(annotations, report);
-  if (aliases !== null) addServerAliases(aliases, hosts, report);
+  const aliasSource = aliases === null ? undefined : addServerAliases(aliases, hosts, report);
   const tls = processTls(spec.tls, ref, hosts, report);
   const clientCert = readClientCertOptions(annotations, snapshot, ref.namespace, report);
   const out: IngressContribution = tls === undefined
     ? { ref, created, policy, action, filters: options.shared, hosts, defaultBackend }
     : { ref, created, policy, action, filters: options.shared, hosts, defaultBackend, tls };
-  return clientCert === undefined ? out : { ...out, clientCert };
+  const withAliases = aliasSource === undefined ? out : { ...out, aliasSource };
+  return clientCert === undefined ? withAliases : { ...withAliases, clientCert };
 
   // Positions such as `spec.rules[0].http.paths[2]` are spelled out only for a problem.
   function processRule(rule: unknown, i: number): void {
@@ -324,12 +330,12 @@ function addWwwTwins(hosts: Map<string, Route[]>, ref: ObjectRef): void {
  * first one with rules, when it has several). An alias another Ingress defines as a rule host
  * yields to it (builder.ts), as ingress-nginx skips such an alias.
  */
-function addServerAliases(aliases: { key: string; names: string[] }, hosts: Map<string, Route[]>, report: (reason: ProblemReason, message: string) => void): void {
+function addServerAliases(aliases: { key: string; names: string[] }, hosts: Map<string, Route[]>, report: (reason: ProblemReason, message: string) => void): string | undefined {
   const withRules = [...hosts].filter(([h, routes]) => h !== '' && routes.length > 0);
   const source = withRules[0];
   if (source === undefined) {
     report('InvalidAnnotation', `Annotation "${aliases.key}" needs a rule with a host and paths to copy; no alias is served`);
-    return;
+    return undefined;
   }
   if (withRules.length > 1) report('InvalidAnnotation', `Annotation "${aliases.key}": the Ingress has rules for several hosts; the aliases serve those of "${source[0]}"`);
   for (const name of aliases.names) {
@@ -341,4 +347,5 @@ function addServerAliases(aliases: { key: string; names: string[] }, hosts: Map<
     if (hosts.has(host)) continue; // already a rule host of this Ingress
     hosts.set(host, source[1].map((r) => ({ ...r, host, alias: true as const })));
   }
+  return source[0];
 }

@@ -93,7 +93,7 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('preserve-trailing-slash', 'Portico never strips trailing slashes from redirects; remove the annotation'),
   unsupported('use-port-in-redirects', 'Portico redirects never carry the listener port; remove the annotation'),
   unsupported('relative-redirects', 'Portico leaves Location headers as the backend sent them; remove the annotation'),
-  entry('server-alias', 'supported', 'comma-separated host names that serve the rules of the Ingress\'s host; an alias another Ingress defines as a host yields to it'),
+  entry('server-alias', 'supported', 'comma-separated host names that serve the rules of the Ingress\'s host (with the canaries of that host); an alias another Ingress defines as a host yields to it'),
   entry('default-backend', 'supported', 'a Service of the Ingress\'s namespace (its first port) that serves the rules\' requests when their Service has no ready endpoint (with X-Code: 503 and ingress-nginx\'s other X-* headers), and the error pages of custom-http-errors'),
   entry('custom-http-errors', 'differs', 'comma-separated statuses whose upstream answers are replaced by default-backend\'s answer for "/" with X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port; needs default-backend (Portico has no global default backend: alone it is a problem and answers are relayed); requests whose body was streamed are not replayed'),
   entry('disable-proxy-intercept-errors', 'supported', '"true": upstream answers are relayed as they are, whatever custom-http-errors lists; the default-backend still takes requests of a Service without endpoints'),

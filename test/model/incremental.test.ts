@@ -371,6 +371,31 @@ describe('incremental translation', () => {
     expect(differences(inc, full)).toEqual([]);
   });
 
+  it('a canary of an aliased host applies on its server-alias hosts, and leaves them with it', () => {
+    const N = 'nginx.ingress.kubernetes.io/';
+    const h = harness((store) => {
+      store.upsert('Ingress', ingress('main', [rule('app.com', [path('/', 'Prefix', svcBackend('web'))])], { created: '2024-01-01T00:00:00Z', annotations: { [N + 'server-alias']: 'alias.com' } }));
+      store.upsert('Service', service('default', 'web'));
+      store.upsert('Service', service('default', 'next'));
+    });
+    expect(h.config.match('alias.com', '/')?.action.kind).toBe('forward');
+    expect(h.config.match('alias.com', '/')?.action).not.toHaveProperty('canary');
+    h.store.upsert('Ingress', ingress('canary', [rule('app.com', [path('/', 'Prefix', svcBackend('next'))])], { created: '2024-01-02T00:00:00Z', annotations: { [N + 'canary']: 'true', [N + 'canary-weight']: '10' } }));
+    let [inc, full] = h.next();
+    expect(h.translator.lastApply).toEqual({ full: false, ingresses: 1, hosts: 2 });
+    const canaryOf = (c: RoutingConfig, host: string) => {
+      const a = c.match(host, '/')?.action;
+      return a?.kind === 'forward' ? a.canary?.backend.service : undefined;
+    };
+    expect(canaryOf(inc, 'app.com')).toBe('next');
+    expect(canaryOf(inc, 'alias.com')).toBe('next');
+    expect(differences(inc, full)).toEqual([]);
+    h.store.remove('Ingress', 'default/canary');
+    [inc, full] = h.next();
+    expect(canaryOf(inc, 'alias.com')).toBeUndefined();
+    expect(differences(inc, full)).toEqual([]);
+  });
+
   it('shares the compiled tables of hosts an edit does not touch', () => {
     const h = harness((store) => {
       for (let i = 0; i < 50; i++) store.upsert('Ingress', ingress(`i${i}`, [rule(`h${i}.com`, [path('/', 'Prefix', svcBackend('web'))])]));
