@@ -10,6 +10,7 @@ import { ACCESS_OPTION_ANNOTATIONS } from './access-options.ts';
 import { CORS_OPTION_ANNOTATIONS } from './cors-options.ts';
 import { RETRY_OPTION_ANNOTATIONS } from './retry-options.ts';
 import { RESPONSE_REWRITE_OPTION_ANNOTATIONS } from './response-rewrite-options.ts';
+import { MIRROR_OPTION_ANNOTATIONS } from './mirror-options.ts';
 import { ERROR_BACKEND_OPTION_ANNOTATIONS } from './error-backend-options.ts';
 import { BACKEND_TLS_OPTION_ANNOTATIONS } from './backend-tls-options.ts';
 import { CLIENT_CERT_OPTION_ANNOTATIONS } from './client-cert-options.ts';
@@ -197,7 +198,7 @@ const backendTlsServerName: AnnotationParser<'backendTlsServerName'> = {
 export const ANNOTATIONS: readonly AnyAnnotationParser[] = [loadBalance, sslRedirect, forceSslRedirect, backendProtocol, backendTlsVerify, backendTlsServerName];
 
 /** Portico annotations read outside the model (not typos): the ACME room reads these. */
-export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS, ...CANARY_OPTION_ANNOTATIONS, ...ACCESS_OPTION_ANNOTATIONS, ...CORS_OPTION_ANNOTATIONS, ...RETRY_OPTION_ANNOTATIONS, ...ERROR_BACKEND_OPTION_ANNOTATIONS, ...BACKEND_TLS_OPTION_ANNOTATIONS, ...CLIENT_CERT_OPTION_ANNOTATIONS, ...RATE_LIMIT_OPTION_ANNOTATIONS, ...EXTERNAL_AUTH_OPTION_ANNOTATIONS, ...RESPONSE_REWRITE_OPTION_ANNOTATIONS, ...CUSTOM_HEADERS_OPTION_ANNOTATIONS];
+export const ANNOTATIONS_READ_ELSEWHERE: readonly string[] = [`${ANNOTATION_PREFIX}acme`, ...ROUTE_OPTION_ANNOTATIONS, ...REDIRECT_OPTION_ANNOTATIONS, ...CANARY_OPTION_ANNOTATIONS, ...ACCESS_OPTION_ANNOTATIONS, ...CORS_OPTION_ANNOTATIONS, ...RETRY_OPTION_ANNOTATIONS, ...ERROR_BACKEND_OPTION_ANNOTATIONS, ...BACKEND_TLS_OPTION_ANNOTATIONS, ...CLIENT_CERT_OPTION_ANNOTATIONS, ...RATE_LIMIT_OPTION_ANNOTATIONS, ...EXTERNAL_AUTH_OPTION_ANNOTATIONS, ...RESPONSE_REWRITE_OPTION_ANNOTATIONS, ...MIRROR_OPTION_ANNOTATIONS, ...CUSTOM_HEADERS_OPTION_ANNOTATIONS];
 
 const BY_NAME: ReadonlyMap<string, AnyAnnotationParser> = new Map(ANNOTATIONS.map((p) => [p.name, p]));
 

@@ -9,6 +9,7 @@ import { parsePolicy, unenforcedAccessControls } from './annotations.ts';
 import { readAccessOptions } from './access-options.ts';
 import { readCorsOptions } from './cors-options.ts';
 import { readResponseRewriteOptions } from './response-rewrite-options.ts';
+import { readMirrorOptions } from './mirror-options.ts';
 import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
@@ -132,6 +133,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const cors = readCorsOptions(annotations, report);
   const retry = readRetryOptions(annotations, report);
   const responseRewrite = isDict(annotations) ? readResponseRewriteOptions(annotations, report) : undefined;
+  const mirror = isDict(annotations) ? readMirrorOptions(annotations, report) : undefined;
   const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report);
   const read = withFilters(withFilters(readRouteOptions(annotations, report), readRateLimitOptions(annotations, ref, report)), {
     ...access.filters,
@@ -139,6 +141,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ...(cors === undefined ? {} : { cors }),
     ...(retry === undefined ? {} : { retry }),
     ...(responseRewrite === undefined ? {} : { responseRewrite }),
+    ...(mirror === undefined ? {} : { mirror }),
     ...(errors === undefined ? {} : { errors }),
     ...(backendTls === undefined || backendTls === 'denied' ? {} : { backendTls }),
     ...(customHeaders.customHeaders === undefined ? {} : { customHeaders: customHeaders.customHeaders }),

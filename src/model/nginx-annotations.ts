@@ -138,9 +138,9 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('connection-proxy-header', 'Portico manages upstream connections itself; remove the annotation'),
   unsupported('fastcgi-index', 'FastCGI backends are not supported'),
   unsupported('fastcgi-params-configmap', 'FastCGI backends are not supported'),
-  unsupported('mirror-target', 'request mirroring is not available yet'),
-  unsupported('mirror-host', 'request mirroring is not available yet'),
-  unsupported('mirror-request-body', 'request mirroring is not available yet'),
+  entry('mirror-target', 'differs', 'a copy of each request goes to this http(s) URL and its answer is ignored; $request_uri, $uri, $args, $is_args, $scheme, $host are filled in the path and query only (the origin is literal); a URL without path gets the request URI; bodies are copied when read in full before dispatch (up to --client-body-buffer-size), larger or streamed bodies are not mirrored; at most 1024 copies in flight per process'),
+  entry('mirror-host', 'supported', 'the Host header of the copies (default: the target\'s host name)'),
+  entry('mirror-request-body', 'supported', '"off": copies carry no body (default "on")'),
 
   // ---- limits and timeouts -------------------------------------------------------------------
   entry('proxy-body-size', 'supported', 'largest request body (nginx size, 0 = no limit); larger gets 413; default --proxy-body-size (1m)'),

@@ -197,6 +197,8 @@ export interface RouteFilters {
    * through when any one of them does (absent: every one must, nginx's `satisfy all`).
    */
   readonly satisfy?: 'any';
+  /** A copy of each request sent elsewhere, its answer ignored (ingress-nginx mirror-*). */
+  readonly mirror?: Mirror;
   /** Edits of the upstream's Location and Set-Cookie headers (ingress-nginx proxy-redirect-*, proxy-cookie-*). */
   readonly responseRewrite?: ResponseRewrite;
   /** Response headers from a ConfigMap set on every response (ingress-nginx custom-headers). */
@@ -209,6 +211,18 @@ export interface ConfigMapHeaders {
   readonly configMap: string;
   /** Flat `[name, value, ...]`: lower-case names, sorted by name; values literal. */
   readonly headers: readonly string[];
+}
+
+/** See model/mirror-options.ts. */
+export interface Mirror {
+  /** `https://host[:port]`, literal. */
+  readonly origin: string;
+  /** The path and query, literal text and request values. */
+  readonly path: readonly LocationPart[];
+  /** Host header of the copies. */
+  readonly host: string;
+  /** Whether copies carry the request body (mirror-request-body). */
+  readonly body: boolean;
 }
 
 /** Literal text and what replaces it. */

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { ErrorBackend, ResponseRewrite, RetryPolicy, Route } from '../model/types.ts';
+import type { ErrorBackend, Mirror, ResponseRewrite, RetryPolicy, Route } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import type { BalancerState } from './balancer.ts';
 import { BodyTooLarge, limitedBody } from './filters/body-limit.ts';
@@ -52,6 +52,8 @@ export interface ExchangeOwner {
   unlinkLive(ex: Exchange): void;
   /** The response closed: account and report. */
   exchangeClosed(ex: Exchange): void;
+  /** Sends the copy of a request its route mirrors (first attempt only). */
+  mirrorCopy(ex: Exchange): void;
 }
 
 const CLIENT_GONE = new Error('client closed the connection');
@@ -134,6 +136,8 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   errors: ErrorBackend | null = null;
   /** The route's edits of the upstream's Location / Set-Cookie headers, or null. */
   rewrite: ResponseRewrite | null = null;
+  /** Where the route sends a copy of the request (mirror-target), or null. */
+  mirror: Mirror | null = null;
   /** Sent to the error backend already (its answers are relayed, never intercepted again). */
   intercepted = false;
   /** The error backend endpoint an intercepted answer goes to, and the status it replaces. */
@@ -231,7 +235,8 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
    */
   begin(up: Upstream): void {
     const max = this.proxy.bodyBufferSize;
-    if (!this.hasBody || max <= 0 || this.bodyLength < 0 || this.bodyLength > max || this.req.complete) {
+    // a body already complete is read too when a mirror copies it (its bytes are still unread)
+    if (!this.hasBody || max <= 0 || this.bodyLength < 0 || this.bodyLength > max || (this.req.complete && this.mirror === null)) {
       this.dispatchTo(up);
       return;
     }
@@ -252,6 +257,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     if (this.attempts === 1 && this.retry !== null && this.retry.timeoutMs > 0) this.firstAt = performance.now();
     this.lastUpstream = up.key;
     if (this.attempts > 1 && !this.intercepted) this.repin(up);
+    else if (this.mirror !== null && this.attempts === 1) this.proxy.mirrorCopy(this);
     this.phase = PHASE_WAITING;
     this.controller = null;
     let opts = this.opts;

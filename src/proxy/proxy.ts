@@ -61,6 +61,8 @@ import { ExternalAuthClient } from './auth-client.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
 import { globalSourceRange } from './filters/source-range.ts';
 import { chooseBackend } from './filters/canary.ts';
+import { buildLocation } from './filters/redirect.ts';
+import { MirrorClient } from './mirror-client.ts';
 import { affinityCookie, newSessionKey, sessionCookie, sessionKey, stickyUpstream } from './filters/affinity.ts';
 import { hashKey } from './filters/hash-key.ts';
 import type { Logger } from '../observe/log.ts';
@@ -160,6 +162,8 @@ export class Proxy implements ExchangeOwner, LadderContext {
   /** Exchanges between dispatch and the response's 'close' (client-side timeouts). */
   private readonly live: LiveExchanges;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** mirror-target copies; created on the first. */
+  mirrors: MirrorClient | null = null;
   private tlsHosts: TlsHosts | null = null;
   private tlsHostsOf: RoutingConfig | null = null;
   private sweepGen = 0;
@@ -322,6 +326,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
       if (f.retry !== undefined) ex.retry = f.retry;
       if (f.errors !== undefined && f.errors.codes.length > 0) ex.errors = f.errors;
       if (f.responseRewrite !== undefined) ex.rewrite = f.responseRewrite;
+      if (f.mirror !== undefined) ex.mirror = f.mirror;
     }
     const mode = r.fallback === true ? PLAIN_HTTP : this.modes.of(r.route);
     if (mode !== PLAIN_HTTP) {
@@ -412,6 +417,33 @@ export class Proxy implements ExchangeOwner, LadderContext {
     st.usedAt = this.sweepGen;
     const up = st.pick('round-robin', clientIp, null);
     return up === null ? null : { state: st, upstream: up };
+  }
+
+  /**
+   * mirror-target: a copy of the request to the mirror (mirror-client.ts), with the headers
+   * sent upstream, the mirror's Host, and the body when the route mirrors bodies and it was
+   * read in full before dispatch. A streamed body is not copied: the copy is not sent.
+   */
+  mirrorCopy(ex: Exchange): void {
+    const m = ex.mirror!;
+    let body: Buffer | null = null;
+    if (ex.hasBody && m.body) {
+      if (ex.bufferedBody === null) return;
+      body = ex.bufferedBody;
+    }
+    const headers: string[] = [];
+    const src = ex.headers;
+    for (let i = 0; i < src.length; i += 2) {
+      const n = src[i]!.toLowerCase();
+      if (n === 'host' || n === 'content-length' || n === 'transfer-encoding' || n === 'expect') continue;
+      headers.push(n, src[i + 1]!);
+    }
+    headers.push('host', m.host);
+    if (body !== null) headers.push('content-length', String(body.length));
+    // $request_uri is the URI as the client sent it (before rewrite-target), as nginx's
+    const path = buildLocation(m.path, { host: ex.host, url: ex.req.url ?? ex.url, path: ex.path }, ex.scheme);
+    this.mirrors ??= new MirrorClient({ onFailure: (origin, reason) => this.log.warn('mirror failed; copies to it are lost', { origin, reason }) });
+    this.mirrors.send(m.origin, path, ex.method, headers, body);
   }
 
   /** Answer locally with a small plain-text body (local-answers.ts). */
@@ -551,6 +583,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
     this.upgrader.destroyAll();
     await this.planContext.verifier?.close();
     await this.planContext.externalAuth?.close();
+    await this.mirrors?.close();
     await this.registry.retireAll(Math.max(0, until - Date.now()));
   }
 }

@@ -18,8 +18,8 @@ function ing(name: string, className: string | null, annotations: Record<string,
 
 describe('migration report', () => {
   const ingresses = [
-    ing('web', 'nginx', { [`${N}rewrite-target`]: '/$2', [`${N}proxy-body-size`]: '8m', [`${N}mirror-target`]: 'http://mirror.test/' }),
-    ing('admin', null, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;', [`${N}mirror-target`]: 'http://mirror.test/' }),
+    ing('web', 'nginx', { [`${N}rewrite-target`]: '/$2', [`${N}proxy-body-size`]: '8m', [`${N}ssl-passthrough`]: 'true' }),
+    ing('admin', null, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;', [`${N}ssl-passthrough`]: 'true' }),
     ing('legacy', null, { 'kubernetes.io/ingress.class': 'nginx', [`${N}proxy-bdy-size`]: '1m' }),
     ing('traefik', 'traefik', { [`${N}auth-tls-secret`]: 'https://auth' }, 'team'),
   ];
@@ -41,7 +41,7 @@ describe('migration report', () => {
     const report = buildReport({ source: 'test', ingresses, classes: [nginxClass], options: TAKE_OVER });
     expect(report.annotations.map((a) => [a.key.replace(N, ''), a.verdict, a.ingresses])).toEqual([
       ['auth-snippet', 'fails-closed', 1],
-      ['mirror-target', 'unsupported', 2],
+      ['ssl-passthrough', 'unsupported', 2],
       ['proxy-bdy-size', 'unknown', 1],
       ['rewrite-target', 'differs', 1],
       ['proxy-body-size', 'supported', 1],
@@ -54,7 +54,7 @@ describe('migration report', () => {
   it('exit status: 0 when everything served is supported (differences included), 1 otherwise', () => {
     const ok = [ing('web', 'nginx', { [`${N}rewrite-target`]: '/', [`${N}ssl-redirect`]: 'false' })];
     expect(buildReport({ source: 't', ingresses: ok, classes: [nginxClass], options: TAKE_OVER }).exitCode).toBe(0);
-    const needing: Record<string, string>[] = [{ [`${N}mirror-target`]: 'http://mirror.test/' }, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;' }, { [`${N}no-such-thing`]: 'x' }, { 'portico.dev/typo': 'x' }];
+    const needing: Record<string, string>[] = [{ [`${N}ssl-passthrough`]: 'true' }, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;' }, { [`${N}no-such-thing`]: 'x' }, { 'portico.dev/typo': 'x' }];
     for (const annotations of needing) {
       const bad = [ing('web', 'nginx', annotations)];
       expect(buildReport({ source: 't', ingresses: bad, classes: [nginxClass], options: TAKE_OVER }).exitCode, JSON.stringify(annotations)).toBe(1);
@@ -82,7 +82,7 @@ describe('migration report', () => {
     expect(text).toMatch(/^ {2}shop\/legacy +nginx \(annotation\) +yes +routes, ignoring some annotations$/m);
     expect(text).toMatch(/^ {2}team\/traefik +traefik +no +not served$/m);
     expect(text).toMatch(/^ {4}nginx\.ingress\.kubernetes\.io\/auth-snippet: fails closed: answers 503$/m);
-    expect(text).toMatch(/^ {2}nginx\.ingress\.kubernetes\.io\/mirror-target +unsupported +2 +request mirroring is not available yet$/m);
+    expect(text).toMatch(/^ {2}nginx\.ingress\.kubernetes\.io\/ssl-passthrough +unsupported +2 +TLS passthrough is not available; Portico terminates TLS$/m);
     expect(text).toContain('Totals (annotation uses on served Ingresses): 1 supported, 1 supported with differences, 2 unsupported, 1 fails closed: answers 503, 1 unknown annotation');
     expect(text).toContain('Result: needs attention: 3 of 3 served Ingresses carry annotations Portico does not honour');
   });

@@ -51,7 +51,7 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   });
 
   it('an annotation that is not an access control is a problem, and the Ingress still routes', () => {
-    const config = world({ [N + 'mirror-target']: 'http://mirror.test/', [N + 'limit-rate']: '10' });
+    const config = world({ [N + 'ssl-passthrough']: 'true', [N + 'limit-rate']: '10' });
     expect(config.match('shop.test', '/admin')!.action).toBe(FORWARD);
     expect(reasons(config)).toEqual(['default/guarded: UnsupportedAnnotation', 'default/guarded: UnsupportedAnnotation']);
     expect(config.problems.map((p) => p.message).join('\n')).toMatch(/limit-rate.*not supported.*ignored/);

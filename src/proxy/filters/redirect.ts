@@ -17,7 +17,7 @@ function query(url: string): string {
 }
 
 /** The Location for `parts`, with `$scheme`, `$host`, `$request_uri`, `$uri`, `$args`, `$is_args`. */
-export function buildLocation(parts: readonly LocationPart[], head: InboundHead, scheme: string): string {
+export function buildLocation(parts: readonly LocationPart[], head: Pick<InboundHead, 'host' | 'url' | 'path'>, scheme: string): string {
   let out = '';
   for (const p of parts) {
     if (typeof p === 'string') {
