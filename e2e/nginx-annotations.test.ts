@@ -142,6 +142,8 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
   let unavailableHits = 0;
   let pages: http.Server;
   let redirector: http.Server;
+  let shadow: http.Server;
+  const shadowSeen: { method: string; url: string; host: string; body: string }[] = [];
   let portico: PorticoProcess;
 
   beforeAll(async () => {
@@ -169,6 +171,26 @@ describe('ingress-nginx annotations (built program, file mode)', () => {
     });
     await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
     const redirectorPort = (redirector.address() as AddressInfo).port;
+    // a mirror that records the copies it gets
+    shadow = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        shadowSeen.push({ method: req.method ?? '', url: req.url ?? '', host: req.headers.host ?? '', body });
+        res.end('shadow');
+      });
+    });
+    await new Promise<void>((r) => shadow.listen(0, '127.0.0.1', () => r()));
+    const shadowPort = (shadow.address() as AddressInfo).port;
+    writeFileSync(
+      path.join(dir, 'mirror.yaml'),
+      annotatedIngressYaml({
+        name: 'mirrored',
+        host: 'mirrored.test',
+        annotations: { [N + 'mirror-target']: `http://127.0.0.1:${shadowPort}/copy$request_uri`, [N + 'mirror-host']: 'shadow.test' },
+        paths: [{ path: '/', service: 'echo' }],
+      }),
+    );
     writeFileSync(path.join(dir, 'services.yaml'), serviceYaml('app', [app.port]) + '---\n' + serviceYaml('echo', [echo.port]) + '---\n' + serviceYaml('corsy', [corsBackend.port]) + '---\n' + serviceYaml('half', [unavailablePort, app.port]) + '---\n' + serviceYaml('overloaded', [unavailablePort]) + '---\n' + serviceYaml('pages', [pagesPort]) + '---\n' + serviceYaml('empty', []) + '---\n' + serviceYaml('redirector', [redirectorPort]));
     writeFileSync(
       path.join(dir, 'response-rewrite.yaml'),
@@ -334,6 +356,8 @@ spec:
     await corsBackend?.close();
     unavailable?.closeAllConnections();
     redirector?.closeAllConnections();
+    shadow?.closeAllConnections();
+    await new Promise<void>((r) => (shadow ? shadow.close(() => r()) : r()));
     await new Promise<void>((r) => (redirector ? redirector.close(() => r()) : r()));
     pages?.closeAllConnections();
     await new Promise<void>((r) => (pages ? pages.close(() => r()) : r()));
@@ -385,6 +409,14 @@ spec:
     expect(r.status).toBe(302);
     expect(r.headers.location).toBe('https://rewrite-headers.test/app/login?next=%2F');
     expect(r.headers['set-cookie']).toEqual(['s=1; Path=/app/x; Domain=.rewrite-headers.test; HttpOnly', 't=2; Path=/two']);
+  });
+
+  it('mirror-target: the backend answers, and a copy with the body reaches the mirror with its Host', async () => {
+    const r = await send(portico.httpPort, 'GET', '/orders?id=7', { host: 'mirrored.test' });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ url: '/orders?id=7' });
+    await waitFor('the copy at the mirror', () => shadowSeen.length === 1, 5000);
+    expect(shadowSeen[0]).toEqual({ method: 'GET', url: '/copy/orders?id=7', host: 'shadow.test', body: '' });
   });
 
   it('affinity: cookie keeps a client on one endpoint of a two-endpoint Service, balanced and persistent', async () => {
