@@ -10,6 +10,7 @@ import { readAccessOptions } from './access-options.ts';
 import { readCorsOptions } from './cors-options.ts';
 import { readResponseRewriteOptions } from './response-rewrite-options.ts';
 import { readMirrorOptions } from './mirror-options.ts';
+import { readLimitRateOptions } from './limit-rate-options.ts';
 import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
@@ -134,6 +135,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const retry = readRetryOptions(annotations, report);
   const responseRewrite = isDict(annotations) ? readResponseRewriteOptions(annotations, report) : undefined;
   const mirror = isDict(annotations) ? readMirrorOptions(annotations, report) : undefined;
+  const limitRate = isDict(annotations) ? readLimitRateOptions(annotations, report) : undefined;
   const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report);
   const read = withFilters(withFilters(readRouteOptions(annotations, report), readRateLimitOptions(annotations, ref, report)), {
     ...access.filters,
@@ -142,6 +144,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ...(retry === undefined ? {} : { retry }),
     ...(responseRewrite === undefined ? {} : { responseRewrite }),
     ...(mirror === undefined ? {} : { mirror }),
+    ...(limitRate === undefined ? {} : { limitRate }),
     ...(errors === undefined ? {} : { errors }),
     ...(backendTls === undefined || backendTls === 'denied' ? {} : { backendTls }),
     ...(customHeaders.customHeaders === undefined ? {} : { customHeaders: customHeaders.customHeaders }),

@@ -163,8 +163,8 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('limit-burst-multiplier', 'supported', 'burst of limit-rps/limit-rpm as a multiple of the rate (default 5); an invalid value uses 5 with a problem'),
   entry('limit-whitelist', 'supported', 'older name of limit-allowlist (limit-allowlist wins when both are set)'),
   entry('limit-allowlist', 'differs', 'comma-separated IPs/CIDRs exempt from the limits (client address as for allowlist-source-range); an invalid list is ignored with a problem, so the limits apply to everyone (ingress-nginx rejects the Ingress)'),
-  unsupported('limit-rate', 'response rate limits are not available'),
-  unsupported('limit-rate-after', 'response rate limits are not available'),
+  entry('limit-rate', 'differs', 'kilobytes per second each response is sent at (per request, as nginx limit_rate); applied whatever proxy-buffering says (ingress-nginx needs it "on"); 0: no limit'),
+  entry('limit-rate-after', 'supported', 'kilobytes of each response sent at full speed before limit-rate applies'),
 
   // ---- headers, CORS -------------------------------------------------------------------------
   entry('enable-cors', 'differs', '"true" adds CORS headers to the Ingress\'s responses and answers allowed OPTIONS requests with 204 (before authentication, as nginx does); Allow-Methods, Allow-Headers and Max-Age go on preflight answers only (browsers read them nowhere else)'),

@@ -197,6 +197,8 @@ export interface RouteFilters {
    * through when any one of them does (absent: every one must, nginx's `satisfy all`).
    */
   readonly satisfy?: 'any';
+  /** Bandwidth of each response (ingress-nginx limit-rate, limit-rate-after). */
+  readonly limitRate?: ResponseRateLimit;
   /** A copy of each request sent elsewhere, its answer ignored (ingress-nginx mirror-*). */
   readonly mirror?: Mirror;
   /** Edits of the upstream's Location and Set-Cookie headers (ingress-nginx proxy-redirect-*, proxy-cookie-*). */
@@ -211,6 +213,13 @@ export interface ConfigMapHeaders {
   readonly configMap: string;
   /** Flat `[name, value, ...]`: lower-case names, sorted by name; values literal. */
   readonly headers: readonly string[];
+}
+
+/** See model/limit-rate-options.ts. */
+export interface ResponseRateLimit {
+  readonly bytesPerSecond: number;
+  /** Bytes of each response sent at full speed first. */
+  readonly afterBytes: number;
 }
 
 /** See model/mirror-options.ts. */

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { ErrorBackend, Mirror, ResponseRewrite, RetryPolicy, Route } from '../model/types.ts';
+import type { ErrorBackend, Mirror, ResponseRateLimit, ResponseRewrite, RetryPolicy, Route } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import type { BalancerState } from './balancer.ts';
 import { BodyTooLarge, limitedBody } from './filters/body-limit.ts';
@@ -138,6 +138,12 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   rewrite: ResponseRewrite | null = null;
   /** Where the route sends a copy of the request (mirror-target), or null. */
   mirror: Mirror | null = null;
+  /** The route's response bandwidth (limit-rate), or null. */
+  limitRate: ResponseRateLimit | null = null;
+  /** When the response body started (limit-rate), 0 before. */
+  rateStart = 0;
+  /** Pending while the upstream is paused to keep to limit-rate. */
+  throttleTimer: NodeJS.Timeout | null = null;
   /** Sent to the error backend already (its answers are relayed, never intercepted again). */
   intercepted = false;
   /** The error backend endpoint an intercepted answer goes to, and the status it replaces. */
@@ -208,6 +214,10 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
 
   onClose(): void {
     this.proxy.unlinkLive(this);
+    if (this.throttleTimer !== null) {
+      clearTimeout(this.throttleTimer);
+      this.throttleTimer = null;
+    }
     const done = this.onDone;
     if (done !== null) {
       this.onDone = null;
@@ -461,6 +471,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.clientGone) return;
     this.bytes += chunk.length;
+    if (this.limitRate !== null) this.throttle(controller);
     const res = this.res;
     if (this.heldHead !== null) this.writeHeldHead();
     if (this.pending === null && !this.flushScheduled) {
@@ -483,6 +494,27 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     if (!res.write(chunk)) this.pauseFor(controller);
   }
 
+  /**
+   * limit-rate: when the body sent so far is ahead of `afterBytes + bytesPerSecond × elapsed`,
+   * the upstream is paused for as long as the excess takes at that rate (nginx limit_rate).
+   */
+  private throttle(controller: Dispatcher.DispatchController): void {
+    const lr = this.limitRate!;
+    const now = performance.now();
+    if (this.rateStart === 0) this.rateStart = now;
+    const excess = this.bytes - lr.afterBytes - (lr.bytesPerSecond * (now - this.rateStart)) / 1000;
+    if (excess <= 0 || this.throttleTimer !== null) return;
+    const delay = (excess * 1000) / lr.bytesPerSecond;
+    if (delay < 1) return;
+    controller.pause();
+    this.throttleTimer = setTimeout(() => {
+      this.throttleTimer = null;
+      const c = this.controller;
+      // a client not reading yet resumes the upstream from its 'drain' instead
+      if (c !== null && !this.clientGone && !this.res.writableNeedDrain) c.resume();
+    }, delay);
+  }
+
   flush(): void {
     const p = this.pending;
     if (p !== null && this.phase === PHASE_STREAMING && !this.clientGone) {
@@ -497,7 +529,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     if (d === null) {
       d = this.onDrain = () => {
         const c = this.controller;
-        if (c !== null && !this.clientGone) c.resume();
+        if (c !== null && !this.clientGone && this.throttleTimer === null) c.resume();
       };
     }
     this.res.once('drain', d);

@@ -85,7 +85,8 @@ export class LiveExchanges {
         }
         continue;
       }
-      if (ex.awaitingUpstream) {
+      // paused on purpose (limit-rate): not idle
+      if (ex.awaitingUpstream || ex.throttleTimer !== null) {
         ex.stalledMs = 0;
         continue;
       }

@@ -327,6 +327,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
       if (f.errors !== undefined && f.errors.codes.length > 0) ex.errors = f.errors;
       if (f.responseRewrite !== undefined) ex.rewrite = f.responseRewrite;
       if (f.mirror !== undefined) ex.mirror = f.mirror;
+      if (f.limitRate !== undefined) ex.limitRate = f.limitRate;
     }
     const mode = r.fallback === true ? PLAIN_HTTP : this.modes.of(r.route);
     if (mode !== PLAIN_HTTP) {

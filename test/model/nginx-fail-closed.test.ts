@@ -51,10 +51,10 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   });
 
   it('an annotation that is not an access control is a problem, and the Ingress still routes', () => {
-    const config = world({ [N + 'ssl-passthrough']: 'true', [N + 'limit-rate']: '10' });
+    const config = world({ [N + 'ssl-passthrough']: 'true', [N + 'upstream-hash-by-subset']: 'true' });
     expect(config.match('shop.test', '/admin')!.action).toBe(FORWARD);
     expect(reasons(config)).toEqual(['default/guarded: UnsupportedAnnotation', 'default/guarded: UnsupportedAnnotation']);
-    expect(config.problems.map((p) => p.message).join('\n')).toMatch(/limit-rate.*not supported.*ignored/);
+    expect(config.problems.map((p) => p.message).join('\n')).toMatch(/upstream-hash-by-subset.*not supported.*ignored/);
   });
 
   it('snippets are never executed; one carrying an access directive fails closed', () => {
