@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { get, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
-import { ingressYaml, serviceYaml } from './manifests.ts';
+import { annotatedIngressYaml, ingressYaml, serviceYaml } from './manifests.ts';
 
 interface OtlpSpan {
   traceId: string;
@@ -49,6 +49,13 @@ describe('tracing (built program)', () => {
     });
     await Promise.all([backend, collector].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))));
     writeFileSync(path.join(dir, 'app.yaml'), ingressYaml([{ path: '/', service: 'app' }]) + '---\n' + serviceYaml('app', [(backend.address() as AddressInfo).port]));
+    // per-Ingress tracing: one turned off, one naming its spans
+    writeFileSync(
+      path.join(dir, 'tracing.yaml'),
+      annotatedIngressYaml({ name: 'quiet', host: 'quiet.test', annotations: { 'nginx.ingress.kubernetes.io/enable-opentelemetry': 'false' }, paths: [{ path: '/', service: 'app' }] }) +
+        '---\n' +
+        annotatedIngressYaml({ name: 'named', host: 'named.test', annotations: { 'nginx.ingress.kubernetes.io/opentelemetry-operation-name': 'checkout' }, paths: [{ path: '/', service: 'app' }] }),
+    );
     portico = await startPorticoProcess([
       '--manifests', dir, '--access-log', 'false',
       '--otlp-endpoint', `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
@@ -86,5 +93,18 @@ describe('tracing (built program)', () => {
     expect(attr('portico.ingress')).toEqual({ stringValue: 'e2e/web' });
     expect(spans).toHaveLength(1);
     expect(contentTypes[0]).toMatch(/^application\/json/);
+  });
+
+  it('enable-opentelemetry "false": not traced, the traceparent passes as sent; opentelemetry-operation-name names the span', async () => {
+    const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const before = parents.length;
+    expect((await get(portico.httpPort, '/q', { host: 'quiet.test', traceparent: parent })).status).toBe(200);
+    expect(parents[before]).toBe(parent);
+    expect((await get(portico.httpPort, '/n', { host: 'named.test', traceparent: parent })).status).toBe(200);
+    const m = /^00-0af7651916cd43dd8448eb211c80319c-([0-9a-f]{16})-01$/.exec(parents[before + 1]!);
+    expect(m).not.toBeNull();
+    const span = (await waitFor('the named span', () => spans.find((s) => s.spanId === m![1]), 15_000, 100))!;
+    expect(span.name).toBe('checkout');
+    expect(spans.filter((s) => s.traceId === '0af7651916cd43dd8448eb211c80319c')).toHaveLength(1);
   });
 });

@@ -11,6 +11,7 @@ import { readCorsOptions } from './cors-options.ts';
 import { readResponseRewriteOptions } from './response-rewrite-options.ts';
 import { readMirrorOptions } from './mirror-options.ts';
 import { readLimitRateOptions } from './limit-rate-options.ts';
+import { readTracingOptions } from './tracing-options.ts';
 import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
@@ -136,6 +137,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const responseRewrite = isDict(annotations) ? readResponseRewriteOptions(annotations, report) : undefined;
   const mirror = isDict(annotations) ? readMirrorOptions(annotations, report) : undefined;
   const limitRate = isDict(annotations) ? readLimitRateOptions(annotations, report) : undefined;
+  const tracing = isDict(annotations) ? readTracingOptions(annotations, report) : undefined;
   const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report);
   const read = withFilters(withFilters(readRouteOptions(annotations, report), readRateLimitOptions(annotations, ref, report)), {
     ...access.filters,
@@ -145,6 +147,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ...(responseRewrite === undefined ? {} : { responseRewrite }),
     ...(mirror === undefined ? {} : { mirror }),
     ...(limitRate === undefined ? {} : { limitRate }),
+    ...(tracing === undefined ? {} : { tracing }),
     ...(errors === undefined ? {} : { errors }),
     ...(backendTls === undefined || backendTls === 'denied' ? {} : { backendTls }),
     ...(customHeaders.customHeaders === undefined ? {} : { customHeaders: customHeaders.customHeaders }),

@@ -188,9 +188,9 @@ const TABLE: readonly NginxAnnotation[] = [
   // ---- observability and WAF -----------------------------------------------------------------
   unsupported('enable-access-log', 'access logging is set for the whole proxy (--access-log); remove the annotation'),
   unsupported('enable-rewrite-log', 'Portico has no rewrite log; remove the annotation'),
-  unsupported('enable-opentelemetry', 'tracing per Ingress is not available'),
-  unsupported('opentelemetry-trust-incoming-span', 'tracing per Ingress is not available'),
-  unsupported('opentelemetry-operation-name', 'tracing per Ingress is not available'),
+  entry('enable-opentelemetry', 'differs', '"false": the Ingress\'s requests are never traced; "true": traced as every route, which needs --otlp-endpoint (Portico\'s switch for tracing, instead of the ConfigMap\'s enable-opentelemetry)'),
+  entry('opentelemetry-trust-incoming-span', 'supported', '"false": an incoming traceparent is not continued, the request starts its own trace'),
+  entry('opentelemetry-operation-name', 'differs', 'the span name, literal text only (nginx variables are refused with a problem)'),
   unsupported('enable-modsecurity', 'Portico has no web application firewall: put one in front of it or in the application'),
   unsupported('enable-owasp-core-rules', 'Portico has no web application firewall: put one in front of it or in the application'),
   unsupported('modsecurity-transaction-id', 'Portico has no web application firewall; remove the annotation'),

@@ -197,6 +197,8 @@ export interface RouteFilters {
    * through when any one of them does (absent: every one must, nginx's `satisfy all`).
    */
   readonly satisfy?: 'any';
+  /** Tracing of this route's requests (ingress-nginx enable-opentelemetry and opentelemetry-*). */
+  readonly tracing?: RouteTracing;
   /** Bandwidth of each response (ingress-nginx limit-rate, limit-rate-after). */
   readonly limitRate?: ResponseRateLimit;
   /** A copy of each request sent elsewhere, its answer ignored (ingress-nginx mirror-*). */
@@ -213,6 +215,16 @@ export interface ConfigMapHeaders {
   readonly configMap: string;
   /** Flat `[name, value, ...]`: lower-case names, sorted by name; values literal. */
   readonly headers: readonly string[];
+}
+
+/** See model/tracing-options.ts. */
+export interface RouteTracing {
+  /** false: never traced. */
+  readonly enabled: boolean;
+  /** false: an incoming traceparent is not continued. */
+  readonly trustIncoming: boolean;
+  /** The span name; '' for "METHOD path". */
+  readonly operationName: string;
 }
 
 /** See model/limit-rate-options.ts. */

@@ -72,7 +72,7 @@ import { parseCidrs } from '../values/cidr.ts';
 import type { CidrMatcher } from '../values/cidr.ts';
 import { requestBytes } from './headers.ts';
 import { setErrorHeaders } from './filters/error-backend.ts';
-import { beginTrace, type RequestTracer, type TraceContext } from './trace-context.ts';
+import { beginTrace, traceRoute, type RequestTracer, type TraceContext } from './trace-context.ts';
 import { scanInbound } from './inbound.ts';
 import type { InboundHead } from './inbound.ts';
 import { DEFAULT_PROXY_SETTINGS } from './settings.ts';
@@ -239,21 +239,24 @@ export class Proxy implements ExchangeOwner, LadderContext {
 
   private start(ex: Exchange): void {
     scanInbound(ex, ex.req, ex.scheme, this.trusted, this.settings.allowTrace === true);
-    if (this.tracer !== null) ex.trace = beginTrace(ex.headers, this.tracer);
     // An Upgrade we do not honour (not a WebSocket GET): Node's parser stops at such a request,
     // so anything pipelined behind it would never be answered. Close after this answer.
     if (ex.upgrade !== '' && ex.req.httpVersionMajor === 1) ex.res.shouldKeepAlive = false;
     if (ex.reject !== 0) {
+      if (this.tracer !== null) ex.trace = beginTrace(ex.headers, this.tracer);
       ex.error = 'bad_request';
       this.respond(ex, rejectBody(ex.reject));
       return;
     }
     if (this.closing) {
+      if (this.tracer !== null) ex.trace = beginTrace(ex.headers, this.tracer);
       ex.error = 'shutting_down';
       this.respond(ex, R503_CLOSING);
       return;
     }
     const r = this.resolve(ex);
+    // traced once routed: the route's Ingress may turn tracing off or start its own trace
+    if (this.tracer !== null) ex.trace = traceRoute(ex.headers, this.tracer, r.route);
     if (r.backend !== undefined) ex.backendKey = r.backend;
     if (r.setCookie !== undefined) ex.setCookie = r.setCookie;
     const d = decide(ex, r, this);

@@ -11,6 +11,7 @@
 // (RequestInfo), by the tracer the runtime gives the proxy (runtime/tracing.ts: OTLP export).
 
 import { randomBytes } from 'node:crypto';
+import type { Route } from '../model/types.ts';
 import type { RequestInfo } from './request-info.ts';
 
 /** One traced request: its ids and start time. */
@@ -57,7 +58,7 @@ export function parseTraceparent(value: string): { traceId: string; spanId: stri
  * rewrites `traceparent` to name the new span and returns its context, else null (the
  * headers are left as they are).
  */
-export function beginTrace(headers: string[], tracer: RequestTracer): TraceContext | null {
+export function beginTrace(headers: string[], tracer: RequestTracer, trustIncoming = true): TraceContext | null {
   let at = -1;
   for (let i = 0; i < headers.length; i += 2) {
     const n = headers[i]!;
@@ -66,7 +67,7 @@ export function beginTrace(headers: string[], tracer: RequestTracer): TraceConte
       break;
     }
   }
-  const parent = at < 0 ? null : parseTraceparent(headers[at + 1]!);
+  const parent = at < 0 || !trustIncoming ? null : parseTraceparent(headers[at + 1]!);
   if (parent !== null ? !parent.sampled : !tracer.sampleRoot()) return null;
   const ids = randomBytes(24).toString('hex');
   const traceId = parent !== null ? parent.traceId : ids.slice(0, 32);
@@ -75,4 +76,15 @@ export function beginTrace(headers: string[], tracer: RequestTracer): TraceConte
   if (at < 0) headers.push('traceparent', value);
   else headers[at + 1] = value;
   return { traceId, spanId, parentSpanId: parent !== null ? parent.spanId : '', startMs: performance.timeOrigin + performance.now() };
+}
+
+/**
+ * The trace of a routed request: none on a route whose Ingress turned tracing off
+ * (enable-opentelemetry "false"), and a new trace instead of the incoming one where it does
+ * not trust incoming spans.
+ */
+export function traceRoute(headers: string[], tracer: RequestTracer, route: Route | null): TraceContext | null {
+  const t = route === null ? undefined : route.filters.tracing;
+  if (t !== undefined && !t.enabled) return null;
+  return beginTrace(headers, tracer, t === undefined || t.trustIncoming);
 }

@@ -33,7 +33,7 @@ import { decide, settle, type LadderContext, type LadderHead, type Resolved } fr
 import { answerHeaders, LOCAL_RESPONSES, writeRawAnswer, type LocalBody } from './local-answers.ts';
 import type { ErrorKind, RequestInfo } from './request-info.ts';
 import type { ProxySettings } from './settings.ts';
-import { beginTrace, type RequestTracer, type TraceContext } from './trace-context.ts';
+import { beginTrace, traceRoute, type RequestTracer, type TraceContext } from './trace-context.ts';
 import { failureStatus, upstreamErrorKind } from './upstream-errors.ts';
 import { backendTlsOptions } from './upstreams.ts';
 import type { Upstream, UpstreamMode } from './upstreams.ts';
@@ -189,13 +189,14 @@ export class Upgrader {
   private start(ctx: UpgradeCtx, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const deps = this.deps;
     scanInbound(ctx, req, ctx.scheme, deps.trusted);
-    if (deps.tracer !== null) ctx.trace = beginTrace(ctx.headers, deps.tracer);
     if (ctx.reject !== 0 || req.method !== 'GET' || ctx.upgrade.trim().toLowerCase() !== 'websocket') {
+      if (deps.tracer !== null) ctx.trace = beginTrace(ctx.headers, deps.tracer);
       ctx.error = 'bad_request';
       this.answer(ctx, socket, R400);
       return;
     }
     const r = deps.resolve(ctx);
+    if (deps.tracer !== null) ctx.trace = traceRoute(ctx.headers, deps.tracer, r.route);
     if (r.backend !== undefined) ctx.backendKey = r.backend;
     const d = decide(ctx, r, deps.ladder);
     if (d === null) {

@@ -65,7 +65,8 @@ export async function startTracing(settings: Pick<Settings, 'otlpEndpoint' | 'tr
       const failed = info.status >= 500 || (info.status === 0 && info.error !== null);
       const { traceId, spanId, parentSpanId } = ctx;
       processor.onEnd({
-        name: info.routePath !== null && info.routePath !== '' ? `${info.method} ${info.routePath}` : info.method,
+        // opentelemetry-operation-name of the route's Ingress, else "METHOD path"
+        name: info.route?.filters.tracing?.operationName || (info.routePath !== null && info.routePath !== '' ? `${info.method} ${info.routePath}` : info.method),
         kind: 1, // SpanKind.SERVER
         spanContext: () => ({ traceId, spanId, traceFlags: 1 }),
         ...(parentSpanId !== '' ? { parentSpanContext: { traceId, spanId: parentSpanId, traceFlags: 1, isRemote: true } } : {}),

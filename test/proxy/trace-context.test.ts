@@ -152,4 +152,39 @@ describe('the proxy with a tracer', () => {
     await until(() => ended.length === 2, 3000, 'the refused upgrade\'s span to end');
     expect(ended[1]!.info).toMatchObject({ upgrade: true, status: 404, error: 'no_route' });
   });
+
+  it('per route: tracing off leaves the request and its traceparent alone; not trusting incoming spans starts a new trace', async () => {
+    const seen: (string | undefined)[] = [];
+    const u = await startUpstream((req: http.IncomingMessage, res: http.ServerResponse) => {
+      seen.push(req.headers.traceparent as string | undefined);
+      res.end('ok');
+    });
+    cleanups.push(() => u.close());
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [u.port]);
+    const ended: { ctx: TraceContext; info: RequestInfo }[] = [];
+    const { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } = await import('../../src/proxy/proxy.ts');
+    const { silentLogger } = await import('../../src/observe/log.ts');
+    const { FakeConfig } = await import('./fixtures.ts');
+    const config = new FakeConfig([
+      { host: 'off.test', key: 'svc', filters: { tracing: { enabled: false, trustIncoming: true, operationName: '' } } },
+      { host: 'fresh.test', key: 'svc', filters: { tracing: { enabled: true, trustIncoming: false, operationName: '' } } },
+    ]);
+    const traced = new Proxy({ config: () => config, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger, tracer: tracer(true, ended) });
+    const server = createHttpListener(traced, {});
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await traced.close(100);
+    });
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    await request(port, { host: 'off.test', path: '/', headers: { traceparent: PARENT } });
+    await request(port, { host: 'fresh.test', path: '/', headers: { traceparent: PARENT } });
+    await until(() => ended.length === 1, 2000, 'one span');
+    expect(seen[0]).toBe(PARENT);
+    const { ctx } = ended[0]!;
+    expect(ctx.parentSpanId).toBe('');
+    expect(ctx.traceId).not.toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(seen[1]).toBe(`00-${ctx.traceId}-${ctx.spanId}-01`);
+  });
 });
