@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
-import { ingressYaml, serviceYaml } from './manifests.ts';
+import { annotatedIngressYaml, ingressYaml, serviceYaml } from './manifests.ts';
 
 const CONFIGMAP = `apiVersion: v1
 kind: ConfigMap
@@ -44,6 +44,8 @@ describe('--nginx-configmap (built program, file mode)', () => {
     app = await startNamedBackend('app');
     writeFileSync(path.join(dir, 'app.yaml'), serviceYaml('app', [app.port]) + '---\n' + ingressYaml([{ path: '/', service: 'app' }]));
     writeFileSync(path.join(dir, 'ingress-nginx.yaml'), CONFIGMAP);
+    // enable-access-log "false" on one Ingress (this program logs requests: --access-log defaults to true)
+    writeFileSync(path.join(dir, 'quiet.yaml'), annotatedIngressYaml({ name: 'quiet', host: 'quiet.test', annotations: { 'nginx.ingress.kubernetes.io/enable-access-log': 'false' }, paths: [{ path: '/', service: 'app' }] }));
     // the flag says 8m; the ConfigMap's 1k wins
     portico = await startPorticoProcess(['--manifests', dir, '--proxy-body-size', '8m', '--nginx-configmap', 'ingress-nginx/ingress-nginx-controller']);
     await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200, 10_000);
@@ -70,6 +72,13 @@ describe('--nginx-configmap (built program, file mode)', () => {
     });
     expect(portico.logs.some((l) => l.msg === 'ingress-nginx ConfigMap key not supported' && l.key === 'worker-processes')).toBe(true);
     expect(portico.logs.some((l) => l.msg === 'ingress-nginx ConfigMap key not applied: invalid value' && l.key === 'hsts-max-age')).toBe(true);
+  });
+
+  it('enable-access-log "false": that Ingress\'s requests leave no access log line; others do', async () => {
+    expect((await get(portico.httpPort, '/quiet-one', { host: 'quiet.test' })).status).toBe(200);
+    expect((await get(portico.httpPort, '/logged-one', { host: 'e2e.test' })).status).toBe(200);
+    await waitFor('the logged request in the access log', () => portico.stdout.some((l) => l.includes('/logged-one')), 5000);
+    expect(portico.stdout.some((l) => l.includes('/quiet-one'))).toBe(false);
   });
 
   it('a ConfigMap that does not exist stops the start with a message (exit 1)', async () => {

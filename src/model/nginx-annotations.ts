@@ -186,7 +186,7 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('ssl-prefer-server-ciphers', 'Portico uses one TLS configuration for every host; remove the annotation'),
 
   // ---- observability and WAF -----------------------------------------------------------------
-  unsupported('enable-access-log', 'access logging is set for the whole proxy (--access-log); remove the annotation'),
+  entry('enable-access-log', 'supported', '"false": the Ingress\'s requests are not written to the access log (metrics still count them)'),
   unsupported('enable-rewrite-log', 'Portico has no rewrite log; remove the annotation'),
   entry('enable-opentelemetry', 'differs', '"false": the Ingress\'s requests are never traced; "true": traced as every route, which needs --otlp-endpoint (Portico\'s switch for tracing, instead of the ConfigMap\'s enable-opentelemetry)'),
   entry('opentelemetry-trust-incoming-span', 'supported', '"false": an incoming traceparent is not continued, the request starts its own trace'),

@@ -35,6 +35,7 @@ export const ROUTE_OPTION_NAMES = [
   'session-cookie-change-on-failure',
   'upstream-hash-by',
   'server-alias',
+  'enable-access-log',
 ] as const;
 type Name = (typeof ROUTE_OPTION_NAMES)[number];
 
@@ -129,6 +130,12 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
     const v = typeof size[1] === 'string' ? parseSize(size[1].trim()) : undefined;
     if (v === undefined) invalid(report, size[0], size[1], 'a size in bytes with an optional k, m or g suffix ("8m"), or "0" for no limit', 'The global limit (--proxy-body-size) applies.');
     else shared.bodyLimit = v;
+  }
+  const accessLog = read(annotations, 'enable-access-log', report);
+  if (accessLog !== undefined) {
+    const v = typeof accessLog[1] === 'string' ? goBool(accessLog[1].trim()) : undefined;
+    if (v === undefined) invalid(report, accessLog[0], accessLog[1], '"true" or "false"', 'Its requests are logged.');
+    else if (!v) shared.accessLog = false;
   }
   const timeouts: { connectMs?: number; readMs?: number } = {};
   for (const [name, field] of [['proxy-connect-timeout', 'connectMs'], ['proxy-read-timeout', 'readMs']] as const) {

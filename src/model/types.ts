@@ -197,6 +197,8 @@ export interface RouteFilters {
    * through when any one of them does (absent: every one must, nginx's `satisfy all`).
    */
   readonly satisfy?: 'any';
+  /** false: this route's requests are not written to the access log (ingress-nginx enable-access-log). */
+  readonly accessLog?: false;
   /** Tracing of this route's requests (ingress-nginx enable-opentelemetry and opentelemetry-*). */
   readonly tracing?: RouteTracing;
   /** Bandwidth of each response (ingress-nginx limit-rate, limit-rate-after). */

@@ -120,12 +120,18 @@ export async function startDataPlane(
 }
 
 function requestDone(accessLog: RequestLog | undefined, metrics: Metrics | undefined): ((info: RequestInfo) => void) | undefined {
-  if (!metrics) return accessLog ? (info) => accessLog.write(info) : undefined;
+  if (!metrics) return accessLog ? (info) => logged(info) && accessLog.write(info) : undefined;
   if (!accessLog) return metrics.record;
   return (info) => {
     metrics.record(info);
-    accessLog.write(info);
+    if (logged(info)) accessLog.write(info);
   };
+}
+
+/** Whether the exchange goes to the access log: not when its Ingress says enable-access-log "false". */
+function logged(info: RequestInfo): boolean {
+  const route = info.route;
+  return route === null || route.filters.accessLog !== false;
 }
 
 function sleep(ms: number): Promise<void> {
