@@ -2,16 +2,18 @@
 // Authorization header's user and password are checked against the route's users (from the
 // auth-secret); anything else gets 401 with `WWW-Authenticate: Basic realm="<auth-realm>"`.
 //
-// Hashes: {SHA} (base64 SHA-1) and apr1 (Apache MD5, 1000 rounds) are cheap and checked in
-// line. bcrypt costs ~73 ms of CPU per check at cost 10, and bcryptjs's "async" compare still
-// runs in slices of up to 100 ms on the calling thread, so it would stall every request of
-// the process. Two measures instead:
-//   1. successes are remembered for CACHE_TTL_MS per (user, hash) as SHA-256 of the password,
-//      so a client sending the same credentials again is checked with one hash and one
-//      constant-time compare, synchronously;
-//   2. uncached bcrypt checks run on one worker thread with a bounded queue (MAX_QUEUED);
-//      when it is full the request gets 503 rather than queueing without end (a flood of
-//      wrong passwords costs the attacker a 503, not everyone else their latency).
+// Hashes: {SHA} (base64 SHA-1) is cheap and checked in line. bcrypt costs ~73 ms of CPU per
+// check at cost 10 (bcryptjs's "async" compare still runs in slices of up to 100 ms on the
+// calling thread) and apr1 (Apache MD5, 1000 rounds in JavaScript) 1-2 ms: checked in line,
+// a flood of wrong apr1 passwords held the event loop and the p99 of every other route went
+// from 11 ms to 1.8 s (bench/abuse.ts, scenario basic). Two measures instead:
+//   1. successes are remembered per user entry as SHA-256 of the password, for CACHE_TTL_MS
+//      after the last request that used them, so a client sending the same credentials again
+//      is checked with one hash and one constant-time compare, synchronously, and a user
+//      active during a flood of wrong passwords never has to queue behind it;
+//   2. uncached bcrypt and apr1 checks run on one worker thread with a bounded queue
+//      (MAX_QUEUED); when it is full the request gets 503 rather than queueing without end
+//      (a flood of wrong passwords costs the attacker a 503, not everyone else their latency).
 // Failures are never cached (a later correct password must pass), and passwords, hashes and
 // digests never reach logs or problems.
 
@@ -24,7 +26,7 @@ import type { InboundHead } from '../inbound.ts';
 /** How long a verified (user, hash, password) stays verified without a new check. */
 export const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 10_000;
-/** bcrypt checks waiting or running on the worker; beyond it requests get 503. */
+/** bcrypt and apr1 checks waiting or running on the worker; beyond it requests get 503. */
 export const MAX_QUEUED = 64;
 
 /** `Basic realm="..."`: the realm was stripped of quotes, backslashes and controls by the model. */
@@ -49,8 +51,8 @@ export function basicCredentials(headers: readonly string[]): { user: string; pa
   return null;
 }
 
-/** Runs bcrypt compares off the event loop; one per proxy. */
-export interface BcryptChecker {
+/** Runs the slow hashes' compares (bcrypt, apr1) off the event loop; one per proxy. */
+export interface SlowHashChecker {
   /** Resolves with the comparison's result; rejects when the checker failed. */
   compare(password: string, hash: string): Promise<boolean>;
   /** Checks waiting or running. */
@@ -58,19 +60,23 @@ export interface BcryptChecker {
   close(): Promise<void>;
 }
 
-// The worker's whole program: CommonJS (eval workers are), bcryptjs found by absolute path.
+// The worker's whole program: CommonJS (eval workers are), bcryptjs and apache-md5 found by
+// absolute path. apr1 hashes compare as the strings apache-md5 computes (constant time).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { timingSafeEqual } = require('node:crypto');
 const bcrypt = require(workerData.bcrypt);
+const apr1 = require(workerData.apr1);
+const same = (a, b) => { const x = Buffer.from(a), y = Buffer.from(b); return x.length === y.length && timingSafeEqual(x, y); };
 parentPort.on('message', (m) => {
   let ok = false;
-  try { ok = bcrypt.compareSync(m.password, m.hash); } catch { ok = false; }
+  try { ok = m.hash.startsWith('$apr1$') ? same(apr1(m.password, m.hash), m.hash) : bcrypt.compareSync(m.password, m.hash); } catch { ok = false; }
   parentPort.postMessage({ id: m.id, ok });
 });
 `;
 
 /** One worker thread, started on the first check, restarted after a crash. */
-export class WorkerBcrypt implements BcryptChecker {
+export class WorkerHashChecker implements SlowHashChecker {
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (ok: boolean) => void; reject: (err: Error) => void }>();
@@ -92,8 +98,8 @@ export class WorkerBcrypt implements BcryptChecker {
 
   private start(): Worker {
     if (this.worker !== null) return this.worker;
-    const bcrypt = createRequire(import.meta.url).resolve('bcryptjs');
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcrypt } });
+    const require = createRequire(import.meta.url);
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcrypt: require.resolve('bcryptjs'), apr1: require.resolve('apache-md5') } });
     w.unref();
     w.on('message', (m: { id: number; ok: boolean }) => {
       const p = this.pending.get(m.id);
@@ -109,7 +115,7 @@ export class WorkerBcrypt implements BcryptChecker {
       for (const p of all) p.reject(err);
     };
     w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`bcrypt worker exited with code ${code}`)));
+    w.on('exit', (code) => fail(new Error(`basic-auth hash worker exited with code ${code}`)));
     this.worker = w;
     return w;
   }
@@ -133,34 +139,32 @@ function sameText(a: string, b: string): boolean {
   return x.length === y.length ? timingSafeEqual(x, y) : (timingSafeEqual(x, x), false);
 }
 
-let md5: ((password: string, salt: string) => string) | undefined;
-function apr1(password: string, hash: string): string {
-  md5 ??= createRequire(import.meta.url)('apache-md5') as (password: string, salt: string) => string;
-  return md5(password, hash);
-}
-
-/** Checks credentials for basic-auth stages: the success cache and the bcrypt checker. */
+/** Checks credentials for basic-auth stages: the success cache and the slow-hash checker. */
 export class BasicAuthVerifier {
   // keyed by the user entry itself (one object per user and config): no key string to build
   // and hash per request; a re-translated Ingress starts with fresh entries
   private readonly cache = new Map<BasicAuthUser, { digest: Buffer; until: number }>();
-  private readonly bcrypt: BcryptChecker;
+  private readonly slowHashes: SlowHashChecker;
   private readonly now: () => number;
   /** Counters for tests and metrics. */
-  readonly stats = { cacheHits: 0, bcryptChecks: 0, overloaded: 0 };
+  readonly stats = { cacheHits: 0, slowChecks: 0, overloaded: 0 };
 
-  constructor(opts: { bcrypt?: BcryptChecker; now?: () => number } = {}) {
-    this.bcrypt = opts.bcrypt ?? new WorkerBcrypt();
+  constructor(opts: { slowHashes?: SlowHashChecker; now?: () => number } = {}) {
+    this.slowHashes = opts.slowHashes ?? new WorkerHashChecker();
     this.now = opts.now ?? Date.now;
   }
 
-  /** 0 when `user`'s `password` matches, 401 when not, 503 when bcrypt is overloaded or failed. */
+  /** 0 when `user`'s `password` matches, 401 when not, 503 when the worker is overloaded or failed. */
   check(entry: BasicAuthUser, password: string): number | Promise<number> {
     const key = entry;
     const digest = sha256(password);
     const hit = this.cache.get(key);
     if (hit !== undefined) {
-      if (hit.until > this.now() && timingSafeEqual(hit.digest, digest)) {
+      const now = this.now();
+      if (hit.until > now && timingSafeEqual(hit.digest, digest)) {
+        // sliding: an active user stays verified (the entry is the same hash: a changed
+        // Secret makes new entries, so this is as good as a new check)
+        hit.until = now + CACHE_TTL_MS;
         this.stats.cacheHits++;
         return 0;
       }
@@ -170,13 +174,13 @@ export class BasicAuthVerifier {
       const ok = sameText('{SHA}' + createHash('sha1').update(password).digest('base64'), stored);
       return ok ? this.remember(key, digest) : 401;
     }
-    if (stored.startsWith('$apr1$')) return sameText(apr1(password, stored), stored) ? this.remember(key, digest) : 401;
-    if (this.bcrypt.queued >= MAX_QUEUED) {
+    // bcrypt and apr1
+    if (this.slowHashes.queued >= MAX_QUEUED) {
       this.stats.overloaded++;
       return 503;
     }
-    this.stats.bcryptChecks++;
-    return this.bcrypt.compare(password, stored).then(
+    this.stats.slowChecks++;
+    return this.slowHashes.compare(password, stored).then(
       (ok) => (ok ? this.remember(key, digest) : 401),
       () => 503,
     );
@@ -195,7 +199,7 @@ export class BasicAuthVerifier {
 
   close(): Promise<void> {
     this.cache.clear();
-    return this.bcrypt.close();
+    return this.slowHashes.close();
   }
 }
 
