@@ -13,10 +13,11 @@
 //               within the auth deadline (5 s); the plain route must not notice.
 //   addresses   limit-rps 10 on a route; the attackers send one request each from --addresses
 //               distinct client addresses (X-Forwarded-For from 127.0.0.1, a --trusted-proxies
-//               peer) as fast as they are answered. Reported: the plain route's latency against
-//               the baseline and against the same flood on the plain route (the control), the
-//               RSS and heap of Portico before and after, and that a hot client sending as fast
-//               as it can is still held to the limit (burst + rate × time).
+//               peer) at --flood-rate per second. Reported: the plain route's latency against
+//               the baseline and against the same rate of distinct addresses on the plain route
+//               (the control), Portico's RSS and heap (after a full GC: bench/memory-probe.mjs)
+//               before and after, and that a hot client sending as fast as it can is still held
+//               to the limit (burst + rate × time).
 //
 // Attacks run in a worker thread (their own event loop, raw keep-alive sockets) paced at --rate
 // requests per second over --attackers connections (0: as fast as answered); the probes in
@@ -25,9 +26,9 @@
 // baseline of the same run.
 //
 // Run (after npm run build): node bench/abuse.ts [--scenarios basic,dead-auth,addresses]
-//   [--seconds 6] [--attackers 100] [--rate 2000] [--addresses 200000] [--cli dist/cli.js]
-// (Node 24: node_modules/.bin/node bench/abuse.ts). The default run takes about 2.5 minutes;
-// --addresses 1000000 adds about two minutes. Loopback only; every wait is bounded; only
+//   [--seconds 6] [--attackers 100] [--rate 2000] [--addresses 100000] [--flood-rate 3000]
+//   [--cli dist/cli.js] (Node 24: node_modules/.bin/node bench/abuse.ts). The default run takes
+// about 2 minutes; --addresses 1000000 takes 5 more at 3000 per second. Loopback only; every wait is bounded; only
 // processes started here are stopped. Benchmarks report, they never assert speed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -148,7 +149,7 @@ async function attack(plan: AttackPlan, stopped: () => boolean): Promise<AttackR
         const wait = next - performance.now();
         next = Math.max(next + interval, performance.now() - interval);
         if (wait > 0) await sleep(wait);
-        if (stopped()) break;
+        if (stopped() || (plan.total !== 0 && sent >= plan.total)) break;
       }
       if (sock === null || closed) {
         sock?.destroy();
@@ -248,13 +249,14 @@ interface Portico {
   child: ChildProcess;
   http: number;
   health: number;
+  probeDir: string;
 }
 
-async function startPortico(cli: string, mdir: string): Promise<Portico> {
+async function startPortico(cli: string, mdir: string, probeDir: string): Promise<Portico> {
   const child = spawn(
     process.execPath,
-    [cli, '--manifests', mdir, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--workers', '0', '--shutdown-delay', '0s', '--shutdown-grace', '1s', '--trusted-proxies', '127.0.0.1/32'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    ['--expose-gc', '--import', new URL('./memory-probe.mjs', import.meta.url).pathname, cli, '--manifests', mdir, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--workers', '0', '--shutdown-delay', '0s', '--shutdown-grace', '1s', '--trusted-proxies', '127.0.0.1/32'],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PORTICO_MEMORY_PROBE_DIR: probeDir } },
   );
   const ports: Record<string, number> = {};
   let buf = '';
@@ -275,7 +277,7 @@ async function startPortico(cli: string, mdir: string): Promise<Portico> {
   if (ports.health === undefined || ports.http === undefined) throw new Error('Portico did not listen within 30 s');
   for (let i = 0; i < 600 && (await fetchText(ports.health, 'x', '/readyz')).status !== 200; i++) await sleep(50);
   if ((await fetchText(ports.http, 'plain.bench')).status !== 200) throw new Error('plain.bench does not route');
-  return { child, http: ports.http, health: ports.health };
+  return { child, http: ports.http, health: ports.health, probeDir };
 }
 
 /** GET with Host `host`: status and body, status 0 on error or after 10 s. */
@@ -291,18 +293,26 @@ function fetchText(port: number, host: string, p = '/', headers: Record<string, 
   });
 }
 
-/** RSS of the process (MiB, /proc) and the V8 heap in use (MiB, Portico's /metrics). */
+/**
+ * RSS of the process (MiB, /proc) and its V8 heap in use after a full GC (MiB): Portico runs
+ * with bench/memory-probe.mjs preloaded, which answers SIGUSR2 with a line in `probeDir`.
+ */
 async function memoryOf(p: Portico): Promise<{ rss: number; heap: number }> {
-  let rss = NaN;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.child.pid}/status`, 'utf8'));
-    if (m !== null) rss = Number(m[1]) / 1024;
-  } catch {
-    /* not Linux */
-  }
-  const metrics = (await fetchText(p.health, 'x', '/metrics')).body;
-  const h = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics);
-  return { rss, heap: h === null ? NaN : Number(h[1]) / 1024 / 1024 };
+  const file = path.join(p.probeDir, `${p.child.pid}.jsonl`);
+  const lines = (): string[] => {
+    try {
+      return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const before = lines().length;
+  p.child.kill('SIGUSR2');
+  for (let i = 0; i < 200 && lines().length === before; i++) await sleep(50);
+  const last = lines()[before];
+  if (last === undefined) return { rss: NaN, heap: NaN };
+  const m = JSON.parse(last) as { after: { rss: number; heapUsed: number } };
+  return { rss: m.after.rss, heap: m.after.heapUsed };
 }
 
 interface Probe {
@@ -376,6 +386,7 @@ interface Args {
   attackers: number;
   rate: number;
   addresses: number;
+  floodRate: number;
 }
 
 /** Probes of one phase, all at once, while `attack` (if any) runs. */
@@ -452,29 +463,29 @@ async function scenarioAddresses(p: Portico, a: Args): Promise<string[]> {
   const [base] = await phase(p, [plain], a.seconds);
   rows.push(`| baseline | ${probeCells(base!, null)} | - | - | - |`);
 
-  const ctl = startAttack({ port: p.http, kind: 'addresses-plain', conns: a.attackers / 2, rate: 0, total: 0 });
+  const ctl = startAttack({ port: p.http, kind: 'addresses-plain', conns: a.attackers / 2, rate: a.floodRate, total: 0 });
   await sleep(1000);
   const [ctlProbe] = await phase(p, [plain], a.seconds);
   const cr = await ctl.finish();
   rows.push(`| control: distinct addresses to the plain route | ${probeCells(ctlProbe!, base!)} | - | ${(cr.requests / cr.seconds).toFixed(0)} | ${statusText(cr.statuses)} |`);
   const mem1 = await memoryOf(p);
 
-  const flood = startAttack({ port: p.http, kind: 'addresses', conns: a.attackers / 2, rate: 0, total: a.addresses });
+  const flood = startAttack({ port: p.http, kind: 'addresses', conns: a.attackers / 2, rate: a.floodRate, total: a.addresses });
   const t0 = Date.now();
-  let result: AttackResult | null = null;
-  void flood.done.then((r) => (result = r), () => {});
+  let finished = false;
+  void flood.done.finally(() => (finished = true)).catch(() => {});
   const probes: Probe[] = [];
   const hotRuns: { probe: Probe; seconds: number }[] = [];
   let polite2: Probe | null = null;
   // probe in windows until the flood has sent every address (bounded: 10 minutes)
-  while (result === null && Date.now() - t0 < 600_000) {
+  while (!finished && Date.now() - t0 < 600_000) {
     const w0 = Date.now();
     const [pl, po, ho] = await phase(p, [plain, polite, hot], Math.min(a.seconds, 5));
     probes.push(pl!);
     polite2 = polite2 === null ? po! : { latencies: [...polite2.latencies, ...po!.latencies], statuses: merge(polite2.statuses, po!.statuses) };
     hotRuns.push({ probe: ho!, seconds: (Date.now() - w0) / 1000 });
   }
-  const fr = result ?? (await flood.finish());
+  const fr = await flood.finish(); // (the worker stays alive until told)
   const all: Probe = { latencies: probes.flatMap((x) => x.latencies).sort((x, y) => x - y), statuses: probes.reduce<Record<string, number>>((s, x) => merge(s, x.statuses), {}) };
   rows.push(`| ${fr.requests.toLocaleString('en')} distinct addresses to the limited route | ${probeCells(all, base!)} | ${ratio(pct(all.latencies, 0.99), pct(ctlProbe!.latencies, 0.99))} | ${(fr.requests / fr.seconds).toFixed(0)} | ${statusText(fr.statuses)} |`);
   const mem2 = await memoryOf(p);
@@ -484,13 +495,13 @@ async function scenarioAddresses(p: Portico, a: Args): Promise<string[]> {
   const hotSeconds = hotRuns.reduce((s, r) => s + r.seconds, 0);
   const hotAll = hotRuns.reduce<Record<string, number>>((s, r) => merge(s, r.probe.statuses), {});
   return [
-    `### addresses: ${fr.requests.toLocaleString('en')} distinct client addresses against limit-rps 10 (${a.attackers / 2} connections, as fast as answered; ${((Date.now() - t0) / 1000).toFixed(0)} s) (ms)`,
+    `### addresses: ${fr.requests.toLocaleString('en')} distinct client addresses against limit-rps 10 (${a.attackers / 2} connections at ${a.floodRate || 'max'} req/s; ${((Date.now() - t0) / 1000).toFixed(0)} s), control: the same rate to the plain route for ${a.seconds} s (ms)`,
     '',
     '| phase | plain p50 | plain p99 | plain max | p99 ratio to baseline | plain statuses | p99 ratio to control | flood req/s | flood statuses |',
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    '| Portico memory | RSS MiB | V8 heap used MiB |',
+    '| Portico memory | RSS MiB | V8 heap used after a full GC, MiB |',
     '|---|---|---|',
     `| at start | ${mem0.rss.toFixed(0)} | ${mem0.heap.toFixed(0)} |`,
     `| after the control flood | ${mem1.rss.toFixed(0)} | ${mem1.heap.toFixed(0)} |`,
@@ -514,7 +525,8 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '6' },
       attackers: { type: 'string', default: '100' },
       rate: { type: 'string', default: '2000' },
-      addresses: { type: 'string', default: '200000' },
+      addresses: { type: 'string', default: '100000' },
+      'flood-rate': { type: 'string', default: '3000' },
       cli: { type: 'string' },
     },
   });
@@ -523,6 +535,7 @@ async function main(): Promise<void> {
     attackers: Math.min(1000, Math.max(2, Number(values.attackers))),
     rate: Math.max(0, Number(values.rate)),
     addresses: Math.min(10_000_000, Math.max(1000, Number(values.addresses))),
+    floodRate: Math.max(0, Number(values['flood-rate'])),
   };
   const cli = values.cli ?? new URL('../dist/cli.js', import.meta.url).pathname;
   const dir = mkdtempSync(path.join(tmpdir(), 'portico-bench-abuse-'));
@@ -549,7 +562,7 @@ async function main(): Promise<void> {
     for (const name of values.scenarios.split(',')) {
       const run = { basic: scenarioBasic, 'dead-auth': scenarioDeadAuth, addresses: scenarioAddresses }[name];
       if (run === undefined) throw new Error(`unknown scenario ${name}`);
-      const p = await startPortico(cli, mdir);
+      const p = await startPortico(cli, mdir, dir);
       try {
         out.push(...(await run(p, args)), '');
       } finally {

@@ -249,6 +249,19 @@ describe('basic authentication stage', () => {
     expect(await Promise.all(pending)).toEqual(new Array(MAX_QUEUED).fill(401));
   });
 
+  it('a check that waited longer than its deadline for the worker is dropped: rejected, which the stage answers 503', async () => {
+    const worker = new WorkerHashChecker({ maxWaitMs: 0 });
+    try {
+      await expect(worker.compare('secret', BCRYPT)).rejects.toThrow(/waited too long/);
+      expect(worker.queued).toBe(0);
+      const verifier = new BasicAuthVerifier({ slowHashes: worker });
+      const stage = basicAuthStage({ realm: '', users: [{ user: 'alice', hash: BCRYPT }] }, verifier);
+      expect(await stage(head('1.1.1.1', basic('alice', 'secret')))).toBe(503);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('the worker thread verifies real bcrypt ($2y$, $2a$, $2b$) and apr1 hashes off the event loop', async () => {
     const worker = new WorkerHashChecker();
     try {

@@ -28,6 +28,12 @@ export const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 10_000;
 /** bcrypt and apr1 checks waiting or running on the worker; beyond it requests get 503. */
 export const MAX_QUEUED = 64;
+/**
+ * Longest a check waits on the worker before it starts; later ones are dropped (503). 64
+ * queued bcrypt checks take 5 s on an idle core, and past 15 s when the pod's cores are busy
+ * (bench/abuse.ts: a flood of wrong bcrypt passwords left requests unanswered for 15 s).
+ */
+export const MAX_WAIT_MS = 2_000;
 
 /** `Basic realm="..."`: the realm was stripped of quotes, backslashes and controls by the model. */
 export function challengeOf(auth: BasicAuth): string {
@@ -61,7 +67,8 @@ export interface SlowHashChecker {
 }
 
 // The worker's whole program: CommonJS (eval workers are), bcryptjs and apache-md5 found by
-// absolute path. apr1 hashes compare as the strings apache-md5 computes (constant time).
+// absolute path. apr1 hashes compare as the strings apache-md5 computes (constant time). A
+// check whose start deadline has passed is not run (answered { expired: true }).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { timingSafeEqual } = require('node:crypto');
@@ -69,6 +76,7 @@ const bcrypt = require(workerData.bcrypt);
 const apr1 = require(workerData.apr1);
 const same = (a, b) => { const x = Buffer.from(a), y = Buffer.from(b); return x.length === y.length && timingSafeEqual(x, y); };
 parentPort.on('message', (m) => {
+  if (Date.now() >= m.until) return parentPort.postMessage({ id: m.id, ok: false, expired: true });
   let ok = false;
   try { ok = m.hash.startsWith('$apr1$') ? same(apr1(m.password, m.hash), m.hash) : bcrypt.compareSync(m.password, m.hash); } catch { ok = false; }
   parentPort.postMessage({ id: m.id, ok });
@@ -80,6 +88,12 @@ export class WorkerHashChecker implements SlowHashChecker {
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (ok: boolean) => void; reject: (err: Error) => void }>();
+  private readonly maxWaitMs: number;
+
+  /** `maxWaitMs`: how long a check may wait for the worker before it is dropped (tests: 0). */
+  constructor(opts: { maxWaitMs?: number } = {}) {
+    this.maxWaitMs = opts.maxWaitMs ?? MAX_WAIT_MS;
+  }
 
   get queued(): number {
     return this.pending.size;
@@ -90,7 +104,7 @@ export class WorkerHashChecker implements SlowHashChecker {
     const id = this.nextId++;
     return new Promise<boolean>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, password, hash });
+      worker.postMessage({ id, password, hash, until: Date.now() + this.maxWaitMs });
       // a worker with checks to do keeps the process alive; an idle one does not
       if (this.pending.size === 1) worker.ref();
     });
@@ -101,12 +115,13 @@ export class WorkerHashChecker implements SlowHashChecker {
     const require = createRequire(import.meta.url);
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcrypt: require.resolve('bcryptjs'), apr1: require.resolve('apache-md5') } });
     w.unref();
-    w.on('message', (m: { id: number; ok: boolean }) => {
+    w.on('message', (m: { id: number; ok: boolean; expired?: boolean }) => {
       const p = this.pending.get(m.id);
       if (p === undefined) return;
       this.pending.delete(m.id);
       if (this.pending.size === 0) w.unref();
-      p.resolve(m.ok === true);
+      if (m.expired === true) p.reject(new Error('waited too long for the hash worker'));
+      else p.resolve(m.ok === true);
     });
     const fail = (err: Error): void => {
       if (this.worker === w) this.worker = null;
