@@ -28,7 +28,7 @@
 //
 // Run (after npm run build): node bench/abuse.ts [--scenarios basic,dead-auth,addresses]
 //   [--seconds 6] [--attackers 100] [--rate 2000] [--addresses 100000] [--flood-rate 3000]
-//   [--cli dist/cli.js] (Node 24: node_modules/.bin/node bench/abuse.ts). The default run takes
+//   [--dead hang|refused] [--cli dist/cli.js] (Node 24: node_modules/.bin/node bench/abuse.ts). The default run takes
 // about 2 minutes; --addresses 1000000 takes 5 more at 3000 per second. Loopback only; every wait is bounded; only
 // processes started here are stopped. Benchmarks report, they never assert speed.
 
@@ -388,6 +388,8 @@ interface Args {
   rate: number;
   addresses: number;
   floodRate: number;
+  /** dead-auth: 'hang' or 'refused' for that attack alone, '' for both. */
+  dead: string;
 }
 
 /** Probes of one phase, all at once, while `attack` (if any) runs. */
@@ -438,7 +440,7 @@ async function scenarioDeadAuth(p: Portico, a: Args): Promise<string[]> {
   const control = (await phase(p, specs, a.seconds))[0]!;
   const cr = await ctl.finish();
   const seconds = Math.max(a.seconds, 12); // a hung check takes the whole 5 s deadline
-  const only = process.env.ABUSE_DEAD ?? '';
+  const only = a.dead;
   const hang = startAttack({ port: p.http, kind: 'hang', conns: only === 'refused' ? 1 : a.attackers * 2, rate: 0, total: 0 });
   const refused = startAttack({ port: p.http, kind: 'refused', conns: only === 'hang' ? 1 : a.attackers, rate: only === 'hang' ? 1 : a.rate, total: 0 });
   await sleep(1000);
@@ -535,6 +537,7 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '2000' },
       addresses: { type: 'string', default: '100000' },
       'flood-rate': { type: 'string', default: '3000' },
+      dead: { type: 'string', default: '' },
       cli: { type: 'string' },
     },
   });
@@ -544,6 +547,7 @@ async function main(): Promise<void> {
     rate: Math.max(0, Number(values.rate)),
     addresses: Math.min(10_000_000, Math.max(1000, Number(values.addresses))),
     floodRate: Math.max(0, Number(values['flood-rate'])),
+    dead: values.dead,
   };
   const cli = values.cli ?? new URL('../dist/cli.js', import.meta.url).pathname;
   const dir = mkdtempSync(path.join(tmpdir(), 'portico-bench-abuse-'));
