@@ -237,6 +237,21 @@ describe('basic authentication stage', () => {
     expect(await expired).toBe(0);
   });
 
+  it('the same Authorization value again passes from the token cache, only on routes whose Secret has that very user entry', () => {
+    const verifier = new BasicAuthVerifier({ slowHashes: neverBcrypt() });
+    const a = basicAuthStage({ realm: '', users: [{ user: 'bob', hash: SHA }] }, verifier);
+    // another Ingress's Secret: a user of the same name with another password ("other")
+    const b = basicAuthStage({ realm: '', users: [{ user: 'bob', hash: '{SHA}' + createHash('sha1').update('other').digest('base64') }] }, verifier);
+    expect(a(head('1.1.1.1', basic('bob', 'secret')))).toBe(0);
+    expect(verifier.stats.cacheHits).toBe(0);
+    expect(a(head('1.1.1.1', basic('bob', 'secret')))).toBe(0);
+    expect(verifier.stats.cacheHits).toBe(1);
+    expect(b(head('1.1.1.1', basic('bob', 'secret')))).toBe(401);
+    expect(b(head('1.1.1.1', basic('bob', 'other')))).toBe(0);
+    expect(a(head('1.1.1.1', basic('bob', 'other')))).toBe(401);
+    expect(a(head('1.1.1.1', basic('bob', 'secret')))).toBe(0);
+  });
+
   it('a full bcrypt queue answers 503 instead of queueing without end', async () => {
     const bcrypt = manualBcrypt();
     const verifier = new BasicAuthVerifier({ slowHashes: bcrypt });
