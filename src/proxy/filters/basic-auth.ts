@@ -263,7 +263,9 @@ export class BasicAuthVerifier {
       if (first.done !== true) this.tokens.delete(first.value);
     }
     this.tokens.delete(authorization);
-    this.tokens.set(authorization, { entry, until: now + CACHE_TTL_MS });
+    // a copy (every UTF-16 code unit as it was): the value may be a slice of a larger string,
+    // which the Map would otherwise keep alive
+    this.tokens.set(Buffer.from(authorization, 'utf16le').toString('utf16le'), { entry, until: now + CACHE_TTL_MS });
   }
 
   close(): Promise<void> {
