@@ -26,10 +26,11 @@
 // process. The machine's other load shows in every phase alike, so read the ratios to the
 // baseline of the same run.
 //
-// Run (after npm run build): node bench/abuse.ts [--scenarios basic,dead-auth,addresses]
-//   [--seconds 6] [--attackers 100] [--rate 2000] [--addresses 100000] [--flood-rate 3000]
-//   [--dead hang|refused] [--cli dist/cli.js] (Node 24: node_modules/.bin/node bench/abuse.ts). The default run takes
-// about 2 minutes; --addresses 1000000 takes 5 more at 3000 per second. Loopback only; every wait is bounded; only
+// Run (after npm run build; Node 24: node_modules/.bin/node bench/abuse.ts):
+//   node bench/abuse.ts [--scenarios basic,dead-auth,addresses] [--seconds 6] [--attackers 100]
+//     [--rate 2000] [--addresses 100000] [--flood-rate 3000] [--dead hang|refused] [--cli dist/cli.js]
+// The default run takes about 2 minutes; --addresses 1000000 takes 5 more at 3000 per second
+// (4000 per second and 200 attackers: 5 minutes). Loopback only; every wait is bounded; only
 // processes started here are stopped. Benchmarks report, they never assert speed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
