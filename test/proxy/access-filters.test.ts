@@ -1,11 +1,11 @@
 // The access stages in memory (no sockets): source address lists over the global ones, basic
-// authentication with its success cache and bounded bcrypt queue, and how plans order and
+// authentication with its success cache and bounded bcrypt/apr1 queue, and how plans order and
 // run them (IP filter first; only basic auth may make a plan wait).
 
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { BasicAuth, RouteFilters } from '../../src/model/types.ts';
-import { BasicAuthVerifier, MAX_QUEUED, WorkerBcrypt, basicAuthStage, basicCredentials, challengeOf, type BcryptChecker } from '../../src/proxy/filters/basic-auth.ts';
+import { BasicAuthVerifier, CACHE_TTL_MS, MAX_QUEUED, WorkerHashChecker, basicAuthStage, basicCredentials, challengeOf, type SlowHashChecker } from '../../src/proxy/filters/basic-auth.ts';
 import { globalSourceRange, NO_GLOBAL_SOURCE_RANGE, sourceRangeStage } from '../../src/proxy/filters/source-range.ts';
 import type { PlanHead } from '../../src/proxy/plan.ts';
 import { compilePlan, NO_PLAN_CONTEXT, runPlan, runPlanWaiting, type PlanContext } from '../../src/proxy/plan.ts';
@@ -93,7 +93,7 @@ describe('plans with access stages', () => {
     expect(runPlan(compilePlan(route), big)).toBe(403);
     expect(runPlan(compilePlan(route), { ...big, clientIp: '10.0.0.1' })).toBe(413);
 
-    const verifier = new BasicAuthVerifier({ bcrypt: neverBcrypt() });
+    const verifier = new BasicAuthVerifier({ slowHashes: neverBcrypt() });
     const auth: BasicAuth = { realm: 'r', users: [{ user: 'bob', hash: SHA }] };
     const both = makeRoute({ host: 'app.test', key: 'svc', filters: { sourceRange: { allow: ['10.0.0.0/8'] }, basicAuth: auth } });
     const plan = compilePlan(both, context({ verifier }));
@@ -110,8 +110,8 @@ describe('plans with access stages', () => {
   });
 });
 
-/** A bcrypt checker that must not be called. */
-function neverBcrypt(): BcryptChecker {
+/** A slow-hash checker that must not be called. */
+function neverBcrypt(): SlowHashChecker {
   return {
     queued: 0,
     compare: () => Promise.reject(new Error('bcrypt must not be used here')),
@@ -119,8 +119,8 @@ function neverBcrypt(): BcryptChecker {
   };
 }
 
-/** A bcrypt checker whose answers the test releases by hand. */
-function manualBcrypt(): BcryptChecker & { release(ok: boolean): void; calls: number } {
+/** A slow-hash checker whose answers the test releases by hand. */
+function manualBcrypt(): SlowHashChecker & { release(ok: boolean): void; calls: number } {
   const waiting: ((ok: boolean) => void)[] = [];
   const checker = {
     calls: 0,
@@ -156,21 +156,57 @@ describe('basic authentication stage', () => {
     expect(challengeOf({ realm: 'Authentication Required', users: [] })).toBe('Basic realm="Authentication Required"');
   });
 
-  it('{SHA} and apr1 are checked in line; missing, unknown user, wrong password → 401', () => {
-    const verifier = new BasicAuthVerifier({ bcrypt: neverBcrypt() });
+  it('{SHA} is checked in line; missing, unknown user, wrong password → 401', () => {
+    const verifier = new BasicAuthVerifier({ slowHashes: neverBcrypt() });
     const stage = basicAuthStage({ realm: '', users: [{ user: 'bob', hash: SHA }, { user: 'carol', hash: APR1 }] }, verifier);
     expect(stage(head('1.1.1.1', basic('bob', 'secret')))).toBe(0);
-    expect(stage(head('1.1.1.1', basic('carol', 'secret')))).toBe(0);
     expect(stage(head('1.1.1.1', basic('bob', 'Secret')))).toBe(401);
-    expect(stage(head('1.1.1.1', basic('carol', 'wrong')))).toBe(401);
     expect(stage(head('1.1.1.1', basic('dave', 'secret')))).toBe(401);
     expect(stage(head('1.1.1.1'))).toBe(401);
+  });
+
+  it('apr1 is checked off the event loop, as bcrypt (a flood of wrong apr1 passwords held it: bench/abuse.ts), then cached', async () => {
+    const slow = manualBcrypt();
+    const verifier = new BasicAuthVerifier({ slowHashes: slow });
+    const stage = basicAuthStage({ realm: '', users: [{ user: 'carol', hash: APR1 }] }, verifier);
+    const wrong = stage(head('1.1.1.1', basic('carol', 'wrong')));
+    expect(wrong).toBeInstanceOf(Promise);
+    slow.release(false);
+    expect(await wrong).toBe(401);
+    const right = stage(head('1.1.1.1', basic('carol', 'secret')));
+    expect(right).toBeInstanceOf(Promise);
+    slow.release(true);
+    expect(await right).toBe(0);
+    expect(stage(head('1.1.1.1', basic('carol', 'secret')))).toBe(0);
+    expect(slow.calls).toBe(2);
+  });
+
+  it('a user active during a flood stays cached: each hit restarts the TTL (no queueing behind wrong passwords)', async () => {
+    let now = 1_000;
+    const slow = manualBcrypt();
+    const verifier = new BasicAuthVerifier({ slowHashes: slow, now: () => now });
+    const stage = basicAuthStage({ realm: '', users: [{ user: 'alice', hash: BCRYPT }] }, verifier);
+    const first = stage(head('1.1.1.1', basic('alice', 'secret')));
+    slow.release(true);
+    expect(await first).toBe(0);
+    // the queue full of wrong guesses
+    const guesses: (number | Promise<number>)[] = [];
+    for (let i = 0; i < MAX_QUEUED; i++) guesses.push(stage(head('6.6.6.6', basic('alice', `guess${i}`))));
+    for (let t = 0; t < 5; t++) {
+      now += CACHE_TTL_MS - 1;
+      expect(stage(head('1.1.1.1', basic('alice', 'secret')))).toBe(0);
+    }
+    // idle for a whole TTL: checked again (here: the queue is full, so 503)
+    now += CACHE_TTL_MS + 1;
+    expect(stage(head('1.1.1.1', basic('alice', 'secret')))).toBe(503);
+    for (let i = 0; i < MAX_QUEUED; i++) slow.release(false);
+    expect(await Promise.all(guesses)).toEqual(new Array(MAX_QUEUED).fill(401));
   });
 
   it('bcrypt: the first check waits for the checker; a success is then cached (synchronous) until it expires; failures are not cached', async () => {
     let now = 1_000;
     const bcrypt = manualBcrypt();
-    const verifier = new BasicAuthVerifier({ bcrypt, now: () => now });
+    const verifier = new BasicAuthVerifier({ slowHashes: bcrypt, now: () => now });
     const stage = basicAuthStage({ realm: '', users: [{ user: 'alice', hash: BCRYPT }] }, verifier);
 
     const first = stage(head('1.1.1.1', basic('alice', 'secret')));
@@ -201,9 +237,24 @@ describe('basic authentication stage', () => {
     expect(await expired).toBe(0);
   });
 
+  it('the same Authorization value again passes from the token cache, only on routes whose Secret has that very user entry', () => {
+    const verifier = new BasicAuthVerifier({ slowHashes: neverBcrypt() });
+    const a = basicAuthStage({ realm: '', users: [{ user: 'bob', hash: SHA }] }, verifier);
+    // another Ingress's Secret: a user of the same name with another password ("other")
+    const b = basicAuthStage({ realm: '', users: [{ user: 'bob', hash: '{SHA}' + createHash('sha1').update('other').digest('base64') }] }, verifier);
+    expect(a(head('1.1.1.1', basic('bob', 'secret')))).toBe(0);
+    expect(verifier.stats.cacheHits).toBe(0);
+    expect(a(head('1.1.1.1', basic('bob', 'secret')))).toBe(0);
+    expect(verifier.stats.cacheHits).toBe(1);
+    expect(b(head('1.1.1.1', basic('bob', 'secret')))).toBe(401);
+    expect(b(head('1.1.1.1', basic('bob', 'other')))).toBe(0);
+    expect(a(head('1.1.1.1', basic('bob', 'other')))).toBe(401);
+    expect(a(head('1.1.1.1', basic('bob', 'secret')))).toBe(0);
+  });
+
   it('a full bcrypt queue answers 503 instead of queueing without end', async () => {
     const bcrypt = manualBcrypt();
-    const verifier = new BasicAuthVerifier({ bcrypt });
+    const verifier = new BasicAuthVerifier({ slowHashes: bcrypt });
     const stage = basicAuthStage({ realm: '', users: [{ user: 'alice', hash: BCRYPT }] }, verifier);
     const pending: (number | Promise<number>)[] = [];
     for (let i = 0; i < MAX_QUEUED; i++) pending.push(stage(head('1.1.1.1', basic('alice', `guess${i}`))));
@@ -213,12 +264,26 @@ describe('basic authentication stage', () => {
     expect(await Promise.all(pending)).toEqual(new Array(MAX_QUEUED).fill(401));
   });
 
-  it('the worker thread verifies real bcrypt hashes ($2y$, $2a$, $2b$) off the event loop', async () => {
-    const worker = new WorkerBcrypt();
+  it('a check that waited longer than its deadline for the worker is dropped: rejected, which the stage answers 503', async () => {
+    const worker = new WorkerHashChecker({ maxWaitMs: 0 });
+    try {
+      await expect(worker.compare('secret', BCRYPT)).rejects.toThrow(/waited too long/);
+      expect(worker.queued).toBe(0);
+      const verifier = new BasicAuthVerifier({ slowHashes: worker });
+      const stage = basicAuthStage({ realm: '', users: [{ user: 'alice', hash: BCRYPT }] }, verifier);
+      expect(await stage(head('1.1.1.1', basic('alice', 'secret')))).toBe(503);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('the worker thread verifies real bcrypt ($2y$, $2a$, $2b$) and apr1 hashes off the event loop', async () => {
+    const worker = new WorkerHashChecker();
     try {
       const a = BCRYPT.replace('$2y$', '$2a$');
       const b = BCRYPT.replace('$2y$', '$2b$');
       expect(await Promise.all([worker.compare('secret', BCRYPT), worker.compare('secret', a), worker.compare('secret', b), worker.compare('nope', BCRYPT)])).toEqual([true, true, true, false]);
+      expect(await Promise.all([worker.compare('secret', APR1), worker.compare('Secret', APR1), worker.compare('secret', APR1.slice(0, -1) + 'x')])).toEqual([true, false, false]);
       expect(worker.queued).toBe(0);
     } finally {
       await worker.close();

@@ -5,12 +5,12 @@
 // dead auth service, and a WebSocket upgrade refused / let through by the same stage.
 // Behaviour follows ingress-nginx's nginx.tmpl auth location and test/e2e/annotations/auth.go.
 
-import type http from 'node:http';
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuthUrl, readExternalAuthOptions } from '../../src/model/external-auth-options.ts';
 import { NO_FILTERS, type ExternalAuth, type Route } from '../../src/model/types.ts';
-import { ExternalAuthClient } from '../../src/proxy/auth-client.ts';
+import { AUTH_FAIL_FAST_MS, ExternalAuthClient } from '../../src/proxy/auth-client.ts';
 import { externalAuthStage } from '../../src/proxy/filters/external-auth.ts';
 import { compilePlan, NO_PLAN_CONTEXT, runPlanWaiting, type PlanHead } from '../../src/proxy/plan.ts';
 import { FakeEndpoints, makeRoute, refusedPort, request, startProxy, startUpstream, type Upstream } from './fixtures.ts';
@@ -249,6 +249,36 @@ describe('outcomes', () => {
     expect(c.stats.failures).toBe(2);
     // reported once per origin and period, without the path or query
     expect(failures).toEqual([`http://127.0.0.1:${port} ECONNREFUSED`]);
+  });
+
+  it('an auth service that refuses connections is not tried again for AUTH_FAIL_FAST_MS (500 at once), then found again', async () => {
+    const port = await refusedPort();
+    let now = 1_000;
+    const c = client({ now: () => now });
+    const a = auth({ [N + 'auth-url']: `http://127.0.0.1:${port}/check` });
+    expect(await run(a, head(), c)).toBe(500);
+    expect(c.stats.failedFast).toBe(0);
+    // the service comes up; within the pause it is not asked, other origins are
+    let asked = 0;
+    const up = http.createServer((_q, res) => {
+      asked++;
+      res.end();
+    });
+    await new Promise<void>((r) => up.listen(port, '127.0.0.1', () => r()));
+    try {
+      expect(await run(a, head(), c)).toBe(500);
+      expect(c.stats.failedFast).toBe(1);
+      expect(asked).toBe(0);
+      expect(await run(auth({ [N + 'auth-url']: `${base()}/check` }), head(), c)).toBe(0);
+      now += AUTH_FAIL_FAST_MS;
+      expect(await run(a, head(), c)).toBe(0);
+      expect(asked).toBe(1);
+      expect(c.stats.failedFast).toBe(1);
+    } finally {
+      await c.close();
+      up.closeAllConnections();
+      await new Promise<void>((r) => up.close(() => r()));
+    }
   });
 
   it('an auth service that does not answer within the deadline: 500, and the next request is sent again', async () => {
