@@ -42,7 +42,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { freePort, sleep, stop } from './loopback.ts';
+import { freePort, sleep, stop, listeningPorts } from './loopback.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The attacker (worker thread)
@@ -260,21 +260,7 @@ async function startPortico(cli: string, mdir: string, probeDir: string): Promis
     ['--expose-gc', '--import', new URL('./memory-probe.mjs', import.meta.url).pathname, cli, '--manifests', mdir, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--workers', '0', '--shutdown-delay', '0s', '--shutdown-grace', '1s', '--trusted-proxies', '127.0.0.1/32'],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PORTICO_MEMORY_PROBE_DIR: probeDir } },
   );
-  const ports: Record<string, number> = {};
-  let buf = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let i; (i = buf.indexOf('\n')) >= 0; ) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        const e = JSON.parse(line) as { msg?: string; listener?: string; port?: number };
-        if (e.msg === 'listening' && e.listener && e.port) ports[e.listener] = e.port;
-      } catch {
-        /* not JSON */
-      }
-    }
-  });
+  const ports = listeningPorts(child);
   for (let i = 0; i < 600 && (ports.health === undefined || ports.http === undefined); i++) await sleep(50);
   if (ports.health === undefined || ports.http === undefined) throw new Error('Portico did not listen within 30 s');
   for (let i = 0; i < 600 && (await fetchText(ports.health, 'x', '/readyz')).status !== 200; i++) await sleep(50);

@@ -15,7 +15,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { get, sleep, stop } from './loopback.ts';
+import { get, sleep, stop, listeningPorts } from './loopback.ts';
 import { probeMemory, type MemoryDetail } from './procs.ts';
 
 const { values } = parseArgs({
@@ -78,21 +78,7 @@ async function main(): Promise<void> {
     [...nodeArgs, CLI, '--manifests', mdir, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--workers', '0', '--shutdown-delay', '0s', '--shutdown-grace', '1s'],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PORTICO_MEMORY_PROBE_DIR: dir } },
   );
-  const ports: Record<string, number> = {};
-  let buf = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let i; (i = buf.indexOf('\n')) >= 0; ) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        const e = JSON.parse(line) as { msg?: string; listener?: string; port?: number };
-        if (e.msg === 'listening' && e.listener && e.port) ports[e.listener] = e.port;
-      } catch {
-        /* not JSON */
-      }
-    }
-  });
+  const ports = listeningPorts(child);
   const socks: net.Socket[] = [];
   try {
     for (let i = 0; i < 600 && (ports.health === undefined || ports.http === undefined); i++) await sleep(50);

@@ -83,3 +83,26 @@ require('http').createServer((q, s) => s.end(q.url === '/16k' ? b : 'ok\\n')).li
   await stop(child, 'SIGKILL');
   throw new Error('the upstream did not start');
 }
+
+/**
+ * The ports a Portico child reports as listening (its `"listening"` log lines on stderr), filled
+ * in as they arrive: `{ http, https, health, metrics }` by listener name.
+ */
+export function listeningPorts(child: ChildProcess): Record<string, number> {
+  const ports: Record<string, number> = {};
+  let buf = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    for (let i; (i = buf.indexOf('\n')) >= 0; ) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const e = JSON.parse(line) as { msg?: string; listener?: string; port?: number };
+        if (e.msg === 'listening' && e.listener && e.port) ports[e.listener] = e.port;
+      } catch {
+        /* not JSON */
+      }
+    }
+  });
+  return ports;
+}

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { get, sleep, startUpstream, stop } from './loopback.ts';
+import { get, sleep, startUpstream, stop, listeningPorts } from './loopback.ts';
 import { formatDetail, probeMemory, rssOf, waitForChildren, type MemoryDetail } from './procs.ts';
 
 const { values } = parseArgs({
@@ -95,21 +95,7 @@ async function runMode(workers: number, manifests: string): Promise<{ rows: Row[
     ],
     { env: { ...process.env, PORTICO_MEMORY_PROBE_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  const ports: Record<string, number> = {};
-  let buf = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let i; (i = buf.indexOf('\n')) >= 0; ) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        const e = JSON.parse(line) as { msg?: string; listener?: string; port?: number };
-        if (e.msg === 'listening' && e.listener && e.port) ports[e.listener] = e.port;
-      } catch {
-        /* not JSON */
-      }
-    }
-  });
+  const ports = listeningPorts(child);
   try {
     for (let i = 0; i < 600 && (ports.health === undefined || ports.http === undefined); i++) await sleep(50);
     for (let i = 0; i < 600 && (await get(ports.health!, 'x', '/readyz')) !== 200; i++) await sleep(50);

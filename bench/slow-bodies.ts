@@ -24,7 +24,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { get, sleep, stop } from './loopback.ts';
+import { get, sleep, stop, listeningPorts } from './loopback.ts';
 
 const { values } = parseArgs({
   options: {
@@ -68,21 +68,7 @@ async function startPortico(mdir: string, args: string[]): Promise<{ child: Chil
     [CLI, '--manifests', mdir, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--access-log', 'false', '--workers', '0', '--shutdown-delay', '0s', '--shutdown-grace', '1s', ...args],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  const ports: Record<string, number> = {};
-  let buf = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let i; (i = buf.indexOf('\n')) >= 0; ) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        const e = JSON.parse(line) as { msg?: string; listener?: string; port?: number };
-        if (e.msg === 'listening' && e.listener && e.port) ports[e.listener] = e.port;
-      } catch {
-        /* not JSON */
-      }
-    }
-  });
+  const ports = listeningPorts(child);
   for (let i = 0; i < 600 && (ports.health === undefined || ports.http === undefined || ports.https === undefined); i++) await sleep(50);
   for (let i = 0; i < 600 && (await get(ports.health!, 'x', '/readyz')) !== 200; i++) await sleep(50);
   if ((await get(ports.http!, 'app.bench')) !== 200) throw new Error('app.bench does not route');
