@@ -91,8 +91,19 @@ export function filterNames(f: RouteFilters): string[] {
   if (f.retry !== undefined) out.push(`retry (tries ${f.retry.tries})`);
   if (f.backendTls !== undefined) out.push(`backend TLS from Secret ${f.backendTls.secret}`);
   if (f.errors !== undefined) out.push(`default-backend ${f.errors.backend.namespace}/${f.errors.backend.service}${f.errors.codes.length > 0 ? ` for ${f.errors.codes.join(', ')}` : ''}`);
+  if (f.satisfy === 'any') out.push('satisfy any (one passing access check is enough)');
+  if (f.customHeaders !== undefined) out.push(`response headers from ConfigMap ${f.customHeaders.configMap}`);
+  const rw = f.responseRewrite;
+  if (rw !== undefined) {
+    const parts = [rw.redirect ? `Location ${rw.redirect.from} → ${rw.redirect.to}` : '', rw.cookiePath ? `cookie path ${rw.cookiePath.from} → ${rw.cookiePath.to}` : '', rw.cookieDomain ? `cookie domain ${rw.cookieDomain.from} → ${rw.cookieDomain.to}` : ''];
+    out.push(`response rewrite (${parts.filter((x) => x !== '').join('; ')})`);
+  }
+  if (f.mirror !== undefined) out.push(`mirror to ${f.mirror.origin}${f.mirror.body ? '' : ' (without bodies)'}`);
+  if (f.limitRate !== undefined) out.push(`limit-rate ${f.limitRate.bytesPerSecond / 1024} KiB/s after ${f.limitRate.afterBytes / 1024} KiB`);
+  if (f.tracing !== undefined) out.push(f.tracing.enabled ? `tracing${f.tracing.trustIncoming ? '' : ' (own trace)'}${f.tracing.operationName !== '' ? ` as "${f.tracing.operationName}"` : ''}` : 'not traced');
+  if (f.accessLog === false) out.push('not in the access log');
   // slots this list does not know yet still show up, by name
-  const known = new Set(['externalAuth', 'noGlobalAuth', 'clientCert', 'rateLimit', 'backendTls', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'retry', 'errors']);
+  const known = new Set(['externalAuth', 'noGlobalAuth', 'clientCert', 'rateLimit', 'backendTls', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'retry', 'errors', 'satisfy', 'customHeaders', 'responseRewrite', 'mirror', 'limitRate', 'tracing', 'accessLog']);
   for (const k of Object.keys(f)) if (!known.has(k)) out.push(k);
   return out;
 }

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { EndpointIndex } from '../../src/endpoints/index.ts';
-import { explain, renderExplanation } from '../../src/explain/explain.ts';
+import { explain, filterNames, renderExplanation } from '../../src/explain/explain.ts';
 import type { RouteTable } from '../../src/model/route-table.ts';
 import { translate } from '../../src/model/translate.ts';
 import { normalizeObject } from '../../src/sources/files/normalize.ts';
@@ -151,6 +151,28 @@ describe('explain', () => {
     expect(e.candidates.map((c) => c.regex)).toEqual(['^/user/[0-9]+', '^/user']);
     expect(e.filters).toEqual(['cors (origins *)']);
     expect(e.tls).toBeNull();
+  });
+
+  it('names this round\'s filter slots in words', () => {
+    expect(
+      filterNames({
+        satisfy: 'any',
+        customHeaders: { configMap: 'shop/security', headers: ['x-frame-options', 'DENY'] },
+        responseRewrite: { redirect: { from: 'http://app.internal/', to: '/' }, cookiePath: { from: '/one/', to: '/' } },
+        mirror: { origin: 'https://shadow.test', path: [], host: 'shadow.test', body: false },
+        limitRate: { bytesPerSecond: 100 * 1024, afterBytes: 512 * 1024 },
+        tracing: { enabled: true, trustIncoming: false, operationName: 'checkout' },
+        accessLog: false,
+      }),
+    ).toEqual([
+      'satisfy any (one passing access check is enough)',
+      'response headers from ConfigMap shop/security',
+      'response rewrite (Location http://app.internal/ → /; cookie path /one/ → /)',
+      'mirror to https://shadow.test (without bodies)',
+      'limit-rate 100 KiB/s after 512 KiB',
+      'tracing (own trace) as "checkout"',
+      'not in the access log',
+    ]);
   });
 
   it('the normalised path is what is matched; `..;` is refused', () => {
