@@ -24,7 +24,7 @@
 import type { ExternalAuth, Route, RouteFilters } from '../model/types.ts';
 import { NO_FILTERS } from '../model/types.ts';
 import type { ExternalAuthClient } from './auth-client.ts';
-import { externalAuthStage } from './filters/external-auth.ts';
+import { externalAuthStage, stripAuthResponseHeaders } from './filters/external-auth.ts';
 import { basicAuthStage, challengeOf, type BasicAuthVerifier } from './filters/basic-auth.ts';
 import { declaredTooLarge } from './filters/body-limit.ts';
 import { corsStage } from './filters/cors.ts';
@@ -182,6 +182,10 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
     // satisfy any: one stage for the three checks, after the limits as nginx's access phase
     // comes after its preaccess phase (satisfy.ts)
     if (rate !== undefined) stages.push((context.rateLimits ?? DEFAULT_RATE_LIMITS).stage(rate));
+    // a request let in by another check skips the auth service: the client's copies of the
+    // headers the service would set must go all the same (nginx sends them empty)
+    const auth = external === null ? null : authOf(f, context);
+    if (auth !== null && auth.responseHeaders.length > 0) stages.push((head) => (stripAuthResponseHeaders(auth, head), 0));
     stages.push(satisfyAnyStage(checks));
     sync = false;
   } else {
@@ -229,9 +233,14 @@ function challenging(stage: WaitingStage, challenge: string): WaitingStage {
   };
 }
 
+/** The route's external auth: its own auth-url, else --global-auth-url unless it opted out. */
+function authOf(f: RouteFilters, context: PlanContext): ExternalAuth | null {
+  return f.externalAuth ?? (f.noGlobalAuth === true ? null : (context.globalAuth ?? null));
+}
+
 /** The route's external auth stage (its own auth-url, else --global-auth-url unless opted out), or null. */
 function externalStage(route: Route, f: RouteFilters, context: PlanContext): WaitingStage | null {
-  const auth = f.externalAuth ?? (f.noGlobalAuth === true ? null : (context.globalAuth ?? null));
+  const auth = authOf(f, context);
   if (auth === null) return null;
   const client = context.externalAuth ?? null;
   return client === null ? () => 503 : externalAuthStage(auth, route, client);

@@ -9,6 +9,8 @@ import { BasicAuthVerifier } from '../../src/proxy/filters/basic-auth.ts';
 import { satisfyAnyStage } from '../../src/proxy/filters/satisfy.ts';
 import { addAnswerHeaders, compilePlan, NO_PLAN_CONTEXT, runPlanWaiting, type PlanHead, type WaitingStage } from '../../src/proxy/plan.ts';
 import { makeRoute } from './fixtures.ts';
+import { readExternalAuthOptions } from '../../src/model/external-auth-options.ts';
+import { ExternalAuthClient } from '../../src/proxy/auth-client.ts';
 
 function head(headers: string[] = [], clientIp = '192.0.2.7'): PlanHead {
   return {
@@ -124,5 +126,25 @@ describe('a route with satisfy: any', () => {
     expect(await runPlanWaiting(all, head([], '10.1.2.3'))).toBe(401);
     expect(await runPlanWaiting(all, head(creds, '192.0.2.7'))).toBe(403);
     expect(await runPlanWaiting(all, head(creds, '10.1.2.3'))).toBe(0);
+  });
+
+  it('a request let in by its address skips the auth service, and the client\'s copies of auth-response-headers are removed all the same', async () => {
+    const o = readExternalAuthOptions(
+      { 'nginx.ingress.kubernetes.io/auth-url': 'http://127.0.0.1:9/check', 'nginx.ingress.kubernetes.io/auth-response-headers': 'X-Auth-Request-User' },
+      (_r, m) => {
+        throw new Error(m);
+      },
+    );
+    const client = new ExternalAuthClient();
+    const filters = Object.freeze({
+      sourceRange: Object.freeze({ allow: Object.freeze(['10.0.0.0/8']) }),
+      externalAuth: o.filters.externalAuth!,
+      satisfy: 'any' as const,
+    }) as RouteFilters;
+    const plan = compilePlan(makeRoute({ host: 'app.test', key: 'k', filters }), { ...NO_PLAN_CONTEXT, externalAuth: client });
+    const h = head(['X-Auth-Request-User', 'admin', 'x-other', '1'], '10.1.2.3');
+    expect(await runPlanWaiting(plan, h)).toBe(0);
+    expect(h.headers).toEqual(['host', 'app.test', 'x-other', '1']);
+    await client.close();
   });
 });

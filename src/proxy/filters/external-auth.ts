@@ -121,19 +121,28 @@ function includesName(flat: readonly string[], lower: string): boolean {
   return false;
 }
 
+/**
+ * Removes the client's headers named by auth-response-headers from the upstream request (they
+ * are the auth service's to set): no client can pose as an authenticated user.
+ */
+export function stripAuthResponseHeaders(auth: ExternalAuth, head: PlanHead): void {
+  const names = auth.responseHeaders;
+  if (names.length === 0) return;
+  const h = head.headers;
+  const kept: string[] = [];
+  for (let i = 0; i < h.length; i += 2) {
+    if (!names.includes(h[i]!.toLowerCase())) kept.push(h[i]!, h[i + 1]!);
+  }
+  head.headers = kept;
+}
+
 /** Applies an auth result to the request: 0 to go on, else the status to answer. */
 export function applyAuthResult(auth: ExternalAuth, result: AuthResult, head: PlanHead): number {
   const status = result.status;
   if (status >= 200 && status < 300) {
-    const names = auth.responseHeaders;
-    if (names.length > 0) {
-      const h = head.headers;
-      const kept: string[] = [];
-      for (let i = 0; i < h.length; i += 2) {
-        if (!names.includes(h[i]!.toLowerCase())) kept.push(h[i]!, h[i + 1]!);
-      }
-      kept.push(...result.copied);
-      head.headers = kept;
+    if (auth.responseHeaders.length > 0) {
+      stripAuthResponseHeaders(auth, head);
+      head.headers.push(...result.copied);
     }
     for (const c of result.setCookie) addResponseHeaders(head, 'set-cookie', c);
     return 0;
