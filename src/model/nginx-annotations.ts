@@ -109,7 +109,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('canary-by-cookie', 'supported', 'cookie: "always" sends to the canary, "never" to the primary'),
   entry('affinity', 'differs', '"cookie": a client keeps its endpoint through a cookie (Set-Cookie on the first response); WebSocket upgrades are balanced without it'),
   entry('affinity-mode', 'supported', '"balanced" (default): the cookie holds a random session key hashed onto the endpoints (rendezvous hashing), so scaling up moves about 1/n of the sessions to each new endpoint; "persistent": the cookie names its endpoint and a session moves only when that endpoint leaves'),
-  unsupported('affinity-canary-behavior', 'not available: canary rules are decided first, then affinity within the chosen backend'),
+  entry('affinity-canary-behavior', 'differs', '"sticky" (default): a client whose affinity cookie was set on the canary (or on the primary) stays there, before the canary rules are asked; "legacy": the canary rules decide every request; the cookie settings are the primary Ingress\'s (a canary Ingress\'s own affinity annotations are not read)'),
   entry('session-cookie-name', 'supported', 'cookie name, default INGRESSCOOKIE'),
   entry('session-cookie-path', 'supported', 'cookie Path, default /'),
   entry('session-cookie-domain', 'supported', 'cookie Domain attribute'),

@@ -33,6 +33,7 @@ export const ROUTE_OPTION_NAMES = [
   'session-cookie-secure',
   'session-cookie-domain',
   'session-cookie-change-on-failure',
+  'affinity-canary-behavior',
   'upstream-hash-by',
   'server-alias',
   'enable-access-log',
@@ -301,8 +302,14 @@ function readAffinity(annotations: Record<string, unknown>, report: Report): Coo
     if (v === undefined) invalid(report, cof[0], cof[1], '"true" or "false"', 'The cookie keeps its endpoint after a failed attempt.');
     else changeOnFailure = v;
   }
+  let legacy = false;
+  const cb = text('affinity-canary-behavior');
+  if (cb !== undefined) {
+    if (cb[1] === 'legacy') legacy = true;
+    else if (cb[1] !== 'sticky') invalid(report, cb[0], cb[1], '"sticky" or "legacy"', 'Using "sticky".');
+  }
   // SameSite=None needs Secure, or browsers drop the cookie
-  return Object.freeze({ ...(persistent ? { mode: 'persistent' as const } : {}), ...(changeOnFailure ? { changeOnFailure: true as const } : {}), name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
+  return Object.freeze({ ...(persistent ? { mode: 'persistent' as const } : {}), ...(changeOnFailure ? { changeOnFailure: true as const } : {}), ...(legacy ? { canaryBehavior: 'legacy' as const } : {}), name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
 }
 
 /**

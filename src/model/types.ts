@@ -423,6 +423,12 @@ export interface CookieAffinity {
    * endpoint leaves. Absent: balanced.
    */
   readonly mode?: 'persistent';
+  /**
+   * ingress-nginx affinity-canary-behavior "legacy": a rule's canary is chosen per request
+   * whatever the cookie says. Absent ("sticky", its default): a client the cookie ties to the
+   * canary (or to the primary) stays there.
+   */
+  readonly canaryBehavior?: 'legacy';
   /** ingress-nginx session-cookie-change-on-failure: a request retried on another endpoint re-pins the client there. */
   readonly changeOnFailure?: true;
   readonly name: string;

@@ -324,7 +324,9 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   private repin(up: Upstream): void {
     const affinity = this.route === null ? undefined : this.route.filters.affinity;
     if (affinity === undefined || affinity.changeOnFailure !== true || this.state === null) return;
-    const cookie = repinCookie(affinity, this.state, up);
+    const action = this.route!.action;
+    const onCanary = action.kind === 'forward' && action.canary !== undefined && action.canary.backend.endpointsKey === this.backendKey;
+    const cookie = repinCookie(affinity, this.state, up, onCanary);
     if (cookie !== null) this.setCookie = cookie;
   }
 

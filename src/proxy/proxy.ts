@@ -60,10 +60,10 @@ import { DEFAULT_LIMIT_STATUS, RateLimits } from './filters/rate-limit.ts';
 import { ExternalAuthClient } from './auth-client.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
 import { globalSourceRange } from './filters/source-range.ts';
-import { chooseBackend } from './filters/canary.ts';
+import { routeToCanary } from './filters/canary.ts';
 import { buildLocation } from './filters/redirect.ts';
 import { MirrorClient } from './mirror-client.ts';
-import { affinityCookie, newSessionKey, sessionCookie, sessionKey, stickyUpstream } from './filters/affinity.ts';
+import { affinityCookie, newSessionKey, sessionCookie, sessionKey, sessionValue, stickySide, stickyUpstream } from './filters/affinity.ts';
 import { hashKey } from './filters/hash-key.ts';
 import type { Logger } from '../observe/log.ts';
 import { Balancers } from './balancer.ts';
@@ -376,8 +376,17 @@ export class Proxy implements ExchangeOwner, LadderContext {
     }
     const action = route.action;
     if (action.kind !== 'forward') return { route, state: null, upstream: null, redirect: false };
-    // a rule with a canary (ingress-nginx canary Ingress) picks its backend per request
-    const key = action.canary === undefined ? route.backend.endpointsKey : chooseBackend(route.backend, action.canary, head.headers).endpointsKey;
+    // a rule with a canary (ingress-nginx canary Ingress) picks its backend per request, unless
+    // its affinity cookie ties the client to one side (affinity-canary-behavior sticky)
+    let key = route.backend.endpointsKey;
+    let toCanary = false;
+    const canary = action.canary;
+    if (canary !== undefined) {
+      const affinity = route.filters.affinity;
+      const side = affinity === undefined || affinity.canaryBehavior === 'legacy' ? null : stickySide(affinity, head.headers, () => this.stateOf(canary.backend.endpointsKey), () => this.stateOf(route.backend.endpointsKey));
+      toCanary = side === null ? routeToCanary(canary, head.headers, Math.random()) : side === 'canary';
+      if (toCanary) key = canary.backend.endpointsKey;
+    }
     const set = this.endpoints.get(key);
     if (set.endpoints.length === 0) {
       // ingress-nginx default-backend: requests go there while the Service has no endpoint
@@ -396,7 +405,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
       if (session !== null) return { route, state: st, upstream: st.pick('ip-hash', session, null), redirect: false, backend: key };
       const fresh = newSessionKey();
       const up = st.pick('ip-hash', fresh, null);
-      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : sessionCookie(affinity, fresh) };
+      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : sessionCookie(affinity, sessionValue(fresh, toCanary)) };
     }
     if (affinity !== undefined) {
       // persistent cookie affinity: the endpoint the cookie names, else a new pick the response pins
@@ -408,6 +417,12 @@ export class Proxy implements ExchangeOwner, LadderContext {
     const hashBy = route.filters.hashBy;
     if (hashBy !== undefined) return { route, state: st, upstream: st.pick('ip-hash', hashKey(hashBy, head), null), redirect: false, backend: key };
     return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false, backend: key };
+  }
+
+  /** The balancer state of a backend with endpoints, or null (affinity-canary-behavior's persistent tokens). */
+  private stateOf(key: string): BalancerState | null {
+    const set = this.endpoints.get(key);
+    return set.endpoints.length === 0 ? null : this.balancers.state(key, set);
   }
 
   /**

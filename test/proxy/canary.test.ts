@@ -71,4 +71,48 @@ describe('canary through sockets', () => {
     expect(p.infos.some((i) => i.backend === 'canary')).toBe(true);
     expect(p.infos.some((i) => i.backend === 'svc')).toBe(true);
   });
+
+  it('with cookie affinity (affinity-canary-behavior sticky, the default) a client stays on the side its cookie was set on; legacy re-draws every request', async () => {
+    const primary = await startUpstream((_req, res) => res.end('primary'));
+    const canary = await startUpstream((_req, res) => res.end('canary'));
+    cleanups.push(() => primary.close(), () => canary.close());
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [primary.port]);
+    endpoints.set('canary', [canary.port]);
+    const action = { kind: 'forward' as const, canary: { ...base, weight: 50 } };
+    const affinity = { name: 'route', path: '/', maxAge: null, expires: null, sameSite: null, secure: false, domain: null };
+    const p = await startProxy({
+      routes: [
+        { host: 'balanced.test', key: 'svc', action, filters: { affinity } },
+        { host: 'persistent.test', key: 'svc', action, filters: { affinity: { ...affinity, mode: 'persistent' as const } } },
+        { host: 'legacy.test', key: 'svc', action, filters: { affinity: { ...affinity, canaryBehavior: 'legacy' as const } } },
+      ],
+      endpoints,
+    });
+    cleanups.push(() => p.close());
+    for (const host of ['balanced.test', 'persistent.test']) {
+      // new clients until each side got one; then each client keeps its side
+      const sides = new Map<string, string>();
+      for (let i = 0; i < 60 && sides.size < 2; i++) {
+        const first = await request(p.port, { host });
+        const cookie = first.headers['set-cookie']?.[0]?.split(';')[0];
+        expect(cookie, host).toMatch(/^route=[0-9a-f]{20}c?$/);
+        sides.set(first.body.toString(), cookie!);
+      }
+      expect([...sides.keys()].sort(), host).toEqual(['canary', 'primary']);
+      for (const [side, cookie] of sides) {
+        for (let i = 0; i < 12; i++) {
+          const r = await request(p.port, { host, headers: { cookie } });
+          expect(r.body.toString(), `${host} ${cookie}`).toBe(side);
+          expect(r.headers['set-cookie']).toBeUndefined();
+        }
+      }
+    }
+    // legacy: the cookie does not hold the canary decision
+    const first = await request(p.port, { host: 'legacy.test' });
+    const cookie = first.headers['set-cookie']![0]!.split(';')[0]!;
+    const seen = new Set<string>();
+    for (let i = 0; i < 60 && seen.size < 2; i++) seen.add((await request(p.port, { host: 'legacy.test', headers: { cookie } })).body.toString());
+    expect([...seen].sort()).toEqual(['canary', 'primary']);
+  });
 });

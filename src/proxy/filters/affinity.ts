@@ -51,12 +51,43 @@ export function stickyUpstream(state: BalancerState, affinity: CookieAffinity, h
   return null;
 }
 
-const SESSION_KEY = /^[0-9a-f]{20}$/;
+// A balanced session key: 20 hex digits, and `c` after them when the session is the canary's
+// (affinity-canary-behavior sticky: the client stays on the canary)
+const SESSION_KEY = /^[0-9a-f]{20}c?$/;
+const CANARY_MARK = 'c';
 
-/** balanced mode: the session key of the request's cookie, or null without a well-formed one. */
+/** balanced mode: the session key of the request's cookie (without its canary mark), or null without a well-formed one. */
 export function sessionKey(affinity: CookieAffinity, headers: readonly string[]): string | null {
   const key = cookieFrom(headers, affinity.name);
-  return key !== null && SESSION_KEY.test(key) ? key : null;
+  return key !== null && SESSION_KEY.test(key) ? key.slice(0, 20) : null;
+}
+
+/** The cookie value of a balanced session: the key, marked when the session is the canary's. */
+export function sessionValue(key: string, canary: boolean): string {
+  return canary ? key + CANARY_MARK : key;
+}
+
+/**
+ * affinity-canary-behavior sticky: which side of a canary rule the request's cookie ties the
+ * client to — 'canary', 'primary', or null when the cookie ties it to neither (then the canary
+ * rules decide). Balanced: the session key's mark. Persistent: whose endpoint the token names.
+ */
+export function stickySide(
+  affinity: CookieAffinity,
+  headers: readonly string[],
+  canaryState: () => BalancerState | null,
+  primaryState: () => BalancerState | null,
+): 'canary' | 'primary' | null {
+  const value = cookieFrom(headers, affinity.name);
+  if (value === null) return null;
+  if (affinity.mode === undefined) {
+    if (!SESSION_KEY.test(value)) return null;
+    return value.length > 20 ? 'canary' : 'primary';
+  }
+  const names = (st: BalancerState | null): boolean => st !== null && st.upstreams.some((u) => affinityToken(u) === value);
+  if (names(canaryState())) return 'canary';
+  if (names(primaryState())) return 'primary';
+  return null;
 }
 
 /** balanced mode: a new random session key (80 bits, hex: the cookie's value). */
@@ -85,11 +116,11 @@ export function sessionCookie(affinity: CookieAffinity, value: string, now: numb
  * failed request went to next. Persistent: its token. Balanced: a new session key that hashes
  * to `up` (up to 20 tries, as ingress-nginx's sticky_balanced; null when none did).
  */
-export function repinCookie(affinity: CookieAffinity, state: BalancerState, up: Upstream): string | null {
+export function repinCookie(affinity: CookieAffinity, state: BalancerState, up: Upstream, canary = false): string | null {
   if (affinity.mode === 'persistent') return affinityCookie(affinity, up);
   for (let i = 0; i < 20; i++) {
     const key = newSessionKey();
-    if (state.pick('ip-hash', key, null) === up) return sessionCookie(affinity, key);
+    if (state.pick('ip-hash', key, null) === up) return sessionCookie(affinity, sessionValue(key, canary));
   }
   return null;
 }
