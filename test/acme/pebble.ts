@@ -92,8 +92,27 @@ export async function planPebble(): Promise<PebblePlan> {
     const launch = (bin: string, args: string[], env: NodeJS.ProcessEnv) => {
       const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       const name = bin.split('/').pop();
-      child.stdout?.on('data', (d: Buffer) => (output += `[${name}] ${d.toString()}`));
-      child.stderr?.on('data', (d: Buffer) => (output += `[${name}] ${d.toString()}`));
+      // whole lines only, each with its prefix: a line split over two reads (or cut by the other
+      // stream's chunk) must still read as one line to the tests that search the output
+      const lines = (stream: NodeJS.ReadableStream | null) => {
+        let partial = '';
+        stream?.on('data', (d: Buffer) => {
+          const text = partial + d.toString();
+          const end = text.lastIndexOf('\n');
+          if (end < 0) {
+            partial = text;
+            return;
+          }
+          for (const line of text.slice(0, end).split('\n')) output += `[${name}] ${line}\n`;
+          partial = text.slice(end + 1);
+        });
+        stream?.on('end', () => {
+          if (partial !== '') output += `[${name}] ${partial}\n`;
+          partial = '';
+        });
+      };
+      lines(child.stdout);
+      lines(child.stderr);
       children.push(child);
       return child;
     };
