@@ -8,6 +8,7 @@ import type { FileProblem } from '../sources/files/types.ts';
 import { KubeApi } from '../sources/kubernetes/api.ts';
 import { collectionPath, RESOURCES } from '../sources/kubernetes/resources.ts';
 import type { Ingress, IngressClass } from '../store/types.ts';
+import { Store, type Snapshot } from '../store/store.ts';
 
 export interface LoadedObjects {
   /** For the report: what was read. */
@@ -16,6 +17,11 @@ export interface LoadedObjects {
   classes: IngressClass[];
   /** Files or objects that could not be read, one line each. */
   problems: string[];
+  /**
+   * Every object read (manifests only), for the Secrets and ConfigMaps the Ingresses name;
+   * absent for a cluster, whose Secrets migrate-check does not read.
+   */
+  objects?: Snapshot;
 }
 
 /** Reading failed as a whole (no directory, no API): the check cannot say anything. */
@@ -38,7 +44,9 @@ export async function loadManifests(dir: string): Promise<LoadedObjects> {
     if (o.kind === 'Ingress') ingresses.push(o.obj as Ingress);
     else if (o.kind === 'IngressClass') classes.push(o.obj as IngressClass);
   }
-  return { source: `manifests ${read.path}`, ingresses, classes, problems: read.index.problems().map(problemLine) };
+  const objects = new Store();
+  for (const o of read.index.objects().values()) objects.upsert(o.kind, o.obj as never);
+  return { source: `manifests ${read.path}`, ingresses, classes, problems: read.index.problems().map(problemLine), objects };
 }
 
 function problemLine(p: FileProblem): string {

@@ -31,7 +31,7 @@ export function renderTable(report: MigrationReport): string {
     out.push(...table(['INGRESS', 'CLASS', 'SERVED', 'OUTCOME'], rows, (r) => {
       const ing = report.ingresses[r]!;
       const why = ing.notServedBecause === undefined ? [] : [`    (${ing.notServedBecause})`];
-      return [...why, ...ing.annotations.map((a) => `    ${a.key}: ${VERDICT_WORDS[a.verdict]}`)];
+      return [...why, ...ing.annotations.map((a) => `    ${a.key}: ${VERDICT_WORDS[a.verdict]}`), ...ing.references.map((r) => `    ${r}`)];
     }));
   }
   out.push('');

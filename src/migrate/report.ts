@@ -8,6 +8,9 @@
 
 import { classSelector, LEGACY_CLASS_ANNOTATION, type ClassOptions } from '../model/ingress-class.ts';
 import type { Ingress, IngressClass } from '../store/types.ts';
+import type { Snapshot } from '../store/store.ts';
+import { processIngressSafely } from '../model/ingress-processor.ts';
+import { ProblemSink } from '../model/problems.ts';
 import { checkAnnotations, needsAttention, VERDICT_ORDER, VERDICTS, type AnnotationVerdict, type IngressEffect, type Verdict } from './classify.ts';
 
 export interface IngressReport {
@@ -22,6 +25,11 @@ export interface IngressReport {
   /** Not served: why not, in words. */
   readonly notServedBecause?: string;
   readonly annotations: readonly AnnotationVerdict[];
+  /**
+   * Secrets and ConfigMaps it names that make its rules answer 503 (missing, or unusable), as
+   * the controller would report them; only when the objects were read (manifests).
+   */
+  readonly references: readonly string[];
 }
 
 export interface AnnotationCount {
@@ -58,6 +66,21 @@ export interface ReportInput {
   classes: readonly IngressClass[];
   options: ClassOptions;
   problems?: readonly string[];
+  /** The objects read, for the Secrets and ConfigMaps the Ingresses name (manifests only). */
+  objects?: Snapshot;
+}
+
+/**
+ * The problems of the Ingress's Secret and ConfigMap references that fail closed, from the
+ * Ingress processor itself (its messages say "answers 503").
+ */
+function referenceProblems(ing: Ingress, objects: Snapshot): string[] {
+  const sink = new ProblemSink();
+  processIngressSafely(ing, objects, sink);
+  return sink
+    .sorted()
+    .filter((p) => (p.reason === 'AuthSecretInvalid' || p.reason === 'ConfigMapInvalid' || p.reason === 'InvalidTLS') && p.message.includes('answers 503'))
+    .map((p) => `${p.reason}: ${p.message}`);
 }
 
 export function buildReport(input: ReportInput): MigrationReport {
@@ -66,14 +89,16 @@ export function buildReport(input: ReportInput): MigrationReport {
     const served = selector.isOurs(ing);
     const check = checkAnnotations(ing.metadata.annotations);
     const cls = classOf(ing);
+    const references = served && input.objects !== undefined ? referenceProblems(ing, input.objects) : [];
     return {
       namespace: ing.metadata.namespace ?? '',
       name: ing.metadata.name,
       class: cls,
       served,
-      effect: served ? check.effect : 'not-served',
+      effect: !served ? 'not-served' : references.length > 0 ? 'answers-503' : check.effect,
       ...(served ? {} : { notServedBecause: whyNot(cls, input.options) }),
       annotations: check.annotations,
+      references,
     };
   });
 
@@ -82,7 +107,7 @@ export function buildReport(input: ReportInput): MigrationReport {
   let needAttention = 0;
   for (const ing of ingresses) {
     if (!ing.served) continue;
-    if (ing.annotations.some((a) => needsAttention(a.verdict))) needAttention++;
+    if (ing.annotations.some((a) => needsAttention(a.verdict)) || ing.references.length > 0) needAttention++;
     for (const a of ing.annotations) {
       totals[a.verdict]++;
       const id = `${a.verdict} ${a.key}`;

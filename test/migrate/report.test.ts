@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { buildReport } from '../../src/migrate/report.ts';
 import { renderJson, renderTable } from '../../src/migrate/render.ts';
 import type { Ingress } from '../../src/store/types.ts';
+import { Store } from '../../src/store/store.ts';
 import { ingress, ingressClass, path, rule, svcBackend } from '../model/helpers.ts';
 
 const N = 'nginx.ingress.kubernetes.io/';
@@ -90,5 +91,35 @@ describe('migration report', () => {
   it('renders JSON that parses back to the report', () => {
     const report = buildReport({ source: 'test', ingresses, classes: [nginxClass], options: TAKE_OVER });
     expect(JSON.parse(renderJson(report))).toEqual(JSON.parse(JSON.stringify(report)));
+  });
+
+  it('with the objects read (manifests): a Secret or ConfigMap an Ingress names that is missing makes it answer 503, said with the controller\'s words', () => {
+    const objects = new Store();
+    const guarded = ing('guarded', 'nginx', { [`${N}auth-type`]: 'basic', [`${N}auth-secret`]: 'htpasswd' });
+    const headers = ing('headers', 'nginx', { [`${N}custom-headers`]: 'shop/security' });
+    const backendTls = ing('backend-tls', 'nginx', { [`${N}backend-protocol`]: 'HTTPS', [`${N}proxy-ssl-secret`]: 'shop/client-cert' });
+    expect(buildReport({ source: 'test', ingresses: [backendTls], classes: [nginxClass], options: TAKE_OVER, objects: new Store() }).ingresses[0]!.references).toEqual([
+      expect.stringMatching(/^InvalidTLS: .*client-cert.* was not found/),
+    ]);
+    const build = () => buildReport({ source: 'test', ingresses: [guarded, headers], classes: [nginxClass], options: TAKE_OVER, objects });
+    const missing = build();
+    expect(missing.ingresses.map((i) => [i.name, i.effect])).toEqual([
+      ['guarded', 'answers-503'],
+      ['headers', 'answers-503'],
+    ]);
+    expect(missing.ingresses[0]!.references).toEqual([expect.stringMatching(/^AuthSecretInvalid: auth-secret "shop\/htpasswd" was not found/)]);
+    expect(missing.ingresses[1]!.references).toEqual([expect.stringMatching(/^ConfigMapInvalid: .*security/)]);
+    expect([missing.needAttention, missing.exitCode]).toEqual([2, 1]);
+    expect(renderTable(missing)).toMatch(/^ {4}AuthSecretInvalid: auth-secret "shop\/htpasswd" was not found/m);
+    // once they exist, both route
+    objects.upsert('Secret', { metadata: { namespace: 'shop', name: 'htpasswd' }, type: 'Opaque', data: { auth: Buffer.from('alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n').toString('base64') } } as never);
+    objects.upsert('ConfigMap', { metadata: { namespace: 'shop', name: 'security' }, data: { 'X-Frame-Options': 'DENY' } } as never);
+    const present = build();
+    expect(present.ingresses.map((i) => [i.name, i.effect, i.references.length])).toEqual([
+      ['guarded', 'routes', 0],
+      ['headers', 'routes', 0],
+    ]);
+    // without objects (a cluster): the references are not checked
+    expect(buildReport({ source: 'test', ingresses: [guarded], classes: [nginxClass], options: TAKE_OVER }).ingresses[0]!.references).toEqual([]);
   });
 });
