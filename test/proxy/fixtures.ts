@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/observe/log.ts';
 import type { Logger } from '../../src/observe/log.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } from '../../src/proxy/proxy.ts';
 import type { ProxyInternals, ProxySettings, RequestInfo } from '../../src/proxy/proxy.ts';
+import type { RequestTracer } from '../../src/proxy/trace-context.ts';
 import type { ListenerOptions } from '../../src/proxy/listener.ts';
 
 export interface RouteSpec {
@@ -183,6 +184,7 @@ export async function startProxy(opts: {
   listener?: ListenerOptions;
   internals?: Partial<ProxyInternals>;
   log?: Logger;
+  tracer?: RequestTracer;
 }): Promise<RunningProxy> {
   const config = { current: opts.config ?? new FakeConfig(opts.routes ?? []) };
   const infos: RequestInfo[] = [];
@@ -193,6 +195,7 @@ export async function startProxy(opts: {
     log: opts.log ?? silentLogger,
     onRequestDone: (i) => infos.push({ ...i }),
     ...(opts.internals ? { internals: opts.internals } : {}),
+    ...(opts.tracer ? { tracer: opts.tracer } : {}),
   });
   const server = createHttpListener(proxy, opts.listener ?? {});
   const sockets = new Set<net.Socket>();

@@ -6,7 +6,8 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RequestInfo } from '../../src/proxy/proxy.ts';
 import { beginTrace, parseTraceparent, type RequestTracer, type TraceContext } from '../../src/proxy/trace-context.ts';
-import { FakeEndpoints, request, startProxy, startUpstream, until } from './fixtures.ts';
+import type { RoutingConfig } from '../../src/model/types.ts';
+import { FakeConfig, FakeEndpoints, request, startProxy, startUpstream, until } from './fixtures.ts';
 
 const PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
@@ -67,6 +68,13 @@ describe('the proxy with a tracer', () => {
     while (cleanups.length > 0) await cleanups.pop()!();
   });
 
+  /** A proxy on `config` whose tracer samples every root and records ended spans; its port. */
+  async function tracedProxy(config: RoutingConfig, endpoints: FakeEndpoints, ended: { ctx: TraceContext; info: RequestInfo }[]): Promise<number> {
+    const p = await startProxy({ config, endpoints, tracer: tracer(true, ended) });
+    cleanups.push(() => p.close());
+    return p.port;
+  }
+
   it('the upstream sees its span as parent; the span ends with the exchange, status and route', async () => {
     const seen: (string | undefined)[] = [];
     const u = await startUpstream((req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -79,17 +87,8 @@ describe('the proxy with a tracer', () => {
     const ended: { ctx: TraceContext; info: RequestInfo }[] = [];
     const p = await startProxy({ routes: [{ host: 'app.test', key: 'svc' }], endpoints });
     cleanups.push(() => p.close());
-    // a second proxy on the same routes, with the tracer (startProxy takes no tracer: build it here)
-    const { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } = await import('../../src/proxy/proxy.ts');
-    const { silentLogger } = await import('../../src/observe/log.ts');
-    const traced = new Proxy({ config: () => p.config.current, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger, tracer: tracer(true, ended) });
-    const server = createHttpListener(traced, {});
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    cleanups.push(async () => {
-      await new Promise<void>((r) => server.close(() => r()));
-      await traced.close(100);
-    });
-    const port = (server.address() as import('node:net').AddressInfo).port;
+    // a second proxy on the same routes, with the tracer
+    const port = await tracedProxy(p.config.current, endpoints, ended);
     const r = await request(port, { path: '/x', headers: { traceparent: PARENT } });
     expect(r.status).toBe(200);
     await until(() => ended.length === 1, 2000, 'the span to end');
@@ -116,19 +115,7 @@ describe('the proxy with a tracer', () => {
     const endpoints = new FakeEndpoints();
     endpoints.set('svc', [u.port]);
     const ended: { ctx: TraceContext; info: RequestInfo }[] = [];
-    const { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } = await import('../../src/proxy/proxy.ts');
-    const { silentLogger } = await import('../../src/observe/log.ts');
-    const { FakeConfig } = await import('./fixtures.ts');
-    const config = new FakeConfig([{ host: 'app.test', key: 'svc' }]);
-    const traced = new Proxy({ config: () => config, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger, tracer: tracer(true, ended) });
-    const server = createHttpListener(traced, {});
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    cleanups.push(async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-      await traced.close(100);
-    });
-    const port = (server.address() as import('node:net').AddressInfo).port;
+    const port = await tracedProxy(new FakeConfig([{ host: 'app.test', key: 'svc' }]), endpoints, ended);
     const net = await import('node:net');
     const sock = net.connect(port, '127.0.0.1');
     sock.on('error', () => {});
@@ -163,21 +150,11 @@ describe('the proxy with a tracer', () => {
     const endpoints = new FakeEndpoints();
     endpoints.set('svc', [u.port]);
     const ended: { ctx: TraceContext; info: RequestInfo }[] = [];
-    const { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS } = await import('../../src/proxy/proxy.ts');
-    const { silentLogger } = await import('../../src/observe/log.ts');
-    const { FakeConfig } = await import('./fixtures.ts');
     const config = new FakeConfig([
       { host: 'off.test', key: 'svc', filters: { tracing: { enabled: false, trustIncoming: true, operationName: '' } } },
       { host: 'fresh.test', key: 'svc', filters: { tracing: { enabled: true, trustIncoming: false, operationName: '' } } },
     ]);
-    const traced = new Proxy({ config: () => config, endpoints, settings: DEFAULT_PROXY_SETTINGS, log: silentLogger, tracer: tracer(true, ended) });
-    const server = createHttpListener(traced, {});
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    cleanups.push(async () => {
-      await new Promise<void>((r) => server.close(() => r()));
-      await traced.close(100);
-    });
-    const port = (server.address() as import('node:net').AddressInfo).port;
+    const port = await tracedProxy(config, endpoints, ended);
     await request(port, { host: 'off.test', path: '/', headers: { traceparent: PARENT } });
     await request(port, { host: 'fresh.test', path: '/', headers: { traceparent: PARENT } });
     await until(() => ended.length === 1, 2000, 'one span');
