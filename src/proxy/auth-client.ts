@@ -16,6 +16,7 @@
 // that time. An auth service that accepts and never answers costs nothing while it waits.
 
 import { Pool } from 'undici';
+import { OriginFailures } from './origin-failures.ts';
 
 /** Connect timeout to an auth service (nginx's proxy_connect_timeout default is 5 s too). */
 export const AUTH_CONNECT_TIMEOUT_MS = 5_000;
@@ -62,8 +63,7 @@ export interface AuthClientOptions {
   onFailure?: (origin: string, reason: string) => void;
 }
 
-/** How often failures of one auth origin are reported. */
-export const FAILURE_REPORT_MS = 10_000;
+export { FAILURE_REPORT_MS } from './origin-failures.ts';
 
 export class ExternalAuthClient {
   private readonly pools = new Map<string, Pool>();
@@ -73,8 +73,7 @@ export class ExternalAuthClient {
   private readonly connections: number;
   private readonly cacheMax: number;
   private readonly now: () => number;
-  private readonly onFailure: ((origin: string, reason: string) => void) | null;
-  private readonly reported = new Map<string, number>();
+  private readonly failures: OriginFailures;
   private readonly failFastMs: number;
   /** Origins that could not be connected to, and until when they are not tried. */
   private readonly down = new Map<string, number>();
@@ -84,11 +83,11 @@ export class ExternalAuthClient {
   constructor(opts: AuthClientOptions = {}) {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? AUTH_CONNECT_TIMEOUT_MS;
     this.timeoutMs = opts.timeoutMs ?? AUTH_TIMEOUT_MS;
+    this.failures = new OriginFailures(opts.onFailure ?? null, this.timeoutMs);
     this.connections = opts.connections ?? AUTH_CONNECTIONS;
     this.cacheMax = opts.cacheMax ?? AUTH_CACHE_MAX;
     this.failFastMs = opts.failFastMs ?? AUTH_FAIL_FAST_MS;
     this.now = opts.now ?? Date.now;
-    this.onFailure = opts.onFailure ?? null;
   }
 
   private pool(origin: string): Pool {
@@ -158,15 +157,7 @@ export class ExternalAuthClient {
   }
 
   private report(origin: string, err: unknown): void {
-    if (this.onFailure === null) return;
-    const now = Date.now();
-    const last = this.reported.get(origin);
-    if (last !== undefined && now - last < FAILURE_REPORT_MS) return;
-    if (this.reported.size > 1000) this.reported.clear();
-    this.reported.set(origin, now);
-    const e = err as { code?: unknown; name?: unknown } | null;
-    const reason = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'error';
-    this.onFailure(origin, reason === 'TimeoutError' || reason === 'AbortError' ? `no answer within ${this.timeoutMs} ms` : reason);
+    this.failures.report(origin, err);
   }
 
   /** A cached result still valid, or undefined. */

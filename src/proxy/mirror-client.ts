@@ -6,6 +6,7 @@
 // dead mirror must not grow memory). One client per proxy, created on the first copy.
 
 import { Pool } from 'undici';
+import { OriginFailures } from './origin-failures.ts';
 
 export const MIRROR_CONNECTIONS = 32;
 export const MIRROR_IN_FLIGHT = 1024;
@@ -25,13 +26,12 @@ export class MirrorClient {
   private readonly maxInFlight: number;
   private readonly timeoutMs: number;
   readonly counts: MirrorCounts = { sent: 0, failed: 0, dropped: 0 };
-  private readonly onFailure: (origin: string, reason: string) => void;
-  private readonly reported = new Map<string, number>();
+  private readonly failures: OriginFailures;
 
   constructor(opts: { maxInFlight?: number; timeoutMs?: number; onFailure?: (origin: string, reason: string) => void } = {}) {
     this.maxInFlight = opts.maxInFlight ?? MIRROR_IN_FLIGHT;
     this.timeoutMs = opts.timeoutMs ?? MIRROR_TIMEOUT_MS;
-    this.onFailure = opts.onFailure ?? (() => {});
+    this.failures = new OriginFailures(opts.onFailure ?? null, this.timeoutMs);
   }
 
   /**
@@ -62,19 +62,11 @@ export class MirrorClient {
         },
         (err: unknown) => {
           this.counts.failed++;
-          this.report(origin, (err as { code?: string }).code ?? (err as Error).message);
+          this.failures.report(origin, err);
         },
       )
       .catch(() => {})
       .finally(done);
-  }
-
-  /** At most once per origin every 10 s. */
-  private report(origin: string, reason: string): void {
-    const now = Date.now();
-    if ((this.reported.get(origin) ?? 0) > now) return;
-    this.reported.set(origin, now + 10_000);
-    this.onFailure(origin, reason);
   }
 
   async close(): Promise<void> {
