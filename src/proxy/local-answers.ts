@@ -40,7 +40,6 @@ const R503_CLOSING = localBody(503, 'shutting down');
 const R503_BUSY = localBody(503, 'upstream busy');
 const R504 = localBody(504, 'gateway timeout');
 const R413 = localBody(413, 'request entity too large');
-const R308 = localBody(308, 'permanent redirect');
 const R401 = localBody(401, 'unauthorized');
 const R403 = localBody(403, 'forbidden');
 const R503_FILTER = localBody(503, 'service unavailable');
@@ -72,7 +71,7 @@ export function rejectBody(status: number): LocalBody {
   return status === 501 ? R501 : status === 405 ? R405 : R400;
 }
 
-export const LOCAL_RESPONSES = { R308, R503_FILTER, R503_BUSY, R400, R401, R403, R405, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
+export const LOCAL_RESPONSES = { R503_BUSY, R400, R401, R403, R405, R408, R413, R431, R404, R500, R501, R502, R503, R503_CLOSING, R504 } as const;
 const planBodies = new Map<number, LocalBody>([[401, R401], [403, R403], [413, R413], [503, R503_FILTER], [500, R500], [400, R400]]);
 /**
  * The local answer for a status a plan's stage returned: any status from 200 to 599 (a CORS
