@@ -1,5 +1,6 @@
 // --nginx-configmap through the built program (file mode): ingress-nginx's controller ConfigMap
-// sets the global body limit and the HSTS header over the flags; unsupported and invalid keys
+// sets the global body limit, the redirect code and force-ssl-redirect over the flags (an
+// Ingress's own annotation still wins); unsupported and invalid keys
 // are logged by name; a ConfigMap that does not exist stops the start with exit 1.
 
 import { spawn } from 'node:child_process';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, get, startNamedBackend, startPorticoProcess, waitFor, type PorticoProcess } from './harness.ts';
-import { annotatedIngressYaml, ingressYaml, serviceYaml } from './manifests.ts';
+import { annotatedIngressYaml, INGRESS_CLASS_YAML, serviceYaml } from './manifests.ts';
 
 const CONFIGMAP = `apiVersion: v1
 kind: ConfigMap
@@ -17,6 +18,7 @@ metadata: { name: ingress-nginx-controller, namespace: ingress-nginx }
 data:
   proxy-body-size: "1k"
   http-redirect-code: "301"
+  force-ssl-redirect: "True"
   hsts-max-age: "forever"
   worker-processes: "auto"
   allow-snippet-annotations: "false"
@@ -42,10 +44,13 @@ describe('--nginx-configmap (built program, file mode)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'portico-nginx-configmap-'));
     app = await startNamedBackend('app');
-    writeFileSync(path.join(dir, 'app.yaml'), serviceYaml('app', [app.port]) + '---\n' + ingressYaml([{ path: '/', service: 'app' }]));
+    // force-ssl-redirect "True" in the ConfigMap: Ingresses that say "false" are served over plain HTTP
+    const noForce = { 'nginx.ingress.kubernetes.io/force-ssl-redirect': 'false' };
+    writeFileSync(path.join(dir, 'app.yaml'), INGRESS_CLASS_YAML + '---\n' + serviceYaml('app', [app.port]) + '---\n' + annotatedIngressYaml({ name: 'web', host: 'e2e.test', annotations: noForce, paths: [{ path: '/', service: 'app' }] }));
+    writeFileSync(path.join(dir, 'secure.yaml'), annotatedIngressYaml({ name: 'secure', host: 'secure.test', annotations: {}, paths: [{ path: '/', service: 'app' }] }));
     writeFileSync(path.join(dir, 'ingress-nginx.yaml'), CONFIGMAP);
     // enable-access-log "false" on one Ingress (this program logs requests: --access-log defaults to true)
-    writeFileSync(path.join(dir, 'quiet.yaml'), annotatedIngressYaml({ name: 'quiet', host: 'quiet.test', annotations: { 'nginx.ingress.kubernetes.io/enable-access-log': 'false' }, paths: [{ path: '/', service: 'app' }] }));
+    writeFileSync(path.join(dir, 'quiet.yaml'), annotatedIngressYaml({ name: 'quiet', host: 'quiet.test', annotations: { ...noForce, 'nginx.ingress.kubernetes.io/enable-access-log': 'false' }, paths: [{ path: '/', service: 'app' }] }));
     // the flag says 8m; the ConfigMap's 1k wins
     portico = await startPorticoProcess(['--manifests', dir, '--proxy-body-size', '8m', '--nginx-configmap', 'ingress-nginx/ingress-nginx-controller']);
     await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200, 10_000);
@@ -62,11 +67,18 @@ describe('--nginx-configmap (built program, file mode)', () => {
     expect(await post(portico.httpPort, 2048)).toBe(413);
   });
 
+  it('force-ssl-redirect from the ConfigMap redirects Ingresses that do not say otherwise, with its http-redirect-code', async () => {
+    const r = await get(portico.httpPort, '/a?b=1', { host: 'secure.test' });
+    expect(r.status).toBe(301);
+    expect(r.headers.location).toBe('https://secure.test/a?b=1');
+    expect((await get(portico.httpPort, '/', { host: 'e2e.test' })).status).toBe(200);
+  });
+
   it('logs what it applied, and each unsupported or invalid key by name', () => {
     const applied = portico.logs.find((l) => l.msg === 'ingress-nginx ConfigMap applied');
     expect(applied).toMatchObject({
       configMap: 'ingress-nginx/ingress-nginx-controller',
-      applied: ['http-redirect-code → --http-redirect-code', 'proxy-body-size → --proxy-body-size'],
+      applied: ['force-ssl-redirect → --force-ssl-redirect', 'http-redirect-code → --http-redirect-code', 'proxy-body-size → --proxy-body-size'],
       unsupported: 1,
       invalid: 1,
     });

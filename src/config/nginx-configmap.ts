@@ -19,6 +19,13 @@ type KeyMapping =
 const same = (v: string): string => v.trim();
 /** ingress-nginx timeouts are whole seconds without a unit. */
 const seconds = (v: string): string | null => (/^\d{1,6}$/.test(v.trim()) ? `${v.trim()}s` : null);
+/** ingress-nginx reads its booleans with Go's strconv.ParseBool: 1/t/T/TRUE/true/True and their false twins. */
+const goBool = (v: string): string | null => {
+  const t = v.trim();
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(t)) return 'true';
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(t)) return 'false';
+  return null;
+};
 const flag = (name: string, value: (v: string, data: Readonly<Record<string, string>>) => string | null = same): KeyMapping => ({ kind: 'flag', flag: name, value });
 const ignored = (note: string): KeyMapping => ({ kind: 'ignored', note });
 const unsupported = (note: string): KeyMapping => ({ kind: 'unsupported', note });
@@ -32,9 +39,9 @@ function realIpCidrs(data: Readonly<Record<string, string>>): string {
 const KEYS: Readonly<Record<string, KeyMapping>> = {
   'proxy-body-size': flag('proxy-body-size'),
   'http-redirect-code': flag('http-redirect-code'),
-  hsts: flag('hsts'),
+  hsts: flag('hsts', goBool),
   'hsts-max-age': flag('hsts-max-age'),
-  'hsts-include-subdomains': flag('hsts-include-subdomains'),
+  'hsts-include-subdomains': flag('hsts-include-subdomains', goBool),
   'proxy-connect-timeout': flag('connect-timeout', seconds),
   // nginx's proxy_read_timeout also bounds pauses in the body; Portico's flag bounds the wait
   // for the response head (a route's proxy-read-timeout annotation covers both)
@@ -45,8 +52,8 @@ const KEYS: Readonly<Record<string, KeyMapping>> = {
   'denylist-source-range': flag('denylist-source-range'),
   'limit-req-status-code': flag('limit-req-status-code'),
   'limit-conn-status-code': flag('limit-conn-status-code'),
-  'use-proxy-protocol': flag('use-proxy-protocol'),
-  'use-forwarded-headers': flag('trusted-proxies', (v, data) => (v.trim() === 'true' ? realIpCidrs(data) : null)),
+  'use-proxy-protocol': flag('use-proxy-protocol', goBool),
+  'use-forwarded-headers': flag('trusted-proxies', (v, data) => (goBool(v) === 'true' ? realIpCidrs(data) : null)),
   'proxy-real-ip-cidr': ignored('read with use-forwarded-headers (as --trusted-proxies)'),
   'global-auth-url': flag('global-auth-url'),
   'global-auth-method': flag('global-auth-method'),
@@ -55,7 +62,9 @@ const KEYS: Readonly<Record<string, KeyMapping>> = {
   'allow-snippet-annotations': ignored('Portico never executes snippets'),
   'annotations-risk-level': ignored('Portico parses every annotation with a typed parser; none is interpreted as configuration'),
   'strict-validate-path-type': ignored('Portico validates paths of every pathType'),
-  'ssl-redirect': unsupported('set portico.dev/ssl-redirect (or nginx.ingress.kubernetes.io/ssl-redirect) on the Ingresses; Portico redirects hosts with TLS by default, as ingress-nginx'),
+  // a global default: an Ingress's own ssl-redirect / force-ssl-redirect annotation overrides it
+  'ssl-redirect': flag('ssl-redirect', goBool),
+  'force-ssl-redirect': flag('force-ssl-redirect', goBool),
   'custom-http-errors': unsupported('set custom-http-errors with default-backend on the Ingresses'),
   'proxy-send-timeout': unsupported('Portico has no upstream send timeout; --idle-timeout bounds a stalled exchange'),
   'enable-opentelemetry': unsupported('use --otlp-endpoint (OTLP over HTTP)'),
@@ -113,7 +122,7 @@ export function nginxConfigMapFlags(
     }
     const value = m.value(raw, data);
     if (value === null) {
-      if (key === 'use-forwarded-headers' && raw.trim() === 'false') ignoredKeys.push({ key, note: '"false": X-Forwarded-* is trusted only from --trusted-proxies' });
+      if (key === 'use-forwarded-headers' && goBool(raw) === 'false') ignoredKeys.push({ key, note: '"false": X-Forwarded-* is trusted only from --trusted-proxies' });
       else invalid.push({ key, message: `"${raw}" is not a value Portico can use for --${m.flag}` });
       continue;
     }

@@ -53,6 +53,10 @@ export interface Settings {
   bodyLimit: number;
   /** --http-redirect-code: 301, 302, 307 or 308. */
   httpRedirectCode: number;
+  /** --ssl-redirect: redirect plain HTTP to HTTPS on hosts with TLS, for routes without the annotation. */
+  sslRedirect: boolean;
+  /** --force-ssl-redirect: redirect plain HTTP to HTTPS on every host, for routes without the annotation. */
+  forceSslRedirect: boolean;
   /** --allow-trace: proxy TRACE instead of answering 405. */
   allowTrace: boolean;
   /** --debug-endpoints: /debug/routes and /debug/explain on the health port. */
@@ -160,6 +164,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
   { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
   { name: 'http-redirect-code', type: 'string', default: '308', choices: ['301', '302', '307', '308'], help: 'Status of redirects to HTTPS and of from-to-www-redirect (ingress-nginx http-redirect-code)' },
+  { name: 'ssl-redirect', type: 'string', default: 'true', choices: ['true', 'false'], help: 'Redirect plain-HTTP requests to HTTPS on hosts that have TLS, for Ingresses without their own ssl-redirect annotation (ingress-nginx ConfigMap key of the same name)' },
+  { name: 'force-ssl-redirect', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Redirect plain-HTTP requests to HTTPS on every host, TLS or not (TLS ended by a load balancer in front), for Ingresses without their own force-ssl-redirect annotation (ingress-nginx ConfigMap key of the same name)' },
   { name: 'proxy-body-size', type: 'string', default: '1m', help: 'Largest request body for routes without their own proxy-body-size annotation (nginx size: 1048576, 512k, 8m, 1g; 0 for no limit); larger gets 413' },
   { name: 'client-body-timeout', type: 'string', default: '60s', help: 'Longest pause between two reads of a request body (nginx client_body_timeout); then 408' },
   { name: 'client-body-deadline', type: 'string', default: '5m', help: 'Longest time a request body may take to arrive in full, however steadily it trickles; then 408 (0: no limit)' },
@@ -417,6 +423,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     maxHeaderSize,
     bodyLimit,
     httpRedirectCode: Number(choice('http-redirect-code')),
+    sslRedirect: choice('ssl-redirect') === 'true',
+    forceSslRedirect: choice('force-ssl-redirect') === 'true',
     allowTrace: choice('allow-trace') === 'true',
     debugEndpoints: choice('debug-endpoints') === 'true',
     otlpEndpoint,

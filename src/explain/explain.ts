@@ -202,8 +202,11 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
   else {
     const action = route.action;
     const tlsHosts = new TlsHosts(config.tls);
-    if (scheme === 'http' && (route.policy.forceSslRedirect || (route.policy.sslRedirect && tlsHosts.has(hostHeader))) && !path.startsWith('/.well-known/acme-challenge/')) {
-      outcome = `redirect to https://${hostname(hostHeader)}${path}${query} (ssl-redirect${route.policy.forceSslRedirect ? ', force-ssl-redirect' : ''})`;
+    // an Ingress without the annotations gets the flags' defaults (--ssl-redirect true,
+    // --force-ssl-redirect false); a running Portico started otherwise redirects otherwise
+    const force = route.policy.forceSslRedirect ?? false;
+    if (scheme === 'http' && (force || ((route.policy.sslRedirect ?? true) && tlsHosts.has(hostHeader))) && !path.startsWith('/.well-known/acme-challenge/')) {
+      outcome = `redirect to https://${hostname(hostHeader)}${path}${query} (ssl-redirect${force ? ', force-ssl-redirect' : ''})`;
     } else if (action.kind === 'direct') outcome = `answered by Portico: ${action.status} ${action.body}`;
     else if (action.kind === 'redirect') outcome = `redirect ${action.status} (${action.wwwAlias === true ? 'from-to-www-redirect' : 'permanent/temporal-redirect'})`;
     else if (route.filters.appRoot !== undefined && path === '/') outcome = `redirect 302 to ${route.filters.appRoot} (app-root)`;

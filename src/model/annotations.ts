@@ -143,6 +143,7 @@ const sslRedirect: AnnotationParser<'sslRedirect'> = {
   name: `${ANNOTATION_PREFIX}ssl-redirect`,
   field: 'sslRedirect',
   default: DEFAULT_POLICY.sslRedirect,
+  defaultText: '(--ssl-redirect, true unless set otherwise)',
   ...boolean,
   nginx: { name: `${NGINX}ssl-redirect`, ...goBoolean },
 };
@@ -151,6 +152,7 @@ const forceSslRedirect: AnnotationParser<'forceSslRedirect'> = {
   name: `${ANNOTATION_PREFIX}force-ssl-redirect`,
   field: 'forceSslRedirect',
   default: DEFAULT_POLICY.forceSslRedirect,
+  defaultText: '(--force-ssl-redirect, false unless set otherwise)',
   ...boolean,
   nginx: { name: `${NGINX}force-ssl-redirect`, ...goBoolean },
 };

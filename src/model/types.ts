@@ -18,13 +18,19 @@ export type BackendProtocol = 'HTTP' | 'HTTPS' | 'GRPC' | 'GRPCS' | 'H2C';
 /** Per-route policy, from the owning Ingress's `portico.dev/*` annotations (typed parsers). */
 export interface RoutePolicy {
   loadBalance: LoadBalanceAlgorithm;
-  /** Plain-HTTP requests to a host with TLS are redirected to HTTPS (308). */
-  sslRedirect: boolean;
+  /**
+   * Plain-HTTP requests to a host with TLS are redirected to HTTPS (--http-redirect-code).
+   * null: the annotation is absent and the proxy's global --ssl-redirect decides (default
+   * true; ingress-nginx's ConfigMap key ssl-redirect), as an annotation overrides the
+   * ConfigMap in ingress-nginx.
+   */
+  sslRedirect: boolean | null;
   /**
    * Plain-HTTP requests are redirected to HTTPS whether or not the host has TLS in the config
-   * (ingress-nginx force-ssl-redirect: TLS terminated by a load balancer in front).
+   * (ingress-nginx force-ssl-redirect: TLS terminated by a load balancer in front). null: the
+   * global --force-ssl-redirect decides (default false).
    */
-  forceSslRedirect: boolean;
+  forceSslRedirect: boolean | null;
   /** Protocol spoken to the pods. */
   backendProtocol: BackendProtocol;
   /**
@@ -41,8 +47,8 @@ export interface RoutePolicy {
 
 export const DEFAULT_POLICY: RoutePolicy = Object.freeze({
   loadBalance: 'round-robin',
-  sslRedirect: true,
-  forceSslRedirect: false,
+  sslRedirect: null,
+  forceSslRedirect: null,
   backendProtocol: 'HTTP',
   backendTlsVerify: false,
   backendTlsServerName: '',

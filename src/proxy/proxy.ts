@@ -22,7 +22,8 @@
 // - Client idle timeout (idleTimeoutMs): a periodic pass over exchanges in flight (progress =
 //   request bytes read + response bytes passed on), not a timer per socket; waiting for the
 //   upstream's response head is exempt (responseHeaderTimeoutMs answers 504 then).
-// - RoutePolicy.sslRedirect: a plain-HTTP request whose host has a TLS binding in the config
+// - RoutePolicy.sslRedirect (--ssl-redirect when the Ingress does not say): a plain-HTTP
+//   request whose host has a TLS binding in the config
 //   gets 308 to https://<host without port><same target> (not for /.well-known/acme-challenge/,
 //   and before the endpoint check, like ingress-nginx). Upgrades too. forceSslRedirect does it
 //   for any host. "Plain HTTP" is InboundHead.accessScheme: X-Forwarded-Proto from a trusted
@@ -142,6 +143,9 @@ export class Proxy implements ExchangeOwner, LadderContext {
   readonly httpRedirectCode: number;
   /** ProxySettings.clientBodyBufferSize. */
   readonly bodyBufferSize: number;
+  /** ProxySettings.sslRedirect / forceSslRedirect: for routes whose Ingress does not say. */
+  private readonly sslRedirect: boolean;
+  private readonly forceSslRedirect: boolean;
   closing = false;
   private readonly getConfig: () => RoutingConfig;
   private readonly endpoints: EndpointLookup;
@@ -180,6 +184,8 @@ export class Proxy implements ExchangeOwner, LadderContext {
     this.bodyLimit = this.settings.bodyLimit ?? 0;
     this.httpRedirectCode = this.settings.httpRedirectCode ?? 308;
     this.bodyBufferSize = this.settings.clientBodyBufferSize ?? 0;
+    this.sslRedirect = this.settings.sslRedirect ?? true;
+    this.forceSslRedirect = this.settings.forceSslRedirect ?? false;
     this.onRequestDone = deps.onRequestDone ?? null;
     this.tracer = deps.tracer ?? null;
     this.trusted = parseCidrs(this.settings.trustedProxies);
@@ -361,9 +367,9 @@ export class Proxy implements ExchangeOwner, LadderContext {
     // X-Forwarded-Proto (no redirect loop); ingress-nginx tests $pass_access_scheme alike
     if (head.accessScheme === 'http') {
       const policy = route.policy;
-      if (policy.forceSslRedirect) {
+      if (policy.forceSslRedirect ?? this.forceSslRedirect) {
         if (!head.path.startsWith(ACME_CHALLENGE_PREFIX)) return { route, state: null, upstream: null, redirect: true };
-      } else if (policy.sslRedirect && cfg.tls.length > 0) {
+      } else if ((policy.sslRedirect ?? this.sslRedirect) && cfg.tls.length > 0) {
         let tls = this.tlsHosts;
         if (this.tlsHostsOf !== cfg || tls === null) {
           tls = this.tlsHosts = new TlsHosts(cfg.tls);

@@ -52,6 +52,13 @@ export interface ProxySettings {
    * (ingress-nginx's http-redirect-code, default 308): 301, 302, 307 or 308.
    */
   httpRedirectCode?: number;
+  /**
+   * Routes whose Ingress does not say ssl-redirect: redirect plain HTTP to HTTPS on hosts with
+   * TLS (--ssl-redirect, ingress-nginx's ConfigMap ssl-redirect; default true).
+   */
+  sslRedirect?: boolean;
+  /** Routes whose Ingress does not say force-ssl-redirect: redirect on every host (default false). */
+  forceSslRedirect?: boolean;
   /** Proxy TRACE requests (off: 405, since TRACE echoes cookies and credentials back). */
   allowTrace?: boolean;
   /** Status of requests over limit-rps / limit-rpm (ingress-nginx limit-req-status-code, default 503). */

@@ -58,6 +58,8 @@ export async function startDataPlane(
       responseRequestId: settings.responseRequestId,
       bodyLimit: settings.bodyLimit,
       httpRedirectCode: settings.httpRedirectCode,
+      sslRedirect: settings.sslRedirect,
+      forceSslRedirect: settings.forceSslRedirect,
       allowTrace: settings.allowTrace,
       limitReqStatusCode: settings.limitReqStatusCode,
       limitConnStatusCode: settings.limitConnStatusCode,

@@ -24,7 +24,9 @@ describe('ingress-nginx ConfigMap keys', () => {
         'global-auth-url': 'http://auth.test/check',
         'allow-snippet-annotations': 'false',
         'worker-processes': 'auto',
-        'ssl-redirect': 'false',
+        'ssl-redirect': 'False',
+        'force-ssl-redirect': 'maybe',
+        'custom-http-errors': '404,503',
       },
       check,
     );
@@ -35,14 +37,15 @@ describe('ingress-nginx ConfigMap keys', () => {
       '--proxy-body-size=8m',
       '--connect-timeout=10s',
       '--response-header-timeout=120s',
+      '--ssl-redirect=false',
       '--trusted-proxies=10.0.0.0/8',
       '--whitelist-source-range=10.0.0.0/8, 192.168.0.0/16',
     ]);
-    expect(out.invalid.map((i) => i.key)).toEqual(['client-body-timeout', 'hsts-max-age']);
+    expect(out.invalid.map((i) => i.key)).toEqual(['client-body-timeout', 'force-ssl-redirect', 'hsts-max-age']);
     expect(out.invalid.find((i) => i.key === 'hsts-max-age')!.message).toContain('--hsts-max-age');
     expect(out.ignored.map((i) => i.key)).toEqual(['allow-snippet-annotations', 'proxy-real-ip-cidr']);
     expect(out.unsupported).toEqual([
-      { key: 'ssl-redirect', note: expect.stringContaining('ssl-redirect') },
+      { key: 'custom-http-errors', note: expect.stringContaining('default-backend') },
       { key: 'worker-processes', note: 'no Portico equivalent' },
     ]);
   });

@@ -140,7 +140,7 @@ describe('ingress-nginx aliases of Portico annotations', () => {
     [{ [N + 'backend-protocol']: 'AUTO_HTTP' }, 'backendProtocol', 'HTTP'],
     [{ [N + 'load-balance']: 'chash' }, 'loadBalance', 'round-robin'],
     [{ [N + 'proxy-ssl-verify']: 'true' }, 'backendTlsVerify', false],
-    [{ [N + 'ssl-redirect']: 'yes' }, 'sslRedirect', true],
+    [{ [N + 'ssl-redirect']: 'yes' }, 'sslRedirect', null],
   ] as const)('invalid %j: the default and a problem naming the value', (annotations, field, value) => {
     const config = world(annotations);
     expect(config.match('shop.test', '/')!.policy[field]).toBe(value);

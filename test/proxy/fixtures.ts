@@ -19,8 +19,9 @@ export interface RouteSpec {
   path?: string;
   key: string;
   lb?: LoadBalanceAlgorithm;
-  sslRedirect?: boolean;
-  forceSslRedirect?: boolean;
+  /** Default null: the Ingress does not say (the proxy's --ssl-redirect decides). */
+  sslRedirect?: boolean | null;
+  forceSslRedirect?: boolean | null;
   name?: string;
   backendProtocol?: BackendProtocol;
   backendTlsVerify?: boolean;
@@ -41,8 +42,8 @@ export function makeRoute(spec: RouteSpec): Route {
     backend: { namespace: 'default', service: spec.service ?? spec.key, servicePort: 80, endpointsKey: spec.key },
     policy: {
       loadBalance: spec.lb ?? 'round-robin',
-      sslRedirect: spec.sslRedirect ?? true,
-      forceSslRedirect: spec.forceSslRedirect ?? false,
+      sslRedirect: spec.sslRedirect ?? null,
+      forceSslRedirect: spec.forceSslRedirect ?? null,
       backendProtocol: spec.backendProtocol ?? 'HTTP',
       backendTlsVerify: spec.backendTlsVerify ?? false,
       backendTlsServerName: spec.backendTlsServerName ?? '',

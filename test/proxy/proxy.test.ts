@@ -180,6 +180,34 @@ describe('routing', () => {
     }
   });
 
+  it('--ssl-redirect / --force-ssl-redirect decide for routes whose Ingress does not say; an annotation overrides them', async () => {
+    const u = await upstream((req, res) => res.end(`proxied ${req.url}`));
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [u.port]);
+    const config = new FakeConfig(
+      [
+        { host: 'quiet.test', key: 'svc' },
+        { host: 'wants.test', key: 'svc', sslRedirect: true },
+        { host: 'plain.test', key: 'svc' },
+        { host: 'never.test', key: 'svc', forceSslRedirect: false },
+      ],
+      1,
+      ['quiet.test', 'wants.test'],
+    );
+    // ingress-nginx's ConfigMap ssl-redirect: "false": only the Ingress that asks redirects
+    const off = await proxyFor({ config, endpoints, settings: { sslRedirect: false } });
+    expect((await request(off.port, { host: 'quiet.test' })).body.toString()).toBe('proxied /');
+    expect((await request(off.port, { host: 'wants.test' })).status).toBe(308);
+    expect(u.requests).toBe(1);
+    // force-ssl-redirect "true" globally: every host without TLS too, but not an Ingress that says "false"
+    const forced = await proxyFor({ config, endpoints, settings: { forceSslRedirect: true } });
+    const r = await request(forced.port, { host: 'plain.test', path: '/x' });
+    expect(r.status).toBe(308);
+    expect(r.headers.location).toBe('https://plain.test/x');
+    expect((await request(forced.port, { host: 'never.test' })).body.toString()).toBe('proxied /');
+    expect(u.requests).toBe(2);
+  });
+
   it('lets a listener intercept requests before routing (ACME challenges)', async () => {
     const u = await upstream((req, res) => res.end(`proxied ${req.url}`));
     const p = await proxyFor({

@@ -286,6 +286,8 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "max-header-size" (include "portico.flagValue" $cfg.maxHeaderSize) -}}
 {{- $_ = set $args "proxy-body-size" (include "portico.flagValue" $cfg.proxyBodySize) -}}
 {{- $_ = set $args "http-redirect-code" (include "portico.flagValue" $cfg.httpRedirectCode) -}}
+{{- $_ = set $args "ssl-redirect" (include "portico.flagValue" $cfg.sslRedirect) -}}
+{{- $_ = set $args "force-ssl-redirect" (include "portico.flagValue" $cfg.forceSslRedirect) -}}
 {{- $_ = set $args "limit-req-status-code" (include "portico.flagValue" $cfg.limitReqStatusCode) -}}
 {{- $_ = set $args "limit-conn-status-code" (include "portico.flagValue" $cfg.limitConnStatusCode) -}}
 {{- $_ = set $args "client-body-timeout" (include "portico.flagValue" $cfg.clientBodyTimeout) -}}
