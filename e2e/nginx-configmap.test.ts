@@ -93,6 +93,18 @@ describe('--nginx-configmap (built program, file mode)', () => {
     expect(portico.stdout.some((l) => l.includes('/quiet-one'))).toBe(false);
   });
 
+  it('an edit of the ConfigMap after the start is said (warning naming the keys, metric), not silently ignored', async () => {
+    const metric = async () => /^portico_nginx_configmap_changed (\d)/m.exec((await get(portico.healthPort, '/metrics')).body)?.[1];
+    expect(await metric()).toBe('0');
+    writeFileSync(path.join(dir, 'ingress-nginx.yaml'), CONFIGMAP.replace('proxy-body-size: "1k"', 'proxy-body-size: "2k"'));
+    await waitFor('the warning about the edited ConfigMap', () => portico.logs.some((l) => l.level === 'warn' && l.configMap === 'ingress-nginx/ingress-nginx-controller' && Array.isArray(l.keys) && l.keys.includes('proxy-body-size')), 10_000);
+    expect(await metric()).toBe('1');
+    // the values applied at start stay in force until a restart
+    expect(await post(portico.httpPort, 1500)).toBe(413);
+    writeFileSync(path.join(dir, 'ingress-nginx.yaml'), CONFIGMAP);
+    await waitFor('the ConfigMap matching again', async () => (await metric()) === '0', 10_000);
+  });
+
   it('a ConfigMap that does not exist stops the start with a message (exit 1)', async () => {
     const child = spawn(process.execPath, [CLI, '--manifests', dir, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--nginx-configmap', 'ingress-nginx/nowhere'], {
       env: { ...process.env, PORTICO_WORKERS: '0' },

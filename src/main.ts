@@ -10,6 +10,7 @@ import type http from 'node:http';
 import { envName, parseSettings, SettingsError, usage, type Settings } from './config/settings.ts';
 import { nginxConfigMapFlags } from './config/nginx-configmap.ts';
 import { readConfigMapOnce } from './sources/configmap-once.ts';
+import { watchNginxConfigMap, type DriftReport } from './runtime/nginx-configmap-watch.ts';
 import { ManifestDirectorySource } from './sources/files/source.ts';
 import { KubernetesSource } from './sources/kubernetes/source.ts';
 import { KubeApi } from './sources/kubernetes/api.ts';
@@ -245,6 +246,10 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
     });
     core.setPublisher(publisher);
   }
+  const unwatchConfigMap =
+    settings.nginxConfigMap !== undefined && settings.nginxConfigMapApplied !== undefined
+      ? watchNginxConfigMap(store, settings.nginxConfigMap, settings.nginxConfigMapApplied, (d) => reportConfigMapDrift(d, log, metrics, publisher))
+      : undefined;
   return {
     challenges,
     pending: () => source.unread(),
@@ -261,12 +266,28 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
       publisher?.start();
     },
     async stop() {
+      unwatchConfigMap?.();
       acme?.stop();
       await challenges?.stop();
       await publisher?.stop();
       await source.stop();
     },
   };
+}
+
+/** An edit of the --nginx-configmap ConfigMap after the start: said, since it is not applied. */
+function reportConfigMapDrift(d: DriftReport, log: Logger, metrics: Core['metrics'], publisher: ClusterPublisher | undefined): void {
+  const where = `${d.ref.namespace}/${d.ref.name}`;
+  if (d.keys.length === 0 && !d.deleted) {
+    metrics.nginxConfigMapChanged.set(0);
+    log.info('ingress-nginx ConfigMap matches what was applied at start again', { configMap: where });
+    return;
+  }
+  metrics.nginxConfigMapChanged.set(1);
+  const what = d.deleted ? 'was deleted' : `changed (${d.keys.join(', ')})`;
+  const message = `ingress-nginx ConfigMap ${where} ${what} since Portico started; Portico reads it at start only and keeps the values it applied then: restart the Portico pods to apply it (kubectl rollout restart on Portico's Deployment or DaemonSet)`;
+  log.warn(message, { configMap: where, keys: d.keys, deleted: d.deleted });
+  if (publisher?.elector.isLeader) publisher.events.recordEvent({ kind: 'ConfigMap', namespace: d.ref.namespace, name: d.ref.name }, 'Warning', 'ConfigMapNotApplied', message);
 }
 
 async function startHealth(
@@ -329,7 +350,8 @@ async function applyNginxConfigMap(
     unsupported: outcome.unsupported.length,
     invalid: outcome.invalid.length,
   });
-  return parseSettings([...argv, ...outcome.args]);
+  const applied = parseSettings([...argv, ...outcome.args]);
+  return { ...applied, settings: { ...applied.settings, nginxConfigMapApplied: data } };
 }
 
 /** The CLI: parse flags, start, stop cleanly on SIGTERM/SIGINT. */

@@ -39,11 +39,11 @@ export class EventRecorder {
   }
 
   /**
-   * One event on an Ingress, unless the same one was sent within `repeatAfterMs` or the rate
+   * One event on an Ingress (or the --nginx-configmap ConfigMap), unless the same one was sent within `repeatAfterMs` or the rate
    * is used up. Never throws; failures are logged.
    */
   recordEvent(object: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    if (object.kind !== 'Ingress' || !object.namespace) return;
+    if ((object.kind !== 'Ingress' && object.kind !== 'ConfigMap') || !object.namespace) return;
     const now = Date.now();
     const repeat = this.opts.repeatAfterMs ?? 600_000;
     const key = `${object.namespace}/${object.name}/${type}/${reason}/${message}`;
@@ -72,12 +72,13 @@ export class EventRecorder {
   private async post(object: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string, now: number): Promise<void> {
     const ns = object.namespace;
     const time = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const uid = this.opts.uidOf?.(ns, object.name);
+    const ingress = object.kind === 'Ingress';
+    const uid = ingress ? this.opts.uidOf?.(ns, object.name) : undefined;
     const event = {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name: `${object.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
-      involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace: ns, name: object.name, ...(uid ? { uid } : {}) },
+      involvedObject: { apiVersion: ingress ? 'networking.k8s.io/v1' : 'v1', kind: object.kind, namespace: ns, name: object.name, ...(uid ? { uid } : {}) },
       reason,
       message,
       type,

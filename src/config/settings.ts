@@ -116,6 +116,11 @@ export interface Settings {
   globalAuth: { url: string; method: string; signin: string; responseHeaders: string };
   /** --nginx-configmap: ingress-nginx's controller ConfigMap, applied at start (config/nginx-configmap.ts). */
   nginxConfigMap: { namespace: string; name: string } | undefined;
+  /**
+   * The --nginx-configmap ConfigMap's data as applied at start (set by main after reading it):
+   * later edits are compared with it (runtime/nginx-configmap-watch.ts).
+   */
+  nginxConfigMapApplied?: Readonly<Record<string, string>>;
 }
 
 type FlagType = 'string' | 'boolean';

@@ -135,6 +135,8 @@ export class Metrics {
   readonly problems: Gauge<'reason'>;
   readonly watchRestarts: Counter<'resource'>;
   readonly leader: Gauge;
+  /** 1 while the --nginx-configmap ConfigMap differs from what was applied at start. */
+  readonly nginxConfigMapChanged: Gauge;
   readonly endpoints: Gauge<'backend'>;
   readonly endpointProblems: Gauge<'reason'>;
   readonly openConnections: Gauge<'listener'>;
@@ -213,6 +215,11 @@ export class Metrics {
     this.problems = new Gauge({ name: 'portico_config_problems', help: 'Problems in the current configuration, by reason', labelNames: ['reason'], registers });
     this.watchRestarts = new Counter({ name: 'portico_watch_restarts_total', help: 'Kubernetes watches restarted after a failure, by resource', labelNames: ['resource'], registers });
     this.leader = new Gauge({ name: 'portico_leader_election_status', help: '1 while this replica is the leader', registers });
+    this.nginxConfigMapChanged = new Gauge({
+      name: 'portico_nginx_configmap_changed',
+      help: '1 while the --nginx-configmap ConfigMap differs from what this process applied at start (restart to apply it)',
+      registers,
+    });
     this.endpoints = new Gauge({
       name: 'portico_backend_endpoints',
       help: 'Endpoints in use per backend (namespace/service:port)',

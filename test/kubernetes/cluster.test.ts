@@ -212,6 +212,26 @@ describe('EventRecorder', () => {
   });
 });
 
+describe('EventRecorder on the --nginx-configmap ConfigMap', () => {
+  it('creates a Warning on the ConfigMap (core/v1), and none on kinds it does not report on', async () => {
+    const api = await FakeApiServer.start();
+    try {
+      const rec = new EventRecorder({ api: new KubeApi(api.kubeConfig()), log: silentLogger, component: 'portico', instance: 'test' });
+      rec.recordEvent({ kind: 'Service', namespace: 'ingress-nginx', name: 'svc' }, 'Warning', 'Nothing', 'not sent');
+      rec.recordEvent({ kind: 'ConfigMap', namespace: 'ingress-nginx', name: 'ingress-nginx-controller' }, 'Warning', 'ConfigMapNotApplied', 'changed since the start');
+      await waitFor(() => api.list('Event', 'ingress-nginx').length === 1, 3000, 'the ConfigMap event');
+      expect(rec.sent + rec.dropped).toBeLessThanOrEqual(1);
+      expect(api.list('Event', 'ingress-nginx')[0]).toMatchObject({
+        reason: 'ConfigMapNotApplied',
+        type: 'Warning',
+        involvedObject: { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'ingress-nginx', name: 'ingress-nginx-controller' },
+      });
+    } finally {
+      await api.close();
+    }
+  });
+});
+
 describe('ClusterPublisher', () => {
   it('publishes the --publish-service load-balancer addresses into our Ingresses and follows their changes', async () => {
     const api = await FakeApiServer.start();
