@@ -417,6 +417,8 @@ spec:
     expect(JSON.parse(r.body)).toMatchObject({ url: '/orders?id=7' });
     await waitFor('the copy at the mirror', () => shadowSeen.length === 1, 5000);
     expect(shadowSeen[0]).toEqual({ method: 'GET', url: '/copy/orders?id=7', host: 'shadow.test', body: '' });
+    // counted once the mirror answered
+    await waitFor('the copy counted', async () => /^portico_mirror_requests_total\{result="sent"\} 1$/m.test((await get(portico.healthPort, '/metrics')).body), 5000);
   });
 
   it('affinity: cookie keeps a client on one endpoint of a two-endpoint Service, balanced and persistent', async () => {

@@ -135,6 +135,10 @@ export class Metrics {
   readonly problems: Gauge<'reason'>;
   readonly watchRestarts: Counter<'resource'>;
   readonly leader: Gauge;
+  /** mirror-target copies by result, read from the proxy's counts at scrape time. */
+  readonly mirrorCopies: Counter;
+  private mirrorCounts: (() => { sent: number; failed: number; dropped: number } | null) | null = null;
+  private readonly mirrorSeen = { sent: 0, failed: 0, dropped: 0 };
   /** 1 while the --nginx-configmap ConfigMap differs from what was applied at start. */
   readonly nginxConfigMapChanged: Gauge;
   readonly endpoints: Gauge<'backend'>;
@@ -215,6 +219,21 @@ export class Metrics {
     this.problems = new Gauge({ name: 'portico_config_problems', help: 'Problems in the current configuration, by reason', labelNames: ['reason'], registers });
     this.watchRestarts = new Counter({ name: 'portico_watch_restarts_total', help: 'Kubernetes watches restarted after a failure, by resource', labelNames: ['resource'], registers });
     this.leader = new Gauge({ name: 'portico_leader_election_status', help: '1 while this replica is the leader', registers });
+    this.mirrorCopies = new Counter({
+      name: 'portico_mirror_requests_total',
+      help: 'Copies of requests for mirror-target: sent (answered, any status), failed (no answer: refused, reset, timeout) or dropped (too many copies in flight)',
+      labelNames: ['result'],
+      registers,
+      collect: () => {
+        const now = this.mirrorCounts?.() ?? null;
+        if (now === null) return;
+        for (const result of ['sent', 'failed', 'dropped'] as const) {
+          const delta = now[result] - this.mirrorSeen[result];
+          if (delta > 0) this.mirrorCopies.inc({ result }, delta);
+          this.mirrorSeen[result] = now[result];
+        }
+      },
+    });
     this.nginxConfigMapChanged = new Gauge({
       name: 'portico_nginx_configmap_changed',
       help: '1 while the --nginx-configmap ConfigMap differs from what this process applied at start (restart to apply it)',
@@ -279,6 +298,11 @@ export class Metrics {
   setTlsProblems(problems: readonly { reason: string }[]): void {
     this.tlsProblems.reset();
     for (const p of problems) this.tlsProblems.inc({ reason: p.reason });
+  }
+
+  /** The proxy's mirror copy counts (null until its first copy), read at scrape time. */
+  mirrorSource(fn: () => { sent: number; failed: number; dropped: number } | null): void {
+    this.mirrorCounts = fn;
   }
 
   certificateSource(fn: () => Iterable<{ host: string; secret: string; notAfter: Date }>): void {

@@ -75,6 +75,7 @@ export async function startDataPlane(
     onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),
     ...(tracing !== undefined ? { tracer: tracing.tracer } : {}),
   });
+  metrics.mirrorSource(() => proxy.mirrors?.counts ?? null);
   const acmeChallenges = challenges;
   const intercept = acmeChallenges ? (req: http.IncomingMessage, res: http.ServerResponse) => serveAcmeChallenge(acmeChallenges, req, res) : undefined;
   const listenerOptions = { maxHeaderSize: settings.maxHeaderSize, ...(intercept ? { intercept } : {}) };
