@@ -2,8 +2,8 @@
 // loopback sockets: limit-rpm/limit-rps with their burst (burst+1 accepted at once, the rest
 // refused at once), counters per client address (X-Forwarded-For behind --trusted-proxies)
 // and per Ingress, limit-allowlist, limit-connections released when the exchange ends (a
-// WebSocket when its socket closes), and with --workers 2 each worker's share of the budget
-// (the pod's total stays within the limit). The counts follow ingress-nginx's e2e tests
+// WebSocket when its socket closes), and with --workers 2 the pod's one budget (the primary's
+// request table), whichever worker a request reaches. The counts follow ingress-nginx's e2e tests
 // (test/e2e/annotations/limitconnections.go: N ok, the rest 503).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -219,7 +219,7 @@ describe('rate and connection limits (built program, file mode)', () => {
   });
 });
 
-describe('rate limits with --workers 2 (each worker enforces its share)', () => {
+describe('rate limits with --workers 2 (the pod\'s one budget, kept by the primary)', () => {
   let dir: string;
   let app: Awaited<ReturnType<typeof startNamedBackend>>;
   let portico: PorticoProcess;
@@ -246,12 +246,40 @@ describe('rate limits with --workers 2 (each worker enforces its share)', () => 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the pod accepts at most its budget from one client: 2 × (ceil(30/2) + 1) = 32 of 80, not 31 per worker; the rest get 429', async () => {
+  it('the pod accepts exactly one budget from one client, over connections spread on both workers: 30 + 1 of 80; the rest get 429', async () => {
     const { statuses, ms } = await volley(portico.httpPort, 'rpm.test', '198.51.100.1', 80);
     const ok = count(statuses, 200);
-    const leaked = 2 * Math.floor(ms / 20_000); // each worker leaks one per 20 s
-    expect(ok).toBeGreaterThanOrEqual(16); // at least one worker's share
-    expect(ok).toBeLessThanOrEqual(32 + leaked);
+    const leaked = Math.floor(ms / 10_000); // limit-rpm 6 leaks one per 10 s
+    expect(ok).toBeGreaterThanOrEqual(31);
+    expect(ok).toBeLessThanOrEqual(31 + leaked);
     expect(count(statuses, 429)).toBe(80 - ok);
+  });
+
+  it('a client on one keep-alive connection (one worker) gets the whole budget, not that worker\'s half', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const t0 = performance.now();
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        statuses.push(
+          await new Promise<number>((resolve, reject) => {
+            const req = http.request({ host: '127.0.0.1', port: portico.httpPort, path: '/', agent, timeout: 10_000, headers: { host: 'rpm.test', 'x-forwarded-for': '198.51.100.2' } }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            });
+            req.on('timeout', () => req.destroy(new Error('timed out')));
+            req.on('error', reject);
+            req.end();
+          }),
+        );
+      }
+      const ok = count(statuses, 200);
+      // with per-worker shares this was ceil(30/2) + 1 = 16
+      expect(ok).toBeGreaterThanOrEqual(31);
+      expect(ok).toBeLessThanOrEqual(31 + Math.floor((performance.now() - t0) / 10_000));
+      expect(count(statuses, 429)).toBe(40 - ok);
+    } finally {
+      agent.destroy();
+    }
   });
 });

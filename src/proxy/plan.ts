@@ -190,7 +190,12 @@ export function compilePlan(route: Route, context: PlanContext = NO_PLAN_CONTEXT
     sync = false;
   } else {
     if (ip !== null) stages.push(ip);
-    if (rate !== undefined) stages.push((context.rateLimits ?? DEFAULT_RATE_LIMITS).stage(rate));
+    if (rate !== undefined) {
+      const limits = context.rateLimits ?? DEFAULT_RATE_LIMITS;
+      stages.push(limits.stage(rate));
+      // with workers, a request-rate check asks the primary (filters/rate-limit.ts)
+      if (limits.waits(rate)) sync = false;
+    }
     if (basic !== null) stages.push(basic);
     if (external !== null) stages.push(external);
     if (auth !== undefined && context.verifier !== null) sync = false;

@@ -57,7 +57,7 @@ import { NO_FILTERS } from '../model/types.ts';
 import type { Route, RoutingConfig } from '../model/types.ts';
 import { declaredTooLarge } from './filters/body-limit.ts';
 import { planOf, type PlanContext, type RequestPlan } from './plan.ts';
-import { DEFAULT_LIMIT_STATUS, RateLimits } from './filters/rate-limit.ts';
+import { DEFAULT_LIMIT_STATUS, RateLimits, type RateArbiter } from './filters/rate-limit.ts';
 import { ExternalAuthClient } from './auth-client.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
 import { globalSourceRange } from './filters/source-range.ts';
@@ -115,6 +115,11 @@ export interface ProxyDeps {
   onRequestDone?: (info: RequestInfo) => void;
   /** Tracing (--otlp-endpoint): spans per request and `traceparent` upstream (trace-context.ts). */
   tracer?: RequestTracer;
+  /**
+   * With workers: the primary's request tables for limit-rps / limit-rpm, so those limits hold
+   * per pod (filters/rate-limit.ts); without it each worker enforces its share.
+   */
+  rateArbiter?: RateArbiter;
   /** Tuning for tests; defaults are fine in production. */
   internals?: Partial<ProxyInternals>;
 }
@@ -199,6 +204,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
         requestStatus: this.settings.limitReqStatusCode ?? DEFAULT_LIMIT_STATUS,
         connectionStatus: this.settings.limitConnStatusCode ?? DEFAULT_LIMIT_STATUS,
         shares: this.settings.rateLimitShares ?? 1,
+        ...(deps.rateArbiter !== undefined ? { arbiter: deps.rateArbiter } : {}),
       }),
       // no pool or timer until a route with external auth sends its first subrequest
       externalAuth: new ExternalAuthClient({

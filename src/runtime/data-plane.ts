@@ -6,6 +6,7 @@ import type { Settings } from '../config/settings.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS, type RequestInfo } from '../proxy/proxy.ts';
 import { createHttpsListener } from '../proxy/https-listener.ts';
 import { requireProxyProtocol } from '../proxy/proxy-protocol.ts';
+import type { RateArbiter } from '../proxy/filters/rate-limit.ts';
 import { parseCidrs } from '../values/cidr.ts';
 import { globalExternalAuth } from '../model/external-auth-options.ts';
 import { serveAcmeChallenge, type ChallengeLookup } from '../acme/challenges.ts';
@@ -38,7 +39,7 @@ export async function startDataPlane(
   log: Logger,
   challenges: ChallengeLookup | undefined,
   accessLog: RequestLog | undefined,
-  opts: { reusePort?: boolean } = {},
+  opts: { reusePort?: boolean; rateArbiter?: RateArbiter } = {},
 ): Promise<DataPlane> {
   const { endpoints, metrics, tls, reconciler } = core;
   const tracing: Tracing | undefined = settings.otlpEndpoint !== '' ? await startTracing(settings, log.child({ component: 'tracing' }), version()) : undefined;
@@ -72,6 +73,7 @@ export async function startDataPlane(
       backendCa: settings.backendCa ?? null,
       hsts: settings.hsts ? `max-age=${settings.hstsMaxAge}${settings.hstsIncludeSubdomains ? '; includeSubDomains' : ''}` : null,
     },
+    ...(opts.rateArbiter !== undefined ? { rateArbiter: opts.rateArbiter } : {}),
     onRequestDone: requestDone(accessLog, settings.requestMetrics ? metrics : undefined),
     ...(tracing !== undefined ? { tracer: tracing.tracer } : {}),
   });

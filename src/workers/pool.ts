@@ -27,6 +27,7 @@ import { workerHeap } from './heap.ts';
 import { TicketKeys, encodeTicketKeys } from './ticket-keys.ts';
 import { ChangeFeed, isWorkerMessage, pack, type BatchMessage, type MetricsResponse, type PackedMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
 import { SnapshotParts, type SnapshotReader } from './snapshot-parts.ts';
+import { answerTake, RateLimitTable } from '../runtime/rate-limit-arbiter.ts';
 
 /** How long a worker may take to apply a batch before it counts as lagging (not ready). */
 export const ACK_LAG_MS = 1000;
@@ -105,6 +106,8 @@ export class WorkerPool {
   private stopping = false;
   private metricsId = 0;
   private readonly metricsWaiters = new Map<number, { pending: Set<Worker>; results: { slot: number; metrics: MetricsResponse['metrics'] }[]; done: () => void }>();
+  /** The request tables of limit-rps / limit-rpm, shared by the workers. */
+  private readonly rateTable = new RateLimitTable();
   private readyWaiters: (() => void)[] = [];
   /** Set while start() waits: a worker that dies before every worker was ready fails the start. */
   private failStart: ((err: Error) => void) | undefined;
@@ -343,6 +346,10 @@ export class WorkerPool {
       case 'ack':
         slot.acked = Math.max(slot.acked, m.seq);
         this.pruneInflight();
+        break;
+      case 'rl-take':
+        // limit-rps / limit-rpm: the pod's one request table (runtime/rate-limit-arbiter.ts)
+        if (worker.isConnected()) this.send(worker, answerTake(this.rateTable, m));
         break;
       case 'metrics-res': {
         const waiter = this.metricsWaiters.get(m.id);

@@ -26,6 +26,7 @@ import { routingRelevant } from '../store/routing-relevant.ts';
 import type { Settings } from '../config/settings.ts';
 import type { LogLevel } from '../observe/log.ts';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { RateGrantMessage, RateTakeMessage } from '../runtime/rate-limit-arbiter.ts';
 
 export interface ChangeMessage {
   t: 'change';
@@ -106,7 +107,7 @@ export interface PackedMessage {
   data: Uint8Array;
 }
 
-export type PrimaryMessage = InitMessage | SnapshotMessage | BatchMessage | ChallengesMessage | TicketKeysMessage | DrainMessage | MetricsRequest | PackedMessage;
+export type PrimaryMessage = InitMessage | SnapshotMessage | BatchMessage | ChallengesMessage | TicketKeysMessage | DrainMessage | MetricsRequest | RateGrantMessage | PackedMessage;
 
 /** Serialises a message once; the result can be sent to any number of workers. */
 export function pack(msg: Exclude<PrimaryMessage, PackedMessage>): PackedMessage {
@@ -148,7 +149,7 @@ export interface HelloMessage {
   t: 'hello';
 }
 
-export type WorkerMessage = HelloMessage | ReadyMessage | AckMessage | MetricsResponse;
+export type WorkerMessage = HelloMessage | ReadyMessage | AckMessage | MetricsResponse | RateTakeMessage;
 
 function hasTag(m: unknown): boolean {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

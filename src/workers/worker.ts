@@ -11,6 +11,7 @@ import { startDataPlane, type DataPlane } from '../runtime/data-plane.ts';
 import { createAccessLog } from '../runtime/access-log.ts';
 import { challengeReplica, type ChallengeReplica } from '../runtime/challenges.ts';
 import { decodeTicketKeys } from './ticket-keys.ts';
+import { ArbiterClient } from '../runtime/rate-limit-arbiter.ts';
 import { isPrimaryMessage, Replica, unpack, type InitMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
 
 export async function runWorker(): Promise<void> {
@@ -30,6 +31,12 @@ export async function runWorker(): Promise<void> {
   let draining: Promise<void> | undefined;
   let ticketKeys: Buffer | undefined;
   const early: PrimaryMessage[] = [];
+  // limit-rps / limit-rpm ask the primary's table; answers bypass the ordered queue below
+  const rateArbiter = new ArbiterClient((m) => {
+    if (!process.connected || process.send === undefined) return false;
+    process.send(m);
+    return true;
+  });
 
   const drain = (delayMs: number, graceMs: number, exitCode = 0): Promise<void> => {
     draining ??= (async () => {
@@ -52,7 +59,7 @@ export async function runWorker(): Promise<void> {
     if (!core || !replica) return;
     core.reconciler.start();
     accessLog = createAccessLog(settings, process.stdout, id);
-    data = await startDataPlane(core, settings, log, challenges, accessLog, { reusePort: settings.reusePort });
+    data = await startDataPlane(core, settings, log, challenges, accessLog, { reusePort: settings.reusePort, rateArbiter });
     // node:cluster gives a worker that listens on a shared port the ticket keys of the first
     // worker that listened on it (tls.Server#_setServerData): after a rotation those are old.
     if (ticketKeys) core.tls.setTicketKeys(ticketKeys);
@@ -127,6 +134,7 @@ export async function runWorker(): Promise<void> {
   let queue: Promise<void> = Promise.resolve();
   process.on('message', (m: unknown) => {
     if (!isPrimaryMessage(m)) return;
+    if (m.t === 'rl-grant') return rateArbiter.onGrant(m);
     queue = queue.then(() => handle(m)).catch((err: unknown) => log.error('worker message failed', { type: m.t, err: err as Error }));
   });
   // The primary coordinates shutdown: a SIGINT to the whole process group (Ctrl-C) is its to
@@ -137,6 +145,7 @@ export async function runWorker(): Promise<void> {
   cluster.worker?.on('error', (err: Error) => log.debug('channel to the primary failed', { err }));
   // Without the primary there are no updates and no supervision: stop.
   process.on('disconnect', () => {
+    rateArbiter.close();
     if (draining) return;
     log.warn('the primary process is gone; stopping this worker');
     void drain(0, Math.min(init?.settings.shutdownGraceMs ?? 5000, 5000), 1);

@@ -22,7 +22,8 @@ function limit(over: Partial<RateLimit>): RateLimit {
 function setup(rl: RateLimit, opts: { shares?: number; capacity?: number; requestStatus?: number; connectionStatus?: number } = {}) {
   const clock = { now: 1_000_000 };
   const limits = new RateLimits({ ...opts, clock: () => clock.now });
-  const stage = limits.stage(rl);
+  // without an arbiter the stage never waits
+  const stage = limits.stage(rl) as (h: PlanHead) => number;
   /** Statuses of `n` requests of `ip` at the current time (each exchange ends at once). */
   const fire = (n: number, ip = '192.0.2.1'): number[] => {
     const out: number[] = [];
@@ -294,5 +295,103 @@ describe('through the proxy', () => {
       await p.close();
       await u.close();
     }
+  });
+});
+
+describe('with workers: the primary\'s request table (RateArbiter)', () => {
+  /** Two workers' RateLimits on one clock, asking one RateLimitTable (as the primary would). */
+  async function twoWorkers(rl: RateLimit, answer: 'table' | 'none' = 'table') {
+    const { RateLimitTable } = await import('../../src/runtime/rate-limit-arbiter.ts');
+    const clock = { now: 5_000_000 };
+    const table = new RateLimitTable({ clock: () => clock.now });
+    let asked = 0;
+    const arbiter = {
+      take: (zone: string, limits: Parameters<typeof table.take>[1], key: string) => {
+        asked++;
+        return answer === 'none' ? null : Promise.resolve(table.take(zone, limits, key));
+      },
+    };
+    const stages = [0, 1].map(() => new RateLimits({ shares: 2, clock: () => clock.now, requestStatus: 429, arbiter }).stage(rl));
+    const fire = async (worker: number, ip = '192.0.2.9'): Promise<number> => {
+      const h = head(ip);
+      const status = await stages[worker]!(h);
+      h.onDone?.();
+      return status;
+    };
+    return { clock, table, fire, asked: () => asked };
+  }
+
+  it('one budget for the pod: burst + 1 at once whichever worker each request reaches, then the rate', async () => {
+    const w = await twoWorkers(limit({ rps: 2, burstMultiplier: 3 })); // burst 6
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push(await w.fire(i % 2));
+    expect(statuses).toEqual([...Array(7).fill(0), ...Array(5).fill(429)]);
+    w.clock.now += 500; // one leaks at 2 per second
+    expect(await w.fire(1)).toBe(0);
+    expect(await w.fire(0)).toBe(429);
+  });
+
+  it('a client on one worker gets the whole budget, not the worker\'s share', async () => {
+    const w = await twoWorkers(limit({ rps: 2, burstMultiplier: 3 }));
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push(await w.fire(0));
+    expect(statuses.filter((s) => s === 0)).toHaveLength(7); // the share alone gave ceil(6/2) + 1 = 4
+  });
+
+  it('a refused client is refused in the worker until the table would take it again: one question per refusal period', async () => {
+    const w = await twoWorkers(limit({ rps: 1, burstMultiplier: 1 })); // burst 1: 2 at once
+    expect([await w.fire(0), await w.fire(0), await w.fire(0)]).toEqual([0, 0, 429]);
+    const before = w.asked();
+    for (let i = 0; i < 20; i++) expect(await w.fire(0)).toBe(429);
+    expect(w.asked()).toBe(before); // answered in the worker
+    w.clock.now += 1000; // the table takes one again
+    expect(await w.fire(0)).toBe(0);
+    expect(w.asked()).toBe(before + 1);
+    // another client is not affected by the first one's refusals
+    expect(await w.fire(0, '192.0.2.10')).toBe(0);
+  });
+
+  it('without an answer from the primary, each worker falls back to its share', async () => {
+    const w = await twoWorkers(limit({ rps: 2, burstMultiplier: 3 }), 'none');
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push(await w.fire(0));
+    expect(statuses.filter((s) => s === 0)).toHaveLength(4); // ceil(6/2) + 1
+  });
+
+  it('marks the plan as waiting only for request-rate limits with an arbiter', () => {
+    const arbiter = { take: () => null };
+    const rateOnly = new RateLimits({ shares: 2, arbiter });
+    expect(rateOnly.waits(limit({ rps: 1 }))).toBe(true);
+    expect(rateOnly.waits(limit({ connections: 3 }))).toBe(false);
+    expect(new RateLimits({ shares: 1, arbiter }).waits(limit({ rps: 1 }))).toBe(false);
+    const route = makeRoute({ host: 'app.test', key: 'app', filters: { rateLimit: limit({ rps: 1 }) } as RouteFilters });
+    expect(compilePlan(route, { ...NO_PLAN_CONTEXT, rateLimits: rateOnly }).sync).toBe(false);
+    expect(compilePlan(route, { ...NO_PLAN_CONTEXT, rateLimits: new RateLimits({ shares: 2 }) }).sync).toBe(true);
+  });
+});
+
+describe('ArbiterClient (the worker end of the channel)', () => {
+  it('resolves with the grant, gives up after the timeout (share decides), and answers null on close', async () => {
+    const { ArbiterClient } = await import('../../src/runtime/rate-limit-arbiter.ts');
+    const sent: { id: number }[] = [];
+    const clock = { now: 0 };
+    const client = new ArbiterClient((m) => (sent.push(m), true), { clock: () => clock.now, timeoutMs: 1000 });
+    const lim = bucketLimits(limit({ rps: 1 }), 1);
+    const a = client.take('z', lim, '192.0.2.1')!;
+    const b = client.take('z', lim, '192.0.2.2')!;
+    client.onGrant({ t: 'rl-grant', id: sent[0]!.id, ok: false, retryMs: 250 });
+    expect(await a).toEqual({ ok: false, retryMs: 250 });
+    clock.now = 999;
+    client.sweep();
+    expect(client.waiting).toBe(1);
+    clock.now = 1000;
+    client.sweep();
+    expect(await b).toBeNull();
+    client.onGrant({ t: 'rl-grant', id: sent[1]!.id, ok: true, retryMs: 0 }); // late: ignored
+    const c = client.take('z', lim, '192.0.2.3')!;
+    client.close();
+    expect(await c).toBeNull();
+    expect(client.stats).toEqual({ answered: 1, timedOut: 1, unsent: 0 });
+    expect(new ArbiterClient(() => false).take('z', lim, 'x')).toBeNull();
   });
 });

@@ -34,11 +34,13 @@
 // (--limit-conn-status-code), as nginx does when its zone cannot hold another client.
 //
 // Workers (--workers N). Worker processes share no memory (node:cluster forks processes), so
-// the pod's budget is split: each worker enforces rate/N, burst/N and connections/N (the
-// counts rounded up). The pod never accepts more than the limit (plus at most N−1 for the
-// rounding) from one client, but a client whose requests all reach one worker (one
-// keep-alive connection) gets only that worker's share: stricter than nginx, whose workers
-// share one zone. With --reuse-port, connections spread evenly over the workers.
+// the request table of limit-rps / limit-rpm is the primary's (RateArbiter,
+// runtime/rate-limit-arbiter.ts): every request-rate check of a worker asks it, and the limit
+// holds per pod exactly as nginx's shared zone, whichever workers a client's connections
+// reach. A refusal is remembered in the worker until the table would accept the client again,
+// so a client over its limit is refused locally. Should the primary not answer, a worker
+// falls back to its share: rate/N, burst/N. limit-connections stays a per-worker share
+// (connections/N, rounded up): it would need a message per request end as well.
 //
 // Time comes from an injected clock (monotonic milliseconds), so tests drive it.
 
@@ -136,6 +138,29 @@ export class RequestBuckets {
     return true;
   }
 
+  /**
+   * Milliseconds from `now` until a request of `key` would be accepted (0 when it would be
+   * now). Refused requests charge nothing, so until someone else's request is accepted the
+   * answer only shrinks: a caller may refuse the key locally for that long (worker arbitration).
+   */
+  waitMs(key: string, now: number): number {
+    const i = this.index.get(key);
+    if (i === undefined) return 0;
+    const lim = this.limits;
+    let ms = now - this.last[i]!;
+    if (ms < 0) ms = 0;
+    let wait = 0;
+    if (lim.rateA > 0) {
+      const over = this.excessA[i]! - Math.floor((lim.rateA * ms) / 1000) + 1000 - lim.burstA;
+      if (over > 0) wait = Math.max(wait, Math.ceil((over * 1000) / lim.rateA));
+    }
+    if (lim.rateB > 0) {
+      const over = this.excessB[i]! - Math.floor((lim.rateB * ms) / 1000) + 1000 - lim.burstB;
+      if (over > 0) wait = Math.max(wait, Math.ceil((over * 1000) / lim.rateB));
+    }
+    return wait;
+  }
+
   private insert(key: string): number {
     let i: number;
     if (this.used < this.capacity) {
@@ -202,6 +227,8 @@ export class RateLimitZone {
   readonly connections: Map<string, number> | null;
   /** This process's share of limit-connections. */
   readonly maxConnections: number;
+  /** With an arbiter: clients the primary refused, and until when (arbitratedStage). */
+  readonly refusedUntil = new Map<string, number>();
   readonly capacity: number;
 
   constructor(limit: RateLimit, shares: number, capacity: number) {
@@ -236,6 +263,22 @@ export function bucketLimits(limit: RateLimit, shares: number): BucketLimits {
   };
 }
 
+/**
+ * The pod's one request table, kept by the primary when there are worker processes
+ * (runtime/rate-limit-arbiter.ts): `take` charges a request of `key` to zone `zone` with the
+ * pod's whole limits and says whether it is accepted, and if not for how long the key is
+ * refused (waitMs). null: not available now (no channel); the worker then uses its share.
+ */
+export interface RateArbiter {
+  take(zone: string, limits: BucketLimits, key: string): Promise<ArbiterAnswer | null> | null;
+}
+
+export interface ArbiterAnswer {
+  readonly ok: boolean;
+  /** When refused: milliseconds until the key could be accepted. */
+  readonly retryMs: number;
+}
+
 export interface RateLimitOptions {
   /** Status of a request over a rate (ingress-nginx limit-req-status-code, default 503). */
   readonly requestStatus?: number;
@@ -246,6 +289,11 @@ export interface RateLimitOptions {
   readonly clock?: Clock;
   /** Clients per zone request table (tests shrink it). */
   readonly capacity?: number;
+  /**
+   * With workers: the primary's table, so limit-rps / limit-rpm hold per pod exactly, as
+   * nginx's shared zone (the shares stay the fallback when the primary does not answer).
+   */
+  readonly arbiter?: RateArbiter;
 }
 
 /** The rate limits of one proxy: its zones, statuses, clock and share of the pod's budget. */
@@ -255,6 +303,7 @@ export class RateLimits {
   readonly shares: number;
   readonly clock: Clock;
   readonly capacity: number;
+  readonly arbiter: RateArbiter | null;
   private readonly byFilter = new WeakMap<RateLimit, RateLimitZone>();
   private readonly byName = new Map<string, WeakRef<RateLimitZone>>();
   private readonly finalizer = new FinalizationRegistry<string>((name) => {
@@ -267,6 +316,12 @@ export class RateLimits {
     this.shares = Math.max(1, Math.floor(opts.shares ?? 1));
     this.clock = opts.clock ?? (() => performance.now());
     this.capacity = opts.capacity ?? ZONE_CAPACITY;
+    this.arbiter = this.shares > 1 ? (opts.arbiter ?? null) : null;
+  }
+
+  /** Whether stages of request-rate limits may wait (for the arbiter): the plan is then not sync. */
+  waits(limit: RateLimit): boolean {
+    return this.arbiter !== null && (limit.rps > 0 || limit.rpm > 0);
   }
 
   /** The zone of `limit`: the same for every rule of one Ingress, and across re-translations. */
@@ -284,8 +339,12 @@ export class RateLimits {
     return zone;
   }
 
-  /** The plan stage of `limit` (synchronous; allocates only a done hook for limit-connections). */
-  stage(limit: RateLimit): (head: PlanHead) => number {
+  /**
+   * The plan stage of `limit`: synchronous (allocating only a done hook for limit-connections),
+   * except with an arbiter (waits(limit)), where a request-rate check may wait for the primary.
+   */
+  stage(limit: RateLimit): (head: PlanHead) => number | Promise<number> {
+    if (this.waits(limit)) return this.arbitratedStage(limit, this.arbiter!);
     const zone = this.zoneFor(limit);
     const exempt: CidrMatcher | null = limit.exempt !== undefined ? matcherOf(limit.exempt) : null;
     const clock = this.clock;
@@ -315,6 +374,73 @@ export class RateLimits {
         addDoneHook(head, () => zone.release(ip));
       }
       return 0;
+    };
+  }
+  /**
+   * With workers: each request-rate check is the primary's (one message each way, ~0.1 ms);
+   * a refusal is remembered here until the primary's table would accept the client again
+   * (refused requests charge nothing, so that time only comes closer), so a client over its
+   * limit costs the primary one message per refusal period, not one per request. When the
+   * primary does not answer, this worker's share decides, as without an arbiter.
+   */
+  private arbitratedStage(limit: RateLimit, arbiter: RateArbiter): (head: PlanHead) => number | Promise<number> {
+    const zone = this.zoneFor(limit);
+    const name = `${limit.zone}\0${limit.rps}\0${limit.rpm}\0${limit.burstMultiplier}`;
+    const whole = bucketLimits(limit, 1);
+    const exempt: CidrMatcher | null = limit.exempt !== undefined ? matcherOf(limit.exempt) : null;
+    const clock = this.clock;
+    const requestStatus = this.requestStatus;
+    const connectionStatus = this.connectionStatus;
+    const buckets = zone.buckets!;
+    const conns = zone.connections;
+    const maxConns = zone.maxConnections;
+    const capacity = zone.capacity;
+    /** Clients the primary refused, until when (bounded: cleared when full, which only asks again). */
+    const refusedUntil = zone.refusedUntil;
+    const admit = (head: PlanHead, ip: string): number => {
+      if (conns !== null) {
+        const held = conns.get(ip) ?? 0;
+        if (held >= maxConns || (held === 0 && conns.size >= capacity)) {
+          head.refusal = 'connection_limited';
+          return connectionStatus;
+        }
+        conns.set(ip, held + 1);
+        addDoneHook(head, () => zone.release(ip));
+      }
+      return 0;
+    };
+    const refuse = (head: PlanHead): number => {
+      head.refusal = 'rate_limited';
+      return requestStatus;
+    };
+    const local = (head: PlanHead, ip: string): number => (buckets.take(ip, clock()) ? admit(head, ip) : refuse(head));
+    return (head) => {
+      const ip = head.clientIp;
+      if (exempt !== null && exempt.contains(ip)) return 0;
+      if (conns !== null) {
+        const held = conns.get(ip) ?? 0;
+        if (held >= maxConns || (held === 0 && conns.size >= capacity)) {
+          head.refusal = 'connection_limited';
+          return connectionStatus;
+        }
+      }
+      const until = refusedUntil.get(ip);
+      if (until !== undefined) {
+        if (until > clock()) return refuse(head);
+        refusedUntil.delete(ip);
+      }
+      const asked = arbiter.take(name, whole, ip);
+      if (asked === null) return local(head, ip);
+      return asked.then(
+        (answer) => {
+          if (answer === null) return local(head, ip);
+          if (answer.ok) return admit(head, ip);
+          if (refusedUntil.size >= capacity) refusedUntil.clear();
+          refusedUntil.set(ip, clock() + answer.retryMs);
+          return refuse(head);
+        },
+        () => local(head, ip),
+      );
     };
   }
 }
