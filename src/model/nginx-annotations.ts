@@ -117,11 +117,11 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('session-cookie-max-age', 'supported', 'cookie Max-Age in seconds'),
   entry('session-cookie-samesite', 'supported', 'cookie SameSite (None implies Secure)'),
   entry('session-cookie-secure', 'supported', 'cookie Secure attribute'),
-  unsupported('session-cookie-conditional-samesite-none', 'not available: SameSite is sent as session-cookie-samesite says, to every browser'),
+  entry('session-cookie-conditional-samesite-none', 'differs', '"true" with session-cookie-samesite None: browsers known to mishandle SameSite=None get the cookie without it (Secure kept): every User-Agent ingress-nginx omits it for (Chrome/4x to 6x, iOS 12, Safari on macOS 10.14), and also UC Browser before 12.13.2 and browsers embedded in macOS 10.14 applications (Chromium\'s list of incompatible clients); the User-Agent is read only when a cookie is set'),
   entry('session-cookie-change-on-failure', 'supported', '"true": a request retried on another endpoint (proxy-next-upstream, or Portico\'s own retry of connect failures) gets a cookie pinning the client to that endpoint; "false" (default): the cookie keeps its endpoint'),
   entry('upstream-hash-by', 'differs', 'consistent hashing of the key over the endpoints (rendezvous hashing, not nginx\'s ketama ring: the same key keeps its endpoint, the spread differs); $request_uri, $uri, $args, $host, $remote_addr, $binary_remote_addr, $http_*, $cookie_*, $arg_* only'),
-  unsupported('upstream-hash-by-subset', 'hash subsets are not available'),
-  unsupported('upstream-hash-by-subset-size', 'hash subsets are not available'),
+  entry('upstream-hash-by-subset', 'differs', '"true" (with upstream-hash-by): the key hashes onto a subset of upstream-hash-by-subset-size endpoints and its requests take them in turn (ingress-nginx: at random); a key\'s subset is its best endpoints by rendezvous hashing, so subsets overlap and a leaving endpoint is replaced only in the subsets that had it (ingress-nginx cuts the endpoint list into fixed groups); with fewer endpoints than the size, all of them (ingress-nginx repeats some); a problem without upstream-hash-by (ingress-nginx ignores it)'),
+  entry('upstream-hash-by-subset-size', 'differs', 'endpoints per subset, default 3 (0 also means 3); at most 64 (ingress-nginx has no limit); an invalid value uses 3 with a problem'),
   entry('load-balance', 'differs', 'round_robin as portico.dev/load-balance: round-robin; ewma is served by least-conn (fewest requests in flight), not a peak-EWMA of latencies'),
 
   // ---- upstream ----------------------------------------------------------------------------

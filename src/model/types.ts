@@ -172,6 +172,11 @@ export interface RouteFilters {
   readonly affinity?: CookieAffinity;
   /** Consistent hashing of this key over the endpoints (ingress-nginx upstream-hash-by). */
   readonly hashBy?: readonly HashKeyPart[];
+  /**
+   * ingress-nginx upstream-hash-by-subset (only with hashBy): the key picks a subset of this
+   * many endpoints, and its requests go round-robin within it (proxy/balancer.ts).
+   */
+  readonly hashSubset?: number;
   /** Source address allow/deny lists (ingress-nginx allowlist/denylist-source-range). */
   readonly sourceRange?: SourceRange;
   /** HTTP basic authentication (ingress-nginx auth-type: basic). */
@@ -431,6 +436,11 @@ export interface CookieAffinity {
   readonly canaryBehavior?: 'legacy';
   /** ingress-nginx session-cookie-change-on-failure: a request retried on another endpoint re-pins the client there. */
   readonly changeOnFailure?: true;
+  /**
+   * ingress-nginx session-cookie-conditional-samesite-none (only with sameSite None): browsers
+   * known to mishandle SameSite=None get the cookie without it (proxy/filters/same-site.ts).
+   */
+  readonly conditionalSameSiteNone?: true;
   readonly name: string;
   readonly path: string;
   /** Max-Age in seconds, or null for a session cookie. */

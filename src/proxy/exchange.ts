@@ -326,7 +326,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     if (affinity === undefined || affinity.changeOnFailure !== true || this.state === null) return;
     const action = this.route!.action;
     const onCanary = action.kind === 'forward' && action.canary !== undefined && action.canary.backend.endpointsKey === this.backendKey;
-    const cookie = repinCookie(affinity, this.state, up, onCanary);
+    const cookie = repinCookie(affinity, this.state, up, onCanary, this.headers);
     if (cookie !== null) this.setCookie = cookie;
   }
 

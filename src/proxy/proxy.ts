@@ -405,17 +405,21 @@ export class Proxy implements ExchangeOwner, LadderContext {
       if (session !== null) return { route, state: st, upstream: st.pick('ip-hash', session, null), redirect: false, backend: key };
       const fresh = newSessionKey();
       const up = st.pick('ip-hash', fresh, null);
-      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : sessionCookie(affinity, sessionValue(fresh, toCanary)) };
+      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : sessionCookie(affinity, sessionValue(fresh, toCanary), head.headers) };
     }
     if (affinity !== undefined) {
       // persistent cookie affinity: the endpoint the cookie names, else a new pick the response pins
       const sticky = stickyUpstream(st, affinity, head.headers);
       if (sticky !== null) return { route, state: st, upstream: sticky, redirect: false, backend: key };
       const up = st.pick(route.policy.loadBalance, head.clientIp, null);
-      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : affinityCookie(affinity, up) };
+      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : affinityCookie(affinity, up, head.headers) };
     }
     const hashBy = route.filters.hashBy;
-    if (hashBy !== undefined) return { route, state: st, upstream: st.pick('ip-hash', hashKey(hashBy, head), null), redirect: false, backend: key };
+    if (hashBy !== undefined) {
+      const subset = route.filters.hashSubset;
+      const k = hashKey(hashBy, head);
+      return { route, state: st, upstream: subset === undefined ? st.pick('ip-hash', k, null) : st.pickInSubset(k, subset), redirect: false, backend: key };
+    }
     return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false, backend: key };
   }
 
