@@ -6,7 +6,7 @@
 // sibling annotations (x-forwarded-prefix applies only with a rewrite).
 
 import { parseSize } from '../values/size.ts';
-import { porticoNames, readAliased } from './aliased.ts';
+import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex, parseRewriteTemplate } from './regex.ts';
 import type { UserRegex } from './regex.ts';
@@ -62,11 +62,11 @@ export interface RouteOptions {
 
 export const NO_ROUTE_OPTIONS: RouteOptions = Object.freeze({ useRegex: false, rewriteTarget: '', rewriteBroken: false, shared: NO_FILTERS, forwardedPrefix: '' });
 
-function read(annotations: Record<string, unknown>, name: Name, report: Report): [string, unknown] | undefined {
+function read(annotations: Record<string, unknown>, name: Name, report: AliasReport): [string, unknown] | undefined {
   return readAliased(annotations, name, report);
 }
 
-function invalid(report: Report, key: string, raw: unknown, accepted: string, fallback: string): void {
+function invalid(report: AliasReport, key: string, raw: unknown, accepted: string, fallback: string): void {
   report('InvalidAnnotation', `Annotation "${key}" has the value ${describe(raw)}, which is not valid; accepted values are ${accepted}. ${fallback}`);
 }
 
@@ -314,14 +314,22 @@ function readAffinity(annotations: Record<string, unknown>, report: Report): Coo
     if (v === undefined) invalid(report, csn[0], csn[1], '"true" or "false"', 'SameSite is sent to every browser as session-cookie-samesite says.');
     else conditional = v;
   }
-  let legacy = false;
-  const cb = text('affinity-canary-behavior');
-  if (cb !== undefined) {
-    if (cb[1] === 'legacy') legacy = true;
-    else if (cb[1] !== 'sticky') invalid(report, cb[0], cb[1], '"sticky" or "legacy"', 'Using "sticky".');
-  }
+  const legacy = readCanaryBehavior(annotations, report);
   // SameSite=None needs Secure, or browsers drop the cookie
   return Object.freeze({ ...(persistent ? { mode: 'persistent' as const } : {}), ...(changeOnFailure ? { changeOnFailure: true as const } : {}), ...(legacy ? { canaryBehavior: 'legacy' as const } : {}), ...(conditional && sameSite === 'None' ? { conditionalSameSiteNone: true as const } : {}), name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
+}
+
+/**
+ * ingress-nginx affinity-canary-behavior: whether it is "legacy" ("sticky", the default, is
+ * false). ingress-nginx reads it on the canary Ingress; Portico on the primary's too.
+ */
+export function readCanaryBehavior(annotations: Record<string, unknown>, report: AliasReport): boolean {
+  const cb = read(annotations, 'affinity-canary-behavior', report);
+  if (cb === undefined) return false;
+  const v = typeof cb[1] === 'string' ? cb[1].trim() : cb[1];
+  if (v === 'legacy') return true;
+  if (v !== 'sticky') invalid(report, cb[0], cb[1], '"sticky" or "legacy"', 'Using "sticky".');
+  return false;
 }
 
 /**

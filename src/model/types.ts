@@ -112,6 +112,20 @@ export interface Canary {
   readonly cookie: string;
   readonly weight: number;
   readonly weightTotal: number;
+  /**
+   * How the canary backend's endpoints are chosen when no cookie affinity decides: the canary
+   * Ingress's own load-balance (absent: round-robin, the default), upstream-hash-by and
+   * upstream-hash-by-subset, as ingress-nginx gives a canary backend its own balancer.
+   */
+  readonly loadBalance?: LoadBalanceAlgorithm;
+  readonly hashBy?: readonly HashKeyPart[];
+  readonly hashSubset?: number;
+  /**
+   * The canary Ingress says affinity-canary-behavior "legacy": the canary backend has no cookie
+   * affinity (ingress-nginx's canary backend then has none); absent ("sticky"): the rule's
+   * cookie affinity applies to the canary backend too.
+   */
+  readonly legacy?: true;
 }
 
 export interface DirectResponseAction {
