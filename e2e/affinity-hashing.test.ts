@@ -1,6 +1,7 @@
 // ingress-nginx's affinity and hashing annotations through the built program in file mode:
 // session-cookie-conditional-samesite-none (the cookie's SameSite by User-Agent) and
-// upstream-hash-by-subset (a key reaches a subset of the endpoints, not one).
+// upstream-hash-by-subset (a key reaches a subset of the endpoints, not one), and a canary
+// Ingress's own balancing (load-balance, upstream-hash-by, affinity-canary-behavior).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ type Backend = Awaited<ReturnType<typeof startNamedBackend>>;
 describe('affinity and hashing annotations (built program, file mode)', () => {
   let dir: string;
   const pods: Backend[] = [];
+  let main: Backend;
   let portico: PorticoProcess;
 
   beforeAll(async () => {
@@ -26,7 +28,27 @@ describe('affinity and hashing annotations (built program, file mode)', () => {
     // six pods of one Service, each answering with its name, as ingress-nginx's e2e test of
     // upstream-hash-by-subset (6 replicas, subsets of 3)
     for (const name of ['pod-a', 'pod-b', 'pod-c', 'pod-d', 'pod-e', 'pod-f']) pods.push(await startNamedBackend(name));
-    writeFileSync(path.join(dir, 'services.yaml'), INGRESS_CLASS_YAML + '---\n' + serviceYaml('six', pods.map((p) => p.port)) + '---\n' + serviceYaml('one', [pods[0]!.port]));
+    main = await startNamedBackend('main');
+    writeFileSync(
+      path.join(dir, 'services.yaml'),
+      INGRESS_CLASS_YAML + '---\n' + serviceYaml('six', pods.map((p) => p.port)) + '---\n' + serviceYaml('one', [pods[0]!.port]) + '---\n' + serviceYaml('main', [main.port]),
+    );
+    // primaries with cookie affinity on `main`, canaries on the six pods, hashed by user
+    const canaryRules = { [N + 'canary']: 'true', [N + 'canary-by-header']: 'X-Canary', [N + 'canary-weight']: '50', [N + 'upstream-hash-by']: '$http_x_user' };
+    writeFileSync(
+      path.join(dir, 'canaries.yaml'),
+      [
+        annotatedIngressYaml({ name: 'legacy-main', host: 'canary-legacy.test', annotations: { [N + 'affinity']: 'cookie' }, paths: [{ path: '/', service: 'main' }] }),
+        annotatedIngressYaml({
+          name: 'legacy-canary',
+          host: 'canary-legacy.test',
+          annotations: { ...canaryRules, [N + 'affinity-canary-behavior']: 'legacy', [N + 'affinity']: 'cookie' },
+          paths: [{ path: '/', service: 'six' }],
+        }),
+        annotatedIngressYaml({ name: 'sticky-main', host: 'canary-sticky.test', annotations: { [N + 'affinity']: 'cookie' }, paths: [{ path: '/', service: 'main' }] }),
+        annotatedIngressYaml({ name: 'sticky-canary', host: 'canary-sticky.test', annotations: canaryRules, paths: [{ path: '/', service: 'six' }] }),
+      ].join('---\n'),
+    );
     writeFileSync(
       path.join(dir, 'ingresses.yaml'),
       [
@@ -71,6 +93,7 @@ describe('affinity and hashing annotations (built program, file mode)', () => {
   afterAll(async () => {
     await portico?.stop('SIGKILL');
     for (const p of pods) await p.close();
+    await main?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -115,6 +138,42 @@ describe('affinity and hashing annotations (built program, file mode)', () => {
     // without the annotation every browser gets SameSite=None
     const always = await get(portico.httpPort, '/', { host: 'cross-site-always.test', 'user-agent': SAFARI_MACOS_10_14 });
     expect(String(always.headers['set-cookie'])).toMatch(/; SameSite=None; Secure; HttpOnly$/);
+  });
+
+  it('a canary Ingress: its upstream-hash-by balances the canary backend; legacy sets no cookie there and keeps primary-pinned clients', async () => {
+    const host = 'canary-legacy.test';
+    const onCanary = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const r = await get(portico.httpPort, '/', { host, 'x-canary': 'always', 'x-user': 'alice' });
+      expect(r.status).toBe(200);
+      expect(r.headers['set-cookie'], 'no affinity on a legacy canary').toBeUndefined();
+      onCanary.add(r.body.split(' ')[0]!);
+    }
+    // hashed by user on the canary's own key: one pod of six
+    expect(onCanary.size).toBe(1);
+    expect(onCanary.has('main')).toBe(false);
+    // the primary pins the client, and the 50 % canary weight no longer moves it
+    const first = await get(portico.httpPort, '/', { host, 'x-canary': 'never' });
+    expect(first.body).toMatch(/^main /);
+    const cookie = String(first.headers['set-cookie']).split(';')[0]!;
+    expect(cookie).toMatch(/^INGRESSCOOKIE=[0-9a-f]{20}$/);
+    for (let i = 0; i < 10; i++) expect((await get(portico.httpPort, '/', { host, cookie })).body).toMatch(/^main /);
+    // the canary's own affinity annotation has no effect, and says so
+    await waitFor('the canary affinity problem', () =>
+      portico.logs.some((l) => l.reason === 'InvalidAnnotation' && String(l.msg ?? l.message).includes('no effect on a canary Ingress')),
+    );
+  });
+
+  it('a canary Ingress, sticky (the default): the primary\'s cookie affinity holds a client on the canary backend', async () => {
+    const host = 'canary-sticky.test';
+    const first = await get(portico.httpPort, '/', { host, 'x-canary': 'always', 'x-user': 'alice' });
+    const pod = first.body.split(' ')[0]!;
+    expect(pod).toMatch(/^pod-/);
+    const cookie = String(first.headers['set-cookie']).split(';')[0]!;
+    // the session key marked as the canary's
+    expect(cookie).toMatch(/^INGRESSCOOKIE=[0-9a-f]{20}c$/);
+    // without the header, and for other users: the cookie keeps the client on its canary pod
+    for (let i = 0; i < 10; i++) expect((await get(portico.httpPort, '/', { host, cookie, 'x-user': `user-${i}` })).body.split(' ')[0]).toBe(pod);
   });
 
   it('reports none of these annotations as unsupported', () => {
