@@ -443,9 +443,9 @@ export interface CookieAffinity {
    */
   readonly mode?: 'persistent';
   /**
-   * ingress-nginx affinity-canary-behavior "legacy": a rule's canary is chosen per request
-   * whatever the cookie says. Absent ("sticky", its default): a client the cookie ties to the
-   * canary (or to the primary) stays there.
+   * affinity-canary-behavior "legacy" on this (primary) Ingress: as Canary.legacy (ingress-nginx
+   * reads it on the canary Ingress only). Absent ("sticky", its default): a client the cookie
+   * ties to the canary (or to the primary) stays there.
    */
   readonly canaryBehavior?: 'legacy';
   /** ingress-nginx session-cookie-change-on-failure: a request retried on another endpoint re-pins the client there. */
