@@ -9,7 +9,7 @@ import { isPrefixType, prefixKey } from './paths.ts';
 import { pathRegex } from './route-options.ts';
 import { ProblemSink } from './problems.ts';
 import type { VirtualHost } from './virtual-host.ts';
-import type { Backend, ClientCertPolicy, ObjectRef, Route, TlsBinding } from './types.ts';
+import { DEFAULT_POLICY, type Backend, type ClientCertPolicy, type ObjectRef, type Route, type TlsBinding } from './types.ts';
 import { DENIED_CLIENT_CERT } from './client-cert-options.ts';
 
 interface Winner {
@@ -57,9 +57,17 @@ function joinCanary(host: string, route: Route, c: IngressContribution, routes: 
     sink.add(c.ref, 'RuleConflict', `${where} already has a canary from Ingress ${refWords(primary.action.canary.ingress)}; only one canary per rule is used, this one is ignored`);
     return;
   }
+  // the canary backend is balanced by the canary Ingress's own load-balance and
+  // upstream-hash-by, as ingress-nginx gives each backend its own balancer
+  const f = route.filters;
+  const balance = {
+    ...(route.policy.loadBalance === DEFAULT_POLICY.loadBalance ? {} : { loadBalance: route.policy.loadBalance }),
+    ...(f.hashBy === undefined ? {} : { hashBy: f.hashBy }),
+    ...(f.hashSubset === undefined ? {} : { hashSubset: f.hashSubset }),
+  };
   routes[i] = {
     ...primary,
-    action: Object.freeze({ kind: 'forward', canary: Object.freeze({ ...canary, backend: route.backend, ingress: c.ref }) }),
+    action: Object.freeze({ kind: 'forward', canary: Object.freeze({ ...canary, ...balance, backend: route.backend, ingress: c.ref }) }),
   };
 }
 

@@ -7,6 +7,7 @@ import { porticoNames, readAliased } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex } from './regex.ts';
 import type { UserRegex } from './regex.ts';
+import { readCanaryBehavior } from './route-options.ts';
 import type { Canary } from './types.ts';
 
 
@@ -76,5 +77,12 @@ export function readCanaryOptions(annotations: Record<string, unknown>, report: 
     if (TOKEN.test(c[1])) cookie = c[1];
     else bad(c[0], c[1], 'a cookie name', 'No request goes to the canary by cookie.');
   }
-  return Object.freeze({ header, headerValue, headerPattern, cookie, weight, weightTotal });
+  // of the affinity annotations, ingress-nginx reads only affinity-canary-behavior on a canary:
+  // its backend gets the primary's cookie affinity ("sticky") or none ("legacy")
+  const legacy = readCanaryBehavior(annotations, report);
+  const own = readAliased(annotations, 'affinity', report);
+  if (own !== undefined) {
+    report('InvalidAnnotation', `Annotation "${own[0]}" has no effect on a canary Ingress: the canary backend takes the cookie affinity of the rule it joins (its primary Ingress's), as in ingress-nginx; with affinity-canary-behavior "legacy" here it has none.`);
+  }
+  return Object.freeze({ header, headerValue, headerPattern, cookie, weight, weightTotal, ...(legacy ? { legacy: true as const } : {}) });
 }

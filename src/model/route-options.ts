@@ -6,7 +6,7 @@
 // sibling annotations (x-forwarded-prefix applies only with a rewrite).
 
 import { parseSize } from '../values/size.ts';
-import { porticoNames, readAliased } from './aliased.ts';
+import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex, parseRewriteTemplate } from './regex.ts';
 import type { UserRegex } from './regex.ts';
@@ -33,8 +33,11 @@ export const ROUTE_OPTION_NAMES = [
   'session-cookie-secure',
   'session-cookie-domain',
   'session-cookie-change-on-failure',
+  'session-cookie-conditional-samesite-none',
   'affinity-canary-behavior',
   'upstream-hash-by',
+  'upstream-hash-by-subset',
+  'upstream-hash-by-subset-size',
   'server-alias',
   'enable-access-log',
 ] as const;
@@ -59,11 +62,11 @@ export interface RouteOptions {
 
 export const NO_ROUTE_OPTIONS: RouteOptions = Object.freeze({ useRegex: false, rewriteTarget: '', rewriteBroken: false, shared: NO_FILTERS, forwardedPrefix: '' });
 
-function read(annotations: Record<string, unknown>, name: Name, report: Report): [string, unknown] | undefined {
+function read(annotations: Record<string, unknown>, name: Name, report: AliasReport): [string, unknown] | undefined {
   return readAliased(annotations, name, report);
 }
 
-function invalid(report: Report, key: string, raw: unknown, accepted: string, fallback: string): void {
+function invalid(report: AliasReport, key: string, raw: unknown, accepted: string, fallback: string): void {
   report('InvalidAnnotation', `Annotation "${key}" has the value ${describe(raw)}, which is not valid; accepted values are ${accepted}. ${fallback}`);
 }
 
@@ -155,6 +158,8 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
     if ('invalid' in parts) report('InvalidAnnotation', `Annotation "${hash[0]}" has the value ${describe(hash[1])}, which is not valid: ${parts.invalid}. Requests are balanced without it.`);
     else shared.hashBy = parts;
   }
+  const subset = readHashSubset(annotations, shared.hashBy !== undefined, report);
+  if (subset !== null) shared.hashSubset = subset;
   if (!useRegex && !rewriteBroken && rewriteTarget === '' && forwardedPrefix === '' && Object.keys(shared).length === 0) return NO_ROUTE_OPTIONS;
   return Object.freeze({ useRegex, rewriteTarget, rewriteBroken, forwardedPrefix, shared: Object.keys(shared).length === 0 ? NO_FILTERS : Object.freeze(shared) });
 }
@@ -302,14 +307,29 @@ function readAffinity(annotations: Record<string, unknown>, report: Report): Coo
     if (v === undefined) invalid(report, cof[0], cof[1], '"true" or "false"', 'The cookie keeps its endpoint after a failed attempt.');
     else changeOnFailure = v;
   }
-  let legacy = false;
-  const cb = text('affinity-canary-behavior');
-  if (cb !== undefined) {
-    if (cb[1] === 'legacy') legacy = true;
-    else if (cb[1] !== 'sticky') invalid(report, cb[0], cb[1], '"sticky" or "legacy"', 'Using "sticky".');
+  let conditional = false;
+  const csn = text('session-cookie-conditional-samesite-none');
+  if (csn !== undefined) {
+    const v = goBool(csn[1]);
+    if (v === undefined) invalid(report, csn[0], csn[1], '"true" or "false"', 'SameSite is sent to every browser as session-cookie-samesite says.');
+    else conditional = v;
   }
+  const legacy = readCanaryBehavior(annotations, report);
   // SameSite=None needs Secure, or browsers drop the cookie
-  return Object.freeze({ ...(persistent ? { mode: 'persistent' as const } : {}), ...(changeOnFailure ? { changeOnFailure: true as const } : {}), ...(legacy ? { canaryBehavior: 'legacy' as const } : {}), name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
+  return Object.freeze({ ...(persistent ? { mode: 'persistent' as const } : {}), ...(changeOnFailure ? { changeOnFailure: true as const } : {}), ...(legacy ? { canaryBehavior: 'legacy' as const } : {}), ...(conditional && sameSite === 'None' ? { conditionalSameSiteNone: true as const } : {}), name, path, maxAge, expires, sameSite, secure: secure || sameSite === 'None', domain });
+}
+
+/**
+ * ingress-nginx affinity-canary-behavior: whether it is "legacy" ("sticky", the default, is
+ * false). ingress-nginx reads it on the canary Ingress; Portico on the primary's too.
+ */
+export function readCanaryBehavior(annotations: Record<string, unknown>, report: AliasReport): boolean {
+  const cb = read(annotations, 'affinity-canary-behavior', report);
+  if (cb === undefined) return false;
+  const v = typeof cb[1] === 'string' ? cb[1].trim() : cb[1];
+  if (v === 'legacy') return true;
+  if (v !== 'sticky') invalid(report, cb[0], cb[1], '"sticky" or "legacy"', 'Using "sticky".');
+  return false;
 }
 
 /**
@@ -343,6 +363,38 @@ export function parseHashKey(raw: string): HashKeyPart[] | { invalid: string } {
   }
   if (text !== '') parts.push(text);
   return Object.freeze(parts) as HashKeyPart[];
+}
+
+/** The largest upstream-hash-by-subset-size: a subset is scanned per request. */
+const SUBSET_MAX = 64;
+
+/**
+ * ingress-nginx upstream-hash-by-subset and -subset-size (default 3): the subset size when
+ * subsets are on and there is a usable hash key, else null. ingress-nginx ignores the subset
+ * annotations without upstream-hash-by; Portico says so with a problem.
+ */
+function readHashSubset(annotations: Record<string, unknown>, hashed: boolean, report: Report): number | null {
+  const on = read(annotations, 'upstream-hash-by-subset', report);
+  const size = read(annotations, 'upstream-hash-by-subset-size', report);
+  let enabled = false;
+  if (on !== undefined) {
+    const v = typeof on[1] === 'string' ? goBool(on[1].trim()) : undefined;
+    if (v === undefined) invalid(report, on[0], on[1], '"true" or "false"', 'Requests are hashed onto single endpoints.');
+    else enabled = v;
+  }
+  let n = 3;
+  if (size !== undefined) {
+    const raw = typeof size[1] === 'string' ? size[1].trim() : '';
+    // ingress-nginx reads 0 as its default 3
+    if (/^\d{1,3}$/.test(raw) && Number(raw) <= SUBSET_MAX) n = Number(raw) === 0 ? 3 : Number(raw);
+    else invalid(report, size[0], size[1], `a whole number from 1 to ${SUBSET_MAX}`, 'Using 3.');
+  }
+  if (!enabled) return null;
+  if (!hashed) {
+    report('InvalidAnnotation', `Annotation "${on![0]}" has no effect without a valid upstream-hash-by: requests are balanced without hashing.`);
+    return null;
+  }
+  return n;
 }
 
 /**

@@ -118,6 +118,20 @@ export interface Canary {
   readonly cookie: string;
   readonly weight: number;
   readonly weightTotal: number;
+  /**
+   * How the canary backend's endpoints are chosen when no cookie affinity decides: the canary
+   * Ingress's own load-balance (absent: round-robin, the default), upstream-hash-by and
+   * upstream-hash-by-subset, as ingress-nginx gives a canary backend its own balancer.
+   */
+  readonly loadBalance?: LoadBalanceAlgorithm;
+  readonly hashBy?: readonly HashKeyPart[];
+  readonly hashSubset?: number;
+  /**
+   * The canary Ingress says affinity-canary-behavior "legacy": the canary backend has no cookie
+   * affinity (ingress-nginx's canary backend then has none); absent ("sticky"): the rule's
+   * cookie affinity applies to the canary backend too.
+   */
+  readonly legacy?: true;
 }
 
 export interface DirectResponseAction {
@@ -178,6 +192,11 @@ export interface RouteFilters {
   readonly affinity?: CookieAffinity;
   /** Consistent hashing of this key over the endpoints (ingress-nginx upstream-hash-by). */
   readonly hashBy?: readonly HashKeyPart[];
+  /**
+   * ingress-nginx upstream-hash-by-subset (only with hashBy): the key picks a subset of this
+   * many endpoints, and its requests go round-robin within it (proxy/balancer.ts).
+   */
+  readonly hashSubset?: number;
   /** Source address allow/deny lists (ingress-nginx allowlist/denylist-source-range). */
   readonly sourceRange?: SourceRange;
   /** HTTP basic authentication (ingress-nginx auth-type: basic). */
@@ -430,13 +449,18 @@ export interface CookieAffinity {
    */
   readonly mode?: 'persistent';
   /**
-   * ingress-nginx affinity-canary-behavior "legacy": a rule's canary is chosen per request
-   * whatever the cookie says. Absent ("sticky", its default): a client the cookie ties to the
-   * canary (or to the primary) stays there.
+   * affinity-canary-behavior "legacy" on this (primary) Ingress: as Canary.legacy (ingress-nginx
+   * reads it on the canary Ingress only). Absent ("sticky", its default): a client the cookie
+   * ties to the canary (or to the primary) stays there.
    */
   readonly canaryBehavior?: 'legacy';
   /** ingress-nginx session-cookie-change-on-failure: a request retried on another endpoint re-pins the client there. */
   readonly changeOnFailure?: true;
+  /**
+   * ingress-nginx session-cookie-conditional-samesite-none (only with sameSite None): browsers
+   * known to mishandle SameSite=None get the cookie without it (proxy/filters/same-site.ts).
+   */
+  readonly conditionalSameSiteNone?: true;
   readonly name: string;
   readonly path: string;
   /** Max-Age in seconds, or null for a session cookie. */

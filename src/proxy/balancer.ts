@@ -5,6 +5,10 @@
 //   least-conn   fewest in-flight requests (our own counters on Upstream), ties broken randomly
 //   ip-hash      rendezvous (highest-random-weight) hashing of the client IP over endpoint keys:
 //                removing one of N endpoints moves only the clients that were on it (~1/N)
+//   subsets      (upstream-hash-by-subset) a key's subset is its k best endpoints by the same
+//                rendezvous scores, and its requests take them in turn: a leaving endpoint is
+//                replaced in the subsets that had it by each key's next best, the others keep
+//                theirs (ingress-nginx cuts the endpoint list into fixed groups of k instead)
 
 import type { EndpointSet } from '../endpoints/types.ts';
 import type { LoadBalanceAlgorithm } from '../model/types.ts';
@@ -21,6 +25,8 @@ export class BalancerState {
   usedAt = 0;
   /** ip → index cache for ip-hash on large sets; bounded. */
   private ipCache: Map<string, number> | null = null;
+  /** key → its subset and turn (upstream-hash-by-subset); bounded. */
+  private subsets: Map<string, SubsetTurn> | null = null;
 
   constructor(key: string, set: EndpointSet, registry: UpstreamRegistry) {
     this.key = key;
@@ -95,6 +101,51 @@ export class BalancerState {
     return ups[this.rendezvous(clientIp, exclude)]!;
   }
 
+  /**
+   * upstream-hash-by-subset: the next endpoint, in turn, of the `size` endpoints that score
+   * highest for `key` (all of them when there are not more). Returns null only for an empty set.
+   */
+  pickInSubset(key: string, size: number): Upstream | null {
+    const ups = this.upstreams;
+    if (ups.length <= 1) return ups.length === 0 ? null : ups[0]!;
+    let cache = this.subsets;
+    if (cache === null) cache = this.subsets = new Map();
+    let turn = cache.get(key);
+    if (turn === undefined) {
+      const members = this.bestFor(key, size);
+      // a random first turn: keys seen once do not all start on their best endpoint
+      turn = { members, next: Math.floor(Math.random() * members.length) };
+      if (cache.size >= SUBSET_CACHE_MAX) cache.clear();
+      cache.set(key, turn);
+    }
+    const at = turn.next;
+    turn.next = at + 1 === turn.members.length ? 0 : at + 1;
+    return ups[turn.members[at]!]!;
+  }
+
+  /** Indexes of the `size` endpoints with the highest score(key, endpoint), best first. */
+  bestFor(key: string, size: number): number[] {
+    const h = fnv1a(key);
+    const seeds = this.seeds;
+    const k = Math.min(size, seeds.length);
+    const best: number[] = [];
+    const scores: number[] = [];
+    for (let i = 0; i < seeds.length; i++) {
+      const s = fmix32((h ^ seeds[i]!) >>> 0);
+      if (best.length === k && s <= scores[k - 1]!) continue;
+      // insertion into the short sorted list (k is at most 64)
+      let j = best.length === k ? k - 1 : best.length;
+      while (j > 0 && scores[j - 1]! < s) {
+        scores[j] = scores[j - 1]!;
+        best[j] = best[j - 1]!;
+        j--;
+      }
+      scores[j] = s;
+      best[j] = i;
+    }
+    return best;
+  }
+
   /** Index of the highest score(ip, endpoint); the excluded upstream never wins. */
   rendezvous(clientIp: string, exclude: Upstream | null): number {
     const h = fnv1a(clientIp);
@@ -113,6 +164,15 @@ export class BalancerState {
     return best === -1 ? 0 : best;
   }
 }
+
+/** A hash key's subset (endpoint indexes) and the index of its next turn. */
+interface SubsetTurn {
+  readonly members: number[];
+  next: number;
+}
+
+/** Keys whose subset is remembered per balancer state; past this the memory starts over. */
+const SUBSET_CACHE_MAX = 8192;
 
 /** FNV-1a over UTF-16 code units, 32 bit. */
 export function fnv1a(s: string): number {

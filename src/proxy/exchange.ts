@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { ErrorBackend, Mirror, ResponseRateLimit, ResponseRewrite, RetryPolicy, Route } from '../model/types.ts';
+import { DEFAULT_POLICY, type ErrorBackend, type LoadBalanceAlgorithm, type Mirror, type ResponseRateLimit, type ResponseRewrite, type RetryPolicy, type Route } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import type { BalancerState } from './balancer.ts';
 import { BodyTooLarge, limitedBody } from './filters/body-limit.ts';
@@ -326,7 +326,9 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     if (affinity === undefined || affinity.changeOnFailure !== true || this.state === null) return;
     const action = this.route!.action;
     const onCanary = action.kind === 'forward' && action.canary !== undefined && action.canary.backend.endpointsKey === this.backendKey;
-    const cookie = repinCookie(affinity, this.state, up, onCanary);
+    // affinity-canary-behavior legacy: the canary backend has no affinity (proxy.ts resolve)
+    if (onCanary && (action.canary!.legacy === true || affinity.canaryBehavior === 'legacy')) return;
+    const cookie = repinCookie(affinity, this.state, up, onCanary, this.headers);
     if (cookie !== null) this.setCookie = cookie;
   }
 
@@ -672,7 +674,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       this.state !== null &&
       this.route !== null
     ) {
-      const next = this.state.pick(this.route.policy.loadBalance, this.clientIp, failed);
+      const next = this.state.pick(this.loadBalance(), this.clientIp, failed);
       if (next !== null) {
         this.debug('retrying on another endpoint', err, failed);
         this.dispatchTo(next);
@@ -700,7 +702,15 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     if (this.hasBody && this.bufferedBody === null) return null;
     if (!policy.nonIdempotent && !IDEMPOTENT.has(this.method)) return null;
     if (policy.timeoutMs > 0 && performance.now() - this.firstAt >= policy.timeoutMs) return null;
-    return st.pick(route.policy.loadBalance, this.clientIp, failed);
+    return st.pick(this.loadBalance(), this.clientIp, failed);
+  }
+
+  /** The balancing of the backend this request went to: a canary backend has its own (proxy.ts resolve). */
+  private loadBalance(): LoadBalanceAlgorithm {
+    const route = this.route!;
+    const action = route.action;
+    if (action.kind === 'forward' && action.canary !== undefined && action.canary.backend.endpointsKey === this.backendKey) return action.canary.loadBalance ?? DEFAULT_POLICY.loadBalance;
+    return route.policy.loadBalance;
   }
 
   private debug(msg: string, err: unknown, up: Upstream | null): void {

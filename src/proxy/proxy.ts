@@ -53,7 +53,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { EndpointLookup } from '../endpoints/types.ts';
-import { NO_FILTERS } from '../model/types.ts';
+import { DEFAULT_POLICY, NO_FILTERS } from '../model/types.ts';
 import type { Route, RoutingConfig } from '../model/types.ts';
 import { declaredTooLarge } from './filters/body-limit.ts';
 import { planOf, type PlanContext, type RequestPlan } from './plan.ts';
@@ -392,12 +392,26 @@ export class Proxy implements ExchangeOwner, LadderContext {
     // its affinity cookie ties the client to one side (affinity-canary-behavior sticky)
     let key = route.backend.endpointsKey;
     let toCanary = false;
+    let affinity = route.filters.affinity;
+    // how the chosen backend's endpoints are picked without affinity: the canary backend has
+    // its own (the canary Ingress's load-balance and upstream-hash-by, as in ingress-nginx)
+    let loadBalance = route.policy.loadBalance;
+    let hashBy = route.filters.hashBy;
     const canary = action.canary;
     if (canary !== undefined) {
-      const affinity = route.filters.affinity;
-      const side = affinity === undefined || affinity.canaryBehavior === 'legacy' ? null : stickySide(affinity, head.headers, () => this.stateOf(canary.backend.endpointsKey), () => this.stateOf(route.backend.endpointsKey));
+      // legacy (ingress-nginx reads it on the canary Ingress; Portico on the primary's too): the
+      // canary backend has no affinity, but a client the cookie ties to the primary stays there,
+      // as ingress-nginx asks the primary's affinity first
+      const legacy = canary.legacy === true || (affinity !== undefined && affinity.canaryBehavior === 'legacy');
+      let side = affinity === undefined ? null : stickySide(affinity, head.headers, () => this.stateOf(canary.backend.endpointsKey), () => this.stateOf(route.backend.endpointsKey));
+      if (side === 'canary' && legacy) side = null;
       toCanary = side === null ? routeToCanary(canary, head.headers, Math.random()) : side === 'canary';
-      if (toCanary) key = canary.backend.endpointsKey;
+      if (toCanary) {
+        key = canary.backend.endpointsKey;
+        if (legacy) affinity = undefined;
+        loadBalance = canary.loadBalance ?? DEFAULT_POLICY.loadBalance;
+        hashBy = canary.hashBy;
+      }
     }
     const set = this.endpoints.get(key);
     if (set.endpoints.length === 0) {
@@ -409,7 +423,6 @@ export class Proxy implements ExchangeOwner, LadderContext {
     }
     const st = this.balancers.state(key, set);
     st.usedAt = this.sweepGen;
-    const affinity = route.filters.affinity;
     if (affinity !== undefined && affinity.mode === undefined) {
       // balanced cookie affinity: the session key's hash over the endpoints; a new key (and
       // cookie) for a request without one
@@ -417,18 +430,21 @@ export class Proxy implements ExchangeOwner, LadderContext {
       if (session !== null) return { route, state: st, upstream: st.pick('ip-hash', session, null), redirect: false, backend: key };
       const fresh = newSessionKey();
       const up = st.pick('ip-hash', fresh, null);
-      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : sessionCookie(affinity, sessionValue(fresh, toCanary)) };
+      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : sessionCookie(affinity, sessionValue(fresh, toCanary), head.headers) };
     }
     if (affinity !== undefined) {
       // persistent cookie affinity: the endpoint the cookie names, else a new pick the response pins
       const sticky = stickyUpstream(st, affinity, head.headers);
       if (sticky !== null) return { route, state: st, upstream: sticky, redirect: false, backend: key };
-      const up = st.pick(route.policy.loadBalance, head.clientIp, null);
-      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : affinityCookie(affinity, up) };
+      const up = st.pick(loadBalance, head.clientIp, null);
+      return { route, state: st, upstream: up, redirect: false, backend: key, setCookie: up === null ? undefined : affinityCookie(affinity, up, head.headers) };
     }
-    const hashBy = route.filters.hashBy;
-    if (hashBy !== undefined) return { route, state: st, upstream: st.pick('ip-hash', hashKey(hashBy, head), null), redirect: false, backend: key };
-    return { route, state: st, upstream: st.pick(route.policy.loadBalance, head.clientIp, null), redirect: false, backend: key };
+    if (hashBy !== undefined) {
+      const k = hashKey(hashBy, head);
+      const hashSubset = toCanary ? canary!.hashSubset : route.filters.hashSubset;
+      return { route, state: st, upstream: hashSubset === undefined ? st.pick('ip-hash', k, null) : st.pickInSubset(k, hashSubset), redirect: false, backend: key };
+    }
+    return { route, state: st, upstream: st.pick(loadBalance, head.clientIp, null), redirect: false, backend: key };
   }
 
   /** The balancer state of a backend with endpoints, or null (affinity-canary-behavior's persistent tokens). */

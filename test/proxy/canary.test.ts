@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Canary } from '../../src/model/types.ts';
 import { compileUserRegex } from '../../src/model/regex.ts';
 import { routeToCanary } from '../../src/proxy/filters/canary.ts';
+import { parseHashKey } from '../../src/model/route-options.ts';
+import type { CookieAffinity, HashKeyPart } from '../../src/model/types.ts';
 import { FakeEndpoints, request, startProxy, startUpstream } from './fixtures.ts';
 
 const base: Canary = {
@@ -15,6 +17,8 @@ const base: Canary = {
   weight: 0,
   weightTotal: 100,
 };
+
+const AFFINITY: CookieAffinity = { name: 'route', path: '/', maxAge: null, expires: null, sameSite: null, secure: false, domain: null };
 
 describe('canary rules', () => {
   it('header: "always" / "never"; other values fall through to the cookie, then the weight', () => {
@@ -72,7 +76,7 @@ describe('canary through sockets', () => {
     expect(p.infos.some((i) => i.backend === 'svc')).toBe(true);
   });
 
-  it('with cookie affinity (affinity-canary-behavior sticky, the default) a client stays on the side its cookie was set on; legacy re-draws every request', async () => {
+  it('with cookie affinity (affinity-canary-behavior sticky, the default) a client stays on the side its cookie was set on', async () => {
     const primary = await startUpstream((_req, res) => res.end('primary'));
     const canary = await startUpstream((_req, res) => res.end('canary'));
     cleanups.push(() => primary.close(), () => canary.close());
@@ -80,12 +84,10 @@ describe('canary through sockets', () => {
     endpoints.set('svc', [primary.port]);
     endpoints.set('canary', [canary.port]);
     const action = { kind: 'forward' as const, canary: { ...base, weight: 50 } };
-    const affinity = { name: 'route', path: '/', maxAge: null, expires: null, sameSite: null, secure: false, domain: null };
     const p = await startProxy({
       routes: [
-        { host: 'balanced.test', key: 'svc', action, filters: { affinity } },
-        { host: 'persistent.test', key: 'svc', action, filters: { affinity: { ...affinity, mode: 'persistent' as const } } },
-        { host: 'legacy.test', key: 'svc', action, filters: { affinity: { ...affinity, canaryBehavior: 'legacy' as const } } },
+        { host: 'balanced.test', key: 'svc', action, filters: { affinity: AFFINITY } },
+        { host: 'persistent.test', key: 'svc', action, filters: { affinity: { ...AFFINITY, mode: 'persistent' as const } } },
       ],
       endpoints,
     });
@@ -108,11 +110,76 @@ describe('canary through sockets', () => {
         }
       }
     }
-    // legacy: the cookie does not hold the canary decision
-    const first = await request(p.port, { host: 'legacy.test' });
-    const cookie = first.headers['set-cookie']![0]!.split(';')[0]!;
+  });
+
+  it('legacy (on the canary Ingress, or on the primary): the canary backend sets no cookie and holds no client; a client pinned to the primary stays there', async () => {
+    const primary = await startUpstream((_req, res) => res.end('primary'));
+    const canary = await startUpstream((_req, res) => res.end('canary'));
+    cleanups.push(() => primary.close(), () => canary.close());
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [primary.port]);
+    endpoints.set('canary', [canary.port]);
+    const rules = { ...base, header: 'x-canary', weight: 50 };
+    const p = await startProxy({
+      routes: [
+        { host: 'on-canary.test', key: 'svc', action: { kind: 'forward' as const, canary: { ...rules, legacy: true as const } }, filters: { affinity: AFFINITY } },
+        { host: 'on-primary.test', key: 'svc', action: { kind: 'forward' as const, canary: rules }, filters: { affinity: { ...AFFINITY, canaryBehavior: 'legacy' as const } } },
+        { host: 'persistent.test', key: 'svc', action: { kind: 'forward' as const, canary: { ...rules, legacy: true as const } }, filters: { affinity: { ...AFFINITY, mode: 'persistent' as const } } },
+      ],
+      endpoints,
+    });
+    cleanups.push(() => p.close());
+    for (const host of ['on-canary.test', 'on-primary.test', 'persistent.test']) {
+      const toCanary = await request(p.port, { host, headers: { 'x-canary': 'always' } });
+      expect(toCanary.body.toString(), host).toBe('canary');
+      expect(toCanary.headers['set-cookie'], host).toBeUndefined();
+      // clients without a cookie are drawn again on every request
+      const seen = new Set<string>();
+      for (let i = 0; i < 60 && seen.size < 2; i++) seen.add((await request(p.port, { host })).body.toString());
+      expect([...seen].sort(), host).toEqual(['canary', 'primary']);
+      // the primary sets its cookie, and the canary weight no longer moves that client
+      const toPrimary = await request(p.port, { host, headers: { 'x-canary': 'never' } });
+      const cookie = toPrimary.headers['set-cookie']?.[0]?.split(';')[0];
+      expect(cookie, host).toMatch(/^route=[0-9a-f]{20}$/);
+      for (let i = 0; i < 12; i++) expect((await request(p.port, { host, headers: { cookie: cookie! } })).body.toString(), host).toBe('primary');
+    }
+    // a cookie once set on the canary (under sticky) no longer holds the client there
+    const marked = `route=${'a'.repeat(20)}c`;
     const seen = new Set<string>();
-    for (let i = 0; i < 60 && seen.size < 2; i++) seen.add((await request(p.port, { host: 'legacy.test', headers: { cookie } })).body.toString());
+    for (let i = 0; i < 60 && seen.size < 2; i++) seen.add((await request(p.port, { host: 'on-canary.test', headers: { cookie: marked } })).body.toString());
     expect([...seen].sort()).toEqual(['canary', 'primary']);
+  });
+
+  it('the canary backend is balanced by its own load-balance and upstream-hash-by, not the primary\'s', async () => {
+    const named = (n: string) => startUpstream((_req, res) => res.end(n));
+    const [p1, p2, c1, c2, c3] = await Promise.all(['p1', 'p2', 'c1', 'c2', 'c3'].map(named));
+    cleanups.push(...[p1, p2, c1, c2, c3].map((u) => () => u!.close()));
+    const endpoints = new FakeEndpoints();
+    endpoints.set('svc', [p1!.port, p2!.port]);
+    endpoints.set('canary', [c1!.port, c2!.port, c3!.port]);
+    const byUser = parseHashKey('$http_x_user') as HashKeyPart[];
+    const rules = { ...base, header: 'x-canary' };
+    const p = await startProxy({
+      routes: [
+        // the canary hashes by user, the primary round-robins
+        { host: 'canary-hashed.test', key: 'svc', action: { kind: 'forward' as const, canary: { ...rules, hashBy: byUser } } },
+        // the primary hashes by user, the canary (no annotation of its own) round-robins
+        { host: 'primary-hashed.test', key: 'svc', action: { kind: 'forward' as const, canary: rules }, filters: { hashBy: byUser } },
+        // subsets of 2 on the canary
+        { host: 'canary-subset.test', key: 'svc', action: { kind: 'forward' as const, canary: { ...rules, hashBy: byUser, hashSubset: 2 } } },
+      ],
+      endpoints,
+    });
+    cleanups.push(() => p.close());
+    const reached = async (host: string, side: 'always' | 'never', n: number): Promise<Set<string>> => {
+      const bodies = new Set<string>();
+      for (let i = 0; i < n; i++) bodies.add((await request(p.port, { host, headers: { 'x-canary': side, 'x-user': 'alice' } })).body.toString());
+      return bodies;
+    };
+    expect((await reached('canary-hashed.test', 'always', 9)).size).toBe(1);
+    expect(await reached('canary-hashed.test', 'never', 4)).toEqual(new Set(['p1', 'p2']));
+    expect(await reached('primary-hashed.test', 'always', 6)).toEqual(new Set(['c1', 'c2', 'c3']));
+    expect((await reached('primary-hashed.test', 'never', 6)).size).toBe(1);
+    expect((await reached('canary-subset.test', 'always', 8)).size).toBe(2);
   });
 });

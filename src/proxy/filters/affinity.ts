@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { CookieAffinity } from '../../model/types.ts';
 import type { BalancerState } from '../balancer.ts';
 import type { Upstream } from '../upstreams.ts';
+import { sameSiteNoneCompatible, userAgentOf } from './same-site.ts';
 
 const tokens = new WeakMap<Upstream, string>();
 
@@ -95,18 +96,23 @@ export function newSessionKey(): string {
   return randomBytes(10).toString('hex');
 }
 
-/** The Set-Cookie value that pins the client to `up` (persistent mode). */
-export function affinityCookie(affinity: CookieAffinity, up: Upstream, now: number = Date.now()): string {
-  return sessionCookie(affinity, affinityToken(up), now);
+/**
+ * The Set-Cookie value that pins the client to `up` (persistent mode). `requestHeaders`: the
+ * request's, read only with session-cookie-conditional-samesite-none (its User-Agent).
+ */
+export function affinityCookie(affinity: CookieAffinity, up: Upstream, requestHeaders: readonly string[] | null = null, now: number = Date.now()): string {
+  return sessionCookie(affinity, affinityToken(up), requestHeaders, now);
 }
 
-/** The Set-Cookie value carrying `value` with the affinity's attributes. */
-export function sessionCookie(affinity: CookieAffinity, value: string, now: number = Date.now()): string {
+/** The Set-Cookie value carrying `value` with the affinity's attributes (`requestHeaders` as for affinityCookie). */
+export function sessionCookie(affinity: CookieAffinity, value: string, requestHeaders: readonly string[] | null = null, now: number = Date.now()): string {
   let c = `${affinity.name}=${value}; Path=${affinity.path}`;
   if (affinity.expires !== null) c += `; Expires=${new Date(now + affinity.expires * 1000).toUTCString()}`;
   if (affinity.maxAge !== null) c += `; Max-Age=${affinity.maxAge}`;
   if (affinity.domain !== null) c += `; Domain=${affinity.domain}`;
-  if (affinity.sameSite !== null) c += `; SameSite=${affinity.sameSite}`;
+  // session-cookie-conditional-samesite-none: the User-Agent is looked at only here, when a
+  // cookie is being set on such a route
+  if (affinity.sameSite !== null && (affinity.conditionalSameSiteNone !== true || requestHeaders === null || sameSiteNoneCompatible(userAgentOf(requestHeaders)))) c += `; SameSite=${affinity.sameSite}`;
   if (affinity.secure) c += '; Secure';
   return c + '; HttpOnly';
 }
@@ -116,11 +122,11 @@ export function sessionCookie(affinity: CookieAffinity, value: string, now: numb
  * failed request went to next. Persistent: its token. Balanced: a new session key that hashes
  * to `up` (up to 20 tries, as ingress-nginx's sticky_balanced; null when none did).
  */
-export function repinCookie(affinity: CookieAffinity, state: BalancerState, up: Upstream, canary = false): string | null {
-  if (affinity.mode === 'persistent') return affinityCookie(affinity, up);
+export function repinCookie(affinity: CookieAffinity, state: BalancerState, up: Upstream, canary = false, requestHeaders: readonly string[] | null = null): string | null {
+  if (affinity.mode === 'persistent') return affinityCookie(affinity, up, requestHeaders);
   for (let i = 0; i < 20; i++) {
     const key = newSessionKey();
-    if (state.pick('ip-hash', key, null) === up) return sessionCookie(affinity, sessionValue(key, canary));
+    if (state.pick('ip-hash', key, null) === up) return sessionCookie(affinity, sessionValue(key, canary), requestHeaders);
   }
   return null;
 }
