@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUNTIME_LOADS, expectedLoads } from '../test/chart/runtime-loads.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const BUILDAH = onPath('buildah');
@@ -184,42 +185,8 @@ describe.skipIf(BUILDAH === undefined)(`container image (Dockerfile, built with 
   });
 
   it('loads every dependency the program declares, every module of dist/, and client-node\'s KubeConfig (oidc, SOCKS)', () => {
-    // each declared dependency by its entry point, every module of dist/ (so every static
-    // import of the pruned node_modules resolves); then the full-library fallback of
-    // src/sources/kubernetes/kubeconfig.ts (oidc auth-provider, SOCKS proxy) on the trimmed package
-    const script = `
-      import { createRequire } from 'node:module';
-      import fs from 'node:fs';
-      const pkg = JSON.parse(fs.readFileSync('/app/package.json', 'utf8'));
-      const require = createRequire('/app/dist/cli.js');
-      for (const name of Object.keys(pkg.dependencies)) await import(require.resolve(name));
-      // every module of dist/ but the three that run a program when imported
-      const entries = new Set(['cli.js', 'demo.js', 'workers/worker-main.js']);
-      const modules = fs.readdirSync('/app/dist', { recursive: true }).filter((f) => f.endsWith('.js') && !entries.has(f));
-      for (const f of modules) await import('/app/dist/' + f);
-      const { KubeConfig } = await import(require.resolve('@kubernetes/client-node'));
-      const { RequestContext } = await import(require.resolve('@kubernetes/client-node/dist/gen/http/http.js'));
-      const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-      const idToken = [b64({ alg: 'none' }), b64({ exp: 4102444800 }), 'sig'].join('.');
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'c', server: 'https://127.0.0.1:6443', proxyUrl: 'socks5://127.0.0.1:1080' }],
-        users: [{ name: 'u', authProvider: { name: 'oidc', config: { 'id-token': idToken, 'client-id': 'portico', 'idp-issuer-url': 'https://127.0.0.1:1' } } }],
-        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-        currentContext: 'x',
-      });
-      const ctx = new RequestContext('https://127.0.0.1:6443/api', 'GET');
-      await kc.applySecurityAuthentication(ctx);
-      console.log(JSON.stringify({
-        loaded: Object.keys(pkg.dependencies).length,
-        modules: modules.length,
-        oidcBearer: ctx.getHeaders().Authorization === 'Bearer ' + idToken,
-        socksDispatcher: ctx.getDispatcher() !== undefined,
-      }));
-    `;
-    const out = JSON.parse(run(ctr, ['/usr/local/bin/node', '--input-type=module', '-e', script])) as Record<string, unknown>;
-    const declared = Object.keys((JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { dependencies: object }).dependencies).length;
-    const modules = (fs.readdirSync(path.join(REPO, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).length - 3;
-    expect(out).toEqual({ loaded: declared, modules, oidcBearer: true, socksDispatcher: true });
+    const script = fs.readFileSync(RUNTIME_LOADS, 'utf8');
+    const out = JSON.parse(run(ctr, ['/usr/local/bin/node', '--input-type=module', '-e', script, '/app'])) as Record<string, unknown>;
+    expect(out).toEqual(expectedLoads());
   });
 });
