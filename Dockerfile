@@ -5,7 +5,9 @@
 # The runtime image is RUNTIME_IMAGE (Debian slim, the distribution NODE_IMAGE is built on) with
 # the `node` binary, dist/ and the production dependencies trimmed to what the program loads: no
 # npm, npx, corepack or yarn, no compiler, no type declarations. The two images must be the same
-# distribution and libc (the binary is copied from one onto the other).
+# distribution and libc (the binary is copied from one onto the other). On x64 Node links
+# glibc, libstdc++ and libgcc_s only, all in Debian slim; the node image also installs
+# libatomic1 "for arm", which Debian slim lacks: check `ldd` before building for 32-bit ARM.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG RUNTIME_IMAGE=debian:bookworm-slim

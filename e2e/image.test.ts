@@ -76,7 +76,8 @@ function commitBase(root: string, name: string, env: Record<string, string>): vo
 }
 
 function assembleBases(): void {
-  const node = process.execPath;
+  const node = process.execPath; // Node 24 under `npm test` (the node@24 devDependency)
+  if (Number(process.versions.node.split('.')[0]) < 24) throw new Error(`the image needs Node 24; this test runs on ${process.version} (run it through npm test or npx vitest)`);
   const sh = fs.realpathSync('/bin/sh');
   const env = fs.realpathSync('/usr/bin/env'); // npm scripts' `#!/usr/bin/env node`
   const PATH = '/usr/local/bin:/usr/bin:/bin';
