@@ -5,6 +5,7 @@
 # - pebble: ACME test server, with pebble-challtestsrv (test/acme, e2e/acme)
 # - openssl: the test CA
 # - unzip (or python3): the helm binary ships zipped inside an npm package (scripts/helm.sh)
+# - buildah: builds the Dockerfile without a Docker engine or registry (e2e/image.test.ts)
 # Debian/Ubuntu (apt-get), with sudo when not root. On a machine that already has them this
 # only checks and exits.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v pebble >/dev/null 2>&1 || need+=(pebble)
 command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v unzip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || need+=(unzip)
+command -v buildah >/dev/null 2>&1 || need+=(buildah)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 # pebble may be listed twice (two binaries, one package)

@@ -1,7 +1,9 @@
-// No Docker engine runs here: check what can be checked without one. Every COPY source exists,
-// the build stage produces what the runtime stage copies, the entry point is in the build output,
-// and a production install (npm ci --omit=dev --ignore-scripts of package.json + lock, plus dist/
-// and bin/) starts the program.
+// What can be checked without building the image (e2e/image.test.ts builds it with buildah):
+// every COPY source exists, the build and deps stages produce what the runtime stage copies, the
+// entry point is in the build output, and a production install (npm ci --omit=dev
+// --ignore-scripts of package.json + lock, plus dist/ and bin/) trimmed by
+// scripts/prune-runtime-deps.mjs as the deps stage does starts the program and loads everything
+// it may load.
 
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it, expect } from 'vitest';
 import { FLAGS } from '../../src/config/settings.ts';
 import { ROOT, run, type RunResult } from './helm.ts';
+import { RUNTIME_LOADS, expectedLoads } from './runtime-loads.ts';
 
 interface Instruction {
   op: string;
@@ -86,6 +89,7 @@ function ignoredByDockerignore(path: string, patterns: string[]): boolean {
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const stages = readDockerfile(dockerfile);
 const build = stages.find((s) => s.name === 'build');
+const deps = stages.find((s) => s.name === 'deps');
 const runtime = stages.at(-1)!;
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
 
@@ -110,16 +114,22 @@ describe('Dockerfile', () => {
     expect(compiled.code, `the build stage would fail:\n${compiled.stdout}${compiled.stderr}`).toBe(0);
   });
 
-  it('builds on node:24-bookworm-slim with npm ci + npm run build, and runs on node:24-bookworm-slim', () => {
+  it('builds and installs on node:24-bookworm-slim, and runs on its Debian without npm', () => {
     expect(build, 'a stage named build').toBeDefined();
+    expect(deps, 'a stage named deps').toBeDefined();
     expect(build?.image).toBe('node:24-bookworm-slim');
-    expect(runtime.image).toBe('node:24-bookworm-slim');
-    expect(runtime).not.toBe(build);
+    expect(deps?.image).toBe('node:24-bookworm-slim');
+    // the node image's own base: the node binary copied from it runs on the same libc
+    expect(runtime.image).toBe('debian:bookworm-slim');
     const runs = (s: Stage | undefined) => (s?.instructions ?? []).filter((i) => i.op === 'RUN').map((i) => i.args);
     expect(runs(build).some((r) => /\bnpm ci\b/.test(r))).toBe(true);
     expect(runs(build).some((r) => /\bnpm run build\b/.test(r))).toBe(true);
-    // Production dependencies only; `prepare` (the build) and the `node` package's download skipped.
-    expect(runs(runtime).some((r) => /\bnpm ci\b/.test(r) && r.includes('--omit=dev') && r.includes('--ignore-scripts'))).toBe(true);
+    // Production dependencies only; `prepare` (the build) and the `node` package's download
+    // skipped; then trimmed to what the program loads.
+    expect(runs(deps).some((r) => /\bnpm ci\b/.test(r) && r.includes('--omit=dev') && r.includes('--ignore-scripts'))).toBe(true);
+    expect(runs(deps).at(-1)).toBe('node /tmp/prune-runtime-deps.mjs /app');
+    // Nothing runs in the runtime stage: npm never enters it, and only what is copied is there.
+    expect(runs(runtime)).toEqual([]);
   });
 
   it('every COPY source exists in the repository and is not excluded by .dockerignore', () => {
@@ -143,23 +153,31 @@ describe('Dockerfile', () => {
     expect(copies).toBeGreaterThan(4);
   });
 
-  it('the build stage copies what tsconfig.build.json needs; the runtime stage copies dist/ from it', () => {
+  it('the build stage copies what tsconfig.build.json needs; the runtime stage copies node and dist/ from it, node_modules from deps', () => {
     const copied = new Set((build?.instructions ?? []).filter((i) => i.op === 'COPY').flatMap((i) => readCopy(i.args).sources.map((s) => s.replace(/^\.\/|\/$/g, ''))));
     const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { extends?: string; include: string[]; compilerOptions: { outDir: string } };
     for (const needed of [...tsconfig.include, 'tsconfig.build.json', ...(tsconfig.extends ? [tsconfig.extends.replace(/^\.\//, '')] : [])]) {
       expect(copied.has(needed), `build stage does not copy ${needed}`).toBe(true);
     }
     const workdir = build?.instructions.filter((i) => i.op === 'WORKDIR').at(-1)?.args;
-    const fromBuild = runtime.instructions.filter((i) => i.op === 'COPY').map((i) => readCopy(i.args)).filter((c) => c.from === 'build');
-    expect(fromBuild.map((c) => c.sources)).toEqual([[`${workdir}/${tsconfig.compilerOptions.outDir}`]]);
-    const runtimeSources = runtime.instructions.filter((i) => i.op === 'COPY').flatMap((i) => readCopy(i.args).sources);
-    for (const f of ['package.json', 'package-lock.json', 'bin']) expect(runtimeSources).toContain(f);
+    const copies = (s: Stage | undefined) => (s?.instructions ?? []).filter((i) => i.op === 'COPY').map((i) => readCopy(i.args));
+    const dist = `${workdir}/${tsconfig.compilerOptions.outDir}`;
+    expect(copies(runtime).filter((c) => c.from === 'build')).toEqual([
+      { from: 'build', sources: ['/usr/local/bin/node'], dest: '/usr/local/bin/node' },
+      { from: 'build', sources: [dist], dest: './dist' },
+    ]);
+    const depsWorkdir = deps?.instructions.filter((i) => i.op === 'WORKDIR').at(-1)?.args;
+    expect(copies(runtime).filter((c) => c.from === 'deps')).toEqual([{ from: 'deps', sources: [`${depsWorkdir}/node_modules`], dest: './node_modules' }]);
+    // the prune script reads dist/'s imports
+    expect(copies(deps).filter((c) => c.from === 'build').map((c) => c.sources)).toEqual([[dist]]);
+    const runtimeSources = copies(runtime).filter((c) => c.from === undefined).flatMap((c) => c.sources);
+    expect(runtimeSources.sort()).toEqual(['bin', 'package.json']); // package.json: "type": "module"
   });
 
   it('runs as UID 10001 with the entry point node /app/dist/cli.js, which the build produces', () => {
     const last = (op: string) => runtime.instructions.filter((i) => i.op === op).at(-1)?.args;
     expect(last('USER')).toMatch(/^10001(:\d+)?$/);
-    expect(JSON.parse(last('ENTRYPOINT') ?? '[]')).toEqual(['node', '/app/dist/cli.js']);
+    expect(JSON.parse(last('ENTRYPOINT') ?? '[]')).toEqual(['/usr/local/bin/node', '/app/dist/cli.js']);
     expect(last('WORKDIR')).toBe('/app');
     expect(existsSync(join(distDir, 'cli.js')), 'dist/cli.js in the build output').toBe(true);
     expect(existsSync(join(ROOT, 'bin', 'portico.js'))).toBe(true);
@@ -185,7 +203,7 @@ function runtimeEnv(): Record<string, string> {
 }
 
 describe('production install', () => {
-  it('npm ci --omit=dev --ignore-scripts, then node dist/cli.js --version and --help work', async () => {
+  it('npm ci --omit=dev --ignore-scripts and the deps stage\'s trim, then node dist/cli.js --version and --help work and everything loads', async () => {
     const app = join(work, 'app');
     cpSync(join(ROOT, 'bin'), join(app, 'bin'), { recursive: true });
     for (const f of ['package.json', 'package-lock.json']) writeFileSync(join(app, f), readFileSync(join(ROOT, f)));
@@ -204,6 +222,16 @@ describe('production install', () => {
     expect(existsSync(join(app, 'node_modules', 'node'))).toBe(false);
     for (const dep of Object.keys(pkg.dependencies)) expect(existsSync(join(app, 'node_modules', dep)), dep).toBe(true);
 
+    // the deps stage's trim (the build output is already in app/dist)
+    const prune = await run(process.execPath, [join(ROOT, 'scripts', 'prune-runtime-deps.mjs'), app], { cwd: '/' });
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.stdout).toMatch(/^prune-runtime-deps: node_modules [\d.]+ MB -> [\d.]+ MB/);
+    expect(existsSync(join(app, 'node_modules', '@kubernetes', 'client-node', 'dist', 'gen', 'apis'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules', 'tar-fs')), 'client-node\'s cp only').toBe(false);
+    const loads = await run(process.execPath, [RUNTIME_LOADS, app], { cwd: '/' });
+    expect(loads.code, loads.stderr).toBe(0);
+    expect(JSON.parse(loads.stdout)).toEqual(expectedLoads());
+
     // cli.js imports the whole program before it reads the flags: a missing production
     // dependency fails here.
     // with the image's environment: Node refuses to start on a NODE_OPTIONS flag it does not know
@@ -220,3 +248,4 @@ describe('production install', () => {
     expect(launcher.stdout.trim()).toBe(`portico ${pkg.version}`);
   }, 120_000);
 });
+
