@@ -21,11 +21,10 @@ import { FakeConfig, FakeEndpoints, closeServer, startUpstream, type RouteSpec }
 
 /** FakeConfig whose hosts in `passthrough` are passthrough hosts (their first route). */
 class PassthroughConfig extends FakeConfig {
-  constructor(
-    routes: RouteSpec[],
-    private readonly hosts: ReadonlySet<string>,
-  ) {
+  private readonly hosts: ReadonlySet<string>;
+  constructor(routes: RouteSpec[], hosts: ReadonlySet<string>) {
     super(routes);
+    this.hosts = hosts;
   }
   passthrough(serverName: string): Route | null {
     if (!this.hosts.has(serverName)) return null;
