@@ -172,6 +172,15 @@ export function buildVirtualHost(
   return applyPassthrough(applyClientCert(vh, contributions, sink), contributions, sink);
 }
 
+/** The host with its routes to this backend speaking HTTPS (the backend terminates TLS itself). */
+function overHttps(vh: VirtualHost, endpointsKey: string): VirtualHost {
+  const tls = (r: Route): Route =>
+    r.backend.endpointsKey !== endpointsKey || r.policy.backendProtocol === 'HTTPS' || r.policy.backendProtocol === 'GRPCS'
+      ? r
+      : { ...r, policy: Object.freeze({ ...r.policy, backendProtocol: 'HTTPS' as const }) };
+  return { ...vh, routes: vh.routes.map(tls), fallback: vh.fallback === null ? null : tls(vh.fallback) };
+}
+
 /** Filter slots that restrict who reaches a backend: a passthrough connection would skip them. */
 const ACCESS_SLOTS = ['sourceRange', 'basicAuth', 'externalAuth', 'clientCert'] as const;
 
@@ -196,6 +205,12 @@ function applyPassthrough(vh: VirtualHost, contributions: readonly IngressContri
     return vh;
   }
   const real = vh.routes.filter((r) => !isWwwAlias(r));
+  if (real.length === 0 && vh.fallback === null) {
+    // a server-alias of a passthrough host: ingress-nginx passes only the host's own name
+    // through, and the alias's requests go to the same backend over HTTPS
+    const aliasRoot = vh.routes.find((r) => r.alias === true && r.path === '/');
+    return aliasRoot === undefined ? vh : overHttps(vh, aliasRoot.backend.endpointsKey);
+  }
   const root = real.find((r) => r.path === '/' && isPrefixType(r.pathType)) ?? real.find((r) => r.path === '/') ?? vh.fallback;
   if (root === null || root === undefined) {
     if (!enabled) return vh;
@@ -206,15 +221,8 @@ function applyPassthrough(vh: VirtualHost, contributions: readonly IngressContri
     if (r === root || r.path === '/') continue;
     sink.add(owner.ref, 'InvalidAnnotation', `ssl-passthrough: path "${r.path}" of ${hostWords(vh.host)} is served only over plain HTTP; TLS connections for the host all go to the backend of "/" (${backendWords(root.backend)})`);
   }
-  const key = root.backend.endpointsKey;
-  const tls = (r: Route): Route =>
-    r.backend.endpointsKey !== key || r.policy.backendProtocol === 'HTTPS' || r.policy.backendProtocol === 'GRPCS'
-      ? r
-      : { ...r, policy: Object.freeze({ ...r.policy, backendProtocol: 'HTTPS' as const }) };
-  const routes = vh.routes.map(tls);
-  const fallback = vh.fallback === null ? null : tls(vh.fallback);
-  const passRoute = root === vh.fallback ? fallback! : (routes[vh.routes.indexOf(root)] as Route);
-  const out = { ...vh, routes, fallback };
+  const out = overHttps(vh, root.backend.endpointsKey);
+  const passRoute = root === vh.fallback ? out.fallback! : (out.routes[vh.routes.indexOf(root)] as Route);
   if (!enabled) return out;
   const guards = ACCESS_SLOTS.filter((slot) => passRoute.filters[slot] !== undefined);
   if (passRoute.action.kind === 'direct' || guards.length !== 0) {
