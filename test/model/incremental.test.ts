@@ -271,6 +271,7 @@ describe('incremental translation', () => {
     let incremental = 0;
     let rules = 0;
     let problems = 0;
+    let passthrough = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
       const g = new Gen(seed);
       const h = harness();
@@ -285,6 +286,7 @@ describe('incremental translation', () => {
         if (!h.translator.lastApply.full) incremental++;
         for (const _ of full.routes()) rules++;
         problems += full.problems.length;
+        if (PROBE_HOSTS.some((host) => full.passthrough?.(host) != null)) passthrough++;
       }
     }
     expect(steps).toBe(SEEDS * STEPS);
@@ -292,6 +294,7 @@ describe('incremental translation', () => {
     expect(incremental).toBeGreaterThan(steps * 0.7);
     expect(rules / steps).toBeGreaterThan(5);
     expect(problems / steps).toBeGreaterThan(3);
+    expect(passthrough).toBeGreaterThan(steps * 0.05);
   });
 
   it('equals a full translation when a batch rewrites most Ingresses (full rebuild path)', () => {
