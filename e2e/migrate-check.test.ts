@@ -31,7 +31,7 @@ function ingress(namespace: string, name: string, className: string | null, anno
 
 const OBJECTS = [
   nginxClass,
-  ingress('shop', 'web', 'nginx', { [`${N}rewrite-target`]: '/', [`${N}proxy-body-size`]: '8m', [`${N}ssl-passthrough`]: 'true' }),
+  ingress('shop', 'web', 'nginx', { [`${N}rewrite-target`]: '/', [`${N}proxy-body-size`]: '8m', [`${N}http2-push-preload`]: 'true' }),
   ingress('shop', 'admin', null, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;' }),
   ingress('team', 'other', 'traefik', { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;' }),
 ];
@@ -102,7 +102,7 @@ describe('portico migrate-check --manifests (built program)', () => {
       ['other', false, 'not-served'],
     ]);
     expect(report.totals).toEqual({ supported: 1, differs: 1, unsupported: 1, 'fails-closed': 1, unknown: 0 });
-    expect(report.annotations.find((a) => a.key === `${N}ssl-passthrough`)).toMatchObject({ verdict: 'unsupported', ingresses: 1 });
+    expect(report.annotations.find((a) => a.key === `${N}http2-push-preload`)).toMatchObject({ verdict: 'unsupported', ingresses: 1 });
     expect(report.exitCode).toBe(1);
   });
 
@@ -114,7 +114,7 @@ describe('portico migrate-check --manifests (built program)', () => {
   });
 
   it('the main program\'s environment variables set the class selection', () => {
-    const d = write('env', 'web.yaml', [ingress('shop', 'bare', null, { [`${N}ssl-passthrough`]: 'true' })]);
+    const d = write('env', 'web.yaml', [ingress('shop', 'bare', null, { [`${N}http2-push-preload`]: 'true' })]);
     expect(runSync(['--manifests', d]).code).toBe(0); // not served: nothing to worry about
     expect(runSync(['--manifests', d], { PORTICO_WATCH_INGRESS_WITHOUT_CLASS: 'true' }).code).toBe(1);
   });

@@ -44,6 +44,8 @@ export interface Settings {
   useProxyProtocol: boolean;
   /** --proxy-protocol-trusted-cidrs: peers whose PROXY source is believed; empty: every peer. */
   proxyProtocolTrustedCidrs: string[];
+  /** --enable-ssl-passthrough: the HTTPS listener reads each ClientHello and pipes passthrough hosts' connections undecrypted. */
+  sslPassthrough: boolean;
   /** X-Request-Id on proxied responses too (local answers always carry it). */
   responseRequestId: boolean;
   connectTimeoutMs: number;
@@ -164,6 +166,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'limit-conn-status-code', type: 'string', default: '503', help: 'Status of requests refused by limit-connections (400-599; ingress-nginx ConfigMap key of the same name)' },
   { name: 'denylist-source-range', type: 'string', default: '', help: 'Comma-separated CIDRs/IPs that get 403 on every route without its own denylist-source-range annotation (ingress-nginx ConfigMap key of the same name)' },
   { name: 'use-proxy-protocol', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Require a PROXY protocol header (v1 or v2) on every HTTP and HTTPS connection, as nginx\'s listen ... proxy_protocol: connections without one are closed; its source address becomes the client address' },
+  { name: 'enable-ssl-passthrough', type: 'string', default: 'false', choices: ['true', 'false'], bare: 'true', help: 'Serve the ssl-passthrough annotation, as ingress-nginx\'s flag: the HTTPS listener reads each connection\'s ClientHello, and one whose SNI names a passthrough host is piped undecrypted to an endpoint of the host\'s "/" backend (the backend\'s own certificate is served); other connections are terminated as usual' },
   { name: 'proxy-protocol-trusted-cidrs', type: 'string', default: '', help: 'Comma-separated CIDRs of the load balancers whose PROXY source address is believed (default: every peer, as ingress-nginx\'s proxy-real-ip-cidr 0.0.0.0/0); from other peers the header is still required but the peer stays the client address' },
   { name: 'connect-timeout', type: 'string', default: '5s', help: 'Upstream connect timeout (e.g. 500ms, 5s, 1m)' },
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
@@ -421,6 +424,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     denySourceRange,
     useProxyProtocol: choice('use-proxy-protocol') === 'true',
     proxyProtocolTrustedCidrs,
+    sslPassthrough: choice('enable-ssl-passthrough') === 'true',
     responseRequestId: choice('response-request-id') === 'true',
     connectTimeoutMs: duration('connect-timeout'),
     responseHeaderTimeoutMs: duration('response-header-timeout'),

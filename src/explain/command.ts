@@ -6,7 +6,7 @@
 // none does (404), 2 for bad flags or a source that cannot be read.
 
 import { parseArgs } from 'node:util';
-import { expandBareFlags, SettingsError, sourceFlagSpecs, sourceSettings, type FlagSpec } from '../config/settings.ts';
+import { expandBareFlags, FLAGS, SettingsError, sourceFlagSpecs, sourceSettings, type FlagSpec } from '../config/settings.ts';
 import { EndpointIndex } from '../endpoints/index.ts';
 import type { RouteTable } from '../model/route-table.ts';
 import { translate } from '../model/translate.ts';
@@ -30,6 +30,8 @@ const OWN: readonly FlagSpec[] = [
   { name: 'from', type: 'string', default: '', help: 'Ask a running Portico (its health port, started with --debug-endpoints), e.g. http://127.0.0.1:10254' },
   { name: 'output', type: 'string', default: 'text', choices: ['text', 'json'], help: 'text: for people; json: the whole explanation' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
+  // translation depends on it (ssl-passthrough hosts): the program's own flag
+  FLAGS.find((f) => f.name === 'enable-ssl-passthrough')!,
 ];
 
 export function explainUsage(): string {
@@ -58,6 +60,7 @@ interface ExplainArgs {
   controllerName: string;
   ingressClass: string;
   watchWithoutClass: boolean;
+  sslPassthrough: boolean;
 }
 
 function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; args: ExplainArgs } {
@@ -101,6 +104,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } 
       controllerName: settings.controllerName,
       ingressClass: settings.ingressClass,
       watchWithoutClass: settings.watchIngressWithoutClass,
+      sslPassthrough: values['enable-ssl-passthrough'] === 'true',
     },
   };
 }
@@ -151,7 +155,7 @@ export async function explainCommand(argv: readonly string[], io: CommandIo): Pr
       result = JSON.parse(body) as Explanation;
     } else {
       const store = await load(args);
-      const config = translate(store, { controllerName: args.controllerName, ingressClass: args.ingressClass, watchWithoutClass: args.watchWithoutClass }) as RouteTable;
+      const config = translate(store, { controllerName: args.controllerName, ingressClass: args.ingressClass, watchWithoutClass: args.watchWithoutClass, sslPassthrough: args.sslPassthrough }) as RouteTable;
       result = explain(config, new EndpointIndex(store), { url: args.url, headers: args.headers });
     }
   } catch (err) {

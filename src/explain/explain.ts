@@ -53,6 +53,11 @@ export interface Explanation {
   readonly filters: readonly string[];
   readonly backend: { readonly service: string; readonly port: string; readonly endpointsKey: string; readonly canary: boolean } | null;
   readonly endpoints: readonly { readonly address: string; readonly port: number; readonly terminating: boolean }[];
+  /**
+   * ssl-passthrough: an https request's TLS connection is piped undecrypted to this backend
+   * (the host's "/" rule): no rule, filter or certificate of Portico applies to it.
+   */
+  readonly passthrough?: { readonly service: string; readonly port: string; readonly endpointsKey: string };
   /** The certificate binding SNI `host` finds, or null (the default certificate). */
   readonly tls: { readonly host: string; readonly secret: string; readonly ingress: string } | null;
 }
@@ -222,7 +227,9 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
   }
   const set = backend === null ? [] : endpoints.get(backend.endpointsKey).endpoints;
   const tls = scheme === 'https' ? tlsFor(config.tls, hostHeader) : null;
+  const pass = scheme === 'https' ? config.passthrough(hostname(hostHeader)) : null;
   return {
+    ...(pass === null ? {} : { passthrough: { service: `${pass.backend.namespace}/${pass.backend.service}`, port: String(pass.backend.servicePort), endpointsKey: pass.backend.endpointsKey } }),
     request: { scheme, host: hostHeader, path: rawPath, query },
     ...(normalised !== undefined ? { normalised } : {}),
     virtualHost: vh === null ? null : vh.host,
@@ -253,6 +260,9 @@ export function renderExplanation(e: Explanation): string {
   }
   lines.push(`Route: ${e.route === null ? '(none)' : `${e.route.ingress} ${e.route.pathType} ${e.route.path} [${e.route.kind}]`}`);
   lines.push(`Why: ${e.why}`);
+  if (e.passthrough !== undefined) {
+    lines.push(`Passthrough: the TLS connection goes undecrypted to Service ${e.passthrough.service} port ${e.passthrough.port} (ssl-passthrough); the route below is what plain-HTTP requests and TLS without SNI get`);
+  }
   lines.push(`Outcome: ${e.outcome}`);
   if (e.filters.length > 0) lines.push(`Filters: ${e.filters.join('; ')}`);
   if (e.backend !== null) {

@@ -177,7 +177,76 @@ export function buildVirtualHost(
   const vh: VirtualHost = !routes.some((r) => r.regex !== null)
     ? { host, routes, fallback: fallback?.route ?? null, regex: false }
     : { host, routes: regexRoutes(host, routes, from, sink), fallback: fallback?.route ?? null, regex: true };
-  return applyClientCert(vh, contributions, sink);
+  return applyPassthrough(applyClientCert(vh, contributions, sink), contributions, sink);
+}
+
+/** The host with its routes to this backend speaking HTTPS (the backend terminates TLS itself). */
+function overHttps(vh: VirtualHost, endpointsKey: string): VirtualHost {
+  const tls = (r: Route): Route =>
+    r.backend.endpointsKey !== endpointsKey || r.policy.backendProtocol === 'HTTPS' || r.policy.backendProtocol === 'GRPCS'
+      ? r
+      : { ...r, policy: Object.freeze({ ...r.policy, backendProtocol: 'HTTPS' as const }) };
+  return { ...vh, routes: vh.routes.map(tls), fallback: vh.fallback === null ? null : tls(vh.fallback) };
+}
+
+/** Filter slots that restrict who reaches a backend: a passthrough connection would skip them. */
+const ACCESS_SLOTS = ['sourceRange', 'basicAuth', 'externalAuth', 'clientCert'] as const;
+
+/**
+ * ingress-nginx ssl-passthrough is a property of the host (any Ingress of the host that sets
+ * it, canaries aside). TLS connections for the host go to the backend of its `/` rule, or
+ * without one to the host's default backend (spec.defaultBackend), as ingress-nginx takes its
+ * server's root location; other paths are reached only over plain HTTP. As in ingress-nginx,
+ * the requests of the host that do reach Portico (plain HTTP; TLS without SNI) are proxied to
+ * that backend over HTTPS, since it terminates TLS itself. Portico keeps one rule of its own:
+ * access controls are never skipped, so a `/` rule with any (or answering 503) is not passed
+ * through, and its TLS is terminated as for every host.
+ */
+function applyPassthrough(vh: VirtualHost, contributions: readonly IngressContribution[], sink: ProblemSink): VirtualHost {
+  const owner = contributions.find((c) => c.sslPassthrough !== undefined && c.canary === undefined && c.hosts.has(vh.host));
+  if (owner === undefined) return vh;
+  // without --enable-ssl-passthrough the processor said so; the host is only proxied over HTTPS
+  const enabled = owner.sslPassthrough === 'enabled';
+  if (vh.host === '') {
+    if (!enabled) return vh;
+    sink.add(owner.ref, 'InvalidAnnotation', 'ssl-passthrough applies to rules with a host (TLS connections are matched by their SNI server name); the rules without host are served as usual');
+    return vh;
+  }
+  const real = vh.routes.filter((r) => !isWwwAlias(r));
+  if (real.length === 0 && vh.fallback === null) {
+    // a server-alias of a passthrough host: ingress-nginx passes only the host's own name
+    // through, and the alias's requests go to the same backend over HTTPS
+    const aliasRoot = vh.routes.find((r) => r.alias === true && r.path === '/');
+    return aliasRoot === undefined ? vh : overHttps(vh, aliasRoot.backend.endpointsKey);
+  }
+  const root = real.find((r) => r.path === '/' && isPrefixType(r.pathType)) ?? real.find((r) => r.path === '/') ?? vh.fallback;
+  if (root === null || root === undefined) {
+    if (!enabled) return vh;
+    sink.add(owner.ref, 'InvalidAnnotation', `ssl-passthrough: ${hostWords(vh.host)} has no rule for path "/" and no default backend, so there is no backend to pass TLS connections to; its TLS is terminated by Portico`);
+    return vh;
+  }
+  for (const r of enabled ? real : []) {
+    if (r === root || r.path === '/') continue;
+    sink.add(owner.ref, 'InvalidAnnotation', `ssl-passthrough: path "${r.path}" of ${hostWords(vh.host)} is served only over plain HTTP; TLS connections for the host all go to the backend of "/" (${backendWords(root.backend)})`);
+  }
+  const out = overHttps(vh, root.backend.endpointsKey);
+  const passRoute = root === vh.fallback ? out.fallback! : (out.routes[vh.routes.indexOf(root)] as Route);
+  if (!enabled) return out;
+  const guards = ACCESS_SLOTS.filter((slot) => passRoute.filters[slot] !== undefined);
+  if (passRoute.action.kind === 'direct' || guards.length !== 0) {
+    const why = guards.length !== 0 ? `has access controls (${guards.join(', ')}) that a connection passed through would skip` : `answers ${passRoute.action.kind === 'direct' ? passRoute.action.status : ''} (an access control Portico cannot enforce, or a broken one)`;
+    sink.add(owner.ref, 'InvalidAnnotation', `ssl-passthrough: the "/" rule of ${hostWords(vh.host)} ${why}; its TLS is terminated by Portico, so they apply`);
+    return out;
+  }
+  // as ingress-nginx: passthrough works at the TCP level, where the rule's other annotations
+  // (rewrites, redirects, timeouts, canaries, ...) have nothing to act on
+  const ignored: string[] = Object.keys(passRoute.filters);
+  if (passRoute.action.kind === 'redirect') ignored.push('redirect');
+  if (passRoute.action.kind === 'forward' && passRoute.action.canary !== undefined) ignored.push('canary');
+  if (ignored.length !== 0) {
+    sink.add(owner.ref, 'InvalidAnnotation', `ssl-passthrough: the annotations of the "/" rule of ${hostWords(vh.host)} (${ignored.join(', ')}) apply only to its requests over plain HTTP; TLS connections are passed to the backend as they are`);
+  }
+  return { ...out, passthrough: passRoute };
 }
 
 /**

@@ -11,7 +11,7 @@ import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Route, type RoutePolicy } fro
 export type RouteDescription = Record<string, unknown>;
 
 export interface ConfigDescription {
-  hosts: { host: string; regex?: true; rules: RouteDescription[]; fallback?: RouteDescription }[];
+  hosts: { host: string; regex?: true; rules: RouteDescription[]; fallback?: RouteDescription; passthrough?: { path: string; backend: string } }[];
   defaultBackend?: RouteDescription;
   tls: { host: string; secret: string; ingress: string }[];
   problems: { object: string; reason: string; message: string }[];
@@ -65,6 +65,8 @@ export function describeTable(config: RouteTable, opts: DescribeOptions = {}): C
       ...(vh.regex ? { regex: true as const } : {}),
       rules: vh.routes.map(route),
       ...(vh.fallback ? { fallback: route(vh.fallback) } : {}),
+      // ssl-passthrough: TLS connections for the host go, undecrypted, to this rule's backend
+      ...(vh.passthrough ? { passthrough: { path: vh.passthrough.path === '' ? '(default backend)' : vh.passthrough.path, backend: vh.passthrough.backend.endpointsKey } } : {}),
     }));
   return {
     hosts,

@@ -25,7 +25,7 @@ import type { Snapshot, StoreChange } from '../store/store.ts';
 import { objectKey, type Kind, type KindMap } from '../store/types.ts';
 import { buildDefaultRoute, buildTlsBinding, buildVirtualHost } from './builder.ts';
 import { classSelector, type ClassOptions, type ClassSelector } from './ingress-class.ts';
-import { compareAge, compareRefs, processIngressSafely, type IngressContribution } from './ingress-processor.ts';
+import { compareAge, compareRefs, processIngressSafely, type IngressContribution, type ProcessOptions } from './ingress-processor.ts';
 import { compareProblems, ProblemSink, sameProblem } from './problems.ts';
 import { RouteTable } from './route-table.ts';
 import type { ObjectRef, Problem, Route, RoutingConfig, TlsBinding } from './types.ts';
@@ -189,6 +189,7 @@ function dedupeSorted(list: readonly Problem[]): readonly Problem[] {
 
 export class IncrementalTranslator {
   private readonly options: ClassOptions;
+  private readonly processOptions: ProcessOptions;
   private readonly sink = new ProblemSink();
   private selector: ClassSelector | null = null;
   private config: RouteTable | null = null;
@@ -225,8 +226,9 @@ export class IncrementalTranslator {
 
   private stats: ApplyStats = { full: true, ingresses: 0, hosts: 0 };
 
-  constructor(options: ClassOptions) {
+  constructor(options: ClassOptions & ProcessOptions) {
     this.options = { controllerName: options.controllerName, ingressClass: options.ingressClass, watchWithoutClass: options.watchWithoutClass === true };
+    this.processOptions = { sslPassthrough: options.sslPassthrough === true };
   }
 
   /** What the last apply did. */
@@ -516,7 +518,7 @@ export class IncrementalTranslator {
   // ---- per Ingress -----------------------------------------------------------------------
 
   private process(key: string, ingress: unknown, recorder: RecordingSnapshot): Entry {
-    const contribution = processIngressSafely(ingress, recorder, this.sink);
+    const contribution = processIngressSafely(ingress, recorder, this.sink, this.processOptions);
     const problems = this.sink.drain();
     const { deps, lists } = recorder.take();
     return { key, contribution, problems: problems.length === 0 ? NO_PROBLEMS : Object.freeze(problems), deps, lists };
@@ -588,7 +590,7 @@ export class IncrementalTranslator {
  * A translate function for the reconciler: `changes` undefined builds from scratch, otherwise
  * the previous config is updated (see IncrementalTranslator.apply).
  */
-export function incrementalTranslate(options: ClassOptions): (snapshot: Snapshot, version: number, changes?: readonly ChangeRef[]) => RoutingConfig {
+export function incrementalTranslate(options: ClassOptions & ProcessOptions): (snapshot: Snapshot, version: number, changes?: readonly ChangeRef[]) => RoutingConfig {
   const translator = new IncrementalTranslator(options);
   return (snapshot, version, changes) => translator.apply(snapshot, changes, version);
 }

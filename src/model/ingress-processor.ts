@@ -23,6 +23,7 @@ import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-option
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
+import { readPassthroughOption } from './passthrough-options.ts';
 import { parseRuleHost } from './host.ts';
 import { parsePath, parsePathType } from './paths.ts';
 import type { ProblemReason, ProblemSink } from './problems.ts';
@@ -60,6 +61,17 @@ export interface IngressContribution {
    * apply on the aliases too (builder.ts), as an alias is a server_name of the same server.
    */
   readonly aliasSource?: string;
+  /**
+   * ssl-passthrough "true": its hosts are passthrough hosts (builder.ts applyPassthrough);
+   * 'disabled' without --enable-ssl-passthrough (terminated, proxied to the backend over HTTPS).
+   */
+  readonly sslPassthrough?: 'enabled' | 'disabled';
+}
+
+/** What the processor needs to know about the proxy's flags. */
+export interface ProcessOptions {
+  /** --enable-ssl-passthrough: without it, ssl-passthrough is a problem (the hosts are terminated). */
+  sslPassthrough?: boolean;
 }
 
 export function ingressRef(ingress: unknown): ObjectRef {
@@ -98,9 +110,9 @@ export function compareRefs(a: ObjectRef, b: ObjectRef): number {
  * (it then routes nothing) instead of thrown. Defensive readers should make that unreachable;
  * if not, one object still must not take the others down.
  */
-export function processIngressSafely(ingress: unknown, snapshot: Snapshot, sink: ProblemSink): IngressContribution {
+export function processIngressSafely(ingress: unknown, snapshot: Snapshot, sink: ProblemSink, opts: ProcessOptions = {}): IngressContribution {
   try {
-    return processIngress(ingress, snapshot, sink);
+    return processIngress(ingress, snapshot, sink, opts);
   } catch (err) {
     const ref = ingressRef(ingress);
     sink.add(ref, 'InvalidIngress', `the Ingress could not be read (${err instanceof Error ? err.message : String(err)}); it routes nothing`);
@@ -112,7 +124,7 @@ function hostWords(host: string): string {
   return host === '' ? 'the rule without host' : `host "${host}"`;
 }
 
-export function processIngress(ingress: unknown, snapshot: Snapshot, sink: ProblemSink): IngressContribution {
+export function processIngress(ingress: unknown, snapshot: Snapshot, sink: ProblemSink, opts: ProcessOptions = {}): IngressContribution {
   const ref = ingressRef(ingress);
   const report = (reason: ProblemReason, message: string): void => sink.add(ref, reason, message);
   const created = creationTime(ingress);
@@ -191,7 +203,14 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ? { ref, created, policy, action, filters: options.shared, hosts, defaultBackend }
     : { ref, created, policy, action, filters: options.shared, hosts, defaultBackend, tls };
   const withAliases = aliasSource === undefined ? out : { ...out, aliasSource };
-  return clientCert === undefined ? withAliases : { ...withAliases, clientCert };
+  const withCert = clientCert === undefined ? withAliases : { ...withAliases, clientCert };
+  if (!isDict(annotations) || !readPassthroughOption(annotations, report)) return withCert;
+  if (opts.sslPassthrough === true) return { ...withCert, sslPassthrough: 'enabled' };
+  report(
+    'UnsupportedAnnotation',
+    'ssl-passthrough needs the flag --enable-ssl-passthrough (off by default, as in ingress-nginx); until it is set Portico terminates TLS for the hosts of this Ingress and proxies their requests to the backend over HTTPS',
+  );
+  return { ...withCert, sslPassthrough: 'disabled' };
 
   // Positions such as `spec.rules[0].http.paths[2]` are spelled out only for a problem.
   function processRule(rule: unknown, i: number): void {

@@ -113,6 +113,10 @@ export class RouteTable implements RoutingConfig {
     return this.table.get(host)?.vh ?? null;
   }
 
+  passthrough(serverName: string): Route | null {
+    return this.table.lookup(serverName)?.vh.passthrough ?? null;
+  }
+
   /** The hosts this table was compiled from, for debugging; order unspecified. */
   virtualHosts(): readonly VirtualHost[] {
     if (this.hostList === null) {

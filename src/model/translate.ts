@@ -28,6 +28,8 @@ export interface TranslateOptions {
   ingressClass: string;
   /** --watch-ingress-without-class: Ingresses with no class at all are ours. Default false. */
   watchWithoutClass?: boolean;
+  /** --enable-ssl-passthrough (default false): see ingress-processor.ts ProcessOptions. */
+  sslPassthrough?: boolean;
   /** Copied into RoutingConfig.version (default 0). */
   version?: number;
 }
@@ -39,7 +41,7 @@ export function translate(snapshot: Snapshot, options: TranslateOptions): Routin
   const contributions: IngressContribution[] = [];
   for (const ingress of snapshot.list('Ingress')) {
     if (!selector.isOurs(ingress)) continue;
-    contributions.push(processIngressSafely(ingress, snapshot, sink));
+    contributions.push(processIngressSafely(ingress, snapshot, sink, { sslPassthrough: options.sslPassthrough === true }));
   }
   contributions.sort(compareAge);
 

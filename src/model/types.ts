@@ -576,4 +576,10 @@ export interface RoutingConfig {
   readonly ingresses: readonly ObjectRef[];
   /** Hosts served over TLS and their certificates' Secrets, one entry per host. */
   readonly tls: readonly TlsBinding[];
+  /**
+   * ingress-nginx ssl-passthrough: the route whose backend takes TLS connections for this SNI
+   * server name undecrypted (the host's `/` rule), or null: terminate as usual. Found as a Host
+   * header is (exact, then one-label wildcard). Absent: no passthrough hosts.
+   */
+  passthrough?(serverName: string): Route | null;
 }

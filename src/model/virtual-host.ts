@@ -17,4 +17,9 @@ export interface VirtualHost {
    * the path wins. Otherwise rules match by Exact and Prefix keys, longest first.
    */
   readonly regex?: boolean;
+  /**
+   * ingress-nginx ssl-passthrough: TLS connections whose SNI names this host are piped to an
+   * endpoint of this route's backend, undecrypted (builder.ts applyPassthrough).
+   */
+  readonly passthrough?: Route;
 }

@@ -145,6 +145,8 @@ export class Metrics {
   readonly endpointProblems: Gauge<'reason'>;
   readonly openConnections: Gauge<'listener'>;
   readonly acmeOrders: Counter<'result'>;
+  /** ssl-passthrough connections by the passthrough host (a configured rule host) and outcome. */
+  private readonly passthroughConnections: Counter<'host' | 'outcome'>;
   readonly certificateExpiry: Gauge<'host' | 'secret'>;
   private certificates: () => Iterable<{ host: string; secret: string; notAfter: Date }> = () => [];
   private readonly listeners = new Map<string, net.Server>();
@@ -260,6 +262,12 @@ export class Metrics {
         this.endpointProblems.reset();
         for (const p of this.endpointProblemList()) this.endpointProblems.inc({ reason: p.reason });
       },
+    });
+    this.passthroughConnections = new Counter({
+      name: 'portico_ssl_passthrough_connections_total',
+      help: 'TLS connections whose SNI named an ssl-passthrough host, by host and outcome (forwarded, no-endpoint, connect-failed, denied)',
+      labelNames: ['host', 'outcome'],
+      registers,
     });
     this.acmeOrders = new Counter({ name: 'portico_acme_orders_total', help: 'ACME certificate orders by result', labelNames: ['result'], registers });
     this.certificateExpiry = new Gauge({
@@ -396,6 +404,11 @@ export class Metrics {
     if (byKey === undefined) byBackend.set(backend, (byKey = new Map()));
     byKey.set(key, cell);
     return cell;
+  }
+
+  /** One connection for a passthrough host (proxy/ssl-passthrough.ts). */
+  passthroughConnection(host: string, outcome: string): void {
+    this.passthroughConnections.inc({ host, outcome });
   }
 
   watchListener(name: string, server: net.Server): void {

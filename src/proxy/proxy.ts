@@ -60,7 +60,7 @@ import { planOf, type PlanContext, type RequestPlan } from './plan.ts';
 import { DEFAULT_LIMIT_STATUS, RateLimits, type RateArbiter } from './filters/rate-limit.ts';
 import { ExternalAuthClient } from './auth-client.ts';
 import { BasicAuthVerifier } from './filters/basic-auth.ts';
-import { globalSourceRange } from './filters/source-range.ts';
+import { globalSourceRange, sourceAllowed } from './filters/source-range.ts';
 import { routeToCanary } from './filters/canary.ts';
 import { buildLocation } from './filters/redirect.ts';
 import { MirrorClient } from './mirror-client.ts';
@@ -445,6 +445,36 @@ export class Proxy implements ExchangeOwner, LadderContext {
       return { route, state: st, upstream: hashSubset === undefined ? st.pick('ip-hash', k, null) : st.pickInSubset(k, hashSubset), redirect: false, backend: key };
     }
     return { route, state: st, upstream: st.pick(loadBalance, head.clientIp, null), redirect: false, backend: key };
+  }
+
+  // ---- ssl-passthrough (ssl-passthrough.ts asks these for each connection whose SNI it read) ----
+
+  /**
+   * The passthrough route of this SNI server name, or null: the connection is terminated. A
+   * connection passed through skips every HTTP stage, so with --global-auth-url (which cannot
+   * be asked without a request) only routes that opted out (enable-global-auth "false") pass.
+   */
+  passthroughRoute(serverName: string): Route | null {
+    const route = this.getConfig().passthrough?.(serverName) ?? null;
+    if (route === null || this.closing) return null;
+    if (this.planContext.globalAuth !== null && route.filters.noGlobalAuth !== true) return null;
+    return route;
+  }
+
+  /** --whitelist-source-range / --denylist-source-range on a passthrough connection's address. */
+  passthroughAllowed(clientIp: string): boolean {
+    const { allow, deny } = this.planContext.sourceRange;
+    return (allow === null && deny === null) || sourceAllowed(clientIp, allow, deny);
+  }
+
+  /** An endpoint of the passthrough route's backend, by its load-balance setting. */
+  passthroughUpstream(route: Route, clientIp: string, exclude: Upstream | null): Upstream | null {
+    const key = route.backend.endpointsKey;
+    const set = this.endpoints.get(key);
+    if (set.endpoints.length === 0) return null;
+    const st = this.balancers.state(key, set);
+    st.usedAt = this.sweepGen;
+    return st.pick(route.policy.loadBalance, clientIp, exclude);
   }
 
   /** The balancer state of a backend with endpoints, or null (affinity-canary-behavior's persistent tokens). */

@@ -100,6 +100,8 @@ export function backendTlsOptions(mode: UpstreamMode, backendCa: string | null):
 
 export class Upstream {
   readonly key: string;
+  /** The endpoint's address and port (ssl-passthrough connects to them directly). */
+  readonly endpoint: UpstreamEndpoint;
   readonly origin: string;
   /**
    * The origin's host as undici's connector sees it (IPv6 in brackets): the `servername` of
@@ -121,6 +123,7 @@ export class Upstream {
 
   constructor(endpoint: UpstreamEndpoint, settings: ProxySettings) {
     this.key = endpoint.key;
+    this.endpoint = endpoint;
     this.origin = 'http://' + endpoint.key;
     this.hostname = endpoint.address.indexOf(':') === -1 ? endpoint.address : '[' + endpoint.address + ']';
     this.settings = settings;

@@ -74,7 +74,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     store,
     log,
     ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
-    translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass, watchWithoutClass: settings.watchIngressWithoutClass }),
+    translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass, watchWithoutClass: settings.watchIngressWithoutClass, sslPassthrough: settings.sslPassthrough }),
     onFailure: () => metrics.configFailed(),
     onSwap: (config, stats) => {
       tls.setBindings(config.tls, clientAuthHosts(config.routes()));

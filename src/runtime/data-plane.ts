@@ -7,6 +7,7 @@ import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS, type RequestInfo } f
 import { createHttpsListener } from '../proxy/https-listener.ts';
 import { requireProxyProtocol } from '../proxy/proxy-protocol.ts';
 import type { RateArbiter } from '../proxy/filters/rate-limit.ts';
+import { enableSslPassthrough, type SslPassthrough } from '../proxy/ssl-passthrough.ts';
 import { parseCidrs } from '../values/cidr.ts';
 import { globalExternalAuth } from '../model/external-auth-options.ts';
 import { serveAcmeChallenge, type ChallengeLookup } from '../acme/challenges.ts';
@@ -97,10 +98,22 @@ export async function startDataPlane(
 
   const https = createHttpsListener(proxy, { ...listenerOptions, tls: tls.serverOptions(), http2: settings.http2 });
   tls.attach(https.server);
+  // before the PROXY header reader, so that it runs after it (each wraps the listeners it finds);
+  // without the flag the listener is exactly as before: no peek
+  const passthrough: SslPassthrough | null = settings.sslPassthrough
+    ? enableSslPassthrough(https.server, {
+        targets: proxy,
+        connectTimeoutMs: settings.connectTimeoutMs,
+        onConnection: (route, outcome) => {
+          metrics.passthroughConnection(route.host, outcome);
+          if (outcome !== 'forwarded') log.debug('ssl-passthrough connection closed', { host: route.host, backend: route.backend.endpointsKey, outcome });
+        },
+      })
+    : null;
   if (proxyProtocol !== null) requireProxyProtocol(https.server, proxyProtocol);
   metrics.watchListener('https', https.server);
   const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress, reusePort);
-  log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2 });
+  log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2, sslPassthrough: settings.sslPassthrough });
 
   const drain = async (delayMs: number, graceMs: number): Promise<void> => {
     if (delayMs > 0) await sleep(delayMs);
@@ -115,6 +128,7 @@ export async function startDataPlane(
     const killTimer = setTimeout(() => {
       httpServer.closeAllConnections();
       https.closeAllConnections();
+      passthrough?.closeAll();
     }, graceMs);
     await Promise.all([...listeners, proxy.close(graceMs)]);
     clearInterval(idleTimer);

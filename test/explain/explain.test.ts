@@ -91,15 +91,31 @@ spec:
           - { path: /user, pathType: Prefix, backend: { service: { name: api, port: { number: 80 } } } }
 `;
 
-function world(): { config: RouteTable; endpoints: EndpointIndex } {
-  const parsed = parseManifest('test.yaml', YAML);
+const PASSTHROUGH_YAML = `
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: argo
+  namespace: shop
+  creationTimestamp: "2024-01-01T00:00:03Z"
+  annotations: { nginx.ingress.kubernetes.io/ssl-passthrough: "true" }
+spec:
+  ingressClassName: portico
+  rules:
+    - host: argo.test
+      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: web, port: { number: 80 } } } }] }
+`;
+
+function world(sslPassthrough = false): { config: RouteTable; endpoints: EndpointIndex } {
+  const parsed = parseManifest('test.yaml', YAML + PASSTHROUGH_YAML);
   if (!parsed.ok) throw new Error(parsed.message);
   const store = new Store();
   for (const doc of parsed.documents) {
     const n = normalizeObject(doc.value);
     if (n.type === 'object') store.upsert(n.kind, n.object as never);
   }
-  const config = translate(store, { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico' }) as RouteTable;
+  const config = translate(store, { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico', sslPassthrough }) as RouteTable;
   return { config, endpoints: new EndpointIndex(store) };
 }
 
@@ -197,5 +213,21 @@ describe('explain', () => {
     expect(text).toContain('Route: shop/shop Prefix /api/v1 [rule]');
     expect(text).toMatch(/^ {2}=> Prefix \/api\/v1 {2}\(shop\/shop\)$/m);
     expect(text).toContain('Certificate: Secret shop/shop-tls');
+  });
+});
+
+describe('explain: ssl-passthrough', () => {
+  it('an https URL of a passthrough host names the backend its TLS goes to, undecrypted; http does not', () => {
+    const { config, endpoints } = world(true);
+    const e = explain(config, endpoints, { url: 'https://ARGO.test/anything' });
+    expect(e.passthrough).toEqual({ service: 'shop/web', port: '80', endpointsKey: 'shop/web:http' });
+    expect(renderExplanation(e)).toContain('Passthrough: the TLS connection goes undecrypted to Service shop/web port 80 (ssl-passthrough)');
+    expect(explain(config, endpoints, { url: 'http://argo.test/' }).passthrough).toBeUndefined();
+    expect(explain(config, endpoints, { url: 'https://shop.test/' }).passthrough).toBeUndefined();
+  });
+
+  it('without --enable-ssl-passthrough the host is not passed through', () => {
+    const { config, endpoints } = world(false);
+    expect(explain(config, endpoints, { url: 'https://argo.test/' }).passthrough).toBeUndefined();
   });
 });

@@ -31,7 +31,7 @@ describe('annotation verdicts', () => {
     [`${N}rewrite-target`, 'https://elsewhere.example/', 'unsupported'],
     [`${N}rewrite-target`, '/$host/$1', 'unsupported'],
     // unsupported: ignored
-    [`${N}ssl-passthrough`, 'true', 'unsupported'],
+    [`${N}http2-push-preload`, 'true', 'unsupported'],
     [`${N}proxy-read-timeout`, '3600', 'differs'],
     [`${N}proxy-read-timeout`, '60s', 'unsupported'],
     [`${N}configuration-snippet`, 'more_set_headers "X-Frame-Options: DENY";', 'unsupported'],
@@ -100,9 +100,9 @@ describe('what the Ingress does', () => {
   const cases: [name: string, annotations: Record<string, string>, effect: string][] = [
     ['no annotations', {}, 'routes'],
     ['only supported ones', { [`${N}proxy-body-size`]: '8m', [`${N}rewrite-target`]: '/' }, 'routes'],
-    ['an unsupported one is ignored', { [`${N}proxy-body-size`]: '8m', [`${N}ssl-passthrough`]: 'true' }, 'routes-ignoring'],
+    ['an unsupported one is ignored', { [`${N}proxy-body-size`]: '8m', [`${N}http2-push-preload`]: 'true' }, 'routes-ignoring'],
     ['an unknown one is ignored', { [`${N}proxy-bdy-size`]: '8m' }, 'routes-ignoring'],
-    ['an unenforced access control', { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;', [`${N}ssl-passthrough`]: 'true' }, 'answers-503'],
+    ['an unenforced access control', { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;', [`${N}http2-push-preload`]: 'true' }, 'answers-503'],
     ['an unusable rewrite-target', { [`${N}rewrite-target`]: 'https://elsewhere.example/' }, 'answers-503'],
     ['a rewrite-target with an nginx variable', { [`${N}rewrite-target`]: '/$scheme/x' }, 'answers-503'],
     ['a canary', { [`${N}canary`]: 'true', [`${N}canary-weight`]: '10' }, 'canary'],

@@ -19,8 +19,8 @@ function ing(name: string, className: string | null, annotations: Record<string,
 
 describe('migration report', () => {
   const ingresses = [
-    ing('web', 'nginx', { [`${N}rewrite-target`]: '/$2', [`${N}proxy-body-size`]: '8m', [`${N}ssl-passthrough`]: 'true' }),
-    ing('admin', null, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;', [`${N}ssl-passthrough`]: 'true' }),
+    ing('web', 'nginx', { [`${N}rewrite-target`]: '/$2', [`${N}proxy-body-size`]: '8m', [`${N}http2-push-preload`]: 'true' }),
+    ing('admin', null, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;', [`${N}http2-push-preload`]: 'true' }),
     ing('legacy', null, { 'kubernetes.io/ingress.class': 'nginx', [`${N}proxy-bdy-size`]: '1m' }),
     ing('traefik', 'traefik', { [`${N}auth-tls-secret`]: 'https://auth' }, 'team'),
   ];
@@ -42,7 +42,7 @@ describe('migration report', () => {
     const report = buildReport({ source: 'test', ingresses, classes: [nginxClass], options: TAKE_OVER });
     expect(report.annotations.map((a) => [a.key.replace(N, ''), a.verdict, a.ingresses])).toEqual([
       ['auth-snippet', 'fails-closed', 1],
-      ['ssl-passthrough', 'unsupported', 2],
+      ['http2-push-preload', 'unsupported', 2],
       ['proxy-bdy-size', 'unknown', 1],
       ['rewrite-target', 'differs', 1],
       ['proxy-body-size', 'supported', 1],
@@ -55,7 +55,7 @@ describe('migration report', () => {
   it('exit status: 0 when everything served is supported (differences included), 1 otherwise', () => {
     const ok = [ing('web', 'nginx', { [`${N}rewrite-target`]: '/', [`${N}ssl-redirect`]: 'false' })];
     expect(buildReport({ source: 't', ingresses: ok, classes: [nginxClass], options: TAKE_OVER }).exitCode).toBe(0);
-    const needing: Record<string, string>[] = [{ [`${N}ssl-passthrough`]: 'true' }, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;' }, { [`${N}no-such-thing`]: 'x' }, { 'portico.dev/typo': 'x' }];
+    const needing: Record<string, string>[] = [{ [`${N}http2-push-preload`]: 'true' }, { [`${N}auth-snippet`]: 'proxy_set_header X-Team a;' }, { [`${N}no-such-thing`]: 'x' }, { 'portico.dev/typo': 'x' }];
     for (const annotations of needing) {
       const bad = [ing('web', 'nginx', annotations)];
       expect(buildReport({ source: 't', ingresses: bad, classes: [nginxClass], options: TAKE_OVER }).exitCode, JSON.stringify(annotations)).toBe(1);
@@ -83,7 +83,7 @@ describe('migration report', () => {
     expect(text).toMatch(/^ {2}shop\/legacy +nginx \(annotation\) +yes +routes, ignoring some annotations$/m);
     expect(text).toMatch(/^ {2}team\/traefik +traefik +no +not served$/m);
     expect(text).toMatch(/^ {4}nginx\.ingress\.kubernetes\.io\/auth-snippet: fails closed: answers 503$/m);
-    expect(text).toMatch(/^ {2}nginx\.ingress\.kubernetes\.io\/ssl-passthrough +unsupported +2 +TLS passthrough is not available; Portico terminates TLS$/m);
+    expect(text).toMatch(/^ {2}nginx\.ingress\.kubernetes\.io\/http2-push-preload +unsupported +2 +HTTP\/2 server push is obsolete \(browsers removed it\); remove the annotation$/m);
     expect(text).toContain('Totals (annotation uses on served Ingresses): 1 supported, 1 supported with differences, 2 unsupported, 1 fails closed: answers 503, 1 unknown annotation');
     expect(text).toContain('Result: needs attention: 3 of 3 served Ingresses carry annotations Portico does not honour');
   });

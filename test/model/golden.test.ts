@@ -19,9 +19,14 @@ import { normalizeObject } from '../../src/sources/files/normalize.ts';
 import { parseManifest } from '../../src/sources/files/parse.ts';
 import { Store } from '../../src/store/store.ts';
 import { OPTIONS } from './helpers.ts';
+import type { TranslateOptions } from '../../src/model/translate.ts';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
+/** Cases translated with proxy flags other than the defaults. */
+const CASE_OPTIONS: Readonly<Record<string, Partial<TranslateOptions>>> = {
+  'ssl-passthrough': { sslPassthrough: true },
+};
 
 function load(file: string): Store {
   const parsed = parseManifest(file, readFileSync(file, 'utf8'));
@@ -48,7 +53,7 @@ describe('golden translation files (testdata/*.in.yaml → *.out.yaml)', () => {
   it('there are cases', () => expect(cases.length).toBeGreaterThan(0));
 
   it.each(cases)('%s', (name) => {
-    const config = translate(load(path.join(DIR, `${name}.in.yaml`)), OPTIONS) as RouteTable;
+    const config = translate(load(path.join(DIR, `${name}.in.yaml`)), { ...OPTIONS, ...CASE_OPTIONS[name] }) as RouteTable;
     const got = render(config);
     const outFile = path.join(DIR, `${name}.out.yaml`);
     if (UPDATE || !existsSync(outFile)) {

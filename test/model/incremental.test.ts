@@ -55,8 +55,12 @@ const ANNOTATIONS: [string, string[]][] = [
   ['nginx.ingress.kubernetes.io/custom-headers', ['h0', 'a/h1', 'b/h0', 'bad/name/x']],
   ['nginx.ingress.kubernetes.io/auth-url', ['http://auth.svc/check']],
   ['portico.dev/auth-proxy-set-headers', ['h0', 'h1']],
+  // a host-level property, as client certificates: any Ingress of the host sets it
+  ['nginx.ingress.kubernetes.io/ssl-passthrough', ['true', 'true', 'no']],
 ];
 const CONFIGMAP_NAMES = ['h0', 'h1'];
+/** The translator options of the seeded comparison: flags that change translation on. */
+const WITH_FLAGS = { ...OPTIONS, sslPassthrough: true };
 
 class Gen {
   readonly rand: () => number;
@@ -218,6 +222,9 @@ function differences(inc: RoutingConfig, full: RoutingConfig): string[] {
       const b = show(full.match(h, p));
       if (a !== b) out.push(`match(${JSON.stringify(h)}, ${JSON.stringify(p)}): incremental ${target(inc.match(h, p))}, full ${target(full.match(h, p))}`);
     }
+    const pa = show(inc.passthrough?.(h) ?? null);
+    const pb = show(full.passthrough?.(h) ?? null);
+    if (pa !== pb) out.push(`passthrough(${JSON.stringify(h)}): incremental ${pa}, full ${pb}`);
   }
   const routes = (c: RoutingConfig) => [...c.routes()].map(show).sort();
   if (JSON.stringify(routes(inc)) !== JSON.stringify(routes(full))) out.push(`routes differ:\n  ${routes(inc).join('\n  ')}\nvs\n  ${routes(full).join('\n  ')}`);
@@ -232,7 +239,7 @@ function harness(seedWorld?: (store: Store) => void) {
   const store = new Store();
   store.upsert('IngressClass', ingressClass('portico'));
   seedWorld?.(store);
-  const translator = new IncrementalTranslator(OPTIONS);
+  const translator = new IncrementalTranslator(WITH_FLAGS);
   let version = 0;
   let config = translator.apply(store, undefined, version);
   let pending: StoreChange[] = [];
@@ -248,7 +255,7 @@ function harness(seedWorld?: (store: Store) => void) {
       const changes = pending;
       pending = [];
       config = translator.apply(store, changes, version);
-      return [config, translate(store, { ...OPTIONS, version })];
+      return [config, translate(store, { ...WITH_FLAGS, version })];
     },
     get config() {
       return config;
@@ -264,6 +271,7 @@ describe('incremental translation', () => {
     let incremental = 0;
     let rules = 0;
     let problems = 0;
+    let passthrough = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
       const g = new Gen(seed);
       const h = harness();
@@ -278,6 +286,7 @@ describe('incremental translation', () => {
         if (!h.translator.lastApply.full) incremental++;
         for (const _ of full.routes()) rules++;
         problems += full.problems.length;
+        if (PROBE_HOSTS.some((host) => full.passthrough?.(host) != null)) passthrough++;
       }
     }
     expect(steps).toBe(SEEDS * STEPS);
@@ -285,6 +294,7 @@ describe('incremental translation', () => {
     expect(incremental).toBeGreaterThan(steps * 0.7);
     expect(rules / steps).toBeGreaterThan(5);
     expect(problems / steps).toBeGreaterThan(3);
+    expect(passthrough).toBeGreaterThan(steps * 0.05);
   });
 
   it('equals a full translation when a batch rewrites most Ingresses (full rebuild path)', () => {

@@ -51,7 +51,7 @@ describe('ingress-nginx annotations Portico does not implement', () => {
   });
 
   it('an annotation that is not an access control is a problem, and the Ingress still routes', () => {
-    const config = world({ [N + 'ssl-passthrough']: 'true', [N + 'enable-modsecurity']: 'true' });
+    const config = world({ [N + 'http2-push-preload']: 'true', [N + 'enable-modsecurity']: 'true' });
     expect(config.match('shop.test', '/admin')!.action).toBe(FORWARD);
     expect(reasons(config)).toEqual(['default/guarded: UnsupportedAnnotation', 'default/guarded: UnsupportedAnnotation']);
     expect(config.problems.map((p) => p.message).join('\n')).toMatch(/enable-modsecurity.*not supported.*ignored/);
