@@ -347,10 +347,11 @@ export class Proxy implements ExchangeOwner, LadderContext {
     const mode = r.fallback === true ? PLAIN_HTTP : this.modes.of(r.route);
     if (mode !== PLAIN_HTTP) {
       ex.mode = mode;
-      // an HTTP/2 stream cut mid-way on its way to an HTTP/2 backend left Node's HTTP/2 code
-      // spinning in native memcpy until std::bad_alloc (a grpc-js bidi call sending 3 × 200 KiB
-      // over a 64 KiB limit; client, proxy and grpc-js server shared one process, so which
-      // session spins is not known yet): such streams are limited by a declared length only
+      // an HTTP/2 stream cut mid-way on its way to an HTTP/2 backend leaves Node's HTTP/2 code
+      // spinning in Http2Session::SendPendingData with memory growing until std::bad_alloc:
+      // it is the upstream session, and undici's abort of a request whose streaming body still
+      // has data on the way does it without Portico (bench/h2-abort-spin.ts; an abort after the
+      // body stopped does not). Such streams are limited by a declared length only
       if (mode.h2 && ex.req.httpVersionMajor === 2) ex.bodyLimit = 0;
       // gRPC needs `te: trailers` (RFC 9113 §8.2.2 allows exactly that value in HTTP/2)
       if (mode.h2 && ex.te) ex.headers.push('te', 'trailers');
