@@ -162,6 +162,10 @@ describe('portico migrate-check on a cluster (built program, fake API server)', 
     dir = mkdtempSync(path.join(tmpdir(), 'portico-migrate-k8s-'));
     kubeconfig = api.writeKubeconfig(dir);
     for (const o of OBJECTS) api.create(o);
+    // basic auth: one Secret that is there and valid, one that does not exist (fails closed)
+    api.create(ingress('shop', 'basic-ok', 'nginx', { [`${N}auth-type`]: 'basic', [`${N}auth-secret`]: 'htpasswd' }));
+    api.create(ingress('shop', 'basic-gone', 'nginx', { [`${N}auth-type`]: 'basic', [`${N}auth-secret`]: 'gone' }));
+    api.create({ apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { namespace: 'shop', name: 'htpasswd' }, data: { auth: Buffer.from('alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n').toString('base64') } });
   });
   afterAll(async () => {
     await api?.close();
@@ -177,10 +181,15 @@ describe('portico migrate-check on a cluster (built program, fake API server)', 
     expect(report.source).toBe(`cluster ${api.url}`);
     expect(report.ingresses.map((i) => [`${i.namespace}/${i.name}`, i.served, i.effect])).toEqual([
       ['shop/admin', true, 'answers-503'],
+      ['shop/basic-gone', true, 'answers-503'],
+      ['shop/basic-ok', true, 'routes'],
       ['shop/web', true, 'routes-ignoring'],
       ['team/other', false, 'not-served'],
     ]);
+    // the Secrets the Ingresses name, one GET each; no list of the cluster's Secrets
     expect(api.requests.map((q) => `${q.method} ${q.path}${q.watch ? ' (watch)' : ''}`).sort()).toEqual([
+      'GET /api/v1/namespaces/shop/secrets/gone',
+      'GET /api/v1/namespaces/shop/secrets/htpasswd',
       'GET /apis/networking.k8s.io/v1/ingressclasses',
       'GET /apis/networking.k8s.io/v1/ingresses',
     ]);
