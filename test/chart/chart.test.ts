@@ -341,6 +341,11 @@ describe.concurrent('value sets', () => {
     expect(c.resources?.limits).toEqual({ cpu: '3', memory: '1Gi' });
   });
 
+  it('extraArgs enable-ssl-passthrough: "" (ingress-nginx\'s chart spelling of the bare flag) turns it on', async ({ expect }) => {
+    expect(controllerArgs(await render({ controller: { extraArgs: { 'enable-ssl-passthrough': '' } } }))).toContain('--enable-ssl-passthrough=true');
+    expect(controllerArgs(await render({ controller: { extraArgs: { 'enable-ssl-passthrough': false } } }))).toContain('--enable-ssl-passthrough=false');
+  });
+
   it('publishService: own Service by default, pathOverride, or nothing', async ({ expect }) => {
     expect(controllerArgs(await render())).toContain(`--publish-service=${NAMESPACE}/portico`);
     expect(controllerArgs(await render(VALUE_SETS['publishService pathOverride']!))).toContain('--publish-service=edge/public-lb');

@@ -342,7 +342,12 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "backend-ca-file" (printf "%s/%s" (include "portico.backendCaDir" $) .key) -}}
 {{- end -}}
 {{- range $flag, $value := $c.extraArgs -}}
+{{- if and (eq $flag "enable-ssl-passthrough") (eq (toString $value) "") -}}
+{{- /* ingress-nginx's chart renders an empty value as the bare flag */ -}}
+{{- $_ = set $args $flag "true" -}}
+{{- else -}}
 {{- $_ = set $args $flag (include "portico.flagValue" $value) -}}
+{{- end -}}
 {{- end -}}
 {{- toJson $args -}}
 {{- end -}}
