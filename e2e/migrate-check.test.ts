@@ -113,6 +113,16 @@ describe('portico migrate-check --manifests (built program)', () => {
     expect(r.stdout).toContain('Result: every annotation on the 1 served Ingresses is supported.');
   });
 
+  it('ssl-passthrough is judged for the deployment\'s --enable-ssl-passthrough (flag or environment, bare or not)', () => {
+    const d = write('passthrough', 'argo.yaml', [nginxClass, ingress('argocd', 'server', 'nginx', { [`${N}ssl-passthrough`]: 'true' })]);
+    const off = runSync(['--manifests', d, ...TAKE_OVER]);
+    expect(off.code).toBe(1);
+    expect(off.stdout).toMatch(/ssl-passthrough +unsupported +1 +needs --enable-ssl-passthrough/);
+    expect(runSync(['--manifests', d, ...TAKE_OVER, '--enable-ssl-passthrough']).code).toBe(0);
+    expect(runSync(['--manifests', d, ...TAKE_OVER], { PORTICO_ENABLE_SSL_PASSTHROUGH: 'true' }).code).toBe(0);
+    expect(runSync(['--manifests', d, ...TAKE_OVER, '--enable-ssl-passthrough=maybe']).code).toBe(2);
+  });
+
   it('the main program\'s environment variables set the class selection', () => {
     const d = write('env', 'web.yaml', [ingress('shop', 'bare', null, { [`${N}http2-push-preload`]: 'true' })]);
     expect(runSync(['--manifests', d]).code).toBe(0); // not served: nothing to worry about

@@ -4,7 +4,7 @@
 // a deployment judges exactly what that deployment would serve.
 
 import { parseArgs } from 'node:util';
-import { envName, expandBareFlags, SettingsError, sourceFlagSpecs, sourceSettings, type FlagSpec } from '../config/settings.ts';
+import { envName, expandBareFlags, FLAGS, SettingsError, sourceFlagSpecs, sourceSettings, type FlagSpec } from '../config/settings.ts';
 
 export type OutputFormat = 'table' | 'json';
 
@@ -15,12 +15,16 @@ export interface MigrateCheckArgs {
   controllerName: string;
   ingressClass: string;
   watchIngressWithoutClass: boolean;
+  /** --enable-ssl-passthrough: whether the deployment serves ssl-passthrough (judged accordingly). */
+  sslPassthrough: boolean;
   output: OutputFormat;
 }
 
 export type ParsedMigrateCheck = { help: true } | { help: false; args: MigrateCheckArgs };
 
 const OWN: readonly FlagSpec[] = [
+  // the deployment's own flag (same name, default and environment variable), read here alone
+  FLAGS.find((f) => f.name === 'enable-ssl-passthrough')!,
   { name: 'output', type: 'string', default: 'table', choices: ['table', 'json'], help: 'table: for people; json: the whole report for programs' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
 ];
@@ -56,9 +60,17 @@ export function parseMigrateCheckArgs(argv: readonly string[], env: NodeJS.Proce
       controllerName: settings.controllerName,
       ingressClass: settings.ingressClass,
       watchIngressWithoutClass: settings.watchIngressWithoutClass,
+      sslPassthrough: passthroughFlag(values['enable-ssl-passthrough'], env),
       output,
     },
   };
+}
+
+/** --enable-ssl-passthrough from the command line, else its environment variable, else false. */
+function passthroughFlag(value: string | boolean | undefined, env: NodeJS.ProcessEnv): boolean {
+  const raw = typeof value === 'string' ? value : (env[envName('enable-ssl-passthrough')] ?? 'false');
+  if (raw !== 'true' && raw !== 'false') throw new SettingsError(`--enable-ssl-passthrough: "${raw}" is not one of true, false`);
+  return raw === 'true';
 }
 
 export function migrateCheckUsage(): string {
@@ -78,7 +90,7 @@ export function migrateCheckUsage(): string {
     const value = f.choices ? f.choices.join('|') : 'VALUE';
     const arg = f.type === 'string' ? (f.bare !== undefined ? `[=${value}]` : ` ${value}`) : '';
     const def = f.default !== undefined && f.default !== '' ? ` (default ${f.default})` : '';
-    const own = OWN.includes(f) ? '  [migrate-check only]' : `  [${envName(f.name)}]`;
+    const own = OWN.includes(f) && f.name !== 'enable-ssl-passthrough' ? '  [migrate-check only]' : `  [${envName(f.name)}]`;
     lines.push(`  --${f.name}${arg}`);
     lines.push(`      ${f.help}${def}${own}`);
   }

@@ -73,7 +73,7 @@ function judged(key: string): boolean {
 }
 
 /** The verdicts on an Ingress's `metadata.annotations` (anything that is not a map: none). */
-export function checkAnnotations(annotations: unknown): AnnotationsCheck {
+export function checkAnnotations(annotations: unknown, opts: { sslPassthrough?: boolean } = {}): AnnotationsCheck {
   if (typeof annotations !== 'object' || annotations === null || Array.isArray(annotations)) return { annotations: [], effect: 'routes' };
   const dict = annotations as Record<string, unknown>;
   const keys = Object.keys(dict).filter(judged).sort();
@@ -103,6 +103,13 @@ export function checkAnnotations(annotations: unknown): AnnotationsCheck {
     }
   }
 
+  // ssl-passthrough needs the deployment's flag: without it the controller reports it and
+  // terminates TLS for the host (its requests go to the backend over HTTPS)
+  if (opts.sslPassthrough !== true) {
+    for (const key of [`${NGINX_PREFIX}ssl-passthrough`, `${ANNOTATION_PREFIX}ssl-passthrough`]) {
+      if (keys.includes(key) && !refused.has(key)) refused.set(key, 'needs --enable-ssl-passthrough, which this check was run without: Portico then terminates TLS for the host and sends its requests to the backend over HTTPS (as ingress-nginx without the flag)');
+    }
+  }
   const verdicts = keys.map((key) => verdictOf(key, failsClosed.has(key), refused.get(key)));
   let effect: IngressEffect = 'routes';
   if (verdicts.some((v) => v.verdict === 'unsupported' || v.verdict === 'unknown')) effect = 'routes-ignoring';

@@ -41,6 +41,7 @@ export async function migrateCheck(argv: readonly string[], io: CommandIo): Prom
     classes: loaded.classes,
     options: { controllerName: args.controllerName, ingressClass: args.ingressClass, watchWithoutClass: args.watchIngressWithoutClass },
     problems: loaded.problems,
+    sslPassthrough: args.sslPassthrough,
     ...(loaded.objects === undefined ? {} : { objects: loaded.objects }),
   });
   io.stdout(args.output === 'json' ? renderJson(report) : renderTable(report));

@@ -66,8 +66,10 @@ export interface ReportInput {
   classes: readonly IngressClass[];
   options: ClassOptions;
   problems?: readonly string[];
-  /** The objects read, for the Secrets and ConfigMaps the Ingresses name (manifests only). */
+  /** The Secrets and ConfigMaps the Ingresses name (with every other object, from manifests). */
   objects?: Snapshot;
+  /** --enable-ssl-passthrough of the deployment checked for (default false, as the program's). */
+  sslPassthrough?: boolean;
 }
 
 /**
@@ -87,7 +89,7 @@ export function buildReport(input: ReportInput): MigrationReport {
   const selector = classSelector(input.classes, input.options);
   const ingresses = [...input.ingresses].sort(byName).map((ing): IngressReport => {
     const served = selector.isOurs(ing);
-    const check = checkAnnotations(ing.metadata.annotations);
+    const check = checkAnnotations(ing.metadata.annotations, { sslPassthrough: input.sslPassthrough === true });
     const cls = classOf(ing);
     const references = served && input.objects !== undefined ? referenceProblems(ing, input.objects) : [];
     return {

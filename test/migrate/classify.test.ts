@@ -76,6 +76,16 @@ describe('annotation verdicts', () => {
     }
   });
 
+  it('ssl-passthrough: supported with differences under --enable-ssl-passthrough, unsupported (naming the flag) without it', () => {
+    const key = `${N}ssl-passthrough`;
+    const off = checkAnnotations({ [key]: 'true' }).annotations[0]!;
+    expect(off).toMatchObject({ verdict: 'unsupported', note: expect.stringContaining('needs --enable-ssl-passthrough') });
+    expect(checkAnnotations({ [key]: 'true' }).effect).toBe('routes-ignoring');
+    const on = checkAnnotations({ [key]: 'true' }, { sslPassthrough: true });
+    expect(on.annotations[0]!.verdict).toBe('differs');
+    expect(on.effect).toBe('routes');
+  });
+
   it("other annotations are not Portico's to judge", () => {
     expect(checkAnnotations({ 'cert-manager.io/cluster-issuer': 'le', 'kubernetes.io/ingress.class': 'nginx', 'nginx.org/client-max-body-size': '1m' }).annotations).toEqual([]);
   });
