@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { BasicAuth, RouteFilters } from '../../src/model/types.ts';
-import { BasicAuthVerifier, CACHE_TTL_MS, MAX_QUEUED, WorkerHashChecker, basicAuthStage, basicCredentials, challengeOf, type SlowHashChecker } from '../../src/proxy/filters/basic-auth.ts';
+import { BasicAuthVerifier, CACHE_TTL_MS, MAX_QUEUED, MAX_QUEUED_PER_CLIENT, WorkerHashChecker, basicAuthStage, basicCredentials, challengeOf, type SlowHashChecker } from '../../src/proxy/filters/basic-auth.ts';
 import { globalSourceRange, NO_GLOBAL_SOURCE_RANGE, sourceRangeStage } from '../../src/proxy/filters/source-range.ts';
 import type { PlanHead } from '../../src/proxy/plan.ts';
 import { compilePlan, NO_PLAN_CONTEXT, runPlan, runPlanWaiting, type PlanContext } from '../../src/proxy/plan.ts';
@@ -191,7 +191,7 @@ describe('basic authentication stage', () => {
     expect(await first).toBe(0);
     // the queue full of wrong guesses
     const guesses: (number | Promise<number>)[] = [];
-    for (let i = 0; i < MAX_QUEUED; i++) guesses.push(stage(head('6.6.6.6', basic('alice', `guess${i}`))));
+    for (let i = 0; i < MAX_QUEUED; i++) guesses.push(stage(head(`6.6.${i}.6`, basic('alice', `guess${i}`))));
     for (let t = 0; t < 5; t++) {
       now += CACHE_TTL_MS - 1;
       expect(stage(head('1.1.1.1', basic('alice', 'secret')))).toBe(0);
@@ -257,11 +257,35 @@ describe('basic authentication stage', () => {
     const verifier = new BasicAuthVerifier({ slowHashes: bcrypt });
     const stage = basicAuthStage({ realm: '', users: [{ user: 'alice', hash: BCRYPT }] }, verifier);
     const pending: (number | Promise<number>)[] = [];
-    for (let i = 0; i < MAX_QUEUED; i++) pending.push(stage(head('1.1.1.1', basic('alice', `guess${i}`))));
+    for (let i = 0; i < MAX_QUEUED; i++) pending.push(stage(head(`10.0.${i}.1`, basic('alice', `guess${i}`))));
     expect(stage(head('1.1.1.1', basic('alice', 'one more')))).toBe(503);
     expect(verifier.stats.overloaded).toBe(1);
     for (let i = 0; i < MAX_QUEUED; i++) bcrypt.release(false);
     expect(await Promise.all(pending)).toEqual(new Array(MAX_QUEUED).fill(401));
+  });
+
+  it('one client address holds at most MAX_QUEUED_PER_CLIENT places of the queue: its flood leaves room for other logins', async () => {
+    const bcrypt = manualBcrypt();
+    const verifier = new BasicAuthVerifier({ slowHashes: bcrypt });
+    const stage = basicAuthStage({ realm: '', users: [{ user: 'alice', hash: BCRYPT }] }, verifier);
+    const flood: (number | Promise<number>)[] = [];
+    for (let i = 0; i < MAX_QUEUED; i++) flood.push(stage(head('6.6.6.6', basic('alice', `guess${i}`))));
+    const queued = flood.filter((r) => r instanceof Promise);
+    expect(queued).toHaveLength(MAX_QUEUED_PER_CLIENT);
+    expect(flood.filter((r) => r === 503)).toHaveLength(MAX_QUEUED - MAX_QUEUED_PER_CLIENT);
+    expect(verifier.stats.clientOverloaded).toBe(MAX_QUEUED - MAX_QUEUED_PER_CLIENT);
+    // another client's login is queued, not refused
+    const login = stage(head('1.1.1.1', basic('alice', 'secret')));
+    expect(login).toBeInstanceOf(Promise);
+    for (let i = 0; i < MAX_QUEUED_PER_CLIENT; i++) bcrypt.release(false);
+    bcrypt.release(true);
+    expect(await Promise.all(queued)).toEqual(new Array(MAX_QUEUED_PER_CLIENT).fill(401));
+    expect(await login).toBe(0);
+    // the flooding client's places are given back when its checks end
+    const again = stage(head('6.6.6.6', basic('alice', 'next')));
+    expect(again).toBeInstanceOf(Promise);
+    bcrypt.release(false);
+    expect(await again).toBe(401);
   });
 
   it('a check that waited longer than its deadline for the worker is dropped: rejected, which the stage answers 503', async () => {

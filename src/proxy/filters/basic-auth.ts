@@ -15,6 +15,8 @@
 //   2. uncached bcrypt and apr1 checks run on one worker thread with a bounded queue
 //      (MAX_QUEUED); when it is full the request gets 503 rather than queueing without end
 //      (a flood of wrong passwords costs the attacker a 503, not everyone else their latency).
+//      One client address holds at most MAX_QUEUED_PER_CLIENT places of it, so a flood from
+//      one address leaves the rest of the queue to everyone else's logins.
 // Failures are never cached (a later correct password must pass), and passwords, hashes and
 // digests never reach logs or problems.
 
@@ -29,6 +31,8 @@ export const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 10_000;
 /** bcrypt and apr1 checks waiting or running on the worker; beyond it requests get 503. */
 export const MAX_QUEUED = 64;
+/** Places of that queue one client address may hold at once; beyond, its checks get 503. */
+export const MAX_QUEUED_PER_CLIENT = 8;
 /**
  * Longest a check waits on the worker before it starts; later ones are dropped (503). 64
  * queued bcrypt checks take 5 s on an idle core, and past 15 s when the pod's cores are busy
@@ -185,7 +189,9 @@ export class BasicAuthVerifier {
   private readonly slowHashes: SlowHashChecker;
   private readonly now: () => number;
   /** Counters for tests and metrics. */
-  readonly stats = { cacheHits: 0, slowChecks: 0, overloaded: 0 };
+  readonly stats = { cacheHits: 0, slowChecks: 0, overloaded: 0, clientOverloaded: 0 };
+  /** Slow checks waiting or running per client address (only addresses with some). */
+  private readonly perClient = new Map<string, number>();
 
   constructor(opts: { slowHashes?: SlowHashChecker; now?: () => number } = {}) {
     this.slowHashes = opts.slowHashes ?? new WorkerHashChecker();
@@ -211,7 +217,7 @@ export class BasicAuthVerifier {
    * 0 when `user`'s `password` matches, 401 when not, 503 when the worker is overloaded or
    * failed. `authorization`: the header's value, remembered for known() on a success.
    */
-  check(entry: BasicAuthUser, password: string, authorization = ''): number | Promise<number> {
+  check(entry: BasicAuthUser, password: string, authorization = '', client = ''): number | Promise<number> {
     const key = entry;
     const digest = sha256(password);
     const hit = this.cache.get(key);
@@ -236,10 +242,21 @@ export class BasicAuthVerifier {
       this.stats.overloaded++;
       return 503;
     }
+    const held = this.perClient.get(client) ?? 0;
+    if (held >= MAX_QUEUED_PER_CLIENT) {
+      this.stats.clientOverloaded++;
+      return 503;
+    }
+    this.perClient.set(client, held + 1);
     this.stats.slowChecks++;
+    const done = (): void => {
+      const n = this.perClient.get(client) ?? 1;
+      if (n <= 1) this.perClient.delete(client);
+      else this.perClient.set(client, n - 1);
+    };
     return this.slowHashes.compare(password, stored).then(
-      (ok) => (ok ? this.remember(key, digest, authorization) : 401),
-      () => 503,
+      (ok) => (done(), ok ? this.remember(key, digest, authorization) : 401),
+      () => (done(), 503),
     );
   }
 
@@ -298,6 +315,6 @@ export function basicAuthStage(auth: BasicAuth, verifier: BasicAuthVerifier): (h
     if (cred === null) return 401;
     const entry = users.get(cred.user);
     if (entry === undefined) return 401;
-    return verifier.check(entry, cred.password, authorization);
+    return verifier.check(entry, cred.password, authorization, head.clientIp);
   };
 }
