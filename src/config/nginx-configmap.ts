@@ -65,7 +65,8 @@ const KEYS: Readonly<Record<string, KeyMapping>> = {
   // a global default: an Ingress's own ssl-redirect / force-ssl-redirect annotation overrides it
   'ssl-redirect': flag('ssl-redirect', goBool),
   'force-ssl-redirect': flag('force-ssl-redirect', goBool),
-  'custom-http-errors': unsupported('set custom-http-errors with default-backend on the Ingresses'),
+  // the pages come from --default-backend-service (ingress-nginx's flag, not a ConfigMap key)
+  'custom-http-errors': flag('custom-http-errors'),
   'proxy-send-timeout': unsupported('Portico has no upstream send timeout; --idle-timeout bounds a stalled exchange'),
   'enable-opentelemetry': unsupported('use --otlp-endpoint (OTLP over HTTP)'),
   'log-format-upstream': unsupported('the access log is JSON; choose fields with --access-log-fields'),

@@ -118,6 +118,10 @@ export interface Settings {
   globalAuth: { url: string; method: string; signin: string; responseHeaders: string };
   /** --nginx-configmap: ingress-nginx's controller ConfigMap, applied at start (config/nginx-configmap.ts). */
   nginxConfigMap: { namespace: string; name: string } | undefined;
+  /** --default-backend-service NAMESPACE/NAME: requests that match no host, and error pages (ingress-nginx's flag). */
+  defaultBackendService: { namespace: string; name: string } | undefined;
+  /** --custom-http-errors: upstream statuses the default backend's answer replaces (needs --default-backend-service). */
+  customHttpErrors: number[];
   /**
    * The --nginx-configmap ConfigMap's data as applied at start (set by main after reading it):
    * later edits are compared with it (runtime/nginx-configmap-watch.ts).
@@ -172,6 +176,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
   { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
   { name: 'http-redirect-code', type: 'string', default: '308', choices: ['301', '302', '307', '308'], help: 'Status of redirects to HTTPS and of from-to-www-redirect (ingress-nginx http-redirect-code)' },
+  { name: 'default-backend-service', type: 'string', default: '', help: 'NAMESPACE/NAME of a Service that answers requests matching no host (when no Ingress has a spec.defaultBackend) and serves the error pages of Ingresses without their own default-backend annotation, on its first port (ingress-nginx\'s flag of the same name)' },
+  { name: 'custom-http-errors', type: 'string', default: '', help: 'Comma-separated statuses (400-599): an upstream answer with one of them is replaced by the --default-backend-service\'s answer (X-Code etc.), on Ingresses without their own custom-http-errors (ingress-nginx ConfigMap key of the same name); needs --default-backend-service' },
   { name: 'ssl-redirect', type: 'string', default: 'true', choices: ['true', 'false'], help: 'Redirect plain-HTTP requests to HTTPS on hosts that have TLS, for Ingresses without their own ssl-redirect annotation (ingress-nginx ConfigMap key of the same name)' },
   { name: 'force-ssl-redirect', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Redirect plain-HTTP requests to HTTPS on every host, TLS or not (TLS ended by a load balancer in front), for Ingresses without their own force-ssl-redirect annotation (ingress-nginx ConfigMap key of the same name)' },
   { name: 'proxy-body-size', type: 'string', default: '1m', help: 'Largest request body for routes without their own proxy-body-size annotation (nginx size: 1048576, 512k, 8m, 1g; 0 for no limit); larger gets 413' },
@@ -332,6 +338,22 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     if (typeof ref === 'string') throw new SettingsError(`--nginx-configmap: ${ref}`);
     nginxConfigMap = ref;
   }
+  const defaultBackendText = str('default-backend-service').trim();
+  let defaultBackendService: Settings['defaultBackendService'];
+  if (defaultBackendText !== '') {
+    const m = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)\/([a-z]([-a-z0-9]{0,61}[a-z0-9])?)$/.exec(defaultBackendText);
+    if (m === null) throw new SettingsError(`--default-backend-service: "${defaultBackendText}" is not NAMESPACE/NAME of a Service (e.g. ingress-nginx/error-pages)`);
+    defaultBackendService = { namespace: m[1]!, name: m[3]! };
+  }
+  const customHttpErrors: number[] = [];
+  for (const part of list('custom-http-errors')) {
+    if (!/^\d{3}$/.test(part) || Number(part) < 400 || Number(part) > 599) throw new SettingsError(`--custom-http-errors: "${part}" is not a status from 400 to 599`);
+    if (!customHttpErrors.includes(Number(part))) customHttpErrors.push(Number(part));
+  }
+  customHttpErrors.sort((a, b) => a - b);
+  if (customHttpErrors.length > 0 && defaultBackendService === undefined) {
+    throw new SettingsError('--custom-http-errors needs --default-backend-service: the error pages come from that Service');
+  }
   const proxyProtocolTrustedCidrs = cidrList('proxy-protocol-trusted-cidrs');
   const maxHeader = str('max-header-size');
   const maxHeaderSize = /^\d+$/.test(maxHeader) ? Number(maxHeader) : NaN;
@@ -470,6 +492,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     limitConnStatusCode,
     globalAuth: { url: str('global-auth-url').trim(), method: str('global-auth-method').trim(), signin: str('global-auth-signin').trim(), responseHeaders: str('global-auth-response-headers').trim() },
     nginxConfigMap,
+    defaultBackendService,
+    customHttpErrors,
   };
   return { settings, help: values.help === true, version: values.version === true };
 }

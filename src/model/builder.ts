@@ -9,7 +9,9 @@ import { isPrefixType, prefixKey } from './paths.ts';
 import { pathRegex } from './route-options.ts';
 import { ProblemSink } from './problems.ts';
 import type { VirtualHost } from './virtual-host.ts';
-import { DEFAULT_POLICY, type Backend, type ClientCertPolicy, type ObjectRef, type Route, type TlsBinding } from './types.ts';
+import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Backend, type ClientCertPolicy, type ObjectRef, type Route, type TlsBinding } from './types.ts';
+import { globalBackend, type GlobalErrorBackend } from './error-backend-options.ts';
+import type { Snapshot } from '../store/store.ts';
 import { DENIED_CLIENT_CERT } from './client-cert-options.ts';
 
 interface Winner {
@@ -357,6 +359,24 @@ export function buildDefaultRoute(contributions: readonly IngressContribution[],
     );
   }
   return winner?.route ?? null;
+}
+
+/**
+ * Requests that match no host, when no Ingress has a spec.defaultBackend: the Service of
+ * --default-backend-service on its first port (ingress-nginx's default backend, which answers
+ * them itself: typically a 404 page), or null without the flag. A Service that does not exist
+ * or has no port is a problem (on the Service) and such requests get Portico's own 404.
+ */
+export function globalDefaultRoute(global: GlobalErrorBackend | undefined, snapshot: Snapshot, sink: ProblemSink): Route | null {
+  if (global === undefined) return null;
+  const ref: ObjectRef = { kind: 'Service', namespace: global.service.namespace, name: global.service.name };
+  const backend = globalBackend(global.service, snapshot);
+  if (backend === null) {
+    const exists = snapshot.get('Service', `${ref.namespace}/${ref.name}`) !== undefined;
+    sink.add(ref, exists ? 'ServicePortNotFound' : 'ServiceNotFound', `--default-backend-service names Service ${ref.namespace}/${ref.name}, which ${exists ? 'has no port' : 'does not exist'}; requests that match no host get Portico's own 404, and custom-http-errors of Ingresses without default-backend are not intercepted`);
+    return null;
+  }
+  return Object.freeze({ host: '', path: '', pathType: 'Prefix', backend, policy: DEFAULT_POLICY, action: FORWARD, filters: NO_FILTERS, regex: null, ingress: ref });
 }
 
 /**

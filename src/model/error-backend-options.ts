@@ -11,15 +11,18 @@
 //   disable-proxy-intercept-errors  "true": upstream answers are relayed as they are, whatever
 //                       custom-http-errors lists (the default-backend still takes requests
 //                       without endpoints), as nginx's proxy_intercept_errors off.
-// Portico has no global default backend to send errors to: custom-http-errors without
-// default-backend is a problem and upstream answers are relayed as they are.
+// The global default backend (--default-backend-service, ingress-nginx's flag of that name)
+// takes the place of default-backend on Ingresses that do not name one, with the codes of
+// their own custom-http-errors or else the global --custom-http-errors (ingress-nginx's
+// ConfigMap key); without it, custom-http-errors without default-backend is a problem and
+// upstream answers are relayed as they are.
 
 import type { Snapshot } from '../store/store.ts';
 import { objectKey } from '../store/types.ts';
 import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
-import type { BackendResolver } from './backend.ts';
+import { BackendResolver } from './backend.ts';
 import { describe } from './read.ts';
-import type { ErrorBackend } from './types.ts';
+import type { Backend, ErrorBackend } from './types.ts';
 
 export const ERROR_BACKEND_OPTION_NAMES = ['default-backend', 'custom-http-errors', 'disable-proxy-intercept-errors'] as const;
 export const ERROR_BACKEND_OPTION_ANNOTATIONS: readonly string[] = porticoNames(ERROR_BACKEND_OPTION_NAMES);
@@ -38,20 +41,48 @@ export function parseErrorCodes(raw: string): number[] | { invalid: string } {
   return out.length === 0 ? { invalid: 'it lists no status' } : out.sort((a, b) => a - b);
 }
 
-/** The Ingress's error backend, or undefined when default-backend is not set or unusable. */
+/** --default-backend-service and --custom-http-errors (ingress-processor.ts ProcessOptions). */
+export interface GlobalErrorBackend {
+  readonly service: { readonly namespace: string; readonly name: string };
+  /** Upstream statuses replaced by its answer where the Ingress does not list its own; may be empty. */
+  readonly codes: readonly number[];
+}
+
+/**
+ * The global default backend as an error backend with `codes`, or undefined while its
+ * Service does not exist or has no port (said once, by globalDefaultRoute, not per Ingress).
+ */
+function globalErrorBackend(global: GlobalErrorBackend, codes: readonly number[], snapshot: Snapshot): ErrorBackend | undefined {
+  const backend = globalBackend(global.service, snapshot);
+  return backend === null ? undefined : Object.freeze({ backend, codes });
+}
+
+/** The Service of --default-backend-service on its first port, or null when unusable. */
+export function globalBackend(ref: GlobalErrorBackend['service'], snapshot: Snapshot): Backend | null {
+  const port = snapshot.get('Service', objectKey(ref))?.spec?.ports?.[0];
+  if (port === undefined) return null;
+  const r = new BackendResolver(snapshot, ref.namespace).resolve({ service: { name: ref.name, port: { number: port.port } } }, '', null);
+  return r.ok ? Object.freeze(r.backend) : null;
+}
+
+/**
+ * The Ingress's error backend, or undefined when default-backend is not set (and there is no
+ * global one) or unusable.
+ */
 export function readErrorBackendOptions(
   annotations: unknown,
   snapshot: Snapshot,
   namespace: string,
   backends: BackendResolver,
   report: Report,
+  global?: GlobalErrorBackend,
 ): ErrorBackend | undefined {
-  if (annotations === null || typeof annotations !== 'object') return undefined;
+  if (annotations === null || typeof annotations !== 'object') return global === undefined ? undefined : globalErrorBackend(global, global.codes, snapshot);
   const a = annotations as Record<string, unknown>;
   const aliasReport: AliasReport = (reason, message) => report(reason, message);
   const svcFound = readAliased(a, 'default-backend', aliasReport);
   const codesFound = readAliased(a, 'custom-http-errors', aliasReport);
-  if (svcFound === undefined && codesFound === undefined) return undefined;
+  if (svcFound === undefined && codesFound === undefined && global === undefined) return undefined;
 
   let codes: readonly number[] = [];
   if (codesFound !== undefined) {
@@ -60,10 +91,18 @@ export function readErrorBackendOptions(
     else codes = Object.freeze(parsed);
   }
   const noIntercept = readAliased(a, 'disable-proxy-intercept-errors', aliasReport);
+  let intercept = true;
   if (noIntercept !== undefined) {
     const v = typeof noIntercept[1] === 'string' ? noIntercept[1].trim() : '';
-    if (v === 'true') codes = Object.freeze([]);
+    if (v === 'true') {
+      codes = Object.freeze([]);
+      intercept = false;
+    }
     else if (v !== 'false') report('InvalidAnnotation', `Annotation "${noIntercept[0]}" is ${describe(noIntercept[1])}, not "true" or "false"; it is ignored`);
+  }
+  if (svcFound === undefined && global !== undefined) {
+    // the Ingress's own codes, else the global ones; disable-proxy-intercept-errors still counts
+    return globalErrorBackend(global, !intercept || codesFound !== undefined ? codes : global.codes, snapshot);
   }
   if (svcFound === undefined) {
     if (codes.length > 0) {
@@ -90,5 +129,9 @@ export function readErrorBackendOptions(
     report('InvalidAnnotation', `Annotation "${svcFound[0]}": ${r.message}; it is ignored`);
     return undefined;
   }
-  return Object.freeze({ backend: Object.freeze(r.backend), codes });
+  // --custom-http-errors reaches an Ingress that names its own default-backend but no codes
+  // (ingress-nginx inherits its http-level error_page there, and serves those pages from the
+  // global default backend; here they come from the Ingress's own)
+  const inherited = codesFound === undefined && intercept && global !== undefined ? global.codes : codes;
+  return Object.freeze({ backend: Object.freeze(r.backend), codes: inherited });
 }

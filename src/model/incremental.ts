@@ -23,9 +23,10 @@
 
 import type { Snapshot, StoreChange } from '../store/store.ts';
 import { objectKey, type Kind, type KindMap } from '../store/types.ts';
-import { buildDefaultRoute, buildTlsBinding, buildVirtualHost } from './builder.ts';
+import { buildDefaultRoute, buildTlsBinding, buildVirtualHost, globalDefaultRoute } from './builder.ts';
+import type { GlobalErrorBackend } from './error-backend-options.ts';
 import { classSelector, type ClassOptions, type ClassSelector } from './ingress-class.ts';
-import { compareAge, compareRefs, processIngressSafely, type IngressContribution, type ProcessOptions } from './ingress-processor.ts';
+import { compareAge, compareRefs, processIngressSafely, processOptions, type IngressContribution, type ProcessOptions } from './ingress-processor.ts';
 import { compareProblems, ProblemSink, sameProblem } from './problems.ts';
 import { RouteTable } from './route-table.ts';
 import type { ObjectRef, Problem, Route, RoutingConfig, TlsBinding } from './types.ts';
@@ -190,6 +191,10 @@ function dedupeSorted(list: readonly Problem[]): readonly Problem[] {
 export class IncrementalTranslator {
   private readonly options: ClassOptions;
   private readonly processOptions: ProcessOptions;
+  /** --default-backend-service: the default route when no Ingress has a spec.defaultBackend. */
+  private readonly globalErrors: GlobalErrorBackend | undefined;
+  /** Store key of its Service: a change to it rebuilds the default route. */
+  private readonly globalServiceKey: string | null;
   private readonly sink = new ProblemSink();
   private selector: ClassSelector | null = null;
   private config: RouteTable | null = null;
@@ -228,7 +233,10 @@ export class IncrementalTranslator {
 
   constructor(options: ClassOptions & ProcessOptions) {
     this.options = { controllerName: options.controllerName, ingressClass: options.ingressClass, watchWithoutClass: options.watchWithoutClass === true };
-    this.processOptions = { sslPassthrough: options.sslPassthrough === true };
+    this.processOptions = processOptions(options);
+    const g = options.globalErrors;
+    this.globalErrors = g;
+    this.globalServiceKey = g === undefined ? null : `${g.service.namespace}/${g.service.name}`;
   }
 
   /** What the last apply did. */
@@ -308,7 +316,7 @@ export class IncrementalTranslator {
       // out, so it does not hide a wildcard or host-less rule that would have served it.
       if (vh.fallback !== null || vh.routes.length !== 0) virtualHosts.push(vh);
     }
-    this.defaultRoute = buildDefaultRoute(this.withDefault, sink);
+    this.defaultRoute = buildDefaultRoute(this.withDefault, sink) ?? globalDefaultRoute(this.globalErrors, snapshot, sink);
     this.defaultProblems = sink.drain();
     sources.push(this.defaultProblems);
     const tls: TlsBinding[] = [];
@@ -337,8 +345,10 @@ export class IncrementalTranslator {
     let selector = this.selector as ClassSelector;
     const keys = new Set<string>();
     let classes = false;
+    let globalService = false;
     for (const { kind, key } of changes) {
       if (kind === 'IngressClass') classes = true;
+      else if (kind === 'Service' && key === this.globalServiceKey) globalService = true;
       else if (kind === 'Ingress') keys.add(key);
       const readers = this.dependents.get(depKey(kind, key));
       if (typeof readers === 'string') keys.add(readers);
@@ -357,7 +367,7 @@ export class IncrementalTranslator {
     const recorder = new RecordingSnapshot(snapshot);
     const hosts = new Set<string>();
     const tlsHosts = new Set<string>();
-    let defaults = false;
+    let defaults = globalService;
     const goneProblems: (readonly Problem[])[] = [];
     const newProblems: (readonly Problem[])[] = [];
     const goneRefs: ObjectRef[] = [];
@@ -409,7 +419,7 @@ export class IncrementalTranslator {
 
     if (defaults) {
       goneProblems.push(this.defaultProblems);
-      this.defaultRoute = buildDefaultRoute(this.withDefault, sink);
+      this.defaultRoute = buildDefaultRoute(this.withDefault, sink) ?? globalDefaultRoute(this.globalErrors, snapshot, sink);
       this.defaultProblems = sink.drain();
       newProblems.push(this.defaultProblems);
     }

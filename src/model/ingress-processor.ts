@@ -13,7 +13,7 @@ import { readMirrorOptions } from './mirror-options.ts';
 import { readLimitRateOptions } from './limit-rate-options.ts';
 import { readTracingOptions } from './tracing-options.ts';
 import { readRetryOptions } from './retry-options.ts';
-import { readErrorBackendOptions } from './error-backend-options.ts';
+import { readErrorBackendOptions, type GlobalErrorBackend } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
 import { readClientCertOptions } from './client-cert-options.ts';
 import { readRateLimitOptions } from './rate-limit-options.ts';
@@ -72,6 +72,13 @@ export interface IngressContribution {
 export interface ProcessOptions {
   /** --enable-ssl-passthrough: without it, ssl-passthrough is a problem (the hosts are terminated). */
   sslPassthrough?: boolean;
+  /** --default-backend-service (+ --custom-http-errors): the error backend of Ingresses without default-backend. */
+  globalErrors?: GlobalErrorBackend;
+}
+
+/** What the Ingress processor is told of the flags (translate options hold more). */
+export function processOptions(options: { sslPassthrough?: boolean; globalErrors?: GlobalErrorBackend }): ProcessOptions {
+  return { sslPassthrough: options.sslPassthrough === true, ...(options.globalErrors !== undefined ? { globalErrors: options.globalErrors } : {}) };
 }
 
 export function ingressRef(ingress: unknown): ObjectRef {
@@ -150,7 +157,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const mirror = isDict(annotations) ? readMirrorOptions(annotations, report) : undefined;
   const limitRate = isDict(annotations) ? readLimitRateOptions(annotations, report) : undefined;
   const tracing = isDict(annotations) ? readTracingOptions(annotations, report) : undefined;
-  const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report);
+  const errors = readErrorBackendOptions(annotations, snapshot, ref.namespace, backends, report, opts.globalErrors);
   const read = withFilters(withFilters(readRouteOptions(annotations, report), readRateLimitOptions(annotations, ref, report)), {
     ...access.filters,
     ...externalAuth.filters,

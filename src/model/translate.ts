@@ -14,9 +14,10 @@
 // with (test/model/incremental.test.ts).
 
 import type { Snapshot } from '../store/store.ts';
-import { buildTlsBinding, buildVirtualHosts } from './builder.ts';
+import { buildTlsBinding, buildVirtualHosts, globalDefaultRoute } from './builder.ts';
+import type { GlobalErrorBackend } from './error-backend-options.ts';
 import { classSelector } from './ingress-class.ts';
-import { compareAge, compareRefs, processIngressSafely, type IngressContribution } from './ingress-processor.ts';
+import { compareAge, compareRefs, processIngressSafely, processOptions, type IngressContribution } from './ingress-processor.ts';
 import { ProblemSink } from './problems.ts';
 import { RouteTable } from './route-table.ts';
 import type { ObjectRef, RoutingConfig, TlsBinding } from './types.ts';
@@ -30,6 +31,8 @@ export interface TranslateOptions {
   watchWithoutClass?: boolean;
   /** --enable-ssl-passthrough (default false): see ingress-processor.ts ProcessOptions. */
   sslPassthrough?: boolean;
+  /** --default-backend-service (+ --custom-http-errors): see ingress-processor.ts ProcessOptions. */
+  globalErrors?: GlobalErrorBackend;
   /** Copied into RoutingConfig.version (default 0). */
   version?: number;
 }
@@ -41,11 +44,14 @@ export function translate(snapshot: Snapshot, options: TranslateOptions): Routin
   const contributions: IngressContribution[] = [];
   for (const ingress of snapshot.list('Ingress')) {
     if (!selector.isOurs(ingress)) continue;
-    contributions.push(processIngressSafely(ingress, snapshot, sink, { sslPassthrough: options.sslPassthrough === true }));
+    contributions.push(processIngressSafely(ingress, snapshot, sink, processOptions(options)));
   }
   contributions.sort(compareAge);
 
-  const { virtualHosts, defaultRoute } = buildVirtualHosts(contributions, sink);
+  const built = buildVirtualHosts(contributions, sink);
+  const virtualHosts = built.virtualHosts;
+  // an Ingress's spec.defaultBackend, else --default-backend-service
+  const defaultRoute = built.defaultRoute ?? globalDefaultRoute(options.globalErrors, snapshot, sink);
   const ingresses: ObjectRef[] = contributions.map((c) => c.ref).sort(compareRefs);
   const tls = mergeTls(contributions, sink);
   return new RouteTable({ version: options.version ?? 0, virtualHosts, defaultRoute, problems: sink.sorted(), ingresses, tls });

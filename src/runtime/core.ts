@@ -74,7 +74,13 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     store,
     log,
     ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
-    translate: incrementalTranslate({ controllerName: settings.controllerName, ingressClass: settings.ingressClass, watchWithoutClass: settings.watchIngressWithoutClass, sslPassthrough: settings.sslPassthrough }),
+    translate: incrementalTranslate({
+      controllerName: settings.controllerName,
+      ingressClass: settings.ingressClass,
+      watchWithoutClass: settings.watchIngressWithoutClass,
+      sslPassthrough: settings.sslPassthrough,
+      ...(settings.defaultBackendService !== undefined ? { globalErrors: { service: settings.defaultBackendService, codes: settings.customHttpErrors } } : {}),
+    }),
     onFailure: () => metrics.configFailed(),
     onSwap: (config, stats) => {
       tls.setBindings(config.tls, clientAuthHosts(config.routes()));

@@ -122,7 +122,7 @@ describe('settings the chart produces', () => {
       'bindAddress', 'logLevel', 'accessLog', 'trustedProxies', 'connectTimeoutMs', 'responseHeaderTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'bodyLimit', 'httpRedirectCode', 'sslRedirect', 'forceSslRedirect', 'limitReqStatusCode', 'limitConnStatusCode',
       'shutdownDelayMs', 'shutdownGraceMs', 'httpPort', 'httpsPort', 'healthPort', 'metricsPort', 'http2', 'hsts', 'hstsMaxAge', 'hstsIncludeSubdomains',
       'defaultSslCertificate', 'acme', 'acmeEmail', 'acmeCaBundle', 'requestMetrics', 'responseRequestId', 'watchIngressWithoutClass', 'updateStatus',
-      'clientBodyTimeoutMs', 'clientBodyDeadlineMs', 'clientBodyBufferSize', 'upstreamQueueTimeoutMs', 'maxConnectionsPerEndpoint', 'allowTrace', 'debugEndpoints', 'otlpEndpoint', 'traceSampleRatio', 'otlpServiceName',
+      'defaultBackendService', 'customHttpErrors', 'clientBodyTimeoutMs', 'clientBodyDeadlineMs', 'clientBodyBufferSize', 'upstreamQueueTimeoutMs', 'maxConnectionsPerEndpoint', 'allowTrace', 'debugEndpoints', 'otlpEndpoint', 'traceSampleRatio', 'otlpServiceName',
     ] as const) {
       expect(chart[key], key).toEqual(program[key]);
     }

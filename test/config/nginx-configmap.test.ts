@@ -41,13 +41,16 @@ describe('ingress-nginx ConfigMap keys', () => {
       '--trusted-proxies=10.0.0.0/8',
       '--whitelist-source-range=10.0.0.0/8, 192.168.0.0/16',
     ]);
-    expect(out.invalid.map((i) => i.key)).toEqual(['client-body-timeout', 'force-ssl-redirect', 'hsts-max-age']);
+    expect(out.invalid.map((i) => i.key)).toEqual(['client-body-timeout', 'custom-http-errors', 'force-ssl-redirect', 'hsts-max-age']);
+    // the error pages come from --default-backend-service (a flag in ingress-nginx too)
+    expect(out.invalid.find((i) => i.key === 'custom-http-errors')!.message).toContain('needs --default-backend-service');
     expect(out.invalid.find((i) => i.key === 'hsts-max-age')!.message).toContain('--hsts-max-age');
     expect(out.ignored.map((i) => i.key)).toEqual(['allow-snippet-annotations', 'proxy-real-ip-cidr']);
-    expect(out.unsupported).toEqual([
-      { key: 'custom-http-errors', note: expect.stringContaining('default-backend') },
-      { key: 'worker-processes', note: 'no Portico equivalent' },
-    ]);
+    expect(out.unsupported).toEqual([{ key: 'worker-processes', note: 'no Portico equivalent' }]);
+    const withPages = (extra: readonly string[]): void => void parseSettings([...BASE, '--default-backend-service', 'ingress-nginx/error-pages', ...extra], {});
+    const pages = nginxConfigMapFlags({ 'custom-http-errors': '404, 503' }, withPages);
+    expect(pages.args).toEqual(['--custom-http-errors=404, 503']);
+    expect(parseSettings([...BASE, '--default-backend-service', 'ingress-nginx/error-pages', ...pages.args], {}).settings.customHttpErrors).toEqual([404, 503]);
   });
 
   it('the ConfigMap is applied over the command line and the environment, except that --trusted-proxies is never widened', () => {

@@ -26,6 +26,8 @@ const UPDATE = process.env.UPDATE_GOLDEN === '1';
 /** Cases translated with proxy flags other than the defaults. */
 const CASE_OPTIONS: Readonly<Record<string, Partial<TranslateOptions>>> = {
   'ssl-passthrough': { sslPassthrough: true },
+  'default-backend-service': { globalErrors: { service: { namespace: 'ingress-nginx', name: 'error-pages' }, codes: [404, 503] } },
+  'default-backend-service-missing': { globalErrors: { service: { namespace: 'ingress-nginx', name: 'error-pages' }, codes: [404] } },
 };
 
 function load(file: string): Store {

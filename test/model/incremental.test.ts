@@ -57,10 +57,15 @@ const ANNOTATIONS: [string, string[]][] = [
   ['portico.dev/auth-proxy-set-headers', ['h0', 'h1']],
   // a host-level property, as client certificates: any Ingress of the host sets it
   ['nginx.ingress.kubernetes.io/ssl-passthrough', ['true', 'true', 'no']],
+  // error pages: an Ingress's own, or the global default backend's
+  ['nginx.ingress.kubernetes.io/default-backend', ['s0', 's2', 'Bad_Name']],
+  ['nginx.ingress.kubernetes.io/custom-http-errors', ['404', '500,502', 'x']],
 ];
 const CONFIGMAP_NAMES = ['h0', 'h1'];
 /** The translator options of the seeded comparison: flags that change translation on. */
 const WITH_FLAGS = { ...OPTIONS, sslPassthrough: true };
+/** And --default-backend-service: its Service comes and goes, and the Ingresses' error pages with it. */
+const WITH_DEFAULT_BACKEND = { ...WITH_FLAGS, globalErrors: { service: { namespace: 'b', name: 's1' }, codes: [404, 503] } };
 
 class Gen {
   readonly rand: () => number;
@@ -235,11 +240,11 @@ function differences(inc: RoutingConfig, full: RoutingConfig): string[] {
 }
 
 /** A store that records its changes, and the translator fed with them. */
-function harness(seedWorld?: (store: Store) => void) {
+function harness(seedWorld?: (store: Store) => void, options: typeof WITH_DEFAULT_BACKEND | typeof WITH_FLAGS = WITH_FLAGS) {
   const store = new Store();
   store.upsert('IngressClass', ingressClass('portico'));
   seedWorld?.(store);
-  const translator = new IncrementalTranslator(WITH_FLAGS);
+  const translator = new IncrementalTranslator(options);
   let version = 0;
   let config = translator.apply(store, undefined, version);
   let pending: StoreChange[] = [];
@@ -255,7 +260,7 @@ function harness(seedWorld?: (store: Store) => void) {
       const changes = pending;
       pending = [];
       config = translator.apply(store, changes, version);
-      return [config, translate(store, { ...WITH_FLAGS, version })];
+      return [config, translate(store, { ...options, version })];
     },
     get config() {
       return config;
@@ -274,7 +279,8 @@ describe('incremental translation', () => {
     let passthrough = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
       const g = new Gen(seed);
-      const h = harness();
+      // every other seed with --default-backend-service
+      const h = harness(undefined, seed % 2 === 0 ? WITH_DEFAULT_BACKEND : WITH_FLAGS);
       for (let s = 0; s < STEPS; s++) {
         step(g, h.store);
         const [inc, full] = h.next();

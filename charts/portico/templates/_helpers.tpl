@@ -297,6 +297,8 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "max-connections-per-endpoint" (include "portico.flagValue" $cfg.maxConnectionsPerEndpoint) -}}
 {{- $_ = set $args "allow-trace" (include "portico.flagValue" $cfg.allowTrace) -}}
 {{- $_ = set $args "debug-endpoints" (include "portico.flagValue" $cfg.debugEndpoints) -}}
+{{- $_ = set $args "default-backend-service" (include "portico.flagValue" $cfg.defaultBackendService) -}}
+{{- $_ = set $args "custom-http-errors" (include "portico.flagValue" $cfg.customHttpErrors) -}}
 {{- $_ = set $args "otlp-endpoint" (include "portico.flagValue" $cfg.otlpEndpoint) -}}
 {{- with $cfg.nginxConfigMap -}}
 {{- $_ = set $args "nginx-configmap" . -}}
