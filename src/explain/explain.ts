@@ -95,6 +95,8 @@ export function filterNames(f: RouteFilters): string[] {
   if (f.hashBy !== undefined) out.push(f.hashSubset === undefined ? 'upstream-hash-by' : `upstream-hash-by (subsets of ${f.hashSubset}, in turn)`);
   if (f.retry !== undefined) out.push(`retry (tries ${f.retry.tries})`);
   if (f.backendTls !== undefined) out.push(`backend TLS from Secret ${f.backendTls.secret}`);
+  const hs = f.backendTlsHandshake;
+  if (hs !== undefined) out.push(`backend TLS ${[hs.minVersion === undefined ? '' : hs.minVersion === hs.maxVersion ? hs.minVersion : `${hs.minVersion}-${hs.maxVersion}`, hs.ciphers === undefined ? '' : `ciphers ${hs.ciphers}`].filter((x) => x !== '').join(', ')}`);
   if (f.errors !== undefined) out.push(`default-backend ${f.errors.backend.namespace}/${f.errors.backend.service}${f.errors.codes.length > 0 ? ` for ${f.errors.codes.join(', ')}` : ''}`);
   if (f.satisfy === 'any') out.push('satisfy any (one passing access check is enough)');
   if (f.customHeaders !== undefined) out.push(`response headers from ConfigMap ${f.customHeaders.configMap}`);
@@ -108,7 +110,7 @@ export function filterNames(f: RouteFilters): string[] {
   if (f.tracing !== undefined) out.push(f.tracing.enabled ? `tracing${f.tracing.trustIncoming ? '' : ' (own trace)'}${f.tracing.operationName !== '' ? ` as "${f.tracing.operationName}"` : ''}` : 'not traced');
   if (f.accessLog === false) out.push('not in the access log');
   // slots this list does not know yet still show up, by name
-  const known = new Set(['externalAuth', 'noGlobalAuth', 'clientCert', 'rateLimit', 'backendTls', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'hashSubset', 'retry', 'errors', 'satisfy', 'customHeaders', 'responseRewrite', 'mirror', 'limitRate', 'tracing', 'accessLog']);
+  const known = new Set(['externalAuth', 'noGlobalAuth', 'clientCert', 'rateLimit', 'backendTls', 'backendTlsHandshake', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'hashSubset', 'retry', 'errors', 'satisfy', 'customHeaders', 'responseRewrite', 'mirror', 'limitRate', 'tracing', 'accessLog']);
   for (const k of Object.keys(f)) if (!known.has(k)) out.push(k);
   return out;
 }

@@ -14,7 +14,7 @@ import { readLimitRateOptions } from './limit-rate-options.ts';
 import { readTracingOptions } from './tracing-options.ts';
 import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
-import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
+import { BACKEND_TLS_DENIED, readBackendTlsHandshake, readBackendTlsSecret } from './backend-tls-options.ts';
 import { readClientCertOptions } from './client-cert-options.ts';
 import { readRateLimitOptions } from './rate-limit-options.ts';
 import { DENIED_EXTERNAL_AUTH, readExternalAuthOptions } from './external-auth-options.ts';
@@ -139,6 +139,11 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   if (backendTls !== undefined && policy.backendProtocol !== 'HTTPS' && policy.backendProtocol !== 'GRPCS') {
     report('InvalidAnnotation', `proxy-ssl-secret has no effect with backend-protocol ${policy.backendProtocol}: it applies to HTTPS and GRPCS backends`);
   }
+  let backendTlsHandshake = readBackendTlsHandshake(annotations, report);
+  if (backendTlsHandshake !== undefined && policy.backendProtocol !== 'HTTPS' && policy.backendProtocol !== 'GRPCS') {
+    backendTlsHandshake = undefined;
+    report('InvalidAnnotation', `proxy-ssl-ciphers and proxy-ssl-protocols have no effect with backend-protocol ${policy.backendProtocol}: they apply to HTTPS and GRPCS backends`);
+  }
   // a 503 (an access control not enforced, or a broken one, or an unusable proxy-ssl-secret)
   // wins over a redirect: never opens anything
   const denied = unenforced === FORWARD && backendTls === 'denied' ? BACKEND_TLS_DENIED : unenforced;
@@ -162,6 +167,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ...(tracing === undefined ? {} : { tracing }),
     ...(errors === undefined ? {} : { errors }),
     ...(backendTls === undefined || backendTls === 'denied' ? {} : { backendTls }),
+    ...(backendTlsHandshake === undefined ? {} : { backendTlsHandshake }),
     ...(customHeaders.customHeaders === undefined ? {} : { customHeaders: customHeaders.customHeaders }),
   });
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
