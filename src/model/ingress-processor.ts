@@ -16,6 +16,7 @@ import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions } from './error-backend-options.ts';
 import { BACKEND_TLS_DENIED, readBackendTlsHandshake, readBackendTlsSecret } from './backend-tls-options.ts';
 import { readClientCertOptions } from './client-cert-options.ts';
+import { readServerCipherOptions, type ServerCipherOptions } from './tls-cipher-options.ts';
 import { readRateLimitOptions } from './rate-limit-options.ts';
 import { DENIED_EXTERNAL_AUTH, readExternalAuthOptions } from './external-auth-options.ts';
 import { readCustomHeadersOptions } from './custom-headers-options.ts';
@@ -49,6 +50,8 @@ export interface IngressContribution {
   readonly defaultBackend: Backend | null;
   /** spec.tls: host → `namespace/secretName`, in spec order (the first entry naming a host wins). */
   readonly tls?: ReadonlyMap<string, string>;
+  /** ssl-ciphers / ssl-prefer-server-ciphers for the hosts of `tls` (the oldest Ingress naming a host that sets one decides, builder.ts). */
+  readonly serverCiphers?: ServerCipherOptions;
   /** Set for a canary Ingress: its rules join the primary rules with the same host and path. */
   readonly canary?: CanaryOptions;
   /**
@@ -209,7 +212,8 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ? { ref, created, policy, action, filters: options.shared, hosts, defaultBackend }
     : { ref, created, policy, action, filters: options.shared, hosts, defaultBackend, tls };
   const withAliases = aliasSource === undefined ? out : { ...out, aliasSource };
-  const withCert = clientCert === undefined ? withAliases : { ...withAliases, clientCert };
+  const withCiphers = withServerCiphers(withAliases, readServerCipherOptions(annotations, report), report);
+  const withCert = clientCert === undefined ? withCiphers : { ...withCiphers, clientCert };
   if (!isDict(annotations) || !readPassthroughOption(annotations, report)) return withCert;
   if (opts.sslPassthrough === true) return { ...withCert, sslPassthrough: 'enabled' };
   report(
@@ -325,6 +329,20 @@ function processTls(
     }
   }
   return out;
+}
+
+/**
+ * ssl-ciphers / ssl-prefer-server-ciphers go with the hosts the Ingress lists in spec.tls
+ * (ingress-nginx: every host of its rules, which it serves on 443 with the default certificate
+ * when no spec.tls names them; Portico starts cipher settings from the TLS binding).
+ */
+function withServerCiphers(c: IngressContribution, options: ServerCipherOptions | undefined, report: (reason: ProblemReason, message: string) => void): IngressContribution {
+  if (options === undefined) return c;
+  if (c.tls === undefined || c.tls.size === 0) {
+    report('InvalidAnnotation', 'ssl-ciphers and ssl-prefer-server-ciphers apply to the hosts of spec.tls, and this Ingress has none; they have no effect');
+    return c;
+  }
+  return { ...c, serverCiphers: options };
 }
 
 /**

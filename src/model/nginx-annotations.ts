@@ -182,8 +182,8 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('http2-push-preload', 'HTTP/2 server push is obsolete (browsers removed it); remove the annotation'),
 
   // ---- TLS on the listener -------------------------------------------------------------------
-  unsupported('ssl-ciphers', 'Portico uses one TLS configuration for every host; remove the annotation'),
-  unsupported('ssl-prefer-server-ciphers', 'Portico uses one TLS configuration for every host; remove the annotation'),
+  entry('ssl-ciphers', 'differs', 'OpenSSL cipher list of the TLS handshakes (TLS 1.2) of the hosts the Ingress lists in spec.tls (ingress-nginx: every host of its rules), from the oldest such Ingress that sets it (a younger one with another list gets a problem); the server\'s order is preferred unless ssl-prefer-server-ciphers is "false"; TLS 1.3 suites are untouched unless TLS_ names are listed (nginx cannot restrict them); characters outside a cipher list, commands other than @STRENGTH and @SECLEVEL=0..5, or a list OpenSSL matches to no cipher are a problem and the host keeps the listener\'s ciphers'),
+  entry('ssl-prefer-server-ciphers', 'differs', '"true": the server\'s cipher order wins in the handshakes of the Ingress\'s spec.tls hosts, "false": the client\'s (Go booleans); from the oldest such Ingress that sets it; without it, hosts with ssl-ciphers prefer the server\'s order (ingress-nginx\'s default) and others keep the listener\'s (the client\'s order)'),
 
   // ---- observability and WAF -----------------------------------------------------------------
   entry('enable-access-log', 'supported', '"false": the Ingress\'s requests are not written to the access log (metrics still count them)'),
