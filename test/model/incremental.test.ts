@@ -57,6 +57,9 @@ const ANNOTATIONS: [string, string[]][] = [
   ['portico.dev/auth-proxy-set-headers', ['h0', 'h1']],
   // a host-level property, as client certificates: any Ingress of the host sets it
   ['nginx.ingress.kubernetes.io/ssl-passthrough', ['true', 'true', 'no']],
+  // TLS-host properties: the oldest Ingress naming the host in spec.tls that sets each decides
+  ['nginx.ingress.kubernetes.io/ssl-ciphers', ['HIGH', 'HIGH:!AES', 'NOPE']],
+  ['nginx.ingress.kubernetes.io/ssl-prefer-server-ciphers', ['true', 'false', 'on']],
 ];
 const CONFIGMAP_NAMES = ['h0', 'h1'];
 /** The translator options of the seeded comparison: flags that change translation on. */
