@@ -66,7 +66,11 @@ export interface TlsBinding {
    * from the oldest Ingress naming the host in spec.tls that sets it; absent: the listener's.
    */
   ciphers?: string;
-  /** ingress-nginx ssl-prefer-server-ciphers, likewise; absent: the listener's (client order). */
+  /**
+   * ingress-nginx ssl-prefer-server-ciphers, likewise. Absent: the server's order when
+   * `ciphers` is set (ingress-nginx's default ConfigMap turns ssl_prefer_server_ciphers on),
+   * else the listener's (the client's order).
+   */
   honorCipherOrder?: boolean;
 }
 
