@@ -12,6 +12,9 @@ import { generateSelfSigned } from '../../src/tls/default-certificate.ts';
 import { TlsManager, type TlsBinding } from '../../src/tls/manager.ts';
 import { startHandshakesByProfile } from '../../src/tls/cipher-profiles.ts';
 import { silentLogger } from '../../src/observe/log.ts';
+import { requireProxyProtocol } from '../../src/proxy/proxy-protocol.ts';
+import { enableSslPassthrough } from '../../src/proxy/ssl-passthrough.ts';
+import { randomBytes } from 'node:crypto';
 
 type Pair = { certPem: string; keyPem: string };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -31,13 +34,16 @@ afterEach(() => {
   while (cleanups.length > 0) cleanups.pop()!();
 });
 
-async function serve(bindings: TlsBinding[]): Promise<{ port: number; manager: TlsManager; server: tls.Server }> {
+async function serve(bindings: TlsBinding[], wrap: (server: tls.Server) => void = () => {}, ticketKeys?: Buffer): Promise<{ port: number; manager: TlsManager; server: tls.Server }> {
   const store = new Store();
   store.upsert('Secret', secret('site', site));
   const manager = new TlsManager({ store, log: silentLogger, fallback });
   manager.setBindings(bindings);
+  if (ticketKeys !== undefined) manager.setTicketKeys(ticketKeys);
   const server = tls.createServer(manager.serverOptions(), (s) => s.end());
   manager.attach(server);
+  // as the data plane does: the other connection wrappers come after the manager's
+  wrap(server);
   server.on('tlsClientError', () => {});
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -119,6 +125,55 @@ describe('per-host ciphers on one listener', () => {
     expect(manager.profileFor('elsewhere.test')).toBeNull();
     manager.setBindings([bind('open.test')]);
     expect(manager.profileFor('strict.test')).toBeNull();
+  });
+});
+
+describe('with the listener\'s other connection wrappers', () => {
+  it('behind the PROXY protocol reader and the ssl-passthrough peek (data plane order), the host\'s ciphers still hold', async () => {
+    const { port } = await serve([bind('strict.test', { ciphers: AES256 }), bind('open.test')], (server) => {
+      enableSslPassthrough(server, { targets: { passthroughRoute: () => null, passthroughAllowed: () => true, passthroughUpstream: () => null }, connectTimeoutMs: 1000 });
+      requireProxyProtocol(server, { trusted: null });
+    });
+    const viaProxyHeader = async (servername: string, ciphers: string): Promise<string> => {
+      const raw = net.connect(port, '127.0.0.1');
+      await once(raw, 'connect');
+      raw.write('PROXY TCP4 192.0.2.1 127.0.0.1 5555 443\r\n');
+      const socket = tls.connect({ socket: raw, servername, ciphers, maxVersion: 'TLSv1.2', rejectUnauthorized: false });
+      try {
+        await Promise.race([
+          once(socket, 'secureConnect'),
+          once(socket, 'error').then(([e]) => {
+            throw e;
+          }),
+        ]);
+        return socket.getCipher().name;
+      } catch {
+        return 'refused';
+      } finally {
+        socket.destroy();
+      }
+    };
+    expect(await viaProxyHeader('strict.test', AES128)).toBe('refused');
+    expect(await viaProxyHeader('strict.test', `${AES128}:${AES256}`)).toBe(AES256);
+    expect(await viaProxyHeader('open.test', AES128)).toBe(AES128);
+  });
+
+  it('with shared ticket keys (workers), a session of a host with a profile resumes on another process\'s listener', async () => {
+    const keys = randomBytes(48);
+    const a = await serve([bind('strict.test', { ciphers: AES256 })], () => {}, keys);
+    const b = await serve([bind('strict.test', { ciphers: AES256 })], () => {}, keys);
+    const connect = async (port: number, session?: Buffer): Promise<{ session: Buffer | undefined; reused: boolean }> => {
+      const socket = tls.connect({ host: '127.0.0.1', port, servername: 'strict.test', ciphers: AES256, maxVersion: 'TLSv1.2', rejectUnauthorized: false, ...(session ? { session } : {}) });
+      const got = once(socket, 'session');
+      await once(socket, 'secureConnect');
+      const reused = socket.isSessionReused();
+      const [ticket] = reused ? [undefined] : ((await got) as [Buffer]);
+      socket.destroy();
+      return { session: ticket, reused };
+    };
+    const first = await connect(a.port);
+    expect(first.reused).toBe(false);
+    expect((await connect(b.port, first.session)).reused).toBe(true);
   });
 });
 
