@@ -59,7 +59,7 @@ export interface Explanation {
    */
   readonly passthrough?: { readonly service: string; readonly port: string; readonly endpointsKey: string };
   /** The certificate binding SNI `host` finds, or null (the default certificate). */
-  readonly tls: { readonly host: string; readonly secret: string; readonly ingress: string } | null;
+  readonly tls: { readonly host: string; readonly secret: string; readonly ingress: string; readonly ciphers?: string; readonly honorCipherOrder?: boolean } | null;
 }
 
 const ref = (r: Route): string => `${r.ingress.namespace}/${r.ingress.name}`;
@@ -242,7 +242,16 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
     filters: route === null ? [] : filterNames(route.filters),
     backend: backend === null ? null : { service: `${backend.namespace}/${backend.service}`, port: String(backend.servicePort), endpointsKey: backend.endpointsKey, canary },
     endpoints: set.map((e) => ({ address: e.address, port: e.port, terminating: e.terminating })),
-    tls: tls === null ? null : { host: tls.host, secret: tls.secret, ingress: `${tls.ingress.namespace}/${tls.ingress.name}` },
+    tls:
+      tls === null
+        ? null
+        : {
+            host: tls.host,
+            secret: tls.secret,
+            ingress: `${tls.ingress.namespace}/${tls.ingress.name}`,
+            ...(tls.ciphers === undefined ? {} : { ciphers: tls.ciphers }),
+            ...(tls.honorCipherOrder === undefined ? {} : { honorCipherOrder: tls.honorCipherOrder }),
+          },
   };
 }
 
@@ -272,5 +281,9 @@ export function renderExplanation(e: Explanation): string {
     lines.push(`Endpoints: ${e.endpoints.length === 0 ? '(none ready)' : e.endpoints.map((p) => `${p.address}:${p.port}${p.terminating ? ' (terminating)' : ''}`).join(', ')}`);
   }
   if (e.request.scheme === 'https') lines.push(`Certificate: ${e.tls === null ? 'the default certificate (no spec.tls names this host)' : `Secret ${e.tls.secret} (spec.tls of ${e.tls.ingress}, host ${e.tls.host})`}`);
+  if (e.tls !== null && (e.tls.ciphers !== undefined || e.tls.honorCipherOrder !== undefined)) {
+    const order = (e.tls.honorCipherOrder ?? e.tls.ciphers !== undefined) ? "the server's order" : "the client's order";
+    lines.push(`Handshake: ${e.tls.ciphers === undefined ? "the listener's ciphers" : `ciphers ${e.tls.ciphers}`}, ${order} (ssl-ciphers, ssl-prefer-server-ciphers)`);
+  }
   return lines.join('\n') + '\n';
 }
