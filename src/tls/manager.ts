@@ -20,7 +20,6 @@ import type { Problem, TlsBinding } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { nameCovers, parseTlsSecret, type CertificateResult, type ParsedCertificate } from './certificate.ts';
 import { armClientAuth, type HostClientAuth } from './client-auth.ts';
-import { startHandshakesByProfile } from './cipher-profiles.ts';
 import type { ClientCertPolicy } from '../model/types.ts';
 
 export type { TlsBinding };
@@ -109,7 +108,7 @@ export class TlsManager {
   private armFailureLogged = false;
   /**
    * Per SNI name (exact, then `*.parent` by parent): the context its handshakes start from when
-   * its binding sets ssl-ciphers / ssl-prefer-server-ciphers (cipher-profiles.ts), or null for
+   * its binding sets ssl-ciphers / ssl-prefer-server-ciphers (proxy/cipher-profiles.ts), or null for
    * the listener's; both empty when no binding sets them.
    */
   private profileExact = new Map<string, SecureContext | null>();
@@ -159,19 +158,14 @@ export class TlsManager {
     for (const context of this.profileContexts.values()) (context as SecureContext & { context: { setTicketKeys(k: Buffer): void } }).context.setTicketKeys(keys);
   }
 
-  /**
-   * Call once per server, right after creating it (before the PROXY protocol reader or the
-   * passthrough peek wrap its connections): the default certificate follows changes, and
-   * hosts with cipher settings start their handshakes from their own context.
-   */
   attach(server: tls.Server): void {
     this.servers.add(server);
     server.once('close', () => this.servers.delete(server));
-    startHandshakesByProfile(server, {
-      active: () => this.profileExact.size !== 0 || this.profileWildcard.size !== 0,
-      contextFor: (name) => this.profileFor(name),
-      onUnavailable: () => this.opts.log.error('cannot start TLS handshakes with per-host ciphers on this Node version; connections to hosts with ssl-ciphers or ssl-prefer-server-ciphers are refused'),
-    });
+  }
+
+  /** Whether any host has its own handshake settings (ssl-ciphers, ssl-prefer-server-ciphers). */
+  hasCipherProfiles(): boolean {
+    return this.profileExact.size !== 0 || this.profileWildcard.size !== 0;
   }
 
   /** The context handshakes for a server name (lower case) start from, or null for the listener's own. */
@@ -367,7 +361,7 @@ export class TlsManager {
 
   /**
    * Per binding with ssl-ciphers or ssl-prefer-server-ciphers: the context its handshakes start
-   * from (cipher-profiles.ts). Without ssl-prefer-server-ciphers, a host with its own cipher
+   * from (proxy/cipher-profiles.ts peeks at the ClientHello to use it). Without ssl-prefer-server-ciphers, a host with its own cipher
    * list prefers the server's order, as ingress-nginx's (whose http-level
    * ssl_prefer_server_ciphers is on with its default ConfigMap). Hosts of bindings without
    * them are recorded as null, so an exact host is not taken for a wildcard host's profile.

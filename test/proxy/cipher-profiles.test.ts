@@ -10,7 +10,7 @@ import { Store } from '../../src/store/store.ts';
 import type { Secret } from '../../src/store/types.ts';
 import { generateSelfSigned } from '../../src/tls/default-certificate.ts';
 import { TlsManager, type TlsBinding } from '../../src/tls/manager.ts';
-import { startHandshakesByProfile } from '../../src/tls/cipher-profiles.ts';
+import { startHandshakesByProfile } from '../../src/proxy/cipher-profiles.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { requireProxyProtocol } from '../../src/proxy/proxy-protocol.ts';
 import { enableSslPassthrough } from '../../src/proxy/ssl-passthrough.ts';
@@ -42,7 +42,8 @@ async function serve(bindings: TlsBinding[], wrap: (server: tls.Server) => void 
   if (ticketKeys !== undefined) manager.setTicketKeys(ticketKeys);
   const server = tls.createServer(manager.serverOptions(), (s) => s.end());
   manager.attach(server);
-  // as the data plane does: the other connection wrappers come after the manager's
+  // as the data plane does (runtime/data-plane.ts): the peek first, the other connection wrappers after it
+  startHandshakesByProfile(server, { active: () => manager.hasCipherProfiles(), contextFor: (name) => manager.profileFor(name) });
   wrap(server);
   server.on('tlsClientError', () => {});
   server.listen(0, '127.0.0.1');

@@ -8,9 +8,10 @@
 // nginx has the same limit for ssl_protocols and works around it for ciphers in its own
 // servername callback, which Node's does not expose. So the choice is made before the TLS
 // connection exists: the ClientHello's server name is read from the first bytes
-// (proxy/client-hello.ts), and the TLS socket is created from that host's profile context
-// (its ciphers and order, the listener's other settings, the default certificate; SNI then
-// still picks the certificate as for every host).
+// (client-hello.ts), and the TLS socket is created from that host's profile context (its
+// ciphers and order, the listener's other settings, the default certificate; SNI then still
+// picks the certificate as for every host). tls/manager.ts builds the profile contexts
+// (TlsManager.profileFor); runtime/data-plane.ts puts this peek on the HTTPS listener.
 //
 // Cost: nothing while no host sets a profile (the connection goes straight to the TLS
 // server). With profiles, every connection of the listener waits for its ClientHello (one
@@ -24,7 +25,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from '../proxy/client-hello.ts';
+import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from './client-hello.ts';
 
 /** Time allowed for the ClientHello (the TLS handshake's own timeout starts after it). */
 export const CLIENT_HELLO_TIMEOUT_MS = 10_000;
@@ -106,7 +107,7 @@ export function startHandshakesByProfile(server: tls.Server, lookup: ProfileLook
       socket.unshift(buf);
       // not a ClientHello this parser reads, or no server name: the TLS server decides as always
       const context = peek.kind === 'hello' && peek.serverName !== null ? lookup.contextFor(peek.serverName) : null;
-      // the TLS socket reads the put-back bytes itself (see proxy/proxy-protocol.ts)
+      // the TLS socket reads the put-back bytes itself (see proxy-protocol.ts)
       handOver(socket, context);
     };
     socket.on('data', onData);
