@@ -59,7 +59,7 @@ export interface Explanation {
    */
   readonly passthrough?: { readonly service: string; readonly port: string; readonly endpointsKey: string };
   /** The certificate binding SNI `host` finds, or null (the default certificate). */
-  readonly tls: { readonly host: string; readonly secret: string; readonly ingress: string } | null;
+  readonly tls: { readonly host: string; readonly secret: string; readonly ingress: string; readonly ciphers?: string; readonly honorCipherOrder?: boolean } | null;
 }
 
 const ref = (r: Route): string => `${r.ingress.namespace}/${r.ingress.name}`;
@@ -95,6 +95,8 @@ export function filterNames(f: RouteFilters): string[] {
   if (f.hashBy !== undefined) out.push(f.hashSubset === undefined ? 'upstream-hash-by' : `upstream-hash-by (subsets of ${f.hashSubset}, in turn)`);
   if (f.retry !== undefined) out.push(`retry (tries ${f.retry.tries})`);
   if (f.backendTls !== undefined) out.push(`backend TLS from Secret ${f.backendTls.secret}`);
+  const hs = f.backendTlsHandshake;
+  if (hs !== undefined) out.push(`backend TLS ${[hs.minVersion === undefined ? '' : hs.minVersion === hs.maxVersion ? hs.minVersion : `${hs.minVersion}-${hs.maxVersion}`, hs.ciphers === undefined ? '' : `ciphers ${hs.ciphers}`].filter((x) => x !== '').join(', ')}`);
   if (f.errors !== undefined) out.push(`default-backend ${f.errors.backend.namespace}/${f.errors.backend.service}${f.errors.codes.length > 0 ? ` for ${f.errors.codes.join(', ')}` : ''}`);
   if (f.satisfy === 'any') out.push('satisfy any (one passing access check is enough)');
   if (f.customHeaders !== undefined) out.push(`response headers from ConfigMap ${f.customHeaders.configMap}`);
@@ -108,7 +110,7 @@ export function filterNames(f: RouteFilters): string[] {
   if (f.tracing !== undefined) out.push(f.tracing.enabled ? `tracing${f.tracing.trustIncoming ? '' : ' (own trace)'}${f.tracing.operationName !== '' ? ` as "${f.tracing.operationName}"` : ''}` : 'not traced');
   if (f.accessLog === false) out.push('not in the access log');
   // slots this list does not know yet still show up, by name
-  const known = new Set(['externalAuth', 'noGlobalAuth', 'clientCert', 'rateLimit', 'backendTls', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'hashSubset', 'retry', 'errors', 'satisfy', 'customHeaders', 'responseRewrite', 'mirror', 'limitRate', 'tracing', 'accessLog']);
+  const known = new Set(['externalAuth', 'noGlobalAuth', 'clientCert', 'rateLimit', 'backendTls', 'backendTlsHandshake', 'cors', 'sourceRange', 'basicAuth', 'bodyLimit', 'rewrite', 'upstreamHost', 'forwardedPrefix', 'timeouts', 'appRoot', 'affinity', 'hashBy', 'hashSubset', 'retry', 'errors', 'satisfy', 'customHeaders', 'responseRewrite', 'mirror', 'limitRate', 'tracing', 'accessLog']);
   for (const k of Object.keys(f)) if (!known.has(k)) out.push(k);
   return out;
 }
@@ -240,7 +242,16 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
     filters: route === null ? [] : filterNames(route.filters),
     backend: backend === null ? null : { service: `${backend.namespace}/${backend.service}`, port: String(backend.servicePort), endpointsKey: backend.endpointsKey, canary },
     endpoints: set.map((e) => ({ address: e.address, port: e.port, terminating: e.terminating })),
-    tls: tls === null ? null : { host: tls.host, secret: tls.secret, ingress: `${tls.ingress.namespace}/${tls.ingress.name}` },
+    tls:
+      tls === null
+        ? null
+        : {
+            host: tls.host,
+            secret: tls.secret,
+            ingress: `${tls.ingress.namespace}/${tls.ingress.name}`,
+            ...(tls.ciphers === undefined ? {} : { ciphers: tls.ciphers }),
+            ...(tls.honorCipherOrder === undefined ? {} : { honorCipherOrder: tls.honorCipherOrder }),
+          },
   };
 }
 
@@ -270,5 +281,9 @@ export function renderExplanation(e: Explanation): string {
     lines.push(`Endpoints: ${e.endpoints.length === 0 ? '(none ready)' : e.endpoints.map((p) => `${p.address}:${p.port}${p.terminating ? ' (terminating)' : ''}`).join(', ')}`);
   }
   if (e.request.scheme === 'https') lines.push(`Certificate: ${e.tls === null ? 'the default certificate (no spec.tls names this host)' : `Secret ${e.tls.secret} (spec.tls of ${e.tls.ingress}, host ${e.tls.host})`}`);
+  if (e.tls !== null && (e.tls.ciphers !== undefined || e.tls.honorCipherOrder !== undefined)) {
+    const order = (e.tls.honorCipherOrder ?? e.tls.ciphers !== undefined) ? "the server's order" : "the client's order";
+    lines.push(`Handshake: ${e.tls.ciphers === undefined ? "the listener's ciphers" : `ciphers ${e.tls.ciphers}`}, ${order} (ssl-ciphers, ssl-prefer-server-ciphers)`);
+  }
   return lines.join('\n') + '\n';
 }

@@ -17,9 +17,10 @@ import type { Snapshot } from '../store/store.ts';
 import { parseSecretRef } from './access-options.ts';
 import { porticoNames, readAliased } from './aliased.ts';
 import { describe } from './read.ts';
-import type { BackendTlsSecret, RouteAction } from './types.ts';
+import { parseCipherList, parseTlsProtocols } from './cipher-list.ts';
+import type { BackendTlsHandshake, BackendTlsSecret, RouteAction } from './types.ts';
 
-export const BACKEND_TLS_OPTION_NAMES = ['proxy-ssl-secret'] as const;
+export const BACKEND_TLS_OPTION_NAMES = ['proxy-ssl-secret', 'proxy-ssl-ciphers', 'proxy-ssl-protocols'] as const;
 export const BACKEND_TLS_OPTION_ANNOTATIONS: readonly string[] = porticoNames(BACKEND_TLS_OPTION_NAMES);
 
 type Report = (reason: 'InvalidAnnotation' | 'InvalidTLS', message: string) => void;
@@ -90,4 +91,34 @@ export function readBackendTlsSecret(annotations: unknown, snapshot: Snapshot, n
     out.ca = caText;
   }
   return Object.freeze(out);
+}
+
+/**
+ * ingress-nginx proxy-ssl-ciphers and proxy-ssl-protocols: what TLS connections to the
+ * backends may negotiate (nginx proxy_ssl_ciphers, proxy_ssl_protocols). An invalid value is a
+ * problem and Node's default is used for it (ingress-nginx also falls back to its default with
+ * a warning). Where ingress-nginx reads them only along with a usable proxy-ssl-secret, Portico
+ * applies them to every HTTPS / GRPCS backend of the Ingress, as it does proxy-ssl-verify.
+ * Absent both: undefined (the route keeps Node's defaults: TLS 1.2 and 1.3, Node's ciphers).
+ */
+export function readBackendTlsHandshake(annotations: unknown, report: Report): BackendTlsHandshake | undefined {
+  if (annotations === null || typeof annotations !== 'object') return undefined;
+  const a = annotations as Record<string, unknown>;
+  const out: { ciphers?: string; minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {};
+  const ciphers = readAliased(a, 'proxy-ssl-ciphers', (r, m) => report(r, m));
+  if (ciphers !== undefined) {
+    const parsed = parseCipherList(ciphers[1], false);
+    if ('invalid' in parsed) report('InvalidAnnotation', `Annotation "${ciphers[0]}" is refused: ${parsed.invalid}; Node's default ciphers are used to the backends`);
+    else out.ciphers = parsed.ciphers;
+  }
+  const protocols = readAliased(a, 'proxy-ssl-protocols', (r, m) => report(r, m));
+  if (protocols !== undefined) {
+    const parsed = parseTlsProtocols(protocols[1]);
+    if ('invalid' in parsed) report('InvalidAnnotation', `Annotation "${protocols[0]}" is refused: ${parsed.invalid}; TLSv1.2 and TLSv1.3 are allowed to the backends`);
+    else if (parsed.minVersion !== 'TLSv1.2' || parsed.maxVersion !== 'TLSv1.3') {
+      out.minVersion = parsed.minVersion;
+      out.maxVersion = parsed.maxVersion;
+    }
+  }
+  return Object.keys(out).length === 0 ? undefined : Object.freeze(out);
 }

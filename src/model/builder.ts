@@ -385,6 +385,10 @@ export function globalDefaultRoute(global: GlobalErrorBackend | undefined, snaps
  */
 export function buildTlsBinding(host: string, contributions: readonly IngressContribution[], sink: ProblemSink): TlsBinding | null {
   let winner: TlsBinding | null = null;
+  // ssl-ciphers and ssl-prefer-server-ciphers: each from the oldest Ingress that sets it, as
+  // ingress-nginx fills a server's ssl_ciphers / ssl_prefer_server_ciphers once
+  let ciphersFrom: IngressContribution | null = null;
+  let preferFrom: IngressContribution | null = null;
   for (const c of contributions) {
     const secret = c.tls?.get(host);
     if (secret === undefined) continue;
@@ -395,6 +399,23 @@ export function buildTlsBinding(host: string, contributions: readonly IngressCon
         'TLSConflict',
         `spec.tls names Secret ${secret} for ${host}, but the older Ingress ${winner.ingress.namespace}/${winner.ingress.name} already serves it with ${winner.secret}; that one is used`,
       );
+    }
+    const own = c.serverCiphers;
+    if (own?.ciphers !== undefined) {
+      if (ciphersFrom === null) {
+        ciphersFrom = c;
+        winner.ciphers = own.ciphers;
+      } else if (ciphersFrom.serverCiphers?.ciphers !== own.ciphers) {
+        sink.add(c.ref, 'TLSConflict', `ssl-ciphers applies to a whole host; ${host} takes it from Ingress ${refWords(ciphersFrom.ref)}, ${precedenceWords(ciphersFrom, c)}, and this Ingress's is ignored there`);
+      }
+    }
+    if (own?.preferServerCiphers !== undefined) {
+      if (preferFrom === null) {
+        preferFrom = c;
+        winner.honorCipherOrder = own.preferServerCiphers;
+      } else if (preferFrom.serverCiphers?.preferServerCiphers !== own.preferServerCiphers) {
+        sink.add(c.ref, 'TLSConflict', `ssl-prefer-server-ciphers applies to a whole host; ${host} takes it from Ingress ${refWords(preferFrom.ref)}, ${precedenceWords(preferFrom, c)}, and this Ingress's is ignored there`);
+      }
     }
   }
   return winner;

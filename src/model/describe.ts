@@ -13,7 +13,7 @@ export type RouteDescription = Record<string, unknown>;
 export interface ConfigDescription {
   hosts: { host: string; regex?: true; rules: RouteDescription[]; fallback?: RouteDescription; passthrough?: { path: string; backend: string } }[];
   defaultBackend?: RouteDescription;
-  tls: { host: string; secret: string; ingress: string }[];
+  tls: { host: string; secret: string; ingress: string; ciphers?: string; honorCipherOrder?: boolean }[];
   problems: { object: string; reason: string; message: string }[];
 }
 
@@ -71,7 +71,13 @@ export function describeTable(config: RouteTable, opts: DescribeOptions = {}): C
   return {
     hosts,
     ...(config.defaultRoute ? { defaultBackend: route(config.defaultRoute) } : {}),
-    tls: config.tls.map((t) => ({ host: t.host, secret: t.secret, ingress: `${t.ingress.namespace}/${t.ingress.name}` })),
+    tls: config.tls.map((t) => ({
+      host: t.host,
+      secret: t.secret,
+      ingress: `${t.ingress.namespace}/${t.ingress.name}`,
+      ...(t.ciphers === undefined ? {} : { ciphers: t.ciphers }),
+      ...(t.honorCipherOrder === undefined ? {} : { honorCipherOrder: t.honorCipherOrder }),
+    })),
     problems: config.problems.map((p) => ({ object: `${p.object.kind} ${p.object.namespace}/${p.object.name}`, reason: p.reason, message: p.message })),
   };
 }

@@ -14,8 +14,9 @@ import { readLimitRateOptions } from './limit-rate-options.ts';
 import { readTracingOptions } from './tracing-options.ts';
 import { readRetryOptions } from './retry-options.ts';
 import { readErrorBackendOptions, type GlobalErrorBackend } from './error-backend-options.ts';
-import { BACKEND_TLS_DENIED, readBackendTlsSecret } from './backend-tls-options.ts';
+import { BACKEND_TLS_DENIED, readBackendTlsHandshake, readBackendTlsSecret } from './backend-tls-options.ts';
 import { readClientCertOptions } from './client-cert-options.ts';
+import { readServerCipherOptions, type ServerCipherOptions } from './tls-cipher-options.ts';
 import { readRateLimitOptions } from './rate-limit-options.ts';
 import { DENIED_EXTERNAL_AUTH, readExternalAuthOptions } from './external-auth-options.ts';
 import { readCustomHeadersOptions } from './custom-headers-options.ts';
@@ -49,6 +50,8 @@ export interface IngressContribution {
   readonly defaultBackend: Backend | null;
   /** spec.tls: host → `namespace/secretName`, in spec order (the first entry naming a host wins). */
   readonly tls?: ReadonlyMap<string, string>;
+  /** ssl-ciphers / ssl-prefer-server-ciphers for the hosts of `tls` (the oldest Ingress naming a host that sets one decides, builder.ts). */
+  readonly serverCiphers?: ServerCipherOptions;
   /** Set for a canary Ingress: its rules join the primary rules with the same host and path. */
   readonly canary?: CanaryOptions;
   /**
@@ -146,6 +149,11 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   if (backendTls !== undefined && policy.backendProtocol !== 'HTTPS' && policy.backendProtocol !== 'GRPCS') {
     report('InvalidAnnotation', `proxy-ssl-secret has no effect with backend-protocol ${policy.backendProtocol}: it applies to HTTPS and GRPCS backends`);
   }
+  let backendTlsHandshake = readBackendTlsHandshake(annotations, report);
+  if (backendTlsHandshake !== undefined && policy.backendProtocol !== 'HTTPS' && policy.backendProtocol !== 'GRPCS') {
+    backendTlsHandshake = undefined;
+    report('InvalidAnnotation', `proxy-ssl-ciphers and proxy-ssl-protocols have no effect with backend-protocol ${policy.backendProtocol}: they apply to HTTPS and GRPCS backends`);
+  }
   // a 503 (an access control not enforced, or a broken one, or an unusable proxy-ssl-secret)
   // wins over a redirect: never opens anything
   const denied = unenforced === FORWARD && backendTls === 'denied' ? BACKEND_TLS_DENIED : unenforced;
@@ -169,6 +177,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ...(tracing === undefined ? {} : { tracing }),
     ...(errors === undefined ? {} : { errors }),
     ...(backendTls === undefined || backendTls === 'denied' ? {} : { backendTls }),
+    ...(backendTlsHandshake === undefined ? {} : { backendTlsHandshake }),
     ...(customHeaders.customHeaders === undefined ? {} : { customHeaders: customHeaders.customHeaders }),
   });
   const options = redirects.appRoot === '' ? read : { ...read, shared: Object.freeze({ ...read.shared, appRoot: redirects.appRoot }) };
@@ -210,7 +219,8 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
     ? { ref, created, policy, action, filters: options.shared, hosts, defaultBackend }
     : { ref, created, policy, action, filters: options.shared, hosts, defaultBackend, tls };
   const withAliases = aliasSource === undefined ? out : { ...out, aliasSource };
-  const withCert = clientCert === undefined ? withAliases : { ...withAliases, clientCert };
+  const withCiphers = withServerCiphers(withAliases, readServerCipherOptions(annotations, report), report);
+  const withCert = clientCert === undefined ? withCiphers : { ...withCiphers, clientCert };
   if (!isDict(annotations) || !readPassthroughOption(annotations, report)) return withCert;
   if (opts.sslPassthrough === true) return { ...withCert, sslPassthrough: 'enabled' };
   report(
@@ -326,6 +336,20 @@ function processTls(
     }
   }
   return out;
+}
+
+/**
+ * ssl-ciphers / ssl-prefer-server-ciphers go with the hosts the Ingress lists in spec.tls
+ * (ingress-nginx: every host of its rules, which it serves on 443 with the default certificate
+ * when no spec.tls names them; Portico starts cipher settings from the TLS binding).
+ */
+function withServerCiphers(c: IngressContribution, options: ServerCipherOptions | undefined, report: (reason: ProblemReason, message: string) => void): IngressContribution {
+  if (options === undefined) return c;
+  if (c.tls === undefined || c.tls.size === 0) {
+    report('InvalidAnnotation', 'ssl-ciphers and ssl-prefer-server-ciphers apply to the hosts of spec.tls, and this Ingress has none; they have no effect');
+    return c;
+  }
+  return { ...c, serverCiphers: options };
 }
 
 /**

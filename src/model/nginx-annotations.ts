@@ -131,8 +131,8 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('proxy-ssl-server-name', 'differs', 'Portico always sends SNI to TLS backends, "off" included'),
   entry('proxy-ssl-secret', 'supported', 'Secret ("name" or "namespace/name") for HTTPS/GRPCS backends: tls.crt + tls.key are presented as the client certificate, ca.crt is the only CA backends are verified against (with proxy-ssl-verify on); a missing or unusable Secret makes the rules answer 503'),
   unsupported('proxy-ssl-verify-depth', 'Portico verifies the whole chain; remove the annotation'),
-  unsupported('proxy-ssl-ciphers', 'Portico uses Node.js defaults for backend TLS ciphers; remove the annotation'),
-  unsupported('proxy-ssl-protocols', 'Portico uses Node.js defaults (TLS 1.2 and 1.3) to backends; remove the annotation'),
+  entry('proxy-ssl-ciphers', 'differs', 'OpenSSL cipher list for TLS to HTTPS/GRPCS backends (TLS 1.2 and below; names starting TLS_ also restrict TLS 1.3, which nginx cannot); applied with or without proxy-ssl-secret (ingress-nginx reads it only with one); a list with other characters or that OpenSSL matches to no cipher is a problem and Node\'s defaults are used'),
+  entry('proxy-ssl-protocols', 'differs', '"TLSv1.2", "TLSv1.3" or both (space-separated) for TLS to HTTPS/GRPCS backends, with or without proxy-ssl-secret; default TLSv1.2 and TLSv1.3 (ingress-nginx: TLSv1.2 only, when proxy-ssl-secret is set); SSLv2, SSLv3, TLSv1, TLSv1.1 or any other word is a problem and the default is used'),
   entry('service-upstream', 'supported', '"true": traffic goes to each Service\'s ClusterIP (kube-proxy balances) instead of the pod endpoints; a headless Service keeps its endpoints'),
   unsupported('proxy-http-version', 'Portico speaks HTTP/1.1 to HTTP backends (portico.dev/backend-protocol for HTTP/2); remove the annotation'),
   unsupported('connection-proxy-header', 'Portico manages upstream connections itself; remove the annotation'),
@@ -182,8 +182,8 @@ const TABLE: readonly NginxAnnotation[] = [
   unsupported('http2-push-preload', 'HTTP/2 server push is obsolete (browsers removed it); remove the annotation'),
 
   // ---- TLS on the listener -------------------------------------------------------------------
-  unsupported('ssl-ciphers', 'Portico uses one TLS configuration for every host; remove the annotation'),
-  unsupported('ssl-prefer-server-ciphers', 'Portico uses one TLS configuration for every host; remove the annotation'),
+  entry('ssl-ciphers', 'differs', 'OpenSSL cipher list of the TLS handshakes (TLS 1.2) of the hosts the Ingress lists in spec.tls (ingress-nginx: every host of its rules), from the oldest such Ingress that sets it (a younger one with another list gets a problem); the server\'s order is preferred unless ssl-prefer-server-ciphers is "false"; TLS 1.3 suites are untouched unless TLS_ names are listed (nginx cannot restrict them); characters outside a cipher list, commands other than @STRENGTH and @SECLEVEL=0..5, or a list OpenSSL matches to no cipher are a problem and the host keeps the listener\'s ciphers'),
+  entry('ssl-prefer-server-ciphers', 'differs', '"true": the server\'s cipher order wins in the handshakes of the Ingress\'s spec.tls hosts, "false": the client\'s (Go booleans); from the oldest such Ingress that sets it; without it, hosts with ssl-ciphers prefer the server\'s order (ingress-nginx\'s default) and others keep the listener\'s (the client\'s order)'),
 
   // ---- observability and WAF -----------------------------------------------------------------
   entry('enable-access-log', 'supported', '"false": the Ingress\'s requests are not written to the access log (metrics still count them)'),

@@ -61,6 +61,17 @@ export interface TlsBinding {
   /** `namespace/name` of the kubernetes.io/tls Secret (always the Ingress's namespace). */
   secret: string;
   ingress: ObjectRef;
+  /**
+   * ingress-nginx ssl-ciphers: the OpenSSL cipher list (checked) of this host's handshakes,
+   * from the oldest Ingress naming the host in spec.tls that sets it; absent: the listener's.
+   */
+  ciphers?: string;
+  /**
+   * ingress-nginx ssl-prefer-server-ciphers, likewise. Absent: the server's order when
+   * `ciphers` is set (ingress-nginx's default ConfigMap turns ssl_prefer_server_ciphers on),
+   * else the listener's (the client's order).
+   */
+  honorCipherOrder?: boolean;
 }
 
 /** Which Ingress a route or problem came from. */
@@ -209,6 +220,8 @@ export interface RouteFilters {
   readonly errors?: ErrorBackend;
   /** Client certificate and CA for TLS to the backends (ingress-nginx proxy-ssl-secret). */
   readonly backendTls?: BackendTlsSecret;
+  /** Ciphers and protocol versions of TLS to the backends (ingress-nginx proxy-ssl-ciphers, proxy-ssl-protocols). */
+  readonly backendTlsHandshake?: BackendTlsHandshake;
   /** Client certificates of the route's host (ingress-nginx auth-tls-*); see client-cert-options.ts. */
   readonly clientCert?: ClientCertPolicy;
   /** Per-client request rate and concurrency limits (ingress-nginx limit-rps and co.). */
@@ -298,6 +311,15 @@ export interface BackendTlsSecret {
   readonly key?: string;
   /** The only CAs backends are verified against (with verification on). */
   readonly ca?: string;
+}
+
+/** What TLS connections to the backends may negotiate; see model/backend-tls-options.ts. Absent fields: Node's defaults. */
+export interface BackendTlsHandshake {
+  /** OpenSSL cipher list (checked), as nginx proxy_ssl_ciphers. */
+  readonly ciphers?: string;
+  /** Lowest and highest TLS version (proxy_ssl_protocols); both or neither. */
+  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 /** ingress-nginx's per-Ingress default backend; see model/error-backend-options.ts. */

@@ -12,7 +12,7 @@
 import tls from 'node:tls';
 import { Pool } from 'undici';
 import type { UpstreamEndpoint } from '../endpoints/types.ts';
-import type { BackendProtocol, BackendTlsSecret, Route } from '../model/types.ts';
+import type { BackendProtocol, BackendTlsHandshake, BackendTlsSecret, Route } from '../model/types.ts';
 import { createHash } from 'node:crypto';
 import type { ProxySettings } from './settings.ts';
 import { EndpointSlots } from './slots.ts';
@@ -32,9 +32,11 @@ export interface UpstreamMode {
   readonly connectTimeoutMs: number | null;
   /** TLS: the route's proxy-ssl-secret (client certificate, CA), or null. */
   readonly secret: BackendTlsSecret | null;
+  /** TLS: the route's proxy-ssl-ciphers / proxy-ssl-protocols, or null for Node's defaults. */
+  readonly handshake: BackendTlsHandshake | null;
 }
 
-export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null, connectTimeoutMs: null, secret: null });
+export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null, connectTimeoutMs: null, secret: null, handshake: null });
 
 /** Route → UpstreamMode, cached per Route object (routes are immutable). */
 export class UpstreamModes {
@@ -54,23 +56,26 @@ export class UpstreamModes {
         p.backendTlsServerName || route.backend.externalName || `${route.backend.service}.${route.backend.namespace}.svc`,
         connectMs,
         route.filters.backendTls ?? null,
+        route.filters.backendTlsHandshake ?? null,
       );
       this.byRoute.set(route, m);
     }
     return m;
   }
 
-  private intern(protocol: BackendProtocol, verify: boolean, servername: string, connectMs: number | null, secret: BackendTlsSecret | null): UpstreamMode {
+  private intern(protocol: BackendProtocol, verify: boolean, servername: string, connectMs: number | null, secret: BackendTlsSecret | null, handshake: BackendTlsHandshake | null): UpstreamMode {
     const tls = protocol === 'HTTPS' || protocol === 'GRPCS';
     const h2 = protocol === 'GRPC' || protocol === 'GRPCS' || protocol === 'H2C';
     const base = !tls ? (h2 ? 'H2C' : '') : `${protocol}|${verify ? 'verify' : 'noverify'}|${servername}`;
     // pools per Secret content: a rotated certificate gets new connections (the old pools are swept)
     const withSecret = tls && secret !== null ? `${base}|secret=${secret.secret}@${fingerprint(secret)}` : base;
-    const key = connectMs === null ? withSecret : `${withSecret}|connect=${connectMs}`;
+    // pools per cipher list and versions: a pooled connection keeps what its handshake negotiated
+    const withHandshake = tls && handshake !== null ? `${withSecret}|ciphers=${handshake.ciphers ?? ''}|versions=${handshake.minVersion ?? ''}-${handshake.maxVersion ?? ''}` : withSecret;
+    const key = connectMs === null ? withHandshake : `${withHandshake}|connect=${connectMs}`;
     if (key === '') return PLAIN_HTTP;
     let m = this.byKey.get(key);
     if (m === undefined) {
-      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null, connectTimeoutMs: connectMs, secret: tls ? secret : null });
+      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null, connectTimeoutMs: connectMs, secret: tls ? secret : null, handshake: tls ? handshake : null });
       this.byKey.set(key, m);
     }
     return m;
@@ -95,6 +100,12 @@ export function backendTlsOptions(mode: UpstreamMode, backendCa: string | null):
   // otherwise extra CAs are added to Node's default trust store, not instead of it
   if (mode.verify && secret !== null && secret.ca !== undefined) o.ca = secret.ca;
   else if (mode.verify && backendCa !== null) o.ca = [...tls.getCACertificates('default'), backendCa];
+  const hs = mode.handshake;
+  if (hs !== null) {
+    if (hs.ciphers !== undefined) o.ciphers = hs.ciphers;
+    if (hs.minVersion !== undefined) o.minVersion = hs.minVersion;
+    if (hs.maxVersion !== undefined) o.maxVersion = hs.maxVersion;
+  }
   return o;
 }
 

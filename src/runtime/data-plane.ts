@@ -5,6 +5,7 @@ import type http from 'node:http';
 import type { Settings } from '../config/settings.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS, type RequestInfo } from '../proxy/proxy.ts';
 import { createHttpsListener } from '../proxy/https-listener.ts';
+import { startHandshakesByProfile } from '../proxy/cipher-profiles.ts';
 import { requireProxyProtocol } from '../proxy/proxy-protocol.ts';
 import type { RateArbiter } from '../proxy/filters/rate-limit.ts';
 import { enableSslPassthrough, type SslPassthrough } from '../proxy/ssl-passthrough.ts';
@@ -98,6 +99,13 @@ export async function startDataPlane(
 
   const https = createHttpsListener(proxy, { ...listenerOptions, tls: tls.serverOptions(), http2: settings.http2 });
   tls.attach(https.server);
+  // hosts with ssl-ciphers / ssl-prefer-server-ciphers start their handshakes from their own
+  // context; first, so that the passthrough peek and the PROXY header reader run before it
+  startHandshakesByProfile(https.server, {
+    active: () => tls.hasCipherProfiles(),
+    contextFor: (name) => tls.profileFor(name),
+    onUnavailable: () => log.error('cannot start TLS handshakes with per-host ciphers on this Node version; connections to hosts with ssl-ciphers or ssl-prefer-server-ciphers are refused'),
+  });
   // before the PROXY header reader, so that it runs after it (each wraps the listeners it finds);
   // without the flag the listener is exactly as before: no peek
   const passthrough: SslPassthrough | null = settings.sslPassthrough

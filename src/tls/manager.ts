@@ -106,6 +106,16 @@ export class TlsManager {
   /** Contexts with CAs, per certificate (Entry or PEM pair) and policy key; reused across rebuilds. */
   private authContexts = new WeakMap<object, Map<string, SecureContext>>();
   private armFailureLogged = false;
+  /**
+   * Per SNI name (exact, then `*.parent` by parent): the context its handshakes start from when
+   * its binding sets ssl-ciphers / ssl-prefer-server-ciphers (proxy/cipher-profiles.ts), or null for
+   * the listener's; both empty when no binding sets them.
+   */
+  private profileExact = new Map<string, SecureContext | null>();
+  private profileWildcard = new Map<string, SecureContext | null>();
+  /** Profile contexts by `order|ciphers`, for the default certificate they were made with. */
+  private profileContexts = new Map<string, SecureContext>();
+  private profilePair: { certPem: string; keyPem: string } | null = null;
 
   constructor(opts: TlsManagerOptions) {
     this.opts = opts;
@@ -144,11 +154,26 @@ export class TlsManager {
   setTicketKeys(keys: Buffer): void {
     this.ticketKeys = keys;
     for (const server of this.servers) server.setTicketKeys(keys);
+    // a handshake started from a profile context issues tickets with that context's keys
+    for (const context of this.profileContexts.values()) (context as SecureContext & { context: { setTicketKeys(k: Buffer): void } }).context.setTicketKeys(keys);
   }
 
   attach(server: tls.Server): void {
     this.servers.add(server);
     server.once('close', () => this.servers.delete(server));
+  }
+
+  /** Whether any host has its own handshake settings (ssl-ciphers, ssl-prefer-server-ciphers). */
+  hasCipherProfiles(): boolean {
+    return this.profileExact.size !== 0 || this.profileWildcard.size !== 0;
+  }
+
+  /** The context handshakes for a server name (lower case) start from, or null for the listener's own. */
+  profileFor(servername: string): SecureContext | null {
+    const exact = this.profileExact.get(servername);
+    if (exact !== undefined) return exact;
+    const dot = servername.indexOf('.');
+    return dot > 0 ? (this.profileWildcard.get(servername.slice(dot + 1)) ?? null) : null;
   }
 
   /** For the `SNICallback` option of tls.createServer. Never throws. */
@@ -289,6 +314,7 @@ export class TlsManager {
     }
 
     this.buildClientAuth(entries, problems);
+    this.buildProfiles(problems);
     this.exact = exact;
     this.wildcard = wildcard;
     this.tlsHosts = tlsHosts;
@@ -331,6 +357,62 @@ export class TlsManager {
     }
     this.authExact = exact;
     this.authWildcard = wildcard;
+  }
+
+  /**
+   * Per binding with ssl-ciphers or ssl-prefer-server-ciphers: the context its handshakes start
+   * from (proxy/cipher-profiles.ts peeks at the ClientHello to use it). Without ssl-prefer-server-ciphers, a host with its own cipher
+   * list prefers the server's order, as ingress-nginx's (whose http-level
+   * ssl_prefer_server_ciphers is on with its default ConfigMap). Hosts of bindings without
+   * them are recorded as null, so an exact host is not taken for a wildcard host's profile.
+   */
+  private buildProfiles(problems: Problem[]): void {
+    const exact = new Map<string, SecureContext | null>();
+    const wildcard = new Map<string, SecureContext | null>();
+    if (this.profilePair !== this.defaultPair) {
+      this.profileContexts = new Map();
+      this.profilePair = this.defaultPair;
+    }
+    const used = new Map<string, SecureContext>();
+    let any = false;
+    for (const b of this.bindings) {
+      const ciphers = b.ciphers ?? (TLS_OPTIONS.ciphers as string);
+      const honor = b.honorCipherOrder ?? b.ciphers !== undefined;
+      let context: SecureContext | null = null;
+      if (ciphers !== TLS_OPTIONS.ciphers || honor !== TLS_OPTIONS.honorCipherOrder) {
+        const key = `${honor ? 'server' : 'client'}|${ciphers}`;
+        context = used.get(key) ?? this.profileContexts.get(key) ?? null;
+        if (context === null) {
+          try {
+            context = tls.createSecureContext({
+              ...TLS_OPTIONS,
+              ciphers,
+              honorCipherOrder: honor,
+              cert: this.defaultPair.certPem,
+              key: this.defaultPair.keyPem,
+              ...(this.ticketKeys ? { ticketKeys: this.ticketKeys } : {}),
+            });
+          } catch (err) {
+            problems.push({
+              object: b.ingress,
+              reason: 'TLSCiphersInvalid',
+              message: `the ssl-ciphers of ${b.host} cannot be loaded (${err instanceof Error ? err.message : String(err)}); the host keeps the listener's ciphers`,
+            });
+          }
+        }
+        if (context !== null) {
+          used.set(key, context);
+          any = true;
+        }
+      }
+      const isWild = b.host.startsWith('*.');
+      const target = isWild ? wildcard : exact;
+      const name = isWild ? b.host.slice(2) : b.host;
+      if (!target.has(name)) target.set(name, context);
+    }
+    this.profileContexts = used;
+    this.profileExact = any ? exact : new Map();
+    this.profileWildcard = any ? wildcard : new Map();
   }
 
   private authContext(owner: object, pair: { certPem: string; keyPem: string }, policy: ClientCertPolicy): SecureContext | Error {

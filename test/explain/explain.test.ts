@@ -231,3 +231,42 @@ describe('explain: ssl-passthrough', () => {
     expect(explain(config, endpoints, { url: 'https://argo.test/' }).passthrough).toBeUndefined();
   });
 });
+
+describe('explain: ssl-ciphers', () => {
+  it('an https URL of a host with its own ciphers says which and in whose order', () => {
+    const parsed = parseManifest(
+      'ciphers.yaml',
+      `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: portico }
+spec: { controller: portico.dev/ingress-controller }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: app, namespace: web }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: strict
+  namespace: web
+  annotations: { nginx.ingress.kubernetes.io/ssl-ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384" }
+spec:
+  ingressClassName: portico
+  tls: [{ hosts: [strict.test], secretName: strict-tls }]
+  rules: [{ host: strict.test, http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] } }]
+`,
+    );
+    if (!parsed.ok) throw new Error(parsed.message);
+    const store = new Store();
+    for (const doc of parsed.documents) {
+      const n = normalizeObject(doc.value);
+      if (n.type === 'object') store.upsert(n.kind, n.object as never);
+    }
+    const config = translate(store, { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico' }) as RouteTable;
+    const e = explain(config, new EndpointIndex(store), { url: 'https://strict.test/' });
+    expect(e.tls).toMatchObject({ ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' });
+    expect(renderExplanation(e)).toContain("Handshake: ciphers ECDHE-ECDSA-AES256-GCM-SHA384, the server's order (ssl-ciphers, ssl-prefer-server-ciphers)");
+  });
+});

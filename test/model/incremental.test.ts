@@ -60,6 +60,9 @@ const ANNOTATIONS: [string, string[]][] = [
   // error pages: an Ingress's own, or the global default backend's
   ['nginx.ingress.kubernetes.io/default-backend', ['s0', 's2', 'Bad_Name']],
   ['nginx.ingress.kubernetes.io/custom-http-errors', ['404', '500,502', 'x']],
+  // TLS-host properties: the oldest Ingress naming the host in spec.tls that sets each decides
+  ['nginx.ingress.kubernetes.io/ssl-ciphers', ['HIGH', 'HIGH:!AES', 'NOPE']],
+  ['nginx.ingress.kubernetes.io/ssl-prefer-server-ciphers', ['true', 'false', 'on']],
 ];
 const CONFIGMAP_NAMES = ['h0', 'h1'];
 /** The translator options of the seeded comparison: flags that change translation on. */
@@ -301,7 +304,7 @@ describe('incremental translation', () => {
     expect(rules / steps).toBeGreaterThan(5);
     expect(problems / steps).toBeGreaterThan(3);
     expect(passthrough).toBeGreaterThan(steps * 0.05);
-  });
+  }, 90_000); // ~3 s alone; several times that while the whole suite loads both cores
 
   it('equals a full translation when a batch rewrites most Ingresses (full rebuild path)', () => {
     const g = new Gen(99);
@@ -321,7 +324,7 @@ describe('incremental translation', () => {
         expect(differences(i2, f2)).toEqual([]);
       }
     }
-  });
+  }, 90_000);
 
   it('re-processes only the Ingresses that name a changed Service, including a missing one that appears', () => {
     const h = harness((store) => {
