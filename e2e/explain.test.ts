@@ -83,6 +83,11 @@ stringData: { auth: "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=" }
     const none = await run(['http://other.test/', '--manifests', dir]);
     expect(none.code).toBe(1);
     expect(none.stdout).toContain('Outcome: 404 not found');
+    // the program's translation flags: --default-backend-service answers hosts no rule serves
+    const pages = await run(['http://other.test/', '--manifests', dir, '--default-backend-service', 'e2e/app']);
+    expect(pages.code).toBe(0);
+    expect(pages.stdout).toContain('--default-backend-service (Service e2e/app) serves it');
+    expect((await run(['http://other.test/', '--manifests', dir, '--custom-http-errors', '404'])).stderr).toContain('needs --default-backend-service');
     const bad = await run(['not-a-url', '--manifests', dir]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('is not a URL');

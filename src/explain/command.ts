@@ -6,7 +6,8 @@
 // none does (404), 2 for bad flags or a source that cannot be read.
 
 import { parseArgs } from 'node:util';
-import { expandBareFlags, FLAGS, SettingsError, sourceFlagSpecs, sourceSettings, type FlagSpec } from '../config/settings.ts';
+import { envName, expandBareFlags, FLAGS, parseSettings, SettingsError, sourceFlagSpecs, sourceSettings, type FlagSpec } from '../config/settings.ts';
+import type { GlobalErrorBackend } from '../model/error-backend-options.ts';
 import { EndpointIndex } from '../endpoints/index.ts';
 import type { RouteTable } from '../model/route-table.ts';
 import { translate } from '../model/translate.ts';
@@ -25,13 +26,16 @@ export interface CommandIo {
   fetch?: typeof fetch;
 }
 
+const TRANSLATION_FLAGS = ['enable-ssl-passthrough', 'default-backend-service', 'custom-http-errors'] as const;
+
 const OWN: readonly FlagSpec[] = [
   { name: 'header', type: 'string', default: '', help: 'A request header "Name: value" (repeat for more), e.g. for canary rules or Host' },
   { name: 'from', type: 'string', default: '', help: 'Ask a running Portico (its health port, started with --debug-endpoints), e.g. http://127.0.0.1:10254' },
   { name: 'output', type: 'string', default: 'text', choices: ['text', 'json'], help: 'text: for people; json: the whole explanation' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
-  // translation depends on it (ssl-passthrough hosts): the program's own flag
-  FLAGS.find((f) => f.name === 'enable-ssl-passthrough')!,
+  // translation depends on these (ssl-passthrough hosts, the default route and error pages):
+  // the program's own flags
+  ...TRANSLATION_FLAGS.map((name) => FLAGS.find((f) => f.name === name)!),
 ];
 
 export function explainUsage(): string {
@@ -61,6 +65,8 @@ interface ExplainArgs {
   ingressClass: string;
   watchWithoutClass: boolean;
   sslPassthrough: boolean;
+  /** --default-backend-service (+ --custom-http-errors), as the program translates with them. */
+  globalErrors: GlobalErrorBackend | undefined;
 }
 
 function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; args: ExplainArgs } {
@@ -89,6 +95,15 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } 
   const from = typeof values.from === 'string' ? values.from : '';
   if (from !== '' && !/^https?:\/\/[^/]+\/?$/.test(from)) throw new SettingsError(`--from: "${from}" is not http://HOST:PORT`);
   const settings = sourceSettings(values, env);
+  // the translation flags through the program's own parser (same checks, same environment variables)
+  const forwarded: string[] = [];
+  const translationEnv: NodeJS.ProcessEnv = {};
+  for (const name of TRANSLATION_FLAGS) {
+    const v = values[name];
+    if (typeof v === 'string') forwarded.push(`--${name}=${v}`);
+    if (env[envName(name)] !== undefined) translationEnv[envName(name)] = env[envName(name)];
+  }
+  const translation = parseSettings(forwarded, translationEnv).settings;
   const sources = [settings.manifests !== undefined, typeof values.kubeconfig === 'string', from !== ''].filter(Boolean).length;
   if (sources > 1) throw new SettingsError('--manifests, --kubeconfig and --from: give one source');
   return {
@@ -104,7 +119,8 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } 
       controllerName: settings.controllerName,
       ingressClass: settings.ingressClass,
       watchWithoutClass: settings.watchIngressWithoutClass,
-      sslPassthrough: values['enable-ssl-passthrough'] === 'true',
+      sslPassthrough: translation.sslPassthrough,
+      globalErrors: translation.defaultBackendService === undefined ? undefined : { service: translation.defaultBackendService, codes: translation.customHttpErrors },
     },
   };
 }
@@ -155,7 +171,13 @@ export async function explainCommand(argv: readonly string[], io: CommandIo): Pr
       result = JSON.parse(body) as Explanation;
     } else {
       const store = await load(args);
-      const config = translate(store, { controllerName: args.controllerName, ingressClass: args.ingressClass, watchWithoutClass: args.watchWithoutClass, sslPassthrough: args.sslPassthrough }) as RouteTable;
+      const config = translate(store, {
+        controllerName: args.controllerName,
+        ingressClass: args.ingressClass,
+        watchWithoutClass: args.watchWithoutClass,
+        sslPassthrough: args.sslPassthrough,
+        ...(args.globalErrors !== undefined ? { globalErrors: args.globalErrors } : {}),
+      }) as RouteTable;
       result = explain(config, new EndpointIndex(store), { url: args.url, headers: args.headers });
     }
   } catch (err) {

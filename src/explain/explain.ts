@@ -199,7 +199,9 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
     why = `no rule of host "${vh.host}" matches: the spec.defaultBackend of an Ingress of that host serves it`;
   } else {
     kind = 'default backend';
-    why = vh === null ? `no rule serves host "${hostname(hostHeader)}": the oldest Ingress's spec.defaultBackend serves it` : 'no rule matches: the oldest Ingress\'s spec.defaultBackend serves it';
+    // no Ingress has a spec.defaultBackend: --default-backend-service's route (its ref is the Service)
+    const by = route.ingress.kind === 'Service' ? `--default-backend-service (Service ${route.ingress.namespace}/${route.ingress.name}) serves it` : "the oldest Ingress's spec.defaultBackend serves it";
+    why = vh === null ? `no rule serves host "${hostname(hostHeader)}": ${by}` : `no rule matches: ${by}`;
   }
 
   let outcome = 'forward';

@@ -216,6 +216,24 @@ describe('explain', () => {
   });
 });
 
+describe('explain: --default-backend-service', () => {
+  it('a host no rule serves goes to the global default backend, and says so', () => {
+    const parsed = parseManifest('test.yaml', YAML + '\n---\napiVersion: v1\nkind: Service\nmetadata: { name: pages, namespace: edge }\nspec: { ports: [{ name: http, port: 8080 }] }\n');
+    if (!parsed.ok) throw new Error(parsed.message);
+    const store = new Store();
+    for (const doc of parsed.documents) {
+      const n = normalizeObject(doc.value);
+      if (n.type === 'object') store.upsert(n.kind, n.object as never);
+    }
+    const globalErrors = { service: { namespace: 'edge', name: 'pages' }, codes: [404] };
+    const config = translate(store, { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico', globalErrors }) as RouteTable;
+    const e = explain(config, new EndpointIndex(store), { url: 'http://nowhere.test/x' });
+    expect(e.route).toMatchObject({ kind: 'default backend' });
+    expect(e.backend).toMatchObject({ service: 'edge/pages' });
+    expect(renderExplanation(e)).toContain('--default-backend-service (Service edge/pages) serves it');
+  });
+});
+
 describe('explain: ssl-passthrough', () => {
   it('an https URL of a passthrough host names the backend its TLS goes to, undecrypted; http does not', () => {
     const { config, endpoints } = world(true);
