@@ -25,7 +25,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from './client-hello.ts';
+import { HelloBytes, MAX_CLIENT_HELLO_BYTES, peekClientHello } from './client-hello.ts';
 
 /** Time allowed for the ClientHello (the TLS handshake's own timeout starts after it). */
 export const CLIENT_HELLO_TIMEOUT_MS = 10_000;
@@ -82,7 +82,7 @@ export function startHandshakesByProfile(server: tls.Server, lookup: ProfileLook
       handOver(socket, null);
       return;
     }
-    let buf: Buffer = Buffer.alloc(0);
+    const bytes = new HelloBytes();
     const timer = setTimeout(() => {
       cleanup();
       socket.destroy();
@@ -99,7 +99,7 @@ export function startHandshakesByProfile(server: tls.Server, lookup: ProfileLook
       socket.destroy();
     };
     const onData = (chunk: Buffer): void => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const buf = bytes.add(chunk);
       const peek = peekClientHello(buf);
       if (peek.kind === 'more' && buf.length <= MAX_CLIENT_HELLO_BYTES) return;
       cleanup();

@@ -17,6 +17,12 @@ const EXTENSION_SERVER_NAME = 0;
 const NAME_TYPE_HOST = 0;
 /** RFC 8446: a record's plaintext is at most 2^14 bytes. */
 const MAX_RECORD = 16 * 1024;
+/**
+ * Records a ClientHello may span here (real ones take one or two: records carry up to 16 KiB);
+ * beyond it the hello is not read ('invalid': the TLS server takes the connection as usual), so
+ * one split into many tiny records cannot make each new segment cost more.
+ */
+export const MAX_HELLO_RECORDS = 8;
 
 export type ClientHelloPeek =
   /** More bytes are needed (and may still come within the limit). */
@@ -36,6 +42,7 @@ export function peekClientHello(buf: Buffer): ClientHelloPeek {
   const fragments: Buffer[] = [];
   let gathered = 0;
   let off = 0;
+  let msgLen = -1;
   for (;;) {
     if (buf.length < off + 5) return off + 5 > MAX_CLIENT_HELLO_BYTES ? INVALID : earlyCheck(buf, off);
     if (buf[off] !== RECORD_HANDSHAKE || buf[off + 1] !== 3) return INVALID;
@@ -43,16 +50,52 @@ export function peekClientHello(buf: Buffer): ClientHelloPeek {
     if (len === 0 || len > MAX_RECORD) return INVALID;
     if (off + 5 + len > MAX_CLIENT_HELLO_BYTES) return INVALID;
     if (buf.length < off + 5 + len) return MORE;
+    if (fragments.length === MAX_HELLO_RECORDS) return INVALID;
     fragments.push(buf.subarray(off + 5, off + 5 + len));
     gathered += len;
     off += 5 + len;
     if (gathered < 4) continue;
-    const hs = fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments, gathered);
-    if (hs[0] !== HANDSHAKE_CLIENT_HELLO) return INVALID;
-    const msgLen = (hs[1]! << 16) | (hs[2]! << 8) | hs[3]!;
-    if (4 + msgLen > MAX_CLIENT_HELLO_BYTES) return INVALID;
+    if (msgLen < 0) {
+      // the handshake header, from the first fragments (copied once the message is whole only)
+      const head = fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments, 4);
+      if (head[0] !== HANDSHAKE_CLIENT_HELLO) return INVALID;
+      msgLen = (head[1]! << 16) | (head[2]! << 8) | head[3]!;
+      if (4 + msgLen > MAX_CLIENT_HELLO_BYTES) return INVALID;
+    }
     if (gathered < 4 + msgLen) continue;
+    const hs = fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments, gathered);
     return parseClientHello(hs.subarray(4, 4 + msgLen));
+  }
+}
+
+/**
+ * A connection's first bytes, gathered for peekClientHello without copying all of them again
+ * on every segment (a client sending its hello a byte at a time must not cost the square of
+ * its length): the first chunk is used as it is, later ones go into a buffer that doubles.
+ */
+export class HelloBytes {
+  private store: Buffer | null = null;
+  private first: Buffer | null = null;
+  private length = 0;
+
+  /** Adds `chunk`; the bytes so far (a view: valid until the next add). */
+  add(chunk: Buffer): Buffer {
+    if (this.length === 0 && this.store === null) {
+      this.first = chunk;
+      this.length = chunk.length;
+      return chunk;
+    }
+    const need = this.length + chunk.length;
+    if (this.store === null || need > this.store.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, Math.min(2 * need, MAX_CLIENT_HELLO_BYTES + 1)));
+      if (this.store !== null) this.store.copy(grown, 0, 0, this.length);
+      else if (this.first !== null) this.first.copy(grown, 0);
+      this.store = grown;
+      this.first = null;
+    }
+    chunk.copy(this.store, this.length);
+    this.length = need;
+    return this.store.subarray(0, this.length);
   }
 }
 

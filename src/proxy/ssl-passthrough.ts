@@ -20,7 +20,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Route } from '../model/types.ts';
-import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from './client-hello.ts';
+import { HelloBytes, MAX_CLIENT_HELLO_BYTES, peekClientHello } from './client-hello.ts';
 import type { Upstream } from './upstreams.ts';
 
 /** Time allowed for the ClientHello (the TLS handshake's own timeout starts after it). */
@@ -78,7 +78,7 @@ export function enableSslPassthrough(server: tls.Server, opts: SslPassthroughOpt
   };
 
   server.on('connection', (socket: net.Socket) => {
-    let buf: Buffer = Buffer.alloc(0);
+    const bytes = new HelloBytes();
     const timer = setTimeout(() => {
       cleanup();
       socket.destroy();
@@ -95,7 +95,7 @@ export function enableSslPassthrough(server: tls.Server, opts: SslPassthroughOpt
       socket.destroy();
     };
     const onData = (chunk: Buffer): void => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const buf = bytes.add(chunk);
       const peek = peekClientHello(buf);
       if (peek.kind === 'more' && buf.length <= MAX_CLIENT_HELLO_BYTES) return;
       cleanup();

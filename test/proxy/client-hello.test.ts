@@ -5,7 +5,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { MAX_CLIENT_HELLO_BYTES, peekClientHello } from '../../src/proxy/client-hello.ts';
+import { HelloBytes, MAX_CLIENT_HELLO_BYTES, MAX_HELLO_RECORDS, peekClientHello } from '../../src/proxy/client-hello.ts';
 
 /** The first flight of Node's TLS client for these options: its ClientHello record(s). */
 async function capture(opts: tls.ConnectionOptions): Promise<Buffer> {
@@ -108,8 +108,28 @@ describe('peekClientHello', () => {
     expect(framed.length).toBeGreaterThan(message.length + 5 * 6);
     for (let i = 0; i < framed.length; i++) expect(peekClientHello(framed.subarray(0, i)).kind, `${i} bytes`).toBe('more');
     expect(peekClientHello(framed)).toEqual({ kind: 'hello', serverName: 'multi.test' });
-    // a record of one byte: the handshake header itself split
-    expect(peekClientHello(records(message, 1))).toEqual({ kind: 'hello', serverName: 'multi.test' });
+    // records of one, two and one bytes first: the handshake header itself split
+    const head = [message.subarray(0, 1), message.subarray(1, 3), message.subarray(3, 4)].map((f) => Buffer.concat([Buffer.from([22, 3, 1]), u16(f.length), f]));
+    expect(peekClientHello(Buffer.concat([...head, records(message.subarray(4))]))).toEqual({ kind: 'hello', serverName: 'multi.test' });
+  });
+
+  it(`a ClientHello over more than ${MAX_HELLO_RECORDS} records is not read (the TLS server takes it as usual)`, () => {
+    const message = helloMessage([sniExt([[0, Buffer.from('tiny.test')]])]);
+    const size = Math.ceil(message.length / MAX_HELLO_RECORDS);
+    expect(peekClientHello(records(message, size))).toEqual({ kind: 'hello', serverName: 'tiny.test' });
+    expect(peekClientHello(records(message, 1)).kind).toBe('invalid');
+  });
+
+  it('HelloBytes gathers a hello sent a byte at a time into the same bytes', async () => {
+    const hello = await capture({ servername: 'drip.test' });
+    const bytes = new HelloBytes();
+    let seen: Buffer = Buffer.alloc(0);
+    for (let i = 0; i < hello.length; i++) seen = bytes.add(hello.subarray(i, i + 1));
+    expect(seen.equals(hello)).toBe(true);
+    expect(peekClientHello(seen)).toEqual({ kind: 'hello', serverName: 'drip.test' });
+    // the first chunk is used as it is
+    const one = new HelloBytes();
+    expect(one.add(hello)).toBe(hello);
   });
 
   it('takes the first host_name entry, after other name types and extensions; a trailing dot is dropped', () => {
