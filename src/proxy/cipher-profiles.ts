@@ -25,7 +25,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { HelloBytes, MAX_CLIENT_HELLO_BYTES, peekClientHello } from './client-hello.ts';
+import { awaitClientHello } from './client-hello.ts';
 
 /** Time allowed for the ClientHello (the TLS handshake's own timeout starts after it). */
 export const CLIENT_HELLO_TIMEOUT_MS = 10_000;
@@ -82,38 +82,12 @@ export function startHandshakesByProfile(server: tls.Server, lookup: ProfileLook
       handOver(socket, null);
       return;
     }
-    const bytes = new HelloBytes();
-    const timer = setTimeout(() => {
-      cleanup();
-      socket.destroy();
-    }, helloTimeoutMs);
-    timer.unref();
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      socket.removeListener('data', onData);
-      socket.removeListener('error', onError);
-      socket.removeListener('close', cleanup);
-    };
-    const onError = (): void => {
-      cleanup();
-      socket.destroy();
-    };
-    const onData = (chunk: Buffer): void => {
-      const buf = bytes.add(chunk);
-      const peek = peekClientHello(buf);
-      if (peek.kind === 'more' && buf.length <= MAX_CLIENT_HELLO_BYTES) return;
-      cleanup();
-      socket.pause();
+    awaitClientHello(socket, helloTimeoutMs, (peek, buf) => {
       socket.unshift(buf);
       // not a ClientHello this parser reads, or no server name: the TLS server decides as always
       const context = peek.kind === 'hello' && peek.serverName !== null ? lookup.contextFor(peek.serverName) : null;
       // the TLS socket reads the put-back bytes itself (see proxy-protocol.ts)
       handOver(socket, context);
-    };
-    socket.on('data', onData);
-    socket.on('error', onError);
-    socket.on('close', cleanup);
-    // after a PROXY header the socket was paused; a fresh one starts flowing here either way
-    socket.resume();
+    });
   });
 }

@@ -8,6 +8,8 @@
 //
 // RFC 8446 §5.1 (records), §4.1.2 (ClientHello), RFC 6066 §3 (server_name).
 
+import type net from 'node:net';
+
 /** Bytes read at most before deciding (records included): a ClientHello larger than this is not passed through. */
 export const MAX_CLIENT_HELLO_BYTES = 16 * 1024 + 5;
 
@@ -163,4 +165,43 @@ const LABELS = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9
 function dnsName(raw: string): string | null {
   const name = (raw.endsWith('.') ? raw.slice(0, -1) : raw).toLowerCase();
   return name.length > 0 && name.length <= 253 && LABELS.test(name) ? name : null;
+}
+
+/**
+ * Reads `socket`'s first bytes until they say what they are (a ClientHello with its server
+ * name, or not one this parser reads), then pauses the socket and calls `decide` with the
+ * answer and every byte read (to be put back or passed on): the one waiting loop of the
+ * listener's peeks (ssl-passthrough.ts, cipher-profiles.ts). A socket that sends nothing
+ * usable within `timeoutMs`, or fails, is destroyed.
+ */
+export function awaitClientHello(socket: net.Socket, timeoutMs: number, decide: (peek: ClientHelloPeek, bytes: Buffer) => void): void {
+  const bytes = new HelloBytes();
+  const timer = setTimeout(() => {
+    cleanup();
+    socket.destroy();
+  }, timeoutMs);
+  timer.unref();
+  const cleanup = (): void => {
+    clearTimeout(timer);
+    socket.removeListener('data', onData);
+    socket.removeListener('error', onError);
+    socket.removeListener('close', cleanup);
+  };
+  const onError = (): void => {
+    cleanup();
+    socket.destroy();
+  };
+  const onData = (chunk: Buffer): void => {
+    const buf = bytes.add(chunk);
+    const peek = peekClientHello(buf);
+    if (peek.kind === 'more' && buf.length <= MAX_CLIENT_HELLO_BYTES) return;
+    cleanup();
+    socket.pause();
+    decide(peek.kind === 'more' ? INVALID : peek, buf);
+  };
+  socket.on('data', onData);
+  socket.on('error', onError);
+  socket.on('close', cleanup);
+  // after a PROXY header the socket was paused; a fresh one starts flowing here either way
+  socket.resume();
 }

@@ -20,7 +20,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Route } from '../model/types.ts';
-import { HelloBytes, MAX_CLIENT_HELLO_BYTES, peekClientHello } from './client-hello.ts';
+import { awaitClientHello } from './client-hello.ts';
 import type { Upstream } from './upstreams.ts';
 
 /** Time allowed for the ClientHello (the TLS handshake's own timeout starts after it). */
@@ -78,28 +78,7 @@ export function enableSslPassthrough(server: tls.Server, opts: SslPassthroughOpt
   };
 
   server.on('connection', (socket: net.Socket) => {
-    const bytes = new HelloBytes();
-    const timer = setTimeout(() => {
-      cleanup();
-      socket.destroy();
-    }, helloTimeoutMs);
-    timer.unref();
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      socket.removeListener('data', onData);
-      socket.removeListener('error', onError);
-      socket.removeListener('close', cleanup);
-    };
-    const onError = (): void => {
-      cleanup();
-      socket.destroy();
-    };
-    const onData = (chunk: Buffer): void => {
-      const buf = bytes.add(chunk);
-      const peek = peekClientHello(buf);
-      if (peek.kind === 'more' && buf.length <= MAX_CLIENT_HELLO_BYTES) return;
-      cleanup();
-      socket.pause();
+    awaitClientHello(socket, helloTimeoutMs, (peek, buf) => {
       const route = peek.kind === 'hello' && peek.serverName !== null ? opts.targets.passthroughRoute(peek.serverName) : null;
       if (route === null) {
         terminate(socket, buf);
@@ -112,12 +91,7 @@ export function enableSslPassthrough(server: tls.Server, opts: SslPassthroughOpt
         return;
       }
       connect(socket, buf, route, clientIp);
-    };
-    socket.on('data', onData);
-    socket.on('error', onError);
-    socket.on('close', cleanup);
-    // after a PROXY header the socket was paused; a fresh one starts flowing here either way
-    socket.resume();
+    });
   });
 
   /** Connects to an endpoint (another one once if that fails), then pipes. */
