@@ -222,14 +222,22 @@ describe('rate and connection limits (built program, file mode)', () => {
 describe('rate limits with --workers 2 (the pod\'s one budget, kept by the primary)', () => {
   let dir: string;
   let app: Awaited<ReturnType<typeof startNamedBackend>>;
+  let held: Awaited<ReturnType<typeof startHoldingBackend>>;
   let portico: PorticoProcess;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'portico-e2e-ratelimit-workers-'));
     app = await startNamedBackend('app');
+    held = await startHoldingBackend();
     writeFileSync(
       path.join(dir, 'all.yaml'),
-      [INGRESS_CLASS_YAML, serviceYaml('app', [app.port]), annotatedIngressYaml({ name: 'rpm', host: 'rpm.test', annotations: { [N + 'limit-rpm']: '6' }, paths: [{ path: '/', service: 'app' }] })].join('---\n'),
+      [
+        INGRESS_CLASS_YAML,
+        serviceYaml('app', [app.port]),
+        serviceYaml('held', [held.port]),
+        annotatedIngressYaml({ name: 'rpm', host: 'rpm.test', annotations: { [N + 'limit-rpm']: '6' }, paths: [{ path: '/', service: 'app' }] }),
+        annotatedIngressYaml({ name: 'conn', host: 'conn.test', annotations: { [N + 'limit-connections']: '3' }, paths: [{ path: '/', service: 'held' }] }),
+      ].join('---\n'),
     );
     // reuse-port: the kernel spreads the volley's connections over both workers
     portico = await startPorticoProcess(
@@ -243,7 +251,23 @@ describe('rate limits with --workers 2 (the pod\'s one budget, kept by the prima
   afterAll(async () => {
     await portico?.stop('SIGKILL');
     await app?.close();
+    held?.release();
+    await held?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('limit-connections 3 holds per pod: of 8 requests in progress at once, on connections spread over both workers, 3 reach the backend', async () => {
+    const answered: number[] = [];
+    const pending = Array.from({ length: 8 }, () => request(portico.httpPort, 'conn.test', '198.51.100.9').then((st) => (answered.push(st), st)));
+    await waitFor('three requests held by the backend and five answered', () => held.held() === 3 && answered.length === 5, 10_000);
+    expect(answered).toEqual([503, 503, 503, 503, 503]); // each worker's share alone would have let 2 + 2 through
+    held.release();
+    expect(count(await Promise.all(pending), 200)).toBe(3);
+    // the slots came back
+    const again = Array.from({ length: 3 }, () => request(portico.httpPort, 'conn.test', '198.51.100.9'));
+    await waitFor('three requests held again', () => held.held() === 3, 10_000);
+    held.release();
+    expect(await Promise.all(again)).toEqual([200, 200, 200]);
   });
 
   it('the pod accepts exactly one budget from one client, over connections spread on both workers: 30 + 1 of 80; the rest get 429', async () => {

@@ -4,7 +4,7 @@
 // the kernel puts a client's connections. See filters/rate-limit.ts ("Workers") for the
 // worker's side: refusals remembered locally, its share as the fallback.
 
-import { RequestBuckets, ZONE_CAPACITY, type ArbiterAnswer, type BucketLimits, type RateArbiter } from '../proxy/filters/rate-limit.ts';
+import { RequestBuckets, ZONE_CAPACITY, type ArbiterAnswer, type ArbiterHold, type BucketLimits, type RateArbiter } from '../proxy/filters/rate-limit.ts';
 
 /** A zone unused this long is dropped (its Ingress went away or changed its limits). */
 const IDLE_ZONE_MS = 10 * 60_000;
@@ -50,6 +50,44 @@ export class RateLimitTable {
     return this.zones.size;
   }
 
+  /** Requests in progress per `zone\0key` (only those with some). */
+  private readonly slots = new Map<string, number>();
+  /** Each hold's slot and the worker that took it. */
+  private readonly holds = new Map<number, { slot: string; owner: number }>();
+  private nextHold = 1;
+
+  /** limit-connections: one of `max` slots of `key` in `zone`, for worker `owner`. */
+  acquire(owner: number, zone: string, max: number, key: string): ArbiterHold {
+    const slot = `${zone}\0${key}`;
+    const held = this.slots.get(slot) ?? 0;
+    // as a worker's own table: a full table refuses new clients (nginx's zone does the same)
+    if (held >= max || (held === 0 && this.slots.size >= this.capacity)) return NO_SLOT;
+    this.slots.set(slot, held + 1);
+    const hold = this.nextHold++;
+    this.holds.set(hold, { slot, owner });
+    return { ok: true, hold };
+  }
+
+  /** Gives a hold back (a hold given back twice, or unknown, changes nothing). */
+  release(hold: number): void {
+    const h = this.holds.get(hold);
+    if (h === undefined) return;
+    this.holds.delete(hold);
+    const n = this.slots.get(h.slot) ?? 0;
+    if (n <= 1) this.slots.delete(h.slot);
+    else this.slots.set(h.slot, n - 1);
+  }
+
+  /** Everything worker `owner` held (it exited: its exchanges are gone). */
+  releaseOwner(owner: number): void {
+    for (const [hold, h] of this.holds) if (h.owner === owner) this.release(hold);
+  }
+
+  /** Holds outstanding (tests). */
+  get held(): number {
+    return this.holds.size;
+  }
+
   private sweep(now: number): void {
     this.sweptAt = now;
     for (const [name, z] of this.zones) if (now - z.used >= IDLE_ZONE_MS) this.zones.delete(name);
@@ -57,6 +95,7 @@ export class RateLimitTable {
 }
 
 const ACCEPTED: ArbiterAnswer = Object.freeze({ ok: true, retryMs: 0 });
+const NO_SLOT: ArbiterHold = Object.freeze({ ok: false, hold: 0 });
 
 /** Worker → primary: charge a request (filters/rate-limit.ts RateArbiter.take). */
 export interface RateTakeMessage {
@@ -67,16 +106,40 @@ export interface RateTakeMessage {
   key: string;
 }
 
-/** Primary → worker: the answer to `rl-take` number `id`. */
+/** Worker → primary: take a limit-connections slot (RateArbiter.acquire). */
+export interface RateSlotMessage {
+  t: 'rl-slot';
+  id: number;
+  zone: string;
+  max: number;
+  key: string;
+}
+
+/** Worker → primary: give a slot back (no answer). */
+export interface RateReleaseMessage {
+  t: 'rl-release';
+  hold: number;
+}
+
+/** Primary → worker: the answer to `rl-take` or `rl-slot` number `id` (`hold` for a slot). */
 export interface RateGrantMessage {
   t: 'rl-grant';
   id: number;
   ok: boolean;
   retryMs: number;
+  hold?: number;
 }
 
-/** The primary's side: the answer to a worker's message. */
-export function answerTake(table: RateLimitTable, m: RateTakeMessage): RateGrantMessage {
+/** The primary's side: the answer to a worker's message (`owner`: the worker's id), or null for none. */
+export function answerRate(table: RateLimitTable, owner: number, m: RateTakeMessage | RateSlotMessage | RateReleaseMessage): RateGrantMessage | null {
+  if (m.t === 'rl-release') {
+    table.release(m.hold);
+    return null;
+  }
+  if (m.t === 'rl-slot') {
+    const a = table.acquire(owner, m.zone, m.max, m.key);
+    return { t: 'rl-grant', id: m.id, ok: a.ok, retryMs: 0, hold: a.hold };
+  }
   const a = table.take(m.zone, m.limits, m.key);
   return { t: 'rl-grant', id: m.id, ok: a.ok, retryMs: a.retryMs };
 }
@@ -87,8 +150,8 @@ export function answerTake(table: RateLimitTable, m: RateTakeMessage): RateGrant
  * twice a second rather than a timer per request) or when the channel closes (`close`).
  */
 export class ArbiterClient implements RateArbiter {
-  private readonly send: (m: RateTakeMessage) => boolean;
-  private readonly pending = new Map<number, { resolve: (a: ArbiterAnswer | null) => void; at: number }>();
+  private readonly send: (m: RateTakeMessage | RateSlotMessage | RateReleaseMessage) => boolean;
+  private readonly pending = new Map<number, { resolve: (a: RateGrantMessage | null) => void; at: number }>();
   private readonly clock: () => number;
   private readonly timeoutMs: number;
   private nextId = 1;
@@ -96,15 +159,28 @@ export class ArbiterClient implements RateArbiter {
   /** Answers that came back, and requests the worker decided alone (timeouts, no channel). */
   readonly stats = { answered: 0, timedOut: 0, unsent: 0 };
 
-  constructor(send: (m: RateTakeMessage) => boolean, opts: { clock?: () => number; timeoutMs?: number } = {}) {
+  constructor(send: (m: RateTakeMessage | RateSlotMessage | RateReleaseMessage) => boolean, opts: { clock?: () => number; timeoutMs?: number } = {}) {
     this.send = send;
     this.clock = opts.clock ?? (() => performance.now());
     this.timeoutMs = opts.timeoutMs ?? ARBITER_TIMEOUT_MS;
   }
 
   take(zone: string, limits: BucketLimits, key: string): Promise<ArbiterAnswer | null> | null {
-    const id = this.nextId++;
-    if (!this.send({ t: 'rl-take', id, zone, limits, key })) {
+    const asked = this.ask({ t: 'rl-take', id: this.nextId++, zone, limits, key });
+    return asked === null ? null : asked.then((m) => (m === null ? null : m.ok ? ACCEPTED : { ok: false, retryMs: m.retryMs }));
+  }
+
+  acquire(zone: string, max: number, key: string): Promise<ArbiterHold | null> | null {
+    const asked = this.ask({ t: 'rl-slot', id: this.nextId++, zone, max, key });
+    return asked === null ? null : asked.then((m) => (m === null ? null : m.ok ? { ok: true, hold: m.hold ?? 0 } : NO_SLOT));
+  }
+
+  release(hold: number): void {
+    this.send({ t: 'rl-release', hold });
+  }
+
+  private ask(m: RateTakeMessage | RateSlotMessage): Promise<RateGrantMessage | null> | null {
+    if (!this.send(m)) {
       this.stats.unsent++;
       return null;
     }
@@ -112,15 +188,19 @@ export class ArbiterClient implements RateArbiter {
       this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.timeoutMs / 2));
       this.sweeper.unref();
     }
-    return new Promise((resolve) => this.pending.set(id, { resolve, at: this.clock() }));
+    return new Promise((resolve) => this.pending.set(m.id, { resolve, at: this.clock() }));
   }
 
   onGrant(m: RateGrantMessage): void {
     const p = this.pending.get(m.id);
-    if (p === undefined) return; // timed out already
+    if (p === undefined) {
+      // timed out already: the worker's share decided, so a slot granted late goes back at once
+      if (m.ok && m.hold !== undefined) this.release(m.hold);
+      return;
+    }
     this.pending.delete(m.id);
     this.stats.answered++;
-    p.resolve(m.ok ? ACCEPTED : { ok: false, retryMs: m.retryMs });
+    p.resolve(m);
   }
 
   /** Answers every waiting request with null (the worker's share decides) and stops. */

@@ -27,7 +27,7 @@ import { workerHeap } from './heap.ts';
 import { TicketKeys, encodeTicketKeys } from './ticket-keys.ts';
 import { ChangeFeed, isWorkerMessage, pack, type BatchMessage, type MetricsResponse, type PackedMessage, type PrimaryMessage, type WorkerMessage } from './protocol.ts';
 import { SnapshotParts, type SnapshotReader } from './snapshot-parts.ts';
-import { answerTake, RateLimitTable } from '../runtime/rate-limit-arbiter.ts';
+import { answerRate, RateLimitTable } from '../runtime/rate-limit-arbiter.ts';
 
 /** How long a worker may take to apply a batch before it counts as lagging (not ready). */
 export const ACK_LAG_MS = 1000;
@@ -348,9 +348,13 @@ export class WorkerPool {
         this.pruneInflight();
         break;
       case 'rl-take':
-        // limit-rps / limit-rpm: the pod's one request table (runtime/rate-limit-arbiter.ts)
-        if (worker.isConnected()) this.send(worker, answerTake(this.rateTable, m));
+      case 'rl-slot':
+      case 'rl-release': {
+        // limit-rps / limit-rpm / limit-connections: the pod's one table (runtime/rate-limit-arbiter.ts)
+        const answer = answerRate(this.rateTable, worker.id, m);
+        if (answer !== null && worker.isConnected()) this.send(worker, answer);
         break;
+      }
       case 'metrics-res': {
         const waiter = this.metricsWaiters.get(m.id);
         if (!waiter || !waiter.pending.delete(worker)) break;
@@ -362,6 +366,8 @@ export class WorkerPool {
   }
 
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    // its requests are gone: the limit-connections slots they held go back
+    this.rateTable.releaseOwner(worker.id);
     const slot = this.bySlot.get(worker);
     if (!slot) return;
     this.bySlot.delete(worker);

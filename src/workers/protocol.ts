@@ -26,7 +26,7 @@ import { routingRelevant } from '../store/routing-relevant.ts';
 import type { Settings } from '../config/settings.ts';
 import type { LogLevel } from '../observe/log.ts';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { RateGrantMessage, RateTakeMessage } from '../runtime/rate-limit-arbiter.ts';
+import type { RateGrantMessage, RateReleaseMessage, RateSlotMessage, RateTakeMessage } from '../runtime/rate-limit-arbiter.ts';
 
 export interface ChangeMessage {
   t: 'change';
@@ -149,7 +149,7 @@ export interface HelloMessage {
   t: 'hello';
 }
 
-export type WorkerMessage = HelloMessage | ReadyMessage | AckMessage | MetricsResponse | RateTakeMessage;
+export type WorkerMessage = HelloMessage | ReadyMessage | AckMessage | MetricsResponse | RateTakeMessage | RateSlotMessage | RateReleaseMessage;
 
 function hasTag(m: unknown): boolean {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

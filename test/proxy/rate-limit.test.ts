@@ -305,21 +305,57 @@ describe('with workers: the primary\'s request table (RateArbiter)', () => {
     const clock = { now: 5_000_000 };
     const table = new RateLimitTable({ clock: () => clock.now });
     let asked = 0;
-    const arbiter = {
+    // as the worker channel: each worker is an owner of its holds
+    const arbiterOf = (owner: number) => ({
       take: (zone: string, limits: Parameters<typeof table.take>[1], key: string) => {
         asked++;
         return answer === 'none' ? null : Promise.resolve(table.take(zone, limits, key));
       },
-    };
-    const stages = [0, 1].map(() => new RateLimits({ shares: 2, clock: () => clock.now, requestStatus: 429, arbiter }).stage(rl));
+      acquire: (zone: string, max: number, key: string) => {
+        asked++;
+        return answer === 'none' ? null : Promise.resolve(table.acquire(owner, zone, max, key));
+      },
+      release: (hold: number) => table.release(hold),
+    });
+    const stages = [0, 1].map((owner) => new RateLimits({ shares: 2, clock: () => clock.now, requestStatus: 429, connectionStatus: 503, arbiter: arbiterOf(owner) }).stage(rl));
     const fire = async (worker: number, ip = '192.0.2.9'): Promise<number> => {
       const h = head(ip);
       const status = await stages[worker]!(h);
       h.onDone?.();
       return status;
     };
-    return { clock, table, fire, asked: () => asked };
+    /** A request that stays in progress: its status, and its end. */
+    const hold = async (worker: number, ip = '192.0.2.9'): Promise<{ status: number; end: () => void }> => {
+      const h = head(ip);
+      const status = await stages[worker]!(h);
+      return { status, end: () => h.onDone?.() };
+    };
+    return { clock, table, fire, hold, asked: () => asked };
   }
+
+  it('limit-connections: the pod\'s count, whichever worker a request reaches; slots come back when exchanges end or a worker exits', async () => {
+    const w = await twoWorkers(limit({ connections: 3 }));
+    const held = [await w.hold(0), await w.hold(1), await w.hold(0)];
+    expect(held.map((x) => x.status)).toEqual([0, 0, 0]);
+    expect((await w.hold(1)).status).toBe(503); // the share alone allowed ceil(3/2) = 2 per worker
+    expect((await w.hold(0, '192.0.2.10')).status).toBe(0); // another client
+    held[1]!.end();
+    expect((await w.hold(1)).status).toBe(0);
+    expect(w.table.held).toBe(4);
+    w.table.releaseOwner(0); // worker 0 exited: its three holds are gone
+    expect(w.table.held).toBe(1);
+    w.table.release(12345); // unknown: nothing
+    expect((await w.hold(0)).status).toBe(0);
+  });
+
+  it('limit-rps with limit-connections: the rate first, then a slot', async () => {
+    const w = await twoWorkers(limit({ rps: 1, burstMultiplier: 1, connections: 1 }));
+    const first = await w.hold(0);
+    expect(first.status).toBe(0);
+    expect((await w.hold(1)).status).toBe(503); // within the rate, over the slots
+    first.end();
+    expect((await w.hold(1)).status).toBe(429); // burst 1 + 1 taken by the two above
+  });
 
   it('one budget for the pod: burst + 1 at once whichever worker each request reaches, then the rate', async () => {
     const w = await twoWorkers(limit({ rps: 2, burstMultiplier: 3 })); // burst 6
@@ -358,11 +394,12 @@ describe('with workers: the primary\'s request table (RateArbiter)', () => {
     expect(statuses.filter((s) => s === 0)).toHaveLength(4); // ceil(6/2) + 1
   });
 
-  it('marks the plan as waiting only for request-rate limits with an arbiter', () => {
-    const arbiter = { take: () => null };
+  it('marks the plan as waiting only for limits with an arbiter', () => {
+    const arbiter = { take: () => null, acquire: () => null, release: () => {} };
     const rateOnly = new RateLimits({ shares: 2, arbiter });
     expect(rateOnly.waits(limit({ rps: 1 }))).toBe(true);
-    expect(rateOnly.waits(limit({ connections: 3 }))).toBe(false);
+    expect(rateOnly.waits(limit({ connections: 3 }))).toBe(true);
+    expect(rateOnly.waits(limit({}))).toBe(false);
     expect(new RateLimits({ shares: 1, arbiter }).waits(limit({ rps: 1 }))).toBe(false);
     const route = makeRoute({ host: 'app.test', key: 'app', filters: { rateLimit: limit({ rps: 1 }) } as RouteFilters });
     expect(compilePlan(route, { ...NO_PLAN_CONTEXT, rateLimits: rateOnly }).sync).toBe(false);
@@ -373,13 +410,14 @@ describe('with workers: the primary\'s request table (RateArbiter)', () => {
 describe('ArbiterClient (the worker end of the channel)', () => {
   it('resolves with the grant, gives up after the timeout (share decides), and answers null on close', async () => {
     const { ArbiterClient } = await import('../../src/runtime/rate-limit-arbiter.ts');
-    const sent: { id: number }[] = [];
+    const sent: ({ id: number } | { hold: number })[] = [];
     const clock = { now: 0 };
     const client = new ArbiterClient((m) => (sent.push(m), true), { clock: () => clock.now, timeoutMs: 1000 });
     const lim = bucketLimits(limit({ rps: 1 }), 1);
     const a = client.take('z', lim, '192.0.2.1')!;
     const b = client.take('z', lim, '192.0.2.2')!;
-    client.onGrant({ t: 'rl-grant', id: sent[0]!.id, ok: false, retryMs: 250 });
+    const idOf = (i: number): number => (sent[i] as { id: number }).id;
+    client.onGrant({ t: 'rl-grant', id: idOf(0), ok: false, retryMs: 250 });
     expect(await a).toEqual({ ok: false, retryMs: 250 });
     clock.now = 999;
     client.sweep();
@@ -387,11 +425,30 @@ describe('ArbiterClient (the worker end of the channel)', () => {
     clock.now = 1000;
     client.sweep();
     expect(await b).toBeNull();
-    client.onGrant({ t: 'rl-grant', id: sent[1]!.id, ok: true, retryMs: 0 }); // late: ignored
+    client.onGrant({ t: 'rl-grant', id: idOf(1), ok: true, retryMs: 0 }); // late: ignored
     const c = client.take('z', lim, '192.0.2.3')!;
     client.close();
     expect(await c).toBeNull();
     expect(client.stats).toEqual({ answered: 1, timedOut: 1, unsent: 0 });
     expect(new ArbiterClient(() => false).take('z', lim, 'x')).toBeNull();
+  });
+
+  it('slots: a grant carries its hold; a slot granted after the timeout is given back at once', async () => {
+    const { ArbiterClient } = await import('../../src/runtime/rate-limit-arbiter.ts');
+    const sent: Record<string, unknown>[] = [];
+    const clock = { now: 0 };
+    const client = new ArbiterClient((m) => (sent.push({ ...m }), true), { clock: () => clock.now, timeoutMs: 1000 });
+    const a = client.acquire('z', 2, '192.0.2.1')!;
+    expect(sent[0]).toMatchObject({ t: 'rl-slot', zone: 'z', max: 2, key: '192.0.2.1' });
+    client.onGrant({ t: 'rl-grant', id: sent[0]!.id as number, ok: true, retryMs: 0, hold: 7 });
+    expect(await a).toEqual({ ok: true, hold: 7 });
+    client.release(7);
+    expect(sent[1]).toEqual({ t: 'rl-release', hold: 7 });
+    const late = client.acquire('z', 2, '192.0.2.1')!;
+    clock.now = 1000;
+    client.sweep();
+    expect(await late).toBeNull(); // the worker's share decides
+    client.onGrant({ t: 'rl-grant', id: sent[2]!.id as number, ok: true, retryMs: 0, hold: 8 });
+    expect(sent[3]).toEqual({ t: 'rl-release', hold: 8 });
   });
 });

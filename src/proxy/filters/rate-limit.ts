@@ -38,9 +38,10 @@
 // runtime/rate-limit-arbiter.ts): every request-rate check of a worker asks it, and the limit
 // holds per pod exactly as nginx's shared zone, whichever workers a client's connections
 // reach. A refusal is remembered in the worker until the table would accept the client again,
-// so a client over its limit is refused locally. Should the primary not answer, a worker
-// falls back to its share: rate/N, burst/N. limit-connections stays a per-worker share
-// (connections/N, rounded up): it would need a message per request end as well.
+// so a client over its limit is refused locally. limit-connections is the primary's count as
+// well: a request takes a slot there (one message each way) and gives it back when its
+// exchange ends (one message); a worker that exits gives back all it held. Should the primary
+// not answer, a worker falls back to its share: rate/N, burst/N, connections/N rounded up.
 //
 // Time comes from an injected clock (monotonic milliseconds), so tests drive it.
 
@@ -271,6 +272,20 @@ export function bucketLimits(limit: RateLimit, shares: number): BucketLimits {
  */
 export interface RateArbiter {
   take(zone: string, limits: BucketLimits, key: string): Promise<ArbiterAnswer | null> | null;
+  /**
+   * Takes one of the `max` requests in progress `key` may have in `zone` (limit-connections, the
+   * pod's count); ok comes with a hold to give back with `release` when the exchange ends.
+   * null: not available now (the worker's share decides).
+   */
+  acquire(zone: string, max: number, key: string): Promise<ArbiterHold | null> | null;
+  /** Gives a hold back (no answer). */
+  release(hold: number): void;
+}
+
+export interface ArbiterHold {
+  readonly ok: boolean;
+  /** When ok: what release() takes. */
+  readonly hold: number;
 }
 
 export interface ArbiterAnswer {
@@ -321,7 +336,7 @@ export class RateLimits {
 
   /** Whether stages of request-rate limits may wait (for the arbiter): the plan is then not sync. */
   waits(limit: RateLimit): boolean {
-    return this.arbiter !== null && (limit.rps > 0 || limit.rpm > 0);
+    return this.arbiter !== null && (limit.rps > 0 || limit.rpm > 0 || limit.connections > 0);
   }
 
   /** The zone of `limit`: the same for every rule of one Ingress, and across re-translations. */
@@ -386,44 +401,54 @@ export class RateLimits {
   private arbitratedStage(limit: RateLimit, arbiter: RateArbiter): (head: PlanHead) => number | Promise<number> {
     const zone = this.zoneFor(limit);
     const name = `${limit.zone}\0${limit.rps}\0${limit.rpm}\0${limit.burstMultiplier}`;
+    const connZone = `${limit.zone}\0${limit.connections}`;
     const whole = bucketLimits(limit, 1);
     const exempt: CidrMatcher | null = limit.exempt !== undefined ? matcherOf(limit.exempt) : null;
     const clock = this.clock;
     const requestStatus = this.requestStatus;
     const connectionStatus = this.connectionStatus;
-    const buckets = zone.buckets!;
+    const buckets = zone.buckets;
     const conns = zone.connections;
     const maxConns = zone.maxConnections;
     const capacity = zone.capacity;
     /** Clients the primary refused, until when (bounded: cleared when full, which only asks again). */
     const refusedUntil = zone.refusedUntil;
-    const admit = (head: PlanHead, ip: string): number => {
-      if (conns !== null) {
-        const held = conns.get(ip) ?? 0;
-        if (held >= maxConns || (held === 0 && conns.size >= capacity)) {
-          head.refusal = 'connection_limited';
-          return connectionStatus;
-        }
-        conns.set(ip, held + 1);
-        addDoneHook(head, () => zone.release(ip));
-      }
+    const connectionLimited = (head: PlanHead): number => {
+      head.refusal = 'connection_limited';
+      return connectionStatus;
+    };
+    /** This worker's share of limit-connections: when the primary does not answer. */
+    const localSlot = (head: PlanHead, ip: string): number => {
+      const held = conns!.get(ip) ?? 0;
+      if (held >= maxConns || (held === 0 && conns!.size >= capacity)) return connectionLimited(head);
+      conns!.set(ip, held + 1);
+      addDoneHook(head, () => zone.release(ip));
       return 0;
+    };
+    /** A slot of the pod's limit-connections, held until the exchange ends. */
+    const slot = (head: PlanHead, ip: string): number | Promise<number> => {
+      if (conns === null) return 0;
+      const asked = arbiter.acquire(connZone, limit.connections, ip);
+      if (asked === null) return localSlot(head, ip);
+      return asked.then(
+        (answer) => {
+          if (answer === null) return localSlot(head, ip);
+          if (!answer.ok) return connectionLimited(head);
+          addDoneHook(head, () => arbiter.release(answer.hold));
+          return 0;
+        },
+        () => localSlot(head, ip),
+      );
     };
     const refuse = (head: PlanHead): number => {
       head.refusal = 'rate_limited';
       return requestStatus;
     };
-    const local = (head: PlanHead, ip: string): number => (buckets.take(ip, clock()) ? admit(head, ip) : refuse(head));
+    const local = (head: PlanHead, ip: string): number | Promise<number> => (buckets!.take(ip, clock()) ? slot(head, ip) : refuse(head));
     return (head) => {
       const ip = head.clientIp;
       if (exempt !== null && exempt.contains(ip)) return 0;
-      if (conns !== null) {
-        const held = conns.get(ip) ?? 0;
-        if (held >= maxConns || (held === 0 && conns.size >= capacity)) {
-          head.refusal = 'connection_limited';
-          return connectionStatus;
-        }
-      }
+      if (buckets === null) return slot(head, ip);
       const until = refusedUntil.get(ip);
       if (until !== undefined) {
         if (until > clock()) return refuse(head);
@@ -434,7 +459,7 @@ export class RateLimits {
       return asked.then(
         (answer) => {
           if (answer === null) return local(head, ip);
-          if (answer.ok) return admit(head, ip);
+          if (answer.ok) return slot(head, ip);
           if (refusedUntil.size >= capacity) refusedUntil.clear();
           refusedUntil.set(ip, clock() + answer.retryMs);
           return refuse(head);
