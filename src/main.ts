@@ -73,7 +73,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
       { name: 'config', ok: ready, message: ready ? '' : 'the first configuration is not serving yet' },
       { name: 'shutdown', ok: !stopping, message: stopping ? 'shutting down' : '' },
     ]);
-  const health = await startHealth(settings, log, readiness, metricsHandler(metrics), { config: reconciler.current, endpoints: core.endpoints });
+  const health = await startHealth(settings, log, readiness, metricsHandler(metrics), { config: reconciler.current, endpoints: core.endpoints, redirects: { sslRedirect: settings.sslRedirect, forceSslRedirect: settings.forceSslRedirect } });
   control = createControlPlane(core, settings, log, await loadAcme(settings));
   await control.start();
 
@@ -123,7 +123,7 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   };
   const isReady = (): boolean => readiness().ready;
   const serveMetrics = metricsHandler({ render: () => (pool ? pool.render() : metrics.render()) });
-  const health = await startHealth(settings, log, readiness, serveMetrics, { config: reconciler.current, endpoints: core.endpoints });
+  const health = await startHealth(settings, log, readiness, serveMetrics, { config: reconciler.current, endpoints: core.endpoints, redirects: { sslRedirect: settings.sslRedirect, forceSslRedirect: settings.forceSslRedirect } });
   control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret));
   try {
     await control.start();

@@ -22,6 +22,8 @@ export interface ExplainRequest {
   readonly url: string;
   /** Request headers (name, value), e.g. for canary rules. */
   readonly headers?: readonly (readonly [string, string])[];
+  /** The proxy's --ssl-redirect / --force-ssl-redirect, for routes whose Ingress does not say (default true / false). */
+  readonly redirects?: { readonly sslRedirect: boolean; readonly forceSslRedirect: boolean };
 }
 
 export interface RuleView {
@@ -211,10 +213,10 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
   else {
     const action = route.action;
     const tlsHosts = new TlsHosts(config.tls);
-    // an Ingress without the annotations gets the flags' defaults (--ssl-redirect true,
-    // --force-ssl-redirect false); a running Portico started otherwise redirects otherwise
-    const force = route.policy.forceSslRedirect ?? false;
-    if (scheme === 'http' && (force || ((route.policy.sslRedirect ?? true) && tlsHosts.has(hostHeader))) && !path.startsWith('/.well-known/acme-challenge/')) {
+    // an Ingress without the annotations gets the proxy's flags (given by a running Portico;
+    // offline, their defaults: --ssl-redirect true, --force-ssl-redirect false)
+    const force = route.policy.forceSslRedirect ?? req.redirects?.forceSslRedirect ?? false;
+    if (scheme === 'http' && (force || ((route.policy.sslRedirect ?? req.redirects?.sslRedirect ?? true) && tlsHosts.has(hostHeader))) && !path.startsWith('/.well-known/acme-challenge/')) {
       outcome = `redirect to https://${hostname(hostHeader)}${path}${query} (ssl-redirect${force ? ', force-ssl-redirect' : ''})`;
     } else if (action.kind === 'direct') outcome = `answered by Portico: ${action.status} ${action.body}`;
     else if (action.kind === 'redirect') outcome = `redirect ${action.status} (${action.wwwAlias === true ? 'from-to-www-redirect' : 'permanent/temporal-redirect'})`;

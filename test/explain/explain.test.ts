@@ -152,6 +152,9 @@ describe('explain', () => {
 
   it('plain HTTP to a TLS host: the HTTPS redirect', () => {
     expect(explain(config, endpoints, { url: 'http://shop.test/x' }).outcome).toBe('redirect to https://shop.test/x (ssl-redirect)');
+    // a Portico started with --ssl-redirect false (its /debug/explain passes its flags)
+    expect(explain(config, endpoints, { url: 'http://shop.test/x', redirects: { sslRedirect: false, forceSslRedirect: false } }).outcome).toBe('forward');
+    expect(explain(config, endpoints, { url: 'http://re.test/user', redirects: { sslRedirect: true, forceSslRedirect: true } }).outcome).toBe('redirect to https://re.test/user (ssl-redirect, force-ssl-redirect)');
   });
 
   it('a canary header selects the canary backend', () => {
