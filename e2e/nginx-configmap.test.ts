@@ -123,3 +123,60 @@ describe('--nginx-configmap (built program, file mode)', () => {
     expect(stderr).toContain('--nginx-configmap ingress-nginx/nowhere does not exist');
   });
 });
+
+/** Without force-ssl-redirect: plain-HTTP requests are served. */
+const LIVE_CONFIGMAP = CONFIGMAP.replace('  force-ssl-redirect: "True"\n', '');
+
+describe('--nginx-configmap with --workers 2: an edit is applied live, worker by worker, without failing a request', () => {
+  let dir: string;
+  let app: Awaited<ReturnType<typeof startNamedBackend>>;
+  let portico: PorticoProcess;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-nginx-configmap-live-'));
+    app = await startNamedBackend('app');
+    writeFileSync(
+      path.join(dir, 'app.yaml'),
+      INGRESS_CLASS_YAML + '---\n' + serviceYaml('app', [app.port]) + '---\n' + annotatedIngressYaml({ name: 'web', host: 'e2e.test', annotations: {}, paths: [{ path: '/', service: 'app' }] }),
+    );
+    writeFileSync(path.join(dir, 'ingress-nginx.yaml'), LIVE_CONFIGMAP);
+    portico = await startPorticoProcess(['--manifests', dir, '--workers', '2', '--access-log', 'false', '--nginx-configmap', 'ingress-nginx/ingress-nginx-controller'], {}, 30_000);
+    await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200, 20_000);
+  });
+
+  afterAll(async () => {
+    await portico?.stop('SIGKILL');
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a larger proxy-body-size takes effect in every worker while requests keep being answered', async () => {
+    expect(await post(portico.httpPort, 1500)).toBe(413);
+    // requests all along the change (bounded in count and time)
+    const statuses: number[] = [];
+    const errors: string[] = [];
+    let stop = false;
+    const traffic = (async () => {
+      const until = Date.now() + 60_000;
+      while (!stop && statuses.length < 20_000 && Date.now() < until) {
+        // a failed request is a failure of the test, counted rather than thrown
+        statuses.push(await get(portico.httpPort, '/during', { host: 'e2e.test' }).then((r) => r.status, (err: Error) => (errors.push(err.message), 0)));
+      }
+    })();
+    try {
+      writeFileSync(path.join(dir, 'ingress-nginx.yaml'), LIVE_CONFIGMAP.replace('proxy-body-size: "1k"', 'proxy-body-size: "2k"'));
+      await waitFor('every worker replaced', () => portico.logs.some((l) => l.msg === 'ingress-nginx ConfigMap applied: every worker runs with it now'), 30_000);
+      // both workers now: new connections land on either
+      for (let i = 0; i < 6; i++) expect(await post(portico.httpPort, 1500)).toBe(200);
+      expect(await post(portico.httpPort, 2500)).toBe(413);
+    } finally {
+      stop = true;
+      await traffic;
+    }
+    // requests ran all through the hand-over (each worker's replacement takes a second or more)
+    expect(statuses.length).toBeGreaterThan(20);
+    expect(errors.slice(0, 3)).toEqual([]);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(/^portico_nginx_configmap_changed (\d)/m.exec((await get(portico.healthPort, '/metrics')).body)?.[1]).toBe('0');
+  });
+});

@@ -59,8 +59,14 @@ export interface RunningPortico {
 
 export { version };
 
-export async function startPortico(settings: Settings, log: Logger): Promise<RunningPortico> {
-  if (settings.workers > 0) return startPrimary(settings, log);
+/** What main() lends a running Portico. */
+export interface StartHooks {
+  /** The settings again with an edited --nginx-configmap ConfigMap's data (workers apply it live). */
+  withConfigMap?: (data: Readonly<Record<string, string>>) => Settings;
+}
+
+export async function startPortico(settings: Settings, log: Logger, hooks: StartHooks = {}): Promise<RunningPortico> {
+  if (settings.workers > 0) return startPrimary(settings, log, hooks);
   const core = await buildCore(settings, log, await generateSelfSigned());
   const { store, metrics, reconciler } = core;
 
@@ -105,7 +111,7 @@ export async function startPortico(settings: Settings, log: Logger): Promise<Run
  * Multi-core mode, the primary: sources, store, leader election, status, Events, ACME and
  * health/metrics here; the proxy in `settings.workers` worker processes fed with the store.
  */
-async function startPrimary(settings: Settings, log: Logger): Promise<RunningPortico> {
+async function startPrimary(settings: Settings, log: Logger, hooks: StartHooks): Promise<RunningPortico> {
   const fallback = await generateSelfSigned();
   const core = await buildCore(settings, log, fallback);
   const { store, metrics, reconciler } = core;
@@ -124,7 +130,26 @@ async function startPrimary(settings: Settings, log: Logger): Promise<RunningPor
   const isReady = (): boolean => readiness().ready;
   const serveMetrics = metricsHandler({ render: () => (pool ? pool.render() : metrics.render()) });
   const health = await startHealth(settings, log, readiness, serveMetrics, { config: reconciler.current, endpoints: core.endpoints, redirects: { sslRedirect: settings.sslRedirect, forceSslRedirect: settings.forceSslRedirect } });
-  control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret));
+  // an edited --nginx-configmap ConfigMap: the workers are replaced one by one with its settings
+  const applyLive =
+    hooks.withConfigMap === undefined
+      ? undefined
+      : (data: Readonly<Record<string, string>>): boolean => {
+          if (pool === undefined || stopping) return false;
+          let next: Settings;
+          try {
+            next = hooks.withConfigMap!(data);
+          } catch (err) {
+            log.warn('ingress-nginx ConfigMap: its keys do not make valid settings together; the workers keep theirs', { err: err as Error });
+            return false;
+          }
+          void pool.applySettings(next).then(
+            () => log.info('ingress-nginx ConfigMap applied: every worker runs with it now', { workers: settings.workers }),
+            (err: unknown) => log.error('ingress-nginx ConfigMap: replacing the workers failed', { err: err as Error }),
+          );
+          return true;
+        };
+  control = createControlPlane(core, settings, log, await loadAcme(settings), (secret) => pool?.setChallenges(secret), applyLive);
   try {
     await control.start();
     synced = true;
@@ -191,7 +216,15 @@ async function loadAcme(settings: Settings): Promise<AcmeManagerClass | undefine
   return settings.acme ? (await import('./acme/manager.ts')).AcmeManager : undefined;
 }
 
-function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: AcmeManagerClass | undefined, forwardChallenges?: (secret: Secret | undefined) => void): ControlPlane {
+function createControlPlane(
+  core: Core,
+  settings: Settings,
+  log: Logger,
+  Acme: AcmeManagerClass | undefined,
+  forwardChallenges?: (secret: Secret | undefined) => void,
+  /** Applies an edited --nginx-configmap ConfigMap's data live; false when it cannot (then it is reported). */
+  applyConfigMap?: (data: Readonly<Record<string, string>>) => boolean,
+): ControlPlane {
   const { store, metrics, tls, reconciler } = core;
   let publisher: ClusterPublisher | undefined;
   let source: Source;
@@ -248,7 +281,15 @@ function createControlPlane(core: Core, settings: Settings, log: Logger, Acme: A
   }
   const unwatchConfigMap =
     settings.nginxConfigMap !== undefined && settings.nginxConfigMapApplied !== undefined
-      ? watchNginxConfigMap(store, settings.nginxConfigMap, settings.nginxConfigMapApplied, (d) => reportConfigMapDrift(d, log, metrics, publisher))
+      ? watchNginxConfigMap(store, settings.nginxConfigMap, settings.nginxConfigMapApplied, (d) => {
+          if (d.data !== null && applyConfigMap?.(d.data) === true) {
+            // the workers take it: nothing is left unapplied
+            metrics.nginxConfigMapChanged.set(0);
+            log.info('ingress-nginx ConfigMap changed: replacing the workers with its settings, one at a time', { configMap: `${d.ref.namespace}/${d.ref.name}`, keys: d.keys });
+            return;
+          }
+          reportConfigMapDrift(d, log, metrics, publisher);
+        })
       : undefined;
   return {
     challenges,
@@ -338,6 +379,11 @@ async function applyNginxConfigMap(
     throw new Error(`--nginx-configmap ${where} could not be read: ${(err as Error).message}`);
   }
   if (data === null) throw new Error(`--nginx-configmap ${where} does not exist${settings.manifests !== undefined ? ` in ${settings.manifests}` : ''}`);
+  return settingsWithConfigMap(argv, data, where, log);
+}
+
+/** The command line's settings with the ConfigMap's `data` applied over them; each key's fate is logged. */
+function settingsWithConfigMap(argv: readonly string[], data: Readonly<Record<string, string>>, where: string, log: Logger): ReturnType<typeof parseSettings> {
   const isSet = (flag: string): boolean =>
     argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)) || (process.env[envName(flag)] ?? '') !== '';
   const outcome = nginxConfigMapFlags(data, (extra) => parseSettings([...argv, ...extra]), isSet);
@@ -385,7 +431,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   let running: RunningPortico;
   try {
-    running = await startPortico(parsed.settings, log);
+    const ref = parsed.settings.nginxConfigMap;
+    const hooks: StartHooks =
+      ref === undefined
+        ? {}
+        : { withConfigMap: (data) => ({ ...settingsWithConfigMap(argv, data, `${ref.namespace}/${ref.name}`, log).settings, nginxConfigMapApplied: data }) };
+    running = await startPortico(parsed.settings, log, hooks);
   } catch (err) {
     log.error(`cannot start: ${(err as Error).message}`);
     process.exit(err instanceof SettingsError ? 2 : 1);

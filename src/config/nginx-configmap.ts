@@ -7,8 +7,9 @@
 // ConfigMap's values are applied after the command line and the environment: during a
 // side-by-side migration the ConfigMap stays the one place those settings are kept, and the
 // chart, which renders every setting as a flag, cannot shadow it. Every key is reported: applied,
-// ignored (no effect in Portico), or unsupported (what to do instead). Changes to the ConfigMap
-// apply at the next start, like a changed flag.
+// ignored (no effect in Portico), or unsupported (what to do instead). An edit later is applied
+// by replacing the workers one by one (workers/pool.ts applySettings), or, in one process,
+// reported (runtime/nginx-configmap-watch.ts).
 
 /** How one ingress-nginx key maps to Portico, given the whole ConfigMap (some keys pair up). */
 type KeyMapping =

@@ -216,7 +216,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'global-auth-method', type: 'string', default: '', help: 'Method of the --global-auth-url subrequest (default GET)' },
   { name: 'global-auth-signin', type: 'string', default: '', help: 'With --global-auth-url: a 401 becomes a 302 to this URL with the original URL in rd' },
   { name: 'global-auth-response-headers', type: 'string', default: '', help: 'With --global-auth-url: comma-separated headers copied from the auth response into the upstream request' },
-  { name: 'nginx-configmap', type: 'string', default: '', help: 'NAMESPACE/NAME of ingress-nginx\'s controller ConfigMap (its --configmap): its keys with a Portico equivalent (proxy-body-size, hsts*, timeouts, source ranges, global-auth-*, ...) are applied at start over these flags; every other key is reported' },
+  { name: 'nginx-configmap', type: 'string', default: '', help: 'NAMESPACE/NAME of ingress-nginx\'s controller ConfigMap (its --configmap): its keys with a Portico equivalent (proxy-body-size, hsts*, timeouts, source ranges, global-auth-*, ...) are applied over these flags, at start and (with workers) live when it is edited; every other key is reported' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];

@@ -152,6 +152,11 @@ export class Proxy implements ExchangeOwner, LadderContext {
   private readonly sslRedirect: boolean;
   private readonly forceSslRedirect: boolean;
   closing = false;
+  /**
+   * A worker handing over to its replacement (data-plane.ts retire): requests are served as
+   * ever, but HTTP/1.1 connections close after their answer, so their clients reconnect there.
+   */
+  retiring = false;
   private readonly getConfig: () => RoutingConfig;
   private readonly endpoints: EndpointLookup;
   private readonly onRequestDone: ((info: RequestInfo) => void) | null;
@@ -237,6 +242,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
 
   /** Serve one request. Never throws. */
   handle(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https'): void {
+    if (this.retiring && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
     const ex = new Exchange(this, req, res, scheme);
     this.active++;
     (res as MarkedResponse)[kExchange] = ex;

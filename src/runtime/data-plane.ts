@@ -2,6 +2,7 @@
 // worker.
 
 import type http from 'node:http';
+import net from 'node:net';
 import type { Settings } from '../config/settings.ts';
 import { Proxy, createHttpListener, DEFAULT_PROXY_SETTINGS, type RequestInfo } from '../proxy/proxy.ts';
 import { createHttpsListener } from '../proxy/https-listener.ts';
@@ -28,6 +29,13 @@ export interface DataPlane {
    * connections close, and in-flight requests get `graceMs` to finish.
    */
   drain(delayMs: number, graceMs: number): Promise<void>;
+  /**
+   * Hands over to a worker already listening on the same ports (one started with new
+   * settings): stops accepting at once but keeps serving — no 503, unlike drain — with
+   * `Connection: close` on HTTP/1.1 answers and GOAWAY to HTTP/2 clients, so clients move to
+   * new connections; connections still open after `graceMs` are closed.
+   */
+  retire(graceMs: number): Promise<void>;
 }
 
 /**
@@ -143,7 +151,31 @@ export async function startDataPlane(
     clearTimeout(killTimer);
     await tracing?.shutdown();
   };
-  return { httpPort, httpsPort, drain };
+  const retire = async (graceMs: number): Promise<void> => {
+    proxy.retiring = true;
+    // stop accepting without http.Server#close's closing of idle connections: a connection
+    // accepted a moment ago has no request yet and counts as idle, and its client would see it
+    // closed without an answer
+    const closed = Promise.all([closeListener(httpServer), closeListener(https.server)]);
+    const started = Date.now();
+    const idleTimer = setInterval(() => {
+      // after a second, a connection without a request in progress has had time to send one
+      if (Date.now() - started < 1000) return;
+      httpServer.closeIdleConnections();
+      https.closeIdleConnections();
+    }, 100);
+    const killTimer = setTimeout(() => {
+      httpServer.closeAllConnections();
+      https.closeAllConnections();
+      passthrough?.closeAll();
+    }, graceMs);
+    await closed;
+    clearInterval(idleTimer);
+    clearTimeout(killTimer);
+    await proxy.close(1000);
+    await tracing?.shutdown();
+  };
+  return { httpPort, httpsPort, drain, retire };
 }
 
 function requestDone(accessLog: RequestLog | undefined, metrics: Metrics | undefined): ((info: RequestInfo) => void) | undefined {
@@ -159,6 +191,11 @@ function requestDone(accessLog: RequestLog | undefined, metrics: Metrics | undef
 function logged(info: RequestInfo): boolean {
   const route = info.route;
   return route === null || route.filters.accessLog !== false;
+}
+
+/** Stops accepting; resolves when the server's last connection has closed. */
+function closeListener(server: net.Server): Promise<void> {
+  return new Promise((resolve) => net.Server.prototype.close.call(server, () => resolve()));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,10 +1,11 @@
 // --nginx-configmap after the start: the ConfigMap's keys became flags when Portico started
-// (config/nginx-configmap.ts), and flags do not change in a running process. ingress-nginx
-// applies an edited ConfigMap within seconds; Portico would silently keep the old values. So
-// the ConfigMap stays watched (it is in the store like every ConfigMap in scope) and an edit
-// is said out loud: a warning naming the changed keys and the command that applies them, a
-// Warning Event on the ConfigMap (from the leader), and portico_nginx_configmap_changed = 1
-// until the ConfigMap is back to what was applied or the pods are restarted.
+// (config/nginx-configmap.ts). ingress-nginx applies an edited ConfigMap within seconds, so the
+// ConfigMap stays watched (it is in the store like every ConfigMap in scope) and an edit goes to
+// the caller with its data: with workers, main.ts replaces them with the new settings; in one
+// process, which cannot swap its settings under its listeners, the edit is said out loud: a
+// warning naming the changed keys and the command that applies them, a Warning Event on the
+// ConfigMap (from the leader), and portico_nginx_configmap_changed = 1 until the ConfigMap is
+// back to what was applied or the pods are restarted.
 
 import type { Store, StoreChange } from '../store/store.ts';
 
@@ -28,6 +29,8 @@ export interface DriftReport {
   keys: readonly string[];
   /** The ConfigMap was deleted (the applied values stay in force until the next start). */
   deleted: boolean;
+  /** Its data now (null when deleted). */
+  data: Readonly<Record<string, string>> | null;
 }
 
 /**
@@ -50,7 +53,7 @@ export function watchNginxConfigMap(
     const deleted = current === null;
     if (keys.length === 0 && !deleted) {
       // back to what was applied (or the first sight of it): said only after a drift
-      if (drifting) onDrift({ ref, keys, deleted });
+      if (drifting) onDrift({ ref, keys, deleted, data: current });
       drifting = false;
       lastSeen = '';
       return;
@@ -59,7 +62,7 @@ export function watchNginxConfigMap(
     if (drifting && seen === lastSeen) return; // the same content again (a resync, a label edit)
     drifting = true;
     lastSeen = seen;
-    onDrift({ ref, keys, deleted });
+    onDrift({ ref, keys, deleted, data: current });
   });
 }
 

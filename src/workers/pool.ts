@@ -96,6 +96,14 @@ export interface WorkerPoolOptions {
 
 export class WorkerPool {
   private readonly opts: WorkerPoolOptions;
+  /** What workers run with: the options' settings, replaced by applySettings. */
+  private settings: Settings;
+  /** Workers replaced by applySettings and still draining (drained again on shutdown). */
+  private readonly retiring = new Set<Worker>();
+  /** Called when that worker says it is ready (applySettings waits for its replacements). */
+  private readonly readyHooks = new Map<Worker, () => void>();
+  /** One rolling replacement at a time; a newer request runs after it with the newest settings. */
+  private rolling: Promise<void> = Promise.resolve();
   private readonly log: Logger;
   private readonly feed: ChangeFeed;
   private readonly slots: Slot[] = [];
@@ -121,6 +129,7 @@ export class WorkerPool {
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
+    this.settings = opts.settings;
     this.log = opts.log.child({ component: 'workers' });
     this.feed = new ChangeFeed({ store: opts.store, send: (b) => this.broadcast(b) });
     this.ticketKeys = new TicketKeys({
@@ -158,7 +167,7 @@ export class WorkerPool {
     // 'advanced': a packed message (bytes) is copied into each worker's channel as it is.
     cluster.setupPrimary({ exec, args: [], silent: false, execArgv: heap.execArgv, serialization: 'advanced' });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
-    const { reusePort, httpPort, httpsPort, bindAddress } = this.opts.settings;
+    const { reusePort, httpPort, httpsPort, bindAddress } = this.settings;
     if (reusePort) await assertPortsFree(bindAddress, [httpPort, httpsPort]);
     this.feed.start();
     this.ticketKeys.start();
@@ -260,7 +269,7 @@ export class WorkerPool {
     this.feed.stop();
     this.ticketKeys.stop();
     for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
-    const live = this.slots.map((s) => s.worker).filter((w): w is Worker => w !== undefined && !w.isDead());
+    const live = [...this.slots.map((s) => s.worker), ...this.retiring].filter((w): w is Worker => w !== undefined && !w.isDead());
     this.log.info('draining workers', { workers: live.length, delayMs, graceMs });
     await Promise.all(
       live.map(
@@ -284,7 +293,7 @@ export class WorkerPool {
 
   /** The settings a worker runs with: with reuse-port, the ports the first worker picked. */
   private workerSettings(): Settings {
-    const { settings } = this.opts;
+    const { settings } = this;
     if (!settings.reusePort || this.ports === undefined) return settings;
     return { ...settings, httpPort: this.ports.http, httpsPort: this.ports.https };
   }
@@ -294,10 +303,16 @@ export class WorkerPool {
     else this.readyWaiters.push(fn);
   }
 
-  private fork(slot: Slot): void {
+  /**
+   * Starts the slot's worker. `replacing`: the slot's current worker keeps serving until this
+   * one is ready (applySettings), so the slot stays ready meanwhile.
+   */
+  private fork(slot: Slot, replacing = false): Worker {
     slot.restartTimer = undefined;
-    slot.ready = false;
-    slot.acked = -1;
+    if (!replacing) {
+      slot.ready = false;
+      slot.acked = -1;
+    }
     slot.startedAt = Date.now();
     const worker = cluster.fork({ PORTICO_WORKER_INDEX: String(slot.index) });
     slot.worker = worker;
@@ -308,6 +323,43 @@ export class WorkerPool {
       if (isWorkerMessage(m)) this.onMessage(worker, slot, m);
     });
     worker.on('error', (err: Error) => this.log.warn('worker channel error', { worker: worker.id, err }));
+    return worker;
+  }
+
+  /**
+   * New settings for the workers (ingress-nginx's ConfigMap edited: --nginx-configmap): each
+   * worker in turn is replaced by one started with them, and drained once its replacement is
+   * ready, so the pod keeps serving throughout (a slot whose new worker fails to start keeps
+   * restarting it with the usual backoff, as a crashed worker). Resolves when every slot has
+   * been replaced.
+   */
+  applySettings(settings: Settings): Promise<void> {
+    this.settings = settings;
+    this.rolling = this.rolling.then(() => this.replaceAll());
+    return this.rolling;
+  }
+
+  private async replaceAll(): Promise<void> {
+    const settings = this.settings;
+    for (const slot of this.slots) {
+      if (this.stopping) return;
+      const old = slot.worker;
+      if (old === undefined || old.isDead() || !slot.ready) continue; // a (re)starting slot forks with the new settings anyway
+      const ready = new Promise<boolean>((resolve) => {
+        const next = this.fork(slot, true);
+        this.readyHooks.set(next, () => resolve(true));
+        next.once('exit', () => resolve(false));
+      });
+      this.retiring.add(old);
+      if (!(await ready)) {
+        // the new one died before it was ready: onExit restarts the slot (new settings); the
+        // old one is drained all the same, its slot is the new one's now
+        this.log.warn('a worker started with the new settings exited before it was ready', { slot: slot.index + 1 });
+      }
+      old.once('exit', () => this.retiring.delete(old));
+      if (old.isConnected()) this.send(old, { t: 'retire', graceMs: settings.shutdownGraceMs });
+      else if (!old.isDead()) old.process.kill('SIGTERM');
+    }
   }
 
   private onMessage(worker: Worker, slot: Slot, m: WorkerMessage): void {
@@ -326,7 +378,13 @@ export class WorkerPool {
         this.sendSnapshot(worker);
         if (this.opts.acme) this.send(worker, { t: 'challenges', secret: this.challenges });
         break;
-      case 'ready':
+      case 'ready': {
+        const hook = this.readyHooks.get(worker);
+        if (hook !== undefined) {
+          this.readyHooks.delete(worker);
+          hook();
+        }
+        if (slot.worker !== worker) break; // a worker being replaced (cannot happen: it is ready already)
         slot.ready = true;
         slot.acked = Math.max(slot.acked, m.seq);
         this.ports ??= { http: m.httpPort, https: m.httpsPort };
@@ -343,7 +401,9 @@ export class WorkerPool {
           for (const w of waiters) w();
         }
         break;
+      }
       case 'ack':
+        if (slot.worker !== worker) break; // the replaced worker's progress no longer counts
         slot.acked = Math.max(slot.acked, m.seq);
         this.pruneInflight();
         break;

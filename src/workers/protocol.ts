@@ -95,6 +95,12 @@ export interface DrainMessage {
   graceMs: number;
 }
 
+/** Primary → worker: a replacement with new settings is serving; hand over (DataPlane.retire) and exit. */
+export interface RetireMessage {
+  t: 'retire';
+  graceMs: number;
+}
+
 /** Primary → worker: send your metrics. */
 export interface MetricsRequest {
   t: 'metrics-req';
@@ -107,7 +113,7 @@ export interface PackedMessage {
   data: Uint8Array;
 }
 
-export type PrimaryMessage = InitMessage | SnapshotMessage | BatchMessage | ChallengesMessage | TicketKeysMessage | DrainMessage | MetricsRequest | RateGrantMessage | PackedMessage;
+export type PrimaryMessage = InitMessage | SnapshotMessage | BatchMessage | ChallengesMessage | TicketKeysMessage | DrainMessage | RetireMessage | MetricsRequest | RateGrantMessage | PackedMessage;
 
 /** Serialises a message once; the result can be sent to any number of workers. */
 export function pack(msg: Exclude<PrimaryMessage, PackedMessage>): PackedMessage {

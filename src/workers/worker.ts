@@ -121,6 +121,20 @@ export async function runWorker(): Promise<void> {
       case 'drain':
         await drain(m.delayMs, m.graceMs);
         break;
+      case 'retire':
+        draining ??= (async () => {
+          log.info('handing over to a worker with new settings', { graceMs: m.graceMs });
+          try {
+            await starting;
+            await data?.retire(m.graceMs);
+            core?.stop();
+            accessLog?.flush();
+          } catch (err) {
+            log.error('hand-over failed', { err: err as Error });
+          }
+          process.exit(0);
+        })();
+        break;
       case 'metrics-req': {
         const metrics = core ? await core.metrics.registry.getMetricsAsJSON() : [];
         // Functions (collect) do not cross the channel; the values do.
