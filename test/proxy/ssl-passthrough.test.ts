@@ -17,7 +17,7 @@ import type { ProxySettings } from '../../src/proxy/proxy.ts';
 import { requireProxyProtocol } from '../../src/proxy/proxy-protocol.ts';
 import { enableSslPassthrough, type PassthroughOutcome, type SslPassthrough } from '../../src/proxy/ssl-passthrough.ts';
 import { generateSelfSigned } from '../../src/tls/default-certificate.ts';
-import { FakeConfig, FakeEndpoints, closeServer, startUpstream, type RouteSpec } from './fixtures.ts';
+import { FakeConfig, FakeEndpoints, closeServer, startUpstream, until, type RouteSpec } from './fixtures.ts';
 
 /** FakeConfig whose hosts in `passthrough` are passthrough hosts (their first route). */
 class PassthroughConfig extends FakeConfig {
@@ -269,7 +269,7 @@ describe('ssl-passthrough', () => {
     expect(got.bytes).toBe(sent.length);
     expect(answer.subarray(0, 65).toString()).toBe(`${digest}\n`);
     expect(answer.subarray(65).equals(reply)).toBe(true);
-    await within(5000, 'tunnel closed', waitFor(() => s.passthrough.size === 0));
+    await until(() => s.passthrough.size === 0, 5000, 'tunnel closed');
   });
 
   it('an idle tunnel is closed after the idle timeout; a silent connection after the ClientHello timeout', async () => {
@@ -278,10 +278,10 @@ describe('ssl-passthrough', () => {
     s.endpoints.set('argo', [await listenOn(backend)]);
     const c = net.connect(s.port, '127.0.0.1');
     c.write(await clientHello('argo.test'));
-    await within(5000, 'forwarded', waitFor(() => s.outcomes.length === 1));
+    await until(() => s.outcomes.length === 1, 5000, 'forwarded');
     expect(s.passthrough.size).toBe(1);
     expect(await closedBy(c)).toBe('');
-    await within(5000, 'tunnel closed', waitFor(() => s.passthrough.size === 0));
+    await until(() => s.passthrough.size === 0, 5000, 'tunnel closed');
     const silent = net.connect(s.port, '127.0.0.1');
     expect(await closedBy(silent)).toBe('');
   });
@@ -292,15 +292,10 @@ describe('ssl-passthrough', () => {
     s.endpoints.set('argo', [await listenOn(backend)]);
     const c = net.connect(s.port, '127.0.0.1');
     c.write(await clientHello('argo.test'));
-    await within(5000, 'tunnel open', waitFor(() => s.passthrough.size === 1));
+    await until(() => s.passthrough.size === 1, 5000, 'tunnel open');
     const closed = closedBy(c);
     s.passthrough.closeAll();
     expect(await closed).toBe('');
-    await within(5000, 'tunnel closed', waitFor(() => s.passthrough.size === 0));
+    await until(() => s.passthrough.size === 0, 5000, 'tunnel closed');
   });
 });
-
-/** Polls `cond` every 10 ms until it holds (callers bound it with within()). */
-async function waitFor(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 10));
-}
