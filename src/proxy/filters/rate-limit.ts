@@ -239,6 +239,19 @@ export class RateLimitZone {
     this.maxConnections = Math.ceil(limit.connections / shares);
   }
 
+  /** Whether `key` may not start another request (its share is in use, or the table is full). */
+  full(key: string): boolean {
+    const conns = this.connections!;
+    const held = conns.get(key) ?? 0;
+    return held >= this.maxConnections || (held === 0 && conns.size >= this.capacity);
+  }
+
+  /** Takes one slot of `key` (after full() said no). */
+  hold(key: string): void {
+    const conns = this.connections!;
+    conns.set(key, (conns.get(key) ?? 0) + 1);
+  }
+
   /** Gives back one slot of `key` (the done hook of an exchange that took one). */
   release(key: string): void {
     const conns = this.connections;
@@ -367,25 +380,19 @@ export class RateLimits {
     const connectionStatus = this.connectionStatus;
     const buckets = zone.buckets;
     const conns = zone.connections;
-    const maxConns = zone.maxConnections;
-    const capacity = zone.capacity;
     return (head) => {
       const ip = head.clientIp;
       if (exempt !== null && exempt.contains(ip)) return 0;
-      let held = 0;
-      if (conns !== null) {
-        held = conns.get(ip) ?? 0;
-        if (held >= maxConns || (held === 0 && conns.size >= capacity)) {
-          head.refusal = 'connection_limited';
-          return connectionStatus;
-        }
+      if (conns !== null && zone.full(ip)) {
+        head.refusal = 'connection_limited';
+        return connectionStatus;
       }
       if (buckets !== null && !buckets.take(ip, clock())) {
         head.refusal = 'rate_limited';
         return requestStatus;
       }
       if (conns !== null) {
-        conns.set(ip, held + 1);
+        zone.hold(ip);
         addDoneHook(head, () => zone.release(ip));
       }
       return 0;
@@ -409,7 +416,6 @@ export class RateLimits {
     const connectionStatus = this.connectionStatus;
     const buckets = zone.buckets;
     const conns = zone.connections;
-    const maxConns = zone.maxConnections;
     const capacity = zone.capacity;
     /** Clients the primary refused, until when (bounded: cleared when full, which only asks again). */
     const refusedUntil = zone.refusedUntil;
@@ -419,9 +425,8 @@ export class RateLimits {
     };
     /** This worker's share of limit-connections: when the primary does not answer. */
     const localSlot = (head: PlanHead, ip: string): number => {
-      const held = conns!.get(ip) ?? 0;
-      if (held >= maxConns || (held === 0 && conns!.size >= capacity)) return connectionLimited(head);
-      conns!.set(ip, held + 1);
+      if (zone.full(ip)) return connectionLimited(head);
+      zone.hold(ip);
       addDoneHook(head, () => zone.release(ip));
       return 0;
     };
