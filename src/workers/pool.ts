@@ -94,6 +94,9 @@ export interface WorkerPoolOptions {
   ticketKeyRotationMs?: number;
 }
 
+/** Longest a worker started by applySettings may take to get ready. */
+const REPLACE_READY_MS = 60_000;
+
 export class WorkerPool {
   private readonly opts: WorkerPoolOptions;
   /** What workers run with: the options' settings, replaced by applySettings. */
@@ -347,8 +350,19 @@ export class WorkerPool {
       if (old === undefined || old.isDead() || !slot.ready) continue; // a (re)starting slot forks with the new settings anyway
       const ready = new Promise<boolean>((resolve) => {
         const next = this.fork(slot, true);
-        this.readyHooks.set(next, () => resolve(true));
-        next.once('exit', () => resolve(false));
+        // bounded: a replacement that neither gets ready nor exits is killed (onExit restarts the slot)
+        const timer = setTimeout(() => {
+          this.log.error('a worker started with the new settings was not ready in time; killing it', { slot: slot.index + 1, ms: REPLACE_READY_MS });
+          next.process.kill('SIGKILL');
+        }, REPLACE_READY_MS);
+        this.readyHooks.set(next, () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        next.once('exit', () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
       });
       this.retiring.add(old);
       if (!(await ready)) {
