@@ -79,7 +79,7 @@ export async function startPortico(settings: Settings, log: Logger, hooks: Start
       { name: 'config', ok: ready, message: ready ? '' : 'the first configuration is not serving yet' },
       { name: 'shutdown', ok: !stopping, message: stopping ? 'shutting down' : '' },
     ]);
-  const health = await startHealth(settings, log, readiness, metricsHandler(metrics), { config: reconciler.current, endpoints: core.endpoints, redirects: { sslRedirect: settings.sslRedirect, forceSslRedirect: settings.forceSslRedirect } });
+  const health = await startHealth(settings, log, readiness, metricsHandler(metrics), { config: reconciler.current, endpoints: core.endpoints });
   control = createControlPlane(core, settings, log, await loadAcme(settings));
   await control.start();
 
@@ -129,7 +129,7 @@ async function startPrimary(settings: Settings, log: Logger, hooks: StartHooks):
   };
   const isReady = (): boolean => readiness().ready;
   const serveMetrics = metricsHandler({ render: () => (pool ? pool.render() : metrics.render()) });
-  const health = await startHealth(settings, log, readiness, serveMetrics, { config: reconciler.current, endpoints: core.endpoints, redirects: { sslRedirect: settings.sslRedirect, forceSslRedirect: settings.forceSslRedirect } });
+  const health = await startHealth(settings, log, readiness, serveMetrics, { config: reconciler.current, endpoints: core.endpoints });
   // an edited --nginx-configmap ConfigMap: the workers are replaced one by one with its settings
   const applyLive =
     hooks.withConfigMap === undefined
@@ -341,7 +341,7 @@ async function startHealth(
   const closers: (() => Promise<void>)[] = [];
   const separateMetrics = settings.metricsPort !== undefined;
   // --debug-endpoints: /debug/* on the health port only, never on the metrics port
-  const handlers = [...(separateMetrics ? [] : [serveMetrics]), ...(settings.debugEndpoints ? [debugHandler(debug)] : [])];
+  const handlers = [...(separateMetrics ? [] : [serveMetrics]), ...(settings.debugEndpoints ? [debugHandler({ ...debug, redirects: { sslRedirect: settings.sslRedirect, forceSslRedirect: settings.forceSslRedirect } })] : [])];
   const healthServer = createHealthServer({ readiness, ...(handlers.length > 0 ? { extra: firstOf(...handlers) } : {}) });
   const port = await listen(healthServer, settings.healthPort, settings.bindAddress);
   closers.push(() => closeServer(healthServer));
