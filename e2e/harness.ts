@@ -25,8 +25,16 @@ export interface PorticoProcess {
  * (all three by default; `['health']` for a test of a program that is not ready yet). Ports
  * of listeners not waited for are 0 until then.
  */
-export async function startPorticoProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, listeners: readonly string[] = ['http', 'https', 'health']): Promise<PorticoProcess> {
-  const child = spawn(process.execPath, [CLI, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--shutdown-delay', '0s', ...args], {
+export async function startPorticoProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 15_000,
+  listeners: readonly string[] = ['http', 'https', 'health'],
+  /** A command the program runs under, which execs it (e.g. `taskset -c 0`: one CPU). */
+  under: readonly string[] = [],
+): Promise<PorticoProcess> {
+  const command = [...under, process.execPath];
+  const child = spawn(command[0]!, [...command.slice(1), CLI, '--bind-address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--health-port', '0', '--shutdown-delay', '0s', ...args], {
     // one process unless a test (or PORTICO_WORKERS in the suite's environment) asks for
     // workers: the program's default (auto) would start one worker per CPU of this machine
     env: { PORTICO_WORKERS: '0', ...process.env, ...env },

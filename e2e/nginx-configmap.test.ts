@@ -140,7 +140,7 @@ describe('--nginx-configmap with --workers 2: an edit is applied live, worker by
       INGRESS_CLASS_YAML + '---\n' + serviceYaml('app', [app.port]) + '---\n' + annotatedIngressYaml({ name: 'web', host: 'e2e.test', annotations: {}, paths: [{ path: '/', service: 'app' }] }),
     );
     writeFileSync(path.join(dir, 'ingress-nginx.yaml'), LIVE_CONFIGMAP);
-    portico = await startPorticoProcess(['--manifests', dir, '--workers', '2', '--access-log', 'false', '--nginx-configmap', 'ingress-nginx/ingress-nginx-controller'], {}, 30_000);
+    portico = await startPorticoProcess(['--manifests', dir, '--workers', '2', '--access-log', 'false', '--debug-endpoints', 'true', '--nginx-configmap', 'ingress-nginx/ingress-nginx-controller'], {}, 30_000);
     await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200, 20_000);
   });
 
@@ -177,6 +177,54 @@ describe('--nginx-configmap with --workers 2: an edit is applied live, worker by
     expect(statuses.length).toBeGreaterThan(20);
     expect(errors.slice(0, 3)).toEqual([]);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(/^portico_nginx_configmap_changed (\d)/m.exec((await get(portico.healthPort, '/metrics')).body)?.[1]).toBe('0');
+  });
+
+  it("force-ssl-redirect added later: the workers redirect, and the primary's /debug/explain says so too", async () => {
+    const explain = async () => JSON.parse((await get(portico.healthPort, `/debug/explain?url=${encodeURIComponent('http://e2e.test/x')}`)).body) as { outcome: string };
+    expect((await explain()).outcome).toBe('forward');
+    const applied = (): number => portico.logs.filter((l) => l.msg === 'ingress-nginx ConfigMap applied: every worker runs with it now').length;
+    const before = applied();
+    writeFileSync(path.join(dir, 'ingress-nginx.yaml'), LIVE_CONFIGMAP.replace('proxy-body-size: "1k"', 'proxy-body-size: "2k"') + '  force-ssl-redirect: "true"\n');
+    await waitFor('every worker replaced again', () => applied() > before, 30_000);
+    // on a new connection (one kept alive from before may still get its next answer from the retiring worker)
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: portico.httpPort, path: '/x', headers: { host: 'e2e.test' }, agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject);
+    });
+    expect(status).toBe(301); // the ConfigMap's http-redirect-code
+    expect((await explain()).outcome).toMatch(/^redirect to https:\/\/e2e\.test\/x \(ssl-redirect, force-ssl-redirect\)/);
+  });
+});
+
+describe('--nginx-configmap on one CPU (taskset): --workers auto starts one worker, so an edit is applied live', () => {
+  let dir: string;
+  let app: Awaited<ReturnType<typeof startNamedBackend>>;
+  let portico: PorticoProcess;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'portico-nginx-configmap-one-cpu-'));
+    app = await startNamedBackend('app');
+    writeFileSync(
+      path.join(dir, 'app.yaml'),
+      INGRESS_CLASS_YAML + '---\n' + serviceYaml('app', [app.port]) + '---\n' + annotatedIngressYaml({ name: 'web', host: 'e2e.test', annotations: {}, paths: [{ path: '/', service: 'app' }] }),
+    );
+    writeFileSync(path.join(dir, 'ingress-nginx.yaml'), LIVE_CONFIGMAP);
+    portico = await startPorticoProcess(['--manifests', dir, '--access-log', 'false', '--nginx-configmap', 'ingress-nginx/ingress-nginx-controller'], { PORTICO_WORKERS: 'auto' }, 30_000, undefined, ['taskset', '-c', '0']);
+    await waitFor('readyz', async () => (await get(portico.healthPort, '/readyz')).status === 200, 20_000);
+  });
+
+  afterAll(async () => {
+    await portico?.stop('SIGKILL');
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs one worker and applies an edited proxy-body-size', async () => {
+    expect(portico.logs.find((l) => l.msg === 'portico started')?.workers).toBe(1);
+    expect(await post(portico.httpPort, 1500)).toBe(413);
+    writeFileSync(path.join(dir, 'ingress-nginx.yaml'), LIVE_CONFIGMAP.replace('proxy-body-size: "1k"', 'proxy-body-size: "2k"'));
+    await waitFor('the worker replaced', () => portico.logs.some((l) => l.msg === 'ingress-nginx ConfigMap applied: every worker runs with it now'), 30_000);
+    expect(await post(portico.httpPort, 1500)).toBe(200);
     expect(/^portico_nginx_configmap_changed (\d)/m.exec((await get(portico.healthPort, '/metrics')).body)?.[1]).toBe('0');
   });
 });

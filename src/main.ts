@@ -129,8 +129,11 @@ async function startPrimary(settings: Settings, log: Logger, hooks: StartHooks):
   };
   const isReady = (): boolean => readiness().ready;
   const serveMetrics = metricsHandler({ render: () => (pool ? pool.render() : metrics.render()) });
-  const health = await startHealth(settings, log, readiness, serveMetrics, { config: reconciler.current, endpoints: core.endpoints });
-  // an edited --nginx-configmap ConfigMap: the workers are replaced one by one with its settings
+  // the settings in force: an edited --nginx-configmap ConfigMap changes them
+  let current = settings;
+  const health = await startHealth(settings, log, readiness, serveMetrics, { config: reconciler.current, endpoints: core.endpoints }, () => current);
+  // an edited --nginx-configmap ConfigMap: the workers are replaced one by one with its settings,
+  // and this process's own copy of the configuration (status, /debug/*) is built with them
   const applyLive =
     hooks.withConfigMap === undefined
       ? undefined
@@ -143,6 +146,8 @@ async function startPrimary(settings: Settings, log: Logger, hooks: StartHooks):
             log.warn('ingress-nginx ConfigMap: its keys do not make valid settings together; the workers keep theirs', { err: err as Error });
             return false;
           }
+          current = next;
+          core.applySettings(next);
           void pool.applySettings(next).then(
             () => log.info('ingress-nginx ConfigMap applied: every worker runs with it now', { workers: settings.workers }),
             (err: unknown) => log.error('ingress-nginx ConfigMap: replacing the workers failed', { err: err as Error }),
@@ -288,7 +293,12 @@ function createControlPlane(
             log.info('ingress-nginx ConfigMap changed: replacing the workers with its settings, one at a time', { configMap: `${d.ref.namespace}/${d.ref.name}`, keys: d.keys });
             return;
           }
-          reportConfigMapDrift(d, log, metrics, publisher);
+          const hint = d.deleted
+            ? 'a deleted ConfigMap is not taken as empty: edit it, or restart the Portico pods to start without it'
+            : applyConfigMap === undefined
+              ? 'Portico runs as one process (--workers 0), which cannot change these settings under its listeners: restart the Portico pods to apply it (kubectl rollout restart on its Deployment or DaemonSet), or run with --workers auto or 1 or more to have edits applied live'
+              : 'its values do not make valid settings together (see the warning before this one): fix the ConfigMap, and the next edit is applied';
+          reportConfigMapDrift(d, hint, log, metrics, publisher);
         })
       : undefined;
   return {
@@ -317,7 +327,7 @@ function createControlPlane(
 }
 
 /** An edit of the --nginx-configmap ConfigMap after the start: said, since it is not applied. */
-function reportConfigMapDrift(d: DriftReport, log: Logger, metrics: Core['metrics'], publisher: ClusterPublisher | undefined): void {
+function reportConfigMapDrift(d: DriftReport, hint: string, log: Logger, metrics: Core['metrics'], publisher: ClusterPublisher | undefined): void {
   const where = `${d.ref.namespace}/${d.ref.name}`;
   if (d.keys.length === 0 && !d.deleted) {
     metrics.nginxConfigMapChanged.set(0);
@@ -326,7 +336,7 @@ function reportConfigMapDrift(d: DriftReport, log: Logger, metrics: Core['metric
   }
   metrics.nginxConfigMapChanged.set(1);
   const what = d.deleted ? 'was deleted' : `changed (${d.keys.join(', ')})`;
-  const message = `ingress-nginx ConfigMap ${where} ${what} since Portico started; Portico reads it at start only and keeps the values it applied then: restart the Portico pods to apply it (kubectl rollout restart on Portico's Deployment or DaemonSet)`;
+  const message = `ingress-nginx ConfigMap ${where} ${what} since Portico started; Portico keeps the values it applied last: ${hint}`;
   log.warn(message, { configMap: where, keys: d.keys, deleted: d.deleted });
   if (publisher?.elector.isLeader) publisher.events.recordEvent({ kind: 'ConfigMap', namespace: d.ref.namespace, name: d.ref.name }, 'Warning', 'ConfigMapNotApplied', message);
 }
@@ -337,11 +347,13 @@ async function startHealth(
   readiness: () => Readiness,
   serveMetrics: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
   debug: DebugSource,
+  /** The settings in force now, for what the debug endpoints say (default: `settings`). */
+  current: () => Settings = () => settings,
 ): Promise<{ port: number; close(): Promise<void> }> {
   const closers: (() => Promise<void>)[] = [];
   const separateMetrics = settings.metricsPort !== undefined;
   // --debug-endpoints: /debug/* on the health port only, never on the metrics port
-  const handlers = [...(separateMetrics ? [] : [serveMetrics]), ...(settings.debugEndpoints ? [debugHandler({ ...debug, redirects: { sslRedirect: settings.sslRedirect, forceSslRedirect: settings.forceSslRedirect } })] : [])];
+  const handlers = [...(separateMetrics ? [] : [serveMetrics]), ...(settings.debugEndpoints ? [debugHandler({ ...debug, redirects: () => ({ sslRedirect: current().sslRedirect, forceSslRedirect: current().forceSslRedirect }) })] : [])];
   const healthServer = createHealthServer({ readiness, ...(handlers.length > 0 ? { extra: firstOf(...handlers) } : {}) });
   const port = await listen(healthServer, settings.healthPort, settings.bindAddress);
   closers.push(() => closeServer(healthServer));

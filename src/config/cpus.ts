@@ -25,10 +25,13 @@ export interface CpuProbe {
 /**
  * What `--workers auto` means for a number of CPUs: one worker per CPU, but no workers (one
  * process) on one CPU, where a control-plane process beside a single worker would only cost
- * memory and a hop for every configuration change.
+ * memory and a hop for every configuration change. `liveSettings` (--nginx-configmap): one
+ * worker even then, since settings are applied live by replacing workers (one process cannot
+ * swap its settings under its listeners, and ingress-nginx applies its ConfigMap's edits live).
  */
-export function autoWorkers(cpus: number): number {
-  return cpus <= 1 ? 0 : cpus;
+export function autoWorkers(cpus: number, opts: { liveSettings?: boolean } = {}): number {
+  if (cpus > 1) return cpus;
+  return opts.liveSettings === true ? 1 : 0;
 }
 
 /** The number of CPUs this process may use (cgroup quota, affinity), at least 1. */

@@ -207,7 +207,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'acme-email', type: 'string', help: 'Contact e-mail for the ACME account' },
   { name: 'acme-ca-bundle', type: 'string', help: 'PEM file of CAs to trust for the ACME directory (private or test CA)' },
   { name: 'backend-ca-file', type: 'string', help: 'PEM file of CAs trusted, besides the system ones, for backends with portico.dev/backend-tls-verify "true" (a private CA); read at startup' },
-  { name: 'workers', type: 'string', default: 'auto', help: 'Proxy worker processes: auto = one per CPU available to the container (cgroup quota), or a single process when that is 1; 0 = a single process (proxy and control plane together); N = that many workers fed by one control-plane process' },
+  { name: 'workers', type: 'string', default: 'auto', help: 'Proxy worker processes: auto = one per CPU available to the container (cgroup quota), or a single process when that is 1 (one worker with --nginx-configmap, so its edits apply live); 0 = a single process (proxy and control plane together); N = that many workers fed by one control-plane process' },
   { name: 'reuse-port', type: 'string', default: 'false', choices: ['true', 'false'], help: 'With workers: true = each worker listens on its own socket (SO_REUSEPORT, Linux) and the kernel spreads new connections evenly over them, busy or not; false = the workers share one socket and whichever is free first takes the next connection' },
   { name: 'metrics-compat', type: 'string', default: 'none', choices: ['none', 'ingress-nginx'], help: 'ingress-nginx: also export the request and controller metrics under ingress-nginx\'s names and labels (nginx_ingress_controller_*), so its dashboards and alert rules keep working' },
   { name: 'access-log-query', type: 'string', default: 'false', choices: ['true', 'false'], help: 'Log the query string (field `query`); off by default: query strings often carry tokens' },
@@ -216,7 +216,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'global-auth-method', type: 'string', default: '', help: 'Method of the --global-auth-url subrequest (default GET)' },
   { name: 'global-auth-signin', type: 'string', default: '', help: 'With --global-auth-url: a 401 becomes a 302 to this URL with the original URL in rd' },
   { name: 'global-auth-response-headers', type: 'string', default: '', help: 'With --global-auth-url: comma-separated headers copied from the auth response into the upstream request' },
-  { name: 'nginx-configmap', type: 'string', default: '', help: 'NAMESPACE/NAME of ingress-nginx\'s controller ConfigMap (its --configmap): its keys with a Portico equivalent (proxy-body-size, hsts*, timeouts, source ranges, global-auth-*, ...) are applied over these flags, at start and (with workers) live when it is edited; every other key is reported' },
+  { name: 'nginx-configmap', type: 'string', default: '', help: 'NAMESPACE/NAME of ingress-nginx\'s controller ConfigMap (its --configmap): its keys with a Portico equivalent (proxy-body-size, hsts*, timeouts, source ranges, global-auth-*, ...) are applied over these flags, at start and live when it is edited (by replacing the workers one at a time; with --workers 0 an edit is reported, not applied); every other key is reported' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
   { name: 'version', type: 'boolean', help: 'Print the version and exit' },
 ];
@@ -411,7 +411,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
 
   const workersText = str('workers');
   let workers: number;
-  if (workersText === 'auto') workers = autoWorkers(availableCpus());
+  if (workersText === 'auto') workers = autoWorkers(availableCpus(), { liveSettings: nginxConfigMap !== undefined });
   else if (/^\d{1,3}$/.test(workersText) && Number(workersText) <= 256) workers = Number(workersText);
   else throw new SettingsError(`--workers: "${workersText}" must be 0 (single process), auto (one per available CPU) or a number of worker processes up to 256`);
 

@@ -69,13 +69,15 @@ export class Reconciler {
   private readonly coalesceMs: number;
   private readonly maxDelayMs: number;
   private builds = 0;
+  private translate: TranslateFn;
 
   constructor(opts: ReconcilerOptions) {
     this.opts = opts;
+    this.translate = opts.translate;
     this.kinds = new Set(opts.kinds ?? ROUTING_KINDS);
     this.coalesceMs = opts.coalesceMs ?? 10;
     this.maxDelayMs = opts.maxDelayMs ?? 100;
-    this.config = opts.translate(opts.store, 0);
+    this.config = this.translate(opts.store, 0);
   }
 
   /** The configuration the proxy should use now. Cheap: called per request. */
@@ -96,6 +98,17 @@ export class Reconciler {
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * Translates with `translate` from now on (options that come from settings changed: an
+   * edited --nginx-configmap) and rebuilds from scratch at once, so the next configuration is
+   * the new options' whole answer.
+   */
+  replaceTranslate(translate: TranslateFn): void {
+    this.translate = translate;
+    this.needFull = true;
+    this.rebuild();
   }
 
   /** Builds now if anything is pending (used at start-up and in tests). */
@@ -125,7 +138,7 @@ export class Reconciler {
     const started = performance.now();
     let next: RoutingConfig;
     try {
-      next = this.opts.translate(this.opts.store, ++this.version, changed);
+      next = this.translate(this.opts.store, ++this.version, changed);
     } catch (err) {
       // translate is meant never to throw; if it does, keep serving the last good config,
       // and build from scratch next time (these changes are gone).

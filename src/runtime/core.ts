@@ -26,6 +26,11 @@ export interface Core {
   readonly tls: TlsManager;
   readonly reconciler: Reconciler;
   setPublisher(publisher: ClusterPublisher): void;
+  /**
+   * Translates with `settings` from now on (an edited --nginx-configmap: --custom-http-errors),
+   * rebuilding at once when that changes what translation reads.
+   */
+  applySettings(settings: Settings): void;
   stop(): void;
 }
 
@@ -74,13 +79,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     store,
     log,
     ...(configProblems ? { reportProblems: (problems: readonly Problem[]) => configProblems.report(problems) } : {}),
-    translate: incrementalTranslate({
-      controllerName: settings.controllerName,
-      ingressClass: settings.ingressClass,
-      watchWithoutClass: settings.watchIngressWithoutClass,
-      sslPassthrough: settings.sslPassthrough,
-      ...(settings.defaultBackendService !== undefined ? { globalErrors: { service: settings.defaultBackendService, codes: settings.customHttpErrors } } : {}),
-    }),
+    translate: incrementalTranslate(translateOptions(settings)),
     onFailure: () => metrics.configFailed(),
     onSwap: (config, stats) => {
       tls.setBindings(config.tls, clientAuthHosts(config.routes()));
@@ -92,6 +91,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     },
   });
 
+  let translating = JSON.stringify(translateOptions(settings));
   return {
     store,
     endpoints,
@@ -101,10 +101,28 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     setPublisher: (p) => {
       publisher = p;
     },
+    applySettings: (next) => {
+      const options = translateOptions(next);
+      const text = JSON.stringify(options);
+      if (text === translating) return;
+      translating = text;
+      reconciler.replaceTranslate(incrementalTranslate(options));
+    },
     stop: () => {
       reconciler.stop();
       tls.stop();
     },
+  };
+}
+
+/** What translation reads from the settings. */
+function translateOptions(settings: Settings): Parameters<typeof incrementalTranslate>[0] {
+  return {
+    controllerName: settings.controllerName,
+    ingressClass: settings.ingressClass,
+    watchWithoutClass: settings.watchIngressWithoutClass,
+    sslPassthrough: settings.sslPassthrough,
+    ...(settings.defaultBackendService !== undefined ? { globalErrors: { service: settings.defaultBackendService, codes: settings.customHttpErrors } } : {}),
   };
 }
 

@@ -17,8 +17,8 @@ import type { RoutingConfig } from '../model/types.ts';
 export interface DebugSource {
   config: () => RoutingConfig;
   endpoints: EndpointLookup;
-  /** --ssl-redirect / --force-ssl-redirect, for /debug/explain. */
-  redirects?: { sslRedirect: boolean; forceSslRedirect: boolean };
+  /** --ssl-redirect / --force-ssl-redirect now (an edited --nginx-configmap changes them), for /debug/explain. */
+  redirects?: () => { sslRedirect: boolean; forceSslRedirect: boolean };
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
@@ -61,7 +61,7 @@ export function debugHandler(source: DebugSource): (req: http.IncomingMessage, r
       if (colon > 0) headers.push([h.slice(0, colon).trim(), h.slice(colon + 1).trim()]);
     }
     try {
-      send(res, 200, explain(config, source.endpoints, { url: target, headers, ...(source.redirects !== undefined ? { redirects: source.redirects } : {}) }));
+      send(res, 200, explain(config, source.endpoints, { url: target, headers, ...(source.redirects !== undefined ? { redirects: source.redirects() } : {}) }));
     } catch (err) {
       send(res, 400, { error: (err as Error).message });
     }

@@ -1,8 +1,9 @@
 // --nginx-configmap after the start: the ConfigMap's keys became flags when Portico started
 // (config/nginx-configmap.ts). ingress-nginx applies an edited ConfigMap within seconds, so the
 // ConfigMap stays watched (it is in the store like every ConfigMap in scope) and an edit goes to
-// the caller with its data: with workers, main.ts replaces them with the new settings; in one
-// process, which cannot swap its settings under its listeners, the edit is said out loud: a
+// the caller with its data: with workers, main.ts replaces them with the new settings (and
+// --workers auto starts one even on one CPU for it); in one process (--workers 0), which cannot
+// swap its settings under its listeners, the edit is said out loud: a
 // warning naming the changed keys and the command that applies them, a Warning Event on the
 // ConfigMap (from the leader), and portico_nginx_configmap_changed = 1 until the ConfigMap is
 // back to what was applied or the pods are restarted.

@@ -334,6 +334,9 @@ describe.concurrent('value sets', () => {
     expect(await workersArgs({ controller: { resources: { limits: { cpu: '4', memory: '1Gi' } } } })).toEqual([]);
     expect(await workersArgs(VALUE_SETS['workers: a number, CPU limit to match']!)).toEqual(['--workers=3']);
     expect(await workersArgs({ controller: { workers: 0 } })).toEqual(['--workers=0']);
+    // with nginxConfigMap: one worker without a CPU limit, so the ConfigMap's edits are applied live
+    expect(await workersArgs({ controller: { config: { nginxConfigMap: 'ingress-nginx/ingress-nginx-controller' } } })).toEqual(['--workers=1']);
+    expect(await workersArgs({ controller: { workers: 0, config: { nginxConfigMap: 'ingress-nginx/ingress-nginx-controller' } } })).toEqual(['--workers=0']);
     expect(await workersArgs({ controller: { workers: '4' } })).toEqual(['--workers=4']);
     expect(await workersArgs({ controller: { workers: 'auto', resources: { limits: { cpu: '2', memory: '1Gi' } } } })).toEqual(['--workers=auto']);
     expect(await workersArgs({ controller: { workers: 2, extraArgs: { workers: 'auto' } } })).toEqual(['--workers=auto']);

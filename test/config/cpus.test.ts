@@ -44,6 +44,14 @@ describe('--workers', () => {
     expect(parseSettings(['--workers', '0'], {}).settings.workers).toBe(0);
   });
 
+  it('auto with --nginx-configmap: one worker even on one CPU, since its edits are applied by replacing workers; an explicit 0 stays', () => {
+    expect(autoWorkers(1, { liveSettings: true })).toBe(1);
+    expect(autoWorkers(4, { liveSettings: true })).toBe(4);
+    const cm = ['--nginx-configmap', 'ingress-nginx/ingress-nginx-controller'];
+    expect(parseSettings(cm, {}).settings.workers).toBe(Math.max(1, autoWorkers(availableCpus())));
+    expect(parseSettings([...cm, '--workers', '0'], {}).settings.workers).toBe(0);
+  });
+
   it('rejects anything else with a message naming the accepted values', () => {
     expect(() => parseSettings(['--workers', '-1'], {})).toThrow(SettingsError);
     expect(() => parseSettings(['--workers', 'many'], {})).toThrow(/0 \(single process\), auto/);

@@ -315,9 +315,10 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "metrics-compat" $c.metrics.compat -}}
 {{- $workers := include "portico.flagValue" $c.workers -}}
 {{- /* empty: the program's auto (one worker per CPU of the quota) only when limits.cpu sets a
-     quota; without one, auto would start a worker per CPU of the node: one process instead */ -}}
+     quota; without one, auto would start a worker per CPU of the node: one process instead, or
+     one worker with nginxConfigMap (its edits are applied live by replacing workers) */ -}}
 {{- if and (not $workers) (not (dig "limits" "cpu" "" ($c.resources | default dict))) -}}
-{{- $workers = "0" -}}
+{{- $workers = ternary "1" "0" (ne (include "portico.flagValue" $cfg.nginxConfigMap) "") -}}
 {{- end -}}
 {{- if $workers -}}
 {{- $_ = set $args "workers" $workers -}}
