@@ -68,7 +68,7 @@ const KEYS: Readonly<Record<string, KeyMapping>> = {
   'force-ssl-redirect': flag('force-ssl-redirect', goBool),
   // the pages come from --default-backend-service (ingress-nginx's flag, not a ConfigMap key)
   'custom-http-errors': flag('custom-http-errors'),
-  'proxy-send-timeout': unsupported('Portico has no upstream send timeout; --idle-timeout bounds a stalled exchange'),
+  'proxy-send-timeout': flag('send-timeout', seconds),
   'enable-opentelemetry': unsupported('use --otlp-endpoint (OTLP over HTTP)'),
   'log-format-upstream': unsupported('the access log is JSON; choose fields with --access-log-fields'),
   'log-format-escape-json': ignored('the access log is always JSON'),

@@ -50,6 +50,8 @@ export interface Settings {
   responseRequestId: boolean;
   connectTimeoutMs: number;
   responseHeaderTimeoutMs: number;
+  /** The upstream not accepting request body bytes for this long: 504 (nginx proxy_send_timeout). */
+  sendTimeoutMs: number;
   idleTimeoutMs: number;
   /** --proxy-body-size in bytes; 0: no limit. */
   bodyLimit: number;
@@ -174,6 +176,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'proxy-protocol-trusted-cidrs', type: 'string', default: '', help: 'Comma-separated CIDRs of the load balancers whose PROXY source address is believed (default: every peer, as ingress-nginx\'s proxy-real-ip-cidr 0.0.0.0/0); from other peers the header is still required but the peer stays the client address' },
   { name: 'connect-timeout', type: 'string', default: '5s', help: 'Upstream connect timeout (e.g. 500ms, 5s, 1m)' },
   { name: 'response-header-timeout', type: 'string', default: '60s', help: 'Time allowed for the upstream to start its response; then 504' },
+  { name: 'send-timeout', type: 'string', default: '60s', help: 'Time the upstream may take to accept more of a streamed request body before it answers (nginx proxy_send_timeout, ingress-nginx proxy-send-timeout); then 504, or the connection is cut once an answer has started' },
   { name: 'idle-timeout', type: 'string', default: '60s', help: 'Longest pause between body chunks, either way' },
   { name: 'http-redirect-code', type: 'string', default: '308', choices: ['301', '302', '307', '308'], help: 'Status of redirects to HTTPS and of from-to-www-redirect (ingress-nginx http-redirect-code)' },
   { name: 'default-backend-service', type: 'string', default: '', help: 'NAMESPACE/NAME of a Service that answers requests matching no host (when no Ingress has a spec.defaultBackend) and serves the error pages of Ingresses without their own default-backend annotation, on its first port (ingress-nginx\'s flag of the same name)' },
@@ -450,6 +453,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv = 
     responseRequestId: choice('response-request-id') === 'true',
     connectTimeoutMs: duration('connect-timeout'),
     responseHeaderTimeoutMs: duration('response-header-timeout'),
+    sendTimeoutMs: duration('send-timeout'),
     idleTimeoutMs: duration('idle-timeout'),
     maxHeaderSize,
     bodyLimit,

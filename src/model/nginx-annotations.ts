@@ -146,7 +146,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('proxy-body-size', 'supported', 'largest request body (nginx size, 0 = no limit); larger gets 413; default --proxy-body-size (1m)'),
   entry('proxy-connect-timeout', 'supported', 'seconds to connect to an endpoint; default --connect-timeout (5s)'),
   entry('proxy-read-timeout', 'differs', 'seconds to wait for the response head and between two response body reads (504 / cut); defaults --response-header-timeout and --idle-timeout (60s); WebSocket connections have no idle timeout in Portico'),
-  entry('proxy-send-timeout', 'differs', 'not applied per route: stalls while sending the request are bounded by --idle-timeout (60s, nginx\'s default too)'),
+  entry('proxy-send-timeout', 'supported', 'seconds the upstream may take to accept more of a streamed request body; then 504 (or the connection is cut once an answer has started); default --send-timeout (60s)'),
   entry('proxy-next-upstream', 'differs', 'space-separated error, timeout, invalid_header, http_500/502/503/504/403/404/429, non_idempotent or off: when a request goes to the next endpoint; a request body is sent again only when Portico read it in full first (Content-Length up to --client-body-buffer-size, 64k), larger bodies are not retried'),
   entry('proxy-next-upstream-tries', 'differs', 'attempts in all, default 3; 0 means as many as the Service has endpoints (at least 2) instead of unlimited'),
   entry('proxy-next-upstream-timeout', 'supported', 'seconds after the first attempt past which no other attempt starts; 0 (default): no limit'),

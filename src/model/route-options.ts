@@ -22,6 +22,7 @@ export const ROUTE_OPTION_NAMES = [
   'proxy-body-size',
   'proxy-connect-timeout',
   'proxy-read-timeout',
+  'proxy-send-timeout',
   'service-upstream',
   'affinity',
   'affinity-mode',
@@ -141,8 +142,8 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
     if (v === undefined) invalid(report, accessLog[0], accessLog[1], '"true" or "false"', 'Its requests are logged.');
     else if (!v) shared.accessLog = false;
   }
-  const timeouts: { connectMs?: number; readMs?: number } = {};
-  for (const [name, field] of [['proxy-connect-timeout', 'connectMs'], ['proxy-read-timeout', 'readMs']] as const) {
+  const timeouts: { connectMs?: number; readMs?: number; sendMs?: number } = {};
+  for (const [name, field] of [['proxy-connect-timeout', 'connectMs'], ['proxy-read-timeout', 'readMs'], ['proxy-send-timeout', 'sendMs']] as const) {
     const t = read(annotations, name, report);
     if (t === undefined) continue;
     const v = typeof t[1] === 'string' ? seconds(t[1].trim()) : undefined;

@@ -494,12 +494,14 @@ export interface CookieAffinity {
   readonly domain: string | null;
 }
 
-/** ingress-nginx proxy-connect-timeout and proxy-read-timeout, in milliseconds. */
+/** ingress-nginx proxy-connect-timeout, proxy-read-timeout and proxy-send-timeout, in milliseconds. */
 export interface RouteTimeouts {
   /** TCP (and TLS) connect to an endpoint. */
   readonly connectMs?: number;
   /** Waiting for the response head, and the longest pause between two response body reads. */
   readonly readMs?: number;
+  /** The longest the upstream may take to accept more of the request body (nginx proxy_send_timeout). */
+  readonly sendMs?: number;
 }
 
 /**

@@ -173,6 +173,12 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   waitedMs = 0;
   /** Time the request body has been arriving (sweep ticks), for the body deadline. */
   uploadMs = 0;
+  /**
+   * The request body as handed to undici while it streams (the request, or its body-limit
+   * wrapper): undici pauses it while the upstream takes no more (live-exchanges.ts tells the
+   * upstream's stall, proxy-send-timeout, from the client's, client-body-timeout, by it).
+   */
+  upstreamBody: Readable | null = null;
   /** A small body read in full before dispatch (ProxySettings.clientBodyBufferSize). */
   bufferedBody: Buffer | null = null;
   // response
@@ -277,11 +283,13 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       // (undici would otherwise take it from Host, and reconnect whenever it changes).
       // Cleartext: the endpoint's host, which spares undici deriving a server name from Host
       // for every request (Upstream.hostname).
+      const streamed = this.bufferedBody === null && this.hasBody ? (this.bodyLimit > 0 && this.bodyLength < 0 ? this.limitedBody() : this.req) : null;
+      this.upstreamBody = streamed;
       opts = this.opts = {
         path: this.url,
         method: this.req.method as Dispatcher.HttpMethod,
         headers: this.headers,
-        body: this.bufferedBody ?? (this.hasBody ? (this.bodyLimit > 0 && this.bodyLength < 0 ? this.limitedBody() : this.req) : null),
+        body: this.bufferedBody ?? streamed,
         servername: mode.servername ?? up.hostname,
       };
       // ingress-nginx proxy-read-timeout: the response head and each pause in its body
@@ -361,10 +369,24 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
    */
   uploadTimedOut(): void {
     if (this.error === null) this.error = 'client_timeout';
+    this.abandonUpload(new Error('client body timeout'), R408);
+  }
+
+  /**
+   * The upstream took none of the request body for its send timeout (nginx proxy_send_timeout,
+   * the route's proxy-send-timeout): 504 when nothing has been sent yet, else the connection is
+   * cut; the upstream request is aborted either way.
+   */
+  sendTimedOut(): void {
+    if (this.error === null) this.error = 'send_timeout';
+    this.abandonUpload(new Error('upstream send timeout'), LOCAL_RESPONSES.R504);
+  }
+
+  private abandonUpload(reason: Error, answer: LocalBody): void {
     const c = this.controller;
     if (c !== null && this.phase !== PHASE_DONE) {
       this.phase = PHASE_DONE;
-      c.abort(new Error('client body timeout'));
+      c.abort(reason);
     }
     if (this.waitingFor !== null) {
       cancelWait(this);
@@ -376,7 +398,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       return;
     }
     const sock = this.req.socket as Socket | null;
-    this.proxy.respond(this, R408, true);
+    this.proxy.respond(this, answer, true);
     // the client may still be sending: do not wait for it to stop, once the 408 is out
     if (this.req.httpVersionMajor === 1 && sock !== null) res.once('finish', () => sock.destroy());
   }

@@ -6,7 +6,9 @@
 // - idle: no progress for --idle-timeout → the client socket is destroyed; waiting for the
 //   response head is exempt (the upstream header timeout answers 504 then);
 // - uploads: a body pausing longer than --client-body-timeout (or --idle-timeout, the shorter)
-//   or arriving for longer than the body deadline → 408 (Exchange.uploadTimedOut);
+//   or arriving for longer than the body deadline → 408 (Exchange.uploadTimedOut); a pause
+//   because the upstream takes no more of it (undici paused the body) is the upstream's:
+//   the route's proxy-send-timeout or --send-timeout → 504 (Exchange.sendTimedOut);
 // - queue: waiting longer than --upstream-queue-timeout for an upstream connection → 503.
 // The pass ticks at a quarter of the shortest of those limits.
 
@@ -24,11 +26,11 @@ export class LiveExchanges {
     this.settings = settings;
     const st = settings;
     let shortest = 1000 * 4;
-    for (const ms of [st.idleTimeoutMs, st.clientBodyTimeoutMs ?? 0, st.clientBodyDeadlineMs ?? 0, st.upstreamQueueTimeoutMs ?? 0]) {
+    for (const ms of [st.idleTimeoutMs, st.clientBodyTimeoutMs ?? 0, st.clientBodyDeadlineMs ?? 0, st.upstreamQueueTimeoutMs ?? 0, st.sendTimeoutMs ?? 0]) {
       if (ms > 0 && ms < shortest) shortest = ms;
     }
     this.tickMs = Math.max(10, Math.floor(shortest / 4));
-    if (st.idleTimeoutMs > 0 || (st.clientBodyTimeoutMs ?? 0) > 0 || (st.clientBodyDeadlineMs ?? 0) > 0 || (st.upstreamQueueTimeoutMs ?? 0) > 0) {
+    if (st.idleTimeoutMs > 0 || (st.clientBodyTimeoutMs ?? 0) > 0 || (st.clientBodyDeadlineMs ?? 0) > 0 || (st.upstreamQueueTimeoutMs ?? 0) > 0 || (st.sendTimeoutMs ?? 0) > 0) {
       this.timer = setInterval(() => this.pass(), this.tickMs);
       this.timer.unref();
     }
@@ -72,6 +74,7 @@ export class LiveExchanges {
     const bodyLimit = bt > 0 && (limit <= 0 || bt < limit) ? bt : limit;
     const bodyDeadline = st.clientBodyDeadlineMs ?? 0;
     const queueLimit = st.upstreamQueueTimeoutMs ?? 0;
+    const sendLimit = (st.sendTimeoutMs ?? 0) > 0 ? st.sendTimeoutMs! : limit;
     const tick = this.tickMs;
     for (let ex = this.head, next: Exchange | null = null; ex !== null; ex = next) {
       next = ex.nextLive;
@@ -110,6 +113,18 @@ export class LiveExchanges {
         continue;
       }
       ex.stalledMs += tick;
+      const body = ex.upstreamBody;
+      if (uploading && body !== null && ex.controller !== null && body.isPaused()) {
+        // undici paused the body: the upstream takes no more of it, the client is not to blame
+        const send = ex.route?.filters.timeouts?.sendMs ?? sendLimit;
+        if (send > 0) {
+          if (ex.stalledMs >= send) {
+            this.unlink(ex);
+            ex.sendTimedOut();
+          }
+          continue;
+        }
+      }
       if (uploading && bodyLimit > 0) {
         if (ex.stalledMs >= bodyLimit) {
           this.unlink(ex);

@@ -19,6 +19,7 @@ export type ErrorKind =
   | 'connect_timeout' // → 504
   | 'reset' // upstream closed/reset before a response → 502
   | 'headers_timeout' // → 504
+  | 'send_timeout' // the upstream stopped accepting the request body (proxy-send-timeout) → 504
   | 'body_timeout' // upstream stalled mid-body → client connection destroyed
   | 'upstream_error' // anything else from the upstream side
   | 'client_abort' // the client went away first

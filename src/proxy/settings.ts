@@ -16,6 +16,11 @@ export interface ProxySettings {
   maxConnectionsPerEndpoint: number;
   /** Longest wait for a free upstream connection, then 503; 0: wait without limit. */
   upstreamQueueTimeoutMs?: number;
+  /**
+   * Longest the upstream may go without accepting more of a streamed request body (nginx
+   * proxy_send_timeout), then 504; a route's proxy-send-timeout replaces it; 0: --idle-timeout.
+   */
+  sendTimeoutMs?: number;
   /** Longest pause between two reads of a request body (nginx client_body_timeout), then 408. */
   clientBodyTimeoutMs?: number;
   /** Longest time a request body may take to arrive in full, then 408; 0: no limit. */

@@ -43,5 +43,5 @@ export function upstreamErrorKind(err: unknown): ErrorKind {
 
 /** The status a local answer to an upstream failure carries. */
 export function failureStatus(kind: ErrorKind): 502 | 504 {
-  return kind === 'headers_timeout' || kind === 'connect_timeout' ? 504 : 502;
+  return kind === 'headers_timeout' || kind === 'connect_timeout' || kind === 'send_timeout' ? 504 : 502;
 }

@@ -61,6 +61,7 @@ export async function startDataPlane(
       ...DEFAULT_PROXY_SETTINGS,
       connectTimeoutMs: settings.connectTimeoutMs,
       responseHeaderTimeoutMs: settings.responseHeaderTimeoutMs,
+      sendTimeoutMs: settings.sendTimeoutMs,
       idleTimeoutMs: settings.idleTimeoutMs,
       trustedProxies: settings.trustedProxies,
       allowSourceRange: settings.allowSourceRange,

@@ -119,7 +119,7 @@ describe('settings the chart produces', () => {
     const chart = parseSettings(controllerArgs(await render()), {}).settings;
     const program = parseSettings([], {}).settings;
     for (const key of [
-      'bindAddress', 'logLevel', 'accessLog', 'trustedProxies', 'connectTimeoutMs', 'responseHeaderTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'bodyLimit', 'httpRedirectCode', 'sslRedirect', 'forceSslRedirect', 'limitReqStatusCode', 'limitConnStatusCode',
+      'bindAddress', 'logLevel', 'accessLog', 'trustedProxies', 'connectTimeoutMs', 'responseHeaderTimeoutMs', 'idleTimeoutMs', 'sendTimeoutMs', 'maxHeaderSize', 'bodyLimit', 'httpRedirectCode', 'sslRedirect', 'forceSslRedirect', 'limitReqStatusCode', 'limitConnStatusCode',
       'shutdownDelayMs', 'shutdownGraceMs', 'httpPort', 'httpsPort', 'healthPort', 'metricsPort', 'http2', 'hsts', 'hstsMaxAge', 'hstsIncludeSubdomains',
       'defaultSslCertificate', 'acme', 'acmeEmail', 'acmeCaBundle', 'requestMetrics', 'responseRequestId', 'watchIngressWithoutClass', 'updateStatus',
       'defaultBackendService', 'customHttpErrors', 'clientBodyTimeoutMs', 'clientBodyDeadlineMs', 'clientBodyBufferSize', 'upstreamQueueTimeoutMs', 'maxConnectionsPerEndpoint', 'allowTrace', 'debugEndpoints', 'otlpEndpoint', 'traceSampleRatio', 'otlpServiceName',

@@ -264,3 +264,66 @@ describe('HTTP/2 listener', () => {
     }
   });
 });
+
+describe('proxy-send-timeout (the upstream takes no more of the body)', () => {
+  /** An upstream that accepts connections and never reads from them (its buffers fill up). */
+  async function deafUpstream(): Promise<{ port: number; close(): Promise<void> }> {
+    const conns: net.Socket[] = [];
+    const server = net.createServer((s) => {
+      s.pause();
+      s.on('error', () => {});
+      conns.push(s);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: () => {
+        for (const s of conns) s.destroy();
+        return new Promise<void>((r) => server.close(() => r()));
+      },
+    };
+  }
+
+  /** POSTs a 64 MiB body (more than loopback buffers hold) and returns the client. */
+  async function bigUpload(port: number, path: string): Promise<{ sock: net.Socket; received: () => string }> {
+    const c = await openClient(port);
+    const size = 64 * 1024 * 1024;
+    c.sock.write(`POST ${path} HTTP/1.1\r\n${H}Content-Length: ${size}\r\n\r\n`);
+    c.sock.write(Buffer.alloc(size, 'z'));
+    return c;
+  }
+
+  for (const how of ['the route\'s proxy-send-timeout', '--send-timeout'] as const) {
+    it(`${how}: 504 (not the client's 408) once the upstream stops taking the body`, async () => {
+      const deaf = await deafUpstream();
+      const endpoints = new FakeEndpoints();
+      endpoints.set('deaf', [deaf.port]);
+      const route = how === '--send-timeout' ? { host: 'app.test', key: 'deaf' } : { host: 'app.test', key: 'deaf', filters: { timeouts: { sendMs: 300 } } };
+      const p = await startProxy({
+        routes: [route],
+        endpoints,
+        // the client's own limits are far away: only the upstream's stall can end this
+        settings: { bodyLimit: 0, clientBodyBufferSize: 0, clientBodyTimeoutMs: 30_000, idleTimeoutMs: 30_000, ...(how === '--send-timeout' ? { sendTimeoutMs: 300 } : { sendTimeoutMs: 30_000 }) },
+        internals: { drainDeadlineMs: 100 },
+      });
+      proxies.push(p);
+      try {
+        const c = await bigUpload(p.port, '/upload');
+        await until(() => c.received() !== '', 15_000, 'an answer to the upload the upstream does not read');
+        expect(statusOf(c.received())).toBe(504);
+        expect(p.infos.find((i) => i.path === '/upload')).toMatchObject({ status: 504, error: 'send_timeout' });
+      } finally {
+        await deaf.close();
+      }
+    });
+  }
+
+  it('a client that stops sending is still the client body timeout (408), whatever the send timeout', async () => {
+    const p = await proxyWith({ clientBodyBufferSize: 0, clientBodyTimeoutMs: 300, sendTimeoutMs: 100 });
+    const slow = await openClient(p.port);
+    slow.sock.write(`POST /stalled-client HTTP/1.1\r\n${H}Content-Length: 100\r\n\r\nabc`);
+    await until(() => slow.received() !== '', 5000, 'an answer to the stalled upload');
+    expect(statusOf(slow.received())).toBe(408);
+    expect(p.infos.find((i) => i.path === '/stalled-client')).toMatchObject({ status: 408, error: 'client_timeout' });
+  });
+});

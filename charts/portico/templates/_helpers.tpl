@@ -283,6 +283,7 @@ controller.extraArgs come last and replace what the chart would render for the s
 {{- $_ = set $args "connect-timeout" (include "portico.flagValue" $cfg.connectTimeout) -}}
 {{- $_ = set $args "response-header-timeout" (include "portico.flagValue" $cfg.responseHeaderTimeout) -}}
 {{- $_ = set $args "idle-timeout" (include "portico.flagValue" $cfg.idleTimeout) -}}
+{{- $_ = set $args "send-timeout" (include "portico.flagValue" $cfg.sendTimeout) -}}
 {{- $_ = set $args "max-header-size" (include "portico.flagValue" $cfg.maxHeaderSize) -}}
 {{- $_ = set $args "proxy-body-size" (include "portico.flagValue" $cfg.proxyBodySize) -}}
 {{- $_ = set $args "http-redirect-code" (include "portico.flagValue" $cfg.httpRedirectCode) -}}
