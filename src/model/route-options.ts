@@ -23,6 +23,9 @@ export const ROUTE_OPTION_NAMES = [
   'proxy-connect-timeout',
   'proxy-read-timeout',
   'proxy-send-timeout',
+  'proxy-request-buffering',
+  'client-body-buffer-size',
+  'proxy-buffer-size',
   'service-upstream',
   'affinity',
   'affinity-mode',
@@ -65,6 +68,33 @@ export const NO_ROUTE_OPTIONS: RouteOptions = Object.freeze({ useRegex: false, r
 
 function read(annotations: Record<string, unknown>, name: Name, report: AliasReport): [string, unknown] | undefined {
   return readAliased(annotations, name, report);
+}
+
+/** The upstream response head undici accepts by default (Node's http.maxHeaderSize). */
+const DEFAULT_RESPONSE_HEAD = 16 * 1024;
+const MAX_RESPONSE_HEAD = 1024 * 1024;
+/** The largest body read in full before connecting, as --client-body-buffer-size allows. */
+const MAX_BODY_BUFFER = 64 * 1024 * 1024;
+
+/**
+ * proxy-request-buffering "off" (0: bodies stream to the upstream at once) and
+ * client-body-buffer-size (how large a body is read in full first); "off" wins over a size.
+ */
+function readBodyBuffering(annotations: Record<string, unknown>, report: AliasReport): number | undefined {
+  let out: number | undefined;
+  const size = read(annotations, 'client-body-buffer-size', report);
+  if (size !== undefined) {
+    const v = typeof size[1] === 'string' ? parseSize(size[1].trim()) : undefined;
+    if (v === undefined || v > MAX_BODY_BUFFER) invalid(report, size[0], size[1], 'a size up to 64m with an optional k or m suffix ("16k"), or "0" to stream every body', 'The global --client-body-buffer-size applies.');
+    else out = v;
+  }
+  const mode = read(annotations, 'proxy-request-buffering', report);
+  if (mode !== undefined) {
+    const v = typeof mode[1] === 'string' ? mode[1].trim() : undefined;
+    if (v === 'off') out = 0;
+    else if (v !== 'on') invalid(report, mode[0], mode[1], '"on" or "off"', 'Bodies are buffered as --client-body-buffer-size says.');
+  }
+  return out;
 }
 
 function invalid(report: AliasReport, key: string, raw: unknown, accepted: string, fallback: string): void {
@@ -135,6 +165,15 @@ export function readRouteOptions(annotations: unknown, report: Report): RouteOpt
     const v = typeof size[1] === 'string' ? parseSize(size[1].trim()) : undefined;
     if (v === undefined) invalid(report, size[0], size[1], 'a size in bytes with an optional k, m or g suffix ("8m"), or "0" for no limit', 'The global limit (--proxy-body-size) applies.');
     else shared.bodyLimit = v;
+  }
+  const buffering = readBodyBuffering(annotations, report);
+  if (buffering !== undefined) shared.bodyBufferSize = buffering;
+  const headSize = read(annotations, 'proxy-buffer-size', report);
+  if (headSize !== undefined) {
+    const v = typeof headSize[1] === 'string' ? parseSize(headSize[1].trim()) : undefined;
+    if (v === undefined || v < 1 || v > MAX_RESPONSE_HEAD) invalid(report, headSize[0], headSize[1], 'a size from 1 byte to 1m with an optional k or m suffix ("16k")', 'Upstream response heads up to 16 KiB are accepted.');
+    // up to undici's 16 KiB Portico accepts the head anyway (ingress-nginx's 4k default would refuse some)
+    else if (v > DEFAULT_RESPONSE_HEAD) shared.responseHeadMax = v;
   }
   const accessLog = read(annotations, 'enable-access-log', report);
   if (accessLog !== undefined) {

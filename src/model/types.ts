@@ -195,6 +195,17 @@ export interface RouteFilters {
   readonly forwardedPrefix?: string;
   /** Largest request body in bytes, 0 for no limit; absent: the proxy's global limit. */
   readonly bodyLimit?: number;
+  /**
+   * Request bodies with a declared length up to this many bytes are read in full before an
+   * upstream connection is taken; 0: streamed at once (ingress-nginx proxy-request-buffering
+   * "off", client-body-buffer-size); absent: --client-body-buffer-size.
+   */
+  readonly bodyBufferSize?: number;
+  /**
+   * Largest upstream response head accepted, in bytes, when above undici's 16 KiB (ingress-nginx
+   * proxy-buffer-size); larger heads are a 502. Routes with it get pools of their own.
+   */
+  readonly responseHeadMax?: number;
   /** Upstream timeouts of this route; absent fields: the proxy's global ones. */
   readonly timeouts?: RouteTimeouts;
   /** ingress-nginx app-root: a request for exactly `/` gets a 302 to this path. */

@@ -250,9 +250,15 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
    * client holds no upstream connection while it uploads (ProxySettings.clientBodyBufferSize).
    */
   begin(up: Upstream): void {
-    const max = this.proxy.bodyBufferSize;
+    if (!this.hasBody) {
+      this.dispatchTo(up);
+      return;
+    }
+    // the route's proxy-request-buffering / client-body-buffer-size, else the global size
+    const own = this.route!.filters.bodyBufferSize;
+    const max = own === undefined ? this.proxy.bodyBufferSize : own;
     // a body already complete is read too when a mirror copies it (its bytes are still unread)
-    if (!this.hasBody || max <= 0 || this.bodyLength < 0 || this.bodyLength > max || (this.req.complete && this.mirror === null)) {
+    if (max <= 0 || this.bodyLength < 0 || this.bodyLength > max || (this.req.complete && this.mirror === null)) {
       this.dispatchTo(up);
       return;
     }

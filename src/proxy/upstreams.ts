@@ -34,9 +34,11 @@ export interface UpstreamMode {
   readonly secret: BackendTlsSecret | null;
   /** TLS: the route's proxy-ssl-ciphers / proxy-ssl-protocols, or null for Node's defaults. */
   readonly handshake: BackendTlsHandshake | null;
+  /** Largest response head (ingress-nginx proxy-buffer-size above 16 KiB); null: undici's 16 KiB. */
+  readonly responseHeadMax: number | null;
 }
 
-export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null, connectTimeoutMs: null, secret: null, handshake: null });
+export const PLAIN_HTTP: UpstreamMode = Object.freeze({ key: '', tls: false, h2: false, verify: false, servername: null, connectTimeoutMs: null, secret: null, handshake: null, responseHeadMax: null });
 
 /** Route → UpstreamMode, cached per Route object (routes are immutable). */
 export class UpstreamModes {
@@ -45,9 +47,11 @@ export class UpstreamModes {
 
   of(route: Route): UpstreamMode {
     const p = route.policy;
-    // a connect timeout of its own needs pools of its own (undici sets it per pool)
+    // a connect timeout or a response head limit of its own needs pools of its own (undici sets
+    // them per pool)
     const connectMs = route.filters.timeouts?.connectMs ?? null;
-    if (p.backendProtocol === 'HTTP' && connectMs === null) return PLAIN_HTTP;
+    const headMax = route.filters.responseHeadMax ?? null;
+    if (p.backendProtocol === 'HTTP' && connectMs === null && headMax === null) return PLAIN_HTTP;
     let m = this.byRoute.get(route);
     if (m === undefined) {
       m = this.intern(
@@ -57,13 +61,22 @@ export class UpstreamModes {
         connectMs,
         route.filters.backendTls ?? null,
         route.filters.backendTlsHandshake ?? null,
+        headMax,
       );
       this.byRoute.set(route, m);
     }
     return m;
   }
 
-  private intern(protocol: BackendProtocol, verify: boolean, servername: string, connectMs: number | null, secret: BackendTlsSecret | null, handshake: BackendTlsHandshake | null): UpstreamMode {
+  private intern(
+    protocol: BackendProtocol,
+    verify: boolean,
+    servername: string,
+    connectMs: number | null,
+    secret: BackendTlsSecret | null,
+    handshake: BackendTlsHandshake | null,
+    headMax: number | null,
+  ): UpstreamMode {
     const tls = protocol === 'HTTPS' || protocol === 'GRPCS';
     const h2 = protocol === 'GRPC' || protocol === 'GRPCS' || protocol === 'H2C';
     const base = !tls ? (h2 ? 'H2C' : '') : `${protocol}|${verify ? 'verify' : 'noverify'}|${servername}`;
@@ -71,11 +84,12 @@ export class UpstreamModes {
     const withSecret = tls && secret !== null ? `${base}|secret=${secret.secret}@${fingerprint(secret)}` : base;
     // pools per cipher list and versions: a pooled connection keeps what its handshake negotiated
     const withHandshake = tls && handshake !== null ? `${withSecret}|ciphers=${handshake.ciphers ?? ''}|versions=${handshake.minVersion ?? ''}-${handshake.maxVersion ?? ''}` : withSecret;
-    const key = connectMs === null ? withHandshake : `${withHandshake}|connect=${connectMs}`;
+    const withConnect = connectMs === null ? withHandshake : `${withHandshake}|connect=${connectMs}`;
+    const key = headMax === null ? withConnect : `${withConnect}|head=${headMax}`;
     if (key === '') return PLAIN_HTTP;
     let m = this.byKey.get(key);
     if (m === undefined) {
-      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null, connectTimeoutMs: connectMs, secret: tls ? secret : null, handshake: tls ? handshake : null });
+      m = Object.freeze({ key, tls, h2, verify: tls && verify, servername: tls ? servername : null, connectTimeoutMs: connectMs, secret: tls ? secret : null, handshake: tls ? handshake : null, responseHeadMax: headMax });
       this.byKey.set(key, m);
     }
     return m;
@@ -186,6 +200,7 @@ export class Upstream {
           ? { timeout: mode.connectTimeoutMs ?? s.connectTimeoutMs, preferH2: mode.h2, ...backendTlsOptions(mode, s.backendCa ?? null) }
           : { timeout: mode.connectTimeoutMs ?? s.connectTimeoutMs },
       };
+      if (mode.responseHeadMax !== null) options.maxHeaderSize = mode.responseHeadMax;
       if (mode.h2 && !mode.tls) {
         options.useH2c = true;
         options.h2Options = { useH2c: true };

@@ -1,7 +1,9 @@
-// proxy-send-timeout through the built program (file mode): an upstream that accepts the
-// connection and never reads the request body gets the route's send timeout (504), not the
-// client's body timeout; a route without it keeps --send-timeout.
+// Upstream-side limits of a route through the built program (file mode): proxy-send-timeout
+// (an upstream that accepts the connection and never reads the request body gets the route's
+// send timeout, 504, not the client's body timeout) and proxy-buffer-size above 16 KiB (a larger
+// response head passes on that route, and is a 502 on a route without it).
 
+import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,9 +35,10 @@ function bigUpload(port: number, host: string): Promise<number> {
   });
 }
 
-describe('proxy-send-timeout (built program)', () => {
+describe('upstream limits of a route (built program)', () => {
   let dir: string;
   let deaf: net.Server;
+  let bigHead: http.Server;
   const conns: net.Socket[] = [];
   let portico: PorticoProcess;
 
@@ -47,11 +50,26 @@ describe('proxy-send-timeout (built program)', () => {
     });
     await new Promise<void>((r) => deaf.listen(0, '127.0.0.1', () => r()));
     const port = (deaf.address() as AddressInfo).port;
+    // a backend whose response head is 20 KiB
+    bigHead = http.createServer((_req, res) => {
+      res.setHeader('x-big', 'x'.repeat(20 * 1024));
+      res.end('big head');
+    });
+    await new Promise<void>((r) => bigHead.listen(0, '127.0.0.1', () => r()));
+    const bigPort = (bigHead.address() as AddressInfo).port;
     dir = mkdtempSync(path.join(tmpdir(), 'portico-send-timeout-'));
     const annotations = { 'nginx.ingress.kubernetes.io/proxy-send-timeout': '1', 'nginx.ingress.kubernetes.io/proxy-body-size': '0' };
     writeFileSync(
       path.join(dir, 'app.yaml'),
       INGRESS_CLASS_YAML + '---\n' + serviceYaml('deaf', [port]) + '---\n' + annotatedIngressYaml({ name: 'upload', host: 'upload.test', annotations, paths: [{ path: '/', service: 'deaf' }] }),
+    );
+    writeFileSync(
+      path.join(dir, 'heads.yaml'),
+      serviceYaml('bighead', [bigPort]) +
+        '---\n' +
+        annotatedIngressYaml({ name: 'large-heads', host: 'large.test', annotations: { 'nginx.ingress.kubernetes.io/proxy-buffer-size': '32k' }, paths: [{ path: '/', service: 'bighead' }] }) +
+        '---\n' +
+        annotatedIngressYaml({ name: 'default-heads', host: 'default.test', annotations: {}, paths: [{ path: '/', service: 'bighead' }] }),
     );
     // the client's own limits far away: only the upstream's stall can end the upload
     portico = await startPorticoProcess(['--manifests', dir, '--access-log', 'false', '--client-body-timeout', '60s', '--send-timeout', '60s']);
@@ -62,6 +80,7 @@ describe('proxy-send-timeout (built program)', () => {
     await portico?.stop('SIGKILL');
     for (const s of conns) s.destroy();
     await new Promise<void>((r) => deaf.close(() => r()));
+    await new Promise<void>((r) => bigHead.close(() => r()));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -70,5 +89,15 @@ describe('proxy-send-timeout (built program)', () => {
     expect(await bigUpload(portico.httpPort, 'upload.test')).toBe(504);
     // the route's second, not the 60 s of --send-timeout or --client-body-timeout
     expect(Date.now() - t).toBeLessThan(20_000);
+  });
+
+  it('proxy-buffer-size 32k: a 20 KiB response head passes; on a route without it, 502', async () => {
+    const getHead = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        // the test's client needs a limit above Node's 16 KiB as well
+        http.get({ host: '127.0.0.1', port: portico.httpPort, path: '/', headers: { host }, agent: false, maxHeaderSize: 128 * 1024 }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject);
+      });
+    expect(await getHead('large.test')).toBe(200);
+    expect(await getHead('default.test')).toBe(502);
   });
 });
