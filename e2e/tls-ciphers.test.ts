@@ -1,7 +1,9 @@
 // ssl-ciphers, proxy-ssl-ciphers and proxy-ssl-protocols through the built program (file
 // mode, with --workers 2 so the per-host handshakes hold in every worker): a client limited to
 // a cipher one host excludes fails that host's handshake and still reaches another host on
-// the same port; a TLS 1.2-only backend with one cipher is reached or refused per route.
+// the same port, for a host with spec.tls and for one without (served with the default
+// certificate, as ingress-nginx does); a TLS 1.2-only backend with one cipher is reached or
+// refused per route.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -91,6 +93,8 @@ describe('TLS ciphers and protocols (built program, --workers 2)', () => {
         service('tlsapp', (strict.address() as AddressInfo).port),
         ingress('strict', 'strict.test', 'app', { 'ssl-ciphers': AES256 }, true),
         ingress('open', 'open.test', 'app', {}, true),
+        // no spec.tls: served on 443 with the default certificate, under its own ciphers
+        ingress('bare', 'bare.test', 'app', { 'ssl-ciphers': AES256 }, false),
         ingress('up-ok', 'up-ok.test', 'tlsapp', { 'backend-protocol': 'HTTPS', 'proxy-ssl-ciphers': AES256, 'proxy-ssl-protocols': 'TLSv1.2' }, false),
         ingress('up-13', 'up-13.test', 'tlsapp', { 'backend-protocol': 'HTTPS', 'proxy-ssl-protocols': 'TLSv1.3' }, false),
         ingress('up-128', 'up-128.test', 'tlsapp', { 'backend-protocol': 'HTTPS', 'proxy-ssl-ciphers': AES128 }, false),
@@ -116,6 +120,26 @@ describe('TLS ciphers and protocols (built program, --workers 2)', () => {
       expect(await handshake(portico.httpsPort, 'strict.test', `${AES128}:${AES256}`)).toBe(AES256);
       expect(await handshake(portico.httpsPort, 'open.test', AES128)).toBe(AES128);
     }
+  });
+
+  it('ssl-ciphers on a host without spec.tls: the host refuses a cipher it excludes, the other host on the port accepts it', async () => {
+    await waitFor('bare.test allows only AES-256', async () => (await handshake(portico.httpsPort, 'bare.test', AES128)) === 'refused', 5000);
+    for (let i = 0; i < 6; i++) {
+      expect(await handshake(portico.httpsPort, 'bare.test', AES128)).toBe('refused');
+      expect(await handshake(portico.httpsPort, 'bare.test', `${AES128}:${AES256}`)).toBe(AES256);
+      expect(await handshake(portico.httpsPort, 'open.test', AES128)).toBe(AES128);
+    }
+    // and its requests are served over the allowed cipher, with the default certificate
+    const served = await new Promise<string>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: portico.httpsPort, path: '/', servername: 'bare.test', headers: { host: 'bare.test' }, rejectUnauthorized: false, ciphers: AES256, maxVersion: 'TLSv1.2', agent: false }, (res) => {
+        const cn = String((res.socket as tls.TLSSocket).getPeerCertificate().subject.CN);
+        let b = '';
+        res.setEncoding('utf8').on('data', (d: string) => (b += d)).on('end', () => resolve(`${res.statusCode} ${b} ${cn}`));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(served).toBe('200 plain backend Portico Default Certificate');
   });
 
   it('the strict host still serves requests over an allowed cipher', async () => {

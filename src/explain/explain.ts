@@ -61,7 +61,12 @@ export interface Explanation {
    */
   readonly passthrough?: { readonly service: string; readonly port: string; readonly endpointsKey: string };
   /** The certificate binding SNI `host` finds, or null (the default certificate). */
-  readonly tls: { readonly host: string; readonly secret: string; readonly ingress: string; readonly ciphers?: string; readonly honorCipherOrder?: boolean } | null;
+  readonly tls: { readonly host: string; readonly secret: string; readonly ingress: string } | null;
+  /**
+   * https: the host's own handshake settings (ssl-ciphers, ssl-prefer-server-ciphers), with
+   * or without a spec.tls; absent: the listener's.
+   */
+  readonly handshake?: { readonly ciphers?: string; readonly honorCipherOrder?: boolean; readonly ingress: string };
 }
 
 const ref = (r: Route): string => `${r.ingress.namespace}/${r.ingress.name}`;
@@ -234,6 +239,7 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
   const set = backend === null ? [] : endpoints.get(backend.endpointsKey).endpoints;
   const tls = scheme === 'https' ? tlsFor(config.tls, hostHeader) : null;
   const pass = scheme === 'https' ? config.passthrough(hostname(hostHeader)) : null;
+  const hs = scheme === 'https' ? vh?.handshake : undefined;
   return {
     ...(pass === null ? {} : { passthrough: { service: `${pass.backend.namespace}/${pass.backend.service}`, port: String(pass.backend.servicePort), endpointsKey: pass.backend.endpointsKey } }),
     request: { scheme, host: hostHeader, path: rawPath, query },
@@ -246,16 +252,16 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
     filters: route === null ? [] : filterNames(route.filters),
     backend: backend === null ? null : { service: `${backend.namespace}/${backend.service}`, port: String(backend.servicePort), endpointsKey: backend.endpointsKey, canary },
     endpoints: set.map((e) => ({ address: e.address, port: e.port, terminating: e.terminating })),
-    tls:
-      tls === null
-        ? null
-        : {
-            host: tls.host,
-            secret: tls.secret,
-            ingress: `${tls.ingress.namespace}/${tls.ingress.name}`,
-            ...(tls.ciphers === undefined ? {} : { ciphers: tls.ciphers }),
-            ...(tls.honorCipherOrder === undefined ? {} : { honorCipherOrder: tls.honorCipherOrder }),
+    tls: tls === null ? null : { host: tls.host, secret: tls.secret, ingress: `${tls.ingress.namespace}/${tls.ingress.name}` },
+    ...(hs === undefined
+      ? {}
+      : {
+          handshake: {
+            ...(hs.ciphers === undefined ? {} : { ciphers: hs.ciphers }),
+            ...(hs.honorCipherOrder === undefined ? {} : { honorCipherOrder: hs.honorCipherOrder }),
+            ingress: `${hs.ingress.namespace}/${hs.ingress.name}`,
           },
+        }),
   };
 }
 
@@ -285,9 +291,9 @@ export function renderExplanation(e: Explanation): string {
     lines.push(`Endpoints: ${e.endpoints.length === 0 ? '(none ready)' : e.endpoints.map((p) => `${p.address}:${p.port}${p.terminating ? ' (terminating)' : ''}`).join(', ')}`);
   }
   if (e.request.scheme === 'https') lines.push(`Certificate: ${e.tls === null ? 'the default certificate (no spec.tls names this host)' : `Secret ${e.tls.secret} (spec.tls of ${e.tls.ingress}, host ${e.tls.host})`}`);
-  if (e.tls !== null && (e.tls.ciphers !== undefined || e.tls.honorCipherOrder !== undefined)) {
-    const order = (e.tls.honorCipherOrder ?? e.tls.ciphers !== undefined) ? "the server's order" : "the client's order";
-    lines.push(`Handshake: ${e.tls.ciphers === undefined ? "the listener's ciphers" : `ciphers ${e.tls.ciphers}`}, ${order} (ssl-ciphers, ssl-prefer-server-ciphers)`);
+  if (e.handshake !== undefined) {
+    const order = (e.handshake.honorCipherOrder ?? e.handshake.ciphers !== undefined) ? "the server's order" : "the client's order";
+    lines.push(`Handshake: ${e.handshake.ciphers === undefined ? "the listener's ciphers" : `ciphers ${e.handshake.ciphers}`}, ${order} (ssl-ciphers, ssl-prefer-server-ciphers of ${e.handshake.ingress})`);
   }
   return lines.join('\n') + '\n';
 }

@@ -8,7 +8,7 @@ import type { IngressContribution } from './ingress-processor.ts';
 import { isPrefixType, prefixKey } from './paths.ts';
 import { pathRegex } from './route-options.ts';
 import { ProblemSink } from './problems.ts';
-import type { VirtualHost } from './virtual-host.ts';
+import type { HostHandshake, VirtualHost } from './virtual-host.ts';
 import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Backend, type ClientCertPolicy, type ObjectRef, type Route, type TlsBinding } from './types.ts';
 import { globalBackend, type GlobalErrorBackend } from './error-backend-options.ts';
 import type { Snapshot } from '../store/store.ts';
@@ -179,7 +179,55 @@ export function buildVirtualHost(
   const vh: VirtualHost = !routes.some((r) => r.regex !== null)
     ? { host, routes, fallback: fallback?.route ?? null, regex: false }
     : { host, routes: regexRoutes(host, routes, from, sink), fallback: fallback?.route ?? null, regex: true };
-  return applyPassthrough(applyClientCert(vh, contributions, sink), contributions, sink);
+  return applyHandshake(applyPassthrough(applyClientCert(vh, contributions, sink), contributions, sink), contributions, aliasTaken, hasReal, sink);
+}
+
+/**
+ * ssl-ciphers and ssl-prefer-server-ciphers are a property of the host, as ingress-nginx's
+ * server-level ssl_ciphers / ssl_prefer_server_ciphers: each is taken from the oldest Ingress
+ * with rules for the host that sets it, whether or not any spec.tls names the host (ingress-nginx
+ * serves such a host on 443 with the default certificate, and its handshakes use them); a
+ * younger Ingress with another value gets a TLSConflict. Canaries do not count (ingress-nginx
+ * skips them for server settings), nor do from-to-www-redirect twins (separate redirect
+ * servers there, with the listener's settings); a server-alias counts where its copies serve
+ * the host (an alias is a name of the Ingress's server). Rules without host are left out:
+ * handshakes are matched by their SNI name, and names without a host of their own keep the
+ * listener's settings.
+ */
+function applyHandshake(vh: VirtualHost, contributions: readonly IngressContribution[], aliasTaken: IngressContribution | null, hasReal: boolean, sink: ProblemSink): VirtualHost {
+  if (vh.host === '') return vh;
+  let ciphersFrom: IngressContribution | null = null;
+  let preferFrom: IngressContribution | null = null;
+  for (const c of contributions) {
+    const own = c.serverCiphers;
+    if (own === undefined || c.canary !== undefined) continue;
+    const routes = c.hosts.get(vh.host);
+    if (routes === undefined) continue;
+    const serves = routes.length === 0 || routes.some((r) => !isWwwAlias(r)) || (!hasReal && c === aliasTaken && routes.some((r) => r.alias === true));
+    if (!serves) continue;
+    if (own.ciphers !== undefined) {
+      if (ciphersFrom === null) ciphersFrom = c;
+      else if (ciphersFrom.serverCiphers?.ciphers !== own.ciphers) {
+        sink.add(c.ref, 'TLSConflict', `ssl-ciphers applies to a whole host; ${vh.host} takes it from Ingress ${refWords(ciphersFrom.ref)}, ${precedenceWords(ciphersFrom, c)}, and this Ingress's is ignored there`);
+      }
+    }
+    if (own.preferServerCiphers !== undefined) {
+      if (preferFrom === null) preferFrom = c;
+      else if (preferFrom.serverCiphers?.preferServerCiphers !== own.preferServerCiphers) {
+        sink.add(c.ref, 'TLSConflict', `ssl-prefer-server-ciphers applies to a whole host; ${vh.host} takes it from Ingress ${refWords(preferFrom.ref)}, ${precedenceWords(preferFrom, c)}, and this Ingress's is ignored there`);
+      }
+    }
+  }
+  const from = ciphersFrom ?? preferFrom;
+  if (from === null) return vh;
+  const ciphers = ciphersFrom?.serverCiphers?.ciphers;
+  const honor = preferFrom?.serverCiphers?.preferServerCiphers;
+  const handshake: HostHandshake = Object.freeze({
+    ...(ciphers === undefined ? {} : { ciphers }),
+    ...(honor === undefined ? {} : { honorCipherOrder: honor }),
+    ingress: from.ref,
+  });
+  return { ...vh, handshake };
 }
 
 /** The host with its routes to this backend speaking HTTPS (the backend terminates TLS itself). */
@@ -385,10 +433,6 @@ export function globalDefaultRoute(global: GlobalErrorBackend | undefined, snaps
  */
 export function buildTlsBinding(host: string, contributions: readonly IngressContribution[], sink: ProblemSink): TlsBinding | null {
   let winner: TlsBinding | null = null;
-  // ssl-ciphers and ssl-prefer-server-ciphers: each from the oldest Ingress that sets it, as
-  // ingress-nginx fills a server's ssl_ciphers / ssl_prefer_server_ciphers once
-  let ciphersFrom: IngressContribution | null = null;
-  let preferFrom: IngressContribution | null = null;
   for (const c of contributions) {
     const secret = c.tls?.get(host);
     if (secret === undefined) continue;
@@ -399,23 +443,6 @@ export function buildTlsBinding(host: string, contributions: readonly IngressCon
         'TLSConflict',
         `spec.tls names Secret ${secret} for ${host}, but the older Ingress ${winner.ingress.namespace}/${winner.ingress.name} already serves it with ${winner.secret}; that one is used`,
       );
-    }
-    const own = c.serverCiphers;
-    if (own?.ciphers !== undefined) {
-      if (ciphersFrom === null) {
-        ciphersFrom = c;
-        winner.ciphers = own.ciphers;
-      } else if (ciphersFrom.serverCiphers?.ciphers !== own.ciphers) {
-        sink.add(c.ref, 'TLSConflict', `ssl-ciphers applies to a whole host; ${host} takes it from Ingress ${refWords(ciphersFrom.ref)}, ${precedenceWords(ciphersFrom, c)}, and this Ingress's is ignored there`);
-      }
-    }
-    if (own?.preferServerCiphers !== undefined) {
-      if (preferFrom === null) {
-        preferFrom = c;
-        winner.honorCipherOrder = own.preferServerCiphers;
-      } else if (preferFrom.serverCiphers?.preferServerCiphers !== own.preferServerCiphers) {
-        sink.add(c.ref, 'TLSConflict', `ssl-prefer-server-ciphers applies to a whole host; ${host} takes it from Ingress ${refWords(preferFrom.ref)}, ${precedenceWords(preferFrom, c)}, and this Ingress's is ignored there`);
-      }
     }
   }
   return winner;

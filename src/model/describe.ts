@@ -11,9 +11,16 @@ import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Route, type RoutePolicy } fro
 export type RouteDescription = Record<string, unknown>;
 
 export interface ConfigDescription {
-  hosts: { host: string; regex?: true; rules: RouteDescription[]; fallback?: RouteDescription; passthrough?: { path: string; backend: string } }[];
+  hosts: {
+    host: string;
+    regex?: true;
+    rules: RouteDescription[];
+    fallback?: RouteDescription;
+    passthrough?: { path: string; backend: string };
+    handshake?: { ciphers?: string; honorCipherOrder?: boolean; ingress: string };
+  }[];
   defaultBackend?: RouteDescription;
-  tls: { host: string; secret: string; ingress: string; ciphers?: string; honorCipherOrder?: boolean }[];
+  tls: { host: string; secret: string; ingress: string }[];
   problems: { object: string; reason: string; message: string }[];
 }
 
@@ -67,17 +74,21 @@ export function describeTable(config: RouteTable, opts: DescribeOptions = {}): C
       ...(vh.fallback ? { fallback: route(vh.fallback) } : {}),
       // ssl-passthrough: TLS connections for the host go, undecrypted, to this rule's backend
       ...(vh.passthrough ? { passthrough: { path: vh.passthrough.path === '' ? '(default backend)' : vh.passthrough.path, backend: vh.passthrough.backend.endpointsKey } } : {}),
+      // ssl-ciphers / ssl-prefer-server-ciphers: how the host's TLS handshakes start
+      ...(vh.handshake
+        ? {
+            handshake: {
+              ...(vh.handshake.ciphers === undefined ? {} : { ciphers: vh.handshake.ciphers }),
+              ...(vh.handshake.honorCipherOrder === undefined ? {} : { honorCipherOrder: vh.handshake.honorCipherOrder }),
+              ingress: `${vh.handshake.ingress.namespace}/${vh.handshake.ingress.name}`,
+            },
+          }
+        : {}),
     }));
   return {
     hosts,
     ...(config.defaultRoute ? { defaultBackend: route(config.defaultRoute) } : {}),
-    tls: config.tls.map((t) => ({
-      host: t.host,
-      secret: t.secret,
-      ingress: `${t.ingress.namespace}/${t.ingress.name}`,
-      ...(t.ciphers === undefined ? {} : { ciphers: t.ciphers }),
-      ...(t.honorCipherOrder === undefined ? {} : { honorCipherOrder: t.honorCipherOrder }),
-    })),
+    tls: config.tls.map((t) => ({ host: t.host, secret: t.secret, ingress: `${t.ingress.namespace}/${t.ingress.name}` })),
     problems: config.problems.map((p) => ({ object: `${p.object.kind} ${p.object.namespace}/${p.object.name}`, reason: p.reason, message: p.message })),
   };
 }

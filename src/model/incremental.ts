@@ -460,7 +460,7 @@ export class IncrementalTranslator {
       const binding = this.rebuildKey(this.tlsProblems, host, () => (list === undefined ? null : buildTlsBinding(host, list, sink)), goneProblems, newProblems);
       const old = this.tlsBindings.get(host);
       if (old === undefined && binding === null) continue;
-      if (old !== undefined && binding !== null && old.secret === binding.secret && old.ingress === binding.ingress && old.ciphers === binding.ciphers && old.honorCipherOrder === binding.honorCipherOrder) continue;
+      if (old !== undefined && binding !== null && old.secret === binding.secret && old.ingress === binding.ingress) continue;
       tls ??= this.tls.slice();
       if (old !== undefined) removeSorted(tls, old, compareTls);
       if (binding !== null) {

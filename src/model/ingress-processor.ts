@@ -50,7 +50,7 @@ export interface IngressContribution {
   readonly defaultBackend: Backend | null;
   /** spec.tls: host → `namespace/secretName`, in spec order (the first entry naming a host wins). */
   readonly tls?: ReadonlyMap<string, string>;
-  /** ssl-ciphers / ssl-prefer-server-ciphers for the hosts of `tls` (the oldest Ingress naming a host that sets one decides, builder.ts). */
+  /** ssl-ciphers / ssl-prefer-server-ciphers for the hosts of its rules, spec.tls or not (the oldest Ingress of a host that sets one decides, builder.ts applyHandshake). */
   readonly serverCiphers?: ServerCipherOptions;
   /** Set for a canary Ingress: its rules join the primary rules with the same host and path. */
   readonly canary?: CanaryOptions;
@@ -209,7 +209,11 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   } else if (Array.isArray(rules)) {
     for (let i = 0; i < rules.length; i++) processRule(rules[i], i);
   }
-  if (canary !== undefined) return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null, canary };
+  if (canary !== undefined) {
+    // server-level settings are the primary Ingresses' (ingress-nginx skips canaries for them)
+    if (readServerCipherOptions(annotations, report) !== undefined) report('InvalidAnnotation', 'ssl-ciphers and ssl-prefer-server-ciphers of a canary Ingress are ignored: the Ingresses without the canary annotation set them for their hosts');
+    return { ref, created, policy, action, filters: options.shared, hosts, defaultBackend: null, canary };
+  }
   if (redirects.fromToWww) addWwwTwins(hosts, ref);
   const aliases = readServerAliases(annotations, report);
   const aliasSource = aliases === null ? undefined : addServerAliases(aliases, hosts, report);
@@ -339,14 +343,16 @@ function processTls(
 }
 
 /**
- * ssl-ciphers / ssl-prefer-server-ciphers go with the hosts the Ingress lists in spec.tls
- * (ingress-nginx: every host of its rules, which it serves on 443 with the default certificate
- * when no spec.tls names them; Portico starts cipher settings from the TLS binding).
+ * ssl-ciphers / ssl-prefer-server-ciphers go with every host of the Ingress's rules, as
+ * ingress-nginx's server-level ssl_ciphers: spec.tls or not (a host without one is served on
+ * 443 with the default certificate). The builder picks the oldest Ingress per host
+ * (builder.ts applyHandshake). Rules without host have no SNI name to match, so an Ingress
+ * with only those is told its settings reach no handshake.
  */
 function withServerCiphers(c: IngressContribution, options: ServerCipherOptions | undefined, report: (reason: ProblemReason, message: string) => void): IngressContribution {
   if (options === undefined) return c;
-  if (c.tls === undefined || c.tls.size === 0) {
-    report('InvalidAnnotation', 'ssl-ciphers and ssl-prefer-server-ciphers apply to the hosts of spec.tls, and this Ingress has none; they have no effect');
+  if (![...c.hosts.keys()].some((h) => h !== '')) {
+    report('InvalidAnnotation', 'ssl-ciphers and ssl-prefer-server-ciphers apply to the hosts of the rules (handshakes are matched by their SNI name), and this Ingress has no rule with a host; they have no effect');
     return c;
   }
   return { ...c, serverCiphers: options };

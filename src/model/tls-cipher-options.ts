@@ -1,9 +1,10 @@
 // ingress-nginx ssl-ciphers and ssl-prefer-server-ciphers (under `portico.dev/` or
 // `nginx.ingress.kubernetes.io/`): the cipher list and cipher order of the TLS handshakes of
 // the Ingress's hosts. ingress-nginx writes them into the host's server block (ssl_ciphers,
-// ssl_prefer_server_ciphers), taking each from the oldest Ingress of the host that sets it;
-// Portico puts them on the host's TLS binding (builder.ts buildTlsBinding), and the listener
-// starts that host's handshakes with them (tls/cipher-profiles.ts).
+// ssl_prefer_server_ciphers), taking each from the oldest Ingress of the host that sets it,
+// whether or not a spec.tls names the host; Portico puts them on the virtual host (builder.ts
+// applyHandshake), and the listener starts that host's handshakes with them
+// (proxy/cipher-profiles.ts, tls/manager.ts).
 //
 // An invalid value is a problem and the listener's setting is kept for the host: a cipher list
 // OpenSSL would refuse must never make every handshake of the host fail.
@@ -18,7 +19,7 @@ export const TLS_CIPHER_OPTION_ANNOTATIONS: readonly string[] = porticoNames(TLS
 
 type Report = (reason: 'InvalidAnnotation', message: string) => void;
 
-/** What one Ingress asks of its TLS hosts' handshakes; a field is absent when not (validly) set. */
+/** What one Ingress asks of its hosts' TLS handshakes; a field is absent when not (validly) set. */
 export interface ServerCipherOptions {
   /** OpenSSL cipher list, checked (cipher-list.ts). */
   readonly ciphers?: string;

@@ -2,6 +2,7 @@
 // a new configuration replaces the old one atomically (one reference swap).
 
 import type { TemplatePart, UserRegex } from './regex.ts';
+import type { VirtualHost } from './virtual-host.ts';
 export type { TemplatePart, UserRegex };
 
 export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
@@ -61,17 +62,8 @@ export interface TlsBinding {
   /** `namespace/name` of the kubernetes.io/tls Secret (always the Ingress's namespace). */
   secret: string;
   ingress: ObjectRef;
-  /**
-   * ingress-nginx ssl-ciphers: the OpenSSL cipher list (checked) of this host's handshakes,
-   * from the oldest Ingress naming the host in spec.tls that sets it; absent: the listener's.
-   */
-  ciphers?: string;
-  /**
-   * ingress-nginx ssl-prefer-server-ciphers, likewise. Absent: the server's order when
-   * `ciphers` is set (ingress-nginx's default ConfigMap turns ssl_prefer_server_ciphers on),
-   * else the listener's (the client's order).
-   */
-  honorCipherOrder?: boolean;
+  // ssl-ciphers / ssl-prefer-server-ciphers are not here: they belong to every host of an
+  // Ingress's rules, spec.tls or not (VirtualHost.handshake)
 }
 
 /** Which Ingress a route or problem came from. */
@@ -617,4 +609,6 @@ export interface RoutingConfig {
    * header is (exact, then one-label wildcard). Absent: no passthrough hosts.
    */
   passthrough?(serverName: string): Route | null;
+  /** Every virtual host (RouteTable), for what is decided per host: the handshake settings (VirtualHost.handshake). */
+  virtualHosts?(): readonly VirtualHost[];
 }

@@ -17,6 +17,7 @@ import { compatIdentity } from '../observe/nginx-compat.ts';
 import { hostname } from 'node:os';
 import type { Problem } from '../model/types.ts';
 import { clientAuthHosts } from '../tls/client-auth.ts';
+import { cipherProfileHosts } from '../tls/cipher-hosts.ts';
 
 /** What the control plane and the proxy share: the store and what is derived from it. */
 export interface Core {
@@ -82,7 +83,7 @@ export async function buildCore(settings: Settings, log: Logger, fallback: { cer
     translate: incrementalTranslate(translateOptions(settings)),
     onFailure: () => metrics.configFailed(),
     onSwap: (config, stats) => {
-      tls.setBindings(config.tls, clientAuthHosts(config.routes()));
+      tls.setBindings(config.tls, clientAuthHosts(config.routes()), cipherProfileHosts(config.virtualHosts?.() ?? []));
       metrics.configSwapped(config, stats.durationMs);
       publisher?.onConfig(config);
       // last: the lines about this configuration's problems (the reconciler's, the TLS

@@ -21,6 +21,7 @@ import type { Logger } from '../observe/log.ts';
 import { nameCovers, parseTlsSecret, type CertificateResult, type ParsedCertificate } from './certificate.ts';
 import { armClientAuth, type HostClientAuth } from './client-auth.ts';
 import type { ClientCertPolicy } from '../model/types.ts';
+import type { HostHandshake } from '../model/virtual-host.ts';
 
 export type { TlsBinding };
 
@@ -106,10 +107,12 @@ export class TlsManager {
   /** Contexts with CAs, per certificate (Entry or PEM pair) and policy key; reused across rebuilds. */
   private authContexts = new WeakMap<object, Map<string, SecureContext>>();
   private armFailureLogged = false;
+  /** Route hosts → their ssl-ciphers / ssl-prefer-server-ciphers (null: none); empty when no host sets them (cipher-hosts.ts). */
+  private handshakes: ReadonlyMap<string, HostHandshake | null> = new Map();
   /**
    * Per SNI name (exact, then `*.parent` by parent): the context its handshakes start from when
-   * its binding sets ssl-ciphers / ssl-prefer-server-ciphers (proxy/cipher-profiles.ts), or null for
-   * the listener's; both empty when no binding sets them.
+   * its host sets ssl-ciphers / ssl-prefer-server-ciphers (proxy/cipher-profiles.ts), spec.tls
+   * or not, or null for the listener's; both empty when no host sets them.
    */
   private profileExact = new Map<string, SecureContext | null>();
   private profileWildcard = new Map<string, SecureContext | null>();
@@ -129,10 +132,15 @@ export class TlsManager {
     this.unsubscribe?.();
   }
 
-  /** After every configuration swap. */
-  setBindings(bindings: readonly TlsBinding[], clientAuth?: ReadonlyMap<string, ClientCertPolicy | null>): void {
+  /**
+   * After every configuration swap: the spec.tls bindings, and per route host its
+   * client-certificate policy (client-auth.ts clientAuthHosts) and its handshake settings
+   * (cipher-hosts.ts cipherProfileHosts); each left out keeps what it was.
+   */
+  setBindings(bindings: readonly TlsBinding[], clientAuth?: ReadonlyMap<string, ClientCertPolicy | null>, handshakes?: ReadonlyMap<string, HostHandshake | null>): void {
     this.bindings = bindings;
     if (clientAuth !== undefined) this.clientAuth = clientAuth;
+    if (handshakes !== undefined) this.handshakes = handshakes;
     this.rebuild();
   }
 
@@ -360,11 +368,14 @@ export class TlsManager {
   }
 
   /**
-   * Per binding with ssl-ciphers or ssl-prefer-server-ciphers: the context its handshakes start
-   * from (proxy/cipher-profiles.ts peeks at the ClientHello to use it). Without ssl-prefer-server-ciphers, a host with its own cipher
-   * list prefers the server's order, as ingress-nginx's (whose http-level
-   * ssl_prefer_server_ciphers is on with its default ConfigMap). Hosts of bindings without
-   * them are recorded as null, so an exact host is not taken for a wildcard host's profile.
+   * Per host with ssl-ciphers or ssl-prefer-server-ciphers, spec.tls or not: the context its
+   * handshakes start from (proxy/cipher-profiles.ts peeks at the ClientHello to use it). It
+   * holds the default certificate; the SNI callback then switches to the host's own (its
+   * binding's, or the default for a host without spec.tls), which keeps the cipher settings.
+   * Without ssl-prefer-server-ciphers, a host with its own cipher list prefers the server's
+   * order, as ingress-nginx's (whose http-level ssl_prefer_server_ciphers is on with its default
+   * ConfigMap). Hosts without settings are recorded as null, so an exact host is not taken for
+   * a wildcard host's profile.
    */
   private buildProfiles(problems: Problem[]): void {
     const exact = new Map<string, SecureContext | null>();
@@ -375,11 +386,11 @@ export class TlsManager {
     }
     const used = new Map<string, SecureContext>();
     let any = false;
-    for (const b of this.bindings) {
-      const ciphers = b.ciphers ?? (TLS_OPTIONS.ciphers as string);
-      const honor = b.honorCipherOrder ?? b.ciphers !== undefined;
+    for (const [host, hs] of this.handshakes) {
       let context: SecureContext | null = null;
-      if (ciphers !== TLS_OPTIONS.ciphers || honor !== TLS_OPTIONS.honorCipherOrder) {
+      const ciphers = hs?.ciphers ?? (TLS_OPTIONS.ciphers as string);
+      const honor = hs?.honorCipherOrder ?? hs?.ciphers !== undefined;
+      if (hs !== null && (ciphers !== TLS_OPTIONS.ciphers || honor !== TLS_OPTIONS.honorCipherOrder)) {
         const key = `${honor ? 'server' : 'client'}|${ciphers}`;
         context = used.get(key) ?? this.profileContexts.get(key) ?? null;
         if (context === null) {
@@ -394,9 +405,9 @@ export class TlsManager {
             });
           } catch (err) {
             problems.push({
-              object: b.ingress,
+              object: hs.ingress,
               reason: 'TLSCiphersInvalid',
-              message: `the ssl-ciphers of ${b.host} cannot be loaded (${err instanceof Error ? err.message : String(err)}); the host keeps the listener's ciphers`,
+              message: `the ssl-ciphers of ${host} cannot be loaded (${err instanceof Error ? err.message : String(err)}); the host keeps the listener's ciphers`,
             });
           }
         }
@@ -405,10 +416,8 @@ export class TlsManager {
           any = true;
         }
       }
-      const isWild = b.host.startsWith('*.');
-      const target = isWild ? wildcard : exact;
-      const name = isWild ? b.host.slice(2) : b.host;
-      if (!target.has(name)) target.set(name, context);
+      if (host.startsWith('*.')) wildcard.set(host.slice(2), context);
+      else exact.set(host, context);
     }
     this.profileContexts = used;
     this.profileExact = any ? exact : new Map();

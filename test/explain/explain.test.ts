@@ -254,7 +254,7 @@ describe('explain: ssl-passthrough', () => {
 });
 
 describe('explain: ssl-ciphers', () => {
-  it('an https URL of a host with its own ciphers says which and in whose order', () => {
+  it('an https URL of a host with its own ciphers says which and in whose order, with or without spec.tls', () => {
     const parsed = parseManifest(
       'ciphers.yaml',
       `apiVersion: networking.k8s.io/v1
@@ -277,6 +277,16 @@ spec:
   ingressClassName: portico
   tls: [{ hosts: [strict.test], secretName: strict-tls }]
   rules: [{ host: strict.test, http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] } }]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: bare
+  namespace: web
+  annotations: { nginx.ingress.kubernetes.io/ssl-prefer-server-ciphers: "false" }
+spec:
+  ingressClassName: portico
+  rules: [{ host: bare.test, http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: app, port: { number: 80 } } } }] } }]
 `,
     );
     if (!parsed.ok) throw new Error(parsed.message);
@@ -287,7 +297,15 @@ spec:
     }
     const config = translate(store, { controllerName: 'portico.dev/ingress-controller', ingressClass: 'portico' }) as RouteTable;
     const e = explain(config, new EndpointIndex(store), { url: 'https://strict.test/' });
-    expect(e.tls).toMatchObject({ ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' });
-    expect(renderExplanation(e)).toContain("Handshake: ciphers ECDHE-ECDSA-AES256-GCM-SHA384, the server's order (ssl-ciphers, ssl-prefer-server-ciphers)");
+    expect(e.tls).toMatchObject({ secret: 'web/strict-tls' });
+    expect(e.handshake).toEqual({ ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384', ingress: 'web/strict' });
+    expect(renderExplanation(e)).toContain("Handshake: ciphers ECDHE-ECDSA-AES256-GCM-SHA384, the server's order (ssl-ciphers, ssl-prefer-server-ciphers of web/strict)");
+    // no spec.tls: the default certificate, and still the host's own handshake settings
+    const bare = explain(config, new EndpointIndex(store), { url: 'https://bare.test/' });
+    expect(bare.tls).toBeNull();
+    expect(bare.handshake).toEqual({ honorCipherOrder: false, ingress: 'web/bare' });
+    expect(renderExplanation(bare)).toContain("Handshake: the listener's ciphers, the client's order (ssl-ciphers, ssl-prefer-server-ciphers of web/bare)");
+    // plain http: no handshake to speak of
+    expect(explain(config, new EndpointIndex(store), { url: 'http://strict.test/' }).handshake).toBeUndefined();
   });
 });

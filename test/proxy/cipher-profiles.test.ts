@@ -1,5 +1,6 @@
 // ssl-ciphers / ssl-prefer-server-ciphers through real handshakes: one listener, hosts with
-// and without their own cipher settings side by side.
+// and without their own cipher settings side by side, with a spec.tls certificate or the
+// default one.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
@@ -10,6 +11,8 @@ import { Store } from '../../src/store/store.ts';
 import type { Secret } from '../../src/store/types.ts';
 import { generateSelfSigned } from '../../src/tls/default-certificate.ts';
 import { TlsManager, type TlsBinding } from '../../src/tls/manager.ts';
+import { cipherProfileHosts } from '../../src/tls/cipher-hosts.ts';
+import type { VirtualHost } from '../../src/model/virtual-host.ts';
 import { startHandshakesByProfile } from '../../src/proxy/cipher-profiles.ts';
 import { silentLogger } from '../../src/observe/log.ts';
 import { requireProxyProtocol } from '../../src/proxy/proxy-protocol.ts';
@@ -34,11 +37,33 @@ afterEach(() => {
   while (cleanups.length > 0) cleanups.pop()!();
 });
 
-async function serve(bindings: TlsBinding[], wrap: (server: tls.Server) => void = () => {}, ticketKeys?: Buffer): Promise<{ port: number; manager: TlsManager; server: tls.Server }> {
+/** A route host: with a spec.tls binding to the `site` certificate unless `tls` is false, and its handshake settings. */
+interface HostSpec {
+  host: string;
+  tls?: false;
+  ciphers?: string;
+  honorCipherOrder?: boolean;
+}
+
+/** As runtime/core.ts on a configuration swap: the bindings, and the hosts' handshake settings from the virtual hosts. */
+function setHosts(manager: TlsManager, hosts: HostSpec[]): void {
+  const bindings: TlsBinding[] = hosts.filter((h) => h.tls !== false).map((h) => ({ host: h.host, secret: 'web/site', ingress }));
+  const virtualHosts: VirtualHost[] = hosts.map((h) => ({
+    host: h.host,
+    routes: [],
+    fallback: null,
+    ...(h.ciphers === undefined && h.honorCipherOrder === undefined
+      ? {}
+      : { handshake: { ...(h.ciphers === undefined ? {} : { ciphers: h.ciphers }), ...(h.honorCipherOrder === undefined ? {} : { honorCipherOrder: h.honorCipherOrder }), ingress } }),
+  }));
+  manager.setBindings(bindings, undefined, cipherProfileHosts(virtualHosts));
+}
+
+async function serve(hosts: HostSpec[], wrap: (server: tls.Server) => void = () => {}, ticketKeys?: Buffer): Promise<{ port: number; manager: TlsManager; server: tls.Server }> {
   const store = new Store();
   store.upsert('Secret', secret('site', site));
   const manager = new TlsManager({ store, log: silentLogger, fallback });
-  manager.setBindings(bindings);
+  setHosts(manager, hosts);
   if (ticketKeys !== undefined) manager.setTicketKeys(ticketKeys);
   const server = tls.createServer(manager.serverOptions(), (s) => s.end());
   manager.attach(server);
@@ -55,7 +80,7 @@ async function serve(bindings: TlsBinding[], wrap: (server: tls.Server) => void 
   return { port: (server.address() as AddressInfo).port, manager, server };
 }
 
-const bind = (host: string, extra: Partial<TlsBinding> = {}): TlsBinding => ({ host, secret: 'web/site', ingress, ...extra });
+const bind = (host: string, extra: Omit<HostSpec, 'host'> = {}): HostSpec => ({ host, ...extra });
 
 /** One handshake: `cipher version CN`, or `refused`. */
 async function handshake(port: number, servername: string | null, ciphers: string, maxVersion: tls.SecureVersion = 'TLSv1.2'): Promise<string> {
@@ -124,8 +149,68 @@ describe('per-host ciphers on one listener', () => {
     expect(manager.profileFor('b.wild.test')).toBe(a);
     expect(manager.profileFor('open.test')).toBeNull();
     expect(manager.profileFor('elsewhere.test')).toBeNull();
-    manager.setBindings([bind('open.test')]);
+    setHosts(manager, [bind('open.test')]);
     expect(manager.profileFor('strict.test')).toBeNull();
+  });
+});
+
+describe('hosts without spec.tls (served with the default certificate), as ingress-nginx', () => {
+  it('a host without spec.tls refuses a cipher its Ingress excludes; a host with spec.tls and one without settings on the same listener still accept it', async () => {
+    const { port, manager } = await serve([bind('bare.test', { tls: false, ciphers: AES256 }), bind('open.test'), bind('plain.test', { tls: false })]);
+    expect(manager.hasCipherProfiles()).toBe(true);
+    expect(await handshake(port, 'bare.test', AES128)).toBe('refused');
+    // the certificate is still the default one, which SNI picks for a host without spec.tls
+    expect(await handshake(port, 'bare.test', AES256)).toBe(`${AES256} TLSv1.2 Portico Default Certificate`);
+    expect(await handshake(port, 'bare.test', `${AES128}:${AES256}`)).toBe(`${AES256} TLSv1.2 Portico Default Certificate`);
+    expect(await handshake(port, 'open.test', AES128)).toBe(`${AES128} TLSv1.2 site`);
+    expect(await handshake(port, 'plain.test', AES128)).toBe(`${AES128} TLSv1.2 Portico Default Certificate`);
+    // a name no host has: the listener's settings
+    expect(await handshake(port, 'elsewhere.test', AES128)).toBe(`${AES128} TLSv1.2 Portico Default Certificate`);
+  });
+
+  it('a wildcard host without spec.tls: its names get its ciphers, an exact host under it keeps the listener\'s', async () => {
+    const { port } = await serve([bind('*.wild.test', { tls: false, ciphers: AES256 }), bind('x.wild.test', { tls: false })]);
+    expect(await handshake(port, 'a.wild.test', AES128)).toBe('refused');
+    expect(await handshake(port, 'a.wild.test', AES256)).toBe(`${AES256} TLSv1.2 Portico Default Certificate`);
+    expect(await handshake(port, 'x.wild.test', AES128)).toBe(`${AES128} TLSv1.2 Portico Default Certificate`);
+  });
+
+  it('ssl-prefer-server-ciphers alone on a host without spec.tls: the server\'s order', async () => {
+    const { port } = await serve([bind('bare.test', { tls: false, honorCipherOrder: true }), bind('plain.test', { tls: false })]);
+    // the listener's list puts AES-128 first
+    expect(await handshake(port, 'bare.test', `${AES256}:${AES128}`)).toBe(`${AES128} TLSv1.2 Portico Default Certificate`);
+    expect(await handshake(port, 'plain.test', `${AES256}:${AES128}`)).toBe(`${AES256} TLSv1.2 Portico Default Certificate`);
+  });
+
+  it('with --default-ssl-certificate, a host without spec.tls is served that certificate under its own ciphers', async () => {
+    const store = new Store();
+    store.upsert('Secret', secret('site', site));
+    const manager = new TlsManager({ store, log: silentLogger, fallback, defaultSecret: 'web/site' });
+    setHosts(manager, [bind('bare.test', { tls: false, ciphers: AES256 }), bind('plain.test', { tls: false })]);
+    const server = tls.createServer(manager.serverOptions(), (sock) => sock.end());
+    manager.attach(server);
+    startHandshakesByProfile(server, { active: () => manager.hasCipherProfiles(), contextFor: (name) => manager.profileFor(name) });
+    server.on('tlsClientError', () => {});
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => {
+      server.close();
+      manager.stop();
+    });
+    const port = (server.address() as AddressInfo).port;
+    expect(await handshake(port, 'bare.test', AES128)).toBe('refused');
+    expect(await handshake(port, 'bare.test', AES256)).toBe(`${AES256} TLSv1.2 site`);
+    expect(await handshake(port, 'plain.test', AES128)).toBe(`${AES128} TLSv1.2 site`);
+  });
+
+  it('no host with settings: cipherProfileHosts is empty and the listener does not peek', async () => {
+    expect(cipherProfileHosts([{ host: 'a.test', routes: [], fallback: null }, { host: '', routes: [], fallback: null }]).size).toBe(0);
+    const { manager } = await serve([bind('open.test'), bind('plain.test', { tls: false })]);
+    expect(manager.hasCipherProfiles()).toBe(false);
+    expect(manager.profileFor('plain.test')).toBeNull();
+    setHosts(manager, [bind('plain.test', { tls: false, ciphers: AES256 })]);
+    expect(manager.hasCipherProfiles()).toBe(true);
+    expect(manager.profileFor('plain.test')).not.toBeNull();
   });
 });
 
