@@ -2,8 +2,9 @@
 // no counterpart for per route, and proxy-ssl-server-name: SNI is always sent). Their values
 // are still checked against what ingress-nginx accepts, so a value that is wrong is reported
 // (a problem naming the annotation, the value and what is accepted) instead of passing
-// unnoticed: ingress-nginx would refuse the whole Ingress for it, and the value would bite on
-// the way back. Nothing is read into the model: with or without a valid value, the route is
+// unnoticed: ingress-nginx's annotation validation refuses it (it then uses its default, or
+// for client-body-buffer-size drops the whole Ingress), and the value would bite on the way
+// back. Nothing is read into the model: with or without a valid value, the route is
 // the same.
 
 import { parseSize } from '../values/size.ts';
@@ -43,6 +44,6 @@ export function checkNoEffectValues(annotations: unknown, report: Report): void 
     const raw = annotations[key];
     if (raw === undefined) continue;
     if (typeof raw === 'string' && check.ok(raw.trim())) continue;
-    report('InvalidAnnotation', `Annotation "${key}" has the value ${describe(raw)}, which is not valid; accepted values are ${check.accepted}. It has no effect in Portico either way (${why}); ingress-nginx would refuse the Ingress for this value`);
+    report('InvalidAnnotation', `Annotation "${key}" has the value ${describe(raw)}, which is not valid; accepted values are ${check.accepted}. It has no effect in Portico either way (${why}); ingress-nginx's validation refuses this value too`);
   }
 }
