@@ -6,6 +6,7 @@
 // annotations (cert-manager's, the legacy class) are not Portico's to classify.
 
 import { isCanary, readCanaryOptions } from '../model/canary-options.ts';
+import { checkNoEffectValues } from '../model/no-effect-options.ts';
 import { readRedirectOptions } from '../model/redirect-options.ts';
 import { ANNOTATION_PREFIX, ANNOTATIONS, ANNOTATIONS_READ_ELSEWHERE, parsePolicy, unenforcedAccessControls } from '../model/annotations.ts';
 import { NGINX_PREFIX, nginxAnnotation } from '../model/nginx-annotations.ts';
@@ -90,7 +91,8 @@ export function checkAnnotations(annotations: unknown, opts: { sslPassthrough?: 
   parsePolicy(dict, collect);
   const routeOptions = readRouteOptions(dict, collect);
   readRedirectOptions(dict, collect);
-  if (isCanary(dict)) readCanaryOptions(dict, collect);
+  checkNoEffectValues(dict, collect);
+  if (isCanary(dict, collect)) readCanaryOptions(dict, collect);
   // A target the group accepts can still be unusable on every path: an nginx variable ($host)
   // is refused whatever the path's capture groups (which only the rule's path can tell).
   let rewriteBroken = routeOptions.rewriteBroken;
@@ -114,7 +116,7 @@ export function checkAnnotations(annotations: unknown, opts: { sslPassthrough?: 
   let effect: IngressEffect = 'routes';
   if (verdicts.some((v) => v.verdict === 'unsupported' || v.verdict === 'unknown')) effect = 'routes-ignoring';
   if (failsClosed.size > 0 || rewriteBroken) effect = 'answers-503';
-  // as the Ingress processor reads it: exactly "true"
+  // as the Ingress processor reads it: a Go boolean that is true
   if (isCanary(dict) && effect !== 'answers-503') effect = 'canary';
   return { annotations: verdicts, effect };
 }

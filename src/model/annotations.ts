@@ -183,6 +183,7 @@ const backendTlsVerify: AnnotationParser<'backendTlsVerify'> = {
   name: `${ANNOTATION_PREFIX}backend-tls-verify`,
   field: 'backendTlsVerify',
   default: DEFAULT_POLICY.backendTlsVerify,
+  defaultText: '(off: backend certificates are not verified)',
   ...boolean,
   nginx: { name: `${NGINX}proxy-ssl-verify`, ...onOff },
 };

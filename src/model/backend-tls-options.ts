@@ -53,7 +53,7 @@ export function readBackendTlsSecret(annotations: unknown, snapshot: Snapshot, n
   if (found === undefined) return undefined;
   const ref = typeof found[1] === 'string' ? parseSecretRef(found[1].trim(), namespace) : undefined;
   if (ref === undefined) {
-    report('InvalidAnnotation', `Annotation "${found[0]}" is ${describe(found[1])}, not a Secret ("name" or "namespace/name"); every rule of this Ingress answers 503 until it is fixed`);
+    report('InvalidAnnotation', `Annotation "${found[0]}" has the value ${describe(found[1])}, which is not valid; accepted values are a Secret name ("name" or "namespace/name"). Every rule of this Ingress answers 503 until it is fixed`);
     return 'denied';
   }
   const where = `proxy-ssl-secret "${ref.namespace}/${ref.name}"`;

@@ -118,7 +118,14 @@ export function buildVirtualHost(
       }
       if (isWwwAlias(route)) {
         // the first Ingress's aliases only: its rules, not a mix of several Ingresses'
-        if (hasReal || (aliasTaken !== null && aliasTaken !== c)) continue;
+        if (hasReal || (aliasTaken !== null && aliasTaken !== c)) {
+          // a www twin yields quietly (ingress-nginx too); a server-alias the user named is
+          // reported, so an alias that serves nothing is never a silent surprise
+          if (route.alias === true) {
+            sink.add(c.ref, 'RuleConflict', `server-alias "${host}" is not served for this Ingress: ${hasReal ? 'an Ingress defines it as a rule host, whose rules it serves' : `Ingress ${refWords(aliasTaken!.ref)}, ${precedenceWords(aliasTaken!, c)}, also names it as an alias and keeps it`}`);
+          }
+          continue;
+        }
         aliasTaken = c;
       }
       const isPrefix = isPrefixType(route.pathType);

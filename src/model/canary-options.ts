@@ -34,9 +34,21 @@ function read(annotations: Record<string, unknown>, name: Name, report: Report):
   return r === undefined ? undefined : [r[0], typeof r[1] === 'string' ? r[1].trim() : String(r[1])];
 }
 
-/** Whether the Ingress is a canary (`canary: "true"`). */
-export function isCanary(annotations: unknown): boolean {
-  return isDict(annotations) && read(annotations, 'canary', () => {})?.[1] === 'true';
+/**
+ * Whether the Ingress is a canary: `canary` read as ingress-nginx reads booleans (Go's
+ * strconv.ParseBool, so "True" and "1" are canaries too). Any other value is a problem and the
+ * Ingress is not a canary (the annotation's default); ingress-nginx would drop the whole
+ * Ingress. `report` is called at most once per call.
+ */
+export function isCanary(annotations: unknown, report: Report = () => {}): boolean {
+  if (!isDict(annotations)) return false;
+  const r = read(annotations, 'canary', report);
+  if (r === undefined) return false;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(r[1])) return true;
+  if (!['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(r[1])) {
+    report('InvalidAnnotation', `Annotation "${r[0]}" has the value ${describe(r[1])}, which is not valid; accepted values are "true" or "false" (also 1/0, t/f, TRUE/FALSE, True/False). The Ingress is not a canary: its rules route on their own.`);
+  }
+  return false;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;

@@ -87,7 +87,7 @@ export function readErrorBackendOptions(
   let codes: readonly number[] = [];
   if (codesFound !== undefined) {
     const parsed = typeof codesFound[1] === 'string' ? parseErrorCodes(codesFound[1]) : { invalid: `it is ${describe(codesFound[1])}` };
-    if ('invalid' in parsed) report('InvalidAnnotation', `Annotation "${codesFound[0]}" is not valid: ${parsed.invalid}; upstream answers are relayed as they are`);
+    if ('invalid' in parsed) report('InvalidAnnotation', `Annotation "${codesFound[0]}" has the value ${describe(codesFound[1])}, which is not valid: ${parsed.invalid}; accepted values are comma-separated statuses from 400 to 599, such as "404,503". Upstream answers are relayed as they are`);
     else codes = Object.freeze(parsed);
   }
   const noIntercept = readAliased(a, 'disable-proxy-intercept-errors', aliasReport);
@@ -112,7 +112,7 @@ export function readErrorBackendOptions(
   }
   const name = typeof svcFound[1] === 'string' ? svcFound[1].trim() : '';
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) {
-    report('InvalidAnnotation', `Annotation "${svcFound[0]}" is ${describe(svcFound[1])}, not the name of a Service in namespace "${namespace}"; it is ignored`);
+    report('InvalidAnnotation', `Annotation "${svcFound[0]}" has the value ${describe(svcFound[1])}, which is not valid; accepted values are the name of a Service in the Ingress's namespace ("${namespace}"), without a namespace. It is ignored`);
     return undefined;
   }
   const svc = snapshot.get('Service', objectKey({ namespace, name }));

@@ -21,6 +21,7 @@ import { readRateLimitOptions } from './rate-limit-options.ts';
 import { DENIED_EXTERNAL_AUTH, readExternalAuthOptions } from './external-auth-options.ts';
 import { readCustomHeadersOptions } from './custom-headers-options.ts';
 import { isCanary, readCanaryOptions, type CanaryOptions } from './canary-options.ts';
+import { checkNoEffectValues } from './no-effect-options.ts';
 import { readRedirectOptions, wwwRedirect, wwwTwin } from './redirect-options.ts';
 import { readRouteOptions, readServerAliases, readServiceUpstream, shapeRule, withFilters } from './route-options.ts';
 import { BackendResolver } from './backend.ts';
@@ -145,6 +146,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   const customHeaders = readCustomHeadersOptions(annotations, snapshot, ref.namespace, report);
   const unenforced = accessAction(unenforcedAccessControls(annotations, report), report, access.denied ?? externalAuth.denied ?? customHeaders.denied);
   const redirects = readRedirectOptions(annotations, report);
+  checkNoEffectValues(annotations, report);
   const backendTls = readBackendTlsSecret(annotations, snapshot, ref.namespace, report);
   if (backendTls !== undefined && policy.backendProtocol !== 'HTTPS' && policy.backendProtocol !== 'GRPCS') {
     report('InvalidAnnotation', `proxy-ssl-secret has no effect with backend-protocol ${policy.backendProtocol}: it applies to HTTPS and GRPCS backends`);
@@ -190,7 +192,7 @@ export function processIngress(ingress: unknown, snapshot: Snapshot, sink: Probl
   }
   // A canary Ingress's rules join their primaries' rules (builder.ts); it has no default
   // backend or TLS of its own, as in ingress-nginx, where a canary shares its primary's server.
-  const canary = isCanary(annotations) ? readCanaryOptions(annotations as Record<string, unknown>, report) : undefined;
+  const canary = isCanary(annotations, report) ? readCanaryOptions(annotations as Record<string, unknown>, report) : undefined;
 
   let defaultBackend: Backend | null = null;
   if (canary === undefined && spec.defaultBackend !== undefined && spec.defaultBackend !== null) {

@@ -35,7 +35,7 @@ const guard = (name: string, note: string): NginxAnnotation => entry(name, 'unsu
 
 const SNIPPET =
   'nginx configuration snippets are never executed by Portico (they were the root of most ingress-nginx CVEs); express the intent with typed annotations (headers, redirects, rewrites) instead';
-const BUFFERING = 'no effect: Portico streams bodies and has no nginx buffers to tune';
+const BUFFERING = 'no effect: Portico streams bodies and has no nginx buffers to tune; a value ingress-nginx would refuse is a problem';
 
 const TABLE: readonly NginxAnnotation[] = [
   // ---- access control (fail closed until supported) ---------------------------------------
@@ -89,25 +89,25 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('permanent-redirect-code', 'supported', 'status of permanent-redirect, 300-308, default 301'),
   entry('temporal-redirect', 'differs', 'as permanent-redirect (and wins over it), default status 302; the same request values only'),
   entry('temporal-redirect-code', 'supported', 'status of temporal-redirect, 300-307, default 302'),
-  entry('from-to-www-redirect', 'differs', 'the www / non-www twin of each rule host answers 308 to the same URL on the rule host, unless another rule defines the twin; its HTTPS certificate is whatever SNI finds for the twin (list the twin in spec.tls)'),
+  entry('from-to-www-redirect', 'differs', '"true" (a Go boolean, as ingress-nginx: "True", "1" too): the www / non-www twin of each rule host answers --http-redirect-code (308) to the same URL on the rule host, unless another rule defines the twin; its HTTPS certificate is whatever SNI finds for the twin (list the twin in spec.tls)'),
   unsupported('preserve-trailing-slash', 'Portico never strips trailing slashes from redirects; remove the annotation'),
   unsupported('use-port-in-redirects', 'Portico redirects never carry the listener port; remove the annotation'),
   unsupported('relative-redirects', 'Portico leaves Location headers as the backend sent them; remove the annotation'),
-  entry('server-alias', 'supported', 'comma-separated host names that serve the rules of the Ingress\'s host (with the canaries of that host); an alias another Ingress defines as a host yields to it'),
+  entry('server-alias', 'differs', 'comma-separated host names that serve this Ingress\'s rules of its host (with the canaries of that host), not the rules other Ingresses have for the host (ingress-nginx: every rule of the host, as a server_name); a younger Ingress of the same host gets its own aliases (ingress-nginx skips them); an alias another Ingress defines as a host, or an older Ingress names as an alias, yields to it with a problem'),
   entry('default-backend', 'supported', 'a Service of the Ingress\'s namespace (its first port) that serves the rules\' requests when their Service has no ready endpoint (with X-Code: 503 and ingress-nginx\'s other X-* headers), and the error pages of custom-http-errors'),
   entry('custom-http-errors', 'differs', 'comma-separated statuses whose upstream answers are replaced by default-backend\'s answer for "/" with X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port; without default-backend the pages come from --default-backend-service (without that flag it is a problem and answers are relayed); requests whose body was streamed are not replayed'),
   entry('disable-proxy-intercept-errors', 'supported', '"true": upstream answers are relayed as they are, whatever custom-http-errors lists; the default-backend still takes requests of a Service without endpoints'),
   entry('ssl-passthrough', 'differs', '"true" with the flag --enable-ssl-passthrough: TLS connections whose SNI names a host of the Ingress are not decrypted but piped to an endpoint of the host\'s "/" rule (or of its default backend), so the backend\'s own certificate is served; other paths, the TLS Secret and the other annotations apply only to requests that reach Portico (plain HTTP, TLS without SNI), which go to that backend over HTTPS; the pod endpoints are used (ingress-nginx: the Service\'s ClusterIP); one-label wildcard hosts match as for Host headers (ingress-nginx: exact names only); a "/" rule with access controls (source ranges, auth, client certificates) or answering 503 keeps the host terminated; without the flag: a problem, and the host is terminated and proxied over HTTPS (as ingress-nginx)'),
 
   // ---- traffic: canary, affinity, balancing --------------------------------------------------
-  entry('canary', 'supported', '"true": the Ingress is a canary: each rule joins the rule with the same host and path of an Ingress without canary, and takes some of its requests'),
+  entry('canary', 'supported', '"true" (a Go boolean, as ingress-nginx: "True", "1" too; another value is a problem and the Ingress is not a canary): the Ingress is a canary: each rule joins the rule with the same host and path of an Ingress without canary, and takes some of its requests'),
   entry('canary-weight', 'supported', 'percent of requests (out of canary-weight-total) sent to the canary, after header and cookie rules'),
   entry('canary-weight-total', 'supported', 'total of canary-weight, default 100'),
   entry('canary-by-header', 'supported', 'header: "always" sends to the canary, "never" to the primary; with canary-by-header-value, that value sends to the canary'),
   entry('canary-by-header-value', 'supported', 'the value of canary-by-header that sends a request to the canary'),
   entry('canary-by-header-pattern', 'differs', 'a regular expression on the canary-by-header value (RE2 syntax, linear time; ignored when canary-by-header-value is set)'),
   entry('canary-by-cookie', 'supported', 'cookie: "always" sends to the canary, "never" to the primary'),
-  entry('affinity', 'differs', '"cookie": a client keeps its endpoint through a cookie (Set-Cookie on the first response); WebSocket upgrades are balanced without it'),
+  entry('affinity', 'differs', '"cookie": a client keeps its endpoint through a cookie (Set-Cookie on the first response); WebSocket upgrades are balanced without it; each rule uses its own Ingress\'s cookie settings (ingress-nginx: one cookie per Service, with the settings of the last Ingress it reads)'),
   entry('affinity-mode', 'supported', '"balanced" (default): the cookie holds a random session key hashed onto the endpoints (rendezvous hashing), so scaling up moves about 1/n of the sessions to each new endpoint; "persistent": the cookie names its endpoint and a session moves only when that endpoint leaves'),
   entry('affinity-canary-behavior', 'differs', 'read on the canary Ingress: "sticky" (default): the canary backend uses the primary rule\'s cookie affinity, so a client whose cookie was set on the canary (or on the primary) stays there, before the canary rules are asked; "legacy": the canary backend has no affinity (no cookie from it, its own load-balance / upstream-hash-by) while a client pinned to the primary stays there; Portico also honours "legacy" on the primary Ingress (ingress-nginx does not); a canary Ingress\'s own affinity has no effect (a problem), as in ingress-nginx'),
   entry('session-cookie-name', 'supported', 'cookie name, default INGRESSCOOKIE'),
@@ -115,7 +115,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('session-cookie-domain', 'supported', 'cookie Domain attribute'),
   entry('session-cookie-expires', 'supported', 'cookie Expires, seconds from the response'),
   entry('session-cookie-max-age', 'supported', 'cookie Max-Age in seconds'),
-  entry('session-cookie-samesite', 'supported', 'cookie SameSite (None implies Secure)'),
+  entry('session-cookie-samesite', 'supported', 'cookie SameSite: None, Lax or Strict in any case (None implies Secure)'),
   entry('session-cookie-secure', 'supported', 'cookie Secure attribute'),
   entry('session-cookie-conditional-samesite-none', 'differs', '"true" with session-cookie-samesite None: browsers known to mishandle SameSite=None get the cookie without it (Secure kept): every User-Agent ingress-nginx omits it for (Chrome/4x to 6x, iOS 12, Safari on macOS 10.14), and also UC Browser before 12.13.2 and browsers embedded in macOS 10.14 applications (Chromium\'s list of incompatible clients); the User-Agent is read only when a cookie is set'),
   entry('session-cookie-change-on-failure', 'supported', '"true": a request retried on another endpoint (proxy-next-upstream, or Portico\'s own retry of connect failures) gets a cookie pinning the client to that endpoint; "false" (default): the cookie keeps its endpoint'),
@@ -128,7 +128,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('backend-protocol', 'differs', 'alias of portico.dev/backend-protocol for HTTP, HTTPS, GRPC and GRPCS; AUTO_HTTP and FCGI are refused (HTTP is used, with a problem)'),
   entry('proxy-ssl-verify', 'differs', '"on" verifies TLS backends against proxy-ssl-secret\'s ca.crt, or without one against the system roots and --backend-ca-file (ingress-nginx verifies only with proxy-ssl-secret)'),
   entry('proxy-ssl-name', 'differs', 'alias of portico.dev/backend-tls-server-name: the name sent as SNI and verified; must be a DNS name'),
-  entry('proxy-ssl-server-name', 'differs', 'Portico always sends SNI to TLS backends, "off" included'),
+  entry('proxy-ssl-server-name', 'differs', 'Portico always sends SNI to TLS backends, "off" included; a value other than "on" or "off" is a problem'),
   entry('proxy-ssl-secret', 'supported', 'Secret ("name" or "namespace/name") for HTTPS/GRPCS backends: tls.crt + tls.key are presented as the client certificate, ca.crt is the only CA backends are verified against (with proxy-ssl-verify on); a missing or unusable Secret makes the rules answer 503'),
   unsupported('proxy-ssl-verify-depth', 'Portico verifies the whole chain; remove the annotation'),
   entry('proxy-ssl-ciphers', 'differs', 'OpenSSL cipher list for TLS to HTTPS/GRPCS backends (TLS 1.2 and below; names starting TLS_ also restrict TLS 1.3, which nginx cannot); applied with or without proxy-ssl-secret (ingress-nginx reads it only with one); a list with other characters or that OpenSSL matches to no cipher is a problem and Node\'s defaults are used'),
@@ -151,7 +151,7 @@ const TABLE: readonly NginxAnnotation[] = [
   entry('proxy-next-upstream-tries', 'differs', 'attempts in all, default 3; 0 means as many as the Service has endpoints (at least 2) instead of unlimited'),
   entry('proxy-next-upstream-timeout', 'supported', 'seconds after the first attempt past which no other attempt starts; 0 (default): no limit'),
   entry('proxy-buffer-size', 'differs', 'the largest upstream response head: above 16 KiB (up to 1m) the route accepts heads up to the size, larger ones are a 502 (nginx\'s "upstream sent too big header"); up to 16 KiB no effect: Portico accepts 16 KiB heads anyway (ingress-nginx\'s 4k default would refuse some)'),
-  entry('proxy-buffering', 'differs', 'no effect: Portico streams responses (ingress-nginx\'s default "off"); "on" does not buffer'),
+  entry('proxy-buffering', 'differs', 'no effect: Portico streams responses (ingress-nginx\'s default "off"); "on" does not buffer; a value other than "on" or "off" is a problem'),
   entry('proxy-buffers-number', 'differs', BUFFERING),
   entry('proxy-busy-buffers-size', 'differs', BUFFERING),
   entry('proxy-max-temp-file-size', 'differs', BUFFERING),

@@ -101,13 +101,15 @@ export function readRedirectOptions(annotations: unknown, report: Report): Redir
   if (root !== undefined) {
     const v = typeof root[1] === 'string' ? root[1].trim() : '';
     if (/^\/[\x21-\x7e]{0,1023}$/.test(v) && !v.includes('$')) appRoot = v;
-    else report('InvalidAnnotation', `Annotation "${root[0]}" has the value ${describe(root[1])}, which is not valid; accepted values are a path starting with "/", such as "/app1". No app-root redirect is made.`);
+    else report('InvalidAnnotation', `Annotation "${root[0]}" has the value ${describe(root[1])}, which is not valid; accepted values are a path starting with "/" without spaces, control characters or "$", such as "/app1". No app-root redirect is made.`);
   }
   let fromToWww = false;
   const www = read(annotations, 'from-to-www-redirect', report);
   if (www !== undefined) {
-    if (www[1] === 'true') fromToWww = true;
-    else if (www[1] !== 'false') report('InvalidAnnotation', `Annotation "${www[0]}" has the value ${describe(www[1])}, which is not valid; accepted values are "true" or "false".`);
+    // a Go boolean, as ingress-nginx reads it ("True" and "1" redirect there too)
+    const v = typeof www[1] === 'string' ? www[1].trim() : '';
+    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) fromToWww = true;
+    else if (!['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) report('InvalidAnnotation', `Annotation "${www[0]}" has the value ${describe(www[1])}, which is not valid; accepted values are "true" or "false" (also 1/0, t/f, TRUE/FALSE, True/False). No www redirect is made.`);
   }
   if (redirect === null && appRoot === '' && !fromToWww) return NO_REDIRECTS;
   return Object.freeze({ redirect, appRoot, fromToWww });

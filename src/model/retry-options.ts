@@ -54,7 +54,7 @@ export function parseNextUpstream(raw: string): Omit<RetryPolicy, 'tries' | 'tim
         off = true;
         break;
       default:
-        return { invalid: `"${t}" is not one of error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off` };
+        return { invalid: `"${t}" is not one of the accepted values error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off (space-separated)` };
     }
   }
   // nginx: `off` turns retries off whatever else is listed
@@ -80,19 +80,19 @@ export function readRetryOptions(annotations: unknown, report: AliasReport): Ret
   let conditions: Omit<RetryPolicy, 'tries' | 'timeoutMs'> = { error: true, timeout: true, invalidHeader: false, statuses: [], nonIdempotent: false };
   if (on !== undefined) {
     const parsed = typeof on[1] === 'string' ? parseNextUpstream(on[1]) : { invalid: `it is ${describe(on[1])}` };
-    if ('invalid' in parsed) report('InvalidAnnotation', `Annotation "${on[0]}" is not valid: ${parsed.invalid}; "error timeout" is used`);
+    if ('invalid' in parsed) report('InvalidAnnotation', `Annotation "${on[0]}" has the value ${describe(on[1])}, which is not valid: ${parsed.invalid}. Using "error timeout"`);
     else conditions = parsed;
   }
   let n = DEFAULT_RETRY_TRIES;
   if (tries !== undefined) {
     const v = integer(tries[1], 100);
-    if (v === undefined) report('InvalidAnnotation', `Annotation "${tries[0]}" is ${describe(tries[1])}, not a number of attempts from 0 to 100; ${DEFAULT_RETRY_TRIES} is used`);
+    if (v === undefined) report('InvalidAnnotation', `Annotation "${tries[0]}" has the value ${describe(tries[1])}, which is not valid; accepted values are a number of attempts from 0 to 100. Using ${DEFAULT_RETRY_TRIES}`);
     else n = v;
   }
   let timeoutMs = 0;
   if (timeout !== undefined) {
     const v = integer(timeout[1], 86_400);
-    if (v === undefined) report('InvalidAnnotation', `Annotation "${timeout[0]}" is ${describe(timeout[1])}, not a whole number of seconds up to 86400; no time limit is used`);
+    if (v === undefined) report('InvalidAnnotation', `Annotation "${timeout[0]}" has the value ${describe(timeout[1])}, which is not valid; accepted values are a whole number of seconds from 0 to 86400 (0: no limit). No time limit is used`);
     else timeoutMs = v * 1000;
   }
   return Object.freeze({ ...conditions, statuses: Object.freeze(conditions.statuses), tries: n, timeoutMs });

@@ -285,11 +285,13 @@ export function readServiceUpstream(annotations: unknown, report: Report): boole
   return v === true;
 }
 
+const SAME_SITE: ReadonlyMap<string, 'None' | 'Lax' | 'Strict'> = new Map([['none', 'None'], ['lax', 'Lax'], ['strict', 'Strict']]);
+
 /** ingress-nginx cookie affinity: `affinity: cookie` and its session-cookie-* companions. */
 function readAffinity(annotations: Record<string, unknown>, report: Report): CookieAffinity | null {
   const kind = read(annotations, 'affinity', report);
   if (kind === undefined) return null;
-  if (kind[1] !== 'cookie') {
+  if ((typeof kind[1] === 'string' ? kind[1].trim() : kind[1]) !== 'cookie') {
     invalid(report, kind[0], kind[1], '"cookie"', 'Requests are balanced without affinity.');
     return null;
   }
@@ -324,8 +326,10 @@ function readAffinity(annotations: Record<string, unknown>, report: Report): Coo
   let sameSite: CookieAffinity['sameSite'] = null;
   const ss = text('session-cookie-samesite');
   if (ss !== undefined) {
-    if (ss[1] === 'None' || ss[1] === 'Lax' || ss[1] === 'Strict') sameSite = ss[1];
-    else invalid(report, ss[0], ss[1], '"None", "Lax" or "Strict"', 'No SameSite attribute is sent.');
+    // any case, as ingress-nginx accepts it (browsers read the attribute in any case too)
+    const canonical = SAME_SITE.get(ss[1].toLowerCase());
+    if (canonical !== undefined) sameSite = canonical;
+    else invalid(report, ss[0], ss[1], '"None", "Lax" or "Strict" (any case)', 'No SameSite attribute is sent.');
   }
   let secure = false;
   const sec = text('session-cookie-secure');

@@ -36,6 +36,16 @@ describe('annotation verdicts', () => {
     [`${N}proxy-read-timeout`, '60s', 'unsupported'],
     [`${N}configuration-snippet`, 'more_set_headers "X-Frame-Options: DENY";', 'unsupported'],
     [`${N}canary`, 'true', 'supported'],
+    // issue #13 audit: Go booleans as ingress-nginx reads them; other values are refused
+    [`${N}canary`, 'True', 'supported'],
+    [`${N}canary`, 'yes', 'unsupported'],
+    [`${N}from-to-www-redirect`, '1', 'differs'],
+    [`${N}from-to-www-redirect`, 'yes', 'unsupported'],
+    // accepted without effect, but a value ingress-nginx refuses is reported
+    [`${N}proxy-buffering`, 'on', 'differs'],
+    [`${N}proxy-buffering`, 'yes', 'unsupported'],
+    [`${N}proxy-send-timeout`, '5s', 'unsupported'],
+    [`${N}proxy-ssl-server-name`, 'true', 'unsupported'],
     [`${N}permanent-redirect`, 'https://x.example/$remote_addr', 'unsupported'],
     [`${N}secure-backends`, 'true', 'unsupported'],
     // access controls Portico does not enforce: the Ingress answers 503
@@ -65,6 +75,12 @@ describe('annotation verdicts', () => {
       expect(verdictOf(key, value)).toBe(verdict);
     });
   }
+
+  it('canary: "True" and "1" make a canary, as in ingress-nginx (Go booleans); "yes" does not', () => {
+    expect(checkAnnotations({ [`${N}canary`]: 'True' }).effect).toBe('canary');
+    expect(checkAnnotations({ [`${N}canary`]: '1' }).effect).toBe('canary');
+    expect(checkAnnotations({ [`${N}canary`]: 'yes' }).effect).not.toBe('canary');
+  });
 
   it('every catalogue entry gets its support level (or fails closed when it guards)', () => {
     for (const entry of nginxAnnotations()) {

@@ -40,7 +40,7 @@ describe('proxy-ssl-secret', async () => {
 
   it.each([
     ['a missing Secret', () => new Store(), 'client', /"shop\/client" was not found/],
-    ['a name that is not one', () => new Store(), 'Bad Name', /not a Secret/],
+    ['a name that is not one', () => new Store(), 'Bad Name', /has the value "Bad Name", which is not valid; accepted values are a Secret name/],
     ['only tls.crt', () => storeWith({ 'tls.crt': b64(a.certPem) }), 'client', /only one of tls.crt and tls.key/],
     ['nothing usable', () => storeWith({ other: b64('x') }), 'client', /neither tls.crt \+ tls.key .* nor ca.crt/],
     ['a key of another certificate', () => storeWith({ 'tls.crt': b64(a.certPem), 'tls.key': b64(b.keyPem) }), 'client', /tls.key does not belong to the certificate/],

@@ -35,11 +35,11 @@ describe('retry annotations', () => {
   });
 
   it.each([
-    ['proxy-next-upstream', 'error http_418', /"http_418" is not one of error, timeout, .*; "error timeout" is used/],
-    ['proxy-next-upstream', '   ', /it is empty; "error timeout" is used/],
-    ['proxy-next-upstream-tries', '-1', /not a number of attempts from 0 to 100; 3 is used/],
-    ['proxy-next-upstream-tries', '1000', /not a number of attempts from 0 to 100; 3 is used/],
-    ['proxy-next-upstream-timeout', '5s', /not a whole number of seconds up to 86400; no time limit is used/],
+    ['proxy-next-upstream', 'error http_418', /has the value "error http_418", which is not valid: "http_418" is not one of the accepted values error, timeout, .*\. Using "error timeout"/],
+    ['proxy-next-upstream', '   ', /which is not valid: it is empty\. Using "error timeout"/],
+    ['proxy-next-upstream-tries', '-1', /which is not valid; accepted values are a number of attempts from 0 to 100\. Using 3/],
+    ['proxy-next-upstream-tries', '1000', /which is not valid; accepted values are a number of attempts from 0 to 100\. Using 3/],
+    ['proxy-next-upstream-timeout', '5s', /has the value "5s", which is not valid; accepted values are a whole number of seconds from 0 to 86400 \(0: no limit\)\. No time limit is used/],
   ])('%s: %j is a problem and the default applies', (name, value, message) => {
     const { policy, problems } = read({ [N + name]: value });
     expect(problems.join('\n')).toMatch(message);
