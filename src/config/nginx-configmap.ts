@@ -11,6 +11,8 @@
 // by replacing the workers one by one (workers/pool.ts applySettings), or, in one process,
 // reported (runtime/nginx-configmap-watch.ts).
 
+import { parseGoBool } from '../values/go-bool.ts';
+
 /** How one ingress-nginx key maps to Portico, given the whole ConfigMap (some keys pair up). */
 type KeyMapping =
   | { kind: 'flag'; flag: string; value: (v: string, data: Readonly<Record<string, string>>) => string | null }
@@ -22,10 +24,8 @@ const same = (v: string): string => v.trim();
 const seconds = (v: string): string | null => (/^\d{1,6}$/.test(v.trim()) ? `${v.trim()}s` : null);
 /** ingress-nginx reads its booleans with Go's strconv.ParseBool: 1/t/T/TRUE/true/True and their false twins. */
 const goBool = (v: string): string | null => {
-  const t = v.trim();
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(t)) return 'true';
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(t)) return 'false';
-  return null;
+  const b = parseGoBool(v.trim());
+  return b === undefined ? null : String(b);
 };
 const flag = (name: string, value: (v: string, data: Readonly<Record<string, string>>) => string | null = same): KeyMapping => ({ kind: 'flag', flag: name, value });
 const ignored = (note: string): KeyMapping => ({ kind: 'ignored', note });

@@ -3,6 +3,7 @@
 // does not accept. A bad value never stops the Ingress from routing: it gets the default and
 // a problem that names the annotation, the value and what would have been accepted.
 
+import { GO_BOOL_ACCEPTED, parseGoBool } from '../values/go-bool.ts';
 import { NGINX_PREFIX, nginxAnnotation, snippetRestrictsAccess } from './nginx-annotations.ts';
 import { CANARY_OPTION_ANNOTATIONS } from './canary-options.ts';
 import { REDIRECT_OPTION_ANNOTATIONS } from './redirect-options.ts';
@@ -108,14 +109,7 @@ export const boolean: { accepted: string; parse(raw: string): boolean | undefine
  * A boolean as ingress-nginx reads one (Go's strconv.ParseBool): 1, t, T, TRUE, true, True,
  * 0, f, F, FALSE, false, False.
  */
-export const goBoolean: { accepted: string; parse(raw: string): boolean | undefined } = {
-  accepted: '"true" or "false" (also 1/0, t/f, TRUE/FALSE, True/False)',
-  parse: (raw) => {
-    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
-    if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
-    return undefined;
-  },
-};
+export const goBoolean: { accepted: string; parse(raw: string): boolean | undefined } = { accepted: GO_BOOL_ACCEPTED, parse: parseGoBool };
 
 /** nginx's "on" / "off". */
 export const onOff: { accepted: string; parse(raw: string): boolean | undefined } = {

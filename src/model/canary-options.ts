@@ -3,6 +3,7 @@
 // an Ingress without `canary`), and takes that rule's requests chosen by header, cookie or
 // weight. Read under `portico.dev/<name>` or `nginx.ingress.kubernetes.io/<name>`.
 
+import { GO_BOOL_ACCEPTED, parseGoBool } from '../values/go-bool.ts';
 import { porticoNames, readAliased } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import { compileUserRegex } from './regex.ts';
@@ -44,9 +45,10 @@ export function isCanary(annotations: unknown, report: Report = () => {}): boole
   if (!isDict(annotations)) return false;
   const r = read(annotations, 'canary', report);
   if (r === undefined) return false;
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(r[1])) return true;
-  if (!['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(r[1])) {
-    report('InvalidAnnotation', `Annotation "${r[0]}" has the value ${describe(r[1])}, which is not valid; accepted values are "true" or "false" (also 1/0, t/f, TRUE/FALSE, True/False). The Ingress is not a canary: its rules route on their own.`);
+  const v = typeof r[1] === 'string' ? parseGoBool(r[1]) : undefined;
+  if (v === true) return true;
+  if (v === undefined) {
+    report('InvalidAnnotation', `Annotation "${r[0]}" has the value ${describe(r[1])}, which is not valid; accepted values are ${GO_BOOL_ACCEPTED}. The Ingress is not a canary: its rules route on their own.`);
   }
   return false;
 }

@@ -15,6 +15,7 @@
 // when the Secret is unusable, and silently disables client authentication when `ca.crt` is
 // missing; Portico refuses both loudly.
 
+import { GO_BOOL_ACCEPTED, parseGoBool } from '../values/go-bool.ts';
 import { createHash, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { Snapshot } from '../store/store.ts';
@@ -114,9 +115,10 @@ export function readClientCertOptions(annotations: unknown, snapshot: Snapshot, 
   let passCertificate = false;
   const passAnn = read('auth-tls-pass-certificate-to-upstream');
   if (passAnn !== undefined) {
-    const v = typeof passAnn[1] === 'boolean' ? String(passAnn[1]) : typeof passAnn[1] === 'string' ? passAnn[1].trim().toLowerCase() : '';
-    if (v !== 'true' && v !== 'false') return deny(`Annotation "${passAnn[0]}" has the value ${describe(passAnn[1])}, which is not valid; accepted values are "true" and "false"`);
-    passCertificate = v === 'true';
+    // Go's ParseBool, as ingress-nginx reads it
+    const v = typeof passAnn[1] === 'boolean' ? passAnn[1] : typeof passAnn[1] === 'string' ? parseGoBool(passAnn[1].trim()) : undefined;
+    if (v === undefined) return deny(`Annotation "${passAnn[0]}" has the value ${describe(passAnn[1])}, which is not valid; accepted values are ${GO_BOOL_ACCEPTED}`);
+    passCertificate = v;
   }
 
   let matchCn: ClientCertPolicy['matchCn'] = null;

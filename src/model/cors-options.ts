@@ -14,6 +14,7 @@
 // `*` (every origin), Portico keeps the entries that parse and allows no origin when none
 // does: a typo never widens who may read responses from a browser.
 
+import { GO_BOOL_ACCEPTED, parseGoBool } from '../values/go-bool.ts';
 import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
 import { describe } from './read.ts';
 import type { CorsPolicy } from './types.ts';
@@ -56,10 +57,11 @@ function bool(annotations: Record<string, unknown>, name: Name, fallback: boolea
   const found = read(annotations, name, report);
   const raw = str(found, report);
   if (raw === undefined) return fallback;
-  const v = raw.trim().toLowerCase();
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  report('InvalidAnnotation', `Annotation "${found![0]}" is "${raw}", not "true" or "false"; ${fallback} is used`);
+  // Go's ParseBool, as ingress-nginx reads it (and any case of true/false, as before)
+  const t = raw.trim();
+  const v = parseGoBool(t) ?? parseGoBool(t.toLowerCase());
+  if (v !== undefined) return v;
+  report('InvalidAnnotation', `Annotation "${found![0]}" has the value "${raw}", which is not valid; accepted values are ${GO_BOOL_ACCEPTED}. ${fallback} is used`);
   return fallback;
 }
 

@@ -17,6 +17,7 @@
 // ConfigMap key); without it, custom-http-errors without default-backend is a problem and
 // upstream answers are relayed as they are.
 
+import { GO_BOOL_ACCEPTED, parseGoBool } from '../values/go-bool.ts';
 import type { Snapshot } from '../store/store.ts';
 import { objectKey } from '../store/types.ts';
 import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
@@ -93,12 +94,11 @@ export function readErrorBackendOptions(
   const noIntercept = readAliased(a, 'disable-proxy-intercept-errors', aliasReport);
   let intercept = true;
   if (noIntercept !== undefined) {
-    const v = typeof noIntercept[1] === 'string' ? noIntercept[1].trim() : '';
-    if (v === 'true') {
+    const v = typeof noIntercept[1] === 'string' ? parseGoBool(noIntercept[1].trim()) : undefined;
+    if (v === true) {
       codes = Object.freeze([]);
       intercept = false;
-    }
-    else if (v !== 'false') report('InvalidAnnotation', `Annotation "${noIntercept[0]}" is ${describe(noIntercept[1])}, not "true" or "false"; it is ignored`);
+    } else if (v === undefined) report('InvalidAnnotation', `Annotation "${noIntercept[0]}" has the value ${describe(noIntercept[1])}, which is not valid; accepted values are ${GO_BOOL_ACCEPTED}. Upstream errors are intercepted as custom-http-errors says`);
   }
   if (svcFound === undefined && global !== undefined) {
     // the Ingress's own codes, else the global ones; disable-proxy-intercept-errors still counts

@@ -16,6 +16,7 @@
 // host part of auth-url only `$host` (the rule's host: only rules with an exact host can use
 // it, see ingress-processor.ts). Nothing else is ever interpreted.
 
+import { parseGoBool } from '../values/go-bool.ts';
 import type { Snapshot } from '../store/store.ts';
 import { readAliased, porticoNames } from './aliased.ts';
 import { readConfigMapHeaders } from './configmap-headers.ts';
@@ -215,10 +216,7 @@ export function readExternalAuthOptions(annotations: unknown, report: ExternalAu
 
 /** Go's strconv.ParseBool, which ingress-nginx's boolean annotations use. */
 export function parseBool(raw: string): boolean | undefined {
-  const v = raw.trim();
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  return undefined;
+  return parseGoBool(raw.trim());
 }
 
 /** Literal text and $host, $scheme, $request_uri, $escaped_request_uri ($name or ${name}). */

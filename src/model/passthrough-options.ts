@@ -8,6 +8,7 @@
 // a problem and the host is served as today, its requests proxied to the backend over HTTPS
 // (what ingress-nginx does without the flag: its upstream is marked https).
 
+import { GO_BOOL_ACCEPTED, parseGoBool } from '../values/go-bool.ts';
 import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
 import { describe } from './read.ts';
 
@@ -19,9 +20,8 @@ export function readPassthroughOption(annotations: Record<string, unknown>, repo
   const found = readAliased(annotations, 'ssl-passthrough', report);
   if (found === undefined) return false;
   // ingress-nginx reads it with Go's strconv.ParseBool
-  const raw = typeof found[1] === 'string' ? found[1].trim() : '';
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
-  report('InvalidAnnotation', `Annotation "${found[0]}" has the value ${describe(found[1])}, which is not "true" or "false"; TLS is terminated by Portico as for every host`);
+  const v = typeof found[1] === 'string' ? parseGoBool(found[1].trim()) : undefined;
+  if (v !== undefined) return v;
+  report('InvalidAnnotation', `Annotation "${found[0]}" has the value ${describe(found[1])}, which is not valid; accepted values are ${GO_BOOL_ACCEPTED}; TLS is terminated by Portico as for every host`);
   return false;
 }

@@ -8,6 +8,7 @@
 //   from-to-www-redirect: the www / non-www twin of each rule host redirects (308) to it,
 //   unless another rule defines that twin.
 
+import { GO_BOOL_ACCEPTED, parseGoBool } from '../values/go-bool.ts';
 import { porticoNames, readAliased } from './aliased.ts';
 import { describe, isDict } from './read.ts';
 import type { LocationPart, LocationVariable, RedirectAction } from './types.ts';
@@ -107,9 +108,9 @@ export function readRedirectOptions(annotations: unknown, report: Report): Redir
   const www = read(annotations, 'from-to-www-redirect', report);
   if (www !== undefined) {
     // a Go boolean, as ingress-nginx reads it ("True" and "1" redirect there too)
-    const v = typeof www[1] === 'string' ? www[1].trim() : '';
-    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) fromToWww = true;
-    else if (!['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) report('InvalidAnnotation', `Annotation "${www[0]}" has the value ${describe(www[1])}, which is not valid; accepted values are "true" or "false" (also 1/0, t/f, TRUE/FALSE, True/False). No www redirect is made.`);
+    const v = typeof www[1] === 'string' ? parseGoBool(www[1].trim()) : undefined;
+    if (v === true) fromToWww = true;
+    else if (v === undefined) report('InvalidAnnotation', `Annotation "${www[0]}" has the value ${describe(www[1])}, which is not valid; accepted values are ${GO_BOOL_ACCEPTED}. No www redirect is made.`);
   }
   if (redirect === null && appRoot === '' && !fromToWww) return NO_REDIRECTS;
   return Object.freeze({ redirect, appRoot, fromToWww });

@@ -5,6 +5,7 @@
 // sees the rule's path (a rewrite is needed only when the target differs from it) and its
 // sibling annotations (x-forwarded-prefix applies only with a rewrite).
 
+import { parseGoBool } from '../values/go-bool.ts';
 import { parseSize } from '../values/size.ts';
 import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
 import { describe, isDict } from './read.ts';
@@ -102,11 +103,7 @@ function invalid(report: AliasReport, key: string, raw: unknown, accepted: strin
 }
 
 /** Go's strconv.ParseBool, as ingress-nginx reads booleans. */
-function goBool(raw: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
-  return undefined;
-}
+const goBool = parseGoBool;
 
 /** Whole seconds as ingress-nginx's timeout annotations take them (an integer, no unit). */
 function seconds(raw: string): number | undefined {

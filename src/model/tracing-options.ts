@@ -8,6 +8,7 @@
 //                                      request starts its own trace (default "true");
 //   opentelemetry-operation-name       the span name (literal text; default "METHOD path").
 
+import { GO_BOOL_ACCEPTED, parseGoBool } from '../values/go-bool.ts';
 import { porticoNames, readAliased, type AliasReport } from './aliased.ts';
 import { describe } from './read.ts';
 import type { RouteTracing } from './types.ts';
@@ -17,10 +18,10 @@ export const TRACING_OPTION_ANNOTATIONS: readonly string[] = porticoNames(TRACIN
 
 function bool(found: [string, unknown] | undefined, report: AliasReport, fallback: boolean, meaning: string): boolean {
   if (found === undefined) return fallback;
-  const v = typeof found[1] === 'string' ? found[1].trim() : '';
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  report('InvalidAnnotation', `Annotation "${found[0]}" has the value ${describe(found[1])}, which is not "true" or "false"; ${meaning}`);
+  // Go's ParseBool, as ingress-nginx reads it
+  const v = typeof found[1] === 'string' ? parseGoBool(found[1].trim()) : undefined;
+  if (v !== undefined) return v;
+  report('InvalidAnnotation', `Annotation "${found[0]}" has the value ${describe(found[1])}, which is not valid; accepted values are ${GO_BOOL_ACCEPTED}; ${meaning}`);
   return fallback;
 }
 

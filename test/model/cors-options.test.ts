@@ -25,12 +25,15 @@ describe('CORS annotations', () => {
   it('off unless enable-cors is "true"; cors-* without it is a problem', () => {
     expect(read({}).policy).toBeUndefined();
     expect(read({ [N + 'enable-cors']: 'false' }).policy).toBeUndefined();
+    // Go's ParseBool, as ingress-nginx reads it
+    for (const on of ['True', '1', 't', 'TRUE']) expect(read({ [N + 'enable-cors']: on }).policy, on).toBeDefined();
+    expect(read({ [N + 'enable-cors']: '0' }).policy).toBeUndefined();
     const r = read({ [N + 'cors-allow-origin']: 'https://a.test' });
     expect(r.policy).toBeUndefined();
     expect(r.problems.join('\n')).toMatch(/cors-allow-origin" has no effect without enable-cors/);
     const bad = read({ [N + 'enable-cors']: 'yes' });
     expect(bad.policy).toBeUndefined();
-    expect(bad.problems.join('\n')).toMatch(/"yes", not "true" or "false"; false is used/);
+    expect(bad.problems.join('\n')).toMatch(/the value "yes", which is not valid; accepted values are "true" or "false" \(also 1\/0.*\)\. false is used/);
   });
 
   it('reads every value under either prefix; portico.dev wins', () => {
@@ -75,7 +78,7 @@ describe('CORS annotations', () => {
     ['cors-allow-headers', 'X-A\r\nX-Injected: 1', /not a comma-separated list of header names; "DNT,/, { headers: DEFAULT_CORS_HEADERS }],
     ['cors-expose-headers', 'X-A; X-B', /not a comma-separated list of header names or \*; it is ignored/, { expose: '' }],
     ['cors-max-age', '10m', /"10m", not a number of seconds; 1728000 is used/, { maxAge: 1728000 }],
-    ['cors-allow-credentials', 'maybe', /"maybe", not "true" or "false"; true is used/, { credentials: true }],
+    ['cors-allow-credentials', 'maybe', /the value "maybe", which is not valid; accepted values are "true" or "false".*\. true is used/, { credentials: true }],
   ])('an invalid %s falls back to its default with a problem', (name, value, message, expected) => {
     const { policy, problems } = read({ [N + 'enable-cors']: 'true', [N + name]: value });
     expect(problems.join('\n')).toMatch(message);
