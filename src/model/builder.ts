@@ -173,14 +173,23 @@ export function buildVirtualHost(
     }
   }
   for (const { route, from: c } of canaries) joinCanary(host, route, c, routes, sink);
-  // server-alias: the canaries of the aliased host apply to its copies here (problems about
-  // them are the aliased host's to report)
+  // server-alias: in ingress-nginx an alias is one more server_name of the aliased host's
+  // server, so it serves every rule of that host, whichever Ingress added it, with its canaries
+  // and its default backend (problems about them are the aliased host's to report)
   const source = aliasTaken === null || hasReal || aliasTaken.hosts.get(host)?.[0]?.alias !== true ? undefined : aliasTaken.aliasSource;
   if (source !== undefined) {
-    const quiet = new ProblemSink();
-    for (const c of contributionsOf(source)) {
-      if (c.canary === undefined) continue;
-      for (const route of c.hosts.get(source) ?? []) joinCanary(host, route, c, routes, quiet);
+    // ingress-nginx takes a host's aliases from the first Ingress (oldest) that names some
+    const sources = contributionsOf(source);
+    const first = sources.find((c) => c.aliasSource === source && c.canary === undefined);
+    if (first !== undefined && first !== aliasTaken) {
+      sink.add(aliasTaken!.ref, 'RuleConflict', `server-alias "${host}" is not served: Ingress ${refWords(first.ref)}, ${precedenceWords(first, aliasTaken!)}, names the aliases of host "${source}" (as in ingress-nginx, only the first Ingress's aliases of a host count)`);
+      return { host, routes: [], fallback: null, regex: false };
+    }
+    const of = buildVirtualHost(source, sources, new ProblemSink(), contributionsOf);
+    if (of.routes.length > 0) {
+      const copy = (r: Route): Route => ({ ...r, host, alias: true as const });
+      const aliased: VirtualHost = { host, routes: of.routes.map(copy), fallback: of.fallback !== null ? copy(of.fallback) : (fallback?.route ?? null), regex: of.regex };
+      return applyHandshake(applyPassthrough(applyClientCert(aliased, contributions, sink), contributions, sink), contributions, aliasTaken, hasReal, sink);
     }
   }
   const vh: VirtualHost = !routes.some((r) => r.regex !== null)

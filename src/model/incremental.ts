@@ -376,8 +376,8 @@ export class IncrementalTranslator {
     const touch = (c: IngressContribution): void => {
       for (const h of c.hosts.keys()) {
         hosts.add(h);
-        // a canary of an aliased host changes its aliases too
-        if (c.canary !== undefined) for (const alias of this.aliasHosts.get(h)?.keys() ?? []) hosts.add(alias);
+        // the aliases of a host serve all of its rules (and its canaries): they change with it
+        for (const alias of this.aliasHosts.get(h)?.keys() ?? []) hosts.add(alias);
       }
       if (c.tls !== undefined) for (const h of c.tls.keys()) tlsHosts.add(h);
       if (c.defaultBackend !== null) defaults = true;

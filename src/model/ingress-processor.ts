@@ -394,8 +394,10 @@ function addWwwTwins(hosts: Map<string, Route[]>, ref: ObjectRef): void {
 
 /**
  * ingress-nginx server-alias: each alias serves copies of the rules of the Ingress's host (the
- * first one with rules, when it has several). An alias another Ingress defines as a rule host
- * yields to it (builder.ts), as ingress-nginx skips such an alias.
+ * first one with rules, when it has several); the builder replaces them with copies of every
+ * rule of that host, other Ingresses' included, as an alias is a server_name of the host's
+ * server. An alias another Ingress defines as a rule host yields to it (builder.ts), as
+ * ingress-nginx skips such an alias.
  */
 function addServerAliases(aliases: { key: string; names: string[] }, hosts: Map<string, Route[]>, report: (reason: ProblemReason, message: string) => void): string | undefined {
   const withRules = [...hosts].filter(([h, routes]) => h !== '' && routes.length > 0);
