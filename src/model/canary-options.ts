@@ -59,17 +59,23 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
 export function readCanaryOptions(annotations: Record<string, unknown>, report: Report): CanaryOptions {
   const bad = (key: string, raw: string, accepted: string, then: string): void =>
     report('InvalidAnnotation', `Annotation "${key}" has the value ${describe(raw)}, which is not valid; accepted values are ${accepted}. ${then}`);
+  // ingress-nginx's balancer draws 1..total and sends the request to the canary when the draw is
+  // at most the weight: a total below 100 counts as 100 (its docs say otherwise, its code does
+  // this, and migrated Ingresses keep the split they had), a weight above the total sends every
+  // request there
   let weightTotal = 100;
   const total = read(annotations, 'canary-weight-total', report);
   if (total !== undefined) {
-    if (/^\d{1,9}$/.test(total[1]) && Number(total[1]) > 0) weightTotal = Number(total[1]);
-    else bad(total[0], total[1], 'a whole number above 0', 'Using 100.');
+    if (/^\d{1,9}$/.test(total[1]) && Number(total[1]) > 0) {
+      if (Number(total[1]) >= 100) weightTotal = Number(total[1]);
+      else report('InvalidAnnotation', `Annotation "${total[0]}" is ${total[1]}, below 100: ingress-nginx's balancer takes a total below 100 as 100, and so does Portico (canary-weight is out of 100)`);
+    } else bad(total[0], total[1], 'a whole number above 0', 'Using 100.');
   }
   let weight = 0;
   const w = read(annotations, 'canary-weight', report);
   if (w !== undefined) {
-    if (/^\d{1,9}$/.test(w[1]) && Number(w[1]) <= weightTotal) weight = Number(w[1]);
-    else bad(w[0], w[1], `a whole number from 0 to ${weightTotal} (canary-weight-total)`, 'No request goes to the canary by weight.');
+    if (/^\d{1,9}$/.test(w[1])) weight = Math.min(Number(w[1]), weightTotal);
+    else bad(w[0], w[1], `a whole number from 0 to ${weightTotal} (canary-weight-total; more sends every request to the canary)`, 'No request goes to the canary by weight.');
   }
   let header = '';
   const h = read(annotations, 'canary-by-header', report);

@@ -101,8 +101,8 @@ const TABLE: readonly NginxAnnotation[] = [
 
   // ---- traffic: canary, affinity, balancing --------------------------------------------------
   entry('canary', 'supported', '"true" (a Go boolean, as ingress-nginx: "True", "1" too; another value is a problem and the Ingress is not a canary): the Ingress is a canary: each rule joins the rule with the same host and path of an Ingress without canary, and takes some of its requests'),
-  entry('canary-weight', 'supported', 'percent of requests (out of canary-weight-total) sent to the canary, after header and cookie rules'),
-  entry('canary-weight-total', 'supported', 'total of canary-weight, default 100'),
+  entry('canary-weight', 'supported', 'share of requests (out of canary-weight-total) sent to the canary, after header and cookie rules; above the total: every request'),
+  entry('canary-weight-total', 'supported', 'total of canary-weight, default 100; below 100 it counts as 100, as in ingress-nginx\'s balancer (a problem says so)'),
   entry('canary-by-header', 'supported', 'header: "always" sends to the canary, "never" to the primary; with canary-by-header-value, that value sends to the canary'),
   entry('canary-by-header-value', 'supported', 'the value of canary-by-header that sends a request to the canary'),
   entry('canary-by-header-pattern', 'differs', 'a regular expression on the canary-by-header value (RE2 syntax, linear time; ignored when canary-by-header-value is set)'),
