@@ -384,7 +384,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   /**
    * The request body cut at the route's limit: past it the upstream request is aborted (413
    * when no response has started, else the client stream is reset), whatever undici does with
-   * a failed body stream.
+   * a failed body stream. To an HTTP/2 backend its stream is reset first (filters/body-limit.ts).
    */
   private limitedBody(): Readable {
     return limitedBody(this.req, this.bodyLimit, (err) => {
@@ -392,7 +392,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       const c = this.controller;
       if (c !== null && this.phase !== PHASE_DONE) c.abort(err);
       else if (this.phase === PHASE_STREAMING) this.res.destroy();
-    });
+    }, this.mode.h2);
   }
 
   releaseUpstream(): Upstream | null {
@@ -414,6 +414,8 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     if (this.clientGone) controller.abort(CLIENT_GONE);
+    // the body passed its limit while the request waited for a connection (limitedBody)
+    else if (this.error === 'body_too_large') controller.abort(new BodyTooLarge(this.bodyLimit));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, parsed: HeaderObject): void {

@@ -1,0 +1,206 @@
+// proxy-body-size on bodies bound for an HTTP/2 backend (H2C; GRPC is the same upstream mode):
+// a streamed body over the limit is cut there too, from an HTTP/2 client and from an HTTP/1.1
+// chunked one, without leaving the proxy's event loop spinning in Node's HTTP/2 code
+// (bench/h2-abort-spin.ts). The proxy runs in a child process, so a spinning proxy fails the
+// bounded waits below instead of freezing the test runner; the backend runs here.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from './fixtures.ts';
+
+const LIMIT = 64 * 1024;
+const CHUNK = Buffer.alloc(16 * 1024, 'x');
+
+/** What the backend saw of each request body: bytes, and whether it ended (else it was reset). */
+interface SeenBody {
+  path: string;
+  bytes: number;
+  ended: boolean;
+}
+
+let backend: http2.Http2Server;
+let child: ChildProcess;
+let port = 0;
+let tlsPort = 0;
+let cert = '';
+const seen: SeenBody[] = [];
+const infos: { status: number; error: string | null }[] = [];
+
+beforeAll(async () => {
+  // /up reads the body and answers with its length; /stall never reads (its window stays shut)
+  backend = http2.createServer();
+  backend.on('stream', (st, headers) => {
+    const body: SeenBody = { path: String(headers[':path']), bytes: 0, ended: false };
+    st.on('error', () => {});
+    st.on('close', () => seen.push(body));
+    if (body.path === '/stall') {
+      st.pause();
+      return;
+    }
+    st.on('data', (c: Buffer) => (body.bytes += c.length));
+    st.on('end', () => {
+      // a reset stream ends its readable side too, once it is closed
+      if (st.closed || st.destroyed) return;
+      body.ended = true;
+      st.respond({ ':status': 200 });
+      st.end(`got ${body.bytes}`);
+    });
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+  child = fork(fileURLToPath(new URL('./h2-body-limit-child.ts', import.meta.url)), [String((backend.address() as AddressInfo).port), String(LIMIT)], {
+    execArgv: ['--no-warnings'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ready = await new Promise<{ port: number; tlsPort: number; cert: string }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { port: number; tlsPort: number; cert: string }));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
+  });
+  ({ port, tlsPort, cert } = ready);
+  child.on('message', (m) => infos.push(m as { status: number; error: string | null }));
+}, 30_000);
+
+afterAll(async () => {
+  if (child !== undefined) {
+    if (child.connected) child.send('exit');
+    await new Promise<void>((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r();
+      // a child that does not quit (a spinning loop) is killed: it is ours
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+  if (backend !== undefined) await new Promise<void>((r) => backend.close(() => r()));
+});
+
+/**
+ * POSTs `size` bytes in 16 KiB DATA frames without content-length on `session`; resolves once
+ * the stream is answered and closed (a Node client keeps a stream whose writes are blocked after
+ * a RST_STREAM(NO_ERROR) undestroyed: `closed` and `rstCode` say the reset arrived). Bounded:
+ * a proxy that stops answering fails here.
+ */
+async function h2Post(session: http2.ClientHttp2Session, path: string, size: number): Promise<{ status: number; body: string; rstCode: number | undefined }> {
+  const s = session.request({ ':method': 'POST', ':path': path, ':authority': 'app.test' }, { endStream: false });
+  let status = 0;
+  let body = '';
+  s.on('response', (h) => (status = Number(h[':status'])));
+  s.on('error', () => {});
+  s.setEncoding('utf8');
+  s.on('data', (d: string) => (body += d));
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < size && !s.closed) {
+      sent += CHUNK.length;
+      if (!s.write(CHUNK)) {
+        s.once('drain', pump);
+        return;
+      }
+    }
+    if (!s.closed) s.end();
+  };
+  pump();
+  await until(() => s.closed && status !== 0, 5000, `the HTTP/2 POST of ${size} bytes to ${path} to be answered and closed`);
+  const rstCode = s.rstCode;
+  s.destroy();
+  return { status, body, rstCode };
+}
+
+/** A chunked HTTP/1.1 POST of `size` bytes; the status, 0 if the connection died first. Bounded. */
+async function chunkedPost(size: number): Promise<number> {
+  let status = -1;
+  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/up', headers: { host: 'app.test' }, agent: false }, (res) => {
+    res.resume();
+    res.on('end', () => (status = res.statusCode ?? 0));
+  });
+  req.on('error', () => {
+    if (status === -1) status = 0;
+  });
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < size && !req.destroyed) {
+      sent += CHUNK.length;
+      if (!req.write(CHUNK)) {
+        req.once('drain', pump);
+        return;
+      }
+    }
+    if (!req.destroyed) req.end();
+  };
+  pump();
+  await until(() => status !== -1, 5000, `the chunked POST of ${size} bytes to be answered`);
+  req.destroy();
+  return status;
+}
+
+function connect(): http2.ClientHttp2Session {
+  const session = http2.connect(`https://127.0.0.1:${tlsPort}`, { ca: cert, servername: 'app.test' });
+  session.on('error', () => {});
+  return session;
+}
+
+describe('request body limit to an HTTP/2 backend', () => {
+  it('an HTTP/2 stream over the limit gets 413 and a reset, the backend at most the limit; the proxy goes on', async () => {
+    const session = connect();
+    try {
+      const before = seen.length;
+      // 4 MiB against 64 KiB: the stream must end long before the client is done
+      const over = await h2Post(session, '/up', 4 * 1024 * 1024);
+      expect(over.status).toBe(413);
+      expect(over.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      await until(() => infos.some((i) => i.status === 413 && i.error === 'body_too_large'), 3000, 'the 413 to be reported');
+      // the backend had the stream, reset before its end, with no more than the limit
+      await until(() => seen.length > before, 3000, 'the backend stream to close');
+      const cut = seen.slice(before);
+      expect(cut).toHaveLength(1);
+      expect(cut[0]!.ended).toBe(false);
+      expect(cut[0]!.bytes).toBeLessThanOrEqual(LIMIT);
+      // the proxy (same client session, same upstream session) still answers, and a body
+      // under the limit passes whole
+      const under = await h2Post(session, '/up', 48 * 1024);
+      expect(under).toMatchObject({ status: 200, body: `got ${48 * 1024}` });
+      expect(seen.at(-1)).toEqual({ path: '/up', bytes: 48 * 1024, ended: true });
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('a body exactly at the limit passes intact', async () => {
+    const session = connect();
+    try {
+      expect(await h2Post(session, '/up', LIMIT)).toMatchObject({ status: 200, body: `got ${LIMIT}` });
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('a backend that stops reading: the stream is still cut (413), and the proxy goes on', async () => {
+    const session = connect();
+    try {
+      const before = seen.length;
+      const over = await h2Post(session, '/stall', 1024 * 1024);
+      expect(over.status).toBe(413);
+      await until(() => seen.length > before, 3000, 'the stalled backend stream to be reset');
+      expect(seen.at(-1)).toMatchObject({ path: '/stall', ended: false });
+      expect((await h2Post(session, '/up', 16 * 1024)).status).toBe(200);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('a chunked HTTP/1.1 body over the limit is cut on its way to the HTTP/2 backend too', async () => {
+    const before = seen.length;
+    expect([413, 0]).toContain(await chunkedPost(1024 * 1024));
+    await until(() => seen.length > before, 3000, 'the backend stream to close');
+    expect(seen.at(-1)!.ended).toBe(false);
+    expect(seen.at(-1)!.bytes).toBeLessThanOrEqual(LIMIT);
+    expect(await chunkedPost(32 * 1024)).toBe(200);
+    expect(seen.at(-1)).toEqual({ path: '/up', bytes: 32 * 1024, ended: true });
+  });
+});
