@@ -328,8 +328,9 @@ export class Proxy implements ExchangeOwner, LadderContext {
       // Bodies without a declared length (HTTP/1.1 chunked, HTTP/2 streams) are counted as they
       // stream and cut at the limit: 413 before a response (an HTTP/2 stream then gets
       // RST_STREAM(NO_ERROR), so its client stops sending), else the stream or connection is
-      // reset. To an HTTP/2 backend (GRPC, GRPCS, H2C) the upstream stream is aborted only once
-      // the bytes already handed to it are out (filters/body-limit.ts, bench/h2-abort-spin.ts).
+      // reset. To an HTTP/2 backend (GRPC, GRPCS, H2C) the upstream HTTP/2 stream is destroyed
+      // before undici's abort, which alone can leave Node's HTTP/2 code spinning and sends the
+      // backend no reset (filters/body-limit.ts, bench/h2-abort-spin.ts).
       ex.bodyLimit = limit;
     }
     if (r.state === null || r.upstream === null || r.route === null) {
