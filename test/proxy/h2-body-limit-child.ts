@@ -1,6 +1,7 @@
 // Child process for h2-body-limit.test.ts: only the proxy, so that a proxy whose event loop
 // spins (Node's HTTP/2 code, bench/h2-abort-spin.ts) fails the test's bounded waits instead of
-// freezing the test runner. argv[2] = h2c upstream port, argv[3] = the route's body limit.
+// freezing the test runner. argv[2] = h2c upstream port, argv[3] = the route's body limit
+// (host app.test); argv[4] = a second h2c upstream, for host small.test with a 1 KiB limit.
 // IPC: sends {port, tlsPort, cert} once listening, then {status, error} per finished request;
 // 'exit' quits.
 
@@ -15,7 +16,11 @@ const upstreamPort = Number(process.argv[2]);
 const limit = Number(process.argv[3]);
 const endpoints = new FakeEndpoints();
 endpoints.set('svc', [upstreamPort]);
-const config = new FakeConfig([{ host: 'app.test', key: 'svc', backendProtocol: 'H2C', filters: { bodyLimit: limit } }]);
+endpoints.set('small', [Number(process.argv[4])]);
+const config = new FakeConfig([
+  { host: 'app.test', key: 'svc', backendProtocol: 'H2C', filters: { bodyLimit: limit } },
+  { host: 'small.test', key: 'small', backendProtocol: 'H2C', filters: { bodyLimit: 1024 } },
+]);
 const proxy = new Proxy({
   config: () => config,
   endpoints,

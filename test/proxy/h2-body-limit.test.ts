@@ -23,18 +23,24 @@ interface SeenBody {
 }
 
 let backend: http2.Http2Server;
+/** The backend of small.test (1 KiB limit): its own, so its first request waits for a connection. */
+let backend2: http2.Http2Server;
 let child: ChildProcess;
 let port = 0;
 let tlsPort = 0;
 let cert = '';
+/** Bodies by stream close, and by stream open. */
 const seen: SeenBody[] = [];
+const opened: SeenBody[] = [];
 const infos: { status: number; error: string | null }[] = [];
 
 beforeAll(async () => {
   // /up reads the body and answers with its length; /stall never reads (its window stays shut)
   backend = http2.createServer();
-  backend.on('stream', (st, headers) => {
+  backend2 = http2.createServer();
+  const onStream = (st: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void => {
     const body: SeenBody = { path: String(headers[':path']), bytes: 0, ended: false };
+    opened.push(body);
     st.on('error', () => {});
     st.on('close', () => seen.push(body));
     if (body.path === '/stall') {
@@ -49,9 +55,12 @@ beforeAll(async () => {
       st.respond({ ':status': 200 });
       st.end(`got ${body.bytes}`);
     });
-  });
+  };
+  backend.on('stream', onStream);
+  backend2.on('stream', onStream);
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
-  child = fork(fileURLToPath(new URL('./h2-body-limit-child.ts', import.meta.url)), [String((backend.address() as AddressInfo).port), String(LIMIT)], {
+  await new Promise<void>((r) => backend2.listen(0, '127.0.0.1', () => r()));
+  child = fork(fileURLToPath(new URL('./h2-body-limit-child.ts', import.meta.url)), [String((backend.address() as AddressInfo).port), String(LIMIT), String((backend2.address() as AddressInfo).port)], {
     execArgv: ['--no-warnings'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -77,17 +86,17 @@ afterAll(async () => {
       });
     });
   }
-  if (backend !== undefined) await new Promise<void>((r) => backend.close(() => r()));
+  for (const b of [backend, backend2]) if (b !== undefined) await new Promise<void>((r) => b.close(() => r()));
 });
 
 /**
- * POSTs `size` bytes in 16 KiB DATA frames without content-length on `session`; resolves once
+ * POSTs `size` bytes in DATA frames of up to 16 KiB without content-length on `session`; resolves once
  * the stream is answered and closed (a Node client keeps a stream whose writes are blocked after
  * a RST_STREAM(NO_ERROR) undestroyed: `closed` and `rstCode` say the reset arrived). Bounded:
  * a proxy that stops answering fails here.
  */
-async function h2Post(session: http2.ClientHttp2Session, path: string, size: number): Promise<{ status: number; body: string; rstCode: number | undefined }> {
-  const s = session.request({ ':method': 'POST', ':path': path, ':authority': 'app.test' }, { endStream: false });
+async function h2Post(session: http2.ClientHttp2Session, path: string, size: number, authority = 'app.test'): Promise<{ status: number; body: string; rstCode: number | undefined }> {
+  const s = session.request({ ':method': 'POST', ':path': path, ':authority': authority }, { endStream: false });
   let status = 0;
   let body = '';
   s.on('response', (h) => (status = Number(h[':status'])));
@@ -97,8 +106,9 @@ async function h2Post(session: http2.ClientHttp2Session, path: string, size: num
   let sent = 0;
   const pump = (): void => {
     while (sent < size && !s.closed) {
-      sent += CHUNK.length;
-      if (!s.write(CHUNK)) {
+      const n = Math.min(CHUNK.length, size - sent);
+      sent += n;
+      if (!s.write(CHUNK.subarray(0, n))) {
         s.once('drain', pump);
         return;
       }
@@ -125,8 +135,9 @@ async function chunkedPost(size: number): Promise<number> {
   let sent = 0;
   const pump = (): void => {
     while (sent < size && !req.destroyed) {
-      sent += CHUNK.length;
-      if (!req.write(CHUNK)) {
+      const n = Math.min(CHUNK.length, size - sent);
+      sent += n;
+      if (!req.write(CHUNK.subarray(0, n))) {
         req.once('drain', pump);
         return;
       }
@@ -189,6 +200,26 @@ describe('request body limit to an HTTP/2 backend', () => {
       await until(() => seen.length > before, 3000, 'the stalled backend stream to be reset');
       expect(seen.at(-1)).toMatchObject({ path: '/stall', ended: false });
       expect((await h2Post(session, '/up', 16 * 1024)).status).toBe(200);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('a body past the limit before the upstream connection is up: 413, the backend never gets the end of it', async () => {
+    const session = connect();
+    try {
+      const reported = infos.length;
+      // 1 KiB limit, 64 KiB sent at once: counted before undici has connected to this backend,
+      // so the request is aborted as it starts, and the backend sees no stream at all (or, if
+      // the count came later, a reset one)
+      expect((await h2Post(session, '/up?first', 64 * 1024, 'small.test')).status).toBe(413);
+      await until(() => infos.slice(reported).some((i) => i.status === 413 && i.error === 'body_too_large'), 3000, 'the 413 to be reported');
+      const first = opened.filter((b) => b.path === '/up?first');
+      if (first.length > 0) await until(() => seen.includes(first[0]!), 3000, 'the backend stream to close');
+      expect(first.every((b) => !b.ended && b.bytes <= 1024)).toBe(true);
+      // the same upstream then takes a body under the limit whole
+      expect(await h2Post(session, '/up?second', 1024, 'small.test')).toMatchObject({ status: 200, body: 'got 1024' });
+      expect(opened.filter((b) => b.path === '/up?first')).toEqual(first);
     } finally {
       session.destroy();
     }

@@ -66,5 +66,10 @@ export function limitedBody(req: IncomingMessage, limit: number, onExceeded: (er
       if (!exceeded) callback();
     },
   });
+  // undici destroys the body with its abort reason, also before it has piped it anywhere (the
+  // request aborted while waiting for a connection): nobody else listens then
+  counter.on('error', ignore);
   return req.pipe(counter);
 }
+
+function ignore(): void {}
