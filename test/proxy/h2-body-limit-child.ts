@@ -20,6 +20,7 @@ endpoints.set('small', [Number(process.argv[4])]);
 const config = new FakeConfig([
   { host: 'app.test', key: 'svc', backendProtocol: 'H2C', filters: { bodyLimit: limit } },
   { host: 'small.test', key: 'small', backendProtocol: 'H2C', filters: { bodyLimit: 1024 } },
+  { host: 'open.test', key: 'svc', backendProtocol: 'H2C', filters: { bodyLimit: 0 } },
 ]);
 const proxy = new Proxy({
   config: () => config,

@@ -1,6 +1,7 @@
 // proxy-body-size on bodies bound for an HTTP/2 backend (H2C; GRPC is the same upstream mode):
 // a streamed body over the limit is cut there too, from an HTTP/2 client and from an HTTP/1.1
-// chunked one, without leaving the proxy's event loop spinning in Node's HTTP/2 code
+// chunked one, and an upload whose client goes away is cancelled there, without leaving the
+// proxy's event loop spinning in Node's HTTP/2 code or the backend's stream open
 // (bench/h2-abort-spin.ts). The proxy runs in a child process, so a spinning proxy fails the
 // bounded waits below instead of freezing the test runner; the backend runs here.
 
@@ -220,6 +221,40 @@ describe('request body limit to an HTTP/2 backend', () => {
       // the same upstream then takes a body under the limit whole
       expect(await h2Post(session, '/up?second', 1024, 'small.test')).toMatchObject({ status: 200, body: 'got 1024' });
       expect(opened.filter((b) => b.path === '/up?first')).toEqual(first);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('clients that reset their streams mid-upload (with and without a limit): the backend streams are reset, the proxy goes on', async () => {
+    const session = connect();
+    try {
+      for (let round = 0; round < 40; round++) {
+        const s = session.request({ ':method': 'POST', ':path': `/up?gone${round}`, ':authority': round % 2 === 0 ? 'app.test' : 'open.test' }, { endStream: false });
+        s.on('error', () => {});
+        let sent = 0;
+        await new Promise<void>((resolve) => {
+          const pump = (): void => {
+            while (sent < (8 + (round % 7) * 8) * 1024) {
+              sent += 8 * 1024;
+              if (!s.write(CHUNK.subarray(0, 8 * 1024))) break;
+            }
+            s.close(http2.constants.NGHTTP2_CANCEL);
+            resolve();
+          };
+          setImmediate(pump);
+        });
+      }
+      // every upload that reached the backend is reset there, none left open, none ended
+      await until(() => opened.filter((b) => b.path.startsWith('/up?gone')).every((b) => seen.includes(b)), 3000, 'the backend streams of the gone uploads to be reset');
+      expect(opened.filter((b) => b.path.startsWith('/up?gone') && b.ended)).toEqual([]);
+      expect((await h2Post(session, '/up', 16 * 1024)).status).toBe(200);
+      const other = connect();
+      try {
+        expect((await h2Post(other, '/up', 16 * 1024)).status).toBe(200);
+      } finally {
+        other.destroy();
+      }
     } finally {
       session.destroy();
     }
