@@ -6,8 +6,8 @@
 // undici feeds the body through destroys the stream before the reset is submitted): the
 // server keeps the stream open until the connection ends. Destroying the HTTP/2 stream itself
 // with an error before the abort does neither: the server gets RST_STREAM(INTERNAL_ERROR). That
-// is what Portico does when a body bound for an HTTP/2 backend passes proxy-body-size
-// (src/proxy/filters/body-limit.ts). Seen with undici 8.12.4, 8.13.0 and 8.14.1 on Node
+// is what Portico does before any abort of its own while a body streams to an HTTP/2 backend
+// (proxy-body-size, client gone, body timeout: src/proxy/h2-upstream-body.ts). Seen with undici 8.12.4, 8.13.0 and 8.14.1 on Node
 // 24.21.0; rerun after upgrading either:
 //
 //   node bench/h2-abort-spin.ts          (Node 24: node_modules/.bin/node)

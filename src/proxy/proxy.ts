@@ -330,7 +330,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
       // RST_STREAM(NO_ERROR), so its client stops sending), else the stream or connection is
       // reset. To an HTTP/2 backend (GRPC, GRPCS, H2C) the upstream HTTP/2 stream is destroyed
       // before undici's abort, which alone can leave Node's HTTP/2 code spinning and sends the
-      // backend no reset (filters/body-limit.ts, bench/h2-abort-spin.ts).
+      // backend no reset (h2-upstream-body.ts, bench/h2-abort-spin.ts).
       ex.bodyLimit = limit;
     }
     if (r.state === null || r.upstream === null || r.route === null) {

@@ -260,6 +260,20 @@ describe('request body limit to an HTTP/2 backend', () => {
     }
   });
 
+  it('HTTP/1.1 clients gone mid-upload: the backend streams are reset, the proxy goes on', async () => {
+    for (let round = 0; round < 20; round++) {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: `/up?h1gone${round}`, headers: { host: round % 2 === 0 ? 'app.test' : 'open.test' }, agent: false });
+      req.on('error', () => {});
+      const n = 1 + (round % 6);
+      for (let i = 0; i < n; i++) req.write(CHUNK.subarray(0, 8 * 1024));
+      await new Promise<void>((r) => setImmediate(r));
+      req.destroy();
+    }
+    await until(() => opened.filter((b) => b.path.startsWith('/up?h1gone')).every((b) => seen.includes(b)), 3000, 'the backend streams of the gone uploads to be reset');
+    expect(opened.filter((b) => b.path.startsWith('/up?h1gone') && b.ended)).toEqual([]);
+    expect(await chunkedPost(16 * 1024)).toBe(200);
+  });
+
   it('a chunked HTTP/1.1 body over the limit is cut on its way to the HTTP/2 backend too', async () => {
     const before = seen.length;
     expect([413, 0]).toContain(await chunkedPost(1024 * 1024));
