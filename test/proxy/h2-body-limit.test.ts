@@ -48,12 +48,14 @@ beforeAll(async () => {
       st.pause();
       return;
     }
+    // /early answers its head at once and then reads (as a gRPC bidi stream does)
+    if (body.path === '/early') st.respond({ ':status': 200 });
     st.on('data', (c: Buffer) => (body.bytes += c.length));
     st.on('end', () => {
       // a reset stream ends its readable side too, once it is closed
       if (st.closed || st.destroyed) return;
       body.ended = true;
-      st.respond({ ':status': 200 });
+      if (!st.headersSent) st.respond({ ':status': 200 });
       st.end(`got ${body.bytes}`);
     });
   };
@@ -178,6 +180,37 @@ describe('request body limit to an HTTP/2 backend', () => {
       const under = await h2Post(session, '/up', 48 * 1024);
       expect(under).toMatchObject({ status: 200, body: `got ${48 * 1024}` });
       expect(seen.at(-1)).toEqual({ path: '/up', bytes: 48 * 1024, ended: true });
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('over the limit after the backend answered: both streams are cut, the proxy goes on', async () => {
+    const session = connect();
+    try {
+      const before = opened.length;
+      const reported = infos.length;
+      const s = session.request({ ':method': 'POST', ':path': '/early', ':authority': 'app.test' }, { endStream: false });
+      let status = 0;
+      s.on('response', (h) => (status = Number(h[':status'])));
+      s.on('error', () => {});
+      s.resume();
+      await until(() => status !== 0, 3000, 'the early answer');
+      expect(status).toBe(200);
+      for (let i = 0; i < 8 && !s.closed; i++) {
+        s.write(CHUNK);
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      // the client stream is closed (RST_STREAM, with NO_ERROR as for any backend), the backend's reset
+      await until(() => s.closed, 3000, 'the client stream to be closed');
+      s.destroy();
+      const early = opened.slice(before).filter((b) => b.path === '/early');
+      expect(early).toHaveLength(1);
+      await until(() => seen.includes(early[0]!), 3000, 'the backend stream to be reset');
+      expect(early[0]!.ended).toBe(false);
+      expect(early[0]!.bytes).toBeLessThanOrEqual(LIMIT);
+      await until(() => infos.slice(reported).some((i) => i.status === 200 && i.error === 'body_too_large'), 3000, 'the cut to be reported');
+      expect((await h2Post(session, '/up', 16 * 1024)).status).toBe(200);
     } finally {
       session.destroy();
     }
