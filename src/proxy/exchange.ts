@@ -16,9 +16,9 @@ import type { Logger } from '../observe/log.ts';
 import type { BalancerState } from './balancer.ts';
 import { BodyTooLarge, limitedBody } from './filters/body-limit.ts';
 import { setErrorHeaders } from './filters/error-backend.ts';
-import { resetSink, watchSink } from './h2-upstream-body.ts';
 import { rewriteResponseHeaders } from './filters/response-rewrite.ts';
 import { repinCookie } from './filters/affinity.ts';
+import { resetSink, watchSink } from './h2-upstream-body.ts';
 import { mergeResponseHeaders, responseHeaders, trailersToRelay, type HeaderObject } from './headers.ts';
 import type { LadderHead } from './ladder.ts';
 import { LOCAL_RESPONSES, type LocalBody } from './local-answers.ts';
@@ -58,9 +58,10 @@ export interface ExchangeOwner {
 }
 
 const CLIENT_GONE = new Error('client closed the connection');
-function ignoreError(): void {}
 /** Aborts an upstream answer that the route's default-backend replaces (custom-http-errors). */
 const INTERCEPT = new Error('replacing this answer with the default backend\'s');
+/** Listener for errors nobody else handles (watchH2Body). */
+function ignoreError(): void {}
 
 /** Aborts an upstream response whose status the route retries (proxy-next-upstream http_<status>). */
 const RETRY_ON_STATUS = new Error('retrying on another endpoint for this status');
