@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULT_POLICY, type ErrorBackend, type LoadBalanceAlgorithm, type Mirror, type ResponseRateLimit, type ResponseRewrite, type RetryPolicy, type Route } from '../model/types.ts';
 import type { Logger } from '../observe/log.ts';
@@ -18,6 +18,7 @@ import { BodyTooLarge, limitedBody } from './filters/body-limit.ts';
 import { setErrorHeaders } from './filters/error-backend.ts';
 import { rewriteResponseHeaders } from './filters/response-rewrite.ts';
 import { repinCookie } from './filters/affinity.ts';
+import { resetSink, watchSink } from './h2-upstream-body.ts';
 import { mergeResponseHeaders, responseHeaders, trailersToRelay, type HeaderObject } from './headers.ts';
 import type { LadderHead } from './ladder.ts';
 import { LOCAL_RESPONSES, type LocalBody } from './local-answers.ts';
@@ -59,6 +60,8 @@ export interface ExchangeOwner {
 const CLIENT_GONE = new Error('client closed the connection');
 /** Aborts an upstream answer that the route's default-backend replaces (custom-http-errors). */
 const INTERCEPT = new Error('replacing this answer with the default backend\'s');
+/** Listener for errors nobody else handles (watchH2Body). */
+function ignoreError(): void {}
 
 /** Aborts an upstream response whose status the route retries (proxy-next-upstream http_<status>). */
 const RETRY_ON_STATUS = new Error('retrying on another endpoint for this status');
@@ -181,6 +184,8 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   upstreamBody: Readable | null = null;
   /** A small body read in full before dispatch (ProxySettings.clientBodyBufferSize). */
   bufferedBody: Buffer | null = null;
+  /** The HTTP/2 stream a streamed body is piped into (HTTP/2 backends; h2-upstream-body.ts). */
+  h2Sink: Writable | null = null;
   // response
   controller: Dispatcher.DispatchController | null = null;
   phase = PHASE_NEW;
@@ -238,7 +243,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       if (this.error === null) this.error = 'client_abort';
       this.pending = null;
       const c = this.controller;
-      if (c !== null && this.phase !== PHASE_NEW) c.abort(CLIENT_GONE);
+      if (c !== null && this.phase !== PHASE_NEW) this.abortUpstream(c, CLIENT_GONE);
     }
     this.proxy.exchangeClosed(this);
   }
@@ -298,6 +303,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
         body: this.bufferedBody ?? streamed,
         servername: mode.servername ?? up.hostname,
       };
+      if (mode.h2 && opts.body !== null && !Buffer.isBuffer(opts.body)) this.watchH2Body(opts.body as Readable);
       // ingress-nginx proxy-read-timeout: the response head and each pause in its body
       const readMs = this.route!.filters.timeouts?.readMs;
       if (readMs !== undefined) {
@@ -332,6 +338,27 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       this.slot = up.slots;
     }
     pool.dispatch(opts, this);
+  }
+
+  /**
+   * A body streamed to an HTTP/2 backend: its HTTP/2 stream is remembered for abortUpstream.
+   * undici's HTTP/2 abort also destroys the body with its reason, even before it has piped it
+   * (the client gone while the request waited for its stream): an HTTP/2 client's request emits
+   * that error, so something must listen (an HTTP/1.1 IncomingMessage drops it then).
+   */
+  private watchH2Body(body: Readable): void {
+    watchSink(body, (sink) => (this.h2Sink = sink));
+    if (body === this.req && this.req.httpVersionMajor === 2) body.on('error', ignoreError);
+  }
+
+  /** Aborts the upstream request; a body still streaming to an HTTP/2 backend is reset first. */
+  private abortUpstream(c: Dispatcher.DispatchController, err: Error): void {
+    const sink = this.h2Sink;
+    if (sink !== null) {
+      this.h2Sink = null;
+      resetSink(sink, err);
+    }
+    c.abort(err);
   }
 
   /** A retry went to `up`: with session-cookie-change-on-failure, the client is pinned there. */
@@ -392,7 +419,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     const c = this.controller;
     if (c !== null && this.phase !== PHASE_DONE) {
       this.phase = PHASE_DONE;
-      c.abort(reason);
+      this.abortUpstream(c, reason);
     }
     if (this.waitingFor !== null) {
       cancelWait(this);
@@ -412,13 +439,13 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   /**
    * The request body cut at the route's limit: past it the upstream request is aborted (413
    * when no response has started, else the client stream is reset), whatever undici does with
-   * a failed body stream.
+   * a failed body stream. To an HTTP/2 backend its stream is reset first (h2-upstream-body.ts).
    */
   private limitedBody(): Readable {
     return limitedBody(this.req, this.bodyLimit, (err) => {
       if (this.error === null) this.error = 'body_too_large';
       const c = this.controller;
-      if (c !== null && this.phase !== PHASE_DONE) c.abort(err);
+      if (c !== null && this.phase !== PHASE_DONE) this.abortUpstream(c, err);
       else if (this.phase === PHASE_STREAMING) this.res.destroy();
     });
   }
@@ -442,6 +469,8 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     if (this.clientGone) controller.abort(CLIENT_GONE);
+    // the body passed its limit while the request waited for a connection (limitedBody)
+    else if (this.error === 'body_too_large') controller.abort(new BodyTooLarge(this.bodyLimit));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, parsed: HeaderObject): void {
@@ -449,7 +478,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     if (this.tUp !== 0) this.upstreamHeaderMs = performance.now() - this.tUp;
     this.upstreamStatus = status;
     if (this.clientGone) {
-      controller.abort(CLIENT_GONE);
+      this.abortUpstream(controller, CLIENT_GONE);
       return;
     }
     const retry = this.retry;
@@ -471,7 +500,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       if (to !== null) {
         this.interceptTo = to;
         this.interceptCode = status;
-        controller.abort(INTERCEPT);
+        this.abortUpstream(controller, INTERCEPT);
         return;
       }
     }
@@ -496,7 +525,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       // an upstream header Node refuses to send: answer 502 (nothing has been written yet)
       this.debug('invalid upstream response header', err, null);
       this.phase = PHASE_WAITING;
-      controller.abort(err as Error);
+      this.abortUpstream(controller, err as Error);
     }
   }
 
@@ -759,7 +788,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     // from here on the upstream side must not touch the response
     this.clientGone = true;
     const c = this.controller;
-    if (c !== null) c.abort(CLIENT_GONE);
+    if (c !== null) this.abortUpstream(c, CLIENT_GONE);
     return true;
   }
 

@@ -328,7 +328,9 @@ export class Proxy implements ExchangeOwner, LadderContext {
       // Bodies without a declared length (HTTP/1.1 chunked, HTTP/2 streams) are counted as they
       // stream and cut at the limit: 413 before a response (an HTTP/2 stream then gets
       // RST_STREAM(NO_ERROR), so its client stops sending), else the stream or connection is
-      // reset. Not between an HTTP/2 client and an HTTP/2 backend (gRPC), below.
+      // reset. To an HTTP/2 backend (GRPC, GRPCS, H2C) the upstream HTTP/2 stream is destroyed
+      // before undici's abort, which alone can leave Node's HTTP/2 code spinning and sends the
+      // backend no reset (h2-upstream-body.ts, bench/h2-abort-spin.ts).
       ex.bodyLimit = limit;
     }
     if (r.state === null || r.upstream === null || r.route === null) {
@@ -353,12 +355,6 @@ export class Proxy implements ExchangeOwner, LadderContext {
     const mode = r.fallback === true ? PLAIN_HTTP : this.modes.of(r.route);
     if (mode !== PLAIN_HTTP) {
       ex.mode = mode;
-      // an HTTP/2 stream cut mid-way on its way to an HTTP/2 backend leaves Node's HTTP/2 code
-      // spinning in Http2Session::SendPendingData with memory growing until std::bad_alloc:
-      // it is the upstream session, and undici's abort of a request whose streaming body still
-      // has data on the way does it without Portico (bench/h2-abort-spin.ts; an abort after the
-      // body stopped does not). Such streams are limited by a declared length only
-      if (mode.h2 && ex.req.httpVersionMajor === 2) ex.bodyLimit = 0;
       // gRPC needs `te: trailers` (RFC 9113 §8.2.2 allows exactly that value in HTTP/2)
       if (mode.h2 && ex.te) ex.headers.push('te', 'trailers');
     }

@@ -2,7 +2,8 @@
 // listener; the route's `backendProtocol: 'GRPC'` makes the proxy speak h2c to a real
 // @grpc/grpc-js server. Unary (OK, an error status with a message, trailing metadata),
 // server streaming (also a status after messages), bidi streaming (interleaved), a large
-// message, and a gRPC client against an HTTP/1.1 route (no trailers: the call fails cleanly).
+// message, proxy-body-size counting a whole stream, and a gRPC client against an HTTP/1.1
+// route (no trailers: the call fails cleanly).
 //
 // The service is defined by hand with JSON serializers: no .proto file, no proto-loader.
 
@@ -100,6 +101,8 @@ beforeAll(async () => {
   endpoints.set('h1', [h1.port]);
   const config = new FakeConfig([
     { host: 'grpc.test', key: 'grpc', backendProtocol: 'GRPC' },
+    // proxy-body-size: "0" (the default 1m counts all the messages a call sends, as nginx does)
+    { host: 'big.test', key: 'grpc', backendProtocol: 'GRPC', filters: { bodyLimit: 0 } },
     { host: 'h1.test', key: 'h1' },
   ]);
   proxy = new Proxy({
@@ -109,7 +112,7 @@ beforeAll(async () => {
     log: process.env.GRPC_DEBUG ? createLogger('debug') : silentLogger,
     onRequestDone: (i) => infos.push({ ...i }),
   });
-  const cert = await generateSelfSigned({ commonName: 'grpc.test', dnsNames: ['grpc.test', 'h1.test'] });
+  const cert = await generateSelfSigned({ commonName: 'grpc.test', dnsNames: ['grpc.test', 'big.test', 'h1.test'] });
   certPem = cert.certPem;
   listener = createHttpsListener(proxy, { tls: { cert: cert.certPem, key: cert.keyPem } });
   await new Promise<void>((r) => listener.server.listen(0, '127.0.0.1', () => r()));
@@ -249,7 +252,7 @@ describe('gRPC through the HTTPS listener to a GRPC (h2c) backend', () => {
   });
 
   it('large messages stream both ways (flow control through the proxy)', async () => {
-    const c = client();
+    const c = client('big.test');
     const call = c.makeBidiStreamRequest(SERVICE.Chat.path, json.serialize, json.deserialize, new grpc.Metadata(), deadline());
     const big = 'x'.repeat(1024 * 1024);
     const got: Msg[] = [];
@@ -265,6 +268,21 @@ describe('gRPC through the HTTPS listener to a GRPC (h2c) backend', () => {
       [20, big.length],
       [30, big.length],
     ]);
+  });
+
+  it('a call sending more than proxy-body-size gets 413 (grpc-js: UNKNOWN), and the channel goes on', async () => {
+    const c = client();
+    const call = c.makeBidiStreamRequest(SERVICE.Chat.path, json.serialize, json.deserialize, new grpc.Metadata(), deadline());
+    call.on('data', () => {});
+    call.on('error', () => {});
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    // one message over the limit: cut before the server has a whole message, so before it answers
+    call.write({ n: 1, text: 'x'.repeat(2 * 1024 * 1024) });
+    call.end();
+    const st = await status;
+    expect(st.code).toBe(grpc.status.UNKNOWN);
+    expect(st.details).toContain('413');
+    expect((await unary(c, { n: 21 })).value?.n).toBe(42);
   });
 
   it('40 concurrent unary calls on one channel all complete', async () => {

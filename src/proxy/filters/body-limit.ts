@@ -21,7 +21,9 @@ export function declaredTooLarge(declared: number, limit: number): boolean {
 /**
  * The request body passed through a counter: past `limit` bytes nothing more is passed on and
  * `onExceeded` is called once (the caller aborts the upstream request). The stream itself does
- * not fail: an errored body stream left the HTTP/2 request unread and spinning.
+ * not fail: an errored body stream left the HTTP/2 request unread and spinning. A body cut at
+ * the limit never ends either: its end would tell the upstream it was complete. (To an HTTP/2
+ * backend the caller resets the upstream stream before aborting: h2-upstream-body.ts.)
  */
 export function limitedBody(req: IncomingMessage, limit: number, onExceeded: (err: BodyTooLarge) => void): Readable {
   let seen = 0;
@@ -39,6 +41,14 @@ export function limitedBody(req: IncomingMessage, limit: number, onExceeded: (er
       }
       callback();
     },
+    flush(callback) {
+      if (!exceeded) callback();
+    },
   });
+  // undici destroys the body with its abort reason, also before it has piped it anywhere (the
+  // request aborted while waiting for a connection): nobody else listens then
+  counter.on('error', ignore);
   return req.pipe(counter);
 }
+
+function ignore(): void {}
