@@ -8,6 +8,7 @@
 // the global `performance` is a lazy accessor on globalThis: each read costs a global IC miss
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as h2constants } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -61,7 +62,21 @@ const CLIENT_GONE = new Error('client closed the connection');
 /** Aborts an upstream answer that the route's default-backend replaces (custom-http-errors). */
 const INTERCEPT = new Error('replacing this answer with the default backend\'s');
 /** Listener for errors nobody else handles (watchH2Body). */
+const NGHTTP2_INTERNAL_ERROR = h2constants.NGHTTP2_INTERNAL_ERROR;
+
 function ignoreError(): void {}
+
+/**
+ * A response that cannot be completed any more (the upstream failed or the body was cut after
+ * the head went out): HTTP/1.1 loses its connection; an HTTP/2 stream is reset with
+ * INTERNAL_ERROR, which clients (gRPC's among them) take as a failed call, where the NO_ERROR
+ * of a plain destroy() would leave some waiting for the rest until their deadline.
+ */
+export function cutResponse(res: ServerResponse): void {
+  const stream = (res as unknown as { stream?: { close(code: number): void; destroyed: boolean } }).stream;
+  if (stream !== undefined && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
+  else res.destroy();
+}
 
 /** Aborts an upstream response whose status the route retries (proxy-next-upstream http_<status>). */
 const RETRY_ON_STATUS = new Error('retrying on another endpoint for this status');
@@ -427,7 +442,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
     }
     const res = this.res;
     if (res.headersSent || res.destroyed) {
-      res.destroy();
+      cutResponse(res);
       return;
     }
     const sock = this.req.socket as Socket | null;
@@ -446,7 +461,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       if (this.error === null) this.error = 'body_too_large';
       const c = this.controller;
       if (c !== null && this.phase !== PHASE_DONE) this.abortUpstream(c, err);
-      else if (this.phase === PHASE_STREAMING) this.res.destroy();
+      else if (this.phase === PHASE_STREAMING) cutResponse(this.res);
     });
   }
 
@@ -705,7 +720,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       // can't change the status any more: cut the client connection so it sees a failure
       this.error = tooLarge ? 'body_too_large' : kind;
       this.debug('upstream failed mid-response', err, failed);
-      res.destroy();
+      cutResponse(res);
       return;
     }
     const policy = this.retry;

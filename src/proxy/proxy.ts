@@ -84,7 +84,7 @@ import { PLAIN_HTTP, UpstreamModes, UpstreamRegistry } from './upstreams.ts';
 import type { Upstream } from './upstreams.ts';
 import { kExchange } from './exchange-mark.ts';
 import type { MarkedRequest, MarkedResponse } from './exchange-mark.ts';
-import { Exchange, PHASE_DONE, onResponseClose, type ExchangeOwner } from './exchange.ts';
+import { Exchange, PHASE_DONE, cutResponse, onResponseClose, type ExchangeOwner } from './exchange.ts';
 import { LiveExchanges } from './live-exchanges.ts';
 import { decide, settle, type LadderContext, type Resolved } from './ladder.ts';
 import { answerHeaders, rejectBody, writeAnswer, LOCAL_RESPONSES, type LocalBody } from './local-answers.ts';
@@ -312,7 +312,7 @@ export class Proxy implements ExchangeOwner, LadderContext {
     ex.error = 'internal';
     ex.phase = PHASE_DONE;
     if (!ex.res.headersSent) this.respond(ex, R500);
-    else ex.res.destroy();
+    else cutResponse(ex.res);
   }
 
   /** After the ladder let the request through: body limit, endpoint, dispatch. */

@@ -201,8 +201,9 @@ describe('request body limit to an HTTP/2 backend', () => {
         s.write(CHUNK);
         await new Promise<void>((r) => setImmediate(r));
       }
-      // the client stream is closed (RST_STREAM, with NO_ERROR as for any backend), the backend's reset
+      // the client stream is reset with INTERNAL_ERROR (a failed call, not a clean end), the backend's too
       await until(() => s.closed, 3000, 'the client stream to be closed');
+      expect(s.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
       s.destroy();
       const early = opened.slice(before).filter((b) => b.path === '/early');
       expect(early).toHaveLength(1);
