@@ -32,7 +32,7 @@ import type { Route } from './types.ts';
 const SHORT = 31;
 /** Mixed into Exact keys' hashes, so Exact '/foo' and Prefix '/foo' land in different slots. */
 const EXACT_TAG = 0x7f;
-/** Hosts with at most this many rules are matched by comparing with each rule. */
+/** Hosts with at most this many keys (distinct rule paths) are matched by comparing with each. */
 const LINEAR_MAX = 8;
 /** Longest key a compared ("few") table can hold: its length is one UTF-16 code unit. */
 const FEW_KEY_MAX = 0x7fff;
@@ -121,7 +121,9 @@ export class PathTable {
   constructor(vh: VirtualHost) {
     const given = vh.routes;
     const regex = vh.regex === true;
-    let hashed = regex || given.length > LINEAR_MAX;
+    // a host with more than LINEAR_MAX keys is hashed (rules of one key with different
+    // predicates count once: they share the key's entry)
+    let hashed = regex;
     let few: Route[] = [];
     let header: number[] = [];
     let parts: string[] = [];
@@ -146,6 +148,10 @@ export class PathTable {
           }
         }
         if (duplicate) continue;
+        if (few.length === LINEAR_MAX) {
+          hashed = true;
+          break;
+        }
         few.push(route);
         header.push(code);
         parts.push(key);
@@ -351,39 +357,43 @@ export class PathTable {
   }
 
   /**
-   * matchFew on a predicated host: the best key whose rules have one that `req` satisfies
-   * (predicates are checked only for a key that would beat the best so far).
+   * matchFew on a predicated host: the best key that matches, then, when none of its rules
+   * holds, the best below it, and so on. A key's rank is its length * 2 + 1 for Exact: the
+   * keys that match one path have distinct ranks, and the predicates of only one key are
+   * checked when its rules hold (the usual case).
    */
   private matchFewWhen(path: string, req: MatchRequest): Route | null {
     const keys = this.keys;
     const count = this.size;
     const len = path.length;
-    let best: Route | null = null;
-    let bestLen = -1;
-    let bestExact = false;
-    let off = count;
-    for (let e = 0; e < count; e++) {
-      const code = keys.charCodeAt(e);
-      const keyLen = code >>> 1;
-      const exact = (code & 1) === 1;
-      const start = off;
-      off += keyLen;
-      if (exact) {
-        if (keyLen !== len) continue;
-      } else if (keyLen > len || (keyLen !== 0 && keyLen !== len && path.charCodeAt(keyLen) !== 47 /* / */)) {
-        continue;
+    let below = 0x7fffffff;
+    for (;;) {
+      let best = -1;
+      let bestRank = -1;
+      let off = count;
+      for (let e = 0; e < count; e++) {
+        const code = keys.charCodeAt(e);
+        const keyLen = code >>> 1;
+        const start = off;
+        off += keyLen;
+        // code is the rank
+        if (code >= below || code <= bestRank) continue;
+        if ((code & 1) === 1) {
+          if (keyLen !== len) continue;
+        } else if (keyLen > len || (keyLen !== 0 && keyLen !== len && path.charCodeAt(keyLen) !== 47 /* / */)) {
+          continue;
+        }
+        let i = 0;
+        while (i < keyLen && keys.charCodeAt(start + i) === path.charCodeAt(i)) i++;
+        if (i !== keyLen) continue;
+        best = e;
+        bestRank = code;
       }
-      if (keyLen < bestLen || (keyLen === bestLen && (bestExact || !exact))) continue;
-      let i = 0;
-      while (i < keyLen && keys.charCodeAt(start + i) === path.charCodeAt(i)) i++;
-      if (i !== keyLen) continue;
-      const r = this.firstHolding(e, req);
-      if (r === null) continue;
-      best = r;
-      bestLen = keyLen;
-      bestExact = exact;
+      if (best < 0) return null;
+      const r = this.firstHolding(best, req);
+      if (r !== null) return r;
+      below = bestRank;
     }
-    return best;
   }
 
   /** The best rule for `path` by comparing with each: longest key, Exact on a tie. */
