@@ -11,7 +11,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IncrementalTranslator } from '../src/model/incremental.ts';
 import { translate } from '../src/model/translate.ts';
-import type { RoutingConfig } from '../src/model/types.ts';
+import { routePredicates, type MatchRequest } from '../src/model/predicates.ts';
+import { RouteTable } from '../src/model/route-table.ts';
+import type { Route, RoutingConfig } from '../src/model/types.ts';
 import { routingRelevant } from '../src/store/routing-relevant.ts';
 import { Store, type StoreChange } from '../src/store/store.ts';
 import type { HTTPIngressPath, Ingress, Service } from '../src/store/types.ts';
@@ -19,6 +21,12 @@ import type { HTTPIngressPath, Ingress, Service } from '../src/store/types.ts';
 const INGRESSES = 10_000;
 /** REGEX_SHARE=0 measures a configuration without ingress-nginx regex paths (default: a fifth). */
 const REGEX = process.env.REGEX_SHARE !== '0';
+/**
+ * PREDICATES=1 adds a row: lookups (with a request: method, headers, query) on the table with
+ * a quarter of its hosts given, beside each rule, one with a header match and one with a method
+ * match (Gateway API HTTPRouteMatch; no Ingress annotation makes them).
+ */
+const PREDICATES = process.env.PREDICATES === '1';
 const NAMESPACES = 100;
 const BUILD_RUNS = 7;
 const REQUESTS = 200_000;
@@ -189,6 +197,54 @@ function lookupRate(config: RoutingConfig, hosts: readonly string[], paths: read
   return { rate: lookups / cpuSeconds, wallRate: lookups / seconds, seconds, cpuSeconds };
 }
 
+/** The table with predicate rules on every fourth host (PREDICATES=1): beside each rule, a header and a method match. */
+function withPredicates(config: RouteTable): RouteTable {
+  const canary = routePredicates({ headers: [{ name: 'x-canary', value: 'on' }] });
+  const post = routePredicates({ method: 'POST' });
+  let n = 0;
+  const hosts = config.virtualHosts().map((vh) => {
+    if (n++ % 4 !== 0 || vh.regex === true) return vh;
+    const routes: Route[] = [];
+    for (const r of vh.routes) routes.push({ ...r, predicates: canary! }, { ...r, predicates: post! }, r);
+    return { ...vh, routes };
+  });
+  return new RouteTable({ version: config.version + 1, virtualHosts: hosts, defaultRoute: config.defaultRoute, problems: config.problems, ingresses: config.ingresses, tls: config.tls });
+}
+
+/** Request heads for PREDICATES=1: a browser's GET, one with the canary header, a POST, a GET with a query. */
+function matchRequests(): MatchRequest[] {
+  const browser = ['Host', 'h.example.com', 'User-Agent', 'Mozilla/5.0', 'Accept', 'text/html', 'Accept-Language', 'en', 'Accept-Encoding', 'gzip, br', 'Cookie', 'session=abc', 'Connection', 'keep-alive'];
+  return [
+    { method: 'GET', url: '/', rawHeaders: browser },
+    { method: 'GET', url: '/', rawHeaders: [...browser, 'X-Canary', 'on'] },
+    { method: 'POST', url: '/', rawHeaders: [...browser, 'Content-Length', '2'] },
+    { method: 'GET', url: '/?page=2&sort=name', rawHeaders: browser },
+  ];
+}
+
+/** lookupRate with a request given to every match() (the proxy's call). */
+function lookupRateWith(config: RoutingConfig, hosts: readonly string[], paths: readonly string[], reqs: readonly MatchRequest[]): LookupRun {
+  gc();
+  gc();
+  let lookups = 0;
+  let sink = 0;
+  const deadline = performance.now() + LOOKUP_SECONDS * 1000;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() < deadline) {
+    for (let k = 0; k < REQUESTS; k++) {
+      const r = config.match(hosts[k] as string, paths[k] as string, reqs[k & 3] as MatchRequest);
+      if (r !== null) sink++;
+    }
+    lookups += REQUESTS;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  if (sink < 0) console.log('');
+  return { rate: lookups / cpuSeconds, wallRate: lookups / seconds, seconds, cpuSeconds };
+}
+
 function ms(x: number): string {
   return x < 10 ? x.toFixed(2) : x.toFixed(1);
 }
@@ -246,6 +302,21 @@ function main(): void {
   }
   const { rate, wallRate, seconds, cpuSeconds } = lookupRate(config, hosts, paths);
   const buildMs = median(times);
+  let predicateRows: string[] = [];
+  if (PREDICATES) {
+    const reqs = matchRequests();
+    const plain = lookupRateWith(config, hosts, paths, reqs);
+    const c0 = performance.now();
+    const pconfig = withPredicates(config as RouteTable);
+    const compileMs = performance.now() - c0;
+    let predicated = 0;
+    for (const vh of pconfig.virtualHosts()) if (vh.routes.some((r) => r.predicates !== undefined)) predicated++;
+    const pred = lookupRateWith(pconfig, hosts, paths, reqs);
+    predicateRows = [
+      `| PREDICATES=1: lookups/s per CPU-second, no predicates, a request given (${plain.cpuSeconds.toFixed(1)} s CPU) | ${Math.round(plain.rate).toLocaleString('en')} | > 1,000,000 ${plain.rate > 1_000_000 ? 'ok' : 'MISSED'} |`,
+      `| PREDICATES=1: lookups/s per CPU-second, ${predicated.toLocaleString('en')} hosts with a header and a method rule beside each rule (${pred.cpuSeconds.toFixed(1)} s CPU; table compiled in ${compileMs.toFixed(0)} ms) | ${Math.round(pred.rate).toLocaleString('en')} | > 1,000,000 ${pred.rate > 1_000_000 ? 'ok' : 'MISSED'} |`,
+    ];
+  }
 
   const lines = [
     `Routing table: ${INGRESSES.toLocaleString('en')} Ingresses, ${hostNames.size.toLocaleString('en')} hosts, ${routes.toLocaleString('en')} routes (incl. default backends), ${config.problems.length} problems; Node ${process.version}`,
@@ -258,6 +329,7 @@ function main(): void {
     `| RSS growth for one table | ${mib(after.rss - before.rss)} | — |`,
     `| lookups/s per CPU-second (one core, ${cpuSeconds.toFixed(1)} s CPU) | ${Math.round(rate).toLocaleString('en')} | > 1,000,000 ${rate > 1_000_000 ? 'ok' : 'MISSED'} |`,
     `| lookups/s wall clock (${seconds.toFixed(1)} s; lower when other processes share the core) | ${Math.round(wallRate).toLocaleString('en')} | — |`,
+    ...predicateRows,
     `| request mix | ${((hits / REQUESTS) * 100).toFixed(0)}% rule hit, ${((defaults / REQUESTS) * 100).toFixed(0)}% default backend, ${((nulls / REQUESTS) * 100).toFixed(0)}% no route | — |`,
   ];
   console.log(lines.join('\n'));

@@ -30,6 +30,7 @@ const TRANSLATION_FLAGS = ['enable-ssl-passthrough', 'default-backend-service', 
 
 const OWN: readonly FlagSpec[] = [
   { name: 'header', type: 'string', default: '', help: 'A request header "Name: value" (repeat for more), e.g. for canary rules or Host' },
+  { name: 'method', type: 'string', default: 'GET', help: 'The request method, for rules that match on it (Gateway API method matches)' },
   { name: 'from', type: 'string', default: '', help: 'Ask a running Portico (its health port, started with --debug-endpoints), e.g. http://127.0.0.1:10254' },
   { name: 'output', type: 'string', default: 'text', choices: ['text', 'json'], help: 'text: for people; json: the whole explanation' },
   { name: 'help', type: 'boolean', help: 'Show this help and exit' },
@@ -40,7 +41,7 @@ const OWN: readonly FlagSpec[] = [
 
 export function explainUsage(): string {
   const lines = [
-    'Usage: portico explain URL [--header "Name: value" ...] [--manifests DIR | --kubeconfig FILE | --from http://HOST:PORT]',
+    'Usage: portico explain URL [--method M] [--header "Name: value" ...] [--manifests DIR | --kubeconfig FILE | --from http://HOST:PORT]',
     '',
     'Shows which Ingress rule serves URL and why it won over the other rules of its host, what',
     'Portico does with the request (forward, redirect, answer), the filters that run, the backend',
@@ -56,6 +57,7 @@ export function explainUsage(): string {
 interface ExplainArgs {
   url: string;
   headers: [string, string][];
+  method: string;
   from: string;
   output: 'text' | 'json';
   manifests: string | undefined;
@@ -90,6 +92,8 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } 
     if (colon <= 0) throw new SettingsError(`--header: "${h}" is not "Name: value"`);
     headers.push([h.slice(0, colon).trim(), h.slice(colon + 1).trim()]);
   }
+  const method = typeof values.method === 'string' && values.method !== '' ? values.method.toUpperCase() : 'GET';
+  if (!/^[!#$%&'*+.^_`|~0-9A-Z-]+$/.test(method)) throw new SettingsError(`--method: "${method}" is not an HTTP method`);
   const output = typeof values.output === 'string' ? values.output : 'text';
   if (output !== 'text' && output !== 'json') throw new SettingsError(`--output: "${output}" is not one of text, json`);
   const from = typeof values.from === 'string' ? values.from : '';
@@ -111,6 +115,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true } 
     args: {
       url: positionals[0]!,
       headers,
+      method,
       from,
       output,
       manifests: settings.manifests,
@@ -164,6 +169,7 @@ export async function explainCommand(argv: readonly string[], io: CommandIo): Pr
     if (args.from !== '') {
       const q = new URLSearchParams({ url: args.url });
       for (const [k, v] of args.headers) q.append('header', `${k}: ${v}`);
+      if (args.method !== 'GET') q.set('method', args.method);
       const res = await (io.fetch ?? fetch)(`${args.from.replace(/\/$/, '')}/debug/explain?${q.toString()}`);
       const body = await res.text();
       if (res.status === 404) throw new Error(`${args.from} has no /debug/explain: start Portico with --debug-endpoints`);
@@ -178,7 +184,7 @@ export async function explainCommand(argv: readonly string[], io: CommandIo): Pr
         sslPassthrough: args.sslPassthrough,
         ...(args.globalErrors !== undefined ? { globalErrors: args.globalErrors } : {}),
       }) as RouteTable;
-      result = explain(config, new EndpointIndex(store), { url: args.url, headers: args.headers });
+      result = explain(config, new EndpointIndex(store), { url: args.url, headers: args.headers, method: args.method });
     }
   } catch (err) {
     io.stderr(`portico explain: ${(err as Error).message}\n`);

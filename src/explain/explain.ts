@@ -11,6 +11,7 @@
 
 import type { EndpointLookup } from '../endpoints/types.ts';
 import { prefixKey } from '../model/paths.ts';
+import { describePredicates, predicatesHold, type MatchRequest } from '../model/predicates.ts';
 import type { RouteTable } from '../model/route-table.ts';
 import { NO_FILTERS, type Backend, type Route, type RouteFilters, type TlsBinding } from '../model/types.ts';
 import { routeToCanary } from '../proxy/filters/canary.ts';
@@ -20,8 +21,10 @@ import { hostname, TlsHosts } from '../proxy/tls-hosts.ts';
 export interface ExplainRequest {
   /** `http://host[:port]/path?query` or `https://...`. */
   readonly url: string;
-  /** Request headers (name, value), e.g. for canary rules. */
+  /** Request headers (name, value), e.g. for canary rules and rules with header matches. */
   readonly headers?: readonly (readonly [string, string])[];
+  /** The request method, for rules with a method match; default GET (what a browser or curl sends). */
+  readonly method?: string;
   /** The proxy's --ssl-redirect / --force-ssl-redirect, for routes whose Ingress does not say (default true / false). */
   readonly redirects?: { readonly sslRedirect: boolean; readonly forceSslRedirect: boolean };
 }
@@ -32,13 +35,16 @@ export interface RuleView {
   readonly pathType: string;
   /** The regex the rule matches with, on regex hosts. */
   readonly regex?: string;
+  /** The rule's method, header and query matches in words (predicates.ts), when it has any. */
+  readonly predicates?: string;
+  /** Whether the path matches (and, with predicates, the request satisfies them). */
   readonly matches: boolean;
   /** Only on the winner: why it won over the other matches. */
   readonly chosen?: string;
 }
 
 export interface Explanation {
-  readonly request: { readonly scheme: string; readonly host: string; readonly path: string; readonly query: string };
+  readonly request: { readonly scheme: string; readonly host: string; readonly path: string; readonly query: string; readonly method?: string };
   /** How the path was normalised before matching, when it was. */
   readonly normalised?: string;
   /** The request is refused before routing (400), with why. */
@@ -178,13 +184,16 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
 
   const vh = config.virtualHostFor(hostHeader);
   const candidates: RuleView[] = [];
-  const route = config.match(hostHeader, path);
+  // what rules with method, header or query matches are checked against, as the proxy does
+  const request: MatchRequest = { method: (req.method ?? 'GET').toUpperCase(), url: path + query, rawHeaders: headers };
+  const route = config.match(hostHeader, path, request);
   let kind: 'rule' | 'host default backend' | 'default backend' = 'rule';
   let why: string;
   if (vh !== null) {
     for (const r of vh.routes) {
-      const matches = ruleMatches(r, path);
-      candidates.push({ ingress: ref(r), path: r.path, pathType: r.pathType, ...(r.regex !== null ? { regex: `^${r.regex.source}` } : {}), matches });
+      const p = r.predicates;
+      const matches = ruleMatches(r, path) && (p === undefined || predicatesHold(p, request));
+      candidates.push({ ingress: ref(r), path: r.path, pathType: r.pathType, ...(r.regex !== null ? { regex: `^${r.regex.source}` } : {}), ...(p !== undefined ? { predicates: describePredicates(p) } : {}), matches });
     }
   }
   const winnerAt = route === null || vh === null ? -1 : vh.routes.indexOf(route);
@@ -199,6 +208,11 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
         : matching > 1
           ? 'the longest Prefix that matches element by element wins'
           : 'the only rule that matches';
+    // rules of the winner's path with method, header or query matches: which of them won
+    const samePath = (r: Route): boolean => r !== route && (r.pathType === 'Exact') === (route.pathType === 'Exact') && (r.pathType === 'Exact' ? r.path === route.path : prefixKey(r.path) === prefixKey(route.path));
+    if (vh!.regex !== true && vh!.routes.some((r) => samePath(r) && (r.predicates !== undefined || route.predicates !== undefined))) {
+      why += '; of the rules of this path, the first in precedence order whose method, header and query matches hold (a method match first, then more header matches, then more query matches, then age)';
+    }
     if (route.alias === true) why += ` (through server-alias of "${route.host}")`;
     candidates[winnerAt] = { ...candidates[winnerAt]!, chosen: why };
   } else if (vh !== null && vh.fallback === route) {
@@ -242,7 +256,7 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
   const hs = scheme === 'https' ? vh?.handshake : undefined;
   return {
     ...(pass === null ? {} : { passthrough: { service: `${pass.backend.namespace}/${pass.backend.service}`, port: String(pass.backend.servicePort), endpointsKey: pass.backend.endpointsKey } }),
-    request: { scheme, host: hostHeader, path: rawPath, query },
+    request: { scheme, host: hostHeader, path: rawPath, query, ...(request.method !== 'GET' ? { method: request.method } : {}) },
     ...(normalised !== undefined ? { normalised } : {}),
     virtualHost: vh === null ? null : vh.host,
     candidates,
@@ -268,7 +282,7 @@ export function explain(config: RouteTable, endpoints: EndpointLookup, req: Expl
 /** The explanation for people, a few lines. */
 export function renderExplanation(e: Explanation): string {
   const lines: string[] = [];
-  lines.push(`Request: ${e.request.scheme}://${e.request.host}${e.request.path}${e.request.query}`);
+  lines.push(`Request: ${e.request.method !== undefined && e.request.method !== 'GET' ? `${e.request.method} ` : ''}${e.request.scheme}://${e.request.host}${e.request.path}${e.request.query}`);
   if (e.normalised !== undefined) lines.push(`Path matched as: ${e.normalised} (normalised)`);
   if (e.refused !== undefined) {
     lines.push(`Refused: ${e.refused}`);
@@ -277,7 +291,7 @@ export function renderExplanation(e: Explanation): string {
   lines.push(`Virtual host: ${e.virtualHost === null ? '(none)' : e.virtualHost === '' ? '(rules without host)' : e.virtualHost}`);
   if (e.candidates.length > 0) {
     lines.push(e.candidates.some((c) => c.regex !== undefined) ? 'Rules of the host (regex paths), in match order:' : 'Rules of the host (the longest matching path wins):');
-    for (const c of e.candidates) lines.push(`  ${c.chosen !== undefined ? '=>' : c.matches ? ' +' : '  '} ${c.pathType} ${c.regex ?? c.path}  (${c.ingress})${c.matches ? '' : '  no match'}`);
+    for (const c of e.candidates) lines.push(`  ${c.chosen !== undefined ? '=>' : c.matches ? ' +' : '  '} ${c.pathType} ${c.regex ?? c.path}${c.predicates !== undefined ? ` [${c.predicates}]` : ''}  (${c.ingress})${c.matches ? '' : '  no match'}`);
   }
   lines.push(`Route: ${e.route === null ? '(none)' : `${e.route.ingress} ${e.route.pathType} ${e.route.path} [${e.route.kind}]`}`);
   lines.push(`Why: ${e.why}`);

@@ -8,6 +8,7 @@ import type { IngressContribution } from './ingress-processor.ts';
 import { isPrefixType, prefixKey } from './paths.ts';
 import { pathRegex } from './route-options.ts';
 import { ProblemSink } from './problems.ts';
+import { samePredicates } from './predicates.ts';
 import type { HostHandshake, VirtualHost } from './virtual-host.ts';
 import { DEFAULT_POLICY, FORWARD, NO_FILTERS, type Backend, type ClientCertPolicy, type ObjectRef, type Route, type TlsBinding } from './types.ts';
 import { globalBackend, type GlobalErrorBackend } from './error-backend-options.ts';
@@ -143,8 +144,21 @@ export function buildVirtualHost(
           }
         }
       }
+      if (won >= 0 && (route.predicates !== undefined || (routes[won] as Route).predicates !== undefined)) {
+        // request predicates (method, headers, query): rules of one path with different
+        // predicates are different rules (path-table.ts tries them in precedence order); only
+        // the same path with the same predicates is a conflict
+        won = -1;
+        for (let i = 0; i < routes.length; i++) {
+          const r = routes[i] as Route;
+          if (isPrefixType(r.pathType) === isPrefix && (isPrefix ? prefixKey(r.path) : r.path) === key && samePredicates(r.predicates, route.predicates)) {
+            won = i;
+            break;
+          }
+        }
+      }
       if (won < 0) {
-        index?.set(key, routes.length);
+        if (index !== null && !index.has(key)) index.set(key, routes.length);
         routes.push(route);
         from.push(c);
         continue;

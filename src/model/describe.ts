@@ -1,5 +1,6 @@
 // A routing configuration as plain data: hosts in name order, each with its rules (in match
-// order on regex hosts; elsewhere the longest matching path wins whatever the order) — what
+// order on regex hosts; elsewhere the longest matching path wins whatever the order, and rules
+// of one path with request predicates are tried in precedence order, path-table.ts) — what
 // they match, where they go, and only what differs from the defaults: action, filters,
 // policy — default backends, TLS bindings and problems. The golden translation
 // tests compare this form, and the running program's /debug/routes serves it (with endpoints
@@ -44,6 +45,15 @@ export function describeRoute(r: Route, opts: DescribeOptions = {}): RouteDescri
     backend: r.backend.endpointsKey,
   };
   if (r.regex !== null) out.regex = `^${r.regex.source}`;
+  // request predicates (Gateway API method, header and query matches): only what is asked
+  const p = r.predicates;
+  if (p !== undefined) {
+    out.predicates = {
+      ...(p.method !== null ? { method: p.method } : {}),
+      ...(p.headers.length > 0 ? { headers: p.headers.map((m) => ('regex' in m ? { name: m.name, regex: m.regex.source } : { name: m.name, value: m.value })) } : {}),
+      ...(p.query.length > 0 ? { query: p.query.map((m) => ('regex' in m ? { name: m.name, regex: m.regex.source } : { name: m.name, value: m.value })) } : {}),
+    };
+  }
   if (r.alias === true) out.alias = true;
   if (r.action !== FORWARD) out.action = JSON.parse(JSON.stringify(r.action)) as unknown;
   if (r.filters !== NO_FILTERS) out.filters = JSON.parse(JSON.stringify(r.filters, opts.showHashes === true ? redactKeys : redactSecrets)) as unknown;

@@ -12,9 +12,19 @@
 // allocated either way.
 // Keys (paths.ts): Exact paths as written; Prefix and ImplementationSpecific paths without
 // trailing slashes, so '/' is ''. Every hash hit is confirmed against the key's text.
+//
+// Request predicates (predicates.ts: method, headers, query; Gateway API): several rules may
+// share a key when their predicates differ. The table keeps, per key, its rules in precedence
+// order (a method match first, then more header matches, then more query matches, then the
+// order they came in); a key's first rule stands for the key in the lookup structures above.
+// Only a host with a rule that has predicates is "predicated": there a key found is tried rule
+// by rule, and when none of its rules holds the lookup goes on with the next shorter key, then
+// the '/' rule, then the fallback. A host without predicates takes exactly the code path it
+// took before (one boolean test more per hit).
 
 import { capacityFor, FNV_OFFSET, FNV_PRIME, fnvStep } from './hash.ts';
 import { isPrefixType, prefixKey } from './paths.ts';
+import { comparePredicates, NO_REQUEST, predicatesHold, samePredicates, type MatchRequest } from './predicates.ts';
 import type { VirtualHost } from './virtual-host.ts';
 import type { Route } from './types.ts';
 
@@ -22,7 +32,7 @@ import type { Route } from './types.ts';
 const SHORT = 31;
 /** Mixed into Exact keys' hashes, so Exact '/foo' and Prefix '/foo' land in different slots. */
 const EXACT_TAG = 0x7f;
-/** Hosts with at most this many rules are matched by comparing with each rule. */
+/** Hosts with at most this many keys (distinct rule paths) are matched by comparing with each. */
 const LINEAR_MAX = 8;
 /** Longest key a compared ("few") table can hold: its length is one UTF-16 code unit. */
 const FEW_KEY_MAX = 0x7fff;
@@ -32,6 +42,25 @@ const SLOT = 2;
 const ENTRY = 3;
 const NO_INTS = new Int32Array(0);
 const NO_ROUTES: readonly Route[] = Object.freeze([]);
+const NO_GROUPS: readonly (readonly Route[])[] = Object.freeze([]);
+
+/**
+ * Adds `route` to `group` (the rules of one key) unless a rule there asks for the same
+ * predicates (then `route` could never match: the first is kept, as for plain duplicates).
+ */
+function addToGroup(group: Route[], route: Route): void {
+  for (const r of group) if (samePredicates(r.predicates, route.predicates)) return;
+  group.push(route);
+}
+
+/** Each key's rules in precedence order; NO_GROUPS when no rule has predicates. */
+function precedenceGroups(groups: Route[][]): readonly (readonly Route[])[] {
+  let predicated = false;
+  for (const g of groups) for (const r of g) if (r.predicates !== undefined) predicated = true;
+  if (!predicated) return NO_GROUPS;
+  // Array.prototype.sort is stable: ties keep the order the rules came in (the builder's)
+  return Object.freeze(groups.map((g) => Object.freeze(g.length === 1 ? g : g.sort((a, b) => comparePredicates(a.predicates, b.predicates)))));
+}
 
 /**
  * Scratch for match(): [length, hash] per candidate boundary. Lookups are synchronous, so one
@@ -81,15 +110,24 @@ export class PathTable {
   private readonly regexRoutes: readonly Route[] | null;
   /** Regex hosts with many rules: which rules can match, by the first characters of a path. */
   private readonly regexIndex: RegexIndex | null;
+  /** Some rule has predicates: then `groups` holds each key's rules (by entry), in precedence order. */
+  private readonly predicated: boolean;
+  private readonly groups: readonly (readonly Route[])[];
 
-  /** Of two routes with the same kind of match and key, the first is kept. */
+  /**
+   * Of two routes with the same kind of match and key, the first is kept; unless their
+   * predicates differ, then both are, in precedence order.
+   */
   constructor(vh: VirtualHost) {
     const given = vh.routes;
     const regex = vh.regex === true;
-    let hashed = regex || given.length > LINEAR_MAX;
+    // a host with more than LINEAR_MAX keys is hashed (rules of one key with different
+    // predicates count once: they share the key's entry)
+    let hashed = regex;
     let few: Route[] = [];
     let header: number[] = [];
     let parts: string[] = [];
+    let groups: Route[][] = [];
     if (!hashed) {
       // De-duplicate by comparing (builder.ts gives no duplicates; the table's invariant
       // should not depend on that).
@@ -104,14 +142,20 @@ export class PathTable {
         let duplicate = false;
         for (let e = 0; e < parts.length; e++) {
           if (header[e] === code && parts[e] === key) {
+            addToGroup(groups[e] as Route[], route);
             duplicate = true;
             break;
           }
         }
         if (duplicate) continue;
+        if (few.length === LINEAR_MAX) {
+          hashed = true;
+          break;
+        }
         few.push(route);
         header.push(code);
         parts.push(key);
+        groups.push([route]);
       }
     }
     this.size = 0;
@@ -131,14 +175,21 @@ export class PathTable {
     this.root = 0;
     this.regexRoutes = null;
     this.regexIndex = null;
+    this.predicated = false;
+    this.groups = NO_GROUPS;
     if (regex) {
-      // scanned in order by matchRegex; the hash table stays empty
+      // scanned in order by matchRegex; the hash table stays empty. Predicates are checked
+      // after a rule's regex matched, in the rules' order (ingress-nginx's; no grouping)
       this.size = given.length;
       this.regexRoutes = given;
+      this.predicated = given.some((r) => r.predicates !== undefined);
       if (given.length > LINEAR_MAX) this.regexIndex = new RegexIndex(given);
       return;
     }
     if (!hashed) {
+      this.groups = precedenceGroups(groups);
+      this.predicated = this.groups !== NO_GROUPS;
+      for (let e = 0; e < few.length; e++) few[e] = (this.groups[e] ?? groups[e]!)[0] as Route;
       this.size = few.length;
       parts.unshift(String.fromCharCode(...header));
       this.keys = parts.join('');
@@ -156,6 +207,7 @@ export class PathTable {
     few = [];
     parts = [];
     header = [];
+    groups = [];
     const cap = capacityFor(given.length);
     const mask = cap - 1;
     const slots = new Int32Array(cap * SLOT);
@@ -176,6 +228,7 @@ export class PathTable {
       let duplicate = false;
       for (let e1 = slots[s * SLOT + 1] as number; e1 !== 0; e1 = slots[s * SLOT + 1] as number) {
         if (slots[s * SLOT] === h && entries[(e1 - 1) * ENTRY] === (exact ? 1 : 0) && parts[e1 - 1] === key) {
+          addToGroup(groups[e1 - 1] as Route[], route);
           duplicate = true;
           break;
         }
@@ -184,6 +237,7 @@ export class PathTable {
       if (duplicate) continue;
       const e = few.length;
       few.push(route);
+      groups.push([route]);
       parts.push(key);
       slots[s * SLOT] = h;
       slots[s * SLOT + 1] = e + 1;
@@ -204,6 +258,9 @@ export class PathTable {
     let maxKey = 0;
     for (const k of parts) if (k.length > maxKey) maxKey = k.length;
     if (candidates.length < (maxKey + 2) * 2) candidates = new Int32Array((maxKey + 2) * 2);
+    this.groups = precedenceGroups(groups);
+    this.predicated = this.groups !== NO_GROUPS;
+    if (this.predicated) for (let e = 0; e < few.length; e++) few[e] = (this.groups[e] as readonly Route[])[0] as Route;
     this.size = few.length;
     this.keys = parts.join('');
     this.routes = few;
@@ -217,12 +274,19 @@ export class PathTable {
     this.root = root;
   }
 
-  /** The rule route for `rawPath` (raw, as received; '' means '/'), or null. */
-  match(rawPath: string): Route | null {
+  /**
+   * The rule route for `rawPath` (raw, as received; '' means '/'), or null. Rules with
+   * predicates are checked against `request` (absent: NO_REQUEST, a request with no method,
+   * headers or query).
+   */
+  match(rawPath: string, request?: MatchRequest): Route | null {
     const path = rawPath === '' ? '/' : rawPath;
-    if (!this.hashed) return this.matchFew(path);
+    if (!this.hashed) return this.predicated ? this.matchFewWhen(path, request ?? NO_REQUEST) : this.matchFew(path);
     const regexRoutes = this.regexRoutes;
-    if (regexRoutes !== null) return this.regexIndex === null ? matchRegex(regexRoutes, path) : this.regexIndex.match(path);
+    if (regexRoutes !== null) {
+      const req = this.predicated ? (request ?? NO_REQUEST) : null;
+      return this.regexIndex === null ? matchRegex(regexRoutes, path, req) : this.regexIndex.match(path, req);
+    }
     const len = path.length;
     const prefixMask = this.prefixMask;
     const maxPrefix = this.maxPrefix;
@@ -248,8 +312,12 @@ export class PathTable {
       // Exact first: an Exact match is as long as any Prefix match can be, and wins ties
       // ('/foo' Exact beats '/foo' and '/foo/' Prefix).
       if (wantExact) {
-        const r = this.probe(fnvStep(h, EXACT_TAG), 1, len, path);
-        if (r !== null) return r;
+        const e = this.probe(fnvStep(h, EXACT_TAG), 1, len, path);
+        if (e >= 0) {
+          if (!this.predicated) return this.routes[e] ?? null;
+          const r = this.firstHolding(e, request ?? NO_REQUEST);
+          if (r !== null) return r;
+        }
       }
       if (len <= maxPrefix && (len >= SHORT || ((prefixMask >>> len) & 1) === 1)) {
         cand[n * 2] = len;
@@ -263,13 +331,69 @@ export class PathTable {
     }
     while (n > 0) {
       n--;
-      const r = this.probe(cand[n * 2 + 1] as number, 0, cand[n * 2] as number, path);
-      if (r !== null) return r;
+      const e = this.probe(cand[n * 2 + 1] as number, 0, cand[n * 2] as number, path);
+      if (e >= 0) {
+        if (!this.predicated) return this.routes[e] ?? null;
+        const r = this.firstHolding(e, request ?? NO_REQUEST);
+        if (r !== null) return r;
+      }
     }
     // The '/' Prefix rule (key ''), the shortest: matches every path, even one not starting
     // with '/' such as '*'.
     const root = this.root;
-    return root === 0 ? null : (this.routes[root - 1] ?? null);
+    if (root === 0) return null;
+    return this.predicated ? this.firstHolding(root - 1, request ?? NO_REQUEST) : (this.routes[root - 1] ?? null);
+  }
+
+  /** The first rule of entry `e`'s key (precedence order) whose predicates `req` satisfies, or null. */
+  private firstHolding(e: number, req: MatchRequest): Route | null {
+    const group = this.groups[e] as readonly Route[];
+    for (let i = 0; i < group.length; i++) {
+      const r = group[i] as Route;
+      const p = r.predicates;
+      if (p === undefined || predicatesHold(p, req)) return r;
+    }
+    return null;
+  }
+
+  /**
+   * matchFew on a predicated host: the best key that matches, then, when none of its rules
+   * holds, the best below it, and so on. A key's rank is its length * 2 + 1 for Exact: the
+   * keys that match one path have distinct ranks, and the predicates of only one key are
+   * checked when its rules hold (the usual case).
+   */
+  private matchFewWhen(path: string, req: MatchRequest): Route | null {
+    const keys = this.keys;
+    const count = this.size;
+    const len = path.length;
+    let below = 0x7fffffff;
+    for (;;) {
+      let best = -1;
+      let bestRank = -1;
+      let off = count;
+      for (let e = 0; e < count; e++) {
+        const code = keys.charCodeAt(e);
+        const keyLen = code >>> 1;
+        const start = off;
+        off += keyLen;
+        // code is the rank
+        if (code >= below || code <= bestRank) continue;
+        if ((code & 1) === 1) {
+          if (keyLen !== len) continue;
+        } else if (keyLen > len || (keyLen !== 0 && keyLen !== len && path.charCodeAt(keyLen) !== 47 /* / */)) {
+          continue;
+        }
+        let i = 0;
+        while (i < keyLen && keys.charCodeAt(start + i) === path.charCodeAt(i)) i++;
+        if (i !== keyLen) continue;
+        best = e;
+        bestRank = code;
+      }
+      if (best < 0) return null;
+      const r = this.firstHolding(best, req);
+      if (r !== null) return r;
+      below = bestRank;
+    }
   }
 
   /** The best rule for `path` by comparing with each: longest key, Exact on a tie. */
@@ -324,13 +448,13 @@ export class PathTable {
     }
   }
 
-  /** The route whose key is `path`'s first `len` characters, with this hash and kind. */
-  private probe(h: number, exact: number, len: number, path: string): Route | null {
+  /** The entry whose key is `path`'s first `len` characters, with this hash and kind; -1 when none. */
+  private probe(h: number, exact: number, len: number, path: string): number {
     const slots = this.slots;
     const mask = this.mask;
     for (let s = h & mask; ; s = (s + 1) & mask) {
       const e1 = slots[s * SLOT + 1] as number;
-      if (e1 === 0) return null;
+      if (e1 === 0) return -1;
       if (slots[s * SLOT] !== h) continue;
       const b = (e1 - 1) * ENTRY;
       const entries = this.entries;
@@ -339,7 +463,7 @@ export class PathTable {
       const off = entries[b + 1] as number;
       let i = 0;
       while (i < len && keys.charCodeAt(off + i) === path.charCodeAt(i)) i++;
-      if (i === len) return this.routes[e1 - 1] ?? null;
+      if (i === len) return e1 - 1;
     }
   }
 }
@@ -350,13 +474,20 @@ export class PathTable {
  * Ingresses on a regex host): UserRegex.test compares that prefix first, which decides those,
  * or rules them out, without running the engine.
  */
-function matchRegex(routes: readonly Route[], path: string): Route | null {
+function matchRegex(routes: readonly Route[], path: string, req: MatchRequest | null): Route | null {
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i] as Route;
     const rx = r.regex;
-    if (rx !== null && rx.test(path)) return r;
+    if (rx !== null && rx.test(path) && holds(r, req)) return r;
   }
   return null;
+}
+
+/** A regex host's rule matched its path: whether its predicates hold too (`req` null: the host has none). */
+function holds(r: Route, req: MatchRequest | null): boolean {
+  if (req === null) return true;
+  const p = r.predicates;
+  return p === undefined || predicatesHold(p, req);
 }
 
 /** Characters of a path (after the leading '/') that pick a bucket of a RegexIndex. */
@@ -416,9 +547,9 @@ class RegexIndex {
     this.buckets = new Map([...buckets].map(([k, v]) => [k, Int32Array.from(v)]));
   }
 
-  match(path: string): Route | null {
+  match(path: string, req: MatchRequest | null): Route | null {
     const key = bucketKey(path);
-    if (key === ANY_BUCKET) return matchRegex(this.routes, path);
+    if (key === ANY_BUCKET) return matchRegex(this.routes, path, req);
     const bucket = key === NO_BUCKET ? undefined : this.buckets.get(key);
     const a = this.always;
     const b = bucket ?? NO_INTS;
@@ -428,7 +559,7 @@ class RegexIndex {
       const next = j >= b.length || (i < a.length && (a[i] as number) < (b[j] as number)) ? (a[i++] as number) : (b[j++] as number);
       const r = this.routes[next] as Route;
       const rx = r.regex;
-      if (rx !== null && rx.test(path)) return r;
+      if (rx !== null && rx.test(path) && holds(r, req)) return r;
     }
     return null;
   }

@@ -4,7 +4,8 @@
 //
 //   host: Host header → the host's compiled table: exact, else one-label wildcard, else the
 //         rules without host;
-//   path: (that table, raw path) → the longest matching rule, Exact first.
+//   path: (that table, raw path) → the longest matching rule, Exact first; of rules with
+//         request predicates (method, headers, query) the first that holds (path-table.ts).
 // No fall-through between hosts: once a host is chosen, a path miss goes to that host's
 // default backend, then to the global one, then null (the proxy answers 404). Both steps cost
 // a few probes whatever the number of Ingresses, and allocate nothing unless the Host header
@@ -15,7 +16,7 @@
 
 import { HostTable } from './host-table.ts';
 import { PathTable } from './path-table.ts';
-import type { ObjectRef, Problem, Route, RoutingConfig, TlsBinding } from './types.ts';
+import type { MatchRequest, ObjectRef, Problem, Route, RoutingConfig, TlsBinding } from './types.ts';
 import type { VirtualHost } from './virtual-host.ts';
 
 export type { VirtualHost };
@@ -97,10 +98,10 @@ export class RouteTable implements RoutingConfig {
     );
   }
 
-  match(host: string, path: string): Route | null {
+  match(host: string, path: string, request?: MatchRequest): Route | null {
     const t = this.table.lookup(typeof host === 'string' ? host : '');
     if (t === null) return this.defaultRoute;
-    return t.match(typeof path === 'string' ? path : '/') ?? t.fallback ?? this.defaultRoute;
+    return t.match(typeof path === 'string' ? path : '/', request) ?? t.fallback ?? this.defaultRoute;
   }
 
   /** The virtual host a request Host header selects, or null when none does. */

@@ -2,8 +2,9 @@
 // a new configuration replaces the old one atomically (one reference swap).
 
 import type { TemplatePart, UserRegex } from './regex.ts';
+import type { MatchRequest, RoutePredicates } from './predicates.ts';
 import type { VirtualHost } from './virtual-host.ts';
-export type { TemplatePart, UserRegex };
+export type { MatchRequest, RoutePredicates, TemplatePart, UserRegex };
 
 export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
 
@@ -575,6 +576,12 @@ export interface Route {
   ingress: ObjectRef;
   /** A copy under another host name (ingress-nginx server-alias): yields to real rules there. */
   alias?: true;
+  /**
+   * Method, header and query matches the request must also satisfy (Gateway API
+   * HTTPRouteMatch; predicates.ts); absent: none. Rules of the same path are tried in
+   * precedence order (path-table.ts).
+   */
+  predicates?: RoutePredicates;
 }
 
 /** A per-object error found while translating; the object (or only its rule) is skipped. */
@@ -593,9 +600,10 @@ export interface RoutingConfig {
    * The route for a request. `host` is the Host header as received (any case, may carry a
    * port); `path` is the request path without the query string. Returns the default backend
    * route (the one with `path` '' and no rule) when nothing matches and one is configured,
-   * else null.
+   * else null. `request` is what rules with predicates (method, headers, query) are checked
+   * against; absent: a request with none of them (predicates.ts NO_REQUEST).
    */
-  match(host: string, path: string): Route | null;
+  match(host: string, path: string, request?: MatchRequest): Route | null;
   /** Every route, for status, metrics and debugging; order is unspecified. */
   routes(): Iterable<Route>;
   readonly problems: readonly Problem[];

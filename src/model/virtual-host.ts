@@ -8,7 +8,7 @@ import type { ObjectRef, Route } from './types.ts';
 export interface VirtualHost {
   /** '' (rules without host), an exact host, or `*.suffix`. */
   readonly host: string;
-  /** Rule routes; at most one per (Exact | Prefix-like, match key) — builder.ts decides. */
+  /** Rule routes; at most one per (Exact | Prefix-like, match key, predicates) — builder.ts decides. */
   readonly routes: readonly Route[];
   /** The default backend for paths of this host that match no rule, if one applies. */
   readonly fallback: Route | null;

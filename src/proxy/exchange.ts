@@ -224,6 +224,11 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   nextLive: Exchange | null = null;
   inLive = false;
 
+  /** MatchRequest.rawHeaders: the header lines as received, for rules with header predicates (a prototype getter). */
+  get rawHeaders(): readonly string[] {
+    return this.req.rawHeaders;
+  }
+
   /** PlanHead.connection: the client socket (a prototype getter: no field on every exchange). */
   get connection(): Socket | null {
     return this.req.socket as Socket | null;

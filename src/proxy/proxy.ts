@@ -76,6 +76,7 @@ import { setErrorHeaders } from './filters/error-backend.ts';
 import { beginTrace, traceRoute, type RequestTracer, type TraceContext } from './trace-context.ts';
 import { scanInbound } from './inbound.ts';
 import type { InboundHead } from './inbound.ts';
+import type { MatchRequest } from '../model/predicates.ts';
 import { DEFAULT_PROXY_SETTINGS } from './settings.ts';
 import type { ProxySettings } from './settings.ts';
 import { TlsHosts } from './tls-hosts.ts';
@@ -368,9 +369,10 @@ export class Proxy implements ExchangeOwner, LadderContext {
    * config serves over TLS (sslRedirect), or to any host (forceSslRedirect); never for ACME
    * HTTP-01 challenge paths.
    */
-  resolve(head: InboundHead): Resolved {
+  resolve(head: InboundHead & MatchRequest): Resolved {
     const cfg = this.getConfig();
-    const route = cfg.match(head.host, head.path);
+    // the head is the request rules with predicates (method, headers, query) are checked against
+    const route = cfg.match(head.host, head.path, head);
     if (route === null) return { route: null, state: null, upstream: null, redirect: false };
     // the scheme the client used: behind a trusted load balancer that terminated TLS, its
     // X-Forwarded-Proto (no redirect loop); ingress-nginx tests $pass_access_scheme alike

@@ -29,6 +29,7 @@ import type { CidrMatcher } from '../values/cidr.ts';
 import { scanInbound } from './inbound.ts';
 import { requestBytes } from './headers.ts';
 import type { InboundHead } from './inbound.ts';
+import type { MatchRequest } from '../model/predicates.ts';
 import { decide, settle, type LadderContext, type LadderHead, type Resolved } from './ladder.ts';
 import { answerHeaders, LOCAL_RESPONSES, writeRawAnswer, type LocalBody } from './local-answers.ts';
 import type { ErrorKind, RequestInfo } from './request-info.ts';
@@ -44,7 +45,7 @@ export interface UpgraderDeps {
   settings: ProxySettings;
   log: Logger;
   trusted: CidrMatcher;
-  resolve: (head: InboundHead) => Resolved;
+  resolve: (head: InboundHead & MatchRequest) => Resolved;
   /** The decision ladder's context: the same as plain requests'. */
   ladder: LadderContext;
   /** How the route's endpoints are reached (protocol, TLS). */
@@ -101,11 +102,18 @@ class UpgradeCtx implements LadderHead {
   req: IncomingMessage | null = null;
   connection: Socket | null = null;
 
+  /** MatchRequest.rawHeaders: the header lines as received (rules with header predicates read them). */
+  get rawHeaders(): readonly string[] {
+    return this.req === null ? NO_HEADERS : this.req.rawHeaders;
+  }
+
   constructor(scheme: 'http' | 'https', method: string) {
     this.scheme = scheme;
     this.method = method;
   }
 }
+
+const NO_HEADERS: readonly string[] = Object.freeze([]);
 
 const HOP_RESPONSE = ['keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'];
 

@@ -52,7 +52,7 @@ export function debugHandler(source: DebugSource): (req: http.IncomingMessage, r
     }
     const target = url.searchParams.get('url');
     if (target === null) {
-      send(res, 400, { error: 'give ?url=https://host/path (and &header=Name: value for request headers)' });
+      send(res, 400, { error: 'give ?url=https://host/path (and &header=Name: value for request headers, &method=POST for the method)' });
       return true;
     }
     const headers: [string, string][] = [];
@@ -61,7 +61,8 @@ export function debugHandler(source: DebugSource): (req: http.IncomingMessage, r
       if (colon > 0) headers.push([h.slice(0, colon).trim(), h.slice(colon + 1).trim()]);
     }
     try {
-      send(res, 200, explain(config, source.endpoints, { url: target, headers, ...(source.redirects !== undefined ? { redirects: source.redirects() } : {}) }));
+      const method = url.searchParams.get('method') ?? 'GET';
+      send(res, 200, explain(config, source.endpoints, { url: target, headers, method, ...(source.redirects !== undefined ? { redirects: source.redirects() } : {}) }));
     } catch (err) {
       send(res, 400, { error: (err as Error).message });
     }
