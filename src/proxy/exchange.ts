@@ -678,6 +678,13 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    // an abort undici started itself (its header or body timeout, a backend error) leaves the
+    // HTTP/2 stream a body still streams into open: reset it, as our own aborts do
+    const sink = this.h2Sink;
+    if (sink !== null) {
+      this.h2Sink = null;
+      resetSink(sink, err);
+    }
     const failed = this.releaseUpstream();
     if (this.phase === PHASE_DONE) return; // answered locally already (client error)
     const to = this.interceptTo;

@@ -21,6 +21,8 @@ const config = new FakeConfig([
   { host: 'app.test', key: 'svc', backendProtocol: 'H2C', filters: { bodyLimit: limit } },
   { host: 'small.test', key: 'small', backendProtocol: 'H2C', filters: { bodyLimit: 1024 } },
   { host: 'open.test', key: 'svc', backendProtocol: 'H2C', filters: { bodyLimit: 0 } },
+  // proxy-read-timeout: undici's own header timer aborts while the body may still be streaming
+  { host: 'slow.test', key: 'svc', backendProtocol: 'H2C', filters: { bodyLimit: 0, timeouts: { readMs: 300 } } },
 ]);
 const proxy = new Proxy({
   config: () => config,

@@ -48,6 +48,11 @@ beforeAll(async () => {
       st.pause();
       return;
     }
+    // /mute reads the body and never answers
+    if (body.path === '/mute') {
+      st.on('data', (c: Buffer) => (body.bytes += c.length));
+      return;
+    }
     // /early answers its head at once and then reads (as a gRPC bidi stream does)
     if (body.path === '/early') st.respond({ ':status': 200 });
     st.on('data', (c: Buffer) => (body.bytes += c.length));
@@ -306,6 +311,33 @@ describe('request body limit to an HTTP/2 backend', () => {
     await until(() => opened.filter((b) => b.path.startsWith('/up?h1gone')).every((b) => seen.includes(b)), 3000, 'the backend streams of the gone uploads to be reset');
     expect(opened.filter((b) => b.path.startsWith('/up?h1gone') && b.ended)).toEqual([]);
     expect(await chunkedPost(16 * 1024)).toBe(200);
+  });
+
+  it("undici's own header timeout while the body still streams: 504, the backend stream is reset, the proxy goes on", async () => {
+    const session = connect();
+    try {
+      const before = opened.length;
+      const s = session.request({ ':method': 'POST', ':path': '/mute', ':authority': 'slow.test' }, { endStream: false });
+      let status = 0;
+      s.on('response', (h) => (status = Number(h[':status'])));
+      s.on('error', () => {});
+      s.resume();
+      // keep the body coming (bounded) until the proxy answers
+      for (let i = 0; i < 400 && status === 0 && !s.closed; i++) {
+        s.write(CHUNK.subarray(0, 4 * 1024));
+        await new Promise<void>((r) => setTimeout(r, 10));
+      }
+      await until(() => status !== 0, 5000, 'an answer to the upload whose backend never answers');
+      expect(status).toBe(504);
+      s.destroy();
+      const mute = opened.slice(before).filter((b) => b.path === '/mute');
+      expect(mute).toHaveLength(1);
+      await until(() => seen.includes(mute[0]!), 3000, 'the backend stream to be reset');
+      expect(mute[0]!.ended).toBe(false);
+      expect((await h2Post(session, '/up', 16 * 1024)).status).toBe(200);
+    } finally {
+      session.destroy();
+    }
   });
 
   it('a chunked HTTP/1.1 body over the limit is cut on its way to the HTTP/2 backend too', async () => {
