@@ -29,7 +29,7 @@ import { cancelWait, type EndpointSlots, type SlotWaiter } from './slots.ts';
 import type { TraceContext } from './trace-context.ts';
 import { failureStatus, upstreamErrorKind } from './upstream-errors.ts';
 import { PLAIN_HTTP, type Upstream, type UpstreamMode } from './upstreams.ts';
-import { kExchange, type MarkedExchange, type MarkedResponse } from './exchange-mark.ts';
+import { kExchange, type MarkedExchange, type MarkedRequest, type MarkedResponse } from './exchange-mark.ts';
 
 const { R408, R413, R431, R400, R503_BUSY } = LOCAL_RESPONSES;
 
@@ -82,6 +82,17 @@ export function cutResponse(res: ServerResponse): void {
 const RETRY_ON_STATUS = new Error('retrying on another endpoint for this status');
 
 // The response's 'close' listener is shared; the exchange hangs off the response.
+/**
+ * An HTTP/2 client reset its stream while its body was streaming upstream. Node then still
+ * ends the request's readable side (what it had buffered, then 'end'), which would reach the
+ * upstream as a whole body, only shorter; 'aborted' comes first (synchronously, with the
+ * RST_STREAM), so the upstream request is aborted here, before that 'end'.
+ */
+function onClientStreamAborted(this: MarkedRequest): void {
+  const ex = this[kExchange];
+  if (ex !== undefined) (ex as Exchange).clientAborted();
+}
+
 export function onResponseClose(this: MarkedResponse): void {
   const ex = this[kExchange];
   if (ex !== undefined) (ex as Exchange).onClose();
@@ -316,6 +327,7 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
       // for every request (Upstream.hostname).
       const streamed = this.bufferedBody === null && this.hasBody ? (this.bodyLimit > 0 && this.bodyLength < 0 ? this.limitedBody() : this.req) : null;
       this.upstreamBody = streamed;
+      if (streamed !== null && this.req.httpVersionMajor === 2) this.req.once('aborted', onClientStreamAborted);
       opts = this.opts = {
         path: this.url,
         method: this.req.method as Dispatcher.HttpMethod,
@@ -805,6 +817,16 @@ export class Exchange implements LadderHead, MarkedExchange, SlotWaiter, Dispatc
   /** For the client-socket idle timeout: true while we legitimately wait on the upstream. */
   get awaitingUpstream(): boolean {
     return this.phase === PHASE_WAITING && this.req.complete;
+  }
+
+  /** The client's HTTP/2 stream was reset mid-upload (onClientStreamAborted): the upstream request is aborted. */
+  clientAborted(): void {
+    if (this.phase === PHASE_DONE || this.clientGone) return;
+    this.clientGone = true;
+    if (this.error === null) this.error = 'client_abort';
+    const c = this.controller;
+    // not started yet: onRequestStart aborts it as it starts
+    if (c !== null) this.abortUpstream(c, CLIENT_GONE);
   }
 
   clientError(status: number): boolean {
