@@ -132,21 +132,22 @@ export async function startDataPlane(
   const httpsPort = await listen(https.server, settings.httpsPort, settings.bindAddress, reusePort);
   log.info('listening', { listener: 'https', address: settings.bindAddress, port: httpsPort, http2: settings.http2, sslPassthrough: settings.sslPassthrough });
 
+  const closeIdle = (): void => {
+    httpServer.closeIdleConnections();
+    https.closeIdleConnections();
+  };
+  const closeAll = (): void => {
+    httpServer.closeAllConnections();
+    https.closeAllConnections();
+    passthrough?.closeAll();
+  };
   const drain = async (delayMs: number, graceMs: number): Promise<void> => {
     if (delayMs > 0) await sleep(delayMs);
     const listeners = [closeServer(httpServer), closeServer(https.server)];
-    httpServer.closeIdleConnections();
-    https.closeIdleConnections();
+    closeIdle();
     // Keep-alive connections that carry a request now are closed after its response.
-    const idleTimer = setInterval(() => {
-      httpServer.closeIdleConnections();
-      https.closeIdleConnections();
-    }, 100);
-    const killTimer = setTimeout(() => {
-      httpServer.closeAllConnections();
-      https.closeAllConnections();
-      passthrough?.closeAll();
-    }, graceMs);
+    const idleTimer = setInterval(closeIdle, 100);
+    const killTimer = setTimeout(closeAll, graceMs);
     await Promise.all([...listeners, proxy.close(graceMs)]);
     clearInterval(idleTimer);
     clearTimeout(killTimer);
@@ -161,15 +162,9 @@ export async function startDataPlane(
     const started = Date.now();
     const idleTimer = setInterval(() => {
       // after a second, a connection without a request in progress has had time to send one
-      if (Date.now() - started < 1000) return;
-      httpServer.closeIdleConnections();
-      https.closeIdleConnections();
+      if (Date.now() - started >= 1000) closeIdle();
     }, 100);
-    const killTimer = setTimeout(() => {
-      httpServer.closeAllConnections();
-      https.closeAllConnections();
-      passthrough?.closeAll();
-    }, graceMs);
+    const killTimer = setTimeout(closeAll, graceMs);
     await closed;
     clearInterval(idleTimer);
     clearTimeout(killTimer);
